@@ -1,0 +1,33 @@
+"""Atomic file writes: a reader sees either the old file or the complete new one, never a partial file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` atomically and return ``path``.
+
+    The data go to a temporary file in the same folder (so the rename stays on one file system),
+    which is flushed, fsynced and then moved over ``path`` with ``os.replace``. The file gets the
+    usual permissions (0o666 less the umask), so results stay readable on a shared cluster. Missing
+    parent folders are created; ``str`` data are encoded as UTF-8. On any error the temporary file
+    is removed and the error propagates (``OSError`` and subclasses); ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,142 @@
+"""PNG figures, rendered with matplotlib's Agg canvas (no display, no global pyplot state):
+throughput and scaling efficiency vs workers (from ``tables.scaling``), and one run's learning
+curves in the form of Datta et al. 2019, Fig. 9 (from ``LoadedRecords.epochs``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from .atomic import write_atomic
+from .tables import BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, SPEEDUP, SWEEP, WORKERS
+
+WORKERS_LABEL = "workers (Horovod processes)"
+IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
+DPI = 120
+
+
+def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
+    """Global throughput (images/s) vs total workers, one line per local batch size, to a PNG.
+
+    ``scaling_df`` is ``tables.scaling(runs)``. Each line has a dashed ideal linear-scaling reference:
+    baseline images/s * workers / baseline workers. Returns ``path``; raises ``ValueError`` if
+    ``scaling_df`` is empty, ``OSError`` if the file cannot be written.
+    """
+    figure = Figure(figsize=(7.5, 4.8))
+    axes = figure.add_subplot()
+    for color, label, group in _series(scaling_df):
+        axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o-", color=color, label=label)
+        baseline_throughput = group[IMAGES_PER_SECOND] / group[SPEEDUP] / group[BASELINE_WORKERS]
+        axes.plot(group[WORKERS], baseline_throughput * group[WORKERS], color=color, **IDEAL_STYLE)
+    _finish(axes, scaling_df, "throughput (images/s)", "ideal linear scaling")
+    axes.set_title("Training throughput vs workers")
+    return _save(figure, path)
+
+
+def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
+    """Speedup (left) and scaling efficiency in % (right) vs total workers, to a PNG.
+
+    ``scaling_df`` is ``tables.scaling(runs)``: speedup = images/s relative to the smallest worker count
+    of the same local batch size; efficiency = 100 * speedup / (workers / baseline workers)
+    (Datta et al. 2019, sec. 4). Dashed references: ideal speedup workers / baseline workers, and 100 %.
+    Returns ``path``; raises ``ValueError`` if ``scaling_df`` is empty, ``OSError`` if unwritable.
+    """
+    figure = Figure(figsize=(11, 4.5))
+    speedup_axes, efficiency_axes = figure.subplots(1, 2)
+    for color, label, group in _series(scaling_df):
+        speedup_axes.plot(group[WORKERS], group[SPEEDUP], "o-", color=color, label=label)
+        speedup_axes.plot(group[WORKERS], group[WORKERS] / group[BASELINE_WORKERS], color=color, **IDEAL_STYLE)
+        efficiency_axes.plot(group[WORKERS], group[EFFICIENCY], "o-", color=color, label=label)
+    efficiency_axes.axhline(100, color="gray", **IDEAL_STYLE)
+    _finish(speedup_axes, scaling_df, "speedup (× baseline images/s)", "ideal (linear) speedup")
+    _finish(efficiency_axes, scaling_df, "scaling efficiency (%)", "ideal (100 %)")
+    efficiency_axes.set_ylim(bottom=0)
+    speedup_axes.set_title("Speedup vs workers")
+    efficiency_axes.set_title("Scaling efficiency vs workers")
+    figure.suptitle("Scaling relative to the smallest worker count of each local batch size")
+    return _save(figure, path)
+
+
+def plot_run_curves(
+    epochs_df: pd.DataFrame,
+    run_id: str,
+    path: str | Path,
+    *,
+    sweep: str | None = None,
+    target_top1: float | None = None,
+) -> Path:
+    """One run's validation top-1 (%) per epoch, and its learning rate per epoch on a second y-axis.
+
+    The form of Datta et al. 2019, Fig. 9. ``epochs_df`` is ``LoadedRecords.epochs`` (accuracies as
+    fractions, plotted as %); the learning rate is the rate at each epoch's first step. ``sweep``
+    picks the run when the same ``run_id`` occurs in several sweeps; ``target_top1`` (a fraction)
+    adds the time-to-train target as a dotted line. Returns ``path``. Raises ``ValueError`` if the run
+    has no epochs in ``epochs_df`` or ``run_id`` is ambiguous without ``sweep``; ``OSError`` if unwritable.
+    """
+    rows = _run_epochs(epochs_df, run_id, sweep)
+    figure = Figure(figsize=(7.5, 4.8))
+    accuracy_axes = figure.add_subplot()
+    rate_axes = accuracy_axes.twinx()
+    accuracy_axes.plot(rows["epoch"], 100 * rows["val_top1"], "o-", color="C0", label="validation top-1")
+    if target_top1 is not None:
+        accuracy_axes.axhline(100 * target_top1, color="C0", linestyle=":", label=f"target {100 * target_top1:g} %")
+    rate_axes.plot(rows["epoch"], rows["learning_rate"], "s--", color="C1", label="learning rate")
+    accuracy_axes.set_xlabel("epoch")
+    accuracy_axes.set_ylabel("validation top-1 accuracy (%)")
+    accuracy_axes.set_ylim(0, 100)
+    rate_axes.set_ylabel("learning rate (unitless, at the epoch's first step)")
+    rate_axes.set_ylim(bottom=0)
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    accuracy_axes.grid(alpha=0.3)
+    handles = accuracy_axes.get_legend_handles_labels()[0] + rate_axes.get_legend_handles_labels()[0]
+    accuracy_axes.legend(handles=handles, loc="lower right")
+    accuracy_axes.set_title(f"Run {rows[SWEEP].iloc[0]}/{run_id}: validation top-1 and learning rate per epoch")
+    return _save(figure, path)
+
+
+def _series(scaling_df: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
+    """(color, legend label, rows sorted by workers) per (sweep, local batch size)."""
+    if scaling_df.empty:
+        raise ValueError("no completed run with a throughput figure to plot")
+    several_sweeps = scaling_df[SWEEP].nunique() > 1
+    groups = scaling_df.groupby([SWEEP, LOCAL_BATCH], sort=True)
+    for index, ((sweep, batch), group) in enumerate(groups):
+        label = f"{sweep}, local batch {batch}" if several_sweeps else f"local batch {batch}"
+        yield f"C{index % 10}", label, group.sort_values(WORKERS)
+
+
+def _finish(axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str) -> None:
+    """Axis labels, worker-count ticks, grid and a legend with one entry for the dashed reference."""
+    axes.set_xlabel(WORKERS_LABEL)
+    axes.set_ylabel(ylabel)
+    axes.set_xticks(sorted(scaling_df[WORKERS].unique()))
+    axes.grid(alpha=0.3)
+    handles = axes.get_legend_handles_labels()[0]
+    axes.legend(handles=[*handles, Line2D([], [], color="gray", label=ideal_label, **IDEAL_STYLE)])
+
+
+def _run_epochs(epochs_df: pd.DataFrame, run_id: str, sweep: str | None) -> pd.DataFrame:
+    rows = epochs_df[epochs_df["run_id"] == run_id]
+    if sweep is not None:
+        rows = rows[rows[SWEEP] == sweep]
+    if rows.empty:
+        raise ValueError(f"no epochs recorded for run {run_id!r}" + (f" in sweep {sweep!r}" if sweep else ""))
+    sweeps = sorted(rows[SWEEP].unique())
+    if len(sweeps) > 1:
+        raise ValueError(f"run id {run_id!r} occurs in sweeps {', '.join(sweeps)}; pass sweep=")
+    return rows.sort_values("epoch")
+
+
+def _save(figure: Figure, path: str | Path) -> Path:
+    FigureCanvasAgg(figure)
+    buffer = BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return write_atomic(Path(path), buffer.getvalue())

@@ -1,0 +1,28 @@
+"""BBBC021 data for M-CNN: the official tables and TIFFs, single-cell crops, and field-wise splits.
+
+Pure numpy / pandas / tifffile; nothing here imports TensorFlow. Every bad-input error is a ``DataError``.
+"""
+
+from .bbbc021 import CHANNELS, annotated_fields, load_fields, read_field, read_image_table, read_moa_table, read_tiff
+from .cells import SAMPLE_DIR, CellSet, load_cells
+from .errors import DataError
+from .moa import MOA_CLASSES, moa_to_label
+from .split import shard, split_by_field
+
+__all__ = [
+    "CHANNELS",
+    "MOA_CLASSES",
+    "SAMPLE_DIR",
+    "CellSet",
+    "DataError",
+    "annotated_fields",
+    "load_cells",
+    "load_fields",
+    "moa_to_label",
+    "read_field",
+    "read_image_table",
+    "read_moa_table",
+    "read_tiff",
+    "shard",
+    "split_by_field",
+]

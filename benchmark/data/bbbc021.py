@@ -1,0 +1,207 @@
+"""The official BBBC021 layout: the image and MoA tables, and one TIFF per channel per field of view.
+
+Source: Broad Bioimage Benchmark Collection, https://bbbc.broadinstitute.org/BBBC021 (Ljosa et al.,
+Nature Methods 2012; Caie et al., Mol Cancer Ther 2010). A field of view is one row of
+``BBBC021_v1_image.csv``; its channel ``ch`` is the file ``root / Image_PathName_{ch} / Image_FileName_{ch}``.
+"""
+
+import struct
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from .errors import DataError
+from .moa import moa_to_label
+
+#: Channel order of every stacked field: DNA (DAPI), beta-tubulin, F-actin, as named in the image table.
+CHANNELS = ("DAPI", "Tubulin", "Actin")
+
+#: Columns of ``BBBC021_v1_image.csv`` that this module uses.
+IMAGE_COLUMNS = (
+    *(f"Image_{kind}_{ch}" for ch in CHANNELS for kind in ("FileName", "PathName")),
+    "Image_Metadata_Plate_DAPI",
+    "Image_Metadata_Compound",
+    "Image_Metadata_Concentration",
+)
+
+#: Columns of ``BBBC021_v1_moa.csv``.
+MOA_COLUMNS = ("compound", "concentration", "moa")
+
+
+def read_csv_table(path: str | PathLike, columns: Sequence[str], **read_csv_args) -> pd.DataFrame:
+    """Read a CSV file with pandas and check that it has the given columns.
+
+    Args:
+        path: the CSV file.
+        columns: column names that must be present.
+        read_csv_args: passed on to ``pandas.read_csv`` (e.g. ``dtype``).
+    Returns:
+        The table, one row per CSV line after the header.
+    Raises:
+        DataError: the file is missing, cannot be parsed (or a ``dtype`` conversion fails), or lacks a column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        table = pd.read_csv(path, **read_csv_args)
+    except (OSError, ValueError) as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(f"{path}: cannot read as CSV ({type(error).__name__}: {error})") from error
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
+    return table
+
+
+def read_image_table(path: str | PathLike) -> pd.DataFrame:
+    """Read ``BBBC021_v1_image.csv``, one row per field of view (13,200 rows in the official file).
+
+    Returns:
+        The table with (at least) ``IMAGE_COLUMNS``; ``Image_Metadata_Concentration`` is float64 (micromolar).
+    Raises:
+        DataError: the file is missing or unparsable, lacks a column, or has a non-numeric concentration.
+    """
+    return read_csv_table(path, IMAGE_COLUMNS, dtype={"Image_Metadata_Concentration": float})
+
+
+def read_moa_table(path: str | PathLike) -> pd.DataFrame:
+    """Read ``BBBC021_v1_moa.csv``: one row per (compound, concentration) with its mechanism of action.
+
+    The official file uses old Mac line endings (CR only), which pandas' C parser recognises as line
+    ends. It has 104 rows: 103 compound-concentration treatments and the DMSO control (concentration 0).
+
+    Returns:
+        Table with columns ``compound`` (str), ``concentration`` (float64, micromolar), ``moa`` (str).
+    Raises:
+        DataError: the file is missing or unparsable, lacks a column, or has a non-numeric concentration.
+    """
+    return read_csv_table(path, MOA_COLUMNS, dtype={"concentration": float})
+
+
+def annotated_fields(image_csv: str | PathLike, moa_csv: str | PathLike) -> pd.DataFrame:
+    """The fields of view that have a mechanism of action: image table inner-joined with the MoA table.
+
+    Rows match on compound name and concentration (compared as floats parsed from the CSV text). On the
+    official files, 3,848 of the 13,200 fields are annotated.
+
+    Returns:
+        The image table's columns plus ``moa`` (str), in image-table order, with a fresh RangeIndex.
+    Raises:
+        DataError: either table is unreadable, or the MoA table lists a (compound, concentration) twice.
+    """
+    moa = read_moa_table(moa_csv).rename(
+        columns={"compound": "Image_Metadata_Compound", "concentration": "Image_Metadata_Concentration"}
+    )
+    keys = ["Image_Metadata_Compound", "Image_Metadata_Concentration"]
+    try:
+        joined = read_image_table(image_csv).merge(moa, on=keys, how="inner", validate="many_to_one")
+    except pd.errors.MergeError as error:
+        raise DataError(f"{moa_csv}: a (compound, concentration) pair appears more than once") from error
+    return joined.reset_index(drop=True)
+
+
+def read_tiff(path: str | PathLike) -> np.ndarray:
+    """Read one single-channel TIFF with tifffile.
+
+    Returns:
+        (H, W) uint16 array of raw intensities (BBBC021 fields are 1024 x 1280 pixels).
+    Raises:
+        DataError: the file is missing, unreadable, corrupt or truncated (tifffile's error is quoted),
+            not 2-D, or not uint16.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: TIFF file not found")
+    try:
+        image = tifffile.imread(path)
+    except (OSError, ValueError, struct.error) as error:  # tifffile.TiffFileError is a ValueError
+        raise DataError(f"{path}: unreadable or corrupt TIFF ({type(error).__name__}: {error})") from error
+    if image.size == 0:  # tifffile returns an empty array when the page directory lies past the end of file
+        raise DataError(f"{path}: unreadable or corrupt TIFF (no image data; truncated?)")
+    if image.ndim != 2:
+        raise DataError(f"{path}: expected a 2-D single-channel image, got shape {image.shape}")
+    if image.dtype != np.uint16:
+        raise DataError(f"{path}: expected uint16 pixels, got {image.dtype}")
+    return image
+
+
+def channel_path(root: str | PathLike, row: Mapping, channel: str) -> Path:
+    """Path of one channel's TIFF for a field: ``root / Image_PathName_{channel} / Image_FileName_{channel}``.
+
+    Args:
+        root: the folder holding the ``WeekN`` folders.
+        row: one row of the image table (a pandas Series or a dict).
+        channel: one of ``CHANNELS``.
+    Raises:
+        DataError: the row lacks the channel's path or file-name column.
+    """
+    try:
+        return Path(root) / str(row[f"Image_PathName_{channel}"]) / str(row[f"Image_FileName_{channel}"])
+    except KeyError as error:
+        raise DataError(f"image-table row has no column {error} for the {channel} channel") from None
+
+
+def read_field(root: str | PathLike, row: Mapping) -> np.ndarray:
+    """Read the three channel TIFFs of one field of view and stack them.
+
+    Args:
+        root: the folder holding the ``WeekN`` folders.
+        row: one row of the image table (a pandas Series or a dict).
+    Returns:
+        (H, W, 3) uint16 array, channels in ``CHANNELS`` order (DAPI, Tubulin, Actin).
+    Raises:
+        DataError: a channel file is missing (the message names the channel and path), a TIFF is corrupt,
+            not 2-D or not uint16, or the channels differ in shape.
+    """
+    planes = []
+    for channel in CHANNELS:
+        path = channel_path(root, row, channel)
+        if not path.is_file():
+            raise DataError(f"{path}: {channel} channel file is missing")
+        planes.append(read_tiff(path))
+    shapes = {channel: plane.shape for channel, plane in zip(CHANNELS, planes)}
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"{channel_path(root, row, CHANNELS[0])}: channels differ in shape {shapes}")
+    return np.stack(planes, axis=-1)
+
+
+def field_ids(table: pd.DataFrame) -> np.ndarray:
+    """Unique field identifiers ``"<plate>/<DAPI file name>"`` (the same form as ``CellSet.fields``).
+
+    Returns:
+        (N,) str array, one per table row.
+    """
+    return (table["Image_Metadata_Plate_DAPI"].astype(str) + "/" + table["Image_FileName_DAPI"].astype(str)).to_numpy(
+        dtype=str
+    )
+
+
+def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read every field of an annotated table (see ``annotated_fields``) into memory.
+
+    Each field takes H * W * 3 * 2 bytes (7.5 MiB at 1024 x 1280), so pass a subset of rows.
+
+    Returns:
+        images (N, H, W, 3) uint16 (DAPI, Tubulin, Actin); labels (N,) int32 indices into ``MOA_CLASSES``;
+        field ids (N,) str as given by ``field_ids``.
+    Raises:
+        DataError: the table is empty or has an unknown ``moa``, a field cannot be read (see
+            ``read_field``), or fields differ in shape.
+    """
+    if table.empty:
+        raise DataError(f"no fields to load from {root}: the table is empty")
+    labels = moa_to_label(table["moa"])
+    rows = [row for _, row in table.iterrows()]
+    first = read_field(root, rows[0])
+    images = np.empty((len(rows), *first.shape), dtype=np.uint16)
+    images[0] = first
+    for i, row in enumerate(rows[1:], start=1):
+        image = read_field(root, row)
+        if image.shape != first.shape:
+            raise DataError(f"{channel_path(root, row, 'DAPI')}: field shape {image.shape} != {first.shape}")
+        images[i] = image
+    return images, labels, field_ids(table)

@@ -1,0 +1,105 @@
+"""Single-cell crops of BBBC021: a folder with ``index.csv`` and ``images.npy`` or ``images.npz``.
+
+The full set (../shared/data/bbbc021/cells) holds 2,279 crops of 68 x 68 pixels cut from 38 BBBC021
+fields by a CellProfiler segmentation (Singh et al.); ``SAMPLE_DIR`` is the small real sample shipped
+with the suite (see its README.md).
+"""
+
+import zipfile
+import zlib
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .bbbc021 import read_csv_table
+from .errors import DataError
+from .moa import moa_to_label
+
+#: The shipped sample of whole fields, made by ``python -m benchmark.data.make_sample``.
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample" / "bbbc021-cells"
+
+#: Columns of ``index.csv`` that ``load_cells`` uses (the file also has crop, well, replicate,
+#: compound, concentration and cell).
+INDEX_COLUMNS = ("plate", "field", "moa")
+
+
+@dataclass(frozen=True)
+class CellSet:
+    """Crops with their labels and the field of view each was cut from.
+
+    Attributes:
+        images: (N, 68, 68, 3) uint16 raw intensities, channels DAPI, Tubulin, Actin.
+        labels: (N,) int32 indices into ``MOA_CLASSES``.
+        fields: (N,) str field ids ``"<plate>/<DAPI file name>"``, unique per field of view.
+        index: the N rows of ``index.csv``, in crop order.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    fields: np.ndarray
+    index: pd.DataFrame
+
+
+def load_cells(directory: str | PathLike) -> CellSet:
+    """Load a crop folder: ``index.csv`` plus ``images.npy`` or ``images.npz`` (array key ``images``).
+
+    If both image files exist, ``images.npy`` is used.
+
+    Raises:
+        DataError: the folder or a file is missing; the array file is truncated or corrupt, or not a
+            4-D uint16 array with 3 channels; ``index.csv`` lacks a column of ``INDEX_COLUMNS``; the index
+            and the images differ in row count; or a ``moa`` is not in ``MOA_CLASSES``.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: cell-crop folder not found")
+    index_csv = directory / "index.csv"
+    index = read_csv_table(index_csv, INDEX_COLUMNS)
+    images = read_crops(directory)
+    if len(images) != len(index):
+        raise DataError(f"{directory}: the images hold {len(images)} crops but index.csv has {len(index)} rows")
+    try:
+        labels = moa_to_label(index["moa"])
+    except DataError as error:
+        raise DataError(f"{index_csv}: {error}") from None
+    fields = (index["plate"].astype(str) + "/" + index["field"].astype(str)).to_numpy(dtype=str)
+    return CellSet(images=images, labels=labels, fields=fields, index=index)
+
+
+def read_crops(directory: str | PathLike) -> np.ndarray:
+    """Read the crop array of a folder: ``images.npy`` if present, else ``images.npz``.
+
+    Returns:
+        (N, H, W, 3) uint16 array.
+    Raises:
+        DataError: neither file exists; the file is truncated or corrupt; an .npz has no ``images``
+            array; or the array is not 4-D uint16 with 3 channels.
+    """
+    directory = Path(directory)
+    path = directory / "images.npy"
+    if not path.is_file():
+        path = directory / "images.npz"
+    if not path.is_file():
+        raise DataError(f"{directory}: neither images.npy nor images.npz found")
+    images = _load_array(path)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint16:
+        raise DataError(f"{path}: expected an (N, H, W, 3) uint16 array, got {images.shape} {images.dtype}")
+    return images
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """The array of an .npy file, or the array ``images`` of an .npz file; DataError if unreadable."""
+    try:
+        with open(path, "rb") as handle:  # our handle, so it is closed even when np.load fails
+            data = np.load(handle, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                return data
+            with data:
+                if "images" not in data.files:
+                    raise DataError(f"{path}: no array named 'images' (found {data.files})")
+                return data["images"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{path}: truncated or corrupt array file ({type(error).__name__}: {error})") from error

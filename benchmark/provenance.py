@@ -1,0 +1,84 @@
+"""Where and with what a run ran: host, CPU, software versions, threads, the suite's git commit, SLURM."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+SUITE_ROOT = Path(__file__).resolve().parents[1]
+SOFTWARE = ("tensorflow-cpu", "keras", "horovod", "numpy", "pandas", "submitit", "tifffile")
+#: SLURM's job environment variables that the run record keeps (sbatch(1), "OUTPUT ENVIRONMENT VARIABLES").
+SLURM_VARIABLES = {
+    "job_id": "SLURM_JOB_ID",
+    "node_list": "SLURM_JOB_NODELIST",
+    "nodes": "SLURM_JOB_NUM_NODES",
+    "tasks_per_node": "SLURM_NTASKS_PER_NODE",
+    "cpus_per_task": "SLURM_CPUS_PER_TASK",
+    "partition": "SLURM_JOB_PARTITION",
+}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or ``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def software_versions() -> dict:
+    """Versions of Python and the installed packages in :data:`SOFTWARE` (missing ones as null)."""
+    versions = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> str | None:
+    """The suite's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
+    try:
+        run = lambda *args: subprocess.run(["git", "-C", str(SUITE_ROOT), *args], capture_output=True,
+                                           text=True, timeout=10, check=True).stdout.strip()
+        commit = run("rev-parse", "HEAD")
+        return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def slurm_job() -> dict | None:
+    """The SLURM job this process runs in, from its environment, or None outside SLURM."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    return {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size, in bytes (``getrusage``; Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def host_facts() -> dict:
+    """Facts of this host that are the same for every rank on it."""
+    return {
+        "cpu_model": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "software": software_versions(),
+        "git_commit": git_commit(),
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def hostname() -> str:
+    """This host's short name."""
+    return socket.gethostname().split(".")[0]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One-command set-up of mcnn-bench on Debian: system packages, .venv, TensorFlow, Horovod, the project.
+# Idempotent: a second run that finds everything in place returns in seconds.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${MCNN_VENV:-.venv}"
+
+# Pinned versions, and why:
+# - tensorflow-cpu 2.18.1 is the newest TensorFlow that horovod 0.28.1 still builds against (2.19+ fails).
+# - horovod 0.28.1 is the last Horovod release; it must be built from source after TensorFlow.
+TF_SPEC="tensorflow-cpu==2.18.1"
+HVD_SPEC="horovod==0.28.1"
+APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: the system packages ${missing[*]} are missing and installing them needs root." >&2
+    echo "  Run: sudo apt-get install -y ${missing[*]}   then run ./setup.sh again." >&2
+    exit 1
+  fi
+  log "installing system packages: ${missing[*]}"
+  apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check -q)
+
+if ! "$PY" -c 'import tensorflow, sys; sys.exit(tensorflow.__version__ != "2.18.1")' 2>/dev/null; then
+  log "installing $TF_SPEC and Horovod's build requirements"
+  "${PIP[@]}" install "$TF_SPEC" cloudpickle psutil pyyaml packaging cffi wheel setuptools
+fi
+
+if ! "$PY" -c 'import horovod.tensorflow as h, sys; sys.exit(not (h.mpi_built() and h.gloo_built()))' 2>/dev/null; then
+  log "building $HVD_SPEC with TensorFlow, Gloo and MPI (about 4 minutes on 2 cores)"
+  HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+  HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 MAKEFLAGS="-j$(nproc)" \
+    "${PIP[@]}" install --no-build-isolation --no-cache-dir "$HVD_SPEC"
+fi
+
+stamp="$VENV/.mcnn-bench-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  log "installing mcnn-bench (editable) with its test dependencies"
+  "${PIP[@]}" install -e '.[test]'
+  touch "$stamp"
+fi
+
+"$VENV/bin/horovodrun" --check-build | grep -E '\[X\] (TensorFlow|MPI|Gloo)' | sed 's/^/[setup] /'
+log "ready: $VENV"

@@ -1,0 +1,205 @@
+"""Unit tests of the analysis package on run records written into tmp_path (docs/run-record.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.records import load_records
+from analysis.report import analyze, format_summary
+from analysis.tables import (
+    EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
+    STATUS, TTT_MINUTES, WORKERS, WORKERS_PER_NODE, memory_table, scaling, table1,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SWEEP = "unit"
+
+
+def make_record(nodes=1, workers_per_node=1, local_batch=16, images_per_second=100.0, ttt_seconds=300.0,
+                status="completed", run_id=None):
+    """A schema-version-1 record; a failed run carries a failure and nulls where it never got to."""
+    workers = nodes * workers_per_node
+    run_id = run_id or f"n{nodes}-w{workers_per_node}-b{local_batch}"
+    epochs = [
+        {"epoch": e, "learning_rate": 0.001 * e, "train_loss": 2.0 / e, "val_loss": 1.9 / e,
+         "val_top1": 0.3 * e, "val_top5": 1.0, "elapsed_seconds": 100.0 * e}
+        for e in (1, 2, 3)
+    ]
+    record = {
+        "schema_version": 1, "sweep": SWEEP, "run_id": run_id, "status": status, "failure": None,
+        "config": {}, "provenance": {},
+        "topology": {"nodes": nodes, "workers_per_node": workers_per_node, "workers": workers,
+                     "local_batch_size": local_batch, "global_batch_size": workers * local_batch},
+        "throughput": {"warmup_steps": 5, "timed_steps": 40, "images": 1280,
+                       "window_seconds": 1280 / images_per_second, "images_per_second": images_per_second,
+                       "step_seconds": {"per_rank": [], "min": 0.1, "median": 0.2, "max": 0.3}},
+        "memory": {"peak_rss_bytes_per_rank": [3 * 2**20] * workers, "peak_rss_bytes_max": 3 * 2**20},
+        "epochs": epochs,
+        "time_to_train": {"target_top1": 0.9, "seconds": ttt_seconds, "epochs": 3, "reason": None},
+        "slurm": {"job_id": "42"},
+    }
+    if status == "failed":
+        record.update(failure={"reason": "MemoryError: out of memory", "traceback": "..."},
+                      throughput=None, memory=None, epochs=[], time_to_train=None)
+    return record
+
+
+def write_record(root: Path, record: dict) -> Path:
+    path = root / record["sweep"] / record["run_id"] / "record.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    """Three completed runs at 1/2/4 workers (local batch 16) and one failed run."""
+    for nodes, wpn, ips, ttt in ((1, 1, 100.0, 600.0), (1, 2, 180.0, 330.0), (2, 2, 320.0, 180.0)):
+        write_record(tmp_path, make_record(nodes, wpn, images_per_second=ips, ttt_seconds=ttt))
+    write_record(tmp_path, make_record(4, 2, status="failed"))
+    return tmp_path
+
+
+def test_load_records_flattens_runs_and_epochs(sweep_dir):
+    loaded = load_records(sweep_dir)
+    assert loaded.problems == []
+    assert len(loaded.runs) == 4
+    assert len(loaded.epochs) == 9
+    run = loaded.runs.set_index("run_id").loc["n1-w2-b16"]
+    assert (run["workers"], run["global_batch_size"], run["images_per_second"]) == (2, 32, 180.0)
+    assert run["step_median_seconds"] == 0.2
+    assert run["final_val_top1"] == pytest.approx(0.9)
+    assert run["best_val_top1"] == pytest.approx(0.9)
+    assert run["slurm_job_id"] == "42"
+
+
+def test_table1_values_come_from_records(sweep_dir):
+    table = table1(load_records(sweep_dir).runs)
+    for column in (NODES, WORKERS_PER_NODE, EPOCHS_TO_TARGET, GLOBAL_BATCH, TTT_MINUTES, IMAGES_PER_SECOND):
+        assert column in table.columns
+    assert list(table[NODES]) == [1, 1, 2, 4]
+    assert list(table[GLOBAL_BATCH]) == [16, 32, 64, 128]
+    assert list(table[TTT_MINUTES][:3]) == pytest.approx([10.0, 5.5, 3.0])
+    assert list(table[IMAGES_PER_SECOND][:3]) == [100.0, 180.0, 320.0]
+    assert list(table[EPOCHS_TO_TARGET][:3]) == [3, 3, 3]
+
+
+def test_failed_run_is_a_row_with_its_reason(sweep_dir):
+    failed = table1(load_records(sweep_dir).runs).iloc[-1]
+    assert failed[STATUS] == "failed"
+    assert failed[REASON] == "MemoryError: out of memory"
+    assert pd.isna(failed[TTT_MINUTES]) and pd.isna(failed[IMAGES_PER_SECOND])
+
+
+def test_scaling_speedup_and_efficiency(sweep_dir):
+    table = scaling(load_records(sweep_dir).runs)
+    assert list(table[WORKERS]) == [1, 2, 4]
+    assert list(table[SPEEDUP]) == pytest.approx([1.0, 1.8, 3.2])
+    assert list(table[EFFICIENCY]) == pytest.approx([100.0, 90.0, 80.0])
+
+
+def test_scaling_baseline_is_per_local_batch_size(tmp_path):
+    write_record(tmp_path, make_record(1, 2, local_batch=32, images_per_second=200.0))
+    write_record(tmp_path, make_record(1, 4, local_batch=32, images_per_second=300.0))
+    write_record(tmp_path, make_record(1, 1, local_batch=16, images_per_second=50.0))
+    table = scaling(load_records(tmp_path).runs).set_index("run_id")
+    assert table.loc["n1-w4-b32", SPEEDUP] == pytest.approx(1.5)
+    assert table.loc["n1-w4-b32", EFFICIENCY] == pytest.approx(75.0)
+    assert table.loc["n1-w1-b16", SPEEDUP] == pytest.approx(1.0)
+
+
+def test_memory_table_in_mib(sweep_dir):
+    table = memory_table(load_records(sweep_dir).runs)
+    assert list(table[PEAK_RSS_MIB][:3]) == [3.0, 3.0, 3.0]
+    assert pd.isna(table[PEAK_RSS_MIB].iloc[-1])
+
+
+@pytest.mark.parametrize("content, reason", [
+    ('{"schema_version": 1, "sweep": "unit", "run_', "invalid JSON"),
+    ("", "invalid JSON"),
+    ('{"schema_version": 1, "sweep": "unit", "run_id": "x", "status": "completed"}', "missing required keys"),
+    (json.dumps({**make_record(), "schema_version": 2}), "schema_version"),
+    (json.dumps({**make_record(), "topology": None}), "topology"),
+    (json.dumps([1, 2]), "expected an object"),
+])
+def test_malformed_record_is_reported_and_skipped(sweep_dir, content, reason):
+    bad = sweep_dir / SWEEP / "broken" / "record.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(content)
+    loaded = load_records(sweep_dir)
+    assert len(loaded.runs) == 4
+    [(path, message)] = loaded.problems
+    assert path == bad and reason in message
+
+
+def test_duplicate_run_is_reported(sweep_dir):
+    copy = sweep_dir / "copy" / "record.json"
+    copy.parent.mkdir()
+    copy.write_text((sweep_dir / SWEEP / "n1-w1-b16" / "record.json").read_text())
+    loaded = load_records(sweep_dir)
+    assert len(loaded.runs) == 4
+    [(path, reason)] = loaded.problems
+    original = sweep_dir / SWEEP / "n1-w1-b16" / "record.json"
+    assert {path, Path(reason.split("already loaded from ")[1])} == {copy, original}
+    assert reason.startswith("duplicate run unit/n1-w1-b16")
+
+
+def test_analyze_writes_every_file(sweep_dir, tmp_path):
+    bad = sweep_dir / SWEEP / "broken" / "record.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"schema_version": 1')
+    outputs = analyze(sweep_dir)
+    out = sweep_dir / "analysis"
+    assert outputs.out_dir == out
+    expected = ["table1.csv", "table1.md", "scaling.csv", "memory.csv", "throughput.png",
+                "scaling_efficiency.png", "curves/n1-w1-b16.png", "curves/n1-w2-b16.png", "curves/n2-w2-b16.png"]
+    assert sorted(outputs.files) == sorted(out / name for name in expected)
+    for png in out.rglob("*.png"):
+        assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
+    assert not list(out.rglob("*.tmp"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "table1.csv")[[NODES, TTT_MINUTES]],
+        outputs.table1[[NODES, TTT_MINUTES]].astype({NODES: "int64"}),
+    )
+    assert list(pd.read_csv(out / "scaling.csv")[EFFICIENCY]) == pytest.approx([100.0, 90.0, 80.0])
+    assert len(pd.read_csv(out / "memory.csv")) == 4
+    assert "| nodes |" in (out / "table1.md").read_text().replace("|   nodes |", "| nodes |")
+    assert outputs.problems == [(bad, outputs.problems[0][1])]
+    summary = format_summary(outputs)
+    assert f"{bad}: invalid JSON" in summary
+    assert "MemoryError: out of memory" in summary and str(out) in summary
+
+
+def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
+    results = tmp_path / "results"
+    write_record(results, make_record())
+    write_record(results, {**make_record(), "sweep": "other"})
+    out = tmp_path / "elsewhere"
+    outputs = analyze(results, out)
+    assert (out / "curves" / SWEEP / "n1-w1-b16.png").is_file()
+    assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
+    assert not (results / "analysis").exists()
+    assert outputs.skipped == []
+
+
+def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
+    write_record(tmp_path, make_record(status="failed"))
+    outputs = analyze(tmp_path)
+    assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "memory.csv"]
+    assert "throughput.png" in outputs.skipped[0]
+    assert "not drawn: throughput.png" in format_summary(outputs)
+
+
+def test_missing_dir_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope")):
+        load_records(tmp_path / "nope")
+
+
+def test_dir_without_records_raises(tmp_path):
+    (tmp_path / "sweep" / "run").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no record.json found under"):
+        analyze(tmp_path)
