@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 # TensorFlow's C++ start-up notices drown the progress lines; warnings and errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +28,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from slurm.cluster import SlurmError
+    from slurm.spec import SpecError, load_spec
+    from slurm.sweep import dry_run, format_status, run_sweep
+
+    try:
+        spec = load_spec(args.spec)
+        if args.dry_run:
+            dry_run(spec, args.results_dir)
+            return 0
+        statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait)
+    except (SpecError, SlurmError) as exc:
+        print(f"mcnn-bench sweep: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_status(statuses))
+    return 1 if any(s.state == "failed" for s in statuses) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from slurm.sweep import format_status, sweep_status
+
+    try:
+        print(format_status(sweep_status(args.sweep_dir)))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mcnn-bench status: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analysis.report import analyze, format_summary
+
+    try:
+        outputs = analyze(args.results_dir, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mcnn-bench analyze: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(outputs))
+    return 0
+
+
+def cmd_devcluster(args: argparse.Namespace) -> int:
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "slurm" / "devcluster" / args.action
+    extra = ["--nodes", str(args.nodes)] if args.action == "start" else []
+    return subprocess.run([str(script), *extra]).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mcnn-bench`` and its subcommands."""
     from benchmark.config import add_train_arguments
@@ -44,6 +94,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
+
+    sweep = sub.add_parser(
+        "sweep", help="run a sweep spec (nodes x workers per node x batch sizes) locally or on SLURM",
+        description="Expand a TOML sweep spec into runs and submit each through submitit, with the local "
+                    "executor (one run after another on this machine) or the SLURM executor (one job per "
+                    "run). Running it again submits only the runs that are missing or failed.",
+    )
+    sweep.add_argument("spec", type=Path, help="the sweep spec (TOML); see slurm/examples/")
+    sweep.add_argument("--results-dir", type=Path,
+                       help="where runs land (default: the spec's results_dir, else ./results)")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="write every run's config and job script (a plain sbatch script for SLURM, "
+                            "runnable by hand) and submit nothing")
+    sweep.add_argument("--no-wait", action="store_true",
+                       help="submit and return; follow the runs with `mcnn-bench status`")
+    sweep.set_defaults(func=cmd_sweep)
+
+    status = sub.add_parser("status", help="show each run of a sweep: state, job id, elapsed, reason",
+                            description="Show every run of a sweep (pending, running, completed, failed with "
+                                        "its reason), and record runs whose jobs ended without a record.")
+    status.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
+    status.set_defaults(func=cmd_status)
+
+    analyze = sub.add_parser("analyze", help="rebuild the paper's tables and scaling plots from run records",
+                             description="Load every record.json under RESULTS_DIR (malformed ones are "
+                                         "reported and skipped) and write Table 1 (CSV and Markdown), the "
+                                         "scaling and memory tables, throughput and scaling-efficiency plots "
+                                         "and per-run top-1 / learning-rate curves.")
+    analyze.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    analyze.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/analysis)")
+    analyze.set_defaults(func=cmd_analyze)
+
+    devcluster = sub.add_parser("devcluster", help="start, stop or inspect the development SLURM cluster",
+                                description="A real multi-node SLURM cluster (slurmctld, slurmd per node in "
+                                            "its own namespaces, slurmdbd + MariaDB) on this one machine; "
+                                            "needs root. After start: export SLURM_CONF as printed.")
+    devcluster.add_argument("action", choices=("start", "stop", "status"))
+    devcluster.add_argument("--nodes", type=int, default=4, help="nodes to start (default: %(default)s)")
+    devcluster.set_defaults(func=cmd_devcluster)
     return parser
 
 

@@ -8,9 +8,6 @@ a 512-unit dense layer and the logits.
 """
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 #: Filters of the three 5x5 convolutions of pathway i (Godinez et al. 2017, Fig. 1).
 PATHWAY_FILTERS = (16, 16, 16, 32, 32, 32, 64)
 #: The input's height and width must be multiples of this (2**6, the coarsest pathway's pooling).
@@ -32,7 +29,7 @@ def padded_size(size: int) -> int:
     return -(-size // SIZE_MULTIPLE) * SIZE_MULTIPLE
 
 
-def _pathway(inputs, index: int, filters: int):
+def _pathway(layers, inputs, index: int, filters: int):
     x = inputs
     if index:
         scale = 2 ** index
@@ -45,7 +42,7 @@ def _pathway(inputs, index: int, filters: int):
     return x
 
 
-def build_mcnn(height: int = 1024, width: int = 1280, channels: int = 3, num_classes: int = 13) -> keras.Model:
+def build_mcnn(height: int = 1024, width: int = 1280, channels: int = 3, num_classes: int = 13):
     """Build M-CNN for channels-last input ``(N, height, width, channels)`` float32.
 
     Returns a Keras model whose output is ``(N, num_classes)`` logits (no softmax). Weights are
@@ -56,11 +53,14 @@ def build_mcnn(height: int = 1024, width: int = 1280, channels: int = 3, num_cla
         ValueError: if ``height`` or ``width`` is not a positive multiple of 64, or ``channels`` or
             ``num_classes`` is not positive.
     """
+    import keras  # imported here so that sizing helpers above load without TensorFlow
+    from keras import layers
+
     check_input_size(height, width)
     if channels <= 0 or num_classes <= 0:
         raise ValueError(f"channels and num_classes must be positive, got {channels} and {num_classes}")
     inputs = keras.Input((height, width, channels), name="image")
-    paths = [_pathway(inputs, i, f) for i, f in enumerate(PATHWAY_FILTERS)]
+    paths = [_pathway(layers, inputs, i, f) for i, f in enumerate(PATHWAY_FILTERS)]
     x = layers.Concatenate(name="scales")(paths)
     x = layers.Conv2D(1024, 1, activation="relu", name="fuse_conv")(x)
     x = layers.MaxPooling2D(2, strides=2, padding="same", name="fuse_pool")(x)

@@ -13,7 +13,7 @@ from benchmark.config import TrainConfig
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
-SECTIONS = ("topology", "provenance", "throughput", "memory", "epochs", "time_to_train", "slurm")
+SECTIONS = ("topology", "provenance", "model", "throughput", "memory", "epochs", "time_to_train", "slurm")
 
 
 def record_path(run_dir: str | Path) -> Path:

@@ -8,6 +8,7 @@ writes the run record.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -38,6 +39,15 @@ def configure_threads(config: TrainConfig, local_size: int) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     return {"intra_op": intra, "inter_op": inter, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "affinity_cores": cores}
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of all of ``model``'s weights (their float32 bytes, in layer order): equal on every worker
+    exactly when the workers hold bit-identical models."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def check_topology(config: TrainConfig, topology: dict) -> None:
@@ -77,6 +87,7 @@ class Trainer:
         self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0.0), momentum=config.momentum)
         self.optimizer.build(self.model.trainable_variables)
         self._broadcast_from_rank0()
+        self.initial_digest = weights_digest(self.model)
         self.train_step = self._make_train_step()
         self.predict = tf.function(lambda x: self.model(x, training=False))
 
@@ -149,7 +160,8 @@ class Trainer:
         return self._gather_record(log, epochs, threads)
 
     def _gather_record(self, log: StepLog, epochs: list[dict], threads: dict) -> dict | None:
-        mine = {"rank": self.rank, "host": hostname(), "log": log, "peak_rss": peak_rss_bytes()}
+        mine = {"rank": self.rank, "host": hostname(), "log": log, "peak_rss": peak_rss_bytes(),
+                "digest": weights_digest(self.model)}
         everyone = sorted(self.hvd.allgather_object(mine), key=lambda r: r["rank"])
         if self.rank != 0:
             return None
@@ -163,6 +175,8 @@ class Trainer:
             throughput=global_throughput([r["log"] for r in everyone], self.config.warmup_steps),
             memory={"peak_rss_bytes_per_rank": rss, "peak_rss_bytes_max": max(rss)},
             epochs=epochs, time_to_train=time_to_train(epochs, self.config.target_top1), slurm=slurm_job(),
+            model={"parameters": self.model.count_params(), "initial_weights_sha256": self.initial_digest,
+                   "final_weights_sha256_per_rank": [r["digest"] for r in everyone]},
         )
 
 

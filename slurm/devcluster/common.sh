@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables here are used by the scripts that source this file
 # Shared settings and functions of the development SLURM cluster (start, stop, status source this file).
 #
 # The cluster emulates N compute nodes on this one machine: each node is a network + UTS + mount
@@ -85,20 +85,39 @@ missing_packages() {
 
 ensure_packages() {
   local missing
-  missing="$(missing_packages | xargs)"
-  [ -z "$missing" ] && return 0
+  mapfile -t missing < <(missing_packages)
+  [ "${#missing[@]}" -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
-    die "missing Debian packages: $missing. Installing them needs root: sudo apt-get install -y $missing"
+    die "missing Debian packages: ${missing[*]}. Installing them needs root: sudo apt-get install -y ${missing[*]}"
   fi
-  log "installing Debian packages: $missing"
-  apt-get -o DPkg::Lock::Timeout=900 update -qq
-  # shellcheck disable=SC2086  # word splitting of the package list is intended
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends \
-    $missing >/dev/null
+  log "installing Debian packages: ${missing[*]} (output in $LOG_DIR/apt.log)"
+  mkdir -p "$LOG_DIR"
+  {
+    apt-get -o DPkg::Lock::Timeout=900 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends "${missing[@]}"
+  } >>"$LOG_DIR/apt.log" 2>&1 || die "installing ${missing[*]} failed; see $LOG_DIR/apt.log"
 }
 
 require_root() {
   [ "$(id -u)" -eq 0 ] || die "$1 needs root (network namespaces, bridge, daemons running as root)"
+}
+
+# The client commands and slurmctld reach the controller by this machine's hostname; it must resolve
+# (through /etc/hosts) to an address of this machine, or they would send traffic elsewhere.
+check_ctl_host_is_local() {
+  local host addr
+  host="$(ctl_host)"
+  addr="$(getent ahostsv4 "$host" | awk 'NR == 1 {print $1}')"
+  [ -n "$addr" ] || die "this machine's hostname '$host' does not resolve; add it to /etc/hosts (127.0.1.1 $host)"
+  ip -4 route get "$addr" 2>/dev/null | grep -q '^local ' ||
+    die "this machine's hostname '$host' resolves to $addr, which is not local; map it to 127.0.1.1 in /etc/hosts"
+}
+
+# Serialises start and stop: holds an exclusive lock on the cluster dir until the script exits.
+lock_cluster() {
+  mkdir -p "$DEVCLUSTER_DIR"
+  exec 9>"$DEVCLUSTER_DIR/lock"
+  flock -w 300 9 || die "another start or stop holds $DEVCLUSTER_DIR/lock"
 }
 
 check_dir_length() {
@@ -108,13 +127,21 @@ check_dir_length() {
 
 # -------------------------------------------------------------------------------------------- daemons
 
+# True while process PID exists and is not a zombie (our daemons are reaped by pid 1, sometimes late).
+process_alive() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"   # the state follows the parenthesised command name
+  [ "${stat%% *}" != Z ]
+}
+
 # Prints the pid recorded in PIDFILE if that process is alive and is the expected program, so a stale
 # pid file whose pid was reused by another process is never mistaken for our daemon.
 daemon_pid() {
   local pidfile="$1" program="$2" pid
   [ -f "$pidfile" ] || return 1
   pid="$(tr -dc '0-9' <"$pidfile")"
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$program" ] || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$program" ] && process_alive "$pid" || return 1
   echo "$pid"
 }
 
@@ -127,10 +154,10 @@ stop_daemon() {
     log "stopping $program (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do
-      [ -d "/proc/$pid" ] || break
+      process_alive "$pid" || break
       sleep 0.1
     done
-    if [ -d "/proc/$pid" ]; then
+    if process_alive "$pid"; then
       log "$program (pid $pid) ignored SIGTERM; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -177,7 +204,8 @@ anything_running() {
 present_nodes() {
   {
     cluster_netns | sed 's/^mcnn-node//'
-    ls "$RUN_DIR" 2>/dev/null | sed -n 's/^slurmd-node\([0-9]*\)\.pid$/\1/p'
+    find "$RUN_DIR" -maxdepth 1 -name 'slurmd-node*.pid' -printf '%f\n' 2>/dev/null |
+      sed -n 's/^slurmd-node\([0-9]*\)\.pid$/\1/p'
   } | sort -un
 }
 
@@ -189,27 +217,35 @@ cluster_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^mcnn-nod
 # "node state" lines from sinfo, one per node.
 node_states() { sinfo -h -N -p "$PARTITION" -o '%N %T' 2>/dev/null | sort -u; }
 
-# Counts nodes whose state is one of the given states exactly (a trailing * would mean "not responding").
-count_nodes_in() {
-  local pattern="^($(IFS='|'; echo "$*"))\$"
-  node_states | awk '{print $2}' | grep -cE "$pattern" || true
-}
+# States of a node that responds and can take work; anything else (down, drained, a trailing * for
+# "not responding", ...) is a problem.
+HEALTHY_NODE_STATES="idle|allocated|mixed|completing|planned"
 
-controller_answers() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
+count_nodes_in() { node_states | awk '{print $2}' | grep -cE "^($1)\$" || true; }
 
-# Healthy = every daemon alive, the controller answers, and all N nodes respond and accept work.
-cluster_healthy() {
-  local n="$1" pidfile program i
+ctld_running() { daemon_running "$RUN_DIR/slurmctld.pid" slurmctld; }
+
+# Asks only a controller that runs here, so a stopped cluster causes no network traffic at all.
+controller_answers() { ctld_running && scontrol ping 2>/dev/null | grep -q 'is UP'; }
+
+# Prints one line per problem of a cluster of N nodes; prints nothing when it is healthy: every daemon
+# alive, the controller answers, and all N nodes respond and accept work.
+cluster_problems() {
+  local n="$1" pidfile program i states
+  [ "$n" -gt 0 ] || { echo "no cluster configured"; return; }
   while read -r pidfile program; do
-    daemon_running "$pidfile" "$program" || return 1
+    daemon_running "$pidfile" "$program" || echo "$program is not running"
   done < <(host_daemons)
   for ((i = 1; i <= n; i++)); do
-    daemon_running "$(slurmd_pidfile "$i")" slurmd || return 1
+    daemon_running "$(slurmd_pidfile "$i")" slurmd || echo "slurmd of $(node_name "$i") is not running"
   done
-  controller_answers || return 1
-  [ "$(node_states | wc -l)" -eq "$n" ] || return 1
-  [ "$(count_nodes_in idle allocated mixed completing planned)" -eq "$n" ]
+  controller_answers || { echo "the controller does not answer"; return; }
+  states="$(node_states)"
+  [ "$(wc -l <<<"$states")" -eq "$n" ] || echo "sinfo lists $(wc -l <<<"$states") nodes, not $n"
+  awk -v ok="^($HEALTHY_NODE_STATES)\$" '$2 !~ ok {print $1 " is " $2}' <<<"$states"
 }
+
+cluster_healthy() { [ -z "$(cluster_problems "$1")" ]; }
 
 # ------------------------------------------------------------------------------------------ teardown
 

@@ -1,0 +1,105 @@
+"""Sweep state, kept beside the results: ``<results>/<sweep>/sweep.json`` lists every submitted run with
+its executor, job id and submitit folder; each run's own record says how it ended.
+
+A run's status is derived, in this order, from its record (completed / failed with reason), from the
+executor's view of its job (pending / running, or failed when the job ended without a record), or is
+``missing`` when it was never submitted.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.atomic import write_json_atomic
+from benchmark.record import read_record
+
+STATE_NAME = "sweep.json"
+TERMINAL = ("completed", "failed")
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunStatus:
+    """What ``mcnn-bench status`` shows for one run. ``elapsed`` in seconds when known."""
+
+    run_id: str
+    state: str  # missing | pending | running | completed | failed
+    reason: str | None = None
+    job_id: str | None = None
+    elapsed: float | None = None
+    images_per_second: float | None = None
+    best_top1: float | None = None
+
+
+class SweepState:
+    """The submitted runs of one sweep, persisted atomically in ``sweep_dir / sweep.json``."""
+
+    def __init__(self, sweep_dir: str | Path):
+        self.dir = Path(sweep_dir)
+        self.path = self.dir / STATE_NAME
+        self.data = {"runs": {}}
+        if self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text())
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.path}: sweep state is not valid JSON ({exc}); move it away to "
+                                 "start the sweep's bookkeeping afresh (the run records are kept)") from exc
+
+    @property
+    def runs(self) -> dict[str, dict]:
+        """``run_id -> {"executor", "job_id", "submitit_folder", "submitted_at", "attempt", ...}``."""
+        return self.data["runs"]
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of one run's config, record, logs."""
+        return self.dir / run_id
+
+    def note_submitted(self, run_id: str, executor: str, job_id: str | None, folder: str | None,
+                       **extra) -> None:
+        """Remember that ``run_id`` was submitted (as job ``job_id``) and save the state."""
+        previous = self.runs.get(run_id, {})
+        self.runs[run_id] = {"executor": executor, "job_id": job_id, "submitit_folder": folder,
+                             "submitted_at": now(), "attempt": previous.get("attempt", 0) + 1, **extra}
+        self.save()
+
+    def save(self) -> None:
+        """Write the state atomically."""
+        write_json_atomic(self.path, self.data)
+
+    def archive_record(self, run_id: str) -> Path | None:
+        """Move a failed run's record to ``attempts/`` before it is run again, so nothing is lost."""
+        record = self.run_dir(run_id) / "record.json"
+        if not record.exists():
+            return None
+        attempt = self.runs.get(run_id, {}).get("attempt", 0)
+        target = self.run_dir(run_id) / "attempts" / f"record-{attempt}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        record.replace(target)
+        return target
+
+
+def status_from_record(run_id: str, record: dict, job_id: str | None) -> RunStatus:
+    """The status a run's record gives (completed, or failed with the reason)."""
+    failure = record.get("failure") or {}
+    slurm = record.get("slurm") or {}
+    throughput = record.get("throughput") or {}
+    epochs = record.get("epochs") or []
+    top1 = [e["val_top1"] for e in epochs if e.get("val_top1") is not None]
+    elapsed = slurm.get("elapsed_seconds") or (epochs[-1]["elapsed_seconds"] if epochs else None)
+    return RunStatus(run_id, record.get("status", "failed"), failure.get("reason"),
+                     job_id or slurm.get("job_id"), elapsed, throughput.get("images_per_second"),
+                     max(top1) if top1 else None)
+
+
+def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:
+    """The status from the run's record, or None when it has no readable record yet."""
+    record = read_record(state.run_dir(run_id))
+    if record is None:
+        return None
+    return status_from_record(run_id, record, state.runs.get(run_id, {}).get("job_id"))

@@ -1,0 +1,185 @@
+"""``mcnn-bench sweep`` and ``mcnn-bench status``: submit a spec's runs and follow them to the end.
+
+Running a sweep again submits only the runs that are missing or failed; a completed, pending or running
+run is never submitted twice. Every run ends with a record: the trainer writes it, or, when a job ends
+without one (cancelled, killed, crashed before training), the driver records the run as failed with the
+reason. Each invocation uses a fresh submitit folder, so an old job's result is never taken for a new one.
+"""
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from benchmark.config import TrainConfig, write_json
+from benchmark.progress import read_progress
+from benchmark.record import failure, read_record, write_failure, write_record
+from slurm.jobs import SlurmRunner
+from slurm.local import LocalRunner
+from slurm.spec import Run, SweepSpec
+from slurm.state import RunStatus, SweepState, recorded_status
+
+#: Seconds between two looks at the running jobs.
+POLL_SECONDS = 2.0
+
+
+#: The runner class of each executor kind; their poll/slurm_view/failure_reason need no instance.
+RUNNERS = {"local": LocalRunner, "slurm": SlurmRunner}
+
+
+def make_runner(spec: SweepSpec, sweep_dir: Path):
+    """The runner of the spec's executor, with a fresh submitit folder under ``sweep_dir/submitit``."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return RUNNERS[spec.executor["kind"]](sweep_dir / "submitit" / stamp, spec.executor)
+
+
+def live_status(state: SweepState, run_id: str) -> RunStatus:
+    """A run's status: from its record, else from its job (finishing it if the job is over), else missing."""
+    status = recorded_status(state, run_id)
+    if status is not None:
+        return status
+    entry = state.runs.get(run_id)
+    if entry is None or entry.get("job_id") is None:
+        return RunStatus(run_id, "missing")
+    runner = RUNNERS[entry["executor"]]
+    phase, info = runner.poll(entry["job_id"], entry["submitit_folder"])
+    if phase == "done":
+        finish(runner, TrainConfig.from_json(state.run_dir(run_id) / "config.json"), entry, info)
+        return recorded_status(state, run_id)
+    return RunStatus(run_id, phase, job_id=entry["job_id"], elapsed=(info or {}).get("elapsed_seconds"))
+
+
+def finish(runner, config: TrainConfig, entry: dict, info: dict | None) -> None:
+    """After a job ends: add the executor's view to the run's record, or record the run as failed."""
+    view = runner.slurm_view(config, info)
+    record = read_record(config.run_dir)
+    if record is None:
+        reason = runner.failure_reason(entry["job_id"], entry["submitit_folder"], config, info)
+        write_failure(config, failure(reason), slurm=view)
+    elif view is not None:
+        record["slurm"] = {**(record.get("slurm") or {}), **view}
+        write_record(config.run_dir, record)
+
+
+def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
+    """The status of every run of the sweep in ``sweep_dir`` (finishing jobs that have ended).
+
+    Raises:
+        FileNotFoundError: if ``sweep_dir`` holds no sweep state.
+    """
+    state = SweepState(sweep_dir)
+    if not state.path.exists():
+        raise FileNotFoundError(f"{state.path}: no sweep state here; give RESULTS_DIR/SWEEP_NAME of a sweep")
+    return [live_status(state, run_id) for run_id in sorted(state.runs)]
+
+
+class Progress:
+    """Terminal progress: runs done / total and the current runs' epoch and step."""
+
+    def __init__(self, total: int, out: TextIO):
+        self.total, self.out, self.last = total, out, None
+        self.done = 0
+
+    def show(self, state: SweepState, running: list[str]) -> None:
+        """Print one line when something changed."""
+        parts = []
+        for run_id in running:
+            p = read_progress(state.run_dir(run_id))
+            parts.append(f"{run_id} epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}"
+                         if p else f"{run_id} starting")
+        line = f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")
+        if line != self.last:
+            print(line, file=self.out, flush=True)
+            self.last = line
+
+    def finished(self, status: RunStatus) -> None:
+        """Count a finished run and print how it ended."""
+        self.done += 1
+        detail = (f"{status.images_per_second:.1f} images/s, best top-1 {status.best_top1}"
+                  if status.state == "completed" else status.reason)
+        print(f"[{self.done}/{self.total} runs done] {status.run_id}: {status.state}: {detail}",
+              file=self.out, flush=True)
+
+
+def _submit(state: SweepState, runner, run: Run) -> None:
+    state.archive_record(run.run_id)
+    config = runner.prepare(run)
+    config_path = state.run_dir(run.run_id) / "config.json"
+    write_json(config, config_path)
+    job = runner.submit(run, config_path)
+    state.note_submitted(run.run_id, runner.kind, str(job.job_id), str(job.paths.folder),
+                         nodes=run.nodes, workers_per_node=run.workers_per_node,
+                         local_batch_size=run.config.local_batch_size)
+
+
+def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO = sys.stdout) -> list[Path]:
+    """Write each run's config and job script (an sbatch script for SLURM) without submitting anything."""
+    results = spec.results_dir(results_dir)
+    state = SweepState(results / spec.name)
+    runner = make_runner(spec, state.dir)
+    paths = []
+    for run in spec.runs(results):
+        config_path = state.run_dir(run.run_id) / "config.json"
+        write_json(runner.prepare(run), config_path)
+        paths.append(runner.write_dry_run(run, config_path))
+        print(f"{run.run_id}: {paths[-1]}", file=out)
+    return paths
+
+
+def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool = True,
+              out: TextIO = sys.stdout) -> list[RunStatus]:
+    """Submit the spec's missing and failed runs and (with ``wait``) follow them until all have ended.
+
+    The local executor runs one run at a time; the SLURM executor submits every run at once and lets the
+    scheduler place them. Returns every run's status.
+
+    Raises:
+        SlurmError: the cluster cannot hold a run (checked before anything is submitted).
+    """
+    results = spec.results_dir(results_dir)
+    state = SweepState(results / spec.name)
+    state.data.update(name=spec.name, spec=str(spec.path), executor=spec.executor["kind"])
+    runner = make_runner(spec, state.dir)
+    runs = spec.runs(results)
+    runner.check(runs)
+    todo = []
+    for run in runs:
+        status = live_status(state, run.run_id)
+        if status.state in ("missing", "failed"):
+            todo.append(run)
+        else:
+            print(f"{run.run_id}: {status.state}, not submitted again", file=out)
+    print(f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit ({runner.kind} executor); "
+          f"results in {state.dir}", file=out, flush=True)
+    progress = Progress(len(todo), out)
+    one_at_a_time = runner.kind == "local"
+    pending, running = list(todo), []
+    while pending or (running and wait):
+        while pending and not (one_at_a_time and running):
+            run = pending.pop(0)
+            _submit(state, runner, run)
+            running.append(run.run_id)
+        if not wait:
+            break
+        progress.show(state, running)
+        time.sleep(POLL_SECONDS)
+        for run_id in list(running):
+            status = live_status(state, run_id)
+            if status.state in ("completed", "failed"):
+                running.remove(run_id)
+                progress.finished(status)
+    return [live_status(state, run.run_id) for run in runs]
+
+
+def format_status(statuses: list[RunStatus]) -> str:
+    """A table of run statuses for the terminal."""
+    header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'top-1':>6}  reason"
+    lines = [header]
+    for s in statuses:
+        fmt = lambda v, spec: format(v, spec) if v is not None else "-"
+        reason = (s.reason or "").splitlines()[0] if s.reason else ""
+        lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {fmt(s.elapsed, '9.1f'):>9} "
+                     f"{fmt(s.images_per_second, '9.1f'):>9} {fmt(s.best_top1, '6.3f'):>6}  {reason}")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Sweep-spec validation and expansion (pure logic: no run is started)."""
+import copy
+from pathlib import Path
+
+import pytest
+
+from slurm.spec import SpecError, load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "benchmark" / "sample" / "bbbc021-cells"
+
+BASE = {
+    "name": "t",
+    "data": {"source": "bbbc021-cells", "dir": str(SAMPLE), "image_size": [64, 64]},
+    "grid": {"nodes": [1], "workers_per_node": [1, 2], "local_batch_size": [8, 16]},
+    "training": {"epochs": 2},
+    "executor": {"kind": "local"},
+}
+
+
+def spec_with(**changes):
+    raw = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if key:
+            raw.setdefault(section, {})[key] = value
+        else:
+            raw[section] = value
+    return raw
+
+
+def error_of(raw) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw, ROOT / "spec.toml")
+    return str(info.value)
+
+
+def test_expands_the_cartesian_product(tmp_path):
+    spec = parse_spec(spec_with(), ROOT / "spec.toml")
+    runs = spec.runs(tmp_path)
+    assert [r.run_id for r in runs] == ["n1-w1-b8", "n1-w1-b16", "n1-w2-b8", "n1-w2-b16"]
+    assert runs[2].config.nodes == 1 and runs[2].config.workers_per_node == 2
+    assert runs[2].config.run_dir == tmp_path / "t" / "n1-w2-b8"
+
+
+def test_global_batch_size_is_split_over_workers(tmp_path):
+    raw = spec_with(grid={"nodes": [1, 2], "workers_per_node": [2], "global_batch_size": [32]},
+                    executor={"kind": "slurm"})
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert [(r.run_id, r.config.local_batch_size) for r in runs] == [("n1-w2-gb32", 16), ("n2-w2-gb32", 8)]
+
+
+def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):
+    raw = spec_with(grid={"nodes": [1, 2, 4, 8, 16, 32, 64, 128], "workers_per_node": [1, 2, 4, 8],
+                          "local_batch_size": [4]}, executor={"kind": "slurm"})
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert len(runs) == 32 and max(r.workers for r in runs) == 1024
+
+
+@pytest.mark.parametrize("changes,expected", [
+    ({"grid__typo": [1]}, "grid.typo: unknown key"),
+    ({"extra": {"a": 1}}, "[extra]: unknown section"),
+    ({"grid__workers_per_node": []}, "grid.workers_per_node: must be a non-empty list"),
+    ({"grid__local_batch_size": [0]}, "grid.local_batch_size: item 0 must be > 0"),
+    ({"training__epochs": -1}, "training.epochs: must be > 0"),
+    ({"training__epochs": "3"}, "training.epochs: must be an integer"),
+    ({"grid__nodes": [1, 2]}, "grid.nodes: the local executor runs on this one machine"),
+    ({"data__image_size": [64, 100]}, "data.image_size: height and width must be multiples of 64"),
+    ({"data__dir": "no/such/folder"}, "data.dir: no such folder"),
+    ({"data__source": "imagenet"}, "data.source: must be one of"),
+    ({"executor__kind": "pbs"}, "executor.kind: must be one of"),
+    ({"executor__partition": "debug"}, "executor.partition: only for the slurm executor"),
+    ({"grid__global_batch_size": [32]}, "give exactly one of grid.local_batch_size and grid.global_batch_size"),
+    ({"name": ""}, "name: must be a non-empty string"),
+    ({"learning_rate__base_lr": 0}, "learning_rate.base_lr: must be > 0"),
+])
+def test_errors_name_the_key(changes, expected):
+    assert expected in error_of(spec_with(**changes))
+
+
+def test_missing_required_key_and_section():
+    raw = spec_with()
+    del raw["training"]
+    del raw["grid"]["nodes"]
+    message = error_of(raw)
+    assert "[training]: missing section" in message and "grid.nodes: required" in message
+
+
+def test_global_batch_that_does_not_divide():
+    raw = spec_with(grid={"nodes": [1], "workers_per_node": [3], "global_batch_size": [32]})
+    assert "32 does not divide by 1 nodes x 3 workers per node = 3 workers" in error_of(raw)
+
+
+def test_synthetic_data_needs_steps_per_epoch():
+    raw = spec_with(data={"source": "synthetic", "image_size": [64, 64]})
+    assert "training.steps_per_epoch: required for synthetic data" in error_of(raw)
+
+
+def test_bad_toml_and_missing_file_are_clear(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[grid\n")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match="cannot read sweep spec"):
+        load_spec(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "slurm" / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_examples_validate(example):
+    spec = load_spec(example)
+    assert spec.runs(Path("/tmp/results"))
