@@ -3,7 +3,9 @@
 Each job has ``nodes`` nodes and ``workers_per_node`` tasks per node; ``srun --mpi=pmix`` starts the tasks
 and each calls ``hvd.init()`` over MPI (Horovod's MPI controller). Tasks are bound to their cores
 (``--cpu-bind``), optionally under ``numactl --localalloc`` as Datta et al. 2019 ran one worker per NUMA
-domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS. ``--dry-run`` writes, per run, the
+domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS. With ``one_at_a_time`` the jobs share
+one name and ``--dependency=singleton``, so SLURM runs them one after another (clean timings where nodes
+share hardware, as on the development cluster). ``--dry-run`` writes, per run, the
 plain sbatch script of the same job (same #SBATCH header and srun flags, from submitit's own generator),
 whose task command is ``mcnn-bench train --config`` instead of submitit's pickled call of the same trainer.
 """
@@ -45,7 +47,7 @@ class SlurmRunner:
         """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags)."""
         s = self.settings
         params = {
-            "job_name": f"mcnn-{run.config.sweep}-{run.run_id}",
+            "job_name": f"mcnn-{run.config.sweep}" + ("" if s["one_at_a_time"] else f"-{run.run_id}"),
             "nodes": run.nodes,
             "ntasks_per_node": run.workers_per_node,
             "cpus_per_task": s["cpus_per_task"],
@@ -56,8 +58,10 @@ class SlurmRunner:
         for key in ("partition", "account"):
             if s[key]:
                 params[key] = s[key]
-        if s["sbatch_args"]:
-            params["additional_parameters"] = dict(s["sbatch_args"])
+        extra = {"dependency": "singleton"} if s["one_at_a_time"] else {}
+        extra.update(s["sbatch_args"] or {})
+        if extra:
+            params["additional_parameters"] = extra
         return params
 
     def executor(self, run):
@@ -82,15 +86,18 @@ class SlurmRunner:
         return self.executor(run).submit(train_task, str(config_path))
 
     def sbatch_script(self, run, config_path: Path) -> str:
-        """The plain sbatch script of ``run``: what :meth:`submit` submits, runnable with ``sbatch``."""
+        """The plain sbatch script of ``run``: what :meth:`submit` submits, runnable with ``sbatch``.
+
+        Its logs go straight into the runner's folder (sbatch, unlike submitit, creates no per-job folder).
+        """
         from submitit.slurm.slurm import _make_sbatch_string
 
-        executor = self.executor(run)
         command = f"{self.python} -u -m benchmark.cli train --config {shlex.quote(str(config_path))}"
-        return _make_sbatch_string(command=command, folder=executor.folder, **executor.parameters)
+        return _make_sbatch_string(command=command, folder=self.folder, **self.executor(run).parameters)
 
     def write_dry_run(self, run, config_path: Path) -> Path:
-        """Write :meth:`sbatch_script` to ``job.sbatch`` beside the run's config."""
+        """Write :meth:`sbatch_script` to ``job.sbatch`` beside the run's config, and its log folder."""
+        self.folder.mkdir(parents=True, exist_ok=True)
         path = config_path.parent / "job.sbatch"
         write_text_atomic(path, self.sbatch_script(run, config_path))
         return path

@@ -129,6 +129,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cpus_per_task": Key(_POSITIVE_INT, 1),
         "cpu_bind": Key(_string, "cores"),
         "numactl": Key(_boolean, False),
+        "one_at_a_time": Key(_boolean, False),
         "sbatch_args": Key(_table, None),
         "srun_args": Key(_list_of(_string, allow_empty=True), None),
         "setup": Key(_list_of(_string, allow_empty=True), None),
@@ -137,8 +138,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
 #: Executor settings that only one executor understands.
 EXECUTOR_ONLY = {
     "local": {"cpus"},
-    "slurm": {"partition", "account", "time_minutes", "cpus_per_task", "cpu_bind", "numactl", "sbatch_args",
-              "srun_args", "setup"},
+    "slurm": {"partition", "account", "time_minutes", "cpus_per_task", "cpu_bind", "numactl", "one_at_a_time",
+              "sbatch_args", "srun_args", "setup"},
 }
 
 

@@ -68,6 +68,11 @@ class SweepState:
                              "submitted_at": now(), "attempt": previous.get("attempt", 0) + 1, **extra}
         self.save()
 
+    def note_finished(self, run_id: str) -> None:
+        """Remember that ``run_id``'s job has ended and its record is final; save the state."""
+        self.runs[run_id]["finished"] = True
+        self.save()
+
     def save(self) -> None:
         """Write the state atomically."""
         write_json_atomic(self.path, self.data)

@@ -29,26 +29,25 @@ POLL_SECONDS = 2.0
 RUNNERS = {"local": LocalRunner, "slurm": SlurmRunner}
 
 
-def make_runner(spec: SweepSpec, sweep_dir: Path):
-    """The runner of the spec's executor, with a fresh submitit folder under ``sweep_dir/submitit``."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+def make_runner(spec: SweepSpec, sweep_dir: Path, folder_name: str | None = None):
+    """The runner of the spec's executor, with a submitit folder ``sweep_dir/submitit/<folder_name>``
+    (default: a fresh, time-stamped one)."""
+    stamp = folder_name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return RUNNERS[spec.executor["kind"]](sweep_dir / "submitit" / stamp, spec.executor)
 
 
 def live_status(state: SweepState, run_id: str) -> RunStatus:
-    """A run's status: from its record, else from its job (finishing it if the job is over), else missing."""
-    status = recorded_status(state, run_id)
-    if status is not None:
-        return status
+    """A run's status. A submitted job is followed until it ends, then finished off (see :func:`finish`)
+    once; after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
     entry = state.runs.get(run_id)
-    if entry is None or entry.get("job_id") is None:
-        return RunStatus(run_id, "missing")
-    runner = RUNNERS[entry["executor"]]
-    phase, info = runner.poll(entry["job_id"], entry["submitit_folder"])
-    if phase == "done":
+    if entry and entry.get("job_id") and not entry.get("finished"):
+        runner = RUNNERS[entry["executor"]]
+        phase, info = runner.poll(entry["job_id"], entry["submitit_folder"])
+        if phase != "done":
+            return RunStatus(run_id, phase, job_id=entry["job_id"], elapsed=(info or {}).get("elapsed_seconds"))
         finish(runner, TrainConfig.from_json(state.run_dir(run_id) / "config.json"), entry, info)
-        return recorded_status(state, run_id)
-    return RunStatus(run_id, phase, job_id=entry["job_id"], elapsed=(info or {}).get("elapsed_seconds"))
+        state.note_finished(run_id)
+    return recorded_status(state, run_id) or RunStatus(run_id, "missing")
 
 
 def finish(runner, config: TrainConfig, entry: dict, info: dict | None) -> None:
@@ -115,10 +114,12 @@ def _submit(state: SweepState, runner, run: Run) -> None:
 
 
 def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO = sys.stdout) -> list[Path]:
-    """Write each run's config and job script (an sbatch script for SLURM) without submitting anything."""
+    """Write each run's config and job script (an sbatch script for SLURM) without submitting anything.
+
+    The scripts' logs go to ``<sweep>/submitit/sbatch/``."""
     results = spec.results_dir(results_dir)
     state = SweepState(results / spec.name)
-    runner = make_runner(spec, state.dir)
+    runner = make_runner(spec, state.dir, "sbatch")
     paths = []
     for run in spec.runs(results):
         config_path = state.run_dir(run.run_id) / "config.json"

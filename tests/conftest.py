@@ -12,3 +12,21 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not found: {path} does not exist (expected ../shared/data beside the project)")
     return path
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """The running development SLURM cluster's ``SLURM_CONF``.
+
+    The README's test command starts the cluster and exports SLURM_CONF. Without it the test is skipped,
+    or fails when ``MCNN_REQUIRE_SLURM=1`` (as in CI), so that a missing cluster never passes unnoticed.
+    """
+    import os
+
+    conf = os.environ.get("SLURM_CONF")
+    if not conf or not Path(conf).is_file():
+        message = "no SLURM cluster: run slurm/devcluster/start and export SLURM_CONF"
+        if os.environ.get("MCNN_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return conf
