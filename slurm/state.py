@@ -29,7 +29,7 @@ class RunStatus:
     """What ``mcnn-bench status`` shows for one run. ``elapsed`` in seconds when known."""
 
     run_id: str
-    state: str  # missing | pending | running | completed | failed
+    state: str  # missing | pending | running | unknown | completed | failed
     reason: str | None = None
     job_id: str | None = None
     elapsed: float | None = None

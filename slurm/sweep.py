@@ -16,10 +16,11 @@ from typing import TextIO
 from benchmark.config import TrainConfig, write_json
 from benchmark.progress import read_progress
 from benchmark.record import failure, read_record, write_failure, write_record
+from slurm.cluster import SlurmError
 from slurm.jobs import SlurmRunner
 from slurm.local import LocalRunner
 from slurm.spec import Run, SweepSpec
-from slurm.state import RunStatus, SweepState, recorded_status
+from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
 
 #: Seconds between two looks at the running jobs.
 POLL_SECONDS = 2.0
@@ -38,11 +39,16 @@ def make_runner(spec: SweepSpec, sweep_dir: Path, folder_name: str | None = None
 
 def live_status(state: SweepState, run_id: str) -> RunStatus:
     """A run's status. A submitted job is followed until it ends, then finished off (see :func:`finish`)
-    once; after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
+    once; after that, and for runs without a job, the run's record says how it ended, else ``missing``.
+    While SLURM cannot be asked (e.g. accounting is restarting) the state is ``unknown``, with the reason."""
     entry = state.runs.get(run_id)
     if entry and entry.get("job_id") and not entry.get("finished"):
         runner = RUNNERS[entry["executor"]]
-        phase, info = runner.poll(entry["job_id"], entry["submitit_folder"])
+        try:
+            phase, info = runner.poll(entry["job_id"], entry["submitit_folder"])
+        except SlurmError as exc:
+            return RunStatus(run_id, "unknown", reason=f"cannot ask SLURM about job {entry['job_id']}: {exc}",
+                             job_id=entry["job_id"])
         if phase != "done":
             return RunStatus(run_id, phase, job_id=entry["job_id"], elapsed=(info or {}).get("elapsed_seconds"))
         finish(runner, TrainConfig.from_json(state.run_dir(run_id) / "config.json"), entry, info)
@@ -81,13 +87,13 @@ class Progress:
         self.total, self.out, self.last = total, out, None
         self.done = 0
 
-    def show(self, state: SweepState, running: list[str]) -> None:
-        """Print one line when something changed."""
+    def show(self, state: SweepState, statuses: list[RunStatus]) -> None:
+        """Print one line, when something changed, for the runs that have not ended."""
         parts = []
-        for run_id in running:
-            p = read_progress(state.run_dir(run_id))
-            parts.append(f"{run_id} epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}"
-                         if p else f"{run_id} starting")
+        for status in statuses:
+            p = read_progress(state.run_dir(status.run_id)) if status.state == "running" else None
+            detail = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}" if p else status.state
+            parts.append(f"{status.run_id} {detail}" + (f" ({status.reason.splitlines()[0]})" if status.reason else ""))
         line = f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")
         if line != self.last:
             print(line, file=self.out, flush=True)
@@ -164,13 +170,13 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
             running.append(run.run_id)
         if not wait:
             break
-        progress.show(state, running)
         time.sleep(POLL_SECONDS)
-        for run_id in list(running):
-            status = live_status(state, run_id)
-            if status.state in ("completed", "failed"):
-                running.remove(run_id)
+        statuses = [live_status(state, run_id) for run_id in running]
+        for status in statuses:
+            if status.state in TERMINAL:
+                running.remove(status.run_id)
                 progress.finished(status)
+        progress.show(state, [s for s in statuses if s.state not in TERMINAL])
     return [live_status(state, run.run_id) for run in runs]
 
 

@@ -114,10 +114,11 @@ check_ctl_host_is_local() {
 }
 
 # Serialises start and stop: holds an exclusive lock on the cluster dir until the script exits.
+# Daemons must not inherit the lock's fd 9 (see spawn in start), or they would hold it forever.
 lock_cluster() {
   mkdir -p "$DEVCLUSTER_DIR"
   exec 9>"$DEVCLUSTER_DIR/lock"
-  flock -w 300 9 || die "another start or stop holds $DEVCLUSTER_DIR/lock"
+  flock -w 120 9 || die "another start or stop holds $DEVCLUSTER_DIR/lock"
 }
 
 check_dir_length() {
