@@ -15,8 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .atomic import write_atomic
-from .tables import BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, SPEEDUP, SWEEP, WORKERS
+from benchmark.atomic import write_atomic
+
+from .tables import (BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, SPEEDUP, SWEEP, WORKERS,
+                     WORKERS_PER_NODE)
 
 WORKERS_LABEL = "workers (Horovod processes)"
 IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
@@ -24,7 +26,8 @@ DPI = 120
 
 
 def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
-    """Global throughput (images/s) vs total workers, one line per local batch size, to a PNG.
+    """Global throughput (images/s) vs total workers, one line per local batch size and workers per node,
+    to a PNG.
 
     ``scaling_df`` is ``tables.scaling(runs)``. Each line has a dashed ideal linear-scaling reference:
     baseline images/s * workers / baseline workers. Returns ``path``; raises ``ValueError`` if
@@ -103,14 +106,16 @@ def plot_run_curves(
 
 
 def _series(scaling_df: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
-    """(color, legend label, rows sorted by workers) per (sweep, local batch size)."""
+    """(color, legend label, rows sorted by workers) per (sweep, local batch size, workers per node): as
+    in Datta et al. 2019's scaling figures, one line per workers-per-node setting as nodes are added, so
+    that runs with the same worker count on different node counts are not joined."""
     if scaling_df.empty:
         raise ValueError("no completed run with a throughput figure to plot")
     several_sweeps = scaling_df[SWEEP].nunique() > 1
-    groups = scaling_df.groupby([SWEEP, LOCAL_BATCH], sort=True)
-    for index, ((sweep, batch), group) in enumerate(groups):
-        label = f"{sweep}, local batch {batch}" if several_sweeps else f"local batch {batch}"
-        yield f"C{index % 10}", label, group.sort_values(WORKERS)
+    groups = scaling_df.groupby([SWEEP, LOCAL_BATCH, WORKERS_PER_NODE], sort=True)
+    for index, ((sweep, batch, per_node), group) in enumerate(groups):
+        label = f"local batch {batch}, {per_node} worker{'s' if per_node > 1 else ''} per node"
+        yield f"C{index % 10}", f"{sweep}, {label}" if several_sweeps else label, group.sort_values(WORKERS)
 
 
 def _finish(axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str) -> None:

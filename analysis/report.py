@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import write_atomic
+from benchmark.atomic import write_atomic
 from .plots import plot_run_curves, plot_scaling_efficiency, plot_throughput
 from .records import LoadedRecords, load_records
 from .tables import IMAGES_PER_SECOND, REASON, TTT_MINUTES, memory_table, scaling, table1

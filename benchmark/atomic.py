@@ -1,32 +1,38 @@
-"""Atomic file writes: write a temporary file in the target's folder, then rename it over the target."""
+"""Atomic file writes: a reader sees either the old file or the complete new one, never a partial file."""
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part.
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` atomically and return ``path``.
 
-    Creates the parent folder. Raises ``OSError`` if the folder cannot be written.
+    The data go to a temporary file in the same folder (so the rename stays on one file system),
+    which is flushed, fsynced and then moved over ``path`` with ``os.replace``. The file gets the
+    usual permissions (0o666 less the umask), so results stay readable on a shared cluster. Missing
+    parent folders are created; ``str`` data are encoded as UTF-8. On any error the temporary file
+    is removed and the error propagates (``OSError`` and subclasses); ``path`` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
 def write_json_atomic(path: str | Path, data) -> Path:
-    """Write ``data`` as indented JSON to ``path`` atomically (see :func:`write_text_atomic`)."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as indented JSON to ``path`` atomically (see :func:`write_atomic`)."""
+    return write_atomic(path, json.dumps(data, indent=2) + "\n")

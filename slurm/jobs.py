@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmark.atomic import write_text_atomic
+from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
 from slurm import cluster
 from slurm.outcome import log_tail, submitit_error
@@ -99,7 +99,7 @@ class SlurmRunner:
         """Write :meth:`sbatch_script` to ``job.sbatch`` beside the run's config, and its log folder."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = config_path.parent / "job.sbatch"
-        write_text_atomic(path, self.sbatch_script(run, config_path))
+        write_atomic(path, self.sbatch_script(run, config_path))
         return path
 
     @staticmethod

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmark.atomic import write_text_atomic
+from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
 from slurm.outcome import log_tail, submitit_error
 
@@ -88,7 +88,7 @@ class LocalRunner:
         """Write ``job.sh``: the launcher command the run would execute."""
         command = shlex.join(launch_command(config_path, run.workers))
         threads = f"OMP_NUM_THREADS={TrainConfig.from_json(config_path).intra_op_threads}"
-        return write_text_atomic(config_path.parent / "job.sh", f"#!/bin/bash\n{threads} {command}\n")
+        return write_atomic(config_path.parent / "job.sh", f"#!/bin/bash\n{threads} {command}\n")
 
     @staticmethod
     def poll(job_id: str, folder: str) -> tuple[str, dict | None]:

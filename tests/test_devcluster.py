@@ -5,7 +5,8 @@ Start it first and export what it prints::
     sudo slurm/devcluster/start          # node1..node4
     export SLURM_CONF=/tmp/mcnn-devcluster/slurm.conf
 
-Without SLURM_CONF in the environment every test is skipped.
+Every test uses the ``slurm_cluster`` fixture (tests/conftest.py): without SLURM_CONF it skips, or fails
+when MCNN_REQUIRE_SLURM=1 (as under run-tests.sh as root).
 """
 
 from __future__ import annotations
@@ -20,12 +21,7 @@ from pathlib import Path
 
 import pytest
 
-SLURM_CONF = os.environ.get("SLURM_CONF")
-
-pytestmark = pytest.mark.skipif(
-    not SLURM_CONF,
-    reason="SLURM_CONF is not set: start the development cluster (slurm/devcluster/start) and export SLURM_CONF",
-)
+pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
 # Node states of a node that responds and can take work.
 HEALTHY_STATES = {"idle", "allocated", "mixed", "completing", "planned"}
@@ -70,7 +66,7 @@ def wait_until(predicate, what: str, timeout: float = 30, interval: float = 0.2)
 
 def configured_nodes() -> list[str]:
     """Node names from the NodeName= lines of slurm.conf."""
-    text = Path(SLURM_CONF).read_text()
+    text = Path(os.environ["SLURM_CONF"]).read_text()
     return re.findall(r"^NodeName=(\S+)", text, flags=re.MULTILINE)
 
 
