@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${MCNN_VENV:-.venv}"
+export TF_CPP_MIN_LOG_LEVEL=2   # keep TensorFlow's start-up notices out of the checks below
 
 # Pinned versions, and why:
 # - tensorflow-cpu 2.18.1 is the newest TensorFlow that horovod 0.28.1 still builds against (2.19+ fails).
@@ -36,16 +37,35 @@ fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 
-if ! "$PY" -c 'import tensorflow, sys; sys.exit(tensorflow.__version__ != "2.18.1")' 2>/dev/null; then
+installed() {  # installed PACKAGE VERSION: the venv holds exactly that version (read from its metadata)
+  "$PY" -c 'import sys; from importlib.metadata import version
+try: sys.exit(version(sys.argv[1]) != sys.argv[2])
+except Exception: sys.exit(1)' "$1" "$2"
+}
+
+if ! installed tensorflow-cpu 2.18.1; then
   log "installing $TF_SPEC and Horovod's build requirements"
   "${PIP[@]}" install "$TF_SPEC" cloudpickle psutil pyyaml packaging cffi wheel setuptools
 fi
 
-if ! "$PY" -c 'import horovod.tensorflow as h, sys; sys.exit(not (h.mpi_built() and h.gloo_built()))' 2>/dev/null; then
-  log "building $HVD_SPEC with TensorFlow, Gloo and MPI (about 4 minutes on 2 cores)"
-  HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
-  HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 MAKEFLAGS="-j$(nproc)" \
-    "${PIP[@]}" install --no-build-isolation --no-cache-dir "$HVD_SPEC"
+verified="$VENV/.horovod-verified"
+if ! installed horovod 0.28.1 || [ ! -f "$verified" ]; then
+  if ! installed horovod 0.28.1; then
+    log "building $HVD_SPEC with TensorFlow, Gloo and MPI (about 5 minutes on 2 cores)"
+    HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+    HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 MAKEFLAGS="-j$(nproc)" \
+      "${PIP[@]}" install --no-build-isolation --no-cache-dir "$HVD_SPEC"
+  fi
+  build=$("$VENV/bin/horovodrun" --check-build)
+  for part in TensorFlow MPI Gloo; do
+    if ! grep -qE "\[X\] $part" <<<"$build"; then
+      echo "setup.sh: Horovod was built without $part:" >&2
+      echo "$build" >&2
+      exit 1
+    fi
+  done
+  log "Horovod built with TensorFlow, MPI and Gloo"
+  touch "$verified"
 fi
 
 stamp="$VENV/.mcnn-bench-installed"
@@ -55,5 +75,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-"$VENV/bin/horovodrun" --check-build | grep -E '\[X\] (TensorFlow|MPI|Gloo)' | sed 's/^/[setup] /'
 log "ready: $VENV"

@@ -61,6 +61,7 @@ def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
     efficiency_axes.axhline(100, color="gray", **IDEAL_STYLE)
     _finish(speedup_axes, scaling_df, "speedup (× baseline images/s)", "ideal (linear) speedup")
     _finish(efficiency_axes, scaling_df, "scaling efficiency (%)", "ideal (100 %)")
+    efficiency_axes.margins(y=0.1)
     efficiency_axes.set_ylim(bottom=0)
     speedup_axes.set_title("Speedup vs workers")
     efficiency_axes.set_title("Scaling efficiency vs workers")
@@ -100,7 +101,7 @@ def plot_run_curves(
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy_axes.grid(alpha=0.3)
     handles = accuracy_axes.get_legend_handles_labels()[0] + rate_axes.get_legend_handles_labels()[0]
-    accuracy_axes.legend(handles=handles, loc="lower right")
+    accuracy_axes.legend(handles=handles, loc="best")
     accuracy_axes.set_title(f"Run {rows[SWEEP].iloc[0]}/{run_id}: validation top-1 and learning rate per epoch")
     return _save(figure, path)
 

@@ -148,7 +148,7 @@ def test_duplicate_run_is_reported(sweep_dir):
     assert reason.startswith("duplicate run unit/n1-w1-b16")
 
 
-def test_analyze_writes_every_file(sweep_dir, tmp_path):
+def test_analyze_writes_every_file(sweep_dir):
     bad = sweep_dir / SWEEP / "broken" / "record.json"
     bad.parent.mkdir(parents=True)
     bad.write_text('{"schema_version": 1')
@@ -167,7 +167,8 @@ def test_analyze_writes_every_file(sweep_dir, tmp_path):
     )
     assert list(pd.read_csv(out / "scaling.csv")[EFFICIENCY]) == pytest.approx([100.0, 90.0, 80.0])
     assert len(pd.read_csv(out / "memory.csv")) == 4
-    assert "| nodes |" in (out / "table1.md").read_text().replace("|   nodes |", "| nodes |")
+    header = (out / "table1.md").read_text().splitlines()[0]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == list(outputs.table1.columns)
     assert outputs.problems == [(bad, outputs.problems[0][1])]
     summary = format_summary(outputs)
     assert f"{bad}: invalid JSON" in summary
@@ -187,8 +188,9 @@ def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
 
 
 def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
-    write_record(tmp_path, make_record(status="failed"))
+    write_record(tmp_path, {**make_record(status="failed"), "topology": None, "epochs": None})
     outputs = analyze(tmp_path)
+    assert outputs.table1[REASON].tolist() == ["MemoryError: out of memory"]
     assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "memory.csv"]
     assert "throughput.png" in outputs.skipped[0]
     assert "not drawn: throughput.png" in format_summary(outputs)
