@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.atomic import write_json_atomic
+from benchmark.model import check_input_size
 
 DATA_SOURCES = ("synthetic", "bbbc021-cells", "bbbc021")
 
@@ -64,8 +65,9 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
-        if len(self.image_size) != 2 or min(self.image_size) <= 0:
-            raise ValueError(f"image_size: must be two positive integers (height, width), got {self.image_size}")
+        if len(self.image_size) != 2:
+            raise ValueError(f"image_size: must be two integers (height, width), got {self.image_size}")
+        check_input_size(*self.image_size)
         if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
             raise ValueError(f"steps_per_epoch: must be positive, got {self.steps_per_epoch}")
         if self.warmup_steps < 0:

@@ -45,7 +45,8 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
 
     Returns:
         dict with ``warmup_steps``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``,
-        ``images_per_second`` (images / window_seconds) and per-rank step-time ``min/median/max`` seconds.
+        ``images_per_second`` (images / window_seconds), and per rank every timed step's wall time
+        (``steps``, seconds) with its ``min/median/max``.
 
     Raises:
         ValueError: if there are no logs, no timed step, or the ranks logged different step counts.
@@ -71,7 +72,7 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
         "window_seconds": window,
         "images_per_second": images / window,
         "step_seconds": {
-            "per_rank": [{"rank": log.rank, **_stats(log.durations())} for log in logs],
+            "per_rank": [{"rank": log.rank, **_stats(log.durations()), "steps": log.durations()} for log in logs],
             **_stats(all_durations),
         },
     }

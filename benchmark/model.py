@@ -20,7 +20,7 @@ def check_input_size(height: int, width: int) -> None:
         if value <= 0 or value % SIZE_MULTIPLE:
             raise ValueError(
                 f"M-CNN input {name} must be a positive multiple of {SIZE_MULTIPLE} pixels, got {value}; "
-                f"pad the image (e.g. 724 -> 768 as in Datta et al. 2019)"
+                f"pad the image to {padded_size(max(value, 1))} (as Datta et al. 2019 pad 724 to 768)"
             )
 
 

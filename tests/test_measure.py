@@ -21,6 +21,7 @@ def test_window_spans_the_slowest_rank_of_each_step():
     assert t["timed_steps"] == 2 and t["warmup_steps"] == 3
     assert t["step_seconds"]["max"] == pytest.approx(1.5)
     assert [r["rank"] for r in t["step_seconds"]["per_rank"]] == [0, 1]
+    assert t["step_seconds"]["per_rank"][1]["steps"] == pytest.approx([0.9, 1.3])
 
 
 def test_gaps_between_steps_are_not_in_the_window():

@@ -33,3 +33,15 @@ def test_paper_padding_724_to_768():
 def test_sizes_that_are_not_multiples_of_64_are_refused(height, width):
     with pytest.raises(ValueError, match="multiple of 64"):
         check_input_size(height, width)
+
+
+def test_the_error_names_the_padded_size():
+    with pytest.raises(ValueError, match="pad the image to 768"):
+        check_input_size(724, 768)
+
+
+def test_train_config_refuses_a_bad_size_before_any_model_is_built():
+    from benchmark.config import TrainConfig
+
+    with pytest.raises(ValueError, match="height must be a positive multiple of 64"):
+        TrainConfig(image_size=(724, 768), steps_per_epoch=1)
