@@ -7,10 +7,19 @@ import pytest
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real public data folder ``../shared/data`` next to the project root; skips the test if absent."""
+    """The real public data folder ``../shared/data`` next to the project root.
+
+    Without it the test is skipped, or fails when ``MCNN_REQUIRE_DATA=1`` (as in CI), so that missing data
+    never passes unnoticed.
+    """
+    import os
+
     path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     if not path.is_dir():
-        pytest.skip(f"real data not found: {path} does not exist (expected ../shared/data beside the project)")
+        message = f"real data not found: {path} does not exist (expected ../shared/data beside the project)"
+        if os.environ.get("MCNN_REQUIRE_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 
