@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.atomic import write_json_atomic
-from benchmark.record import read_record
+from benchmark.record import read_record, record_path
 
 STATE_NAME = "sweep.json"
 TERMINAL = ("completed", "failed")
@@ -103,8 +103,14 @@ def status_from_record(run_id: str, record: dict, job_id: str | None) -> RunStat
 
 
 def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:
-    """The status from the run's record, or None when it has no readable record yet."""
+    """The status from the run's record, or None when it has none. A record that cannot be parsed (cut
+    short, say) makes the run ``failed`` with a reason naming the file, so that a re-run replaces it (the
+    damaged file is kept in ``attempts/``)."""
+    path = record_path(state.run_dir(run_id))
+    job_id = state.runs.get(run_id, {}).get("job_id")
+    if not path.exists():
+        return None
     record = read_record(state.run_dir(run_id))
     if record is None:
-        return None
-    return status_from_record(run_id, record, state.runs.get(run_id, {}).get("job_id"))
+        return RunStatus(run_id, "failed", f"{path}: the record cannot be read (cut short or not JSON)", job_id)
+    return status_from_record(run_id, record, job_id)

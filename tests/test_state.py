@@ -1,0 +1,40 @@
+"""Sweep state bookkeeping (pure logic on files; no job is run)."""
+import json
+
+import pytest
+
+from benchmark.config import TrainConfig
+from benchmark.record import failure, new_record, write_failure, write_record
+from slurm.state import SweepState, recorded_status
+
+
+def config(tmp_path):
+    return TrainConfig(data="synthetic", steps_per_epoch=1, results_dir=str(tmp_path), sweep="s", run_id="r",
+                       nodes=2, workers_per_node=4)
+
+
+def test_a_record_cut_short_is_a_failed_run_naming_the_file(tmp_path):
+    write_record(config(tmp_path).run_dir, new_record(config(tmp_path), "completed"))
+    path = tmp_path / "s" / "r" / "record.json"
+    path.write_text(path.read_text()[:40])
+    status = recorded_status(SweepState(tmp_path / "s"), "r")
+    assert status.state == "failed" and str(path) in status.reason and "cut short" in status.reason
+
+
+def test_a_failed_record_is_archived_before_a_new_attempt(tmp_path):
+    state = SweepState(tmp_path / "s")
+    state.note_submitted("r", "slurm", "7", str(tmp_path))
+    write_failure(config(tmp_path), failure("SLURM job 7 ended CANCELLED"))
+    archived = state.archive_record("r")
+    assert archived == tmp_path / "s" / "r" / "attempts" / "record-1.json"
+    assert json.loads(archived.read_text())["failure"]["reason"] == "SLURM job 7 ended CANCELLED"
+    assert json.loads(archived.read_text())["topology"]["workers"] == 8
+    assert recorded_status(state, "r") is None
+    state.note_submitted("r", "slurm", "8", str(tmp_path))
+    assert SweepState(tmp_path / "s").runs["r"]["attempt"] == 2
+
+
+def test_a_corrupt_sweep_state_is_a_clear_error(tmp_path):
+    (tmp_path / "sweep.json").write_text("{")
+    with pytest.raises(ValueError, match="sweep.json: sweep state is not valid JSON"):
+        SweepState(tmp_path)
