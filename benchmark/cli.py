@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from slurm.cluster import SlurmError
-    from slurm.spec import SpecError, load_spec
+    from slurm.spec import load_spec
     from slurm.sweep import dry_run, format_status, run_sweep
 
     try:
@@ -39,7 +39,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dry_run(spec, args.results_dir)
             return 0
         statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait)
-    except (SpecError, SlurmError) as exc:
+    except (SlurmError, ValueError) as exc:  # SpecError is a ValueError
         print(f"mcnn-bench sweep: error: {exc}", file=sys.stderr)
         return 2
     print(format_status(statuses))

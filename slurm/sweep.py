@@ -144,7 +144,11 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
 
     Raises:
         SlurmError: the cluster cannot hold a run (checked before anything is submitted).
+        ValueError: ``wait`` is false with the local executor, which runs the runs in the foreground.
     """
+    if not wait and spec.executor["kind"] == "local":
+        raise ValueError("--no-wait needs the slurm executor: the local executor runs the runs one after "
+                         "another in the foreground")
     results = spec.results_dir(results_dir)
     state = SweepState(results / spec.name)
     state.data.update(name=spec.name, spec=str(spec.path), executor=spec.executor["kind"])

@@ -82,6 +82,12 @@ def test_rerun_submits_nothing_completed(sweep):
     assert {r["attempt"] for r in SweepState(results / "short").runs.values()} == {1}
 
 
+def test_no_wait_is_refused_for_the_local_executor(sweep):
+    spec, results, _, _ = sweep
+    with pytest.raises(ValueError, match="--no-wait needs the slurm executor"):
+        run_sweep(spec, results, wait=False)
+
+
 def test_bad_spec_is_refused_by_the_cli(tmp_path):
     spec = tmp_path / "bad.toml"
     spec.write_text('name = "x"\n[grid]\nnodes = [2]\n')
