@@ -64,7 +64,7 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
         max(log.ends[i] for log in logs) - min(log.starts[i] for log in logs) for i in range(steps)
     )
     images = sum(sum(log.images) for log in logs)
-    all_durations = [d for log in logs for d in log.durations()]
+    durations = {log.rank: log.durations() for log in logs}
     return {
         "warmup_steps": warmup_steps,
         "timed_steps": steps,
@@ -72,7 +72,7 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
         "window_seconds": window,
         "images_per_second": images / window,
         "step_seconds": {
-            "per_rank": [{"rank": log.rank, **_stats(log.durations()), "steps": log.durations()} for log in logs],
-            **_stats(all_durations),
+            "per_rank": [{"rank": rank, **_stats(steps), "steps": steps} for rank, steps in durations.items()],
+            **_stats([d for steps in durations.values() for d in steps]),
         },
     }

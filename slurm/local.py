@@ -30,8 +30,9 @@ def launch_command(config_path: Path, workers: int) -> list[str]:
             sys.executable, "-u", "-m", "benchmark.cli", "train", "--config", str(config_path)]
 
 
-def run_workers(config_path: str, workers: int) -> str:
-    """Run one run's ``workers`` Horovod workers to the end: the submitit job function.
+def run_workers(config_path: str, workers: int, threads: int) -> str:
+    """Run one run's ``workers`` Horovod workers, ``threads`` OpenMP threads each, to the end: the
+    submitit job function.
 
     The launcher's output goes to ``train.log`` beside the config; returns that path.
 
@@ -39,18 +40,13 @@ def run_workers(config_path: str, workers: int) -> str:
         RuntimeError: with the end of the log, if the launcher exits non-zero.
     """
     log_path = Path(config_path).parent / LOG_NAME
-    env = {**os.environ, "OMP_NUM_THREADS": str(TrainConfig.from_json(config_path).intra_op_threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with open(log_path, "ab") as log:
         code = subprocess.run(launch_command(Path(config_path), workers), stdout=log,
                               stderr=subprocess.STDOUT, env=env).returncode
     if code:
         raise RuntimeError(f"horovodrun exited with status {code}; end of {log_path}:\n{log_tail(log_path)}")
     return str(log_path)
-
-
-def local_threads(cpus: int | None, workers: int) -> int:
-    """Intra-op threads per worker: this machine's cores (or ``cpus``) split evenly, at least 1."""
-    return max(1, (cpus or os.cpu_count() or 1) // workers)
 
 
 def _alive(pid: str) -> bool:
@@ -72,9 +68,13 @@ class LocalRunner:
     def check(self, runs) -> None:
         """Nothing to check: the spec already refused several nodes for the local executor."""
 
+    def threads(self, run) -> int:
+        """Threads per worker of ``run``: this machine's cores (or ``cpus``) split evenly, at least 1."""
+        return max(1, (self.cpus or os.cpu_count() or 1) // run.workers)
+
     def prepare(self, run) -> TrainConfig:
         """The run's config with this machine's cores split between its workers."""
-        return run.config.replace(intra_op_threads=local_threads(self.cpus, run.workers), inter_op_threads=1)
+        return run.config.replace(intra_op_threads=self.threads(run), inter_op_threads=1)
 
     def submit(self, run, config_path: Path):
         """Start the run's workers; returns the submitit job (its id is the job process's pid)."""
@@ -82,13 +82,13 @@ class LocalRunner:
 
         executor = submitit.LocalExecutor(folder=self.folder)
         executor.update_parameters(timeout_min=24 * 60)
-        return executor.submit(run_workers, str(config_path), run.workers)
+        return executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
 
     def write_dry_run(self, run, config_path: Path) -> Path:
         """Write ``job.sh``: the launcher command the run would execute."""
         command = shlex.join(launch_command(config_path, run.workers))
-        threads = f"OMP_NUM_THREADS={TrainConfig.from_json(config_path).intra_op_threads}"
-        return write_atomic(config_path.parent / "job.sh", f"#!/bin/bash\n{threads} {command}\n")
+        return write_atomic(config_path.parent / "job.sh",
+                            f"#!/bin/bash\nOMP_NUM_THREADS={self.threads(run)} {command}\n")
 
     @staticmethod
     def poll(job_id: str, folder: str) -> tuple[str, dict | None]:

@@ -16,6 +16,7 @@ from benchmark.atomic import write_json_atomic
 from benchmark.record import read_record, record_path
 
 STATE_NAME = "sweep.json"
+CONFIG_NAME = "config.json"
 TERMINAL = ("completed", "failed")
 
 
@@ -35,6 +36,11 @@ class RunStatus:
     elapsed: float | None = None
     images_per_second: float | None = None
     best_top1: float | None = None
+
+    @property
+    def short_reason(self) -> str:
+        """The reason's first line ('' when there is none), for one-line displays."""
+        return self.reason.splitlines()[0] if self.reason else ""
 
 
 class SweepState:
@@ -60,6 +66,10 @@ class SweepState:
         """The folder of one run's config, record, logs."""
         return self.dir / run_id
 
+    def config_path(self, run_id: str) -> Path:
+        """Where the run's workers read their training config."""
+        return self.run_dir(run_id) / CONFIG_NAME
+
     def note_submitted(self, run_id: str, executor: str, job_id: str | None, folder: str | None,
                        **extra) -> None:
         """Remember that ``run_id`` was submitted (as job ``job_id``) and save the state."""
@@ -79,7 +89,7 @@ class SweepState:
 
     def archive_record(self, run_id: str) -> Path | None:
         """Move a failed run's record to ``attempts/`` before it is run again, so nothing is lost."""
-        record = self.run_dir(run_id) / "record.json"
+        record = record_path(self.run_dir(run_id))
         if not record.exists():
             return None
         attempt = self.runs.get(run_id, {}).get("attempt", 0)

@@ -51,7 +51,7 @@ def live_status(state: SweepState, run_id: str) -> RunStatus:
                              job_id=entry["job_id"])
         if phase != "done":
             return RunStatus(run_id, phase, job_id=entry["job_id"], elapsed=(info or {}).get("elapsed_seconds"))
-        finish(runner, TrainConfig.from_json(state.run_dir(run_id) / "config.json"), entry, info)
+        finish(runner, TrainConfig.from_json(state.config_path(run_id)), entry, info)
         state.note_finished(run_id)
     return recorded_status(state, run_id) or RunStatus(run_id, "missing")
 
@@ -93,7 +93,7 @@ class Progress:
         for status in statuses:
             p = read_progress(state.run_dir(status.run_id)) if status.state == "running" else None
             detail = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}" if p else status.state
-            parts.append(f"{status.run_id} {detail}" + (f" ({status.reason.splitlines()[0]})" if status.reason else ""))
+            parts.append(f"{status.run_id} {detail}" + (f" ({status.short_reason})" if status.reason else ""))
         line = f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")
         if line != self.last:
             print(line, file=self.out, flush=True)
@@ -108,12 +108,16 @@ class Progress:
               file=self.out, flush=True)
 
 
+def _write_config(state: SweepState, runner, run: Run) -> Path:
+    """Write the run's config, as the runner prepares it, where its workers will read it."""
+    path = state.config_path(run.run_id)
+    write_json(runner.prepare(run), path)
+    return path
+
+
 def _submit(state: SweepState, runner, run: Run) -> None:
     state.archive_record(run.run_id)
-    config = runner.prepare(run)
-    config_path = state.run_dir(run.run_id) / "config.json"
-    write_json(config, config_path)
-    job = runner.submit(run, config_path)
+    job = runner.submit(run, _write_config(state, runner, run))
     state.note_submitted(run.run_id, runner.kind, str(job.job_id), str(job.paths.folder),
                          nodes=run.nodes, workers_per_node=run.workers_per_node,
                          local_batch_size=run.config.local_batch_size)
@@ -128,9 +132,7 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
     runner = make_runner(spec, state.dir, "sbatch")
     paths = []
     for run in spec.runs(results):
-        config_path = state.run_dir(run.run_id) / "config.json"
-        write_json(runner.prepare(run), config_path)
-        paths.append(runner.write_dry_run(run, config_path))
+        paths.append(runner.write_dry_run(run, _write_config(state, runner, run)))
         print(f"{run.run_id}: {paths[-1]}", file=out)
     return paths
 
@@ -190,7 +192,6 @@ def format_status(statuses: list[RunStatus]) -> str:
     lines = [header]
     for s in statuses:
         fmt = lambda v, spec: format(v, spec) if v is not None else "-"
-        reason = (s.reason or "").splitlines()[0] if s.reason else ""
         lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {fmt(s.elapsed, '9.1f'):>9} "
-                     f"{fmt(s.images_per_second, '9.1f'):>9} {fmt(s.best_top1, '6.3f'):>6}  {reason}")
+                     f"{fmt(s.images_per_second, '9.1f'):>9} {fmt(s.best_top1, '6.3f'):>6}  {s.short_reason}")
     return "\n".join(lines)
