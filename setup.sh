@@ -75,4 +75,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# benchmark, slurm and analysis are also names of unrelated PyPI distributions: make sure that, in this
+# venv, each import name is this checkout's package (see README, "Layout").
+"$PY" -I - "$PWD" <<'EOF'   # -I: the checkout itself is not on sys.path
+import importlib.util, pathlib, sys
+root = pathlib.Path(sys.argv[1]).resolve()
+for name in ("mcnn_bench", "benchmark", "slurm", "analysis"):
+    spec = importlib.util.find_spec(name)
+    origin = pathlib.Path(spec.origin).resolve() if spec and spec.origin else None
+    if origin is None or root not in origin.parents:
+        sys.exit(f"setup.sh: import name {name!r} resolves to {origin}, not to {root}: another distribution "
+                 f"of that name is installed in {sys.prefix}; uninstall it (pip uninstall) and run ./setup.sh again")
+EOF
 log "ready: $VENV"

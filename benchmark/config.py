@@ -1,174 +1,243 @@
-"""The configuration of one training run: what ``mcnn-bench train`` reads from flags or a JSON file."""
+"""The settings of one training run: one model from which the sweep spec's ``[data]``, ``[training]``
+and ``[learning_rate]`` sections, the flags of ``mcnn-bench train`` and the run's ``config.json`` are all
+derived, with one set of defaults and bounds.
+
+Defaults follow Datta et al. 2019 (sec. 3): momentum 0.9, weight decay 5e-5, warm-up from ``lr_start`` =
+0.001 to the linearly scaled peak, then polynomial decay of power 2.
+"""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from dataclasses import dataclass
+import types
+import typing
 from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.atomic import write_json_atomic
-from benchmark.model import check_input_size
+from benchmark.data.sources import SOURCES
+from benchmark.model import SIZE_MULTIPLE, check_input_size
+from benchmark.schema import Model, describe_all
 
-DATA_SOURCES = ("synthetic", "bbbc021-cells", "bbbc021")
+
+class SettingsError(ValueError):
+    """Settings that cannot run; the message has one line per problem, each naming its key."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a training run. Sizes in pixels, rates per step, times in epochs or steps.
+def _image_size(size: tuple[int, int]) -> tuple[int, int]:
+    try:
+        check_input_size(*size)
+    except ValueError as exc:
+        raise ValueError(f"height and width must be multiples of {SIZE_MULTIPLE} (M-CNN's coarsest "
+                         f"pooling), got {list(size)}: {exc}") from None
+    return size
 
-    The defaults follow Datta et al. 2019 (sec. 3): momentum 0.9, weight decay 5e-5, warm-up from
-    ``lr_start`` = 0.001 to the linearly scaled peak, then polynomial decay.
-    """
 
-    data: str = "synthetic"
-    data_dir: str | None = None
-    image_size: tuple[int, int] = (1024, 1280)
-    num_classes: int = 13
-    val_fraction: float = 0.2
-    local_batch_size: int = 2
-    epochs: int = 1
-    steps_per_epoch: int | None = None
-    warmup_steps: int = 2
-    lr_start: float = 0.001
-    base_lr: float = 0.001
-    lr_end: float = 1e-5
-    warmup_epochs: float = 1.0
-    poly_power: float = 2.0
-    max_lr: float | None = None
-    max_global_batch_size: int | None = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-5
-    target_top1: float | None = None
-    seed: int = 0
-    nodes: int | None = None
-    workers_per_node: int | None = None
-    intra_op_threads: int | None = None
-    inter_op_threads: int | None = None
-    results_dir: str = "results"
-    sweep: str = "adhoc"
-    run_id: str = "run"
+SourceName = Literal[tuple(SOURCES)]
+ImageSize = Annotated[tuple[int, int], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
+                      AfterValidator(_image_size)]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", tuple(self.image_size))
-        self.validate()
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the setting when a value cannot run."""
-        if self.data not in DATA_SOURCES:
-            raise ValueError(f"data: unknown source {self.data!r}; choose one of {', '.join(DATA_SOURCES)}")
-        if self.data != "synthetic" and not self.data_dir:
-            raise ValueError(f"data_dir: required for data source {self.data!r}")
-        if self.data == "synthetic" and not self.steps_per_epoch:
-            raise ValueError("steps_per_epoch: required for synthetic data (it has no natural epoch)")
-        positive = ("num_classes", "local_batch_size", "epochs", "nodes", "workers_per_node")
-        for name in positive:
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
-        if len(self.image_size) != 2:
-            raise ValueError(f"image_size: must be two integers (height, width), got {self.image_size}")
-        check_input_size(*self.image_size)
-        if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
-            raise ValueError(f"steps_per_epoch: must be positive, got {self.steps_per_epoch}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps: must be >= 0, got {self.warmup_steps}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction: must be in (0, 1), got {self.val_fraction}")
-        if self.target_top1 is not None and not 0 < self.target_top1 <= 1:
-            raise ValueError(f"target_top1: must be a fraction in (0, 1], got {self.target_top1}")
+def _flag(name: str) -> dict:
+    return {"flag": name}
+
+
+class DataSettings(Model):
+    """``[data]``: the images a run trains on."""
+
+    source: SourceName = Field(description="image source: " + "; ".join(
+        f"{s.name}, {s.help}" for s in SOURCES.values()), json_schema_extra=_flag("--data"))
+    dir: str | None = Field(None, description="folder of the data (not for synthetic); in a spec, relative "
+                                              "to the spec file", json_schema_extra=_flag("--data-dir"))
+    image_size: ImageSize = Field(description="model input [height, width] in pixels, multiples of 64 "
+                                              "(Dataset A of the paper: 1024 1280)")
+    num_classes: int = Field(13, gt=0, description="classes (13 BBBC021 MoAs)")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of fields of view held out for "
+                                                              "validation")
+
+
+class TrainingSettings(Model):
+    """``[training]``: length, seed, optimizer and what time to train means."""
+
+    epochs: int = Field(gt=0, description="epochs to train")
+    steps_per_epoch: int | None = Field(None, gt=0, description="steps per epoch (required for synthetic "
+                                                                "data; for real data, a cap)")
+    warmup_steps: int = Field(2, ge=0, description="steps excluded from the throughput window")
+    target_top1: float | None = Field(None, gt=0, le=1, description="validation top-1 (fraction) that "
+                                                                    "defines time to train")
+    seed: int = Field(0, ge=0, description="seed of the weights, the split and the shuffles")
+    momentum: float = Field(0.9, ge=0, le=1, description="SGD momentum")
+    weight_decay: float = Field(5e-5, ge=0, description="L2 factor on the kernels")
+
+
+class LearningRateSettings(Model):
+    """``[learning_rate]``: warm-up then polynomial decay, peak by the linear scaling rule (Datta et al.
+    2019, sec. 3; :mod:`benchmark.schedule`)."""
+
+    lr_start: float = Field(0.001, ge=0, description="rate where the warm-up starts")
+    base_lr: float = Field(0.001, gt=0, description="per-worker peak; peak = base_lr x workers")
+    lr_end: float = Field(1e-5, ge=0, description="rate at the last epoch")
+    warmup_epochs: float = Field(1.0, ge=0, description="length of the linear warm-up, in epochs")
+    power: float = Field(2.0, gt=0, description="exponent of the polynomial decay")
+    max_lr: float | None = Field(None, gt=0, description="cap on the scaled peak rate")
+    max_global_batch_size: int | None = Field(None, gt=0, description="the linear scaling stops growing "
+                                                                      "once the global batch reaches this")
+
+
+class RunSettings(Model):
+    """Where one run sits: its local batch and topology (a sweep's grid sets them), its threads (the
+    executor sets them) and its place in the results."""
+
+    local_batch_size: int = Field(2, gt=0, description="local batch size per worker; global = local x "
+                                                       "workers", json_schema_extra=_flag("--batch-size"))
+    nodes: int | None = Field(None, gt=0, description="expected node count; the run fails if Horovod sees "
+                                                      "another")
+    workers_per_node: int | None = Field(None, gt=0, description="expected workers per node; the run fails "
+                                                                 "if Horovod sees another")
+    intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
+    inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
+    results_dir: str = Field("results", min_length=1, description="where sweeps land")
+    sweep: str = Field("adhoc", min_length=1, description="sweep name: the record goes to "
+                                                          "RESULTS/SWEEP/RUN_ID")
+    run_id: str = Field("run", min_length=1, description="the run's name in its sweep")
+
+
+#: The sections of a training config, in the order of the sweep spec and ``--help``.
+SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "training": TrainingSettings,
+                                    "learning_rate": LearningRateSettings, "run": RunSettings}
+#: Each setting's section: setting names are unique across sections, so a flat name (a flag) finds it.
+SECTION_OF = {name: section for section, model in SECTIONS.items() for name in model.model_fields}
+
+
+def data_problems(data: DataSettings, training: TrainingSettings) -> list[str]:
+    """What makes ``data`` and ``training`` unable to run together, one ``key: why`` line each."""
+    source = SOURCES[data.source]
+    problems = []
+    if source.needs_folder and not data.dir:
+        problems.append(f"data.dir: required for data source {data.source!r}")
+    if not source.needs_folder and training.steps_per_epoch is None:
+        problems.append(f"training.steps_per_epoch: required for {data.source} data (it has no natural epoch)")
+    return problems
+
+
+class TrainConfig(Model):
+    """Every setting of one training run. Sizes in pixels, rates per step, lengths in epochs or steps."""
+
+    data: DataSettings
+    training: TrainingSettings
+    learning_rate: LearningRateSettings = LearningRateSettings()
+    run: RunSettings = RunSettings()
+
+    @model_validator(mode="after")
+    def _runnable(self) -> TrainConfig:
+        problems = data_problems(self.data, self.training)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def run_dir(self) -> Path:
-        """``results_dir / sweep / run_id``: where the run record and progress file go."""
-        return Path(self.results_dir) / self.sweep / self.run_id
+        """``results_dir / sweep / run_id``: where the run's config, record and logs go."""
+        return Path(self.run.results_dir) / self.run.sweep / self.run.run_id
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict of every setting."""
-        data = dataclasses.asdict(self)
-        data["image_size"] = list(self.image_size)
-        return data
+    def updated(self, section: str, **changes) -> TrainConfig:
+        """A copy with ``changes`` applied to one section, validated again.
 
-    def replace(self, **changes) -> "TrainConfig":
-        """A copy with ``changes`` applied (and validated)."""
-        return dataclasses.replace(self, **changes)
+        Raises:
+            SettingsError: naming each key whose new value is invalid.
+        """
+        data = self.model_dump()
+        data[section] = {**data[section], **changes}
+        return self.parse(data)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """Build from a dict; raise ``ValueError`` naming any unknown key."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+    def parse(cls, data: dict, where: str = "") -> TrainConfig:
+        """Validate a nested dict of settings (``{"data": {...}, "training": {...}, ...}``).
+
+        Raises:
+            SettingsError: every problem at once, one line each naming its key, after ``where``.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            lines = describe_all(exc)
+            raise SettingsError(f"{where}{': ' if where else ''}invalid training config:\n"
+                                + "\n".join(f"  - {line}" for line in lines)) from None
+
+    @classmethod
+    def from_flat(cls, **settings) -> TrainConfig:
+        """Build from flat setting names (``source=``, ``epochs=``, ``base_lr=`` ...; see :data:`SECTION_OF`).
+
+        Raises:
+            SettingsError: an unknown name, or any invalid value (see :meth:`parse`).
+        """
+        unknown = sorted(set(settings) - set(SECTION_OF))
         if unknown:
-            raise ValueError(f"unknown training setting(s): {', '.join(unknown)}")
-        return cls(**data)
+            raise SettingsError(f"unknown training setting(s): {', '.join(unknown)}")
+        nested: dict[str, dict] = {}
+        for name, value in settings.items():
+            nested.setdefault(SECTION_OF[name], {})[name] = value
+        return cls.parse(nested)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "TrainConfig":
-        """Read a config written by :meth:`write_json`; ``ValueError`` naming the file if it is bad."""
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        """Read a config written by :meth:`write_json`.
+
+        Raises:
+            SettingsError: the file cannot be read, is not JSON, or does not validate (naming the file).
+        """
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read training config: {exc}") from exc
-        try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise SettingsError(f"{path}: cannot read training config: {exc}") from exc
+        return cls.parse(data, where=str(path))
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write the config as JSON to ``path`` atomically; returns ``path``."""
+        return write_json_atomic(path, self.to_json_dict())
+
+
+def _argument_type(annotation) -> tuple[type, int | None, list | None]:
+    """(type, nargs, choices) of a flag for a field of this annotation."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _argument_type(args[0])
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return _argument_type(next(a for a in args if a is not type(None)))
+    if typing.get_origin(annotation) is Literal:
+        return str, None, list(args)
+    if typing.get_origin(annotation) is tuple:
+        return args[0], len(args), None
+    return annotation, None, None
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the flags of ``mcnn-bench train`` to ``parser``."""
-    d = argparse.Namespace(**{f.name: f.default for f in dataclasses.fields(TrainConfig)})
-    g = parser.add_argument_group("data")
-    g.add_argument("--config", type=Path, help="read every setting from this JSON file (flags are ignored)")
-    g.add_argument("--data", choices=DATA_SOURCES, default=d.data,
-                   help="image source: random images (throughput), real BBBC021 single-cell crops, or the "
-                        "official BBBC021 layout of one TIFF per channel (default: %(default)s)")
-    g.add_argument("--data-dir", help="folder of the data (cells: index.csv + images.npy/.npz; "
-                                      "bbbc021: BBBC021_v1_image.csv, BBBC021_v1_moa.csv and the TIFFs)")
-    g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=list(d.image_size),
-                   help="model input in pixels, multiples of 64 (default: %(default)s)")
-    g.add_argument("--num-classes", type=int, default=d.num_classes, help="(default: %(default)s MoA classes)")
-    g.add_argument("--val-fraction", type=float, default=d.val_fraction,
-                   help="fraction of fields of view held out for validation (default: %(default)s)")
-    g = parser.add_argument_group("training")
-    g.add_argument("--batch-size", dest="local_batch_size", type=int, default=d.local_batch_size,
-                   help="local batch size per worker; global = local x workers (default: %(default)s)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="(default: %(default)s)")
-    g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (required for synthetic data; "
-                                                       "for real data, a limit)")
-    g.add_argument("--warmup-steps", type=int, default=d.warmup_steps,
-                   help="steps excluded from the throughput window (default: %(default)s)")
-    g.add_argument("--target-top1", type=float, help="validation top-1 (fraction) that defines time to train")
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--nodes", type=int, help="expected node count; the run fails if Horovod sees another")
-    g.add_argument("--workers-per-node", type=int,
-                   help="expected workers per node; the run fails if Horovod sees another")
-    g = parser.add_argument_group("optimizer (Datta et al. 2019, sec. 3)")
-    g.add_argument("--lr-start", type=float, default=d.lr_start, help="rate where warm-up starts")
-    g.add_argument("--base-lr", type=float, default=d.base_lr, help="per-worker peak; peak = base x workers")
-    g.add_argument("--lr-end", type=float, default=d.lr_end, help="rate at the last epoch")
-    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    g.add_argument("--poly-power", type=float, default=d.poly_power, help="exponent of the polynomial decay")
-    g.add_argument("--max-lr", type=float, help="cap on the scaled peak rate")
-    g.add_argument("--max-global-batch-size", type=int,
-                   help="the linear scaling stops growing once the global batch reaches this")
-    g.add_argument("--momentum", type=float, default=d.momentum)
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 factor on the weights")
-    g = parser.add_argument_group("run")
-    g.add_argument("--intra-op-threads", type=int, help="TensorFlow intra-op threads per worker")
-    g.add_argument("--inter-op-threads", type=int, help="TensorFlow inter-op threads per worker")
-    g.add_argument("--results-dir", default=d.results_dir, help="(default: %(default)s)")
-    g.add_argument("--sweep", default=d.sweep, help="sweep name: the record goes to RESULTS/SWEEP/RUN_ID")
-    g.add_argument("--run-id", default=d.run_id)
+    """Add one flag per setting of :class:`TrainConfig` to ``parser``, grouped by section.
+
+    A flag is ``--`` and the setting's name with dashes, unless the field names its own (``--data``,
+    ``--data-dir``, ``--batch-size``). Flags left out take the model's defaults.
+    """
+    parser.add_argument("--config", type=Path, help="read every setting from this JSON file (flags are ignored)")
+    for section, model in SECTIONS.items():
+        group = parser.add_argument_group(section, " ".join(model.__doc__.split("\n\n")[0].split()))
+        for name, field in model.model_fields.items():
+            kind, nargs, choices = _argument_type(field.annotation)
+            flag = (field.json_schema_extra or {}).get("flag", "--" + name.replace("_", "-"))
+            default = "required" if field.is_required() else f"default: {field.default}"
+            group.add_argument(flag, dest=name, type=kind, nargs=nargs, choices=choices, default=None,
+                               metavar=name.upper() if nargs is None else ("H", "W"),
+                               help=f"{field.description} ({default})")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` the parsed flags describe (or the ``--config`` file's)."""
+    """The :class:`TrainConfig` the parsed flags describe (or the ``--config`` file's).
+
+    Raises:
+        SettingsError: naming every invalid or missing setting by its key.
+    """
     if args.config is not None:
         return TrainConfig.from_json(args.config)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{name: getattr(args, name) for name in names if hasattr(args, name)})
-
-
-def write_json(config: TrainConfig, path: Path) -> None:
-    """Write ``config`` as JSON to ``path`` atomically."""
-    write_json_atomic(path, config.to_dict())
+    given = {name: getattr(args, name) for name in SECTION_OF if getattr(args, name, None) is not None}
+    return TrainConfig.from_flat(**given)

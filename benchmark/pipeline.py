@@ -1,43 +1,26 @@
 """tf.data input pipelines: each Horovod worker reads its own shard of the training images.
 
-Three sources (``TrainConfig.data``): ``synthetic`` (random images made on the fly, as in
-tf_cnn_benchmarks), ``bbbc021-cells`` (the real single-cell crops) and ``bbbc021`` (the official layout,
-one TIFF per channel). Real images are normalised per channel with the training set's mean and standard
+The source (``data.source``) comes from the registry :data:`benchmark.data.sources.SOURCES`: one whose
+images are made on the fly (``synthetic``, random images as in tf_cnn_benchmarks), or one that opens a
+folder into an :class:`~benchmark.data.imageset.ImageSet` (the real BBBC021 crops or fields). Real images are normalised per channel with the training set's mean and standard
 deviation, then zero-padded (or, when larger, resized with their aspect kept) to the model's input size.
 Training and validation are split by field of view, never by crop.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from benchmark.config import TrainConfig
-from benchmark.data.bbbc021 import annotated_fields, field_ids, load_fields
-from benchmark.data.cells import load_cells
-from benchmark.data.moa import moa_to_label
+from benchmark.data.imageset import ImageSet
+from benchmark.data.sources import SOURCES
 from benchmark.data.split import shard, split_by_field
 
 #: Images used to estimate the per-channel mean and standard deviation of full fields of view.
 STATS_SAMPLE = 32
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    """Labelled images that are fetched by index.
-
-    Attributes:
-        labels: ``(N,)`` int32 class indices into :data:`benchmark.data.moa.MOA_CLASSES`.
-        fields: ``(N,)`` field-of-view ids; images of one field never straddle train and validation.
-        fetch: maps ``(n,)`` int64 indices to ``(n, H, W, 3)`` uint16 images.
-    """
-
-    labels: np.ndarray
-    fields: np.ndarray
-    fetch: Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -49,20 +32,6 @@ class Pipelines:
     steps_per_epoch: int
     train_images: int
     val_images: int
-
-
-def load_image_set(config: TrainConfig) -> ImageSet:
-    """Open the real data source named by ``config.data`` (``DataError`` on bad input)."""
-    if config.data == "bbbc021-cells":
-        cells = load_cells(config.data_dir)
-        return ImageSet(cells.labels, cells.fields, lambda idx: cells.images[idx])
-    root = Path(config.data_dir)
-    table = annotated_fields(root / "BBBC021_v1_image.csv", root / "BBBC021_v1_moa.csv").reset_index(drop=True)
-    return ImageSet(
-        moa_to_label(table["moa"]),
-        field_ids(table),
-        lambda idx: load_fields(root, table.iloc[idx])[0],
-    )
 
 
 def channel_stats(images: ImageSet, indices: np.ndarray, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +59,7 @@ def fit_to_size(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
 
 def _batches(images: ImageSet, indices: np.ndarray, config: TrainConfig, shape: tuple, mean, std,
              drop_remainder: bool) -> tf.data.Dataset:
-    height, width = config.image_size
+    height, width = config.data.image_size
 
     def load(batch_indices):
         pixels = images.fetch(batch_indices).astype(np.float32)
@@ -102,63 +71,67 @@ def _batches(images: ImageSet, indices: np.ndarray, config: TrainConfig, shape: 
         return fit_to_size(x, height, width), tf.ensure_shape(y, [None])
 
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
-    return ds.batch(config.local_batch_size, drop_remainder=drop_remainder).map(to_tensors)
+    return ds.batch(config.run.local_batch_size, drop_remainder=drop_remainder).map(to_tensors)
 
 
 def steps_per_epoch(train_images: int, workers: int, config: TrainConfig) -> int:
     """Training steps per epoch: every worker runs the same count, ``(train_images // workers) //
-    local_batch_size``, capped at ``config.steps_per_epoch``.
+    local_batch_size``, capped at ``training.steps_per_epoch``.
 
     Raises:
         ValueError: if a worker's shard holds fewer images than one local batch.
     """
-    steps = (train_images // workers) // config.local_batch_size
+    steps = (train_images // workers) // config.run.local_batch_size
     if steps == 0:
         raise ValueError(
             f"{train_images} training images over {workers} workers leave fewer than one local batch of "
-            f"{config.local_batch_size} per worker; use a smaller batch size or fewer workers"
+            f"{config.run.local_batch_size} per worker; use a smaller batch size or fewer workers"
         )
-    return min(steps, config.steps_per_epoch) if config.steps_per_epoch else steps
+    return min(steps, config.training.steps_per_epoch) if config.training.steps_per_epoch else steps
 
 
 def synthetic_pipelines(config: TrainConfig) -> Pipelines:
     """Random images and labels made on the fly; no validation set."""
-    height, width = config.image_size
-    shape = (config.local_batch_size, height, width, 3)
+    height, width = config.data.image_size
+    shape = (config.run.local_batch_size, height, width, 3)
 
     def epoch(seed: int) -> tf.data.Dataset:
         def make(step):
             pair = tf.stack([tf.cast(seed, tf.int64), step])
             x = tf.random.stateless_uniform(shape, pair)
-            y = tf.random.stateless_uniform(shape[:1], pair, maxval=config.num_classes, dtype=tf.int32)
+            y = tf.random.stateless_uniform(shape[:1], pair, maxval=config.data.num_classes, dtype=tf.int32)
             return x, y
 
-        return tf.data.Dataset.range(config.steps_per_epoch).map(make).prefetch(tf.data.AUTOTUNE)
+        return tf.data.Dataset.range(config.training.steps_per_epoch).map(make).prefetch(tf.data.AUTOTUNE)
 
-    return Pipelines(epoch, None, config.steps_per_epoch, 0, 0)
+    return Pipelines(epoch, None, config.training.steps_per_epoch, 0, 0)
 
 
-def real_pipelines(config: TrainConfig, rank: int, workers: int) -> Pipelines:
-    """Pipelines over a real source for worker ``rank`` of ``workers``: its own shard of the training
-    split (reshuffled every epoch) and its own shard of the validation split."""
-    images = load_image_set(config)
-    train_idx, val_idx = split_by_field(images.fields, config.val_fraction, config.seed, labels=images.labels)
+def real_pipelines(config: TrainConfig, images: ImageSet, rank: int, workers: int) -> Pipelines:
+    """Pipelines over a real source's ``images`` for worker ``rank`` of ``workers``: its own shard of the
+    training split (reshuffled every epoch) and its own shard of the validation split."""
+    seed, batch = config.training.seed, config.run.local_batch_size
+    train_idx, val_idx = split_by_field(images.fields, config.data.val_fraction, seed, labels=images.labels)
     shape = images.fetch(train_idx[:1]).shape[1:]
     mean, std = channel_stats(images, train_idx, shape)
     steps = steps_per_epoch(len(train_idx), workers, config)
     my_train = shard(train_idx, rank, workers)
 
-    def epoch(seed: int) -> tf.data.Dataset:
-        order = np.random.default_rng([config.seed, rank, seed]).permutation(my_train)
-        chosen = order[: steps * config.local_batch_size]
-        return _batches(images, chosen, config, shape, mean, std, True).prefetch(tf.data.AUTOTUNE)
+    def epoch(epoch_seed: int) -> tf.data.Dataset:
+        order = np.random.default_rng([seed, rank, epoch_seed]).permutation(my_train)
+        return _batches(images, order[: steps * batch], config, shape, mean, std, True).prefetch(tf.data.AUTOTUNE)
 
     validation = _batches(images, shard(val_idx, rank, workers), config, shape, mean, std, False)
     return Pipelines(epoch, validation.prefetch(tf.data.AUTOTUNE), steps, len(train_idx), len(val_idx))
 
 
 def make_pipelines(config: TrainConfig, rank: int, workers: int) -> Pipelines:
-    """The pipelines for ``config.data`` as seen by worker ``rank`` of ``workers``."""
-    if config.data == "synthetic":
+    """The pipelines of ``data.source`` as seen by worker ``rank`` of ``workers``.
+
+    Raises:
+        DataError: the source's folder holds bad or no data.
+    """
+    source = SOURCES[config.data.source]
+    if source.open is None:
         return synthetic_pipelines(config)
-    return real_pipelines(config, rank, workers)
+    return real_pipelines(config, source.open(config.data.dir), rank, workers)

@@ -7,10 +7,13 @@ import platform
 import resource
 import socket
 import subprocess
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
-SUITE_ROOT = Path(__file__).resolve().parents[1]
+from benchmark.record import SlurmJob
+
+#: The installed trainer package's folder: git finds the suite's checkout from there, if there is one.
+PACKAGE_DIR = Path(str(resources.files("benchmark")))
 SOFTWARE = ("tensorflow-cpu", "keras", "horovod", "numpy", "pandas", "submitit", "tifffile")
 #: SLURM's job environment variables that the run record keeps (sbatch(1), "OUTPUT ENVIRONMENT VARIABLES").
 SLURM_VARIABLES = {
@@ -21,6 +24,8 @@ SLURM_VARIABLES = {
     "cpus_per_task": "SLURM_CPUS_PER_TASK",
     "partition": "SLURM_JOB_PARTITION",
 }
+#: Of those, the counts (an integer; SLURM writes e.g. ``2(x3)`` for tasks per node on uneven layouts).
+SLURM_COUNTS = ("nodes", "tasks_per_node", "cpus_per_task")
 
 
 def cpu_model() -> str:
@@ -48,7 +53,7 @@ def software_versions() -> dict:
 def git_commit() -> str | None:
     """The suite's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
     try:
-        run = lambda *args: subprocess.run(["git", "-C", str(SUITE_ROOT), *args], capture_output=True,
+        run = lambda *args: subprocess.run(["git", "-C", str(PACKAGE_DIR), *args], capture_output=True,
                                            text=True, timeout=10, check=True).stdout.strip()
         commit = run("rev-parse", "HEAD")
         return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
@@ -56,11 +61,16 @@ def git_commit() -> str | None:
         return None
 
 
-def slurm_job() -> dict | None:
+def _count(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def slurm_job() -> SlurmJob | None:
     """The SLURM job this process runs in, from its environment, or None outside SLURM."""
     if "SLURM_JOB_ID" not in os.environ:
         return None
-    return {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
+    values = {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
+    return SlurmJob(**{key: _count(value) if key in SLURM_COUNTS else value for key, value in values.items()})
 
 
 def peak_rss_bytes() -> int:

@@ -1,19 +1,281 @@
-"""The run record: one JSON file per run (schema in docs/run-record.md), written atomically by rank 0.
+"""The run record: one typed, validated JSON file per run, ``RUN_DIR/record.json``, written atomically by
+rank 0 (the trainer fills it), annotated by the sweep driver (SLURM's view of the job), and read by the
+sweep status and the analysis. Its JSON Schema is exported to ``docs/run-record.schema.json``.
 
-A failed run is a record too (``status: failed`` with the reason), never a silent gap.
+A failed run is a record too (``status: failed`` with the reason), never a silent gap. Units: seconds,
+bytes, images/s; top-1/top-5 are fractions in [0, 1].
 """
 from __future__ import annotations
 
 import json
 import traceback as tb
 from pathlib import Path
+from typing import Annotated, Literal
 
-from benchmark.atomic import write_json_atomic
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+
+from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
+from benchmark.schema import Model, describe_all
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECORD_NAME = "record.json"
-SECTIONS = ("topology", "provenance", "model", "throughput", "memory", "epochs", "time_to_train", "slurm")
+
+
+class RecordError(ValueError):
+    """A record that cannot be read or does not follow the schema; the message names the file and field."""
+
+
+def _plain_name(name: str) -> str:
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"{name!r} is not a usable name (non-empty, no path separators)")
+    return name
+
+
+Name = Annotated[str, AfterValidator(_plain_name)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Failure(Model):
+    """Why a run failed: a one-line ``reason`` and, when known, the traceback text."""
+
+    reason: str
+    traceback: str | None = None
+
+    @classmethod
+    def of_exception(cls, exc: BaseException) -> Failure:
+        """The failure of a run that raised ``exc``."""
+        return cls(reason=f"{type(exc).__name__}: {exc}", traceback="".join(tb.format_exception(exc)))
+
+
+class Topology(Model):
+    """Nodes, workers (Horovod ranks) and batch sizes of a run (global = local x workers)."""
+
+    nodes: Positive
+    workers_per_node: Positive
+    workers: Positive
+    local_batch_size: Positive
+    global_batch_size: Positive
+
+    @classmethod
+    def of(cls, nodes: int, workers_per_node: int, local_batch_size: int) -> Topology:
+        """The topology of ``nodes`` x ``workers_per_node`` workers at ``local_batch_size`` each."""
+        workers = nodes * workers_per_node
+        return cls(nodes=nodes, workers_per_node=workers_per_node, workers=workers,
+                   local_batch_size=local_batch_size, global_batch_size=local_batch_size * workers)
+
+    @classmethod
+    def expected(cls, config: TrainConfig) -> Topology | None:
+        """The topology a sweep asked for (before any worker started), or None for a lone run."""
+        run = config.run
+        if run.nodes is None or run.workers_per_node is None:
+            return None
+        return cls.of(run.nodes, run.workers_per_node, run.local_batch_size)
+
+
+class Threads(Model):
+    """TensorFlow's threads per worker, OMP_NUM_THREADS, and the cores the worker may run on."""
+
+    intra_op: Positive
+    inter_op: Positive
+    omp_num_threads: str | None
+    affinity_cores: Positive
+
+
+class Provenance(Model):
+    """Where and with what the run ran."""
+
+    hostnames: list[str] = Field(description="per rank")
+    cpu_model: str
+    logical_cpus: int | None
+    threads: Threads
+    software: dict[str, str | None]
+    horovod_controller: Literal["mpi", "gloo"]
+    git_commit: str | None
+    started_at: str = Field(description="UTC, ISO 8601")
+    train_images: Count
+    val_images: Count
+    steps_per_epoch: Positive
+
+
+class ModelInfo(Model):
+    """The model's size and SHA-256 digests of its weights (equal on every rank when they stayed in sync)."""
+
+    parameters: Positive
+    initial_weights_sha256: str
+    final_weights_sha256_per_rank: list[str]
+
+
+class Spread(Model):
+    """Minimum, median and maximum of a set of step times, in seconds."""
+
+    min: float
+    median: float
+    max: float
+
+
+class RankSteps(Spread):
+    """One rank's timed steps: every step's wall time (seconds) and their spread."""
+
+    rank: Count
+    steps: list[float]
+
+
+class StepSeconds(Spread):
+    """Step wall times over all ranks, and per rank."""
+
+    per_rank: list[RankSteps]
+
+
+class Throughput(Model):
+    """Global training throughput over the timed window (see :mod:`benchmark.metrics`)."""
+
+    warmup_steps: Count
+    timed_steps: Positive
+    images: Positive = Field(description="images of all ranks in the timed steps")
+    window_seconds: float = Field(gt=0)
+    images_per_second: float = Field(gt=0, description="images / window_seconds")
+    step_seconds: StepSeconds
+
+
+class Memory(Model):
+    """Peak resident set size of each rank, in bytes."""
+
+    peak_rss_bytes_per_rank: list[Count]
+    peak_rss_bytes_max: Count
+
+
+class Epoch(Model):
+    """One epoch's figures. ``learning_rate`` is the rate at the epoch's first step; ``elapsed_seconds``
+    runs from the first training step to the end of this epoch's evaluation."""
+
+    epoch: Positive
+    learning_rate: float
+    train_loss: float
+    val_loss: float | None = None
+    val_top1: Fraction | None = None
+    val_top5: Fraction | None = None
+    elapsed_seconds: float
+
+
+class TimeToTrain(Model):
+    """Seconds and epochs until validation top-1 first reached the target; null with a reason if never."""
+
+    target_top1: Fraction | None
+    seconds: float | None
+    epochs: Positive | None
+    reason: str | None
+
+
+class SlurmJob(Model):
+    """SLURM's view of the run's job: the job environment (strings made typed) and sacct's accounting."""
+
+    job_id: str | None = None
+    node_list: str | None = None
+    nodes: Positive | None = None
+    tasks_per_node: Positive | None = None
+    cpus_per_task: Positive | None = None
+    partition: str | None = None
+    queue_wait_seconds: float | None = None
+    elapsed_seconds: float | None = None
+    state: str | None = None
+
+    def merged(self, other: SlurmJob) -> SlurmJob:
+        """This view with every field that ``other`` knows taken from ``other``."""
+        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+
+class RunRecord(Model):
+    """Everything known about one run. A completed run has every section but ``failure``; a failed run
+    has ``failure`` and whatever it reached (null elsewhere)."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    sweep: Name
+    run_id: Name
+    status: Literal["completed", "failed"]
+    failure: Failure | None = None
+    config: TrainConfig
+    topology: Topology | None = None
+    provenance: Provenance | None = None
+    model: ModelInfo | None = None
+    throughput: Throughput | None = None
+    memory: Memory | None = None
+    epochs: list[Epoch] | None = None
+    time_to_train: TimeToTrain | None = None
+    slurm: SlurmJob | None = None
+
+    @model_validator(mode="after")
+    def _sections_of_status(self) -> RunRecord:
+        if self.status == "failed":
+            if self.failure is None:
+                raise ValueError("failure: required for a failed run")
+            return self
+        missing = [name for name in ("topology", "provenance", "model", "throughput", "memory", "epochs",
+                                     "time_to_train") if getattr(self, name) is None]
+        if missing or self.failure is not None:
+            raise ValueError(f"{', '.join(missing) or 'failure'}: "
+                             f"{'required' if missing else 'not allowed'} for a completed run")
+        return self
+
+    @classmethod
+    def failed(cls, config: TrainConfig, failure: Failure, slurm: SlurmJob | None = None) -> RunRecord:
+        """The record of a run of ``config`` that failed, keeping what is known of its topology."""
+        return cls(sweep=config.run.sweep, run_id=config.run.run_id, status="failed", failure=failure,
+                   config=config, topology=Topology.expected(config), slurm=slurm)
+
+    @property
+    def best_top1(self) -> float | None:
+        """The best validation top-1 over the epochs (a fraction), or None without validation."""
+        return max((e.val_top1 for e in self.epochs or [] if e.val_top1 is not None), default=None)
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        """The job's elapsed time by SLURM, else the training time of the last epoch, else None."""
+        if self.slurm and self.slurm.elapsed_seconds is not None:
+            return self.slurm.elapsed_seconds
+        return self.epochs[-1].elapsed_seconds if self.epochs else None
+
+    def with_slurm(self, view: SlurmJob) -> RunRecord:
+        """This record with SLURM's view of its job merged over what the workers saw."""
+        slurm = self.slurm.merged(view) if self.slurm else view
+        return self.model_copy(update={"slurm": slurm})
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Write the record to ``run_dir/record.json`` atomically (strict JSON); returns the path."""
+        return write_atomic(record_path(run_dir), self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunRecord:
+        """Read and validate the record file at ``path``.
+
+        Raises:
+            RecordError: the file cannot be read, is not JSON (cut short?), or does not follow the schema;
+                the message names the path and every offending field.
+        """
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise RecordError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise RecordError(f"{path}: invalid JSON (cut short?): {exc.errors()[0]['msg']}") from None
+            raise RecordError(f"{path}: not a run record (schema version {SCHEMA_VERSION}): "
+                              + "; ".join(describe_all(exc))) from None
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> RunRecord | None:
+        """The record in ``run_dir``, or None when there is none.
+
+        Raises:
+            RecordError: the record exists but is malformed (see :meth:`load`).
+        """
+        path = record_path(run_dir)
+        return cls.load(path) if path.exists() else None
 
 
 def record_path(run_dir: str | Path) -> Path:
@@ -21,79 +283,6 @@ def record_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / RECORD_NAME
 
 
-def new_record(config: TrainConfig, status: str, **sections) -> dict:
-    """A record of ``status`` ("completed" | "failed") for ``config`` with the given sections filled;
-    the others are null."""
-    unknown = set(sections) - set(SECTIONS) - {"failure"}
-    if unknown:
-        raise ValueError(f"unknown record section(s): {sorted(unknown)}")
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "sweep": config.sweep,
-        "run_id": config.run_id,
-        "status": status,
-        "failure": sections.pop("failure", None),
-        "config": config.to_dict(),
-    }
-    record.update({name: sections.get(name) for name in SECTIONS})
-    return record
-
-
-def failure(reason: str, traceback: str | None = None) -> dict:
-    """The ``failure`` section: a one-line ``reason`` and, when known, the traceback text."""
-    return {"reason": reason, "traceback": traceback}
-
-
-def exception_failure(exc: BaseException) -> dict:
-    """The ``failure`` section for an exception raised by a run."""
-    return failure(f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc)))
-
-
-def expected_topology(config: TrainConfig) -> dict | None:
-    """The topology a sweep asked for (before any worker started), or None for a lone run."""
-    if config.nodes is None or config.workers_per_node is None:
-        return None
-    workers = config.nodes * config.workers_per_node
-    return {"nodes": config.nodes, "workers_per_node": config.workers_per_node, "workers": workers,
-            "local_batch_size": config.local_batch_size,
-            "global_batch_size": config.local_batch_size * workers}
-
-
-def write_record(run_dir: str | Path, record: dict) -> Path:
-    """Write ``record`` to ``run_dir/record.json`` atomically; returns the path."""
-    return write_json_atomic(record_path(run_dir), record)
-
-
-def write_failure(config: TrainConfig, failure_section: dict, slurm: dict | None = None) -> Path:
-    """Record that the run of ``config`` failed, keeping what is known of its topology."""
-    record = new_record(config, "failed", failure=failure_section, topology=expected_topology(config),
-                        slurm=slurm)
-    return write_record(config.run_dir, record)
-
-
-def read_record(run_dir: str | Path) -> dict | None:
-    """The record in ``run_dir``, or None when there is none or it cannot be parsed."""
-    try:
-        return json.loads(record_path(run_dir).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def time_to_train(epochs: list[dict], target_top1: float | None) -> dict:
-    """The ``time_to_train`` section: seconds and epochs until validation top-1 first reaches the target.
-
-    ``epochs`` are the record's epoch rows (``val_top1`` a fraction, ``elapsed_seconds`` from the first
-    step). When the target is unset, or never reached, seconds and epochs are null and ``reason`` says why.
-    """
-    result = {"target_top1": target_top1, "seconds": None, "epochs": None, "reason": None}
-    if target_top1 is None:
-        result["reason"] = "no target_top1 was set"
-        return result
-    for row in epochs:
-        if row.get("val_top1") is not None and row["val_top1"] >= target_top1:
-            result.update(seconds=row["elapsed_seconds"], epochs=row["epoch"])
-            return result
-    best = max((row["val_top1"] for row in epochs if row.get("val_top1") is not None), default=None)
-    result["reason"] = ("no validation set (synthetic data)" if best is None
-                        else f"not reached in {len(epochs)} epochs (best top-1 {best:.4f})")
-    return result
+def json_schema() -> str:
+    """The JSON Schema of :class:`RunRecord` (what ``docs/run-record.schema.json`` holds), as text."""
+    return json.dumps(RunRecord.model_json_schema(), indent=2) + "\n"

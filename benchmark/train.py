@@ -9,21 +9,27 @@ writes the run record.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 from benchmark.config import TrainConfig
-from benchmark.measure import StepLog, global_throughput
+from benchmark.metrics import StepLog, global_throughput, time_to_train
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
-from benchmark.record import exception_failure, new_record, time_to_train, write_failure, write_record
+from benchmark.record import Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Threads, Topology
 from benchmark.schedule import LearningRateSchedule, scaled_peak
 
+log = logging.getLogger(__name__)
+#: The training log rank 0 writes in the run's folder: one line per epoch.
+LOG_NAME = "train.log"
 
-def configure_threads(config: TrainConfig, local_size: int) -> dict:
+
+def configure_threads(config: TrainConfig, local_size: int) -> Threads:
     """Set TensorFlow's intra-/inter-op threads for one worker; returns the settings for the record.
 
     By default the cores this process may run on (its affinity mask: SLURM's binding, or the whole
@@ -33,12 +39,12 @@ def configure_threads(config: TrainConfig, local_size: int) -> dict:
 
     cores = len(os.sched_getaffinity(0))
     shared = cores < (os.cpu_count() or cores)
-    intra = config.intra_op_threads or max(1, cores if shared else cores // local_size)
-    inter = config.inter_op_threads or 1
+    intra = config.run.intra_op_threads or max(1, cores if shared else cores // local_size)
+    inter = config.run.inter_op_threads or 1
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    return {"intra_op": intra, "inter_op": inter, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "affinity_cores": cores}
+    return Threads(intra_op=intra, inter_op=inter, omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                   affinity_cores=cores)
 
 
 def weights_digest(model) -> str:
@@ -50,13 +56,23 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def check_topology(config: TrainConfig, topology: dict) -> None:
+def check_topology(config: TrainConfig, topology: Topology) -> None:
     """Raise ``RuntimeError`` if Horovod's view differs from the nodes/workers the run asked for."""
     for key in ("nodes", "workers_per_node"):
-        wanted = getattr(config, key)
-        if wanted is not None and topology[key] != wanted:
-            raise RuntimeError(f"asked for {key}={wanted}, but Horovod sees {topology[key]} "
-                               f"(topology {topology}); check the launcher's task layout")
+        wanted, seen = getattr(config.run, key), getattr(topology, key)
+        if wanted is not None and seen != wanted:
+            raise RuntimeError(f"asked for {key}={wanted}, but Horovod sees {seen} "
+                               f"(topology {topology.model_dump()}); check the launcher's task layout")
+
+
+def log_to_file(path: Path) -> None:
+    """Send this package's log lines (INFO and up) to ``path``, appending."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    package = logging.getLogger("benchmark")
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
 
 
 class Trainer:
@@ -71,20 +87,16 @@ class Trainer:
 
         self.config, self.hvd, self.tf = config, hvd, tf
         self.rank, self.size = hvd.rank(), hvd.size()
-        self.topology = {
-            "nodes": hvd.cross_size(), "workers_per_node": hvd.local_size(), "workers": self.size,
-            "local_batch_size": config.local_batch_size,
-            "global_batch_size": config.local_batch_size * self.size,
-        }
+        self.topology = Topology.of(hvd.cross_size(), hvd.local_size(), config.run.local_batch_size)
         check_topology(config, self.topology)
-        keras.utils.set_random_seed(config.seed)
+        keras.utils.set_random_seed(config.training.seed)
         self.pipes = make_pipelines(config, self.rank, self.size)
-        self.model = build_mcnn(*config.image_size, 3, config.num_classes)
-        peak = scaled_peak(config.base_lr, self.size, config.local_batch_size, config.max_lr,
-                           config.max_global_batch_size)
-        self.schedule = LearningRateSchedule(config.lr_start, peak, config.lr_end, config.warmup_epochs,
-                                             config.epochs, config.poly_power)
-        self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0.0), momentum=config.momentum)
+        self.model = build_mcnn(*config.data.image_size, 3, config.data.num_classes)
+        lr = config.learning_rate
+        peak = scaled_peak(lr.base_lr, self.size, config.run.local_batch_size, lr.max_lr, lr.max_global_batch_size)
+        self.schedule = LearningRateSchedule(lr.lr_start, peak, lr.lr_end, lr.warmup_epochs,
+                                             config.training.epochs, lr.power)
+        self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0.0), momentum=config.training.momentum)
         self.optimizer.build(self.model.trainable_variables)
         self._broadcast_from_rank0()
         self.initial_digest = weights_digest(self.model)
@@ -98,7 +110,7 @@ class Trainer:
     def _make_train_step(self):
         tf, hvd, model, optimizer = self.tf, self.hvd, self.model, self.optimizer
         kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
-        weight_decay = self.config.weight_decay
+        weight_decay = self.config.training.weight_decay
 
         @tf.function
         def step(x, y):
@@ -131,52 +143,64 @@ class Trainer:
         loss, top1, top5, count = self._sum_over_ranks([loss, top1, top5, count])
         return {"val_loss": loss / count, "val_top1": top1 / count, "val_top5": top5 / count}
 
-    def run(self, threads: dict) -> dict | None:
-        """Train ``config.epochs`` epochs; returns the completed record on rank 0, None on other ranks."""
-        config, steps = self.config, self.pipes.steps_per_epoch
-        progress = ProgressWriter(config.run_dir, config.epochs, steps) if self.rank == 0 else None
-        log, epochs, first_step, global_step = StepLog(self.rank), [], None, 0
-        for epoch in range(config.epochs):
-            epoch_lr, loss_sum = self.schedule(epoch), 0.0
+    def run(self, threads: Threads) -> RunRecord | None:
+        """Train ``training.epochs`` epochs; returns the completed record on rank 0, None on other ranks."""
+        epochs_total, steps = self.config.training.epochs, self.pipes.steps_per_epoch
+        progress = ProgressWriter(self.config.run_dir, epochs_total, steps) if self.rank == 0 else None
+        step_log, epochs, first_step, global_step = StepLog(self.rank), [], None, 0
+        for epoch in range(epochs_total):
+            epoch_lr, loss_sum, epoch_start = self.schedule(epoch), 0.0, None
             for i, (x, y) in enumerate(self.pipes.train(epoch)):
                 self.optimizer.learning_rate.assign(self.schedule(epoch + i / steps))
                 start = time.time()
                 loss_sum += float(self.train_step(x, y))
                 end = time.time()
-                first_step = first_step or start
-                if global_step >= config.warmup_steps:
-                    log.add(start, end, int(y.shape[0]))
+                first_step, epoch_start = first_step or start, epoch_start or start
+                if global_step >= self.config.training.warmup_steps:
+                    step_log.add(start, end, int(y.shape[0]))
                 global_step += 1
                 if progress:
                     progress.update(epoch + 1, i + 1)
+            training_seconds = end - epoch_start
             row = {"epoch": epoch + 1, "learning_rate": epoch_lr,
                    "train_loss": float(self._sum_over_ranks([loss_sum / steps])[0] / self.size)}
             if self.pipes.validation is not None:
                 row.update(self.evaluate())
-            row["elapsed_seconds"] = time.time() - first_step
+            row = Epoch(**row, elapsed_seconds=time.time() - first_step)
             epochs.append(row)
             if progress:
-                progress.epoch_done(row)
-        return self._gather_record(log, epochs, threads)
+                progress.epoch_done(row.model_dump())
+                self._log_epoch(row, training_seconds)
+        return self._gather_record(step_log, epochs, threads)
 
-    def _gather_record(self, log: StepLog, epochs: list[dict], threads: dict) -> dict | None:
-        mine = {"rank": self.rank, "host": hostname(), "log": log, "peak_rss": peak_rss_bytes(),
+    def _log_epoch(self, row: Epoch, training_seconds: float) -> None:
+        """Rank 0's line for an epoch: loss, top-1, rate and the images/s of the epoch's training steps (the
+        images of all ranks over the wall time from its first step's start to its last step's end, input
+        waits included)."""
+        images = self.topology.global_batch_size * self.pipes.steps_per_epoch
+        top1 = "-" if row.val_top1 is None else f"{row.val_top1:.3f}"
+        log.info("epoch %d/%d: train loss %.4f, val top-1 %s, %.1f images/s, lr %.4g", row.epoch,
+                 self.config.training.epochs, row.train_loss, top1, images / training_seconds, row.learning_rate)
+
+    def _gather_record(self, step_log: StepLog, epochs: list[Epoch], threads: Threads) -> RunRecord | None:
+        mine = {"rank": self.rank, "host": hostname(), "log": step_log, "peak_rss": peak_rss_bytes(),
                 "digest": weights_digest(self.model)}
         everyone = sorted(self.hvd.allgather_object(mine), key=lambda r: r["rank"])
         if self.rank != 0:
             return None
         rss = [r["peak_rss"] for r in everyone]
-        provenance = {**host_facts(), "hostnames": [r["host"] for r in everyone], "threads": threads,
-                      "horovod_controller": "mpi" if self.hvd.mpi_enabled() else "gloo",
-                      "train_images": self.pipes.train_images, "val_images": self.pipes.val_images,
-                      "steps_per_epoch": self.pipes.steps_per_epoch}
-        return new_record(
-            self.config, "completed", topology=self.topology, provenance=provenance,
-            throughput=global_throughput([r["log"] for r in everyone], self.config.warmup_steps),
-            memory={"peak_rss_bytes_per_rank": rss, "peak_rss_bytes_max": max(rss)},
-            epochs=epochs, time_to_train=time_to_train(epochs, self.config.target_top1), slurm=slurm_job(),
-            model={"parameters": self.model.count_params(), "initial_weights_sha256": self.initial_digest,
-                   "final_weights_sha256_per_rank": [r["digest"] for r in everyone]},
+        provenance = Provenance(
+            **host_facts(), hostnames=[r["host"] for r in everyone], threads=threads,
+            horovod_controller="mpi" if self.hvd.mpi_enabled() else "gloo", train_images=self.pipes.train_images,
+            val_images=self.pipes.val_images, steps_per_epoch=self.pipes.steps_per_epoch)
+        return RunRecord(
+            sweep=self.config.run.sweep, run_id=self.config.run.run_id, status="completed", config=self.config,
+            topology=self.topology, provenance=provenance,
+            throughput=global_throughput([r["log"] for r in everyone], self.config.training.warmup_steps),
+            memory=Memory(peak_rss_bytes_per_rank=rss, peak_rss_bytes_max=max(rss)),
+            epochs=epochs, time_to_train=time_to_train(epochs, self.config.training.target_top1), slurm=slurm_job(),
+            model=ModelInfo(parameters=self.model.count_params(), initial_weights_sha256=self.initial_digest,
+                            final_weights_sha256_per_rank=[r["digest"] for r in everyone]),
         )
 
 
@@ -188,22 +212,31 @@ def launcher_rank() -> int:
     return 0
 
 
-def run_training(config: TrainConfig) -> dict | None:
-    """Run one training run as one Horovod worker; rank 0 writes ``config.run_dir/record.json``.
+def run_training(config: TrainConfig) -> RunRecord | None:
+    """Run one training run as one Horovod worker; rank 0 writes ``config.run_dir/record.json`` and logs
+    one line per epoch to ``config.run_dir/train.log``.
 
     Returns the record on rank 0 and None on the other ranks. Any exception is recorded by rank 0 as a
     failed run (with its traceback) and then raised again.
     """
+    rank0 = launcher_rank() == 0
+    if rank0:
+        log_to_file(config.run_dir / LOG_NAME)
     try:
         import horovod.tensorflow as hvd
 
         hvd.init()
         threads = configure_threads(config, hvd.local_size())
+        log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(), hvd.size())
         record = Trainer(config, hvd).run(threads)
         if record is not None:
-            write_record(config.run_dir, record)
+            record.write(config.run_dir)
+            log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
+                     f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
+                     else record.time_to_train.reason)
         return record
     except Exception as exc:
-        if launcher_rank() == 0:
-            write_failure(config, exception_failure(exc), slurm=slurm_job())
+        if rank0:
+            log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
+            RunRecord.failed(config, Failure.of_exception(exc), slurm=slurm_job()).write(config.run_dir)
         raise

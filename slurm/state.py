@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.atomic import write_json_atomic
-from benchmark.record import read_record, record_path
+from benchmark.record import RecordError, RunRecord, record_path
+from slurm.executor import Job
 
 STATE_NAME = "sweep.json"
 CONFIG_NAME = "config.json"
@@ -70,12 +71,23 @@ class SweepState:
         """Where the run's workers read their training config."""
         return self.run_dir(run_id) / CONFIG_NAME
 
-    def note_submitted(self, run_id: str, executor: str, job_id: str | None, folder: str | None,
-                       **extra) -> None:
-        """Remember that ``run_id`` was submitted (as job ``job_id``) and save the state."""
+    def job(self, run_id: str) -> Job | None:
+        """The job last submitted for ``run_id``, or None if it never was."""
+        entry = self.runs.get(run_id)
+        if not entry or not entry.get("job_id"):
+            return None
+        return Job(entry["executor"], entry["job_id"], entry["submitit_folder"], entry.get("started"))
+
+    def finished(self, run_id: str) -> bool:
+        """Whether ``run_id``'s job has ended and its record is final."""
+        return bool(self.runs.get(run_id, {}).get("finished"))
+
+    def note_submitted(self, run_id: str, job: Job, **extra) -> None:
+        """Remember that ``run_id`` was submitted as ``job`` and save the state."""
         previous = self.runs.get(run_id, {})
-        self.runs[run_id] = {"executor": executor, "job_id": job_id, "submitit_folder": folder,
-                             "submitted_at": now(), "attempt": previous.get("attempt", 0) + 1, **extra}
+        self.runs[run_id] = {"executor": job.executor, "job_id": job.job_id, "submitit_folder": job.folder,
+                             "started": job.started, "submitted_at": now(),
+                             "attempt": previous.get("attempt", 0) + 1, **extra}
         self.save()
 
     def note_finished(self, run_id: str) -> None:
@@ -99,28 +111,20 @@ class SweepState:
         return target
 
 
-def status_from_record(run_id: str, record: dict, job_id: str | None) -> RunStatus:
+def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> RunStatus:
     """The status a run's record gives (completed, or failed with the reason)."""
-    failure = record.get("failure") or {}
-    slurm = record.get("slurm") or {}
-    throughput = record.get("throughput") or {}
-    epochs = record.get("epochs") or []
-    top1 = [e["val_top1"] for e in epochs if e.get("val_top1") is not None]
-    elapsed = slurm.get("elapsed_seconds") or (epochs[-1]["elapsed_seconds"] if epochs else None)
-    return RunStatus(run_id, record.get("status", "failed"), failure.get("reason"),
-                     job_id or slurm.get("job_id"), elapsed, throughput.get("images_per_second"),
-                     max(top1) if top1 else None)
+    return RunStatus(run_id, record.status, record.failure.reason if record.failure else None,
+                     job_id or (record.slurm.job_id if record.slurm else None), record.elapsed_seconds,
+                     record.throughput.images_per_second if record.throughput else None, record.best_top1)
 
 
 def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:
-    """The status from the run's record, or None when it has none. A record that cannot be parsed (cut
-    short, say) makes the run ``failed`` with a reason naming the file, so that a re-run replaces it (the
-    damaged file is kept in ``attempts/``)."""
-    path = record_path(state.run_dir(run_id))
+    """The status from the run's record, or None when it has none. A record that cannot be read (cut
+    short, say, or not of the schema) makes the run ``failed`` with a reason naming the file, so that a
+    re-run replaces it (the damaged file is kept in ``attempts/``)."""
     job_id = state.runs.get(run_id, {}).get("job_id")
-    if not path.exists():
-        return None
-    record = read_record(state.run_dir(run_id))
-    if record is None:
-        return RunStatus(run_id, "failed", f"{path}: the record cannot be read (cut short or not JSON)", job_id)
-    return status_from_record(run_id, record, job_id)
+    try:
+        record = RunRecord.read(state.run_dir(run_id))
+    except RecordError as exc:
+        return RunStatus(run_id, "failed", f"the record cannot be read: {exc}", job_id)
+    return None if record is None else status_from_record(run_id, record, job_id)

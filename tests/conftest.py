@@ -39,3 +39,24 @@ def slurm_cluster() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return conf
+
+
+@pytest.fixture(scope="session")
+def check_record():
+    """A function that validates a run record (a file, or its JSON data) against the published JSON Schema
+    (docs/run-record.schema.json) with the jsonschema library, independently of the record model, and
+    returns the record as JSON data."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "run-record.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+
+    def check(record: Path | dict) -> dict:
+        where, record = (record, json.loads(Path(record).read_text())) if isinstance(record, Path) else ("record", record)
+        errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
+        assert not errors, f"{where}: " + "; ".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
+        return record
+
+    return check

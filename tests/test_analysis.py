@@ -1,4 +1,4 @@
-"""Unit tests of the analysis package on run records written into tmp_path (docs/run-record.md)."""
+"""Unit tests of the analysis package on run records written into tmp_path (benchmark.record)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from analysis.records import load_records
+from benchmark.config import TrainConfig
+from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, SlurmJob, StepSeconds, Threads,
+                              Throughput, TimeToTrain, Topology)
 from analysis.report import analyze, format_summary
 from analysis.tables import (
     EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
@@ -17,35 +20,38 @@ from analysis.tables import (
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SWEEP = "unit"
+CONFIG = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=3, steps_per_epoch=40)
+PROVENANCE = Provenance(hostnames=["node1"], cpu_model="test CPU", logical_cpus=2,
+                        threads=Threads(intra_op=1, inter_op=1, omp_num_threads="1", affinity_cores=2),
+                        software={"tensorflow-cpu": "2.18.1"}, horovod_controller="gloo", git_commit=None,
+                        started_at="2026-11-22T00:00:00+00:00", train_images=640, val_images=160, steps_per_epoch=40)
 
 
 def make_record(nodes=1, workers_per_node=1, local_batch=16, images_per_second=100.0, ttt_seconds=300.0,
                 status="completed", run_id=None):
-    """A schema-version-1 record; a failed run carries a failure and nulls where it never got to."""
+    """A record made by the record model, as JSON data; a failed run carries a failure and nulls where it
+    never got to."""
     workers = nodes * workers_per_node
     run_id = run_id or f"n{nodes}-w{workers_per_node}-b{local_batch}"
-    epochs = [
-        {"epoch": e, "learning_rate": 0.001 * e, "train_loss": 2.0 / e, "val_loss": 1.9 / e,
-         "val_top1": 0.3 * e, "val_top5": 1.0, "elapsed_seconds": 100.0 * e}
-        for e in (1, 2, 3)
-    ]
-    record = {
-        "schema_version": 1, "sweep": SWEEP, "run_id": run_id, "status": status, "failure": None,
-        "config": {}, "provenance": {},
-        "topology": {"nodes": nodes, "workers_per_node": workers_per_node, "workers": workers,
-                     "local_batch_size": local_batch, "global_batch_size": workers * local_batch},
-        "throughput": {"warmup_steps": 5, "timed_steps": 40, "images": 1280,
-                       "window_seconds": 1280 / images_per_second, "images_per_second": images_per_second,
-                       "step_seconds": {"per_rank": [], "min": 0.1, "median": 0.2, "max": 0.3}},
-        "memory": {"peak_rss_bytes_per_rank": [3 * 2**20] * workers, "peak_rss_bytes_max": 3 * 2**20},
-        "epochs": epochs,
-        "time_to_train": {"target_top1": 0.9, "seconds": ttt_seconds, "epochs": 3, "reason": None},
-        "slurm": {"job_id": "42"},
-    }
+    config = CONFIG.updated("run", sweep=SWEEP, run_id=run_id, nodes=nodes, workers_per_node=workers_per_node,
+                            local_batch_size=local_batch)
     if status == "failed":
-        record.update(failure={"reason": "MemoryError: out of memory", "traceback": "..."},
-                      throughput=None, memory=None, epochs=[], time_to_train=None)
-    return record
+        failure = Failure(reason="MemoryError: out of memory", traceback="...")
+        return RunRecord.failed(config, failure, slurm=SlurmJob(job_id="42")).model_dump(mode="json")
+    epochs = [Epoch(epoch=e, learning_rate=0.001 * e, train_loss=2.0 / e, val_loss=1.9 / e, val_top1=0.3 * e,
+                    val_top5=1.0, elapsed_seconds=100.0 * e) for e in (1, 2, 3)]
+    record = RunRecord(
+        sweep=SWEEP, run_id=run_id, status="completed", config=config,
+        topology=Topology.of(nodes, workers_per_node, local_batch), provenance=PROVENANCE,
+        model=ModelInfo(parameters=1000, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"] * workers),
+        throughput=Throughput(warmup_steps=5, timed_steps=40, images=1280, window_seconds=1280 / images_per_second,
+                              images_per_second=images_per_second,
+                              step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3)),
+        memory=Memory(peak_rss_bytes_per_rank=[3 * 2**20] * workers, peak_rss_bytes_max=3 * 2**20),
+        epochs=epochs, time_to_train=TimeToTrain(target_top1=0.9, seconds=ttt_seconds, epochs=3, reason=None),
+        slurm=SlurmJob(job_id="42"),
+    )
+    return record.model_dump(mode="json")
 
 
 def write_record(root: Path, record: dict) -> Path:
@@ -121,10 +127,10 @@ def test_memory_table_in_mib(sweep_dir):
 @pytest.mark.parametrize("content, reason", [
     ('{"schema_version": 1, "sweep": "unit", "run_', "invalid JSON"),
     ("", "invalid JSON"),
-    ('{"schema_version": 1, "sweep": "unit", "run_id": "x", "status": "completed"}', "missing required keys"),
-    (json.dumps({**make_record(), "schema_version": 2}), "schema_version"),
+    ('{"schema_version": 2, "sweep": "unit", "run_id": "x", "status": "completed"}', "config: required"),
+    (json.dumps({**make_record(), "schema_version": 1}), "schema_version"),
     (json.dumps({**make_record(), "topology": None}), "topology"),
-    (json.dumps([1, 2]), "expected an object"),
+    (json.dumps([1, 2]), "must be an object"),
 ])
 def test_malformed_record_is_reported_and_skipped(sweep_dir, content, reason):
     bad = sweep_dir / SWEEP / "broken" / "record.json"

@@ -6,20 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from slurm.local import launch_command
+from slurm.executor.local import launch_command
 
 pytestmark = pytest.mark.horovod
 
 
 def train(tmp_path, cells_dir, run_id, *extra):
-    from benchmark.config import TrainConfig, write_json
+    from benchmark.config import TrainConfig
 
-    config = TrainConfig(data="bbbc021-cells", data_dir=str(cells_dir), image_size=(64, 64), local_batch_size=8,
-                         epochs=2, steps_per_epoch=3, warmup_steps=1, base_lr=0.01, target_top1=0.5,
-                         nodes=1, workers_per_node=2, intra_op_threads=1, results_dir=str(tmp_path),
-                         sweep="hvd", run_id=run_id)
-    path = tmp_path / f"{run_id}.json"
-    write_json(config, path)
+    config = TrainConfig.from_flat(source="bbbc021-cells", dir=str(cells_dir), image_size=(64, 64),
+                                   local_batch_size=8, epochs=2, steps_per_epoch=3, warmup_steps=1, base_lr=0.01,
+                                   target_top1=0.5, nodes=1, workers_per_node=2, intra_op_threads=1,
+                                   results_dir=str(tmp_path), sweep="hvd", run_id=run_id)
+    path = config.write_json(tmp_path / f"{run_id}.json")
     done = subprocess.run(launch_command(path, 2), capture_output=True, text=True, timeout=600)
     record = json.loads((tmp_path / "hvd" / run_id / "record.json").read_text())
     return done, record
@@ -72,10 +71,15 @@ def test_epochs_have_validation_metrics_and_rates(two_worker_run):
     assert two_worker_run["memory"]["peak_rss_bytes_max"] > 100 * 2**20
 
 
-def test_a_failing_run_leaves_a_failed_record(tmp_path, shared_data):
+def test_the_record_follows_the_published_schema(two_worker_run, check_record):
+    check_record(two_worker_run)
+
+
+def test_a_failing_run_leaves_a_failed_record(tmp_path, shared_data, check_record):
     bad = tmp_path / "not-cells"
     bad.mkdir()
     done, record = train(tmp_path, bad, "broken")
+    check_record(record)
     assert done.returncode != 0
     assert record["status"] == "failed"
     assert "DataError" in record["failure"]["reason"] and str(bad) in record["failure"]["reason"]

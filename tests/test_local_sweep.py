@@ -18,7 +18,7 @@ pytestmark = pytest.mark.horovod
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mcnn_bench", *args], capture_output=True, text=True,
                           timeout=600)
 
 
@@ -46,7 +46,23 @@ def test_every_run_completed_with_progress_shown(sweep):
     assert "[1/2 runs done] n1-w1-b8: completed" in output and "[2/2 runs done]" in output
     record = json.loads((results / "short" / "n1-w2-b8" / "record.json").read_text())
     assert record["provenance"]["threads"]["intra_op"] == 1  # 2 cores split over 2 workers
-    assert record["config"]["intra_op_threads"] == 1
+    assert record["config"]["run"]["intra_op_threads"] == 1
+
+
+def test_every_record_follows_the_published_schema(sweep, check_record):
+    _, results, _, _ = sweep
+    paths = sorted(results.glob("short/*/record.json"))
+    assert len(paths) == 2
+    for path in paths:
+        check_record(path)
+
+
+def test_rank0_logs_one_line_per_epoch(sweep):
+    _, results, _, _ = sweep
+    lines = (results / "short" / "n1-w2-b8" / "train.log").read_text().splitlines()
+    epochs = [line for line in lines if " epoch " in line]
+    assert len(epochs) == 2 and "epoch 2/2: train loss" in epochs[1]
+    assert "val top-1 " in epochs[1] and "images/s" in epochs[1] and ", lr " in epochs[1]
 
 
 def test_analyze_rebuilds_table1_and_plots(sweep):

@@ -44,4 +44,4 @@ def test_train_config_refuses_a_bad_size_before_any_model_is_built():
     from benchmark.config import TrainConfig
 
     with pytest.raises(ValueError, match="height must be a positive multiple of 64"):
-        TrainConfig(image_size=(724, 768), steps_per_epoch=1)
+        TrainConfig.from_flat(source="synthetic", image_size=(724, 768), epochs=1, steps_per_epoch=1)

@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.record import read_record
+from benchmark.record import RunRecord
 from slurm.cluster import SlurmError, job_info
 from slurm.spec import load_spec, parse_spec
 from slurm.state import SweepState
 from slurm.sweep import dry_run, run_sweep, sweep_status
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_record(run_dir: Path) -> dict:
+    """The run's record, validated by the record model, as JSON data."""
+    return RunRecord.read(run_dir).model_dump(mode="json")
 GOLDEN = ROOT / "tests" / "golden" / "devcluster-scaling-n2-w2-b8.sbatch"
 pytestmark = pytest.mark.slurm
 
@@ -57,6 +62,11 @@ def test_two_nodes_two_workers_each_over_mpi(two_by_two):
     assert set(hosts) <= {f"node{i}" for i in range(1, 9)}
 
 
+def test_the_record_follows_the_published_schema(two_by_two, check_record):
+    results = two_by_two[0]
+    check_record(results / "mpi" / "n2-w2-b8" / "record.json")
+
+
 def test_workers_on_both_nodes_end_with_identical_weights(two_by_two):
     model = two_by_two[2]["model"]
     final = model["final_weights_sha256_per_rank"]
@@ -84,7 +94,7 @@ def test_rerun_submits_only_missing_runs(two_by_two, cells):
     assert state.runs["n1-w2-b8"]["attempt"] == 1
 
 
-def test_job_that_raises_is_a_failed_row(slurm_cluster, tmp_path):
+def test_job_that_raises_is_a_failed_row(slurm_cluster, tmp_path, check_record):
     empty = tmp_path / "no-cells"
     empty.mkdir()
     statuses = run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
@@ -92,6 +102,7 @@ def test_job_that_raises_is_a_failed_row(slurm_cluster, tmp_path):
     assert "DataError" in statuses[0].reason and "no-cells" in statuses[0].reason
     record = read_record(tmp_path / "raises" / "n1-w1-b8")
     assert record["status"] == "failed" and record["slurm"]["state"] == "FAILED"
+    check_record(tmp_path / "raises" / "n1-w1-b8" / "record.json")
     # a failed run is submitted again on the next sweep, and its old record is kept
     (empty / "x").write_text("")
     run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
@@ -99,7 +110,7 @@ def test_job_that_raises_is_a_failed_row(slurm_cluster, tmp_path):
     assert SweepState(tmp_path / "raises").runs["n1-w1-b8"]["attempt"] == 2
 
 
-def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, tmp_path):
+def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, tmp_path, check_record):
     long = spec(cells, "cancel", nodes=(1,), wpn=(1,), epochs=50, steps=50)
     run_sweep(long, tmp_path, wait=False)
     job_id = SweepState(tmp_path / "cancel").runs["n1-w1-b8"]["job_id"]
@@ -114,7 +125,7 @@ def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, t
         statuses = sweep_status(tmp_path / "cancel")
     assert statuses[0].state == "failed"
     assert "CANCELLED" in statuses[0].reason
-    assert read_record(tmp_path / "cancel" / "n1-w1-b8")["slurm"]["state"] == "CANCELLED"
+    assert check_record(tmp_path / "cancel" / "n1-w1-b8" / "record.json")["slurm"]["state"] == "CANCELLED"
 
 
 def test_cluster_too_small_is_refused_before_submission(slurm_cluster, cells, tmp_path):

@@ -39,7 +39,7 @@ def test_expands_the_cartesian_product(tmp_path):
     spec = parse_spec(spec_with(), ROOT / "spec.toml")
     runs = spec.runs(tmp_path)
     assert [r.run_id for r in runs] == ["n1-w1-b8", "n1-w1-b16", "n1-w2-b8", "n1-w2-b16"]
-    assert runs[2].config.nodes == 1 and runs[2].config.workers_per_node == 2
+    assert runs[2].config.run.nodes == 1 and runs[2].config.run.workers_per_node == 2
     assert runs[2].config.run_dir == tmp_path / "t" / "n1-w2-b8"
 
 
@@ -47,7 +47,7 @@ def test_global_batch_size_is_split_over_workers(tmp_path):
     raw = spec_with(grid={"nodes": [1, 2], "workers_per_node": [2], "global_batch_size": [32]},
                     executor={"kind": "slurm"})
     runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
-    assert [(r.run_id, r.config.local_batch_size) for r in runs] == [("n1-w2-gb32", 16), ("n2-w2-gb32", 8)]
+    assert [(r.run_id, r.config.run.local_batch_size) for r in runs] == [("n1-w2-gb32", 16), ("n2-w2-gb32", 8)]
 
 
 def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):

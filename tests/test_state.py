@@ -4,17 +4,22 @@ import json
 import pytest
 
 from benchmark.config import TrainConfig
-from benchmark.record import failure, new_record, write_failure, write_record
+from benchmark.record import Failure, RunRecord
+from slurm.executor import Job
 from slurm.state import SweepState, recorded_status
 
 
 def config(tmp_path):
-    return TrainConfig(data="synthetic", steps_per_epoch=1, results_dir=str(tmp_path), sweep="s", run_id="r",
-                       nodes=2, workers_per_node=4)
+    return TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=1,
+                                 results_dir=str(tmp_path), sweep="s", run_id="r", nodes=2, workers_per_node=4)
+
+
+def failed(tmp_path, reason):
+    return RunRecord.failed(config(tmp_path), Failure(reason=reason)).write(config(tmp_path).run_dir)
 
 
 def test_a_record_cut_short_is_a_failed_run_naming_the_file(tmp_path):
-    write_record(config(tmp_path).run_dir, new_record(config(tmp_path), "completed"))
+    failed(tmp_path, "any")
     path = tmp_path / "s" / "r" / "record.json"
     path.write_text(path.read_text()[:40])
     status = recorded_status(SweepState(tmp_path / "s"), "r")
@@ -23,14 +28,14 @@ def test_a_record_cut_short_is_a_failed_run_naming_the_file(tmp_path):
 
 def test_a_failed_record_is_archived_before_a_new_attempt(tmp_path):
     state = SweepState(tmp_path / "s")
-    state.note_submitted("r", "slurm", "7", str(tmp_path))
-    write_failure(config(tmp_path), failure("SLURM job 7 ended CANCELLED"))
+    state.note_submitted("r", Job("slurm", "7", str(tmp_path)))
+    failed(tmp_path, "SLURM job 7 ended CANCELLED")
     archived = state.archive_record("r")
     assert archived == tmp_path / "s" / "r" / "attempts" / "record-1.json"
     assert json.loads(archived.read_text())["failure"]["reason"] == "SLURM job 7 ended CANCELLED"
     assert json.loads(archived.read_text())["topology"]["workers"] == 8
     assert recorded_status(state, "r") is None
-    state.note_submitted("r", "slurm", "8", str(tmp_path))
+    state.note_submitted("r", Job("slurm", "8", str(tmp_path)))
     assert SweepState(tmp_path / "s").runs["r"]["attempt"] == 2
 
 

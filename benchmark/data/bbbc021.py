@@ -6,7 +6,7 @@ Nature Methods 2012; Caie et al., Mol Cancer Ther 2010). A field of view is one 
 """
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from .csv_table import read_csv_table
 from .errors import DataError
+from .imageset import ImageSet
 from .moa import moa_to_label
+from .split import field_ids
 
 #: Channel order of every stacked field: DNA (DAPI), beta-tubulin, F-actin, as named in the image table.
 CHANNELS = ("DAPI", "Tubulin", "Actin")
@@ -30,31 +33,6 @@ IMAGE_COLUMNS = (
 
 #: Columns of ``BBBC021_v1_moa.csv``.
 MOA_COLUMNS = ("compound", "concentration", "moa")
-
-
-def read_csv_table(path: str | PathLike, columns: Sequence[str], **read_csv_args) -> pd.DataFrame:
-    """Read a CSV file with pandas and check that it has the given columns.
-
-    Args:
-        path: the CSV file.
-        columns: column names that must be present.
-        read_csv_args: passed on to ``pandas.read_csv`` (e.g. ``dtype``).
-    Returns:
-        The table, one row per CSV line after the header.
-    Raises:
-        DataError: the file is missing, cannot be parsed (or a ``dtype`` conversion fails), or lacks a column.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        table = pd.read_csv(path, **read_csv_args)
-    except (OSError, ValueError) as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
-        raise DataError(f"{path}: cannot read as CSV ({type(error).__name__}: {error})") from error
-    missing = [column for column in columns if column not in table.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
-    return table
 
 
 def read_image_table(path: str | PathLike) -> pd.DataFrame:
@@ -169,15 +147,8 @@ def read_field(root: str | PathLike, row: Mapping) -> np.ndarray:
     return np.stack(planes, axis=-1)
 
 
-def field_ids(table: pd.DataFrame) -> np.ndarray:
-    """Unique field identifiers ``"<plate>/<DAPI file name>"`` (the same form as ``CellSet.fields``).
-
-    Returns:
-        (N,) str array, one per table row.
-    """
-    return (table["Image_Metadata_Plate_DAPI"].astype(str) + "/" + table["Image_FileName_DAPI"].astype(str)).to_numpy(
-        dtype=str
-    )
+def _field_ids(table: pd.DataFrame):
+    return field_ids(table["Image_Metadata_Plate_DAPI"], table["Image_FileName_DAPI"])
 
 
 def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,7 +158,7 @@ def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, 
 
     Returns:
         images (N, H, W, 3) uint16 (DAPI, Tubulin, Actin); labels (N,) int32 indices into ``MOA_CLASSES``;
-        field ids (N,) str as given by ``field_ids``.
+        field ids (N,) str as given by :func:`benchmark.data.split.field_ids`.
     Raises:
         DataError: the table is empty or has an unknown ``moa``, a field cannot be read (see
             ``read_field``), or fields differ in shape.
@@ -204,4 +175,19 @@ def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, 
         if image.shape != first.shape:
             raise DataError(f"{channel_path(root, row, 'DAPI')}: field shape {image.shape} != {first.shape}")
         images[i] = image
-    return images, labels, field_ids(table)
+    return images, labels, _field_ids(table)
+
+
+def open_fields(root: str | PathLike) -> ImageSet:
+    """The annotated fields of view of an official BBBC021 layout under ``root``, read on demand.
+
+    ``root`` holds ``BBBC021_v1_image.csv``, ``BBBC021_v1_moa.csv`` and the ``WeekN`` folders; each
+    fetch reads the fields' three channel TIFFs into ``(n, H, W, 3)`` uint16 (see :func:`load_fields`).
+
+    Raises:
+        DataError: a table is missing or malformed (see :func:`annotated_fields`).
+    """
+    root = Path(root)
+    table = annotated_fields(root / "BBBC021_v1_image.csv", root / "BBBC021_v1_moa.csv")
+    return ImageSet(moa_to_label(table["moa"]), _field_ids(table),
+                    lambda indices: load_fields(root, table.iloc[indices])[0])

@@ -6,6 +6,7 @@ with the suite (see its README.md).
 """
 
 import zipfile
+from importlib import resources
 import zlib
 from dataclasses import dataclass
 from os import PathLike
@@ -14,12 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .bbbc021 import read_csv_table
+from .csv_table import read_csv_table
 from .errors import DataError
+from .imageset import ImageSet
 from .moa import moa_to_label
+from .split import field_ids
 
-#: The shipped sample of whole fields, made by ``python -m benchmark.data.make_sample``.
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample" / "bbbc021-cells"
+#: The shipped sample of whole fields, made by ``python -m benchmark.data.make_sample``; found as a
+#: resource of the installed ``benchmark`` package.
+SAMPLE_DIR = Path(str(resources.files("benchmark") / "sample" / "bbbc021-cells"))
 
 #: Columns of ``index.csv`` that ``load_cells`` uses (the file also has crop, well, replicate,
 #: compound, concentration and cell).
@@ -65,8 +69,7 @@ def load_cells(directory: str | PathLike) -> CellSet:
         labels = moa_to_label(index["moa"])
     except DataError as error:
         raise DataError(f"{index_csv}: {error}") from None
-    fields = (index["plate"].astype(str) + "/" + index["field"].astype(str)).to_numpy(dtype=str)
-    return CellSet(images=images, labels=labels, fields=fields, index=index)
+    return CellSet(images=images, labels=labels, fields=field_ids(index["plate"], index["field"]), index=index)
 
 
 def read_crops(directory: str | PathLike) -> np.ndarray:
@@ -103,3 +106,13 @@ def _load_array(path: Path) -> np.ndarray:
                 return data["images"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: truncated or corrupt array file ({type(error).__name__}: {error})") from error
+
+
+def open_cells(directory: str | PathLike) -> ImageSet:
+    """The crops of a folder (see :func:`load_cells`) as an :class:`ImageSet` of ``(68, 68, 3)`` uint16 images.
+
+    Raises:
+        DataError: as :func:`load_cells`.
+    """
+    cells = load_cells(directory)
+    return ImageSet(cells.labels, cells.fields, lambda indices: cells.images[indices])

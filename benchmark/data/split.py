@@ -11,6 +11,18 @@ import numpy as np
 from .errors import DataError
 
 
+def field_ids(plates: Sequence, names: Sequence) -> np.ndarray:
+    """Unique field-of-view ids ``"<plate>/<DAPI file name>"``: the one rule for every BBBC021 source.
+
+    Args:
+        plates: (N,) plate per image or crop (e.g. ``Week1_22123``).
+        names: (N,) the DAPI file name of its field of view.
+    Returns:
+        (N,) str array.
+    """
+    return np.char.add(np.char.add(np.asarray(plates, dtype=str), "/"), np.asarray(names, dtype=str))
+
+
 def field_labels(fields: Sequence, labels: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """The class of each field of view.
 

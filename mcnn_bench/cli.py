@@ -1,9 +1,13 @@
-"""``mcnn-bench``: the suite's one command, with a subcommand per task."""
+"""``mcnn-bench``: the suite's one command, with a subcommand per task. It imports the three packages
+lazily, per subcommand, so that ``status`` or ``analyze`` never load TensorFlow."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 # TensorFlow's C++ start-up notices drown the progress lines; warnings and errors still show.
@@ -20,18 +24,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"mcnn-bench train: error: {exc}") from None
     record = run_training(config)
     if record is not None:
-        tp, ttt = record["throughput"], record["time_to_train"]
-        last = record["epochs"][-1]
-        print(f"run {record['run_id']}: {tp['images_per_second']:.2f} images/s over {tp['timed_steps']} timed "
-              f"steps x {record['topology']['workers']} workers; last epoch top-1 {last.get('val_top1')}; "
-              f"TTT {ttt['seconds']} s ({ttt['reason'] or 'reached'})")
+        tp, ttt, top1 = record.throughput, record.time_to_train, record.epochs[-1].val_top1
+        print(f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
+              f"{record.topology.workers} workers; last epoch top-1 {'-' if top1 is None else f'{top1:.3f}'}; "
+              + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})"))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from slurm.cluster import SlurmError
     from slurm.spec import load_spec
-    from slurm.sweep import dry_run, format_status, run_sweep
+    from slurm.display import format_status
+    from slurm.sweep import dry_run, run_sweep
 
     try:
         spec = load_spec(args.spec)
@@ -47,7 +51,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from slurm.sweep import format_status, sweep_status
+    from slurm.display import format_status
+    from slurm.sweep import sweep_status
 
     try:
         print(format_status(sweep_status(args.sweep_dir)))
@@ -70,11 +75,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_devcluster(args: argparse.Namespace) -> int:
-    import subprocess
-
-    script = Path(__file__).resolve().parents[1] / "slurm" / "devcluster" / args.action
+    script = resources.files("slurm") / "devcluster" / args.action
     extra = ["--nodes", str(args.nodes)] if args.action == "start" else []
     return subprocess.run([str(script), *extra]).returncode
+
+
+def cmd_record_schema(args: argparse.Namespace) -> int:
+    from benchmark.record import json_schema
+
+    sys.stdout.write(json_schema())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "executor (one run after another on this machine) or the SLURM executor (one job per "
                     "run). Running it again submits only the runs that are missing or failed.",
     )
-    sweep.add_argument("spec", type=Path, help="the sweep spec (TOML); see slurm/examples/")
+    sweep.add_argument("spec", type=Path, help="the sweep spec (TOML); the suite ships examples in "
+                                              "slurm/examples/")
     sweep.add_argument("--results-dir", type=Path,
                        help="where runs land (default: the spec's results_dir, else ./results)")
     sweep.add_argument("--dry-run", action="store_true",
@@ -133,11 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     devcluster.add_argument("action", choices=("start", "stop", "status"))
     devcluster.add_argument("--nodes", type=int, default=4, help="nodes to start (default: %(default)s)")
     devcluster.set_defaults(func=cmd_devcluster)
+
+    schema = sub.add_parser("record-schema", help="print the JSON Schema of the run record",
+                            description="Print the JSON Schema of record.json (docs/run-record.schema.json).")
+    schema.set_defaults(func=cmd_record_schema)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mcnn-bench`` console command."""
+    """Entry point of the ``mcnn-bench`` console command. Warnings and errors of the suite's loggers go to
+    stderr; a run's own log lines go to its ``train.log``."""
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

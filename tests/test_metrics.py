@@ -1,7 +1,7 @@
 """Global throughput from every rank's step timestamps (pure logic)."""
 import pytest
 
-from benchmark.measure import StepLog, global_throughput
+from benchmark.metrics import StepLog, global_throughput
 
 
 def _log(rank, steps, batch):
@@ -14,7 +14,7 @@ def _log(rank, steps, batch):
 def test_window_spans_the_slowest_rank_of_each_step():
     a = _log(0, [(10.0, 11.0), (11.0, 12.5)], 8)
     b = _log(1, [(10.2, 11.1), (11.1, 12.4)], 8)
-    t = global_throughput([a, b], warmup_steps=3)
+    t = global_throughput([a, b], warmup_steps=3).model_dump()
     assert t["window_seconds"] == pytest.approx((11.1 - 10.0) + (12.5 - 11.0))
     assert t["images"] == 32
     assert t["images_per_second"] == pytest.approx(32 / 2.6)
@@ -26,7 +26,7 @@ def test_window_spans_the_slowest_rank_of_each_step():
 
 def test_gaps_between_steps_are_not_in_the_window():
     log = _log(0, [(0.0, 1.0), (100.0, 101.0)], 4)   # an evaluation between the two steps
-    assert global_throughput([log], 0)["window_seconds"] == pytest.approx(2.0)
+    assert global_throughput([log], 0).window_seconds == pytest.approx(2.0)
 
 
 def test_ranks_with_different_step_counts_are_refused():

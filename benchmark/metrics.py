@@ -1,4 +1,4 @@
-"""Throughput across all ranks, from every rank's own step timestamps.
+"""The run's figures: throughput across all ranks, from every rank's own step timestamps, and time to train.
 
 Each worker records, for every timed training step, its wall-clock start and end (``time.time()``,
 seconds) and the images it processed. Rank 0 gathers them and computes the global figure: the images of
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+
+from benchmark.record import Epoch, RankSteps, StepSeconds, Throughput, TimeToTrain
 
 
 @dataclass
@@ -32,21 +34,20 @@ class StepLog:
         return [e - s for s, e in zip(self.starts, self.ends)]
 
 
-def _stats(values: list[float]) -> dict:
+def _spread(values: list[float]) -> dict:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
-    """The ``throughput`` section of the run record (see docs/run-record.md) from every rank's log.
+def global_throughput(logs: list[StepLog], warmup_steps: int) -> Throughput:
+    """The record's ``throughput`` section from every rank's log.
 
     Args:
         logs: one :class:`StepLog` per rank, each holding the same number of timed steps.
         warmup_steps: steps that ran before the timed window (reported, not used).
 
     Returns:
-        dict with ``warmup_steps``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``,
-        ``images_per_second`` (images / window_seconds), and per rank every timed step's wall time
-        (``steps``, seconds) with its ``min/median/max``.
+        ``warmup_steps``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``, ``images_per_second``
+        (images / window_seconds), and per rank every timed step's wall time (seconds) with its spread.
 
     Raises:
         ValueError: if there are no logs, no timed step, or the ranks logged different step counts.
@@ -65,14 +66,29 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> dict:
     )
     images = sum(sum(log.images) for log in logs)
     durations = {log.rank: log.durations() for log in logs}
-    return {
-        "warmup_steps": warmup_steps,
-        "timed_steps": steps,
-        "images": images,
-        "window_seconds": window,
-        "images_per_second": images / window,
-        "step_seconds": {
-            "per_rank": [{"rank": rank, **_stats(steps), "steps": steps} for rank, steps in durations.items()],
-            **_stats([d for steps in durations.values() for d in steps]),
-        },
-    }
+    per_rank = [RankSteps(rank=rank, steps=times, **_spread(times)) for rank, times in durations.items()]
+    return Throughput(
+        warmup_steps=warmup_steps, timed_steps=steps, images=images, window_seconds=window,
+        images_per_second=images / window,
+        step_seconds=StepSeconds(per_rank=per_rank, **_spread([d for times in durations.values() for d in times])),
+    )
+
+
+def time_to_train(epochs: list[Epoch], target_top1: float | None) -> TimeToTrain:
+    """Seconds and epochs until validation top-1 first reaches ``target_top1`` (a fraction).
+
+    TTT is the ``elapsed_seconds`` (from the first training step) of the first epoch whose top-1 reaches
+    the target, as Datta et al. 2019 (Table 1) report time to train. When the target is unset, or never
+    reached, seconds and epochs are None and ``reason`` says why.
+    """
+    for row in epochs:
+        if target_top1 is not None and row.val_top1 is not None and row.val_top1 >= target_top1:
+            return TimeToTrain(target_top1=target_top1, seconds=row.elapsed_seconds, epochs=row.epoch, reason=None)
+    best = max((row.val_top1 for row in epochs if row.val_top1 is not None), default=None)
+    if target_top1 is None:
+        reason = "no target_top1 was set"
+    elif best is None:
+        reason = "no validation set (synthetic data)"
+    else:
+        reason = f"not reached in {len(epochs)} epochs (best top-1 {best:.4f})"
+    return TimeToTrain(target_top1=target_top1, seconds=None, epochs=None, reason=reason)

@@ -1,0 +1,34 @@
+"""Reading the CSV tables of a data source (BBBC021's image and MoA tables, a crop index) with pandas."""
+
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+
+
+def read_csv_table(path: str | PathLike, columns: Sequence[str], **read_csv_args) -> pd.DataFrame:
+    """Read a CSV file with pandas and check that it has the given columns.
+
+    Args:
+        path: the CSV file.
+        columns: column names that must be present.
+        read_csv_args: passed on to ``pandas.read_csv`` (e.g. ``dtype``).
+    Returns:
+        The table, one row per CSV line after the header.
+    Raises:
+        DataError: the file is missing, cannot be parsed (or a ``dtype`` conversion fails), or lacks a column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        table = pd.read_csv(path, **read_csv_args)
+    except (OSError, ValueError) as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(f"{path}: cannot read as CSV ({type(error).__name__}: {error})") from error
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
+    return table

@@ -1,0 +1,22 @@
+"""The one shape every real data source takes: labelled images fetched by index, each tagged with its
+field of view so that a split never puts one field on both sides."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Labelled images that are fetched by index.
+
+    Attributes:
+        labels: ``(N,)`` int32 class indices (for BBBC021, into :data:`benchmark.data.moa.MOA_CLASSES`).
+        fields: ``(N,)`` str field-of-view ids; images of one field never straddle train and validation.
+        fetch: maps ``(n,)`` int64 indices to ``(n, H, W, C)`` uint16 images.
+    """
+
+    labels: np.ndarray
+    fields: np.ndarray
+    fetch: Callable[[np.ndarray], np.ndarray]

@@ -1,0 +1,70 @@
+"""What the sweep driver shows a person: a progress line redrawn in place (rich), the lines of runs that
+ended, and the status table of ``mcnn-bench status``. Figures are rounded for reading; the records keep
+them whole."""
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from benchmark.progress import read_progress
+from slurm.state import RunStatus, SweepState
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+class Progress:
+    """The driver's terminal output: permanent lines for notes and ended runs, and one live line (runs done
+    / total and each current run's epoch and step) that is redrawn in place on a terminal and left out
+    elsewhere. Use as a context manager."""
+
+    def __init__(self, out: TextIO):
+        self.console = Console(file=out, soft_wrap=True, highlight=False, markup=False, emoji=False)
+        self.live = Live(console=self.console, transient=True, auto_refresh=False)
+        self.total = self.done = 0
+
+    def __enter__(self) -> Progress:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.stop()
+
+    def note(self, line: str) -> None:
+        """Print a permanent line."""
+        self.console.print(Text(line))
+
+    def start(self, total: int) -> None:
+        """Start counting ``total`` runs."""
+        self.total, self.done = total, 0
+
+    def show(self, state: SweepState, statuses: list[RunStatus]) -> None:
+        """Redraw the live line for the runs that have not ended."""
+        parts = []
+        for status in statuses:
+            p = read_progress(state.run_dir(status.run_id)) if status.state == "running" else None
+            detail = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}" if p else status.state
+            parts.append(f"{status.run_id} {detail}" + (f" ({status.short_reason})" if status.reason else ""))
+        self.live.update(Text(f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")),
+                         refresh=True)
+
+    def finished(self, status: RunStatus) -> None:
+        """Count a run that ended and print how, figures rounded."""
+        self.done += 1
+        detail = (f"{_figure(status.images_per_second, '.1f')} images/s, best top-1 {_figure(status.best_top1, '.3f')}"
+                  if status.state == "completed" else status.reason)
+        self.note(f"[{self.done}/{self.total} runs done] {status.run_id}: {status.state}: {detail}")
+
+
+def format_status(statuses: list[RunStatus]) -> str:
+    """A table of run statuses for the terminal, one line per run."""
+    header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'top-1':>6}  reason"
+    lines = [header]
+    for s in statuses:
+        lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
+                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best_top1, '6.3f'):>6}  {s.short_reason}")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""The executor interface: how a sweep's runs are prepared, submitted, polled and finished off, whatever
+runs them. The sweep driver (:mod:`slurm.sweep`) talks to executors only through :class:`Executor`; it
+alone commits state (records, ``sweep.json``): polling and reading an outcome are pure queries.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from benchmark.config import TrainConfig
+from benchmark.record import SlurmJob
+from benchmark.schema import Model
+
+#: Lines of a job's log quoted in a failed run's reason.
+TAIL_LINES = 12
+
+
+@dataclass(frozen=True)
+class Run:
+    """One point of a sweep's grid: ``run_id`` (unique in the sweep) and the trainer's configuration."""
+
+    run_id: str
+    nodes: int
+    workers_per_node: int
+    config: TrainConfig
+
+    @property
+    def workers(self) -> int:
+        """Horovod ranks of the run: nodes x workers per node."""
+        return self.nodes * self.workers_per_node
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the sweep state remembers of a submitted run: enough to find the job again later.
+
+    ``started`` is the job process's start time (seconds since the epoch) where the executor uses it to
+    tell the job from a later process of the same pid.
+    """
+
+    executor: str
+    job_id: str
+    folder: str
+    started: float | None = None
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What an executor sees of a job now: its phase and, when known, its elapsed time (seconds), and
+    the scheduler's accounting of it (SLURM's sacct fields, see :func:`slurm.cluster.job_info`)."""
+
+    phase: Literal["pending", "running", "done"]
+    elapsed_seconds: float | None = None
+    accounting: dict | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an ended job went, as its executor saw it: the record's ``slurm`` annotation (None off
+    SLURM), and the reason to record when the trainer left no record of its own."""
+
+    slurm: SlurmJob | None
+    failure_reason: str
+
+
+class Executor(ABC):
+    """Runs a sweep's runs somewhere. One instance per driver invocation, with its own submitit ``folder``.
+
+    Class attributes: ``kind``, the name in ``executor.kind``; ``Settings``, the model of its
+    ``[executor]`` section; ``foreground``, whether the driver must run the runs one at a time and wait
+    (the local executor shares this machine with its runs).
+    """
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[Model]]
+    foreground: ClassVar[bool] = False
+
+    def __init__(self, folder: Path, settings: Model):
+        self.folder = Path(folder)
+        self.settings = settings
+
+    @classmethod
+    def spec_problems(cls, nodes: list[int]) -> list[str]:
+        """What this executor cannot run in a grid of these node counts, one ``key: why`` line each."""
+        return []
+
+    def check(self, runs: list[Run]) -> None:
+        """Refuse, before anything is submitted, runs that cannot run here (raises ``SlurmError``)."""
+
+    @abstractmethod
+    def prepare(self, run: Run) -> TrainConfig:
+        """The run's config as its workers will read it (threads set for this executor)."""
+
+    @abstractmethod
+    def submit(self, run: Run, config_path: Path) -> Job:
+        """Start the run's job, whose workers read ``config_path``."""
+
+    @abstractmethod
+    def poll(self, job: Job) -> JobView:
+        """The job's phase now. Reads only; raises ``SlurmError`` while the scheduler cannot be asked."""
+
+    @abstractmethod
+    def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
+        """How the ended job went (reads only)."""
+
+    @abstractmethod
+    def write_dry_run(self, run: Run, config_path: Path) -> Path:
+        """Write the script that would run ``run`` by hand, beside its config; returns its path."""
+
+
+def submitit_error(job) -> str | None:
+    """The error a submitit job raised (its last traceback line), or None when it left no result.
+
+    Only reads the result file, so it never waits on a job that was cancelled or killed.
+    """
+    if not job.paths.result_pickle.exists():
+        return None
+    error = job.exception()
+    if error is None:
+        return None
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def log_tail(path: Path) -> str:
+    """The last :data:`TAIL_LINES` lines of a log file, or '' when it does not exist."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-TAIL_LINES:])

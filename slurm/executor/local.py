@@ -1,0 +1,129 @@
+"""The ``local`` executor: runs a sweep's runs one after another on this machine, through submitit's
+LocalExecutor, each with W Horovod workers started by Horovod's own launcher (``horovodrun --gloo``).
+
+The machine's cores are split evenly between the workers (TensorFlow intra-op threads and
+OMP_NUM_THREADS); the split is written into the run's config and so into its record. The launcher's
+output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+import psutil
+from pydantic import Field
+
+from benchmark.atomic import write_atomic
+from benchmark.config import TrainConfig
+from benchmark.schema import Model
+
+from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
+
+LOG_NAME = "workers.log"
+
+
+class LocalSettings(Model):
+    """``[executor]`` of the local executor."""
+
+    kind: Literal["local"]
+    cpus: int | None = Field(None, gt=0, description="cores to split between the workers (default: all)")
+
+
+def launch_command(config_path: Path, workers: int) -> list[str]:
+    """The ``horovodrun`` command that starts ``workers`` Gloo workers of ``mcnn-bench train`` here."""
+    bindir = Path(sys.executable).parent
+    horovodrun = shutil.which("horovodrun", path=str(bindir)) or shutil.which("horovodrun")
+    if horovodrun is None:
+        raise RuntimeError("horovodrun not found: run ./setup.sh to build Horovod")
+    return [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
+            sys.executable, "-u", "-m", "mcnn_bench", "train", "--config", str(config_path)]
+
+
+def run_workers(config_path: str, workers: int, threads: int) -> str:
+    """Run one run's ``workers`` Horovod workers, ``threads`` OpenMP threads each, to the end: the
+    submitit job function. Returns the path of the launcher's log (``workers.log`` beside the config).
+
+    Raises:
+        RuntimeError: with the end of the log, if the launcher exits non-zero.
+    """
+    log_path = Path(config_path).parent / LOG_NAME
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    with open(log_path, "ab") as log:
+        code = subprocess.run(launch_command(Path(config_path), workers), stdout=log,
+                              stderr=subprocess.STDOUT, env=env).returncode
+    if code:
+        raise RuntimeError(f"horovodrun exited with status {code}; end of {log_path}:\n{log_tail(log_path)}")
+    return str(log_path)
+
+
+def _process_alive(job: Job) -> bool:
+    """Whether the job's process still runs: its pid exists and started when the job did."""
+    try:
+        process = psutil.Process(int(job.job_id))
+        return job.started is None or abs(process.create_time() - job.started) < 1.0
+    except (psutil.Error, ValueError):
+        return False
+
+
+class LocalExecutor(Executor):
+    """Submits runs through ``submitit.LocalExecutor``; the driver runs one at a time and waits."""
+
+    kind = "local"
+    Settings = LocalSettings
+    foreground = True
+
+    def __init__(self, folder: Path, settings: LocalSettings):
+        super().__init__(folder, settings)
+        self._jobs: dict[str, object] = {}  # job id -> the submitit job this instance started
+
+    @classmethod
+    def spec_problems(cls, nodes: list[int]) -> list[str]:
+        """Several nodes: the local executor runs on this one machine."""
+        if any(n > 1 for n in nodes):
+            return [f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
+                    f"{nodes}; use executor.kind = \"slurm\" for several nodes"]
+        return []
+
+    def threads(self, run: Run) -> int:
+        """Threads per worker of ``run``: this machine's cores (or ``cpus``) split evenly, at least 1."""
+        return max(1, (self.settings.cpus or os.cpu_count() or 1) // run.workers)
+
+    def prepare(self, run: Run) -> TrainConfig:
+        """The run's config with this machine's cores split between its workers."""
+        return run.config.updated("run", intra_op_threads=self.threads(run), inter_op_threads=1)
+
+    def submit(self, run: Run, config_path: Path) -> Job:
+        """Start the run's workers; the job id is the job process's pid."""
+        import submitit
+
+        executor = submitit.LocalExecutor(folder=self.folder)
+        executor.update_parameters(timeout_min=24 * 60)
+        job = executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
+        self._jobs[job.job_id] = job
+        started = psutil.Process(int(job.job_id)).create_time()
+        return Job(self.kind, str(job.job_id), str(job.paths.folder), started)
+
+    def write_dry_run(self, run: Run, config_path: Path) -> Path:
+        """Write ``job.sh``: the launcher command the run would execute."""
+        command = shlex.join(launch_command(config_path, run.workers))
+        return write_atomic(config_path.parent / "job.sh",
+                            f"#!/bin/bash\nOMP_NUM_THREADS={self.threads(run)} {command}\n")
+
+    def poll(self, job: Job) -> JobView:
+        """Running while the job's process runs (asked of submitit for jobs this instance started)."""
+        mine = self._jobs.get(job.job_id)
+        running = not mine.done() if mine is not None else _process_alive(job)
+        return JobView("running" if running else "done")
+
+    def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
+        """No SLURM view; the job's error, or the end of its launcher log."""
+        mine = self._jobs.get(job.job_id)
+        error = submitit_error(mine) if mine is not None else None
+        log = config.run_dir / LOG_NAME
+        reason = error or f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n{log_tail(log)}"
+        return Outcome(None, reason)

@@ -1,0 +1,149 @@
+"""The ``slurm`` executor: one SLURM job per run, submitted through submitit.
+
+Each job has ``nodes`` nodes and ``workers_per_node`` tasks per node; ``srun --mpi=pmix`` starts the tasks
+and each calls ``hvd.init()`` over MPI (Horovod's MPI controller). Tasks are bound to their cores
+(``--cpu-bind``), optionally under ``numactl --localalloc`` as Datta et al. 2019 ran one worker per NUMA
+domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS. With ``one_at_a_time`` the jobs share
+one name and ``--dependency=singleton``, so SLURM runs them one after another (clean timings where nodes
+share hardware, as on the development cluster). ``--dry-run`` writes, per run, the
+plain sbatch script of the same job (same #SBATCH header and srun flags, from submitit's own generator),
+whose task command is ``mcnn-bench train --config`` instead of submitit's pickled call of the same trainer.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from benchmark.atomic import write_atomic
+from benchmark.config import TrainConfig
+from benchmark.record import SlurmJob
+from benchmark.schema import Model
+from slurm import cluster
+
+from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
+
+#: srun flags every run needs: PMIx for Open MPI (pmi2 does not work with Debian's Open MPI 4.1), and
+#: ending the whole job when one worker fails instead of leaving the others blocked in an allreduce.
+BASE_SRUN_ARGS = ("--mpi=pmix", "--kill-on-bad-exit=1")
+
+
+class SlurmSettings(Model):
+    """``[executor]`` of the SLURM executor: the job's resources and how srun starts the workers."""
+
+    kind: Literal["slurm"]
+    partition: str | None = Field(None, min_length=1, description="default: the cluster's default partition")
+    account: str | None = Field(None, min_length=1)
+    time_minutes: int = Field(60, gt=0, description="the job's time limit")
+    cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS")
+    cpu_bind: str = Field("cores", min_length=1, description="srun --cpu-bind=...")
+    numactl: bool = Field(False, description="run each worker under numactl --localalloc")
+    one_at_a_time: bool = Field(False, description="one job at a time (--dependency=singleton)")
+    sbatch_args: dict[str, str | int] | None = Field(None, description="extra #SBATCH flags")
+    srun_args: list[str] | None = Field(None, description="extra srun flags")
+    setup: list[str] | None = Field(None, description="shell lines before srun")
+
+
+def train_task(config_path: str):
+    """The submitit job function; every SLURM task runs it as one Horovod worker."""
+    from benchmark.train import run_training
+
+    return run_training(TrainConfig.from_json(config_path))
+
+
+class SlurmExecutor(Executor):
+    """Submits every run of a sweep as its own SLURM job, into the submitit ``folder``."""
+
+    kind = "slurm"
+    Settings = SlurmSettings
+
+    def __init__(self, folder: Path, settings: SlurmSettings):
+        super().__init__(folder, settings)
+        python = shlex.quote(sys.executable)
+        self.python = f"numactl --localalloc {python}" if settings.numactl else python
+
+    def parameters(self, run: Run) -> dict:
+        """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags)."""
+        s = self.settings
+        params = {
+            "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
+            "nodes": run.nodes,
+            "ntasks_per_node": run.workers_per_node,
+            "cpus_per_task": s.cpus_per_task,
+            "time": s.time_minutes,
+            "srun_args": [*BASE_SRUN_ARGS, f"--cpu-bind={s.cpu_bind}", *(s.srun_args or [])],
+            "setup": [f"export OMP_NUM_THREADS={s.cpus_per_task}", *(s.setup or [])],
+        }
+        for key in ("partition", "account"):
+            if getattr(s, key):
+                params[key] = getattr(s, key)
+        extra = {"dependency": "singleton"} if s.one_at_a_time else {}
+        extra.update(s.sbatch_args or {})
+        if extra:
+            params["additional_parameters"] = extra
+        return params
+
+    def executor(self, run: Run):
+        """A submitit ``SlurmExecutor`` set up for ``run``."""
+        import submitit
+
+        executor = submitit.SlurmExecutor(folder=self.folder / "%j", python=self.python)
+        executor.update_parameters(**self.parameters(run))
+        return executor
+
+    def check(self, runs: list[Run]) -> None:
+        """Refuse runs the partition cannot hold, before anything is submitted (``SlurmError``)."""
+        part = cluster.partition(self.settings.partition)
+        cluster.check_capacity(runs, part, self.settings.cpus_per_task)
+
+    def prepare(self, run: Run) -> TrainConfig:
+        """The run's config with ``cpus_per_task`` threads per worker."""
+        return run.config.updated("run", intra_op_threads=self.settings.cpus_per_task, inter_op_threads=1)
+
+    def submit(self, run: Run, config_path: Path) -> Job:
+        """Submit the run's job."""
+        job = self.executor(run).submit(train_task, str(config_path))
+        return Job(self.kind, str(job.job_id), str(job.paths.folder))
+
+    def sbatch_script(self, run: Run, config_path: Path) -> str:
+        """The plain sbatch script of ``run``: what :meth:`submit` submits, runnable with ``sbatch``.
+
+        Its logs go straight into the executor's folder (sbatch, unlike submitit, creates no per-job folder).
+        """
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        command = f"{self.python} -u -m mcnn_bench train --config {shlex.quote(str(config_path))}"
+        return _make_sbatch_string(command=command, folder=self.folder, **self.executor(run).parameters)
+
+    def write_dry_run(self, run: Run, config_path: Path) -> Path:
+        """Write :meth:`sbatch_script` to ``job.sbatch`` beside the run's config, and its log folder."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return write_atomic(config_path.parent / "job.sbatch", self.sbatch_script(run, config_path))
+
+    def poll(self, job: Job) -> JobView:
+        """Pending, running or done, by sacct."""
+        info = cluster.job_info(job.job_id)
+        if info is None or info["state"] == "PENDING":
+            return JobView("pending", accounting=info)
+        return JobView("done" if info["final"] else "running", info["elapsed_seconds"], info)
+
+    def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
+        """sacct's view of the ended job for the record, and why it failed if it left no record: its SLURM
+        state, and its error or the end of its log."""
+        import submitit
+
+        info = view.accounting
+        slurm = SlurmJob(job_id=info["job_id"], node_list=info["node_list"], nodes=info["nodes"],
+                         tasks_per_node=config.run.workers_per_node, queue_wait_seconds=info["queue_wait_seconds"],
+                         elapsed_seconds=info["elapsed_seconds"], state=info["state"])
+        submitted = submitit.SlurmJob(folder=job.folder, job_id=job.job_id)
+        reason = f"SLURM job {job.job_id} ended {info['raw_state']} (exit code {info['exit_code']})"
+        error, tail = submitit_error(submitted), log_tail(submitted.paths.stderr)
+        if error:
+            reason = f"{reason}: {error}"
+        elif tail:
+            reason = f"{reason}; end of {submitted.paths.stderr}:\n{tail}"
+        return Outcome(slurm, reason)
