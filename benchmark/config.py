@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, mo
 from benchmark.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.model import SIZE_MULTIPLE, check_input_size
-from benchmark.schema import Model, describe_all
+from benchmark.schema import Line, Model, PlainName, describe_all
 
 
 class SettingsError(ValueError):
@@ -49,7 +49,7 @@ class DataSettings(Model):
 
     source: SourceName = Field(description="image source: " + "; ".join(
         f"{s.name}, {s.help}" for s in SOURCES.values()), json_schema_extra=_flag("--data"))
-    dir: str | None = Field(None, description="folder of the data (not for synthetic); in a spec, relative "
+    dir: Line | None = Field(None, description="folder of the data (not for synthetic); in a spec, relative "
                                               "to the spec file", json_schema_extra=_flag("--data-dir"))
     image_size: ImageSize = Field(description="model input [height, width] in pixels, multiples of 64 "
                                               "(Dataset A of the paper: 1024 1280)")
@@ -98,10 +98,9 @@ class RunSettings(Model):
                                                                  "if Horovod sees another")
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
-    results_dir: str = Field("results", min_length=1, description="where sweeps land")
-    sweep: str = Field("adhoc", min_length=1, description="sweep name: the record goes to "
-                                                          "RESULTS/SWEEP/RUN_ID")
-    run_id: str = Field("run", min_length=1, description="the run's name in its sweep")
+    results_dir: Line = Field("results", min_length=1, description="where sweeps land")
+    sweep: PlainName = Field("adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID")
+    run_id: PlainName = Field("run", description="the run's name in its sweep")
 
 
 #: The sections of a training config, in the order of the sweep spec and ``--help``.

@@ -12,11 +12,11 @@ import traceback as tb
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
-from benchmark.schema import Model, describe_all
+from benchmark.schema import Model, PlainName, describe_all
 
 SCHEMA_VERSION = 2
 RECORD_NAME = "record.json"
@@ -26,13 +26,6 @@ class RecordError(ValueError):
     """A record that cannot be read or does not follow the schema; the message names the file and field."""
 
 
-def _plain_name(name: str) -> str:
-    if name in ("", ".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"{name!r} is not a usable name (non-empty, no path separators)")
-    return name
-
-
-Name = Annotated[str, AfterValidator(_plain_name)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(gt=0)]
@@ -192,8 +185,8 @@ class RunRecord(Model):
     has ``failure`` and whatever it reached (null elsewhere)."""
 
     schema_version: Literal[2] = SCHEMA_VERSION
-    sweep: Name
-    run_id: Name
+    sweep: PlainName
+    run_id: PlainName
     status: Literal["completed", "failed"]
     failure: Failure | None = None
     config: TrainConfig

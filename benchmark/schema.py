@@ -7,9 +7,10 @@ and refuse NaN and infinity, so that everything they hold is strict JSON.
 """
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 #: What a value of each pydantic type error should have been.
 _EXPECTED = {
@@ -20,6 +21,25 @@ _EXPECTED = {
 }
 #: pydantic's constraint errors, as the comparison they failed.
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def one_line(text: str) -> str:
+    """``text``, checked to hold no newline or other control character (``ValueError`` otherwise)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"must not hold newlines or control characters, got {text!r}")
+    return text
+
+
+def _plain_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in (".", ".."):
+        raise ValueError(f"must be a plain name ([A-Za-z0-9._-]+, not . or ..), got {name!r}")
+    return name
+
+
+#: Text that may reach a shell script or a file name: one line, no control characters.
+Line = Annotated[str, AfterValidator(one_line)]
+#: A name that becomes one folder of a path: letters, digits, ``.``, ``_`` and ``-``, not ``.`` or ``..``.
+PlainName = Annotated[str, AfterValidator(_plain_name)]
 
 
 class Model(BaseModel):

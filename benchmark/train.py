@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -120,9 +121,9 @@ class Trainer:
                 l2 = tf.add_n([tf.nn.l2_loss(k.value) for k in kernels])
                 total = loss + weight_decay * l2
             grads = tape.gradient(total, model.trainable_variables)
-            grads = hvd.grouped_allreduce(grads, op=hvd.Average)
+            *grads, mean_loss = hvd.grouped_allreduce([*grads, loss], op=hvd.Average)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
+            return mean_loss
 
         return step
 
@@ -153,8 +154,13 @@ class Trainer:
             for i, (x, y) in enumerate(self.pipes.train(epoch)):
                 self.optimizer.learning_rate.assign(self.schedule(epoch + i / steps))
                 start = time.time()
-                loss_sum += float(self.train_step(x, y))
+                loss = float(self.train_step(x, y))
                 end = time.time()
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {loss} at epoch {epoch + 1}, step {i + 1} "
+                                             f"(learning rate {self.schedule(epoch + i / steps):.4g}); the run "
+                                             "diverged: lower learning_rate.base_lr or lengthen the warm-up")
+                loss_sum += loss
                 first_step, epoch_start = first_step or start, epoch_start or start
                 if global_step >= self.config.training.warmup_steps:
                     step_log.add(start, end, int(y.shape[0]))
@@ -162,8 +168,7 @@ class Trainer:
                 if progress:
                     progress.update(epoch + 1, i + 1)
             training_seconds = end - epoch_start
-            row = {"epoch": epoch + 1, "learning_rate": epoch_lr,
-                   "train_loss": float(self._sum_over_ranks([loss_sum / steps])[0] / self.size)}
+            row = {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_loss": loss_sum / steps}
             if self.pipes.validation is not None:
                 row.update(self.evaluate())
             row = Epoch(**row, elapsed_seconds=time.time() - first_step)

@@ -33,6 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from slurm.cluster import SlurmError
+    from slurm.lock import SweepBusy
     from slurm.spec import load_spec
     from slurm.display import format_status
     from slurm.sweep import dry_run, run_sweep
@@ -43,7 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             dry_run(spec, args.results_dir)
             return 0
         statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait)
-    except (SlurmError, ValueError) as exc:  # SpecError is a ValueError
+    except (SlurmError, SweepBusy, ValueError) as exc:  # SpecError and SettingsError are ValueErrors
         print(f"mcnn-bench sweep: error: {exc}", file=sys.stderr)
         return 2
     print(format_status(statuses))

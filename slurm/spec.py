@@ -17,7 +17,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from benchmark.config import DataSettings, LearningRateSettings, RunSettings, TrainConfig, TrainingSettings, data_problems
-from benchmark.schema import Model, validate
+from benchmark.data.sources import SOURCES
+from benchmark.schema import Line, Model, PlainName, validate
 from slurm.executor import EXECUTORS, Run
 
 
@@ -37,8 +38,8 @@ Counts = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1), After
 class Header(Model):
     """The spec's top-level keys."""
 
-    name: str = Field(min_length=1, description="sweep name; runs land in RESULTS/name/<run_id>/")
-    results_dir: str | None = Field(None, min_length=1, description="where sweeps land (relative to the spec)")
+    name: PlainName = Field(min_length=1, description="sweep name; runs land in RESULTS/name/<run_id>/")
+    results_dir: Line | None = Field(None, min_length=1, description="where sweeps land (relative to the spec)")
     description: str | None = None
 
 
@@ -155,10 +156,13 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
     errors = []
     if data and training:
         errors += data_problems(data, training)
-    if data and data.dir and not (base / data.dir).resolve().is_dir():
-        errors.append(f"data.dir: no such folder: {(base / data.dir).resolve()}")
+    if data and data.dir:
+        folder = (base / data.dir).resolve()
+        missing = SOURCES[data.source].missing(folder)
+        if missing:
+            errors.append(f"data.dir: {missing}")
     if executor and grid:
-        errors += EXECUTORS[executor.kind].spec_problems(grid.nodes)
+        errors += EXECUTORS[executor.kind].spec_problems(executor, grid.nodes, grid.workers_per_node)
     return errors
 
 

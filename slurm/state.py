@@ -12,9 +12,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from benchmark.atomic import write_json_atomic
 from benchmark.record import RecordError, RunRecord, record_path
-from slurm.executor import Job
+from benchmark.schema import describe_all
+from slurm.executor import EXECUTORS, Job
 
 STATE_NAME = "sweep.json"
 CONFIG_NAME = "config.json"
@@ -24,6 +27,28 @@ TERMINAL = ("completed", "failed")
 def now() -> str:
     """The current UTC time, ISO 8601, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class _Entry(BaseModel):
+    """One run of ``sweep.json`` (the driver may keep more keys)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    executor: str
+    job_id: str | None
+    submitit_folder: str | None
+    attempt: int
+
+
+class _StateFile(BaseModel):
+    """The shape of ``sweep.json`` that the driver relies on."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    runs: dict[str, _Entry]
+    executor: str | None = None
+
+    def kind_problems(self) -> list[str]:
+        kinds = {self.executor, *(entry.executor for entry in self.runs.values())} - {None}
+        return [f"executor: {kind!r} is not one of {', '.join(EXECUTORS)}" for kind in sorted(kinds - set(EXECUTORS))]
 
 
 @dataclass
@@ -52,11 +77,23 @@ class SweepState:
         self.path = self.dir / STATE_NAME
         self.data = {"runs": {}}
         if self.path.exists():
-            try:
-                self.data = json.loads(self.path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{self.path}: sweep state is not valid JSON ({exc}); move it away to "
-                                 "start the sweep's bookkeeping afresh (the run records are kept)") from exc
+            self.data = self._load()
+
+    def _load(self) -> dict:
+        """``sweep.json`` as JSON data, checked for the shape the driver relies on (``ValueError`` naming
+        the file and what is wrong)."""
+        advice = "move it away to start the sweep's bookkeeping afresh (the run records are kept)"
+        try:
+            data = json.loads(self.path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}: sweep state is not valid JSON ({exc}); {advice}") from exc
+        try:
+            problems = _StateFile.model_validate(data).kind_problems()
+        except ValidationError as exc:
+            problems = describe_all(exc)
+        if problems:
+            raise ValueError(f"{self.path}: sweep state is malformed ({'; '.join(problems)}); {advice}")
+        return data
 
     @property
     def runs(self) -> dict[str, dict]:

@@ -21,6 +21,7 @@ from benchmark.record import Failure, RecordError, RunRecord
 from slurm.cluster import SlurmError
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, Job, JobView, Run
+from slurm.lock import SweepLock
 from slurm.spec import SweepSpec
 from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
 
@@ -106,12 +107,14 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
 
     The scripts' logs go to ``<sweep>/submitit/sbatch/``."""
     results = spec.results_dir(results_dir)
-    state = SweepState(results / spec.name)
-    executor = make_executor(spec.executor.kind, spec.executor, state.dir, "sbatch")
-    paths = []
-    for run in spec.runs(results):
-        paths.append(executor.write_dry_run(run, _write_config(state, executor, run)))
-        print(f"{run.run_id}: {paths[-1]}", file=out)
+    runs = spec.runs(results)
+    with SweepLock(results / spec.name):
+        state = SweepState(results / spec.name)
+        executor = make_executor(spec.executor.kind, spec.executor, state.dir, "sbatch")
+        paths = []
+        for run in runs:
+            paths.append(executor.write_dry_run(run, _write_config(state, executor, run)))
+            print(f"{run.run_id}: {paths[-1]}", file=out)
     return paths
 
 
@@ -123,8 +126,11 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
     lets the scheduler place them. Progress is one line on ``out``, redrawn in place on a terminal.
     Returns every run's status.
 
+    The driver holds the sweep folder's lock (:class:`slurm.lock.SweepLock`) from start to end.
+
     Raises:
         SlurmError: the cluster cannot hold a run (checked before anything is submitted).
+        SweepBusy: another driver runs a sweep into the same folder.
         ValueError: ``wait`` is false with the local executor, which runs the runs in the foreground.
     """
     kind = spec.executor.kind
@@ -132,11 +138,17 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
         raise ValueError(f"--no-wait needs the slurm executor: the {kind} executor runs the runs one after "
                          "another in the foreground")
     results = spec.results_dir(results_dir)
-    state = SweepState(results / spec.name)
+    runs = spec.runs(results)
+    with SweepLock(results / spec.name):
+        return _drive(spec, SweepState(results / spec.name), runs, wait, out)
+
+
+def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO) -> list[RunStatus]:
+    """:func:`run_sweep`'s work, under the sweep folder's lock."""
+    kind = spec.executor.kind
     state.data.update(name=spec.name, spec=str(spec.path), executor=kind,
                       executor_settings=spec.executor.to_json_dict())
     executor = make_executor(kind, spec.executor, state.dir)
-    runs = spec.runs(results)
     executor.check(runs)
     todo = []
     with Progress(out) as progress:

@@ -11,13 +11,14 @@ from slurm.executor.local import launch_command
 pytestmark = pytest.mark.horovod
 
 
-def train(tmp_path, cells_dir, run_id, *extra):
+def train(tmp_path, cells_dir, run_id, **overrides):
     from benchmark.config import TrainConfig
 
     config = TrainConfig.from_flat(source="bbbc021-cells", dir=str(cells_dir), image_size=(64, 64),
                                    local_batch_size=8, epochs=2, steps_per_epoch=3, warmup_steps=1, base_lr=0.01,
                                    target_top1=0.5, nodes=1, workers_per_node=2, intra_op_threads=1,
-                                   results_dir=str(tmp_path), sweep="hvd", run_id=run_id)
+                                   results_dir=str(tmp_path), sweep="hvd", run_id=run_id).updated(
+                                       "learning_rate", **overrides)
     path = config.write_json(tmp_path / f"{run_id}.json")
     done = subprocess.run(launch_command(path, 2), capture_output=True, text=True, timeout=600)
     record = json.loads((tmp_path / "hvd" / run_id / "record.json").read_text())
@@ -73,6 +74,16 @@ def test_epochs_have_validation_metrics_and_rates(two_worker_run):
 
 def test_the_record_follows_the_published_schema(two_worker_run, check_record):
     check_record(two_worker_run)
+
+
+def test_a_diverging_run_stops_on_every_worker_and_is_recorded_as_failed(tmp_path, shared_data, check_record):
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30,
+                         warmup_epochs=0.0)
+    assert done.returncode != 0  # and both workers ended: subprocess.run returned within its timeout
+    check_record(record)
+    assert record["status"] == "failed"
+    reason = record["failure"]["reason"]
+    assert reason.startswith("FloatingPointError: the training loss became") and "at epoch 1, step " in reason
 
 
 def test_a_failing_run_leaves_a_failed_record(tmp_path, shared_data, check_record):

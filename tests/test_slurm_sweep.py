@@ -94,9 +94,11 @@ def test_rerun_submits_only_missing_runs(two_by_two, cells):
     assert state.runs["n1-w2-b8"]["attempt"] == 1
 
 
-def test_job_that_raises_is_a_failed_row(slurm_cluster, tmp_path, check_record):
-    empty = tmp_path / "no-cells"
+def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_record):
+    empty = tmp_path / "no-cells"  # cells whose image array is cut short: the job's trainer raises DataError
     empty.mkdir()
+    (empty / "index.csv").write_text((cells.parent / "cells" / "index.csv").read_text())
+    (empty / "images.npy").write_bytes(b"\x93NUMPY")
     statuses = run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
     assert statuses[0].state == "failed"
     assert "DataError" in statuses[0].reason and "no-cells" in statuses[0].reason

@@ -1,5 +1,6 @@
 """Sweep-spec validation and expansion (pure logic: no run is started)."""
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,31 @@ def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):
 ])
 def test_errors_name_the_key(changes, expected):
     assert expected in error_of(spec_with(**changes))
+
+
+@pytest.mark.parametrize("changes,expected", [
+    ({"name": "../../x"}, "name: must be a plain name"),
+    ({"name": ".."}, "name: must be a plain name"),
+    ({"learning_rate__base_lr": float("nan")}, "learning_rate.base_lr: must be a finite number"),
+    ({"training__target_top1": float("inf")}, "training.target_top1: must be a finite number"),
+    ({"executor": {"kind": "slurm", "sbatch_args": {"mem=1G\nrm -rf ~\n#": "x"}}},
+     "executor.sbatch_args: keys must look like sbatch long options"),
+    ({"executor": {"kind": "slurm", "sbatch_args": {"--mem": "1G"}}}, "executor.sbatch_args: keys must look like"),
+    ({"executor": {"kind": "slurm", "sbatch_args": {"mem": "1G\n#SBATCH --time=99999"}}},
+     "executor.sbatch_args: must not hold newlines"),
+    ({"executor": {"kind": "slurm", "partition": "debug\nhostname"}}, "executor.partition: must not hold newlines"),
+    ({"executor": {"kind": "slurm", "srun_args": ["--exclusive\r"]}}, "executor.srun_args: item '--exclusive\\r' must"),
+    ({"executor": {"kind": "slurm", "time_minutes": 1}}, "executor.time_minutes: must be more than submitit's signal"),
+    ({"grid__workers_per_node": [(os.cpu_count() or 1) + 1]}, "grid.workers_per_node: this machine has"),
+    ({"executor": {"kind": "local", "cpus": (os.cpu_count() or 1) + 1}}, "executor.cpus: this machine has"),
+])
+def test_specs_cannot_inject_escape_or_overreach(changes, expected):
+    assert expected in error_of(spec_with(**changes))
+
+
+def test_a_data_folder_without_data_is_refused_before_anything_runs(tmp_path):
+    message = error_of(spec_with(data__dir=str(tmp_path)))
+    assert f"data.dir: {tmp_path} holds no bbbc021-cells data: missing index.csv, images.npy or images.npz" in message
 
 
 def test_missing_required_key_and_section():

@@ -39,6 +39,20 @@ def test_a_failed_record_is_archived_before_a_new_attempt(tmp_path):
     assert SweepState(tmp_path / "s").runs["r"]["attempt"] == 2
 
 
+@pytest.mark.parametrize("content, problem", [
+    ("[]", "must be an object"),
+    ('{"runs": {"n1": {"executor": "slurm", "job_id": 7, "submitit_folder": "x", "attempt": 1}}}',
+     "runs.n1.job_id: must be a string, got 7"),
+    ('{"runs": {"n1": {"executor": "pbs", "job_id": "7", "submitit_folder": "x", "attempt": 1}}}',
+     "'pbs' is not one of local, slurm"),
+])
+def test_a_sweep_state_of_the_wrong_shape_is_a_clear_error(tmp_path, content, problem):
+    (tmp_path / "sweep.json").write_text(content)
+    with pytest.raises(ValueError, match="sweep.json: sweep state is malformed") as info:
+        SweepState(tmp_path)
+    assert problem in str(info.value)
+
+
 def test_a_corrupt_sweep_state_is_a_clear_error(tmp_path):
     (tmp_path / "sweep.json").write_text("{")
     with pytest.raises(ValueError, match="sweep.json: sweep state is not valid JSON"):

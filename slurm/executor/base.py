@@ -82,8 +82,9 @@ class Executor(ABC):
         self.settings = settings
 
     @classmethod
-    def spec_problems(cls, nodes: list[int]) -> list[str]:
-        """What this executor cannot run in a grid of these node counts, one ``key: why`` line each."""
+    def spec_problems(cls, settings: Model, nodes: list[int], workers_per_node: list[int]) -> list[str]:
+        """What this executor, so set, cannot run in a grid of these node and workers-per-node counts, one
+        ``key: why`` line each."""
         return []
 
     def check(self, runs: list[Run]) -> None:

@@ -82,12 +82,19 @@ class LocalExecutor(Executor):
         self._jobs: dict[str, object] = {}  # job id -> the submitit job this instance started
 
     @classmethod
-    def spec_problems(cls, nodes: list[int]) -> list[str]:
-        """Several nodes: the local executor runs on this one machine."""
+    def spec_problems(cls, settings: LocalSettings, nodes: list[int], workers_per_node: list[int]) -> list[str]:
+        """Several nodes (the local executor runs on this one machine), or more workers or cpus than it has
+        cores."""
+        cores, problems = os.cpu_count() or 1, []
         if any(n > 1 for n in nodes):
-            return [f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
-                    f"{nodes}; use executor.kind = \"slurm\" for several nodes"]
-        return []
+            problems.append(f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
+                            f"{nodes}; use executor.kind = \"slurm\" for several nodes")
+        if max(workers_per_node) > cores:
+            problems.append(f"grid.workers_per_node: this machine has {cores} cores, so at most {cores} local "
+                            f"workers, got {max(workers_per_node)}")
+        if settings.cpus is not None and settings.cpus > cores:
+            problems.append(f"executor.cpus: this machine has {cores} cores, got {settings.cpus}")
+        return problems
 
     def threads(self, run: Run) -> int:
         """Threads per worker of ``run``: this machine's cores (or ``cpus``) split evenly, at least 1."""

@@ -11,17 +11,18 @@ whose task command is ``mcnn-bench train --config`` instead of submitit's pickle
 """
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
 from benchmark.record import SlurmJob
-from benchmark.schema import Model
+from benchmark.schema import Line, Model, one_line
 from slurm import cluster
 
 from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
@@ -29,22 +30,44 @@ from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
 #: srun flags every run needs: PMIx for Open MPI (pmi2 does not work with Debian's Open MPI 4.1), and
 #: ending the whole job when one worker fails instead of leaving the others blocked in an allreduce.
 BASE_SRUN_ARGS = ("--mpi=pmix", "--kill-on-bad-exit=1")
+#: submitit signals a job this many seconds before its time limit (SlurmExecutor's ``signal_delay_s``).
+SIGNAL_DELAY_SECONDS = 90
 
 
 class SlurmSettings(Model):
     """``[executor]`` of the SLURM executor: the job's resources and how srun starts the workers."""
 
     kind: Literal["slurm"]
-    partition: str | None = Field(None, min_length=1, description="default: the cluster's default partition")
-    account: str | None = Field(None, min_length=1)
+    partition: Line | None = Field(None, min_length=1, description="default: the cluster's default partition")
+    account: Line | None = Field(None, min_length=1)
     time_minutes: int = Field(60, gt=0, description="the job's time limit")
     cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS")
-    cpu_bind: str = Field("cores", min_length=1, description="srun --cpu-bind=...")
+    cpu_bind: Line = Field("cores", min_length=1, description="srun --cpu-bind=...")
     numactl: bool = Field(False, description="run each worker under numactl --localalloc")
     one_at_a_time: bool = Field(False, description="one job at a time (--dependency=singleton)")
-    sbatch_args: dict[str, str | int] | None = Field(None, description="extra #SBATCH flags")
-    srun_args: list[str] | None = Field(None, description="extra srun flags")
-    setup: list[str] | None = Field(None, description="shell lines before srun")
+    sbatch_args: dict[str, str | int] | None = Field(None, description="extra #SBATCH flags (long options)")
+    srun_args: list[Line] | None = Field(None, description="extra srun flags")
+    setup: list[Line] | None = Field(None, description="shell lines before srun")
+
+    @field_validator("time_minutes")
+    @classmethod
+    def _after_the_signal(cls, minutes: int) -> int:
+        if minutes * 60 <= SIGNAL_DELAY_SECONDS:
+            raise ValueError(f"must be more than submitit's signal delay ({SIGNAL_DELAY_SECONDS} s before the "
+                             f"time limit, when the job is told to stop), so at least 2, got {minutes}")
+        return minutes
+
+    @field_validator("sbatch_args")
+    @classmethod
+    def _long_options(cls, args: dict | None) -> dict | None:
+        bad = [key for key in args or {} if not re.fullmatch(r"[a-z][a-z0-9-]*", key)]
+        if bad:
+            raise ValueError(f"keys must look like sbatch long options ([a-z][a-z0-9-]*, no dashes in front), "
+                             f"got {', '.join(map(repr, bad))}")
+        for value in (args or {}).values():
+            if isinstance(value, str):
+                one_line(value)
+        return args
 
 
 def train_task(config_path: str):
