@@ -1,7 +1,8 @@
 """The Horovod M-CNN trainer (Datta et al. 2019, sec. 3): what every worker of a run executes.
 
-A custom training step with ``tf.GradientTape`` whose gradients are averaged over all workers with
-``hvd.grouped_allreduce`` (``horovod.tensorflow.keras`` does not work with Keras 3), variables broadcast
+A custom training step with ``tf.GradientTape`` whose gradients, and the loss with them, are averaged over
+all workers in one ``hvd.grouped_allreduce`` (``horovod.tensorflow.keras`` does not work with Keras 3), so
+that every worker sees the same loss and a diverging run stops on all of them at once; variables broadcast
 from rank 0 at the start, momentum SGD with L2 weight decay, softmax cross-entropy, and the warm-up +
 polynomial-decay learning rate of :mod:`benchmark.schedule`. Rank 0 gathers every rank's figures and
 writes the run record.
