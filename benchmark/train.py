@@ -9,6 +9,7 @@ writes the run record.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -23,12 +24,14 @@ from benchmark.metrics import StepLog, global_throughput, time_to_train
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
-from benchmark.record import Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Threads, Topology
+from benchmark.record import Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Threads, Topology, record_path
 from benchmark.schedule import LearningRateSchedule, scaled_peak
 
 log = logging.getLogger(__name__)
 #: The training log rank 0 writes in the run's folder: one line per epoch.
 LOG_NAME = "train.log"
+#: Seconds a failing rank other than 0 waits for rank 0's record before it exits (see :func:`await_record`).
+RECORD_WAIT_SECONDS = 30.0
 
 
 def configure_threads(config: TrainConfig, local_size: int) -> Threads:
@@ -67,14 +70,24 @@ def check_topology(config: TrainConfig, topology: Topology) -> None:
                                f"(topology {topology.model_dump()}); check the launcher's task layout")
 
 
-def log_to_file(path: Path) -> None:
-    """Send this package's log lines (INFO and up) to ``path``, appending."""
+@contextlib.contextmanager
+def log_to_file(path: Path | None):
+    """While in the block, send this package's log lines (INFO and up) to ``path``, appending; the file is
+    closed and detached afterwards. ``None``: no file (the ranks other than 0)."""
+    if path is None:
+        yield
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     package = logging.getLogger("benchmark")
     package.addHandler(handler)
     package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        handler.close()
 
 
 class Trainer:
@@ -225,24 +238,39 @@ def run_training(config: TrainConfig) -> RunRecord | None:
     Returns the record on rank 0 and None on the other ranks. Any exception is recorded by rank 0 as a
     failed run (with its traceback) and then raised again.
     """
-    rank0 = launcher_rank() == 0
-    if rank0:
-        log_to_file(config.run_dir / LOG_NAME)
-    try:
-        import horovod.tensorflow as hvd
+    rank0, started = launcher_rank() == 0, time.time()
+    with log_to_file(config.run_dir / LOG_NAME if rank0 else None):
+        try:
+            import horovod.tensorflow as hvd
 
-        hvd.init()
-        threads = configure_threads(config, hvd.local_size())
-        log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(), hvd.size())
-        record = Trainer(config, hvd).run(threads)
-        if record is not None:
-            record.write(config.run_dir)
-            log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
-                     f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
-                     else record.time_to_train.reason)
-        return record
-    except Exception as exc:
-        if rank0:
-            log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
-            RunRecord.failed(config, Failure.of_exception(exc), slurm=slurm_job()).write(config.run_dir)
-        raise
+            hvd.init()
+            threads = configure_threads(config, hvd.local_size())
+            log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(),
+                     hvd.size())
+            record = Trainer(config, hvd).run(threads)
+            if record is not None:
+                record.write(config.run_dir)
+                log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
+                         f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
+                         else record.time_to_train.reason)
+            return record
+        except Exception as exc:
+            if rank0:
+                log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
+                RunRecord.failed(config, Failure.of_exception(exc), slurm=slurm_job()).write(config.run_dir)
+            else:
+                await_record(config.run_dir, started)
+            raise
+
+
+def await_record(run_dir: Path, since: float, seconds: float = RECORD_WAIT_SECONDS) -> bool:
+    """Wait until rank 0 has written a record in ``run_dir`` after ``since`` (seconds since the epoch), at most
+    ``seconds``; returns whether it did. A failing rank other than 0 waits before it exits, because the
+    launcher (horovodrun, or srun with --kill-on-bad-exit) kills the other ranks when the first one exits:
+    a failure that every rank meets at once (a divergence, bad data) must not cost rank 0 its record."""
+    path, deadline = record_path(run_dir), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_mtime >= since:
+            return True
+        time.sleep(0.1)
+    return False
