@@ -8,6 +8,7 @@ Defaults follow Datta et al. 2019 (sec. 3): momentum 0.9, weight decay 5e-5, war
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import types
 import typing
@@ -44,6 +45,11 @@ def _flag(name: str) -> dict:
     return {"flag": name}
 
 
+#: Marks a setting that does not change what a run trains or measures (where it lands, what it is
+#: called, how often it saves its state): left out of :meth:`TrainConfig.fingerprint`.
+NOT_FINGERPRINTED = {"fingerprint": False}
+
+
 class DataSettings(Model):
     """``[data]``: the images a run trains on."""
 
@@ -59,7 +65,8 @@ class DataSettings(Model):
 
 
 class TrainingSettings(Model):
-    """``[training]``: length, seed, optimizer and what time to train means."""
+    """``[training]``: length, seed, optimizer, what time to train means, checkpoints and where the weights
+    start from."""
 
     epochs: int = Field(gt=0, description="epochs to train")
     steps_per_epoch: int | None = Field(None, gt=0, description="steps per epoch (required for synthetic "
@@ -70,6 +77,17 @@ class TrainingSettings(Model):
     seed: int = Field(0, ge=0, description="seed of the weights, the split and the shuffles")
     momentum: float = Field(0.9, ge=0, le=1, description="SGD momentum")
     weight_decay: float = Field(5e-5, ge=0, description="L2 factor on the kernels")
+    checkpoint_every_epochs: int | None = Field(1, gt=0, description="write a checkpoint every this many "
+                                                                     "epochs, after the evaluation (null: "
+                                                                     "none; a final one is always written)",
+                                                json_schema_extra=NOT_FINGERPRINTED)
+    checkpoint_every_minutes: float | None = Field(None, gt=0, description="also write a checkpoint when this "
+                                                                           "many minutes passed since the "
+                                                                           "last one (null: none)",
+                                                   json_schema_extra=NOT_FINGERPRINTED)
+    init_from: Line | None = Field(None, min_length=1, description="RUN_DIR of another run: start from the "
+                                                                   "model weights (not the optimizer, not the "
+                                                                   "position) of its newest valid checkpoint")
 
 
 class LearningRateSettings(Model):
@@ -98,9 +116,11 @@ class RunSettings(Model):
                                                                  "if Horovod sees another")
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
-    results_dir: Line = Field("results", min_length=1, description="where sweeps land")
-    sweep: PlainName = Field("adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID")
-    run_id: PlainName = Field("run", description="the run's name in its sweep")
+    results_dir: Line = Field("results", min_length=1, description="where sweeps land",
+                              json_schema_extra=NOT_FINGERPRINTED)
+    sweep: PlainName = Field("adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID",
+                             json_schema_extra=NOT_FINGERPRINTED)
+    run_id: PlainName = Field("run", description="the run's name in its sweep", json_schema_extra=NOT_FINGERPRINTED)
 
 
 #: The sections of a training config, in the order of the sweep spec and ``--help``.
@@ -140,6 +160,22 @@ class TrainConfig(Model):
     def run_dir(self) -> Path:
         """``results_dir / sweep / run_id``: where the run's config, record and logs go."""
         return Path(self.run.results_dir) / self.run.sweep / self.run.run_id
+
+    def fingerprinted(self) -> dict[str, object]:
+        """Every setting that changes what the run trains or measures, as ``{"section.key": value}`` (JSON
+        values): all but those marked :data:`NOT_FINGERPRINTED`."""
+        flat = {}
+        for section, values in self.to_json_dict().items():
+            fields = SECTIONS[section].model_fields
+            flat.update({f"{section}.{key}": value for key, value in values.items()
+                         if (fields[key].json_schema_extra or {}).get("fingerprint", True)})
+        return flat
+
+    def fingerprint(self) -> str:
+        """The run's identity: the first 16 hex digits of the SHA-256 of :meth:`fingerprinted` as canonical
+        JSON. Two configs with the same fingerprint train and measure the same run."""
+        text = json.dumps(self.fingerprinted(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def updated(self, section: str, **changes) -> TrainConfig:
         """A copy with ``changes`` applied to one section, validated again.

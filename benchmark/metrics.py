@@ -5,6 +5,10 @@ seconds) and the images it processed. Rank 0 gathers them and computes the globa
 all ranks in the timed window divided by the window's length, where the window is the sum over steps of
 (the last rank's step end - the first rank's step start). Evaluation between epochs is not in the window.
 Never one rank's rate multiplied by the number of ranks.
+
+A resumed run trains in segments (see :mod:`benchmark.checkpoint`): each rank's log is the concatenation
+of its segments' timed steps, each segment leaving out its own first ``warmup_steps`` (it re-traces the
+step), so step ``i`` is the same step on every rank and the per-step window stays valid.
 """
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ class StepLog:
         self.ends.append(end)
         self.images.append(images)
 
+    def extend(self, other: StepLog) -> None:
+        """Append ``other``'s steps (a later stretch of the same rank's training) to this log."""
+        self.starts += other.starts
+        self.ends += other.ends
+        self.images += other.images
+
     def durations(self) -> list[float]:
         """Each step's wall time on this worker, in seconds."""
         return [e - s for s, e in zip(self.starts, self.ends)]
@@ -38,16 +48,18 @@ def _spread(values: list[float]) -> dict:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def global_throughput(logs: list[StepLog], warmup_steps: int) -> Throughput:
+def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1) -> Throughput:
     """The record's ``throughput`` section from every rank's log.
 
     Args:
         logs: one :class:`StepLog` per rank, each holding the same number of timed steps.
-        warmup_steps: steps that ran before the timed window (reported, not used).
+        warmup_steps: steps left out at the start of every segment (reported, not used).
+        segments: training segments the logs span (1 + resumes; reported, not used).
 
     Returns:
-        ``warmup_steps``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``, ``images_per_second``
-        (images / window_seconds), and per rank every timed step's wall time (seconds) with its spread.
+        ``warmup_steps``, ``segments``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``,
+        ``images_per_second`` (images / window_seconds), and per rank every timed step's wall time
+        (seconds) with its spread.
 
     Raises:
         ValueError: if there are no logs, no timed step, or the ranks logged different step counts.
@@ -68,7 +80,7 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> Throughput:
     durations = {log.rank: log.durations() for log in logs}
     per_rank = [RankSteps(rank=rank, steps=times, **_spread(times)) for rank, times in durations.items()]
     return Throughput(
-        warmup_steps=warmup_steps, timed_steps=steps, images=images, window_seconds=window,
+        warmup_steps=warmup_steps, segments=segments, timed_steps=steps, images=images, window_seconds=window,
         images_per_second=images / window,
         step_seconds=StepSeconds(per_rank=per_rank, **_spread([d for times in durations.values() for d in times])),
     )
@@ -77,9 +89,10 @@ def global_throughput(logs: list[StepLog], warmup_steps: int) -> Throughput:
 def time_to_train(epochs: list[Epoch], target_top1: float | None) -> TimeToTrain:
     """Seconds and epochs until validation top-1 first reaches ``target_top1`` (a fraction).
 
-    TTT is the ``elapsed_seconds`` (from the first training step) of the first epoch whose top-1 reaches
-    the target, as Datta et al. 2019 (Table 1) report time to train. When the target is unset, or never
-    reached, seconds and epochs are None and ``reason`` says why.
+    TTT is the ``elapsed_seconds`` (training time from the first training step, summed over a resumed
+    run's segments) of the first epoch whose top-1 reaches the target, as Datta et al. 2019 (Table 1)
+    report time to train. When the target is unset, or never reached, seconds and epochs are None and
+    ``reason`` says why.
     """
     for row in epochs:
         if target_top1 is not None and row.val_top1 is not None and row.val_top1 >= target_top1:

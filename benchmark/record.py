@@ -87,18 +87,33 @@ class Provenance(Model):
     software: dict[str, str | None]
     horovod_controller: Literal["mpi", "gloo"]
     git_commit: str | None
-    started_at: str = Field(description="UTC, ISO 8601")
+    started_at: str = Field(description="UTC, ISO 8601: when the run's first segment started (a resumed run "
+                                        "keeps its first start)")
+    finished_at: str | None = Field(None, description="UTC, ISO 8601: when the record was made")
     train_images: Count
     val_images: Count
     steps_per_epoch: Positive
 
 
+class InitFrom(Model):
+    """Where a run's initial model weights came from (``training.init_from``): another run's checkpoint."""
+
+    run_dir: str = Field(description="the other run's folder, as given")
+    checkpoint: str = Field(description="the checkpoint's manifest file name in its checkpoints/ folder")
+    epoch: Count = Field(description="epochs that run had completed at the checkpoint")
+    global_step: Count = Field(description="training steps that run had done at the checkpoint")
+
+
 class ModelInfo(Model):
-    """The model's size and SHA-256 digests of its weights (equal on every rank when they stayed in sync)."""
+    """The model's size and SHA-256 digests of its weights (equal on every rank when they stayed in sync).
+    ``initial_weights_sha256`` is of the weights the first training step started from (after
+    ``init_from``); a resumed run keeps its first segment's."""
 
     parameters: Positive
     initial_weights_sha256: str
     final_weights_sha256_per_rank: list[str]
+    init_from: InitFrom | None = Field(None, description="null: the weights started from the seeded "
+                                                         "initialisation")
 
 
 class Spread(Model):
@@ -125,7 +140,9 @@ class StepSeconds(Spread):
 class Throughput(Model):
     """Global training throughput over the timed window (see :mod:`benchmark.metrics`)."""
 
-    warmup_steps: Count
+    warmup_steps: Count = Field(description="steps left out at the start of every segment")
+    segments: Positive = Field(1, description="training segments: 1 + resumes (each re-traces, so each "
+                                              "leaves out its first warmup_steps)")
     timed_steps: Positive
     images: Positive = Field(description="images of all ranks in the timed steps")
     window_seconds: float = Field(gt=0)
@@ -141,8 +158,10 @@ class Memory(Model):
 
 
 class Epoch(Model):
-    """One epoch's figures. ``learning_rate`` is the rate at the epoch's first step; ``elapsed_seconds``
-    runs from the first training step to the end of this epoch's evaluation."""
+    """One epoch's figures. ``learning_rate`` is the rate at the epoch's first step; ``elapsed_seconds`` is
+    training time from the first training step to the end of this epoch's evaluation, summed over the
+    run's segments: checkpoint writing, and everything between a checkpoint and the first step of the
+    segment resumed from it (lost work, requeue, queue wait, start-up), are left out."""
 
     epoch: Positive
     learning_rate: float
@@ -151,6 +170,38 @@ class Epoch(Model):
     val_top1: Fraction | None = None
     val_top5: Fraction | None = None
     elapsed_seconds: float
+
+
+class ResumeEvent(Model):
+    """One resume: the checkpoint a segment continued from, and the wall time that cost."""
+
+    checkpoint: str = Field(description="the checkpoint's manifest file name in RUN_DIR/checkpoints")
+    epoch: Count = Field(description="epochs completed at the checkpoint")
+    step: Count = Field(description="steps done in the next epoch at the checkpoint")
+    global_step: Count = Field(description="training steps done at the checkpoint")
+    reason: Literal["periodic", "signal", "final"] = Field(description="why the checkpoint was written")
+    written_at: str = Field(description="UTC, ISO 8601: when the checkpoint was written")
+    resumed_at: str = Field(description="UTC, ISO 8601: the resumed segment's first step (or, with nothing "
+                                        "left to train, when it found so)")
+    lost_seconds: float = Field(description="resumed_at - written_at: work thrown away, requeue, queue wait "
+                                            "and start-up")
+    fell_back: bool = Field(description="newer checkpoints were cut short or corrupt and were skipped")
+    skipped: list[str] = Field(default_factory=list, description="each skipped checkpoint and why")
+
+
+class Resumes(Model):
+    """The resumes of a run from its own checkpoints (null for a run that never resumed)."""
+
+    count: Positive
+    wall_seconds_lost: float = Field(description="sum of the events' lost_seconds")
+    events: list[ResumeEvent]
+
+    @classmethod
+    def of(cls, events: list[ResumeEvent]) -> Resumes | None:
+        """The section for ``events`` (in order), or None when there are none."""
+        if not events:
+            return None
+        return cls(count=len(events), wall_seconds_lost=sum(e.lost_seconds for e in events), events=events)
 
 
 class TimeToTrain(Model):
@@ -190,6 +241,8 @@ class RunRecord(Model):
     status: Literal["completed", "failed"]
     failure: Failure | None = None
     config: TrainConfig
+    fingerprint: str = Field(description="the run's identity: config.fingerprint(), every setting that "
+                                         "changes what is trained or measured (benchmark.config)")
     topology: Topology | None = None
     provenance: Provenance | None = None
     model: ModelInfo | None = None
@@ -197,10 +250,26 @@ class RunRecord(Model):
     memory: Memory | None = None
     epochs: list[Epoch] | None = None
     time_to_train: TimeToTrain | None = None
+    resumes: Resumes | None = None
     slurm: SlurmJob | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fingerprint_of_config(cls, data):
+        """Fill in ``fingerprint`` from ``config`` when it is not given (records are built from a config)."""
+        if isinstance(data, dict) and "fingerprint" not in data and "config" in data:
+            try:
+                config = data["config"] if isinstance(data["config"], TrainConfig) else TrainConfig.model_validate(data["config"])
+            except ValidationError:
+                return data  # the config's own errors are reported by the field's validation
+            data = {**data, "fingerprint": config.fingerprint()}
+        return data
 
     @model_validator(mode="after")
     def _sections_of_status(self) -> RunRecord:
+        if self.fingerprint != self.config.fingerprint():
+            raise ValueError(f"fingerprint: {self.fingerprint} is not the fingerprint of config "
+                             f"({self.config.fingerprint()})")
         if self.status == "failed":
             if self.failure is None:
                 raise ValueError("failure: required for a failed run")

@@ -6,25 +6,40 @@ that every worker sees the same loss and a diverging run stops on all of them at
 from rank 0 at the start, momentum SGD with L2 weight decay, softmax cross-entropy, and the warm-up +
 polynomial-decay learning rate of :mod:`benchmark.schedule`. Rank 0 gathers every rank's figures and
 writes the run record.
+
+Training is resumable (:mod:`benchmark.checkpoint`). Rank 0 writes a checkpoint every
+``training.checkpoint_every_epochs`` epochs (after the evaluation) and/or every
+``training.checkpoint_every_minutes``, a final one at the end, and one when asked to stop
+(:func:`request_stop`, e.g. from SLURM's warning signal), after which every rank raises
+:class:`TrainingInterrupted`. Requests to stop and time-based checkpoints travel in the training step's
+allreduce, so every rank acts at the same step. A run started again in its folder continues from its newest
+valid checkpoint, which must carry the run's fingerprint; ``training.init_from`` starts a fresh run from
+another run's model weights.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from benchmark.checkpoint import (Checkpoint, CheckpointError, Reason, RunState, check_same_run, check_shapes,
+                                  checkpoint_dir, iso_seconds, latest_checkpoint, restore_rng, rng_state, utc_iso,
+                                  write_checkpoint)
 from benchmark.config import TrainConfig
 from benchmark.metrics import StepLog, global_throughput, time_to_train
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
-from benchmark.record import Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Threads, Topology, record_path
+from benchmark.record import (Epoch, Failure, InitFrom, Memory, ModelInfo, Provenance, ResumeEvent, Resumes, RunRecord,
+                              Threads, Topology, record_path)
 from benchmark.schedule import LearningRateSchedule, scaled_peak
 
 log = logging.getLogger(__name__)
@@ -32,6 +47,35 @@ log = logging.getLogger(__name__)
 LOG_NAME = "train.log"
 #: Seconds a failing rank other than 0 waits for rank 0's record before it exits (see :func:`await_record`).
 RECORD_WAIT_SECONDS = 30.0
+
+_stop_requested = False
+
+
+def request_stop() -> None:
+    """Ask the running trainer to write a checkpoint and stop at the next step boundary; every rank then
+    raises :class:`TrainingInterrupted`. Async-signal-safe (it only sets a flag): call it from a signal
+    handler, e.g. for SLURM's SIGUSR2 warning. The ranks agree on the step through the training step's
+    allreduce, so asking one rank is enough. A request after the last training step is ignored (the run
+    completes); a request is spent when the trainer stops or :func:`run_training` returns."""
+    global _stop_requested
+    _stop_requested = True
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (:func:`request_stop`) at a step boundary after rank 0 wrote a ``signal``
+    checkpoint; raised on every rank, and no record is written. Start the run again in the same folder to
+    resume.
+
+    Attributes:
+        epoch: epochs completed at the checkpoint.
+        step: steps done in the next epoch.
+        global_step: training steps done in all.
+    """
+
+    def __init__(self, epoch: int, step: int, global_step: int):
+        super().__init__(f"stopped on request with {epoch} epochs and {step} steps done (global step "
+                         f"{global_step}); checkpoint written, start the run again to resume")
+        self.epoch, self.step, self.global_step = epoch, step, global_step
 
 
 def configure_threads(config: TrainConfig, local_size: int) -> Threads:
@@ -70,6 +114,52 @@ def check_topology(config: TrainConfig, topology: Topology) -> None:
                                f"(topology {topology.model_dump()}); check the launcher's task layout")
 
 
+class TrainingClock:
+    """A run's training time in seconds, carried over its segments: the seconds at the checkpoint the segment
+    resumed from, plus this segment's wall time since its training work started, less the time spent
+    writing checkpoints."""
+
+    def __init__(self, carried: float):
+        self.carried, self.first, self.paused_seconds = carried, None, 0.0
+
+    def start(self, at: float) -> None:
+        """Start at ``at`` (seconds since the epoch) unless already started."""
+        if self.first is None:
+            self.first = at
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leave the block's wall time out (if the clock has started)."""
+        begin = time.time()
+        try:
+            yield
+        finally:
+            if self.first is not None:
+                self.paused_seconds += time.time() - begin
+
+    def seconds(self) -> float:
+        """The training time up to now, in seconds."""
+        if self.first is None:
+            return self.carried
+        return self.carried + time.time() - self.first - self.paused_seconds
+
+
+@dataclass
+class Begin:
+    """How a segment begins, as rank 0 decided: the resumed state (None: a fresh start), the random state
+    and the resume event's fields known before the first step (for a resume), or where the weights of a
+    fresh start came from."""
+
+    state: RunState | None = None
+    rng: dict | None = None
+    resume: dict | None = None
+    init_from: InitFrom | None = None
+
+    def shared(self) -> Begin:
+        """What the other ranks need: all but the step logs."""
+        return dataclasses.replace(self, state=self.state and self.state.without_logs())
+
+
 @contextlib.contextmanager
 def log_to_file(path: Path | None):
     """While in the block, send this package's log lines (INFO and up) to ``path``, appending; the file is
@@ -91,10 +181,17 @@ def log_to_file(path: Path | None):
 
 
 class Trainer:
-    """One worker's training run. Build it after ``hvd.init()``; :meth:`run` returns the record on rank 0
-    (None elsewhere)."""
+    """One worker's training run. Build it after ``hvd.init()``: it resumes from the run's own newest valid
+    checkpoint, or starts from ``training.init_from``'s weights or the seeded ones (see :meth:`_start`).
+    :meth:`run` returns the record on rank 0 (None elsewhere).
 
-    def __init__(self, config: TrainConfig, hvd):
+    Raises (when built):
+        CheckpointError: the run's checkpoint is of another configuration or worker count, or
+            ``init_from`` holds no valid checkpoint or one of another shape (on rank 0; the other ranks
+            raise ``RuntimeError`` quoting it).
+    """
+
+    def __init__(self, config: TrainConfig, hvd, started_at: float | None = None):
         import keras
         import tensorflow as tf
 
@@ -113,8 +210,11 @@ class Trainer:
                                              config.training.epochs, lr.power)
         self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0.0), momentum=config.training.momentum)
         self.optimizer.build(self.model.trainable_variables)
-        self._broadcast_from_rank0()
-        self.initial_digest = weights_digest(self.model)
+        self.folder = checkpoint_dir(config.run_dir)
+        self.state, self.pending_resume = self._start(time.time() if started_at is None else started_at)
+        self.clock = TrainingClock(self.state.training_seconds)
+        self.step_log = StepLog(self.rank)  # this segment's timed steps since the last gather
+        self.segment_steps, self.last_checkpoint, self.due_at_epoch_end = 0, time.monotonic(), False
         self.train_step = self._make_train_step()
         self.predict = tf.function(lambda x: self.model(x, training=False))
 
@@ -122,24 +222,116 @@ class Trainer:
         for i, var in enumerate(self.model.variables + self.optimizer.variables):
             var.assign(self.hvd.broadcast(var.value, root_rank=0, name=f"broadcast.{i}"))
 
+    def _from_rank0(self, work, name: str, share=lambda result: result):
+        """``work()`` run on rank 0 only: rank 0 gets its result, the other ranks ``share(result)``
+        (broadcast as ``name``). An exception in ``work`` is raised on every rank: the original on rank 0,
+        a ``RuntimeError`` quoting it on the others."""
+        result = error = None
+        if self.rank == 0:
+            try:
+                result = work()
+            except Exception as exc:  # every rank must leave the broadcast below, then raise
+                error = exc
+        outcome = None if self.rank else (None, f"{type(error).__name__}: {error}") if error else (share(result), None)
+        shared, problem = self.hvd.broadcast_object(outcome, root_rank=0, name=f"rank0.{name}")
+        if error is not None:
+            raise error
+        if problem is not None:
+            raise RuntimeError(f"rank 0 failed: {problem}")
+        return result if self.rank == 0 else shared
+
+    def _start(self, started_at: float) -> tuple[RunState, dict | None]:
+        """Where this segment starts, the same on every rank: rank 0 loads the run's own checkpoint
+        (model, optimizer, position, random state) or ``init_from``'s model weights (see
+        :meth:`_load_start`), then every variable is broadcast from rank 0. Returns the state and, for a
+        resume, the resume event's fields known so far (completed at the segment's first step)."""
+        begin = self._from_rank0(self._load_start, "start", Begin.shared)
+        self._broadcast_from_rank0()
+        if begin.state is None:
+            return RunState(started_at=utc_iso(started_at), initial_weights_sha256=weights_digest(self.model),
+                            init_from=begin.init_from), None
+        restore_rng(begin.rng)
+        return begin.state, begin.resume
+
+    def _load_start(self) -> Begin:
+        """Rank 0: the run's newest valid checkpoint loaded into the model and optimizer, or else a fresh
+        start (from ``init_from`` if set). With checkpoints but none valid, the run starts from scratch
+        (logged)."""
+        latest = latest_checkpoint(self.folder)
+        found = latest.checkpoint
+        if found is None:
+            if latest.skipped:
+                log.warning("no usable checkpoint in %s: starting from the beginning", self.folder)
+            return Begin(init_from=self._load_init_from())
+        check_same_run(found, self.config, self.folder)
+        st = found.state
+        if len(st.step_logs) != self.size:
+            raise CheckpointError(f"{self.folder / found.name}: written by {len(st.step_logs)} workers, this run "
+                                  f"has {self.size}; run it with {len(st.step_logs)} workers to resume")
+        source = f"checkpoint {self.folder / found.name}"
+        self._assign(self.model.variables, found.model, source)
+        self._assign(self.optimizer.variables, found.optimizer, source)
+        log.info("resuming from %s (%s, written %s): %d epochs and %d steps done (global step %d)%s",
+                 found.name, found.reason, found.written_at, st.epoch, st.step, st.global_step,
+                 f"; skipped {len(latest.skipped)} newer checkpoint(s)" if latest.skipped else "")
+        resume = {"checkpoint": found.name, "epoch": st.epoch, "step": st.step, "global_step": st.global_step,
+                  "reason": found.reason, "written_at": found.written_at, "fell_back": bool(latest.skipped),
+                  "skipped": latest.skipped}
+        return Begin(state=st, rng=found.rng, resume=resume)
+
+    def _load_init_from(self) -> InitFrom | None:
+        """Rank 0: ``training.init_from``'s newest valid checkpoint's model weights loaded into the model
+        (not the optimizer, not the position); None if unset.
+
+        Raises:
+            CheckpointError: that folder holds no valid checkpoint, or a variable's shape differs.
+        """
+        source = self.config.training.init_from
+        if source is None:
+            return None
+        folder = checkpoint_dir(source)
+        latest = latest_checkpoint(folder)
+        found = latest.checkpoint
+        if found is None:
+            why = "; ".join(latest.skipped) or "is it the folder of a run (RUN_DIR)? runs write their checkpoints there"
+            raise CheckpointError(f"training.init_from: {folder} holds no valid checkpoint ({why})")
+        self._assign(self.model.variables, found.model, f"training.init_from: {folder / found.name}")
+        log.info("initial weights from %s (%d epochs, global step %d)", folder / found.name, found.state.epoch,
+                 found.state.global_step)
+        return InitFrom(run_dir=source, checkpoint=found.name, epoch=found.state.epoch,
+                        global_step=found.state.global_step)
+
+    @staticmethod
+    def _assign(variables, arrays: list[np.ndarray], source: str) -> None:
+        check_shapes(source, arrays, [(v.path, tuple(v.shape)) for v in variables])
+        for var, value in zip(variables, arrays):
+            var.assign(value)
+
     def _make_train_step(self):
         tf, hvd, model, optimizer = self.tf, self.hvd, self.model, self.optimizer
         kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
         weight_decay = self.config.training.weight_decay
 
         @tf.function
-        def step(x, y):
+        def step(x, y, requests):
             with tf.GradientTape() as tape:
                 logits = model(x, training=True)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
                 l2 = tf.add_n([tf.nn.l2_loss(k.value) for k in kernels])
                 total = loss + weight_decay * l2
             grads = tape.gradient(total, model.trainable_variables)
-            *grads, mean_loss = hvd.grouped_allreduce([*grads, loss], op=hvd.Average)
+            *grads, mean_loss, agreed = hvd.grouped_allreduce([*grads, loss, requests], op=hvd.Average)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return mean_loss
+            return mean_loss, agreed
 
         return step
+
+    def _requests(self):
+        """This rank's requests for the coming step, ``(2,)`` float32 (1 = asked): stop, and checkpoint now
+        (``checkpoint_every_minutes`` passed since this rank's last checkpoint)."""
+        minutes = self.config.training.checkpoint_every_minutes
+        due = minutes is not None and time.monotonic() - self.last_checkpoint >= 60 * minutes
+        return self.tf.constant([float(_stop_requested), float(due)], dtype=self.tf.float32)
 
     def _sum_over_ranks(self, values: list[float]) -> np.ndarray:
         tensor = self.tf.constant(values, dtype=self.tf.float64)
@@ -159,67 +351,175 @@ class Trainer:
         return {"val_loss": loss / count, "val_top1": top1 / count, "val_top5": top5 / count}
 
     def run(self, threads: Threads) -> RunRecord | None:
-        """Train ``training.epochs`` epochs; returns the completed record on rank 0, None on other ranks."""
-        epochs_total, steps = self.config.training.epochs, self.pipes.steps_per_epoch
-        progress = ProgressWriter(self.config.run_dir, epochs_total, steps) if self.rank == 0 else None
-        step_log, epochs, first_step, global_step = StepLog(self.rank), [], None, 0
-        for epoch in range(epochs_total):
-            epoch_lr, loss_sum, epoch_start = self.schedule(epoch), 0.0, None
-            for i, (x, y) in enumerate(self.pipes.train(epoch)):
-                self.optimizer.learning_rate.assign(self.schedule(epoch + i / steps))
-                start = time.time()
-                loss = float(self.train_step(x, y))
-                end = time.time()
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {loss} at epoch {epoch + 1}, step {i + 1} "
-                                             f"(learning rate {self.schedule(epoch + i / steps):.4g}); the run "
-                                             "diverged: lower learning_rate.base_lr or lengthen the warm-up")
-                loss_sum += loss
-                first_step, epoch_start = first_step or start, epoch_start or start
-                if global_step >= self.config.training.warmup_steps:
-                    step_log.add(start, end, int(y.shape[0]))
-                global_step += 1
-                if progress:
-                    progress.update(epoch + 1, i + 1)
-            training_seconds = end - epoch_start
-            row = {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_loss": loss_sum / steps}
-            if self.pipes.validation is not None:
-                row.update(self.evaluate())
-            row = Epoch(**row, elapsed_seconds=time.time() - first_step)
-            epochs.append(row)
+        """Train from where the run stands up to ``training.epochs`` epochs; returns the completed record on
+        rank 0, None on other ranks.
+
+        Raises:
+            TrainingInterrupted: on every rank, once a stop was requested and the checkpoint written.
+            FloatingPointError: the training loss became NaN or infinite (on every rank at the same step).
+            CheckpointError: rank 0 could not write a checkpoint (the other ranks raise ``RuntimeError``).
+        """
+        st = self.state
+        progress = ProgressWriter(self.config.run_dir, self.config.training.epochs,
+                                  self.pipes.steps_per_epoch) if self.rank == 0 else None
+        while st.epoch < self.config.training.epochs:
+            steps_here = self._train_epoch(progress)
+            self._end_epoch(progress, steps_here)
+        return self._gather_record(threads)
+
+    def _train_epoch(self, progress: ProgressWriter | None) -> StepLog:
+        """Train the rest of epoch ``state.epoch`` (its batches already trained are skipped); returns this
+        rank's steps of it run in this segment."""
+        st, steps, here = self.state, self.pipes.steps_per_epoch, StepLog(self.rank)
+        epoch = st.epoch
+        for x, y in self.pipes.train(epoch).skip(st.step):
+            rate = self.schedule(epoch + st.step / steps)
+            self.optimizer.learning_rate.assign(rate)
+            requests = self._requests()
+            start = time.time()
+            loss, agreed = self.train_step(x, y, requests)
+            loss = float(loss)
+            end = time.time()
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"the training loss became {loss} at epoch {epoch + 1}, step {st.step + 1} "
+                                         f"(learning rate {rate:.4g}); the run diverged: lower "
+                                         "learning_rate.base_lr or lengthen the warm-up")
+            self._segment_work_starts(start)
+            self._time_step(start, end, int(y.shape[0]))
+            here.add(start, end, int(y.shape[0]))
+            st.loss_sum, st.step, st.global_step = st.loss_sum + loss, st.step + 1, st.global_step + 1
             if progress:
-                progress.epoch_done(row.model_dump())
-                self._log_epoch(row, training_seconds)
-        return self._gather_record(step_log, epochs, threads)
+                progress.update(epoch + 1, st.step)
+            self._act_on_requests(*(agreed.numpy() > 0).tolist())
+        return here
 
-    def _log_epoch(self, row: Epoch, training_seconds: float) -> None:
-        """Rank 0's line for an epoch: loss, top-1, rate and the images/s of the epoch's training steps (the
-        images of all ranks over the wall time from its first step's start to its last step's end, input
-        waits included)."""
-        images = self.topology.global_batch_size * self.pipes.steps_per_epoch
-        top1 = "-" if row.val_top1 is None else f"{row.val_top1:.3f}"
-        log.info("epoch %d/%d: train loss %.4f, val top-1 %s, %.1f images/s, lr %.4g", row.epoch,
-                 self.config.training.epochs, row.train_loss, top1, images / training_seconds, row.learning_rate)
+    def _act_on_requests(self, stop: bool, due: bool) -> None:
+        """After a step, what every rank agreed in its allreduce: ``stop`` (some rank was asked to) writes a
+        ``signal`` checkpoint and raises :class:`TrainingInterrupted`; ``due`` (some rank's
+        ``checkpoint_every_minutes`` passed) writes a ``periodic`` one, or leaves it to the epoch's end
+        when this was the epoch's last step."""
+        global _stop_requested
+        st = self.state
+        if stop:
+            self._checkpoint("signal")
+            _stop_requested = False
+            raise TrainingInterrupted(st.epoch, st.step, st.global_step)
+        last_of_epoch = st.step == self.pipes.steps_per_epoch
+        if due and not last_of_epoch:
+            self._checkpoint("periodic")
+        self.due_at_epoch_end |= due and last_of_epoch
 
-    def _gather_record(self, step_log: StepLog, epochs: list[Epoch], threads: Threads) -> RunRecord | None:
-        mine = {"rank": self.rank, "host": hostname(), "log": step_log, "peak_rss": peak_rss_bytes(),
-                "digest": weights_digest(self.model)}
-        everyone = sorted(self.hvd.allgather_object(mine), key=lambda r: r["rank"])
+    def _time_step(self, start: float, end: float, images: int) -> None:
+        """Log a step for the throughput unless it is among this segment's first ``warmup_steps``."""
+        if self.segment_steps >= self.config.training.warmup_steps:
+            self.step_log.add(start, end, images)
+        self.segment_steps += 1
+
+    def _segment_work_starts(self, at: float) -> None:
+        """Note that this segment trains (or evaluates) at ``at`` (seconds since the epoch): the first call
+        starts the training clock and completes a resume's event."""
+        self.clock.start(at)
+        if self.pending_resume is not None:
+            lost = at - iso_seconds(self.pending_resume["written_at"])
+            self.state.resumes.append(ResumeEvent(**self.pending_resume, resumed_at=utc_iso(at), lost_seconds=lost))
+            self.pending_resume = None
+
+    def _end_epoch(self, progress: ProgressWriter | None, steps_here: StepLog) -> None:
+        """Evaluate, add the epoch's row, and checkpoint if due (``final`` after the last epoch)."""
+        st, training = self.state, self.config.training
+        self._segment_work_starts(time.time())
+        row = {"epoch": st.epoch + 1, "learning_rate": self.schedule(st.epoch),
+               "train_loss": st.loss_sum / self.pipes.steps_per_epoch}
+        if self.pipes.validation is not None:
+            row.update(self.evaluate())
+        row = Epoch(**row, elapsed_seconds=self.clock.seconds())
+        st.epochs.append(row)
+        st.epoch, st.step, st.loss_sum = st.epoch + 1, 0, 0.0
+        if progress:
+            progress.epoch_done(row.model_dump())
+            self._log_epoch(row, steps_here)
+        every = training.checkpoint_every_epochs
+        if st.epoch == training.epochs:
+            self._checkpoint("final")
+        elif self.due_at_epoch_end or (every is not None and st.epoch % every == 0):
+            self._checkpoint("periodic")
+
+    def _checkpoint(self, reason: Reason) -> None:
+        """Checkpoint the run; a collective, called by every rank at the same step. Every rank's new timed
+        steps and peak memory go to rank 0, which writes; the ranks leave together, so the writing is in
+        no step's throughput window, and it is left out of the training time.
+
+        Raises:
+            CheckpointError, OSError: rank 0 could not write (the other ranks raise ``RuntimeError``).
+        """
+        self.state.training_seconds = self.clock.seconds()
+        with self.clock.paused():
+            self._gather()
+            self._from_rank0(lambda: self._write_checkpoint(reason), f"checkpoint.{reason}", lambda path: None)
+        self.last_checkpoint, self.due_at_epoch_end = time.monotonic(), False
+
+    def _write_checkpoint(self, reason: Reason) -> Path:
+        """Rank 0: write the run's checkpoint; returns the manifest's path."""
+        st = self.state
+        checkpoint = Checkpoint(
+            state=st, model=[v.numpy() for v in self.model.variables],
+            model_paths=[v.path for v in self.model.variables], optimizer=[v.numpy() for v in self.optimizer.variables],
+            optimizer_paths=[v.path for v in self.optimizer.variables], rng=rng_state(),
+            fingerprint=self.config.fingerprint(), settings=self.config.fingerprinted(), reason=reason)
+        path = write_checkpoint(self.folder, checkpoint)
+        log.info("checkpoint %s (%s): %d epochs and %d steps done (global step %d)%s", path.name, reason, st.epoch,
+                 st.step, st.global_step, "; stopping as requested" if reason == "signal" else "")
+        return path
+
+    def _gather(self, **extra) -> list[dict] | None:
+        """Collective: every rank's timed steps since the last gather and its peak memory (bytes) go to rank
+        0, which adds them to the run's state. Returns every rank's dict (with ``extra``), by rank, on rank
+        0; None elsewhere."""
+        mine = {"rank": self.rank, "log": self.step_log, "peak_rss": peak_rss_bytes(), **extra}
+        everyone = sorted(self.hvd.allgather_object(mine, name="gather.steps"), key=lambda r: r["rank"])
+        self.step_log = StepLog(self.rank)
         if self.rank != 0:
             return None
-        rss = [r["peak_rss"] for r in everyone]
+        st = self.state
+        if not st.step_logs:
+            st.step_logs, st.peak_rss = [StepLog(r["rank"]) for r in everyone], [0] * len(everyone)
+        for r in everyone:
+            st.step_logs[r["rank"]].extend(r["log"])
+            st.peak_rss[r["rank"]] = max(st.peak_rss[r["rank"]], r["peak_rss"])
+        return everyone
+
+    def _log_epoch(self, row: Epoch, steps_here: StepLog) -> None:
+        """Rank 0's line for an epoch: loss, top-1, rate and the images/s of the epoch's training steps in this
+        segment (the images of all ranks over the wall time from its first step's start to its last step's
+        end, input waits included; "-" if none ran in this segment)."""
+        top1 = "-" if row.val_top1 is None else f"{row.val_top1:.3f}"
+        rate = "-"
+        if steps_here.starts:
+            seconds = steps_here.ends[-1] - steps_here.starts[0]
+            rate = f"{self.topology.global_batch_size * len(steps_here.starts) / seconds:.1f}"
+        log.info("epoch %d/%d: train loss %.4f, val top-1 %s, %s images/s, lr %.4g", row.epoch,
+                 self.config.training.epochs, row.train_loss, top1, rate, row.learning_rate)
+
+    def _gather_record(self, threads: Threads) -> RunRecord | None:
+        self._segment_work_starts(time.time())  # a resume that found nothing left to train
+        everyone = self._gather(host=hostname(), digest=weights_digest(self.model))
+        if self.rank != 0:
+            return None
+        st, training = self.state, self.config.training
         provenance = Provenance(
-            **host_facts(), hostnames=[r["host"] for r in everyone], threads=threads,
+            **{**host_facts(), "started_at": st.started_at}, finished_at=utc_iso(),
+            hostnames=[r["host"] for r in everyone], threads=threads,
             horovod_controller="mpi" if self.hvd.mpi_enabled() else "gloo", train_images=self.pipes.train_images,
             val_images=self.pipes.val_images, steps_per_epoch=self.pipes.steps_per_epoch)
         return RunRecord(
             sweep=self.config.run.sweep, run_id=self.config.run.run_id, status="completed", config=self.config,
             topology=self.topology, provenance=provenance,
-            throughput=global_throughput([r["log"] for r in everyone], self.config.training.warmup_steps),
-            memory=Memory(peak_rss_bytes_per_rank=rss, peak_rss_bytes_max=max(rss)),
-            epochs=epochs, time_to_train=time_to_train(epochs, self.config.training.target_top1), slurm=slurm_job(),
-            model=ModelInfo(parameters=self.model.count_params(), initial_weights_sha256=self.initial_digest,
-                            final_weights_sha256_per_rank=[r["digest"] for r in everyone]),
+            throughput=global_throughput(st.step_logs, training.warmup_steps, segments=1 + len(st.resumes)),
+            memory=Memory(peak_rss_bytes_per_rank=st.peak_rss, peak_rss_bytes_max=max(st.peak_rss)),
+            epochs=st.epochs, time_to_train=time_to_train(st.epochs, training.target_top1),
+            resumes=Resumes.of(st.resumes), slurm=slurm_job(),
+            model=ModelInfo(parameters=self.model.count_params(), initial_weights_sha256=st.initial_weights_sha256,
+                            final_weights_sha256_per_rank=[r["digest"] for r in everyone], init_from=st.init_from),
         )
 
 
@@ -233,11 +533,17 @@ def launcher_rank() -> int:
 
 def run_training(config: TrainConfig) -> RunRecord | None:
     """Run one training run as one Horovod worker; rank 0 writes ``config.run_dir/record.json`` and logs
-    one line per epoch to ``config.run_dir/train.log``.
+    one line per epoch to ``config.run_dir/train.log``. With a valid checkpoint of the same configuration
+    in ``config.run_dir/checkpoints``, the run resumes from it (see :class:`Trainer`).
 
-    Returns the record on rank 0 and None on the other ranks. Any exception is recorded by rank 0 as a
-    failed run (with its traceback) and then raised again.
+    Returns the record on rank 0 and None on the other ranks.
+
+    Raises:
+        TrainingInterrupted: on every rank, when :func:`request_stop` stopped the run (checkpoint written,
+            no record).
+        Exception: any other, recorded by rank 0 as a failed run (with its traceback) and then raised again.
     """
+    global _stop_requested
     rank0, started = launcher_rank() == 0, time.time()
     with log_to_file(config.run_dir / LOG_NAME if rank0 else None):
         try:
@@ -247,13 +553,17 @@ def run_training(config: TrainConfig) -> RunRecord | None:
             threads = configure_threads(config, hvd.local_size())
             log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(),
                      hvd.size())
-            record = Trainer(config, hvd).run(threads)
+            record = Trainer(config, hvd, started).run(threads)
             if record is not None:
                 record.write(config.run_dir)
                 log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
                          f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
                          else record.time_to_train.reason)
             return record
+        except TrainingInterrupted as exc:
+            if rank0:
+                log.info("run %s: %s", config.run.run_id, exc)
+            raise
         except Exception as exc:
             if rank0:
                 log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
@@ -261,6 +571,8 @@ def run_training(config: TrainConfig) -> RunRecord | None:
             else:
                 await_record(config.run_dir, started)
             raise
+        finally:
+            _stop_requested = False
 
 
 def await_record(run_dir: Path, since: float, seconds: float = RECORD_WAIT_SECONDS) -> bool:

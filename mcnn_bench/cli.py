@@ -36,17 +36,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from slurm.lock import SweepBusy
     from slurm.spec import load_spec
     from slurm.display import format_status
-    from slurm.sweep import dry_run, run_sweep
+    from slurm.sweep import SweepInterrupted, dry_run, run_sweep
 
     try:
         spec = load_spec(args.spec)
+        if args.new_sweep:
+            spec = spec.renamed(args.new_sweep)
         if args.dry_run:
             dry_run(spec, args.results_dir)
             return 0
-        statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait)
-    except (SlurmError, SweepBusy, ValueError) as exc:  # SpecError and SettingsError are ValueErrors
+        statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait, rerun_stale=args.rerun_stale,
+                             submit=not args.no_submit)
+    except (SlurmError, SweepBusy, ValueError) as exc:  # SpecError, SettingsError, StaleRuns are ValueErrors
         print(f"mcnn-bench sweep: error: {exc}", file=sys.stderr)
         return 2
+    except SweepInterrupted as exc:
+        print(f"mcnn-bench sweep: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("mcnn-bench sweep: interrupted before any run was submitted", file=sys.stderr)
+        return 130
     print(format_status(statuses))
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
@@ -121,11 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "runnable by hand) and submit nothing")
     sweep.add_argument("--no-wait", action="store_true",
                        help="submit and return; follow the runs with `mcnn-bench status`")
+    sweep.add_argument("--no-submit", action="store_true",
+                       help="submit nothing: record the runs whose jobs ended and (unless --no-wait) follow "
+                            "the ones still pending or running")
+    sweep.add_argument("--rerun-stale", action="store_true",
+                       help="run again, from scratch, the runs whose settings changed since they ran (their old "
+                            "records and checkpoints are kept under RUN/attempts/)")
+    sweep.add_argument("--new-sweep", metavar="NAME",
+                       help="run the spec as the sweep NAME (a new results folder) instead of its own name")
     sweep.set_defaults(func=cmd_sweep)
 
     status = sub.add_parser("status", help="show each run of a sweep: state, job id, elapsed, reason",
-                            description="Show every run of a sweep (pending, running, completed, failed with "
-                                        "its reason), and record runs whose jobs ended without a record.")
+                            description="Show every run of a sweep (pending with SLURM's reason, running, "
+                                        "completed, failed with its reason, and stale runs with the settings "
+                                        "that changed). Reads only: the sweep driver records ended jobs.")
     status.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
     status.set_defaults(func=cmd_status)
 

@@ -31,13 +31,32 @@ def _run(args: list[str]) -> str:
     return done.stdout
 
 
+#: sinfo node-state words (without the ``*`` of a node that does not respond) of nodes that can take a
+#: job now (sinfo(1), "NODE STATE CODES"); any other state (down, drained, draining, failing, maint ...)
+#: cannot.
+USABLE_NODE_STATES = {"idle", "alloc", "allocated", "mix", "mixed", "comp", "completing", "plnd", "planned"}
+#: Pending reasons (squeue %r) that do not clear by themselves: an administrator or the user must act.
+#: squeue(1), "JOB REASON CODES".
+STUCK_REASONS = ("ReqNodeNotAvail", "PartitionDown", "PartitionInactive", "PartitionNodeLimit",
+                 "PartitionTimeLimit", "NodeDown", "BadConstraints", "InvalidAccount", "InvalidQOS",
+                 "AccountNotAllowed", "QOSNotAllowed", "DependencyNeverSatisfied", "JobHeldAdmin")
+
+
 @dataclass(frozen=True)
 class Partition:
-    """A partition's name, its nodes and their CPUs (from ``sinfo``)."""
+    """A partition's name, availability, its nodes and their CPUs, and which nodes can take jobs now
+    (from ``sinfo``). ``unusable`` maps each node that cannot (down, drained, failing ...) to its state."""
 
     name: str
+    available: str
     nodes: int
     min_cpus_per_node: int
+    unusable: dict[str, str]
+
+    @property
+    def usable_nodes(self) -> int:
+        """Nodes that can run a job now."""
+        return self.nodes - len(self.unusable)
 
 
 def partition(name: str | None = None) -> Partition:
@@ -46,31 +65,38 @@ def partition(name: str | None = None) -> Partition:
     Raises:
         SlurmError: sinfo fails, or there is no such partition.
     """
-    lines = [line.split() for line in _run(["sinfo", "-h", "-N", "-o", "%P %N %c"]).splitlines() if line.strip()]
+    out = _run(["sinfo", "-h", "-N", "-o", "%P %N %c %t %a"])
+    lines = [line.split() for line in out.splitlines() if line.strip()]
     if name is None:
-        defaults = {p for p, _, _ in lines if p.endswith("*")}
+        defaults = {line[0] for line in lines if line[0].endswith("*")}
         if not defaults:
             raise SlurmError("the cluster has no default partition; set executor.partition in the spec")
         name = defaults.pop()
     name = name.rstrip("*")
-    mine = {(node, int(cpus)) for p, node, cpus in lines if p.rstrip("*") == name}
+    mine = {(node, int(cpus), state, avail) for p, node, cpus, state, avail in lines if p.rstrip("*") == name}
     if not mine:
-        known = sorted({p.rstrip("*") for p, _, _ in lines})
+        known = sorted({line[0].rstrip("*") for line in lines})
         raise SlurmError(f"partition {name!r} not found; sinfo lists: {', '.join(known)}")
-    return Partition(name, len(mine), min(cpus for _, cpus in mine))
+    unusable = {node: state for node, _, state, _ in mine if state.rstrip("*~#!%$@^-") not in USABLE_NODE_STATES
+                or state.endswith("*")}
+    return Partition(name, next(iter(mine))[3], len(mine), min(cpus for _, cpus, _, _ in mine), unusable)
 
 
-def check_capacity(runs, part: Partition, cpus_per_task: int) -> None:
-    """Refuse, before anything is submitted, runs the partition cannot hold.
+def check_capacity(runs, part: Partition, cpus_per_task: int) -> list[str]:
+    """Refuse, before anything is submitted, runs the partition cannot hold; returns notes on what the
+    partition cannot do now but may later (it is down or inactive).
 
     Raises:
-        SlurmError: listing every run that asks for more nodes than the partition has, or more CPUs per
-            node (workers per node x cpus_per_task) than its smallest node.
+        SlurmError: listing every run that asks for more nodes than the partition has usable now (nodes
+            that are down, drained, draining or failing are named and not counted), or more CPUs per node
+            (workers per node x cpus_per_task) than its smallest node.
     """
     problems = []
+    unusable = "".join(f"; {node} is {state}" for node, state in sorted(part.unusable.items()))
     for run in runs:
-        if run.nodes > part.nodes:
-            problems.append(f"{run.run_id}: asks for {run.nodes} nodes, partition {part.name!r} has {part.nodes}")
+        if run.nodes > part.usable_nodes:
+            problems.append(f"{run.run_id}: asks for {run.nodes} nodes, partition {part.name!r} has "
+                            f"{part.usable_nodes} usable of {part.nodes}{unusable}")
         cpus = run.workers_per_node * cpus_per_task
         if cpus > part.min_cpus_per_node:
             problems.append(f"{run.run_id}: asks for {run.workers_per_node} workers per node x {cpus_per_task} "
@@ -79,6 +105,9 @@ def check_capacity(runs, part: Partition, cpus_per_task: int) -> None:
     if problems:
         raise SlurmError("the cluster cannot hold these runs (sinfo); nothing was submitted:\n"
                          + "\n".join(f"  - {p}" for p in problems))
+    if part.available != "up":
+        return [f"partition {part.name!r} is {part.available} now (sinfo): the runs will pend until it is up"]
+    return []
 
 
 def _seconds_between(start: str, end: str) -> float | None:
@@ -88,26 +117,60 @@ def _seconds_between(start: str, end: str) -> float | None:
         return None
 
 
-def job_info(job_id: str) -> dict | None:
-    """SLURM's accounting view of a job: state, node list, nodes, queue wait and elapsed (seconds).
+def jobs_info(job_ids: list[str]) -> dict[str, dict]:
+    """SLURM's accounting view of several jobs, from one ``sacct`` call: per job id, its state, node list,
+    nodes, queue wait, elapsed and (while pending) pending seconds. A job accounting does not know yet is
+    left out.
 
-    Returns None while accounting does not know the job yet.
+    Raises:
+        SlurmError: sacct fails.
     """
-    out = _run(["sacct", "-j", str(job_id), "-X", "-n", "-P", "-o", ",".join(SACCT_FIELDS)])
+    if not job_ids:
+        return {}
+    out = _run(["sacct", "-j", ",".join(map(str, job_ids)), "-X", "-n", "-P", "-o", ",".join(SACCT_FIELDS)])
     rows = [dict(zip(SACCT_FIELDS, line.split("|"))) for line in out.splitlines() if line.strip()]
-    rows = [r for r in rows if r["JobID"] == str(job_id)]
-    if not rows:
-        return None
-    row = rows[0]
+    return {row["JobID"]: _job_row(row) for row in rows if row["JobID"] in set(map(str, job_ids))}
+
+
+def _job_row(row: dict) -> dict:
     state = row["State"].split()[0]
+    now = datetime.datetime.now().isoformat(timespec="seconds")
     return {
-        "job_id": str(job_id),
+        "job_id": row["JobID"],
         "state": state,
         "final": state in FINAL_STATES,
         "node_list": row["NodeList"],
         "nodes": int(row["NNodes"]) if row["NNodes"].isdigit() else None,
         "queue_wait_seconds": _seconds_between(row["Submit"], row["Start"]),
+        "pending_seconds": _seconds_between(row["Submit"], now) if state == "PENDING" else None,
         "elapsed_seconds": float(row["ElapsedRaw"]) if row["ElapsedRaw"].isdigit() else None,
         "exit_code": row["ExitCode"],
         "raw_state": row["State"],
     }
+
+
+def job_info(job_id: str) -> dict | None:
+    """:func:`jobs_info` of one job, or None while accounting does not know it yet."""
+    return jobs_info([str(job_id)]).get(str(job_id))
+
+
+def pending_reasons(job_ids: list[str]) -> dict[str, str]:
+    """Why each of these jobs still pends (``squeue %r``, e.g. ``Resources``, ``PartitionDown``), from one
+    ``squeue`` call; jobs that do not pend are left out.
+
+    Raises:
+        SlurmError: squeue fails.
+    """
+    if not job_ids:
+        return {}
+    out = _run(["squeue", "-h", "-t", "PD", "-j", ",".join(map(str, job_ids)), "-o", "%i|%r"])
+    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+
+
+def cancel(job_id: str) -> None:
+    """Cancel a job (``scancel``).
+
+    Raises:
+        SlurmError: scancel fails.
+    """
+    _run(["scancel", str(job_id)])

@@ -65,6 +65,7 @@ def format_status(statuses: list[RunStatus]) -> str:
     header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'top-1':>6}  reason"
     lines = [header]
     for s in statuses:
+        reason = f"STALE ({'; '.join(s.stale)}) {s.short_reason}".rstrip() if s.stale else s.short_reason
         lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
-                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best_top1, '6.3f'):>6}  {s.short_reason}")
+                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best_top1, '6.3f'):>6}  {reason}")
     return "\n".join(lines)

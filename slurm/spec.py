@@ -8,6 +8,7 @@ are valid. Relative paths are resolved from the spec file's folder.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tomllib
 from dataclasses import dataclass
@@ -96,6 +97,17 @@ class SweepSpec:
         """The sweep's name; results go to ``results_dir / name``."""
         return self.header.name
 
+    def renamed(self, name: str) -> SweepSpec:
+        """This spec as the sweep ``name`` (its runs land in ``results_dir / name``).
+
+        Raises:
+            SpecError: ``name`` is not a plain name.
+        """
+        header, problems = validate(Header, {**self.header.model_dump(), "name": name})
+        if problems:
+            raise SpecError(f"{self.path}: invalid sweep name: {'; '.join(problems)}")
+        return dataclasses.replace(self, header=header)
+
     def resolve(self, path: str) -> Path:
         """``path`` made absolute, relative to the spec file's folder."""
         return (self.path.parent / path).resolve()
@@ -110,11 +122,14 @@ class SweepSpec:
     def runs(self, results_dir: Path) -> list[Run]:
         """Expand the grid into runs, each with its full training config."""
         data = self.data.model_copy(update={"dir": str(self.resolve(self.data.dir))}) if self.data.dir else self.data
+        training = self.training
+        if training.init_from:
+            training = training.model_copy(update={"init_from": str(self.resolve(training.init_from))})
         runs = []
         for run_id, nodes, wpn, local in self.grid.points():
             run = RunSettings(local_batch_size=local, nodes=nodes, workers_per_node=wpn, results_dir=str(results_dir),
                               sweep=self.name, run_id=run_id)
-            config = TrainConfig(data=data, training=self.training, learning_rate=self.learning_rate, run=run)
+            config = TrainConfig(data=data, training=training, learning_rate=self.learning_rate, run=run)
             runs.append(Run(run_id, nodes, wpn, config))
         return runs
 
@@ -161,6 +176,8 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
         missing = SOURCES[data.source].missing(folder)
         if missing:
             errors.append(f"data.dir: {missing}")
+    if training and training.init_from and not (base / training.init_from).is_dir():
+        errors.append(f"training.init_from: {(base / training.init_from).resolve()} is not a run's folder")
     if executor and grid:
         errors += EXECUTORS[executor.kind].spec_problems(executor, grid.nodes, grid.workers_per_node)
     return errors

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchmark.atomic import write_json_atomic
-from benchmark.record import RecordError, RunRecord, record_path
+from benchmark.record import RecordError, RunRecord
 from benchmark.schema import describe_all
 from slurm.executor import EXECUTORS, Job
 
@@ -62,6 +62,7 @@ class RunStatus:
     elapsed: float | None = None
     images_per_second: float | None = None
     best_top1: float | None = None
+    stale: tuple[str, ...] = ()  # the settings that changed since the run was submitted, "key: old -> new"
 
     @property
     def short_reason(self) -> str:
@@ -136,16 +137,31 @@ class SweepState:
         """Write the state atomically."""
         write_json_atomic(self.path, self.data)
 
-    def archive_record(self, run_id: str) -> Path | None:
-        """Move a failed run's record to ``attempts/`` before it is run again, so nothing is lost."""
-        record = record_path(self.run_dir(run_id))
-        if not record.exists():
-            return None
+    def changes(self, run_id: str, settings: dict[str, object]) -> tuple[str, ...]:
+        """The settings (``TrainConfig.fingerprinted()``) that differ from those ``run_id`` was last submitted
+        with, as ``key: old -> new`` lines; empty when it never was, or nothing changed."""
+        entry = self.runs.get(run_id)
+        if not entry or "settings" not in entry:
+            return ()
+        old = entry["settings"]
+        return tuple(f"{key}: {old.get(key, '(unset)')} -> {settings.get(key, '(unset)')}"
+                     for key in sorted(set(old) | set(settings)) if old.get(key) != settings.get(key))
+
+    def archive(self, run_id: str, *names: str) -> list[Path]:
+        """Move the named files or folders of a run (its record, its checkpoints) to
+        ``attempts/<name>-<attempt>`` before it is run again, so nothing is lost; returns where they went."""
         attempt = self.runs.get(run_id, {}).get("attempt", 0)
-        target = self.run_dir(run_id) / "attempts" / f"record-{attempt}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        record.replace(target)
-        return target
+        moved = []
+        for name in names:
+            source = self.run_dir(run_id) / name
+            if not source.exists():
+                continue
+            stem, dot, suffix = name.partition(".")
+            target = self.run_dir(run_id) / "attempts" / f"{stem}-{attempt}{dot}{suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+            moved.append(target)
+        return moved
 
 
 def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> RunStatus:

@@ -1,33 +1,51 @@
 """The sweep driver behind ``mcnn-bench sweep`` and ``mcnn-bench status``: submit a spec's runs through
 its executor and follow them to the end.
 
-Running a sweep again submits only the runs that are missing or failed; a completed, pending or running
-run is never submitted twice. Every run ends with a record: the trainer writes it, or, when a job ends
-without one (cancelled, killed, crashed before training), the driver records the run as failed with the
-reason. Executors only answer questions; the driver alone writes records and ``sweep.json``. Each
-invocation uses a fresh submitit folder, so an old job's result is never taken for a new one.
+Running a sweep again submits only the runs that are missing or failed, and follows those an earlier
+driver left pending or running; a completed, pending or running run is never submitted twice. A run is
+identified by its fingerprint (every setting that changes what it trains or measures): one submitted with
+other settings than the spec now gives is stale, and is refused unless the user asks to re-run it. Every
+run ends with a record: the trainer writes it, or, when a job ends without one (cancelled, killed, crashed
+before training, stuck pending), the driver records the run as failed with the reason. Executors and
+``status`` only read; the driver alone writes records and ``sweep.json``, under the sweep folder's lock.
+Each invocation uses a fresh submitit folder, so an old job's result is never taken for a new one.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TextIO
 
+from benchmark.checkpoint import CHECKPOINT_DIR
 from benchmark.config import TrainConfig
-from benchmark.record import Failure, RecordError, RunRecord
+from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from slurm.cluster import SlurmError
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, Job, JobView, Run
 from slurm.lock import SweepLock
-from slurm.spec import SweepSpec
+from slurm.spec import SweepSpec, load_spec
 from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
 
 log = logging.getLogger(__name__)
 #: Seconds between two looks at the running jobs.
 POLL_SECONDS = 2.0
+#: The config a dry run writes beside the job script; the run's own config.json is left as submitted.
+DRY_RUN_CONFIG = "config.dry-run.json"
+
+
+class StaleRuns(ValueError):
+    """Runs whose settings changed since they were submitted; the message names them and the settings."""
+
+
+class SweepInterrupted(RuntimeError):
+    """The driver was interrupted (Ctrl-C); the message says what became of the runs."""
 
 
 def make_executor(kind: str, settings, sweep_dir: Path, folder_name: str | None = None) -> Executor:
@@ -44,26 +62,54 @@ def saved_executor(state: SweepState) -> Executor:
     return make_executor(kind, settings, state.dir)
 
 
-def live_status(state: SweepState, executor: Executor, run_id: str) -> RunStatus:
-    """A run's status. A submitted job is followed until it ends, then finished off (see :func:`finish`)
-    once; after that, and for runs without a job, the run's record says how it ended, else ``missing``.
-    While SLURM cannot be asked (e.g. accounting is restarting) the state is ``unknown``, with the reason."""
+def poll(state: SweepState, executor: Executor, run_ids: list[str]) -> dict[str, JobView | str]:
+    """The executor's view of every job of ``run_ids`` that was submitted and not yet settled, asked once
+    for all of them; while SLURM cannot be asked (e.g. accounting is restarting), the reason instead."""
+    jobs = {run_id: state.job(run_id) for run_id in run_ids if state.job(run_id) and not state.finished(run_id)}
+    if not jobs:
+        return {}
+    try:
+        views = executor.poll(list(jobs.values()))
+    except SlurmError as exc:
+        return {run_id: f"cannot ask SLURM about job {job.job_id}: {exc}" for run_id, job in jobs.items()}
+    return {run_id: views[job.job_id] for run_id, job in jobs.items()}
+
+
+def current_status(state: SweepState, executor: Executor, run_id: str, view: JobView | str | None) -> RunStatus:
+    """A run's status, read only: a job that has not been settled is pending or running (with SLURM's
+    pending reason) or ``unknown`` (``view`` is why), or, when it has ended, what :func:`settle` will record;
+    after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
     job = state.job(run_id)
-    if job and not state.finished(run_id):
-        try:
-            view = executor.poll(job)
-        except SlurmError as exc:
-            return RunStatus(run_id, "unknown", reason=f"cannot ask SLURM about job {job.job_id}: {exc}",
-                             job_id=job.job_id)
-        if view.phase != "done":
-            return RunStatus(run_id, view.phase, job_id=job.job_id, elapsed=view.elapsed_seconds)
-        finish(executor, job, TrainConfig.from_json(state.config_path(run_id)), view)
+    if job is None or state.finished(run_id) or view is None:
+        return recorded_status(state, run_id) or RunStatus(run_id, "missing")
+    if isinstance(view, str):
+        return RunStatus(run_id, "unknown", reason=view, job_id=job.job_id)
+    if view.phase != "done":
+        return RunStatus(run_id, view.phase, reason=view.reason, job_id=job.job_id, elapsed=view.elapsed_seconds)
+    outcome = executor.outcome(job, TrainConfig.from_json(state.config_path(run_id)), view)
+    return recorded_status(state, run_id) or RunStatus(run_id, "failed", outcome.failure_reason, job.job_id)
+
+
+def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str]) -> None:
+    """The driver's commits: finish off every run whose job has ended (:func:`finish`), and cancel and
+    record as failed every run whose job pends for a reason that cannot clear (:meth:`Executor.stuck`)."""
+    for run_id, view in views.items():
+        if isinstance(view, str):
+            continue
+        job, config = state.job(run_id), TrainConfig.from_json(state.config_path(run_id))
+        if view.phase == "done":
+            finish(executor, job, config, view)
+        elif reason := executor.stuck(view):
+            executor.cancel(job)
+            finish(executor, job, config, view, reason)
+        else:
+            continue
         state.note_finished(run_id)
-    return recorded_status(state, run_id) or RunStatus(run_id, "missing")
 
 
-def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView) -> None:
-    """After a job ends: add the executor's view to the run's record, or record the run as failed."""
+def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView, reason: str | None = None) -> None:
+    """After a job ends: add the executor's view to the run's record, or record the run as failed (with
+    ``reason``, else the executor's)."""
     outcome = executor.outcome(job, config, view)
     try:
         record = RunRecord.read(config.run_dir)
@@ -71,13 +117,34 @@ def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView) -> 
         return  # kept as it is: the status names the damaged file, and a re-run archives it
     if record is None:
         log.info("run %s: job %s ended without a record", config.run.run_id, job.job_id)
-        RunRecord.failed(config, Failure(reason=outcome.failure_reason), slurm=outcome.slurm).write(config.run_dir)
+        failure = Failure(reason=reason or outcome.failure_reason)
+        RunRecord.failed(config, failure, slurm=outcome.slurm).write(config.run_dir)
     elif outcome.slurm is not None:
         record.with_slurm(outcome.slurm).write(config.run_dir)
 
 
+def stale_changes(state: SweepState, spec: SweepSpec, executor: Executor, runs: list[Run]) -> dict[str, tuple]:
+    """For each run of ``runs`` that was submitted with other settings than ``spec`` now gives (as
+    ``executor`` prepares them), the changed settings (see :meth:`SweepState.changes`)."""
+    changes = {run.run_id: state.changes(run.run_id, executor.prepare(run).fingerprinted()) for run in runs}
+    return {run_id: changed for run_id, changed in changes.items() if changed}
+
+
+def _spec_changes(state: SweepState) -> dict[str, tuple]:
+    """:func:`stale_changes` against the spec file the sweep was last run from, as it reads now; empty
+    (with a warning) when it cannot be read."""
+    try:
+        spec = load_spec(state.data["spec"]).renamed(state.dir.name)
+    except (KeyError, ValueError) as exc:
+        log.warning("cannot tell stale runs: the sweep's spec cannot be read (%s)", exc)
+        return {}
+    executor = make_executor(spec.executor.kind, spec.executor, state.dir, "status")
+    return stale_changes(state, spec, executor, spec.runs(state.dir.parent))
+
+
 def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
-    """The status of every run of the sweep in ``sweep_dir`` (finishing jobs that have ended).
+    """The status of every run of the sweep in ``sweep_dir``, read only (nothing is written: the sweep
+    driver records ended jobs), with the settings that changed for stale runs.
 
     Raises:
         FileNotFoundError: if ``sweep_dir`` holds no sweep state.
@@ -86,20 +153,40 @@ def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
     if not state.path.exists():
         raise FileNotFoundError(f"{state.path}: no sweep state here; give RESULTS_DIR/SWEEP_NAME of a sweep")
     executor = saved_executor(state)
-    return [live_status(state, executor, run_id) for run_id in sorted(state.runs)]
+    run_ids = sorted(state.runs)
+    views, changes = poll(state, executor, run_ids), _spec_changes(state)
+    return [dataclasses.replace(current_status(state, executor, run_id, views.get(run_id)),
+                                stale=changes.get(run_id, ())) for run_id in run_ids]
 
 
-def _write_config(state: SweepState, executor: Executor, run: Run) -> Path:
-    """Write the run's config, as the executor prepares it, where its workers will read it."""
-    return executor.prepare(run).write_json(state.config_path(run.run_id))
-
-
-def _submit(state: SweepState, executor: Executor, run: Run) -> None:
-    state.archive_record(run.run_id)
-    job = executor.submit(run, _write_config(state, executor, run))
+def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> None:
+    """Submit ``run``: its old record (and, when it starts ``fresh``, its checkpoints) go to ``attempts/``,
+    its config is written where its workers read it, and the job, fingerprint and settings are saved."""
+    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR] if fresh else []))
+    config = executor.prepare(run)
+    with _deferred_interrupt():
+        job = executor.submit(run, config.write_json(state.config_path(run.run_id)))
+        state.note_submitted(run.run_id, job, fingerprint=config.fingerprint(), settings=config.fingerprinted(),
+                             nodes=run.nodes, workers_per_node=run.workers_per_node,
+                             local_batch_size=run.config.run.local_batch_size)
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
-    state.note_submitted(run.run_id, job, nodes=run.nodes, workers_per_node=run.workers_per_node,
-                         local_batch_size=run.config.run.local_batch_size)
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Ctrl-C inside the block takes effect at its end, so that no job is submitted without being saved
+    (in the main thread; elsewhere the block is left as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO = sys.stdout) -> list[Path]:
@@ -113,24 +200,31 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
         executor = make_executor(spec.executor.kind, spec.executor, state.dir, "sbatch")
         paths = []
         for run in runs:
-            paths.append(executor.write_dry_run(run, _write_config(state, executor, run)))
+            config_path = executor.prepare(run).write_json(state.run_dir(run.run_id) / DRY_RUN_CONFIG)
+            paths.append(executor.write_dry_run(run, config_path))
             print(f"{run.run_id}: {paths[-1]}", file=out)
     return paths
 
 
-def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool = True,
-              out: TextIO = sys.stdout) -> list[RunStatus]:
-    """Submit the spec's missing and failed runs and (with ``wait``) follow them until all have ended.
+def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool = True, out: TextIO = sys.stdout,
+              rerun_stale: bool = False, submit: bool = True) -> list[RunStatus]:
+    """Submit the spec's missing and failed runs and (with ``wait``) follow them, and the runs an earlier
+    driver left pending or running, until all have ended.
 
     A foreground executor (local) runs one run at a time; the SLURM executor submits every run at once and
-    lets the scheduler place them. Progress is one line on ``out``, redrawn in place on a terminal.
-    Returns every run's status.
+    lets the scheduler place them. Progress is one line on ``out``, redrawn in place on a terminal. A run
+    whose settings changed since it was submitted (its fingerprint, :meth:`TrainConfig.fingerprint`) is
+    stale: refused, unless ``rerun_stale``, which runs it again from scratch (its old record and
+    checkpoints kept under ``attempts/``). Without ``submit``, only ended jobs are recorded and (with
+    ``wait``) running ones followed. Returns every run's status.
 
     The driver holds the sweep folder's lock (:class:`slurm.lock.SweepLock`) from start to end.
 
     Raises:
         SlurmError: the cluster cannot hold a run (checked before anything is submitted).
         SweepBusy: another driver runs a sweep into the same folder.
+        StaleRuns: runs are stale and ``rerun_stale`` is false, or stale runs are still pending or running.
+        SweepInterrupted: Ctrl-C; SLURM jobs keep running, local runs are stopped and recorded as failed.
         ValueError: ``wait`` is false with the local executor, which runs the runs in the foreground.
     """
     kind = spec.executor.kind
@@ -140,40 +234,99 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
     with SweepLock(results / spec.name):
-        return _drive(spec, SweepState(results / spec.name), runs, wait, out)
+        return _drive(spec, SweepState(results / spec.name), runs, wait, out, rerun_stale, submit)
 
 
-def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO) -> list[RunStatus]:
+def _plan(state: SweepState, spec: SweepSpec, executor: Executor, runs: list[Run], statuses: dict[str, RunStatus],
+          rerun_stale: bool) -> list[tuple[Run, bool]]:
+    """The runs to submit, each with whether it starts fresh (a stale run) or may resume its checkpoint.
+
+    Raises:
+        StaleRuns: naming every stale run and its changed settings, when they may not be re-run.
+    """
+    stale = stale_changes(state, spec, executor, [run for run in runs if statuses[run.run_id].state != "missing"])
+    busy = [run_id for run_id in stale if statuses[run_id].state not in TERMINAL]
+    if stale and (busy or not rerun_stale):
+        lines = "\n".join(f"  - {run_id} ({statuses[run_id].state}): {'; '.join(changed)}"
+                          for run_id, changed in stale.items())
+        advice = (f"wait for {', '.join(busy)} to end, or cancel them, then use --rerun-stale" if busy else
+                  "re-run them with --rerun-stale (their old records and checkpoints are kept under "
+                  "RUN/attempts/), or run the spec as another sweep with --new-sweep NAME")
+        raise StaleRuns(f"sweep {spec.name}: {len(stale)} run(s) were run with other settings than the spec "
+                        f"gives now; nothing was submitted:\n{lines}\n{advice}")
+    return [(run, run.run_id in stale) for run in runs
+            if run.run_id in stale or statuses[run.run_id].state in ("missing", "failed")]
+
+
+def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO, rerun_stale: bool,
+           submit: bool) -> list[RunStatus]:
     """:func:`run_sweep`'s work, under the sweep folder's lock."""
     kind = spec.executor.kind
     state.data.update(name=spec.name, spec=str(spec.path), executor=kind,
                       executor_settings=spec.executor.to_json_dict())
     executor = make_executor(kind, spec.executor, state.dir)
-    executor.check(runs)
-    todo = []
+    run_ids = [run.run_id for run in runs]
     with Progress(out) as progress:
-        for run in runs:
-            status = live_status(state, executor, run.run_id)
-            if status.state in ("missing", "failed"):
-                todo.append(run)
-            else:
-                progress.note(f"{run.run_id}: {status.state}, not submitted again")
+        for note in executor.check(runs):
+            progress.note(note)
+        settle(state, executor, poll(state, executor, run_ids))
+        statuses = {run_id: current_status(state, executor, run_id, None) for run_id in run_ids}
+        views = poll(state, executor, run_ids)
+        statuses.update({run_id: current_status(state, executor, run_id, view) for run_id, view in views.items()})
+        todo = _plan(state, spec, executor, runs, statuses, rerun_stale) if submit else []
+        running = [run_id for run_id in run_ids if statuses[run_id].state not in (*TERMINAL, "missing")]
+        for run_id in running:
+            progress.note(f"{run_id}: {statuses[run_id].state} (job {statuses[run_id].job_id}), followed")
         progress.note(f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit ({kind} executor); "
                       f"results in {state.dir}")
-        progress.start(len(todo))
-        pending, running = list(todo), []
-        while pending or (running and wait):
-            while pending and not (executor.foreground and running):
-                run = pending.pop(0)
-                _submit(state, executor, run)
-                running.append(run.run_id)
-            if not wait:
-                break
-            time.sleep(POLL_SECONDS)
-            statuses = [live_status(state, executor, run_id) for run_id in running]
-            for status in statuses:
-                if status.state in TERMINAL:
-                    running.remove(status.run_id)
-                    progress.finished(status)
-            progress.show(state, [s for s in statuses if s.state not in TERMINAL])
-    return [live_status(state, executor, run.run_id) for run in runs]
+        progress.start(len(todo) + len(running))
+        try:
+            _follow(state, executor, todo, running, wait, progress)
+        except KeyboardInterrupt:
+            raise SweepInterrupted(_interrupted(state, executor, running)) from None
+    views = poll(state, executor, run_ids)
+    return [current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids]
+
+
+def _follow(state: SweepState, executor: Executor, todo: list[tuple[Run, bool]], running: list[str], wait: bool,
+            progress: Progress) -> None:
+    """Submit ``todo`` (one at a time for a foreground executor) and, with ``wait``, follow the ``running``
+    runs (which it extends) until all have ended, recording each ended job."""
+    pending = list(todo)
+    while pending or (running and wait):
+        while pending and not (executor.foreground and running):
+            run, fresh = pending.pop(0)
+            _submit(state, executor, run, fresh)
+            running.append(run.run_id)
+        if not wait:
+            break
+        time.sleep(POLL_SECONDS)
+        views = poll(state, executor, running)
+        settle(state, executor, views)
+        statuses = [current_status(state, executor, run_id, views.get(run_id)) for run_id in running]
+        for status in statuses:
+            if status.state in TERMINAL:
+                running.remove(status.run_id)
+                progress.finished(status)
+        progress.show(state, [s for s in statuses if s.state not in TERMINAL])
+
+
+def _interrupted(state: SweepState, executor: Executor, running: list[str]) -> str:
+    """After Ctrl-C: stop and record a foreground executor's runs as failed; leave SLURM jobs running.
+    Returns what happened, for the user."""
+    if not running:
+        return "interrupted; no run was running"
+    if executor.foreground:
+        for run_id in running:
+            job = state.job(run_id)
+            executor.cancel(job)
+            view = executor.poll([job])[job.job_id]
+            finish(executor, job, TrainConfig.from_json(state.config_path(run_id)), view,
+                   "interrupted by the user (Ctrl-C): the run was stopped")
+            state.note_finished(run_id)
+        return (f"interrupted: stopped {', '.join(running)} and recorded it as failed; running the sweep again "
+                "runs it again")
+    jobs = ", ".join(f"{run_id} (job {state.job(run_id).job_id})" for run_id in running)
+    return (f"interrupted: the {executor.kind} jobs keep running: {jobs}; the sweep's state is saved in "
+            f"{state.path}. `mcnn-bench status {state.dir}` shows them, running the sweep again waits for them "
+            "and records them, and scancel stops them")

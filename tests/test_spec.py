@@ -135,3 +135,18 @@ def test_bad_toml_and_missing_file_are_clear(tmp_path):
 def test_shipped_examples_validate(example):
     spec = load_spec(example)
     assert spec.runs(Path("/tmp/results"))
+
+
+def test_init_from_is_resolved_from_the_spec_and_must_exist(tmp_path):
+    (tmp_path / "earlier" / "run").mkdir(parents=True)
+    spec = parse_spec(spec_with(training__init_from="earlier/run"), tmp_path / "spec.toml")
+    assert spec.runs(tmp_path)[0].config.training.init_from == str(tmp_path / "earlier" / "run")
+    with pytest.raises(SpecError, match="training.init_from: .*nowhere is not a run's folder"):
+        parse_spec(spec_with(training__init_from="nowhere"), tmp_path / "spec.toml")
+
+
+def test_a_spec_as_another_sweep_keeps_to_plain_names():
+    spec = parse_spec(spec_with(), ROOT / "spec.toml")
+    assert spec.renamed("t-2").name == "t-2"
+    with pytest.raises(SpecError, match="plain name"):
+        spec.renamed("../x")

@@ -30,7 +30,7 @@ def test_a_failed_record_is_archived_before_a_new_attempt(tmp_path):
     state = SweepState(tmp_path / "s")
     state.note_submitted("r", Job("slurm", "7", str(tmp_path)))
     failed(tmp_path, "SLURM job 7 ended CANCELLED")
-    archived = state.archive_record("r")
+    (archived,) = state.archive("r", "record.json", "checkpoints")  # no checkpoints: nothing to move
     assert archived == tmp_path / "s" / "r" / "attempts" / "record-1.json"
     assert json.loads(archived.read_text())["failure"]["reason"] == "SLURM job 7 ended CANCELLED"
     assert json.loads(archived.read_text())["topology"]["workers"] == 8

@@ -48,12 +48,19 @@ class Job:
 
 @dataclass(frozen=True)
 class JobView:
-    """What an executor sees of a job now: its phase and, when known, its elapsed time (seconds), and
-    the scheduler's accounting of it (SLURM's sacct fields, see :func:`slurm.cluster.job_info`)."""
+    """What an executor sees of a job now: its phase and, when known, its elapsed time (seconds), the
+    scheduler's accounting of it (SLURM's sacct fields, see :func:`slurm.cluster.jobs_info`), and why it
+    still pends (SLURM's reason, e.g. ``Resources``, ``PartitionDown``)."""
 
     phase: Literal["pending", "running", "done"]
     elapsed_seconds: float | None = None
     accounting: dict | None = None
+    reason: str | None = None
+
+    @property
+    def pending_seconds(self) -> float | None:
+        """Seconds since the job was submitted, while it pends (when the scheduler says)."""
+        return (self.accounting or {}).get("pending_seconds") if self.phase == "pending" else None
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,10 @@ class Executor(ABC):
         ``key: why`` line each."""
         return []
 
-    def check(self, runs: list[Run]) -> None:
-        """Refuse, before anything is submitted, runs that cannot run here (raises ``SlurmError``)."""
+    def check(self, runs: list[Run]) -> list[str]:
+        """Refuse, before anything is submitted, runs that cannot run here (raises ``SlurmError``);
+        returns notes on what cannot run now but may later."""
+        return []
 
     @abstractmethod
     def prepare(self, run: Run) -> TrainConfig:
@@ -99,8 +108,17 @@ class Executor(ABC):
         """Start the run's job, whose workers read ``config_path``."""
 
     @abstractmethod
-    def poll(self, job: Job) -> JobView:
-        """The job's phase now. Reads only; raises ``SlurmError`` while the scheduler cannot be asked."""
+    def poll(self, jobs: list[Job]) -> dict[str, JobView]:
+        """Every job's phase now, by job id, asking the scheduler once for all of them. Reads only; raises
+        ``SlurmError`` while the scheduler cannot be asked."""
+
+    def stuck(self, view: JobView) -> str | None:
+        """Why to give up on a pending job that will not start by itself, or None (the default: wait)."""
+        return None
+
+    @abstractmethod
+    def cancel(self, job: Job) -> None:
+        """Stop the job (and every process it started)."""
 
     @abstractmethod
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:

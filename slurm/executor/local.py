@@ -7,11 +7,14 @@ output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +28,8 @@ from benchmark.schema import Model
 from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
 
 LOG_NAME = "workers.log"
+#: Seconds a cancelled local job's processes get to end after SIGTERM before they are killed.
+STOP_SECONDS = 5.0
 
 
 class LocalSettings(Model):
@@ -70,6 +75,21 @@ def _process_alive(job: Job) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children():
+    """Processes started in the block ignore SIGINT (an ignored signal stays ignored across exec), so that
+    Ctrl-C in the terminal reaches the sweep driver alone, which then stops the run and records it (see
+    :meth:`LocalExecutor.cancel`). Only in the main thread, where signal dispositions can be changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LocalExecutor(Executor):
     """Submits runs through ``submitit.LocalExecutor``; the driver runs one at a time and waits."""
 
@@ -110,7 +130,8 @@ class LocalExecutor(Executor):
 
         executor = submitit.LocalExecutor(folder=self.folder)
         executor.update_parameters(timeout_min=24 * 60)
-        job = executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
+        with _sigint_ignored_by_children():
+            job = executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
         self._jobs[job.job_id] = job
         started = psutil.Process(int(job.job_id)).create_time()
         return Job(self.kind, str(job.job_id), str(job.paths.folder), started)
@@ -121,11 +142,30 @@ class LocalExecutor(Executor):
         return write_atomic(config_path.parent / "job.sh",
                             f"#!/bin/bash\nOMP_NUM_THREADS={self.threads(run)} {command}\n")
 
-    def poll(self, job: Job) -> JobView:
-        """Running while the job's process runs (asked of submitit for jobs this instance started)."""
-        mine = self._jobs.get(job.job_id)
-        running = not mine.done() if mine is not None else _process_alive(job)
-        return JobView("running" if running else "done")
+    def poll(self, jobs: list[Job]) -> dict[str, JobView]:
+        """Running while a job's process runs (asked of submitit for jobs this instance started)."""
+        views = {}
+        for job in jobs:
+            mine = self._jobs.get(job.job_id)
+            running = not mine.done() if mine is not None else _process_alive(job)
+            views[job.job_id] = JobView("running" if running else "done")
+        return views
+
+    def cancel(self, job: Job) -> None:
+        """Stop the job's process and every process under it (horovodrun and its workers): SIGTERM, then
+        SIGKILL after :data:`STOP_SECONDS`."""
+        if not _process_alive(job):
+            return
+        top = psutil.Process(int(job.job_id))
+        processes = [top, *top.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(processes, timeout=STOP_SECONDS)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=STOP_SECONDS)
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
         """No SLURM view; the job's error, or the end of its launcher log."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +34,8 @@ from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
 BASE_SRUN_ARGS = ("--mpi=pmix", "--kill-on-bad-exit=1")
 #: submitit signals a job this many seconds before its time limit (SlurmExecutor's ``signal_delay_s``).
 SIGNAL_DELAY_SECONDS = 90
+#: Seconds a stopped worker other than rank 0 waits for rank 0's requeue to end it.
+REQUEUE_WAIT_SECONDS = 60
 
 
 class SlurmSettings(Model):
@@ -45,6 +49,11 @@ class SlurmSettings(Model):
     cpu_bind: Line = Field("cores", min_length=1, description="srun --cpu-bind=...")
     numactl: bool = Field(False, description="run each worker under numactl --localalloc")
     one_at_a_time: bool = Field(False, description="one job at a time (--dependency=singleton)")
+    max_requeues: int = Field(3, ge=0, description="times a run that reaches its time limit is requeued to "
+                                                   "resume from its checkpoint")
+    max_pending_minutes: float | None = Field(None, gt=0, description="cancel a run, recorded as failed, that "
+                                              "pends longer than this for a reason that cannot clear by itself "
+                                              "(ReqNodeNotAvail, PartitionDown ...)")
     sbatch_args: dict[str, str | int] | None = Field(None, description="extra #SBATCH flags (long options)")
     srun_args: list[Line] | None = Field(None, description="extra srun flags")
     setup: list[Line] | None = Field(None, description="shell lines before srun")
@@ -70,11 +79,38 @@ class SlurmSettings(Model):
         return args
 
 
-def train_task(config_path: str):
-    """The submitit job function; every SLURM task runs it as one Horovod worker."""
-    from benchmark.train import run_training
+class TrainTask:
+    """The submitit job function: every SLURM task runs it as one Horovod worker of the run whose config
+    is at ``config_path``.
 
-    return run_training(TrainConfig.from_json(config_path))
+    Time limits and preemption: submitit asks SLURM to send USR2 :data:`SIGNAL_DELAY_SECONDS` before the
+    time limit (and SLURM sends it on preemption). While training, USR2 asks the trainer to stop
+    (:func:`benchmark.train.request_stop`): every worker stops at the same step and rank 0 writes a
+    checkpoint. Then submitit's own handler takes over: on rank 0 it calls :meth:`checkpoint`, whose
+    ``DelayedSubmission`` is this same task, and requeues the job (``scontrol requeue``, the same job id);
+    the requeued job's trainer resumes from the checkpoint. A job requeued or restarted without the signal
+    (``scontrol requeue``, a node failure) resumes from its last periodic checkpoint.
+    """
+
+    def __call__(self, config_path: str):
+        from benchmark.train import TrainingInterrupted, request_stop, run_training
+
+        submitit_handler = signal.getsignal(signal.SIGUSR2)
+        signal.signal(signal.SIGUSR2, lambda signum, frame: request_stop())
+        try:
+            return run_training(TrainConfig.from_json(config_path))
+        except TrainingInterrupted:
+            signal.signal(signal.SIGUSR2, submitit_handler)
+            submitit_handler(signal.SIGUSR2, None)  # rank 0: checkpoint(), requeue, exit; the others: returns
+            time.sleep(REQUEUE_WAIT_SECONDS)  # the requeue ends this task; exiting first could end rank 0's
+            raise
+
+    def checkpoint(self, config_path: str):
+        """What submitit resubmits when the job is signalled: this task again, which resumes from the
+        checkpoint the trainer wrote in the run's folder (``submitit.helpers.DelayedSubmission``)."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, config_path)
 
 
 class SlurmExecutor(Executor):
@@ -113,14 +149,16 @@ class SlurmExecutor(Executor):
         """A submitit ``SlurmExecutor`` set up for ``run``."""
         import submitit
 
-        executor = submitit.SlurmExecutor(folder=self.folder / "%j", python=self.python)
+        executor = submitit.SlurmExecutor(folder=self.folder / "%j", python=self.python,
+                                          max_num_timeout=self.settings.max_requeues)
         executor.update_parameters(**self.parameters(run))
         return executor
 
-    def check(self, runs: list[Run]) -> None:
-        """Refuse runs the partition cannot hold, before anything is submitted (``SlurmError``)."""
+    def check(self, runs: list[Run]) -> list[str]:
+        """Refuse runs the partition cannot hold with its usable nodes, before anything is submitted
+        (``SlurmError``); note a partition that is down now."""
         part = cluster.partition(self.settings.partition)
-        cluster.check_capacity(runs, part, self.settings.cpus_per_task)
+        return cluster.check_capacity(runs, part, self.settings.cpus_per_task)
 
     def prepare(self, run: Run) -> TrainConfig:
         """The run's config with ``cpus_per_task`` threads per worker."""
@@ -128,7 +166,7 @@ class SlurmExecutor(Executor):
 
     def submit(self, run: Run, config_path: Path) -> Job:
         """Submit the run's job."""
-        job = self.executor(run).submit(train_task, str(config_path))
+        job = self.executor(run).submit(TrainTask(), str(config_path))
         return Job(self.kind, str(job.job_id), str(job.paths.folder))
 
     def sbatch_script(self, run: Run, config_path: Path) -> str:
@@ -146,12 +184,35 @@ class SlurmExecutor(Executor):
         self.folder.mkdir(parents=True, exist_ok=True)
         return write_atomic(config_path.parent / "job.sbatch", self.sbatch_script(run, config_path))
 
-    def poll(self, job: Job) -> JobView:
-        """Pending, running or done, by sacct."""
-        info = cluster.job_info(job.job_id)
-        if info is None or info["state"] == "PENDING":
-            return JobView("pending", accounting=info)
-        return JobView("done" if info["final"] else "running", info["elapsed_seconds"], info)
+    def poll(self, jobs: list[Job]) -> dict[str, JobView]:
+        """Pending (with SLURM's reason), running or done: one sacct call for all jobs, and one squeue call
+        for the pending ones' reasons."""
+        infos = cluster.jobs_info([job.job_id for job in jobs])
+        pending = [job.job_id for job in jobs if job.job_id not in infos or infos[job.job_id]["state"] == "PENDING"]
+        reasons = cluster.pending_reasons(pending)
+        views = {}
+        for job in jobs:
+            info = infos.get(job.job_id)
+            if job.job_id in pending:
+                views[job.job_id] = JobView("pending", accounting=info, reason=reasons.get(job.job_id))
+            else:
+                views[job.job_id] = JobView("done" if info["final"] else "running", info["elapsed_seconds"], info)
+        return views
+
+    def stuck(self, view: JobView) -> str | None:
+        """Why to give up on a job that has pended longer than ``max_pending_minutes`` for a reason that
+        cannot clear by itself (:data:`slurm.cluster.STUCK_REASONS`), or None."""
+        limit, waited = self.settings.max_pending_minutes, view.pending_seconds
+        if limit is None or waited is None or waited < limit * 60 or not view.reason:
+            return None
+        if not view.reason.startswith(cluster.STUCK_REASONS):
+            return None
+        return (f"pending {waited / 60:.1f} min (executor.max_pending_minutes = {limit:g}) for a reason that "
+                f"cannot clear by itself: {view.reason}; cancelled")
+
+    def cancel(self, job: Job) -> None:
+        """``scancel`` the job."""
+        cluster.cancel(job.job_id)
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
         """sacct's view of the ended job for the record, and why it failed if it left no record: its SLURM
@@ -159,6 +220,9 @@ class SlurmExecutor(Executor):
         import submitit
 
         info = view.accounting
+        if info is None:  # never known to accounting: cancelled while it pended
+            return Outcome(SlurmJob(job_id=job.job_id, tasks_per_node=config.run.workers_per_node),
+                           f"SLURM job {job.job_id} never started")
         slurm = SlurmJob(job_id=info["job_id"], node_list=info["node_list"], nodes=info["nodes"],
                          tasks_per_node=config.run.workers_per_node, queue_wait_seconds=info["queue_wait_seconds"],
                          elapsed_seconds=info["elapsed_seconds"], state=info["state"])
