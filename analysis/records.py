@@ -20,12 +20,13 @@ EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top
 # Column -> dtype. "Int64" is pandas' nullable integer: a failed run leaves unreached figures missing.
 RUN_COLUMNS = {
     "sweep": "object", "run_id": "object", "status": "object", "failure_reason": "object",
+    "data_source": "object", "image_size": "object",
     "nodes": "Int64", "workers_per_node": "Int64", "workers": "Int64",
     "local_batch_size": "Int64", "global_batch_size": "Int64",
     "images_per_second": "float64", "window_seconds": "float64", "step_median_seconds": "float64",
     "peak_rss_bytes_max": "Int64",
     "ttt_seconds": "float64", "ttt_epochs": "Int64", "ttt_reason": "object", "target_top1": "float64",
-    "final_val_top1": "float64", "best_val_top1": "float64",
+    "final_val_top1": "float64", "best_val_top1": "float64", "best_val_top5": "float64",
     "slurm_job_id": "object", "path": "object",
 }
 EPOCH_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict.fromkeys(EPOCH_METRICS, "float64")
@@ -101,6 +102,8 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "run_id": record.run_id,
         "status": record.status,
         "failure_reason": record.failure.reason if record.failure else None,
+        "data_source": record.config.data.source,
+        "image_size": "x".join(map(str, record.config.data.image_size)),
         **{key: topology.get(key) for key in (
             "nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")},
         "images_per_second": throughput.images_per_second if throughput else None,
@@ -113,6 +116,7 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "target_top1": ttt.target_top1 if ttt else None,
         "final_val_top1": top1[-1] if top1 else None,
         "best_val_top1": record.best_top1,
+        "best_val_top5": max((e.val_top5 for e in epochs if e.val_top5 is not None), default=None),
         "slurm_job_id": slurm.job_id if slurm else None,
         "path": str(path),
     }

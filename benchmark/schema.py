@@ -8,6 +8,8 @@ and refuse NaN and infinity, so that everything they hold is strict JSON.
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
@@ -103,6 +105,21 @@ def describe_all(exc: ValidationError, prefix: str = "", model: type[BaseModel] 
             line += f"; known: {', '.join(model.model_fields)}"
         lines.append(line)
     return lines
+
+
+def read_toml(path: str | Path, what: str, error: type[ValueError]) -> dict:
+    """The TOML file at ``path`` (a ``what``: "sweep spec", "reference file") as a dict.
+
+    Raises:
+        error: naming the file, when it cannot be read or is not valid TOML.
+    """
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from exc
 
 
 def validate(model: type[Model], data: Any, prefix: str = "") -> tuple[Model | None, list[str]]:

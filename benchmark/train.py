@@ -35,6 +35,7 @@ from benchmark.checkpoint import (Checkpoint, CheckpointError, Reason, RunState,
                                   write_checkpoint)
 from benchmark.config import TrainConfig
 from benchmark.metrics import StepLog, global_throughput, time_to_train
+from benchmark.mllog import SUCCESS, RunLog
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
@@ -183,7 +184,9 @@ def log_to_file(path: Path | None):
 class Trainer:
     """One worker's training run. Build it after ``hvd.init()``: it resumes from the run's own newest valid
     checkpoint, or starts from ``training.init_from``'s weights or the seeded ones (see :meth:`_start`).
-    :meth:`run` returns the record on rank 0 (None elsewhere).
+    :meth:`run` returns the record on rank 0 (None elsewhere). ``mllog``: rank 0's MLPerf-style log of the
+    segment (:mod:`benchmark.mllog`; opened here, truncated on a fresh start, appended to on a resume),
+    disabled elsewhere and by default.
 
     Raises (when built):
         CheckpointError: the run's checkpoint is of another configuration or worker count, or
@@ -191,7 +194,7 @@ class Trainer:
             raise ``RuntimeError`` quoting it).
     """
 
-    def __init__(self, config: TrainConfig, hvd, started_at: float | None = None):
+    def __init__(self, config: TrainConfig, hvd, started_at: float | None = None, mllog: RunLog | None = None):
         import keras
         import tensorflow as tf
 
@@ -217,6 +220,13 @@ class Trainer:
         self.segment_steps, self.last_checkpoint, self.due_at_epoch_end = 0, time.monotonic(), False
         self.train_step = self._make_train_step()
         self.predict = tf.function(lambda x: self.model(x, training=False))
+        self.mllog = mllog or RunLog(None, 0.0)
+        self.mllog.open(fresh=self.pending_resume is None)
+        self.mllog.initialized(
+            nodes=self.topology.nodes, workers_per_node=self.topology.workers_per_node,
+            global_batch_size=self.topology.global_batch_size, seed=config.training.seed,
+            train_samples=self.pipes.train_images, eval_samples=self.pipes.val_images, base_lr=peak,
+            end_lr=lr.lr_end, warmup_epochs=lr.warmup_epochs, weight_decay=config.training.weight_decay)
 
     def _broadcast_from_rank0(self) -> None:
         for i, var in enumerate(self.model.variables + self.optimizer.variables):
@@ -362,7 +372,9 @@ class Trainer:
         st = self.state
         progress = ProgressWriter(self.config.run_dir, self.config.training.epochs,
                                   self.pipes.steps_per_epoch) if self.rank == 0 else None
+        self.mllog.run_start(self.pending_resume)
         while st.epoch < self.config.training.epochs:
+            self.mllog.epoch_start(st.epoch + 1, st.step)
             steps_here = self._train_epoch(progress)
             self._end_epoch(progress, steps_here)
         return self._gather_record(threads)
@@ -428,10 +440,13 @@ class Trainer:
         """Evaluate, add the epoch's row, and checkpoint if due (``final`` after the last epoch)."""
         st, training = self.state, self.config.training
         self._segment_work_starts(time.time())
+        self.mllog.epoch_stop(st.epoch + 1)
         row = {"epoch": st.epoch + 1, "learning_rate": self.schedule(st.epoch),
                "train_loss": st.loss_sum / self.pipes.steps_per_epoch}
         if self.pipes.validation is not None:
+            self.mllog.eval_start(st.epoch + 1)
             row.update(self.evaluate())
+            self.mllog.eval_stop(st.epoch + 1, row["val_top1"])
         row = Epoch(**row, elapsed_seconds=self.clock.seconds())
         st.epochs.append(row)
         st.epoch, st.step, st.loss_sum = st.epoch + 1, 0, 0.0
@@ -532,9 +547,11 @@ def launcher_rank() -> int:
 
 
 def run_training(config: TrainConfig) -> RunRecord | None:
-    """Run one training run as one Horovod worker; rank 0 writes ``config.run_dir/record.json`` and logs
-    one line per epoch to ``config.run_dir/train.log``. With a valid checkpoint of the same configuration
-    in ``config.run_dir/checkpoints``, the run resumes from it (see :class:`Trainer`).
+    """Run one training run as one Horovod worker; rank 0 writes ``config.run_dir/record.json``, logs
+    one line per epoch to ``config.run_dir/train.log`` and writes the MLPerf-style log
+    ``config.run_dir/mllog.log`` (:mod:`benchmark.mllog`: ``run_stop`` ``success`` once the run completed,
+    ``aborted`` when it fails or is stopped). With a valid checkpoint of the same configuration in
+    ``config.run_dir/checkpoints``, the run resumes from it (see :class:`Trainer`).
 
     Returns the record on rank 0 and None on the other ranks.
 
@@ -545,6 +562,7 @@ def run_training(config: TrainConfig) -> RunRecord | None:
     """
     global _stop_requested
     rank0, started = launcher_rank() == 0, time.time()
+    mllog = RunLog(config.run_dir if rank0 else None, started)
     with log_to_file(config.run_dir / LOG_NAME if rank0 else None):
         try:
             import horovod.tensorflow as hvd
@@ -553,8 +571,9 @@ def run_training(config: TrainConfig) -> RunRecord | None:
             threads = configure_threads(config, hvd.local_size())
             log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(),
                      hvd.size())
-            record = Trainer(config, hvd, started).run(threads)
+            record = Trainer(config, hvd, started, mllog).run(threads)
             if record is not None:
+                mllog.stop(SUCCESS, epoch_num=len(record.epochs))
                 record.write(config.run_dir)
                 log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
                          f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
@@ -563,16 +582,19 @@ def run_training(config: TrainConfig) -> RunRecord | None:
         except TrainingInterrupted as exc:
             if rank0:
                 log.info("run %s: %s", config.run.run_id, exc)
+                mllog.abort(f"stopped on request: {exc}", epochs_done=exc.epoch, step=exc.step)
             raise
         except Exception as exc:
             if rank0:
                 log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
                 RunRecord.failed(config, Failure.of_exception(exc), slurm=slurm_job()).write(config.run_dir)
+                mllog.abort(f"{type(exc).__name__}: {exc}")
             else:
                 await_record(config.run_dir, started)
             raise
         finally:
             _stop_requested = False
+            mllog.close()
 
 
 def await_record(run_dir: Path, since: float, seconds: float = RECORD_WAIT_SECONDS) -> bool:

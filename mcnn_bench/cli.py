@@ -84,6 +84,39 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accept(args: argparse.Namespace) -> int:
+    from analysis.acceptance import accept, markdown, passed, write_report
+    from analysis.reference import load_reference
+
+    try:
+        reference = load_reference(args.reference)
+        checks = accept(args.sweep_dir, reference)
+    except (FileNotFoundError, ValueError) as exc:  # ReferenceError is a ValueError
+        print(f"mcnn-bench accept: error: {exc}", file=sys.stderr)
+        return 2
+    paths = write_report(checks, reference.system, args.sweep_dir, args.out or args.sweep_dir)
+    print(markdown(checks, reference.system, args.sweep_dir))
+    print("written: " + ", ".join(map(str, paths)))
+    return 0 if passed(checks) else 1
+
+
+def cmd_reference_capture(args: argparse.Namespace) -> int:
+    from analysis.acceptance import capture
+    from analysis.reference import write_reference
+
+    try:
+        reference = capture(args.sweep_dir, args.system, args.tolerance, args.description)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mcnn-bench reference capture: error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path(f"{args.system}.toml")
+    header = (f"# Captured by `mcnn-bench reference capture {args.sweep_dir} --system {args.system} "
+              f"--tolerance {args.tolerance}`:\n# each value is the median of the repeats; each bound the wider "
+              "of the tolerance and the repeats' spread.\n\n")
+    print(f"reference of {len(reference.shape)} shape(s) written to {write_reference(reference, out, header)}")
+    return 0
+
+
 def cmd_devcluster(args: argparse.Namespace) -> int:
     script = resources.files("slurm") / "devcluster" / args.action
     extra = ["--nodes", str(args.nodes)] if args.action == "start" else []
@@ -155,6 +188,33 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     analyze.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/analysis)")
     analyze.set_defaults(func=cmd_analyze)
+
+    accept = sub.add_parser(
+        "accept", help="PASS/FAIL of a sweep's figures against a system's reference file",
+        description="Hold each run shape's median figures (over its completed repeats) against a reference "
+                    "file: PASS inside the bounds (or beyond them on the good side), FAIL outside on the bad "
+                    "side, MISSING without a completed run; UNSTABLE when the repeats spread wider than the "
+                    "tolerance band. Writes acceptance.md, acceptance.json and acceptance.xml (JUnit). Exit "
+                    "status 0 when every figure passes, 1 when any fails or is missing, 2 on bad input.")
+    accept.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
+    accept.add_argument("--reference", type=Path, required=True, help="the system's reference file (TOML); the "
+                                                                      "suite ships analysis/references/")
+    accept.add_argument("--out", type=Path, help="where the reports go (default: SWEEP_DIR)")
+    accept.set_defaults(func=cmd_accept)
+
+    reference = sub.add_parser("reference", help="reference files for `mcnn-bench accept`")
+    reference_sub = reference.add_subparsers(dest="action", required=True, metavar="ACTION")
+    capture = reference_sub.add_parser(
+        "capture", help="write a reference file from a known-good sweep",
+        description="Write a reference file from a known-good sweep: per shape and figure the median of the "
+                    "repeats, with bounds the wider of --tolerance and the repeats' own spread.")
+    capture.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR")
+    capture.add_argument("--system", required=True, help="the system's name (a plain name)")
+    capture.add_argument("--tolerance", type=float, default=0.1, help="bound as a fraction of each value "
+                                                                       "(default: %(default)s)")
+    capture.add_argument("--description", help="a line describing the system")
+    capture.add_argument("--out", type=Path, help="the file to write (default: ./SYSTEM.toml)")
+    capture.set_defaults(func=cmd_reference_capture)
 
     devcluster = sub.add_parser("devcluster", help="start, stop or inspect the development SLURM cluster",
                                 description="A real multi-node SLURM cluster (slurmctld, slurmd per node in "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +18,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from benchmark.config import DataSettings, LearningRateSettings, RunSettings, TrainConfig, TrainingSettings, data_problems
 from benchmark.data.sources import SOURCES
-from benchmark.schema import Line, Model, PlainName, validate
+from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
 
 
@@ -45,12 +44,15 @@ class Header(Model):
 
 
 class Grid(Model):
-    """``[grid]``: the runs are the Cartesian product nodes x workers per node x batch sizes."""
+    """``[grid]``: the runs are the Cartesian product nodes x workers per node x batch sizes, each shape
+    ``repeats`` times."""
 
     nodes: Counts
     workers_per_node: Counts
     local_batch_size: Counts | None = None
     global_batch_size: Counts | None = None
+    repeats: int = Field(1, ge=1, description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
+                                              "acceptance takes the median over the repeats")
 
     @model_validator(mode="after")
     def _one_batch_kind_that_divides(self) -> Grid:
@@ -67,12 +69,15 @@ class Grid(Model):
         return self
 
     def points(self):
-        """``(run_id, nodes, workers_per_node, local batch size)`` of every run, in grid order."""
+        """``(run_id, nodes, workers_per_node, local batch size)`` of every run, in grid order, each shape
+        ``repeats`` times."""
         per_worker = self.local_batch_size is not None
         for nodes, wpn, batch in itertools.product(self.nodes, self.workers_per_node,
                                                    self.local_batch_size or self.global_batch_size):
-            run_id = f"n{nodes}-w{wpn}-" + (f"b{batch}" if per_worker else f"gb{batch}")
-            yield run_id, nodes, wpn, batch if per_worker else batch // (nodes * wpn)
+            shape = f"n{nodes}-w{wpn}-" + (f"b{batch}" if per_worker else f"gb{batch}")
+            for repeat in range(1, self.repeats + 1):
+                run_id = shape if self.repeats == 1 else f"{shape}-r{repeat}"
+                yield run_id, nodes, wpn, batch if per_worker else batch // (nodes * wpn)
 
 
 #: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``.
@@ -203,11 +208,4 @@ def load_spec(path: str | Path) -> SweepSpec:
     Raises:
         SpecError: the file is missing, is not valid TOML, or does not validate (see :func:`parse_spec`).
     """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read sweep spec: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_spec(raw, path)
+    return parse_spec(read_toml(path, "sweep spec", SpecError), path)

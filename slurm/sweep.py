@@ -25,6 +25,7 @@ from typing import TextIO
 
 from benchmark.checkpoint import CHECKPOINT_DIR
 from benchmark.config import TrainConfig
+from benchmark.mllog import LOG_NAME as MLLOG_NAME
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from slurm.cluster import SlurmError
 from slurm.display import Progress
@@ -160,9 +161,10 @@ def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
 
 
 def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> None:
-    """Submit ``run``: its old record (and, when it starts ``fresh``, its checkpoints) go to ``attempts/``,
-    its config is written where its workers read it, and the job, fingerprint and settings are saved."""
-    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR] if fresh else []))
+    """Submit ``run``: its old record (and, when it starts ``fresh``, its checkpoints and MLPerf log) go to
+    ``attempts/``, its config is written where its workers read it, and the job, fingerprint and settings
+    are saved."""
+    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else []))
     config = executor.prepare(run)
     with _deferred_interrupt():
         job = executor.submit(run, config.write_json(state.config_path(run.run_id)))
