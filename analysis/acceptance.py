@@ -14,7 +14,6 @@ The report is written as ``acceptance.md`` (people), ``acceptance.json`` (progra
 """
 from __future__ import annotations
 
-import json
 import statistics
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass

@@ -129,7 +129,8 @@ def jobs_info(job_ids: list[str]) -> dict[str, dict]:
         return {}
     out = _run(["sacct", "-j", ",".join(map(str, job_ids)), "-X", "-n", "-P", "-o", ",".join(SACCT_FIELDS)])
     rows = [dict(zip(SACCT_FIELDS, line.split("|"))) for line in out.splitlines() if line.strip()]
-    return {row["JobID"]: _job_row(row) for row in rows if row["JobID"] in set(map(str, job_ids))}
+    wanted = set(map(str, job_ids))
+    return {row["JobID"]: _job_row(row) for row in rows if row["JobID"] in wanted}
 
 
 def _job_row(row: dict) -> dict:

@@ -12,13 +12,10 @@ Each invocation uses a fresh submitit folder, so an old job's result is never ta
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import logging
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -30,6 +27,7 @@ from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from slurm.cluster import SlurmError
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, Job, JobView, Run
+from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
 from slurm.spec import SweepSpec, load_spec
 from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
@@ -87,8 +85,11 @@ def current_status(state: SweepState, executor: Executor, run_id: str, view: Job
         return RunStatus(run_id, "unknown", reason=view, job_id=job.job_id)
     if view.phase != "done":
         return RunStatus(run_id, view.phase, reason=view.reason, job_id=job.job_id, elapsed=view.elapsed_seconds)
+    recorded = recorded_status(state, run_id)
+    if recorded is not None:
+        return recorded
     outcome = executor.outcome(job, TrainConfig.from_json(state.config_path(run_id)), view)
-    return recorded_status(state, run_id) or RunStatus(run_id, "failed", outcome.failure_reason, job.job_id)
+    return RunStatus(run_id, "failed", outcome.failure_reason, job.job_id)
 
 
 def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str]) -> None:
@@ -166,29 +167,12 @@ def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> Non
     are saved."""
     state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else []))
     config = executor.prepare(run)
-    with _deferred_interrupt():
+    with deferred_interrupt():
         job = executor.submit(run, config.write_json(state.config_path(run.run_id)))
         state.note_submitted(run.run_id, job, fingerprint=config.fingerprint(), settings=config.fingerprinted(),
                              nodes=run.nodes, workers_per_node=run.workers_per_node,
                              local_batch_size=run.config.run.local_batch_size)
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
-
-
-@contextlib.contextmanager
-def _deferred_interrupt():
-    """Ctrl-C inside the block takes effect at its end, so that no job is submitted without being saved
-    (in the main thread; elsewhere the block is left as it is)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO = sys.stdout) -> list[Path]:
@@ -271,10 +255,9 @@ def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out:
     with Progress(out) as progress:
         for note in executor.check(runs):
             progress.note(note)
-        settle(state, executor, poll(state, executor, run_ids))
-        statuses = {run_id: current_status(state, executor, run_id, None) for run_id in run_ids}
         views = poll(state, executor, run_ids)
-        statuses.update({run_id: current_status(state, executor, run_id, view) for run_id, view in views.items()})
+        settle(state, executor, views)
+        statuses = {run_id: current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids}
         todo = _plan(state, spec, executor, runs, statuses, rerun_stale) if submit else []
         running = [run_id for run_id in run_ids if statuses[run_id].state not in (*TERMINAL, "missing")]
         for run_id in running:

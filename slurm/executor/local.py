@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +23,7 @@ from pydantic import Field
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
 from benchmark.schema import Model
+from slurm.interrupt import sigint_handler
 
 from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
 
@@ -75,21 +75,6 @@ def _process_alive(job: Job) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _sigint_ignored_by_children():
-    """Processes started in the block ignore SIGINT (an ignored signal stays ignored across exec), so that
-    Ctrl-C in the terminal reaches the sweep driver alone, which then stops the run and records it (see
-    :meth:`LocalExecutor.cancel`). Only in the main thread, where signal dispositions can be changed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class LocalExecutor(Executor):
     """Submits runs through ``submitit.LocalExecutor``; the driver runs one at a time and waits."""
 
@@ -130,7 +115,9 @@ class LocalExecutor(Executor):
 
         executor = submitit.LocalExecutor(folder=self.folder)
         executor.update_parameters(timeout_min=24 * 60)
-        with _sigint_ignored_by_children():
+        # its processes ignore SIGINT (an ignored signal stays ignored across exec): Ctrl-C in the terminal
+        # reaches the sweep driver alone, which stops the run and records it (see cancel)
+        with sigint_handler(signal.SIG_IGN):
             job = executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
         self._jobs[job.job_id] = job
         started = psutil.Process(int(job.job_id)).create_time()
