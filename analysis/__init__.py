@@ -3,7 +3,13 @@
 Modules, one concept each:
 
 - ``records``: load every ``record.json`` under a results folder into flat DataFrames.
-- ``tables``: Datta et al. 2019 Table 1, the scaling table and the memory table.
+- ``tables``: Datta et al. 2019 Table 1, the scaling tables (over workers and over nodes) and the memory table.
 - ``plots``: throughput, scaling-efficiency and per-run learning-curve PNGs.
+- ``paper``: the published numbers of Datta et al. 2019, each with its source.
+- ``figures``: the paper's Figs. 2, 5, 7, 8, 9 and 10 from the records, with its published points.
+- ``compare``: our runs beside the published numbers (Table 1 per node count; Fig. 2 and sec. 5.2-5.4).
+- ``scaling_model``: the alpha-beta ring-allreduce scaling model and its fits; ``predict``: what
+  ``mcnn-bench predict`` does with it (inputs, the paper's validation, tables and the speedup plot).
 - ``report``: ``analyze()`` writes all of the above; ``format_summary()`` renders it for a terminal.
+- ``reference``, ``acceptance``: reference files and the PASS/FAIL of a sweep against one.
 """

@@ -1,6 +1,7 @@
 """PNG figures, rendered with matplotlib's Agg canvas (no display, no global pyplot state):
 throughput and scaling efficiency vs workers (from ``tables.scaling``), and one run's learning
-curves in the form of Datta et al. 2019, Fig. 9 (from ``LoadedRecords.epochs``)."""
+curves in the form of Datta et al. 2019, Fig. 9 (from ``LoadedRecords.epochs``). The paper's figures
+with its published points are in :mod:`analysis.figures`; both write through :func:`save_png`."""
 
 from __future__ import annotations
 
@@ -22,26 +23,33 @@ from .tables import (BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATC
 
 WORKERS_LABEL = "workers (Horovod processes)"
 IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
+#: Opacity of a 95 % interval's band.
+CI_ALPHA = 0.2
 DPI = 120
 
 
 def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
-    """Global throughput (images/s) vs total workers, one line per local batch size and workers per node,
-    to a PNG.
+    """Global throughput (images/s) vs total workers, one line per sweep, to a PNG.
 
-    ``scaling_df`` is ``tables.scaling(runs)``. Each line has a dashed ideal linear-scaling reference:
-    baseline images/s * workers / baseline workers. Returns ``path``; raises ``ValueError`` if
-    ``scaling_df`` is empty, ``OSError`` if the file cannot be written.
+    ``scaling_df`` is ``tables.scaling(runs)``. A sweep's line joins its median images/s at each worker
+    count (every run is also drawn as a faint dot: runs of one worker count may differ in workers per node
+    or local batch); its dashed ideal linear-scaling reference is the median at the sweep's smallest
+    worker count * workers / that count. Returns ``path``; raises ``ValueError`` if ``scaling_df`` is
+    empty, ``OSError`` if the file cannot be written.
     """
+    if scaling_df.empty:
+        raise ValueError("no completed run with a throughput figure to plot")
     figure = Figure(figsize=(7.5, 4.8))
     axes = figure.add_subplot()
-    for color, label, group in _series(scaling_df):
-        axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o-", color=color, label=label)
-        baseline_throughput = group[IMAGES_PER_SECOND] / group[SPEEDUP] / group[BASELINE_WORKERS]
-        axes.plot(group[WORKERS], baseline_throughput * group[WORKERS], color=color, **IDEAL_STYLE)
-    _finish(axes, scaling_df, "throughput (images/s)", "ideal linear scaling")
-    axes.set_title("Training throughput vs workers")
-    return _save(figure, path)
+    for index, (sweep, group) in enumerate(scaling_df.groupby(SWEEP, sort=True)):
+        color = f"C{index % 10}"
+        medians = group.groupby(WORKERS)[IMAGES_PER_SECOND].median()
+        axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o", color=color, alpha=0.3, markersize=4)
+        axes.plot(medians.index, medians.values, "o-", color=color, label=f"{sweep} (median per worker count)")
+        axes.plot(medians.index, medians.iloc[0] * medians.index / medians.index[0], color=color, **IDEAL_STYLE)
+    _finish(axes, scaling_df, "throughput (images/s, all workers)", "ideal linear scaling")
+    axes.set_title("Training throughput vs workers, per sweep")
+    return save_png(figure, path)
 
 
 def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
@@ -66,7 +74,7 @@ def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
     speedup_axes.set_title("Speedup vs workers")
     efficiency_axes.set_title("Scaling efficiency vs workers")
     figure.suptitle("Scaling relative to the smallest worker count of each local batch size")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_run_curves(
@@ -90,6 +98,7 @@ def plot_run_curves(
     accuracy_axes = figure.add_subplot()
     rate_axes = accuracy_axes.twinx()
     accuracy_axes.plot(rows["epoch"], 100 * rows["val_top1"], "o-", color="C0", label="validation top-1")
+    interval_band(accuracy_axes, rows, "val_top1_ci_low", "val_top1_ci_high", "C0", label="95 % CI over fields")
     if target_top1 is not None:
         accuracy_axes.axhline(100 * target_top1, color="C0", linestyle=":", label=f"target {100 * target_top1:g} %")
     rate_axes.plot(rows["epoch"], rows["learning_rate"], "s--", color="C1", label="learning rate")
@@ -103,7 +112,16 @@ def plot_run_curves(
     handles = accuracy_axes.get_legend_handles_labels()[0] + rate_axes.get_legend_handles_labels()[0]
     accuracy_axes.legend(handles=handles, loc="best")
     accuracy_axes.set_title(f"Run {rows[SWEEP].iloc[0]}/{run_id}: validation top-1 and learning rate per epoch")
-    return _save(figure, path)
+    return save_png(figure, path)
+
+
+def interval_band(axes: Axes, rows: pd.DataFrame, low: str, high: str, color, label: str | None = None) -> None:
+    """The 95 % interval (fraction columns ``low``/``high`` of ``rows``, by ``epoch``) as a shaded band in %,
+    where the epochs have one (records from before the intervals have none)."""
+    with_interval = rows[rows[low].notna() & rows[high].notna()] if low in rows else rows.iloc[:0]
+    if not with_interval.empty:
+        axes.fill_between(with_interval["epoch"], 100 * with_interval[low], 100 * with_interval[high],
+                          color=color, alpha=CI_ALPHA, linewidth=0, label=label)
 
 
 def _series(scaling_df: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
@@ -141,7 +159,8 @@ def _run_epochs(epochs_df: pd.DataFrame, run_id: str, sweep: str | None) -> pd.D
     return rows.sort_values("epoch")
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Render ``figure`` with the Agg canvas and write it to ``path`` as a PNG, atomically; returns ``path``."""
     FigureCanvasAgg(figure)
     buffer = BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")

@@ -13,23 +13,40 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.record import RECORD_NAME, RecordError, RunRecord
+from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord
 
 EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "elapsed_seconds")
+#: The epochs' 95 % bootstrap intervals (``Epoch.val_top1_ci``/``val_top5_ci``), each as a low and a high column.
+EPOCH_INTERVALS = {"val_top1_ci": ("val_top1_ci_low", "val_top1_ci_high"),
+                   "val_top5_ci": ("val_top5_ci_low", "val_top5_ci_high")}
+#: The record's ``analytic`` figures copied into the run table (:mod:`benchmark.analytic`; GFLOP = 1e9 FLOPs).
+ANALYTIC_FIGURES = {
+    "training_gflop_per_image": "float64", "achieved_gflops_per_second": "float64",
+    "achieved_gflops_per_second_per_worker": "float64", "activation_bytes": "Int64",
+    "memory_lower_bound_bytes": "Int64", "peak_rss_over_lower_bound": "float64",
+}
 
-# Column -> dtype. "Int64" is pandas' nullable integer: a failed run leaves unreached figures missing.
+# Column -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
+# missing, and records made before a figure existed leave it missing too.
 RUN_COLUMNS = {
     "sweep": "object", "run_id": "object", "status": "object", "failure_reason": "object",
-    "data_source": "object", "image_size": "object",
+    "data_source": "object", "image_size": "object", "image_height": "Int64", "image_width": "Int64",
+    "num_classes": "Int64", "variant": "object", "split": "object", "leaky": "boolean",
     "nodes": "Int64", "workers_per_node": "Int64", "workers": "Int64",
     "local_batch_size": "Int64", "global_batch_size": "Int64",
     "images_per_second": "float64", "window_seconds": "float64", "step_median_seconds": "float64",
     "peak_rss_bytes_max": "Int64",
     "ttt_seconds": "float64", "ttt_epochs": "Int64", "ttt_reason": "object", "target_top1": "float64",
+    "ttt_top5_seconds": "float64", "ttt_top5_epochs": "Int64", "ttt_top5_reason": "object",
+    "target_top5": "float64",
     "final_val_top1": "float64", "best_val_top1": "float64", "best_val_top5": "float64",
-    "slurm_job_id": "object", "path": "object",
+    "best_val_top1_ci_low": "float64", "best_val_top1_ci_high": "float64",
+    "best_val_top5_ci_low": "float64", "best_val_top5_ci_high": "float64",
+    **ANALYTIC_FIGURES,
+    "cpu_model": "object", "slurm_job_id": "object", "path": "object",
 }
-EPOCH_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict.fromkeys(EPOCH_METRICS, "float64")
+EPOCH_COLUMNS = ({"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict.fromkeys(EPOCH_METRICS, "float64")
+                 | dict.fromkeys([column for pair in EPOCH_INTERVALS.values() for column in pair], "float64"))
 
 
 
@@ -37,10 +54,14 @@ EPOCH_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict
 class LoadedRecords:
     """The records found under a results folder.
 
-    ``runs``: one row per valid record, columns ``RUN_COLUMNS`` (seconds, bytes, images/s; accuracies
-    are fractions in [0, 1]; ``path`` is the record's path as a string). ``epochs``: one row per
-    (run, epoch), columns ``EPOCH_COLUMNS`` (``elapsed_seconds`` in seconds since the run's first
-    training step). ``problems``: ``(path, reason)`` for every malformed record that was skipped.
+    ``runs``: one row per valid record, columns ``RUN_COLUMNS`` (seconds, bytes, images/s, GFLOP/s;
+    accuracies are fractions in [0, 1]; ``path`` is the record's path as a string). ``leaky`` is true for
+    a run on the paper's split (``data.split = "paper"``: validation may hold copies of training fields).
+    ``best_val_top1_ci_low``/``_high`` are the 95 % interval of the epoch with the best top-1 (the first
+    such), likewise for top-5. Figures a record does not hold (a failed run; a record made before the
+    figure existed) are missing (NA). ``epochs``: one row per (run, epoch), columns ``EPOCH_COLUMNS``
+    (``elapsed_seconds`` in seconds since the run's first training step). ``problems``: ``(path,
+    reason)`` for every malformed record that was skipped.
     """
 
     runs: pd.DataFrame
@@ -55,21 +76,31 @@ def load_records(results_dir: str | Path) -> LoadedRecords:
     second record for the same sweep and run id) are listed in ``problems`` and skipped. Raises ``FileNotFoundError`` if ``results_dir`` does not exist and ``ValueError`` if it
     is not a folder or holds no ``record.json`` at all; both messages name the path.
     """
+    records: list[tuple[RunRecord, Path]] = []
+    problems: list[tuple[Path, str]] = []
+    for path in _record_paths(Path(results_dir)):
+        try:
+            records.append((RunRecord.load(path), path))
+        except RecordError as err:
+            problems.append((path, str(err).removeprefix(f"{path}: ")))
+    loaded = from_records(records)
+    return LoadedRecords(loaded.runs, loaded.epochs, problems + loaded.problems)
+
+
+def from_records(records: list[tuple[RunRecord, Path]]) -> LoadedRecords:
+    """The frames of records already read, each with the path it came from (``load_records`` without
+    the files). A second record for the same sweep and run id is listed in ``problems`` and skipped."""
     runs: list[dict[str, Any]] = []
     epochs: list[dict[str, Any]] = []
     problems: list[tuple[Path, str]] = []
     loaded_from: dict[tuple[str, str], Path] = {}
-    for path in _record_paths(Path(results_dir)):
-        try:
-            run, run_epochs = _rows(RunRecord.load(path), path)
-        except RecordError as err:
-            problems.append((path, str(err).removeprefix(f"{path}: ")))
-            continue
-        key = (run["sweep"], run["run_id"])
+    for record, path in records:
+        key = (record.sweep, record.run_id)
         if key in loaded_from:
             problems.append((path, f"duplicate run {key[0]}/{key[1]}, already loaded from {loaded_from[key]}"))
             continue
         loaded_from[key] = path
+        run, run_epochs = _rows(record, path)
         runs.append(run)
         epochs.extend(run_epochs)
     return LoadedRecords(_frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), problems)
@@ -96,14 +127,23 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
     epochs = sorted(record.epochs or [], key=lambda e: e.epoch)
     top1 = [e.val_top1 for e in epochs if e.val_top1 is not None]
     topology = record.topology.model_dump() if record.topology else {}
-    throughput, ttt, slurm = record.throughput, record.time_to_train, record.slurm
+    throughput, ttt, slurm, data = record.throughput, record.time_to_train, record.slurm, record.config.data
+    top5_ttt = ttt.top5 if ttt else None
+    analytic = record.analytic.model_dump() if record.analytic else {}
+    top1_ci, top5_ci = _best_interval(epochs, "val_top1"), _best_interval(epochs, "val_top5")
     run = {
         "sweep": record.sweep,
         "run_id": record.run_id,
         "status": record.status,
         "failure_reason": record.failure.reason if record.failure else None,
-        "data_source": record.config.data.source,
-        "image_size": "x".join(map(str, record.config.data.image_size)),
+        "data_source": data.source,
+        "image_size": "x".join(map(str, data.image_size)),
+        "image_height": data.image_size[0],
+        "image_width": data.image_size[1],
+        "num_classes": data.num_classes,
+        "variant": data.variant,
+        "split": data.split,
+        "leaky": record.validation.leaky if record.validation else data.split == "paper",
         **{key: topology.get(key) for key in (
             "nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")},
         "images_per_second": throughput.images_per_second if throughput else None,
@@ -114,12 +154,36 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "ttt_epochs": ttt.epochs if ttt else None,
         "ttt_reason": ttt.reason if ttt else None,
         "target_top1": ttt.target_top1 if ttt else None,
+        "ttt_top5_seconds": top5_ttt.seconds if top5_ttt else None,
+        "ttt_top5_epochs": top5_ttt.epochs if top5_ttt else None,
+        "ttt_top5_reason": top5_ttt.reason if top5_ttt else None,
+        "target_top5": top5_ttt.target if top5_ttt else record.config.training.target_top5,
         "final_val_top1": top1[-1] if top1 else None,
         "best_val_top1": record.best_top1,
         "best_val_top5": max((e.val_top5 for e in epochs if e.val_top5 is not None), default=None),
+        "best_val_top1_ci_low": top1_ci[0], "best_val_top1_ci_high": top1_ci[1],
+        "best_val_top5_ci_low": top5_ci[0], "best_val_top5_ci_high": top5_ci[1],
+        **{key: analytic.get(key) for key in ANALYTIC_FIGURES},
+        "cpu_model": record.provenance.cpu_model if record.provenance else None,
         "slurm_job_id": slurm.job_id if slurm else None,
         "path": str(path),
     }
-    epoch_rows = [{"sweep": record.sweep, "run_id": record.run_id, **e.model_dump(include={"epoch", *EPOCH_METRICS})}
-                  for e in epochs]
-    return run, epoch_rows
+    return run, [_epoch_row(record, epoch) for epoch in epochs]
+
+
+def _best_interval(epochs: list[Epoch], metric: str) -> tuple[float | None, float | None]:
+    """The 95 % interval (``<metric>_ci``) of the first epoch with the best ``metric``; (None, None) when
+    there is no such epoch or it has no interval."""
+    scored = [e for e in epochs if getattr(e, metric) is not None]
+    if not scored:
+        return None, None
+    best = max(scored, key=lambda e: getattr(e, metric))
+    return getattr(best, f"{metric}_ci") or (None, None)
+
+
+def _epoch_row(record: RunRecord, epoch: Epoch) -> dict[str, Any]:
+    """One ``EPOCH_COLUMNS`` row: the epoch's metrics and its intervals as low/high columns."""
+    row = {"sweep": record.sweep, "run_id": record.run_id, **epoch.model_dump(include={"epoch", *EPOCH_METRICS})}
+    for field, (low, high) in EPOCH_INTERVALS.items():
+        row[low], row[high] = getattr(epoch, field) or (None, None)
+    return row

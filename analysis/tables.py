@@ -1,5 +1,7 @@
-"""Result tables built from ``LoadedRecords.runs``: Datta et al. 2019 Table 1, throughput scaling,
-and peak memory per worker. Column names are the module constants below (plots.py reads them)."""
+"""Result tables built from ``LoadedRecords.runs``: Datta et al. 2019 Table 1, throughput scaling over
+workers and over nodes, and peak memory per worker. Column names are the module constants below
+(plots.py, figures.py and compare.py read them). Every table that shows a run on the paper's leaky split
+says "leaky split" in its workload."""
 
 from __future__ import annotations
 
@@ -15,22 +17,38 @@ LOCAL_BATCH = "local batch size"
 GLOBAL_BATCH = "global batch size"
 EPOCHS_TO_TARGET = "epochs to target"
 TTT_MINUTES = "TTT (minutes)"
+TTT_TOP5_MINUTES = "TTT top-5 (minutes)"
 IMAGES_PER_SECOND = "images/s"
+BEST_TOP1_CI = "best top-1 (95 % CI)"
+WORKLOAD = "workload"
 REASON = "reason"
 BASELINE_WORKERS = "baseline workers"
+BASELINE_NODES = "baseline nodes"
+RUNS = "runs"
+LOCAL_BATCHES = "local batch sizes"
 SPEEDUP = "speedup"
 EFFICIENCY = "scaling efficiency (%)"
 PEAK_RSS_MIB = "peak RSS per worker (MiB)"
+LOWER_BOUND_MIB = "memory lower bound (MiB)"
+RSS_OVER_BOUND = "peak RSS / lower bound"
+
+#: What a workload says of a run on the paper's split (validation may hold copies of training fields).
+LEAKY_SPLIT = "leaky split"
 
 TABLE1_COLUMNS = [
-    NODES, WORKERS_PER_NODE, EPOCHS_TO_TARGET, GLOBAL_BATCH, TTT_MINUTES, IMAGES_PER_SECOND,
-    LOCAL_BATCH, STATUS, RUN_ID, SWEEP, REASON,
+    NODES, WORKERS_PER_NODE, EPOCHS_TO_TARGET, GLOBAL_BATCH, TTT_MINUTES, TTT_TOP5_MINUTES, IMAGES_PER_SECOND,
+    BEST_TOP1_CI, WORKLOAD, LOCAL_BATCH, STATUS, RUN_ID, SWEEP, REASON,
 ]
 SCALING_COLUMNS = [
     SWEEP, LOCAL_BATCH, WORKERS, NODES, WORKERS_PER_NODE, RUN_ID, IMAGES_PER_SECOND,
-    BASELINE_WORKERS, SPEEDUP, EFFICIENCY,
+    BASELINE_WORKERS, SPEEDUP, EFFICIENCY, WORKLOAD,
 ]
-MEMORY_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, PEAK_RSS_MIB, STATUS, RUN_ID, SWEEP]
+NODE_SCALING_COLUMNS = [
+    SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, BASELINE_NODES, SPEEDUP,
+    EFFICIENCY, WORKLOAD,
+]
+MEMORY_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, PEAK_RSS_MIB, LOWER_BOUND_MIB, RSS_OVER_BOUND,
+                  WORKLOAD, STATUS, RUN_ID, SWEEP]
 
 SECONDS_PER_MINUTE = 60
 BYTES_PER_MIB = 2**20
@@ -49,15 +67,51 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
     """Datta et al. 2019, Table 1: one row per run (completed or failed), columns ``TABLE1_COLUMNS``.
 
     ``TTT (minutes)`` = ``time_to_train.seconds`` / 60 (time to reach the target validation top-1);
-    ``epochs to target`` = ``time_to_train.epochs``; ``images/s`` = global training throughput over the
-    timed window. ``reason`` is the failure reason of a failed run, or why a completed run did not reach
-    the target; it is empty when the target was reached. Figures a run never reached are missing (NA).
-    Rows are sorted by nodes, workers per node and global batch size (then sweep and run id).
+    ``TTT top-5 (minutes)`` the same for the top-5 target (``time_to_train.top5``; the paper's Table 1
+    has both: 99 % top-1 and 100 % top-5); ``epochs to target`` = ``time_to_train.epochs``; ``images/s`` =
+    global training throughput over the timed window; ``best top-1 (95 % CI)`` the best validation top-1
+    in % with the bootstrap interval of that epoch (:func:`top1_with_interval`); ``workload`` as
+    :func:`workload`. ``reason`` is the failure reason of a failed run, or why a completed run did not
+    reach the top-1 target; it is empty when the target was reached. Figures a run never reached (or a
+    record made before they existed) are missing (NA). Rows are sorted by nodes, workers per node and
+    global batch size (then sweep and run id).
     """
     table = _renamed(runs)
     table[TTT_MINUTES] = runs["ttt_seconds"] / SECONDS_PER_MINUTE
+    table[TTT_TOP5_MINUTES] = runs["ttt_top5_seconds"] / SECONDS_PER_MINUTE
+    table[BEST_TOP1_CI] = top1_with_interval(runs)
+    table[WORKLOAD] = workload(runs)
     table[REASON] = runs["failure_reason"].combine_first(runs["ttt_reason"])
     return _sorted(table, _TABLE_ORDER)[TABLE1_COLUMNS]
+
+
+def workload(runs: pd.DataFrame) -> pd.Series:
+    """What each run trained on, as text: ``"HxW dataset[, leaky split]"``, e.g. ``"768x768 bbbc021
+    dataset-b, leaky split"`` (``dataset`` as :func:`dataset`; "leaky split" when ``data.split =
+    "paper"``)."""
+    text = runs["image_size"] + " " + dataset(runs)
+    return text + runs["leaky"].fillna(False).astype(bool).map({True: f", {LEAKY_SPLIT}", False: ""})
+
+
+def dataset(runs: pd.DataFrame) -> pd.Series:
+    """Each run's data as ``"source variant"`` (``"bbbc021 dataset-b"``), the source alone when the
+    variant is ``none`` (or unknown)."""
+    variant = runs["variant"].where(runs["variant"].notna() & (runs["variant"] != "none"))
+    return runs["data_source"] + (" " + variant).fillna("")
+
+
+def top1_with_interval(runs: pd.DataFrame) -> pd.Series:
+    """The best validation top-1 in %, with its epoch's 95 % bootstrap interval over fields of view when
+    the record has one: ``"92.1 % [88.0, 95.0]"``, ``"92.1 %"`` without it, NA without validation."""
+    def text(run) -> str | None:
+        if pd.isna(run.best_val_top1):
+            return None
+        best = f"{100 * run.best_val_top1:.1f} %"
+        if pd.isna(run.best_val_top1_ci_low) or pd.isna(run.best_val_top1_ci_high):
+            return best
+        return f"{best} [{100 * run.best_val_top1_ci_low:.1f}, {100 * run.best_val_top1_ci_high:.1f}]"
+
+    return pd.Series([text(run) for run in runs.itertuples()], index=runs.index, dtype="object")
 
 
 def scaling(runs: pd.DataFrame) -> pd.DataFrame:
@@ -68,10 +122,12 @@ def scaling(runs: pd.DataFrame) -> pd.DataFrame:
     ``speedup`` = images/s / images/s at the baseline (the median, should several runs share the
     baseline worker count), and ``scaling efficiency (%)`` = 100 * speedup / (workers / baseline workers),
     the standard definition, in which Datta et al. 2019 (sec. 4) report scaling efficiency.
-    Failed runs and runs without a throughput figure are left out. Sorted by sweep, local batch, workers.
+    ``workload`` as :func:`workload`. Failed runs and runs without a throughput figure are left out. Sorted
+    by sweep, local batch, workers.
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["workers"].notna()
     table = _renamed(runs[usable])
+    table[WORKLOAD] = workload(runs[usable])
     groups = [table[column] for column in _SCALING_GROUP]
     baseline_workers = table[WORKERS].groupby(groups).transform("min")
     at_baseline = table[IMAGES_PER_SECOND].where(table[WORKERS] == baseline_workers)
@@ -82,20 +138,65 @@ def scaling(runs: pd.DataFrame) -> pd.DataFrame:
     return _sorted(table, [*_SCALING_GROUP, WORKERS, NODES, RUN_ID])[SCALING_COLUMNS]
 
 
+def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
+    """Throughput scaling over nodes at a fixed workers per node (Datta et al. 2019, Figs. 8 and 10): one
+    row per (sweep, workers per node, nodes) with completed runs, columns ``NODE_SCALING_COLUMNS``.
+
+    ``images/s`` is the median global throughput of the row's completed runs (``runs`` of them, at the
+    ``local batch sizes`` listed: the paper's Table 1 lowers the local batch once the global batch is
+    capped). With ``baseline nodes`` the smallest node count of the (sweep, workers per node) line:
+    ``speedup`` = images/s / images/s at the baseline, ``scaling efficiency (%)`` = 100 * speedup /
+    (nodes / baseline nodes). ``workload`` lists the runs' workloads (:func:`workload`). Sorted by sweep,
+    workers per node, nodes.
+    """
+    usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["nodes"].notna()
+    done = runs[usable].assign(workload=workload(runs[usable]))
+    rows = []
+    for (sweep, per_node, nodes), group in done.groupby(["sweep", "workers_per_node", "nodes"], sort=True):
+        rows.append({SWEEP: sweep, WORKERS_PER_NODE: per_node, NODES: nodes, WORKERS: nodes * per_node,
+                     RUNS: len(group), LOCAL_BATCHES: distinct(group["local_batch_size"]),
+                     IMAGES_PER_SECOND: group["images_per_second"].median(),
+                     WORKLOAD: distinct(group["workload"], "; ")})
+    table = pd.DataFrame(rows, columns=[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES,
+                                        IMAGES_PER_SECOND, WORKLOAD])
+    table = table.astype({WORKERS_PER_NODE: "Int64", NODES: "Int64", WORKERS: "Int64", RUNS: "Int64",
+                          IMAGES_PER_SECOND: "float64"})
+    line = [table[SWEEP], table[WORKERS_PER_NODE]]
+    baseline_nodes = table[NODES].groupby(line).transform("min")
+    baseline = table[IMAGES_PER_SECOND].where(table[NODES] == baseline_nodes).groupby(line).transform("first")
+    table[BASELINE_NODES] = baseline_nodes
+    table[SPEEDUP] = (table[IMAGES_PER_SECOND] / baseline).astype("float64")
+    table[EFFICIENCY] = (100 * table[SPEEDUP] / (table[NODES] / baseline_nodes)).astype("float64")
+    return table[NODE_SCALING_COLUMNS].reset_index(drop=True)
+
+
 def memory_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Peak resident memory per worker, as Datta et al. 2019 report memory: one row per run.
 
     Columns ``MEMORY_COLUMNS``; ``peak RSS per worker (MiB)`` = ``memory.peak_rss_bytes_max`` / 2**20,
-    the largest peak RSS of any one worker (rank) of the run. Failed runs stay as rows (their memory
-    figure is NA when the run never reached the measurement). Sorted as ``table1``.
+    the largest peak RSS of any one worker (rank) of the run; ``memory lower bound (MiB)`` =
+    ``analytic.memory_lower_bound_bytes`` / 2**20 (weights, gradients, momentum and one local batch's
+    activations, :mod:`benchmark.analytic`) and ``peak RSS / lower bound`` =
+    ``analytic.peak_rss_over_lower_bound`` (NA in records made before the analytic model). Failed runs
+    stay as rows (their memory figure is NA when the run never reached the measurement). Sorted as
+    ``table1``.
     """
     table = _renamed(runs)
     table[PEAK_RSS_MIB] = runs["peak_rss_bytes_max"].astype("float64") / BYTES_PER_MIB
+    table[LOWER_BOUND_MIB] = runs["memory_lower_bound_bytes"].astype("float64") / BYTES_PER_MIB
+    table[RSS_OVER_BOUND] = runs["peak_rss_over_lower_bound"]
+    table[WORKLOAD] = workload(runs)
     return _sorted(table, _TABLE_ORDER)[MEMORY_COLUMNS]
 
 
 def _renamed(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[list(_RENAMES)].rename(columns=_RENAMES)
+
+
+def distinct(values: pd.Series, separator: str = ", ") -> str:
+    """The distinct values, sorted, joined with ``separator`` (``"8, 16"``); empty without values.
+    Workloads are joined with "; " (a workload may itself hold ", leaky split")."""
+    return separator.join(map(str, sorted(values.dropna().unique())))
 
 
 def _sorted(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:

@@ -2,22 +2,26 @@
 
 The source (``data.source``) comes from the registry :data:`benchmark.data.sources.SOURCES`: one whose
 images are made on the fly (``synthetic``, random images as in tf_cnn_benchmarks), or one that opens a
-folder into an :class:`~benchmark.data.imageset.ImageSet` (the real BBBC021 crops or fields). Real images are normalised per channel with the training set's mean and standard
-deviation, then zero-padded (or, when larger, resized with their aspect kept) to the model's input size.
-Training and validation are split by field of view, never by crop.
+folder into an :class:`~benchmark.data.imageset.ImageSet` (the real BBBC021 crops or fields). Real
+images are normalised per channel with the training set's mean and standard deviation, turned into the
+copies of ``data.variant`` (the paper's Datasets A and B, :mod:`benchmark.data.variants`) on the fly, then
+zero-padded (or, when larger, resized with their aspect kept) to the model's input size. Training and
+validation are split by field of view, never by crop or copy, unless ``data.split = "paper"``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from benchmark.config import TrainConfig
+from benchmark.data.errors import DataError
 from benchmark.data.imageset import ImageSet
 from benchmark.data.sources import SOURCES
 from benchmark.data.split import shard, split_by_field
+from benchmark.data.variants import VARIANTS, Variant, select_fields, transforms
 
 #: Images used to estimate the per-channel mean and standard deviation of full fields of view.
 STATS_SAMPLE = 32
@@ -25,13 +29,44 @@ STATS_SAMPLE = 32
 
 @dataclass(frozen=True)
 class Pipelines:
-    """What the trainer iterates: one epoch of training batches, and the worker's validation batches."""
+    """What the trainer iterates: one epoch of training batches ``(x, y)``, and the worker's validation
+    batches ``(x, y, field)`` with ``field`` the (n,) int32 position of each image's field of view in
+    ``val_fields``."""
 
     train: Callable[[int], tf.data.Dataset]
     validation: tf.data.Dataset | None
     steps_per_epoch: int
     train_images: int
     val_images: int
+    val_fields: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+
+
+@dataclass(frozen=True)
+class Copies:
+    """The images a run trains on: ``per_field`` copies of each field of ``images`` (copy ``i`` is copy
+    ``i % per_field`` of field ``i // per_field``), each made by the ``transforms`` row of its copy
+    (:func:`benchmark.data.variants.transforms`); ``shape`` is a field's ``(H, W, C)``."""
+
+    images: ImageSet
+    variant: Variant
+    shape: tuple
+    transforms: np.ndarray
+
+    @property
+    def per_field(self) -> int:
+        return len(self.variant.copies)
+
+    def field_of(self, copies: np.ndarray) -> np.ndarray:
+        """(n,) int64 field index of each copy index."""
+        return np.asarray(copies) // self.per_field
+
+    def of_fields(self, fields: np.ndarray) -> np.ndarray:
+        """(len(fields) * per_field,) int64 copy indices of ``fields``, in order."""
+        return (np.asarray(fields)[:, None] * self.per_field + np.arange(self.per_field)).ravel()
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return self.variant.canvas(*self.shape[:2])
 
 
 def channel_stats(images: ImageSet, indices: np.ndarray, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -57,20 +92,31 @@ def fit_to_size(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
     return tf.image.resize_with_pad(images, height, width)
 
 
-def _batches(images: ImageSet, indices: np.ndarray, config: TrainConfig, shape: tuple, mean, std,
-             drop_remainder: bool) -> tf.data.Dataset:
+def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std, drop_remainder: bool,
+             field_codes: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of the copies at ``indices``: ``(x, y)``, or ``(x, y, field code)`` when ``field_codes``
+    ((N,) int32, one per index) is given. Each field is read, normalised, transformed into its copy (when
+    the variant makes copies), and fitted to the model's input size."""
     height, width = config.data.image_size
+    images, table = copies.images, tf.constant(copies.transforms)
 
     def load(batch_indices):
-        pixels = images.fetch(batch_indices).astype(np.float32)
-        return (pixels - mean) / std, images.labels[batch_indices].astype(np.int32)
+        fields = copies.field_of(batch_indices)
+        pixels = images.fetch(fields).astype(np.float32)
+        return (pixels - mean) / std, images.labels[fields].astype(np.int32)
 
-    def to_tensors(batch_indices):
+    def to_tensors(batch_indices, *codes):
         x, y = tf.numpy_function(load, [batch_indices], (tf.float32, tf.int32))
-        x = tf.ensure_shape(x, [None, *shape])
-        return fit_to_size(x, height, width), tf.ensure_shape(y, [None])
+        x = tf.ensure_shape(x, [None, *copies.shape])
+        if copies.variant.transformed:
+            x = tf.raw_ops.ImageProjectiveTransformV3(
+                images=x, transforms=tf.gather(table, batch_indices % copies.per_field),
+                output_shape=tf.constant(copies.canvas, tf.int32), fill_value=0.0, interpolation="BILINEAR",
+                fill_mode="CONSTANT")
+        return (fit_to_size(x, height, width), tf.ensure_shape(y, [None]), *codes)
 
-    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+    slices = indices.astype(np.int64) if field_codes is None else (indices.astype(np.int64), field_codes)
+    ds = tf.data.Dataset.from_tensor_slices(slices)
     return ds.batch(config.run.local_batch_size, drop_remainder=drop_remainder).map(to_tensors)
 
 
@@ -107,22 +153,56 @@ def synthetic_pipelines(config: TrainConfig) -> Pipelines:
     return Pipelines(epoch, None, config.training.steps_per_epoch, 0, 0)
 
 
+def open_copies(config: TrainConfig, images: ImageSet) -> Copies:
+    """The copies ``data.variant`` makes of a real source's ``images`` (its field selection applied)."""
+    variant = VARIANTS[config.data.variant]
+    if variant.capped_classes:
+        images = images.subset(select_fields(images.labels, variant.capped_classes, config.training.seed))
+    shape = images.fetch(np.arange(1)).shape[1:]
+    return Copies(images, variant, shape, transforms(variant, *shape[:2]))
+
+
+def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation copy indices (sorted int64) by ``data.split``: ``field`` keeps every copy of
+    a field of view on one side (:func:`split_by_field`, stratified by class); ``paper`` draws
+    ``val_fraction`` of the copies at random (Datta et al. 2019, sec. 4), so validation may hold a copy of
+    a training field: a leaky split.
+
+    Raises:
+        DataError: too few fields or copies to split.
+    """
+    seed, fraction, images = config.training.seed, config.data.val_fraction, copies.images
+    if config.data.split == "field":
+        train, val = split_by_field(images.fields, fraction, seed, labels=images.labels)
+        return copies.of_fields(train), copies.of_fields(val)
+    total = len(images.labels) * copies.per_field
+    count = round(fraction * total)
+    if not 0 < count < total:
+        raise DataError(f"{total} images cannot be split {1 - fraction:g}/{fraction:g}: a side would be empty")
+    order = np.random.default_rng(seed).permutation(total)
+    return np.sort(order[count:]), np.sort(order[:count])
+
+
 def real_pipelines(config: TrainConfig, images: ImageSet, rank: int, workers: int) -> Pipelines:
     """Pipelines over a real source's ``images`` for worker ``rank`` of ``workers``: its own shard of the
-    training split (reshuffled every epoch) and its own shard of the validation split."""
+    training split (reshuffled every epoch) and its own shard of the validation split, as ``data.variant``
+    copies them and ``data.split`` splits them."""
     seed, batch = config.training.seed, config.run.local_batch_size
-    train_idx, val_idx = split_by_field(images.fields, config.data.val_fraction, seed, labels=images.labels)
-    shape = images.fetch(train_idx[:1]).shape[1:]
-    mean, std = channel_stats(images, train_idx, shape)
+    copies = open_copies(config, images)
+    train_idx, val_idx = split_copies(copies, config)
+    mean, std = channel_stats(copies.images, np.unique(copies.field_of(train_idx)), copies.shape)
     steps = steps_per_epoch(len(train_idx), workers, config)
     my_train = shard(train_idx, rank, workers)
 
     def epoch(epoch_seed: int) -> tf.data.Dataset:
         order = np.random.default_rng([seed, rank, epoch_seed]).permutation(my_train)
-        return _batches(images, order[: steps * batch], config, shape, mean, std, True).prefetch(tf.data.AUTOTUNE)
+        return _batches(copies, order[: steps * batch], config, mean, std, True).prefetch(tf.data.AUTOTUNE)
 
-    validation = _batches(images, shard(val_idx, rank, workers), config, shape, mean, std, False)
-    return Pipelines(epoch, validation.prefetch(tf.data.AUTOTUNE), steps, len(train_idx), len(val_idx))
+    my_val = shard(val_idx, rank, workers)
+    val_fields, codes = np.unique(copies.images.fields[copies.field_of(val_idx)], return_inverse=True)
+    my_codes = shard(codes.astype(np.int32), rank, workers)
+    validation = _batches(copies, my_val, config, mean, std, False, my_codes)
+    return Pipelines(epoch, validation.prefetch(tf.data.AUTOTUNE), steps, len(train_idx), len(val_idx), val_fields)
 
 
 def make_pipelines(config: TrainConfig, rank: int, workers: int) -> Pipelines:

@@ -12,7 +12,7 @@ import traceback as tb
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
@@ -29,6 +29,8 @@ class RecordError(ValueError):
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(gt=0)]
+#: A [low, high] interval of fractions (a JSON array, held as a tuple).
+Interval = Annotated[tuple[Fraction, Fraction], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
 
 
 class Failure(Model):
@@ -169,6 +171,9 @@ class Epoch(Model):
     val_loss: float | None = None
     val_top1: Fraction | None = None
     val_top5: Fraction | None = None
+    val_top1_ci: Interval | None = Field(None, description="95 % interval of val_top1 from a "
+                                                                            "bootstrap over fields of view")
+    val_top5_ci: Interval | None = Field(None, description="95 % interval of val_top5, likewise")
     elapsed_seconds: float
 
 
@@ -204,13 +209,66 @@ class Resumes(Model):
         return cls(count=len(events), wall_seconds_lost=sum(e.lost_seconds for e in events), events=events)
 
 
+class TimeToTarget(Model):
+    """Seconds and epochs until a validation figure first reached ``target``; null with a reason if never."""
+
+    target: Fraction | None
+    seconds: float | None
+    epochs: Positive | None
+    reason: str | None
+
+
 class TimeToTrain(Model):
-    """Seconds and epochs until validation top-1 first reached the target; null with a reason if never."""
+    """Seconds and epochs until validation top-1 first reached the target; null with a reason if never. The
+    same for top-5 in ``top5`` (Datta et al. 2019, Table 1: 99 % top-1 and 100 % top-5)."""
 
     target_top1: Fraction | None
     seconds: float | None
     epochs: Positive | None
     reason: str | None
+    top5: TimeToTarget | None = Field(None, description="time to training.target_top5 (null in records made "
+                                                        "before it existed)")
+
+
+class FieldAccuracy(Model):
+    """One validation field of view's figures at the last epoch."""
+
+    field: str = Field(description="field-of-view id <plate>/<DAPI file name>")
+    images: Positive = Field(description="validation images (copies) of the field")
+    top1: Fraction
+    top5: Fraction
+
+
+class Validation(Model):
+    """How sure the validation figures are: the bootstrap behind the epochs' ``val_top1_ci``/``val_top5_ci``
+    (fields of view resampled with replacement, accuracy over their images, percentile interval), and the
+    last epoch's accuracy per field."""
+
+    fields: Positive = Field(description="validation fields of view")
+    images: Positive = Field(description="validation images")
+    resamples: Positive
+    level: Fraction = Field(description="coverage of the intervals (0.95)")
+    leaky: bool = Field(description="data.split = paper: validation may hold copies of training fields")
+    per_field: list[FieldAccuracy]
+
+
+class Analytic(Model):
+    """The analytic model's figures for the run's input size and local batch (:mod:`benchmark.analytic`) and
+    what the run achieved against them. GFLOP/s counts training FLOPs (forward + backward) of the timed
+    images."""
+
+    parameters: Positive
+    parameter_bytes: Positive
+    forward_gflop_per_image: float = Field(gt=0)
+    training_gflop_per_image: float = Field(gt=0)
+    activation_bytes: Positive = Field(description="activations of one local batch (float32)")
+    memory_lower_bound_bytes: Positive = Field(description="weights + gradients + momentum + activations of "
+                                                           "one local batch")
+    achieved_gflops_per_second: float = Field(gt=0, description="training FLOPs of the run's images/s, all "
+                                                                "workers")
+    achieved_gflops_per_second_per_worker: float = Field(gt=0)
+    peak_rss_over_lower_bound: float = Field(gt=0, description="memory.peak_rss_bytes_max / "
+                                                               "memory_lower_bound_bytes")
 
 
 class SlurmJob(Model):
@@ -250,6 +308,8 @@ class RunRecord(Model):
     memory: Memory | None = None
     epochs: list[Epoch] | None = None
     time_to_train: TimeToTrain | None = None
+    validation: Validation | None = None
+    analytic: Analytic | None = None
     resumes: Resumes | None = None
     slurm: SlurmJob | None = None
 

@@ -34,7 +34,8 @@ from benchmark.checkpoint import (Checkpoint, CheckpointError, Reason, RunState,
                                   checkpoint_dir, iso_seconds, latest_checkpoint, restore_rng, rng_state, utc_iso,
                                   write_checkpoint)
 from benchmark.config import TrainConfig
-from benchmark.metrics import StepLog, global_throughput, time_to_train
+from benchmark.metrics import (StepLog, analytic_figures, bootstrap_interval, global_throughput, time_to_train,
+                               validation_section)
 from benchmark.mllog import SUCCESS, RunLog
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
@@ -220,6 +221,7 @@ class Trainer:
         self.segment_steps, self.last_checkpoint, self.due_at_epoch_end = 0, time.monotonic(), False
         self.train_step = self._make_train_step()
         self.predict = tf.function(lambda x: self.model(x, training=False))
+        self.val_outcomes: np.ndarray | None = None
         self.mllog = mllog or RunLog(None, 0.0)
         self.mllog.open(fresh=self.pending_resume is None)
         self.mllog.initialized(
@@ -348,17 +350,24 @@ class Trainer:
         return self.hvd.allreduce(tensor, op=self.hvd.Sum).numpy()
 
     def evaluate(self) -> dict:
-        """Validation loss and top-1/top-5 (fractions) over every worker's shard of the validation set."""
+        """Validation loss, top-1 and top-5 (fractions) over every worker's shard of the validation set, each
+        accuracy with its 95 % interval from a bootstrap over fields of view
+        (:func:`benchmark.metrics.bootstrap_interval`). Every image's outcome ``(top-1, top-5, field code)``
+        is kept in ``self.val_outcomes`` ((N, 3) int64) for the record's per-field accuracy."""
         tf = self.tf
-        loss = top1 = top5 = count = 0.0
-        for x, y in self.pipes.validation:
+        loss, outcomes = 0.0, [np.zeros((0, 3), dtype=np.int64)]
+        for x, y, fields in self.pipes.validation:
             logits = self.predict(x)
             loss += float(tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)))
-            top1 += float(tf.reduce_sum(tf.cast(tf.math.in_top_k(y, logits, 1), tf.float64)))
-            top5 += float(tf.reduce_sum(tf.cast(tf.math.in_top_k(y, logits, 5), tf.float64)))
-            count += int(y.shape[0])
-        loss, top1, top5, count = self._sum_over_ranks([loss, top1, top5, count])
-        return {"val_loss": loss / count, "val_top1": top1 / count, "val_top5": top5 / count}
+            hits = [tf.math.in_top_k(y, logits, k).numpy() for k in (1, 5)]
+            outcomes.append(np.stack([*hits, fields.numpy()], axis=1).astype(np.int64))
+        everyone = self.hvd.allgather_object((loss, np.concatenate(outcomes)), name="gather.validation")
+        self.val_outcomes = np.concatenate([table for _, table in everyone])
+        top1, top5, codes = self.val_outcomes.T
+        seed = self.config.training.seed
+        return {"val_loss": sum(part for part, _ in everyone) / len(codes), "val_top1": float(top1.mean()),
+                "val_top5": float(top5.mean()), "val_top1_ci": bootstrap_interval(top1, codes, seed=seed),
+                "val_top5_ci": bootstrap_interval(top5, codes, seed=seed)}
 
     def run(self, threads: Threads) -> RunRecord | None:
         """Train from where the run stands up to ``training.epochs`` epochs; returns the completed record on
@@ -520,18 +529,21 @@ class Trainer:
         everyone = self._gather(host=hostname(), digest=weights_digest(self.model))
         if self.rank != 0:
             return None
-        st, training = self.state, self.config.training
+        st, config = self.state, self.config
+        training = config.training
         provenance = Provenance(
             **{**host_facts(), "started_at": st.started_at}, finished_at=utc_iso(),
             hostnames=[r["host"] for r in everyone], threads=threads,
             horovod_controller="mpi" if self.hvd.mpi_enabled() else "gloo", train_images=self.pipes.train_images,
             val_images=self.pipes.val_images, steps_per_epoch=self.pipes.steps_per_epoch)
+        throughput = global_throughput(st.step_logs, training.warmup_steps, segments=1 + len(st.resumes))
+        memory = Memory(peak_rss_bytes_per_rank=st.peak_rss, peak_rss_bytes_max=max(st.peak_rss))
         return RunRecord(
-            sweep=self.config.run.sweep, run_id=self.config.run.run_id, status="completed", config=self.config,
-            topology=self.topology, provenance=provenance,
-            throughput=global_throughput(st.step_logs, training.warmup_steps, segments=1 + len(st.resumes)),
-            memory=Memory(peak_rss_bytes_per_rank=st.peak_rss, peak_rss_bytes_max=max(st.peak_rss)),
-            epochs=st.epochs, time_to_train=time_to_train(st.epochs, training.target_top1),
+            sweep=config.run.sweep, run_id=config.run.run_id, status="completed", config=config,
+            topology=self.topology, provenance=provenance, throughput=throughput, memory=memory,
+            epochs=st.epochs, time_to_train=time_to_train(st.epochs, training.target_top1, training.target_top5),
+            validation=validation_section(self.val_outcomes, self.pipes.val_fields, config.data.split == "paper"),
+            analytic=analytic_figures(config, self.topology, throughput, memory),
             resumes=Resumes.of(st.resumes), slurm=slurm_job(),
             model=ModelInfo(parameters=self.model.count_params(), initial_weights_sha256=st.initial_weights_sha256,
                             final_weights_sha256_per_rank=[r["digest"] for r in everyone], init_from=st.init_from),

@@ -24,9 +24,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"mcnn-bench train: error: {exc}") from None
     record = run_training(config)
     if record is not None:
-        tp, ttt, top1 = record.throughput, record.time_to_train, record.epochs[-1].val_top1
+        tp, ttt, last = record.throughput, record.time_to_train, record.epochs[-1]
+        top1 = "-" if last.val_top1 is None else f"{last.val_top1:.3f}"
+        if last.val_top1_ci is not None:
+            top1 += " (95 % CI {:.3f}-{:.3f} over fields)".format(*last.val_top1_ci)
         print(f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
-              f"{record.topology.workers} workers; last epoch top-1 {'-' if top1 is None else f'{top1:.3f}'}; "
+              f"{record.topology.workers} workers; last epoch top-1 {top1}; "
               + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})"))
     return 0
 
@@ -36,14 +39,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from slurm.lock import SweepBusy
     from slurm.spec import load_spec
     from slurm.display import format_status
-    from slurm.sweep import SweepInterrupted, dry_run, run_sweep
+    from slurm.sweep import SweepInterrupted, dry_run, make_executor, run_sweep
 
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, data_dir=args.data_dir)
         if args.new_sweep:
             spec = spec.renamed(args.new_sweep)
         if args.dry_run:
-            dry_run(spec, args.results_dir)
+            paths = dry_run(spec, args.results_dir)
+            print(f"sweep {spec.name}: dry run: {len(paths)} job script(s) written, nothing submitted "
+                  f"({spec.executor.kind} executor)")
+            # What a real submit checks first (SLURM: the partition can hold every run, from sinfo), only
+            # reported: a dry run needs no cluster, and a cluster too small for the spec is worth knowing.
+            sweep_dir = spec.results_dir(args.results_dir) / spec.name
+            try:
+                notes = make_executor(spec.executor.kind, spec.executor, sweep_dir, "sbatch").check(
+                    spec.runs(sweep_dir.parent))
+            except SlurmError as exc:
+                notes = [f"the check a real submit makes first did not pass (the scripts are written all the "
+                         f"same): {exc}"]
+            for note in notes:
+                print(f"mcnn-bench sweep: dry run: note: {note}", file=sys.stderr)
             return 0
         statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait, rerun_stale=args.rerun_stale,
                              submit=not args.no_submit)
@@ -76,7 +92,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report import analyze, format_summary
 
     try:
-        outputs = analyze(args.results_dir, args.out)
+        outputs = analyze(args.results_dir, args.out, compare=args.compare)
     except (FileNotFoundError, ValueError) as exc:
         print(f"mcnn-bench analyze: error: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +137,32 @@ def cmd_devcluster(args: argparse.Namespace) -> int:
     script = resources.files("slurm") / "devcluster" / args.action
     extra = ["--nodes", str(args.nodes)] if args.action == "start" else []
     return subprocess.run([str(script), *extra]).returncode
+
+
+def cmd_allreduce(args: argparse.Namespace) -> int:
+    from benchmark.allreduce import run_allreduce, summary_line
+
+    try:
+        result = run_allreduce(*args.image_size, channels=args.channels, num_classes=args.classes,
+                               iterations=args.iterations, warmup=args.warmup, bytes_scale=args.bytes_scale,
+                               out=args.out)
+    except ValueError as exc:
+        print(f"mcnn-bench allreduce: error: {exc}", file=sys.stderr)
+        return 2
+    if result is not None:
+        print(summary_line(result))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from analysis.predict import run_predict
+
+    try:
+        print(run_predict(args))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"mcnn-bench predict: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_record_schema(args: argparse.Namespace) -> int:
@@ -171,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "records and checkpoints are kept under RUN/attempts/)")
     sweep.add_argument("--new-sweep", metavar="NAME",
                        help="run the spec as the sweep NAME (a new results folder) instead of its own name")
+    sweep.add_argument("--data-dir", type=Path, metavar="DIR",
+                       help="use DIR (relative to the current directory) as the spec's data.dir, before the "
+                            "spec is validated: e.g. the paper's specs (slurm/examples/paper/) name "
+                            "/data/BBBC021 as a placeholder")
     sweep.set_defaults(func=cmd_sweep)
 
     status = sub.add_parser("status", help="show each run of a sweep: state, job id, elapsed, reason",
@@ -180,13 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
     status.set_defaults(func=cmd_status)
 
-    analyze = sub.add_parser("analyze", help="rebuild the paper's tables and scaling plots from run records",
+    analyze = sub.add_parser("analyze", help="rebuild the paper's tables and figures from run records",
                              description="Load every record.json under RESULTS_DIR (malformed ones are "
                                          "reported and skipped) and write Table 1 (CSV and Markdown), the "
-                                         "scaling and memory tables, throughput and scaling-efficiency plots "
-                                         "and per-run top-1 / learning-rate curves.")
+                                         "scaling and memory tables, throughput and scaling-efficiency plots, "
+                                         "the paper's Figs. 2, 5, 7, 8, 9 and 10 with its published points, and "
+                                         "per-run top-1 / learning-rate curves. A figure no run can feed is "
+                                         "listed as not drawn, with the reason.")
     analyze.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     analyze.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/analysis)")
+    analyze.add_argument("--compare", choices=("paper",),
+                         help="paper: also write table1_vs_paper.md/.csv (ours vs Datta et al. 2019, Table 1, per "
+                              "node count, with what differs) and sections_vs_paper.md/.csv (Fig. 2, sec. 5.2-5.4)")
     analyze.set_defaults(func=cmd_analyze)
 
     accept = sub.add_parser(
@@ -223,6 +274,75 @@ def build_parser() -> argparse.ArgumentParser:
     devcluster.add_argument("action", choices=("start", "stop", "status"))
     devcluster.add_argument("--nodes", type=int, default=4, help="nodes to start (default: %(default)s)")
     devcluster.set_defaults(func=cmd_devcluster)
+
+    allreduce = sub.add_parser(
+        "allreduce", help="time the allreduce of M-CNN's gradients (run it under horovodrun, mpirun or srun)",
+        description="Every rank allreduces one float32 tensor per M-CNN gradient in ONE hvd.grouped_allreduce "
+                    "(Average) per iteration, as the trainer's step does; per iteration the slowest rank's "
+                    "time counts. Rank 0 writes the times, algorithm and bus bandwidth (NCCL-tests' "
+                    "definitions) as JSON and prints one line. `mcnn-bench predict --allreduce` fits them.")
+    allreduce.add_argument("--image-size", type=int, nargs=2, default=(1024, 1280), metavar=("H", "W"),
+                           help="M-CNN's input, whose gradients are reduced (default: %(default)s)")
+    allreduce.add_argument("--channels", type=int, default=3, help="input channels (default: %(default)s)")
+    allreduce.add_argument("--classes", type=int, default=13, help="classes (default: %(default)s)")
+    allreduce.add_argument("--iterations", type=int, default=20, help="timed iterations (default: %(default)s)")
+    allreduce.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: %(default)s)")
+    allreduce.add_argument("--bytes-scale", type=float, default=1.0,
+                           help="shrink (or grow) every tensor to this fraction of its elements, flattened; "
+                                "the same number of tensors (default: %(default)s)")
+    allreduce.add_argument("--out", type=Path, help="the JSON result (default: ./allreduce-w{workers}.json)")
+    allreduce.set_defaults(func=cmd_allreduce)
+
+    predict = sub.add_parser(
+        "predict", help="predict Table 1 (throughput, speedup, TTT vs nodes) from measured step and "
+                        "allreduce times",
+        description="The scaling model (analysis/scaling_model.py; the command: analysis/predict.py): step = "
+                    "compute(local batch) + ring allreduce(workers) (alpha-beta model); images/s, speedup, "
+                    "scaling efficiency and TTT for nodes x workers per node, with the global-batch cap. "
+                    "Compute times come from a one-node batch sweep (--step-times), allreduce from "
+                    "`mcnn-bench allreduce` results or --bandwidth-gbits/--latency-us. --paper validates the "
+                    "model against Datta et al. 2019 and says what it would need to reproduce its speedups.")
+    predict.add_argument("--step-times", type=Path, metavar="RESULTS_DIR",
+                         help="records of a one-node batch sweep (every nodes=1 run is used)")
+    predict.add_argument("--step-time-from", choices=("throughput", "median"), default="throughput",
+                         help="a run's step time: global batch / images/s, or the median step "
+                              "(default: %(default)s)")
+    predict.add_argument("--allreduce", type=Path, nargs="+", metavar="FILE",
+                         help="`mcnn-bench allreduce` results to fit the alpha-beta ring model to")
+    predict.add_argument("--bandwidth-gbits", type=float,
+                         help="link bandwidth, Gb/s (1/beta; e.g. 100 for Omni-Path): fixes beta")
+    predict.add_argument("--latency-us", type=float, help="per-step latency alpha, microseconds: fixes alpha "
+                                                          "(assumed 5 when it cannot be fitted)")
+    predict.add_argument("--overlap", type=float, default=0.0,
+                         help="fraction in [0, 1] of the allreduce hidden behind the backward pass "
+                              "(default: %(default)s)")
+    predict.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                         help="M-CNN's input (gradient bytes); default: the step-time records', else 1024 1280")
+    predict.add_argument("--local-batch-size", type=int,
+                         help="local batch per worker before the cap (default: the largest measured per "
+                              "workers per node; with --paper: the paper's one-node local batch)")
+    predict.add_argument("--max-global-batch", type=int,
+                         help="global-batch cap: local batch = min(local, cap // workers)")
+    predict.add_argument("--epochs", type=float, help="epochs to target for every row (default: Table 1's "
+                                                      "per row where published, else no TTT)")
+    predict.add_argument("--images-per-epoch", type=int,
+                         help="images per epoch for TTT (default: the paper's Dataset B, 313,282)")
+    predict.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128],
+                         help="node counts (default: %(default)s)")
+    predict.add_argument("--workers-per-node", type=int, nargs="+",
+                         help="workers per node (default: 1 2 4 8; with --paper: the paper's)")
+    predict.add_argument("--measured", type=Path, metavar="RESULTS_DIR",
+                         help="records of a measured scaling sweep, plotted beside the prediction")
+    predict.add_argument("--paper", action="store_true",
+                         help="validate against Datta et al. 2019: the paper's one-node throughput, 100 Gb/s "
+                              "Omni-Path, caps and epochs; prints predicted vs published Table 1")
+    predict.add_argument("--one-node-images-per-second", type=float,
+                         help="with --paper: the one-node throughput when the paper's is not published")
+    predict.add_argument("--one-node-workers-per-node", type=int,
+                         help="with --paper: workers per node of that one-node throughput, when not published")
+    predict.add_argument("--out", type=Path, metavar="DIR",
+                         help="write predicted_table1.csv, predicted_table1.md and predicted_speedup.png here")
+    predict.set_defaults(func=cmd_predict)
 
     schema = sub.add_parser("record-schema", help="print the JSON Schema of the run record",
                             description="Print the JSON Schema of record.json (docs/run-record.schema.json).")

@@ -82,14 +82,14 @@ def partition(name: str | None = None) -> Partition:
     return Partition(name, next(iter(mine))[3], len(mine), min(cpus for _, cpus, _, _ in mine), unusable)
 
 
-def check_capacity(runs, part: Partition, cpus_per_task: int) -> list[str]:
+def check_capacity(runs, part: Partition, cpus_per_task) -> list[str]:
     """Refuse, before anything is submitted, runs the partition cannot hold; returns notes on what the
     partition cannot do now but may later (it is down or inactive).
 
     Raises:
         SlurmError: listing every run that asks for more nodes than the partition has usable now (nodes
             that are down, drained, draining or failing are named and not counted), or more CPUs per node
-            (workers per node x cpus_per_task) than its smallest node.
+            (workers per node x ``cpus_per_task(run)``) than its smallest node.
     """
     problems = []
     unusable = "".join(f"; {node} is {state}" for node, state in sorted(part.unusable.items()))
@@ -97,9 +97,9 @@ def check_capacity(runs, part: Partition, cpus_per_task: int) -> list[str]:
         if run.nodes > part.usable_nodes:
             problems.append(f"{run.run_id}: asks for {run.nodes} nodes, partition {part.name!r} has "
                             f"{part.usable_nodes} usable of {part.nodes}{unusable}")
-        cpus = run.workers_per_node * cpus_per_task
+        cpus = run.workers_per_node * cpus_per_task(run)
         if cpus > part.min_cpus_per_node:
-            problems.append(f"{run.run_id}: asks for {run.workers_per_node} workers per node x {cpus_per_task} "
+            problems.append(f"{run.run_id}: asks for {run.workers_per_node} workers per node x {cpus_per_task(run)} "
                             f"CPUs per task = {cpus} CPUs per node, partition {part.name!r} nodes have "
                             f"{part.min_cpus_per_node}")
     if problems:

@@ -4,7 +4,8 @@ Its ``[data]``, ``[training]`` and ``[learning_rate]`` sections are the trainer'
 (:mod:`benchmark.config`), ``[executor]`` is the chosen executor's settings (:mod:`slurm.executor`), and
 ``[grid]`` is defined here. Every problem is reported at once, one line per key, before anything runs:
 each section is validated on its own, and a check across sections runs whenever the sections it reads
-are valid. Relative paths are resolved from the spec file's folder.
+are valid. Relative paths are resolved from the spec file's folder; ``mcnn-bench sweep --data-dir`` replaces
+``data.dir`` before validation (:func:`load_spec`).
 """
 from __future__ import annotations
 
@@ -45,12 +46,17 @@ class Header(Model):
 
 class Grid(Model):
     """``[grid]``: the runs are the Cartesian product nodes x workers per node x batch sizes, each shape
-    ``repeats`` times."""
+    ``repeats`` times. With ``max_global_batch_size``, a run whose global batch (local x workers) would
+    exceed the cap trains at local batch ``cap // workers`` instead (Datta et al. 2019, sec. 5.4: the
+    global batch grows with the nodes up to a cap, then the local batch shrinks)."""
 
     nodes: Counts
     workers_per_node: Counts
     local_batch_size: Counts | None = None
     global_batch_size: Counts | None = None
+    max_global_batch_size: int | None = Field(None, gt=0, description="cap on the global batch (with "
+                                              "local_batch_size): a run's local batch is min(local, cap // "
+                                              "workers), and the cap must divide by the workers where it binds")
     repeats: int = Field(1, ge=1, description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
                                               "acceptance takes the median over the repeats")
 
@@ -64,20 +70,53 @@ class Grid(Model):
                     for batch, nodes, wpn in itertools.product(self.global_batch_size or [], self.nodes,
                                                                self.workers_per_node)
                     if batch % (nodes * wpn)]
+        problems += self._cap_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
+    def _cap_problems(self) -> list[str]:
+        """Why ``max_global_batch_size`` cannot cap this grid: it is given with global batches, or it does
+        not divide by the workers of a run it caps, or it caps two local batches of a shape to the same."""
+        cap = self.max_global_batch_size
+        if cap is None:
+            return []
+        if self.local_batch_size is None:
+            return ["grid.max_global_batch_size: only with grid.local_batch_size (with grid.global_batch_size, "
+                    "list global batches no larger than the cap)"]
+        problems = []
+        for nodes, wpn in itertools.product(self.nodes, self.workers_per_node):
+            workers = nodes * wpn
+            binds = [local for local in self.local_batch_size if local * workers > cap]
+            if binds and cap % workers:
+                problems.append(f"grid.max_global_batch_size: {cap} does not divide by {nodes} nodes x {wpn} "
+                                f"workers per node = {workers} workers, where it caps local batch {binds[0]} "
+                                f"(global {binds[0] * workers})")
+                continue
+            effective = [self._local(local, workers) for local in self.local_batch_size]
+            same = sorted({batch for batch in effective if effective.count(batch) > 1})
+            problems += [f"grid.max_global_batch_size: {cap} makes local batches "
+                         f"{', '.join(str(b) for b in self.local_batch_size if self._local(b, workers) == batch)} "
+                         f"the same run at {nodes} nodes x {wpn} workers per node (local batch {batch})"
+                         for batch in same]
+        return problems
+
+    def _local(self, local: int, workers: int) -> int:
+        """The local batch a run of ``workers`` trains at, for a grid local batch ``local`` (capped)."""
+        cap = self.max_global_batch_size
+        return local if cap is None or local * workers <= cap else cap // workers
+
     def points(self):
         """``(run_id, nodes, workers_per_node, local batch size)`` of every run, in grid order, each shape
-        ``repeats`` times."""
+        ``repeats`` times; the run id names the local batch the run trains at (after the cap)."""
         per_worker = self.local_batch_size is not None
         for nodes, wpn, batch in itertools.product(self.nodes, self.workers_per_node,
                                                    self.local_batch_size or self.global_batch_size):
-            shape = f"n{nodes}-w{wpn}-" + (f"b{batch}" if per_worker else f"gb{batch}")
+            local = self._local(batch, nodes * wpn) if per_worker else batch // (nodes * wpn)
+            shape = f"n{nodes}-w{wpn}-" + (f"b{local}" if per_worker else f"gb{batch}")
             for repeat in range(1, self.repeats + 1):
                 run_id = shape if self.repeats == 1 else f"{shape}-r{repeat}"
-                yield run_id, nodes, wpn, batch if per_worker else batch // (nodes * wpn)
+                yield run_id, nodes, wpn, local
 
 
 #: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``.
@@ -96,6 +135,7 @@ class SweepSpec:
     training: TrainingSettings
     learning_rate: LearningRateSettings
     executor: Model
+    data_dir: Path | None = None  # the --data-dir that replaced the file's data.dir, absolute
 
     @property
     def name(self) -> str:
@@ -202,10 +242,24 @@ def parse_spec(raw: dict, path: str | Path) -> SweepSpec:
     return SweepSpec(path=path, **sections)
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate the sweep spec at ``path``.
+def with_data_dir(raw: dict, data_dir: str | Path) -> dict:
+    """``raw`` (a spec as read from TOML) with ``data.dir`` set to ``data_dir``, made absolute from the
+    current directory (not the spec's folder): a spec that names the data where it lies on a cluster
+    (the paper's specs say /data/BBBC021) can be validated and run against a copy elsewhere."""
+    data = raw.get("data")
+    if data is not None and not isinstance(data, dict):
+        return raw  # the section itself is invalid; parse_spec says so
+    return {**raw, "data": {**(data or {}), "dir": str(Path(data_dir).resolve())}}
+
+
+def load_spec(path: str | Path, data_dir: str | Path | None = None) -> SweepSpec:
+    """Read and validate the sweep spec at ``path``; with ``data_dir``, its ``data.dir`` is replaced by
+    ``data_dir`` (relative to the current directory) before validation (see :func:`with_data_dir`).
 
     Raises:
         SpecError: the file is missing, is not valid TOML, or does not validate (see :func:`parse_spec`).
     """
-    return parse_spec(read_toml(path, "sweep spec", SpecError), path)
+    raw = read_toml(path, "sweep spec", SpecError)
+    if data_dir is None:
+        return parse_spec(raw, path)
+    return dataclasses.replace(parse_spec(with_data_dir(raw, data_dir), path), data_dir=Path(data_dir).resolve())

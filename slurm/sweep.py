@@ -136,7 +136,7 @@ def _spec_changes(state: SweepState) -> dict[str, tuple]:
     """:func:`stale_changes` against the spec file the sweep was last run from, as it reads now; empty
     (with a warning) when it cannot be read."""
     try:
-        spec = load_spec(state.data["spec"]).renamed(state.dir.name)
+        spec = load_spec(state.data["spec"], state.data.get("data_dir")).renamed(state.dir.name)
     except (KeyError, ValueError) as exc:
         log.warning("cannot tell stale runs: the sweep's spec cannot be read (%s)", exc)
         return {}
@@ -248,8 +248,8 @@ def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out:
            submit: bool) -> list[RunStatus]:
     """:func:`run_sweep`'s work, under the sweep folder's lock."""
     kind = spec.executor.kind
-    state.data.update(name=spec.name, spec=str(spec.path), executor=kind,
-                      executor_settings=spec.executor.to_json_dict())
+    state.data.update(name=spec.name, spec=str(spec.path), data_dir=spec.data_dir and str(spec.data_dir),
+                      executor=kind, executor_settings=spec.executor.to_json_dict())
     executor = make_executor(kind, spec.executor, state.dir)
     run_ids = [run.run_id for run in runs]
     with Progress(out) as progress:

@@ -60,3 +60,33 @@ def check_record():
         return record
 
     return check
+
+
+@pytest.fixture(scope="session")
+def make_official_layout(shared_data):
+    """A function ``(root, treatments, shape) -> root`` that writes a small layout in BBBC021's own format
+    under ``root`` (:func:`benchmark.data.synthetic_layout.write_layout`): the real MoA table, an image table
+    in the real one's columns with one field per ``(compound, concentration)`` of ``treatments`` (two fields
+    a plate), and one ``shape`` uint16 TIFF per channel."""
+    import pandas as pd
+
+    from benchmark.data import read_moa_table
+    from benchmark.data.synthetic_layout import write_layout
+
+    real = shared_data / "bbbc021"
+    moa = read_moa_table(real / "BBBC021_v1_moa.csv").set_index(["compound", "concentration"])["moa"]
+    header = pd.read_csv(real / "BBBC021_v1_image.csv", nrows=0).columns
+
+    def make(root: Path, treatments: list[tuple[str, float]], shape: tuple[int, int]) -> Path:
+        rows = []
+        for i, (compound, conc) in enumerate(treatments):
+            plate = f"Week1/Week1_{i // 2}"
+            names = {f"Image_{kind}_{channel}": f"f{i}_{channel}.tif" if kind == "FileName" else plate
+                     for channel in ("DAPI", "Tubulin", "Actin") for kind in ("FileName", "PathName")}
+            row = {"TableNumber": 1, "ImageNumber": i, **names, "Image_Metadata_Plate_DAPI": plate.split("/")[1],
+                   "Image_Metadata_Well_DAPI": "B02", "Replicate": 1, "Image_Metadata_Compound": compound,
+                   "Image_Metadata_Concentration": conc}
+            rows.append({**{column: row[column] for column in header}, "moa": moa[(compound, conc)]})
+        return write_layout(root, rows, (real / "BBBC021_v1_moa.csv").read_bytes(), shape)
+
+    return make

@@ -8,14 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.records import load_records
+from analysis.records import from_records, load_records
 from benchmark.config import TrainConfig
 from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, SlurmJob, StepSeconds, Threads,
-                              Throughput, TimeToTrain, Topology)
+                              Throughput, TimeToTarget, TimeToTrain, Topology)
 from analysis.report import analyze, format_summary
 from analysis.tables import (
-    EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
-    STATUS, TTT_MINUTES, WORKERS, WORKERS_PER_NODE, memory_table, scaling, table1,
+    BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
+    STATUS, TTT_MINUTES, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE, WORKLOAD, memory_table, node_scaling, scaling,
+    table1,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,6 +84,63 @@ def test_load_records_flattens_runs_and_epochs(sweep_dir):
     assert run["slurm_job_id"] == "42"
 
 
+def test_records_made_before_the_new_sections_still_load(tmp_path):
+    """A record without data.variant/split, training.target_top5, time_to_train.top5, the epochs' intervals,
+    validation and analytic (as written before they existed) loads, those columns missing or at the
+    settings' defaults."""
+    record = make_record()
+    for key in ("variant", "split"):
+        del record["config"]["data"][key]
+    del record["config"]["training"]["target_top5"]
+    del record["time_to_train"]["top5"]
+    del record["validation"], record["analytic"]
+    for epoch in record["epochs"]:
+        del epoch["val_top1_ci"], epoch["val_top5_ci"]
+    write_record(tmp_path, record)
+    loaded = load_records(tmp_path)
+    assert loaded.problems == []
+    run = loaded.runs.iloc[0]
+    assert (run["variant"], run["split"], run["leaky"]) == ("none", "field", False)
+    for column in ("ttt_top5_seconds", "ttt_top5_epochs", "target_top5", "best_val_top1_ci_low", "activation_bytes",
+                   "achieved_gflops_per_second", "peak_rss_over_lower_bound"):
+        assert pd.isna(run[column]), column
+    assert loaded.epochs[["val_top1_ci_low", "val_top5_ci_high"]].isna().all().all()
+    row = table1(loaded.runs).iloc[0]
+    assert pd.isna(row[TTT_TOP5_MINUTES]) and row[BEST_TOP1_CI] == "90.0 %" and row[WORKLOAD] == "64x64 synthetic"
+
+
+def test_intervals_top5_time_and_analytic_reach_the_tables():
+    """Records with every new section (read in memory: ``from_records``)."""
+    epochs = [Epoch(epoch=e, learning_rate=0.01, train_loss=1.0 / e, val_top1=top1, val_top5=top5,
+                    val_top1_ci=(top1 - 0.05, min(1.0, top1 + 0.03)), val_top5_ci=(top5 - 0.02, top5),
+                    elapsed_seconds=60.0 * e) for e, top1, top5 in ((1, 0.6, 0.9), (2, 0.8, 0.97), (3, 0.7, 0.95))]
+    data = make_record()
+    record = RunRecord.model_validate({
+        **data, "epochs": [e.model_dump() for e in epochs],
+        "time_to_train": TimeToTrain(target_top1=0.9, seconds=None, epochs=None, reason="not reached",
+                                     top5=TimeToTarget(target=0.95, seconds=120.0, epochs=2, reason=None)).model_dump(),
+    }, strict=False)
+    loaded = from_records([(record, Path("record.json"))])
+    run = loaded.runs.iloc[0]
+    assert (run["best_val_top1_ci_low"], run["best_val_top1_ci_high"]) == pytest.approx((0.75, 0.83))
+    assert (run["best_val_top5_ci_low"], run["best_val_top5_ci_high"]) == pytest.approx((0.95, 0.97))
+    assert (run["ttt_top5_seconds"], run["ttt_top5_epochs"], run["target_top5"]) == (120.0, 2, 0.95)
+    assert list(loaded.epochs["val_top1_ci_low"]) == pytest.approx([0.55, 0.75, 0.65])
+    row = table1(loaded.runs).iloc[0]
+    assert row[TTT_TOP5_MINUTES] == 2.0
+    assert row[BEST_TOP1_CI] == "80.0 % [75.0, 83.0]"
+
+
+def test_record_file_with_intervals_loads(tmp_path):
+    """An interval is a JSON array in the file (a tuple in the model)."""
+    record = make_record()
+    record["epochs"][0]["val_top1_ci"] = [0.2, 0.4]
+    write_record(tmp_path, record)
+    loaded = load_records(tmp_path)
+    assert loaded.problems == []
+    assert list(loaded.epochs[["val_top1_ci_low", "val_top1_ci_high"]].iloc[0]) == [0.2, 0.4]
+
+
 def test_table1_values_come_from_records(sweep_dir):
     table = table1(load_records(sweep_dir).runs)
     for column in (NODES, WORKERS_PER_NODE, EPOCHS_TO_TARGET, GLOBAL_BATCH, TTT_MINUTES, IMAGES_PER_SECOND):
@@ -116,6 +174,13 @@ def test_scaling_baseline_is_per_local_batch_size(tmp_path):
     assert table.loc["n1-w4-b32", SPEEDUP] == pytest.approx(1.5)
     assert table.loc["n1-w4-b32", EFFICIENCY] == pytest.approx(75.0)
     assert table.loc["n1-w1-b16", SPEEDUP] == pytest.approx(1.0)
+
+
+def test_node_scaling_per_sweep_and_workers_per_node(sweep_dir):
+    table = node_scaling(load_records(sweep_dir).runs)
+    assert list(zip(table[WORKERS_PER_NODE], table[NODES])) == [(1, 1), (2, 1), (2, 2)]
+    assert list(table[SPEEDUP]) == pytest.approx([1.0, 1.0, 320 / 180])
+    assert list(table[EFFICIENCY]) == pytest.approx([100.0, 100.0, 100 * 320 / 180 / 2])
 
 
 def test_memory_table_in_mib(sweep_dir):
@@ -161,8 +226,10 @@ def test_analyze_writes_every_file(sweep_dir):
     outputs = analyze(sweep_dir)
     out = sweep_dir / "analysis"
     assert outputs.out_dir == out
-    expected = ["table1.csv", "table1.md", "scaling.csv", "memory.csv", "throughput.png",
-                "scaling_efficiency.png", "curves/n1-w1-b16.png", "curves/n1-w2-b16.png", "curves/n2-w2-b16.png"]
+    expected = ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "throughput.png",
+                "scaling_efficiency.png", "fig2_activations.png", "fig5_batch_size.png", "fig7_training_curves.png",
+                "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png",
+                "curves/n1-w1-b16.png", "curves/n1-w2-b16.png", "curves/n2-w2-b16.png"]
     assert sorted(outputs.files) == sorted(out / name for name in expected)
     for png in out.rglob("*.png"):
         assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
@@ -190,15 +257,19 @@ def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
     assert (out / "curves" / SWEEP / "n1-w1-b16.png").is_file()
     assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
     assert not (results / "analysis").exists()
-    assert outputs.skipped == []
+    assert [line.split(":")[0] for line in outputs.skipped] == ["fig8_speedup.png", "fig10_scaling_efficiency.png"]
 
 
 def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
     write_record(tmp_path, {**make_record(status="failed"), "topology": None, "epochs": None})
     outputs = analyze(tmp_path)
     assert outputs.table1[REASON].tolist() == ["MemoryError: out of memory"]
-    assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "memory.csv"]
+    assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv",
+                                                     "memory.csv", "fig2_activations.png"]
     assert "throughput.png" in outputs.skipped[0]
+    assert [line.split(":")[0] for line in outputs.skipped[1:]] == [
+        "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png", "fig9_top1_lr.png",
+        "fig10_scaling_efficiency.png"]
     assert "not drawn: throughput.png" in format_summary(outputs)
 
 

@@ -1,7 +1,6 @@
 """The suite's structure: the import graph between its packages, resources found through the package,
 and the run record's published JSON Schema kept in step with the record model."""
 import json
-from pathlib import Path
 
 from benchmark.record import json_schema
 from import_graph import PACKAGES, ROOT, package_edges

@@ -45,3 +45,22 @@ def test_train_config_refuses_a_bad_size_before_any_model_is_built():
 
     with pytest.raises(ValueError, match="height must be a positive multiple of 64"):
         TrainConfig.from_flat(source="synthetic", image_size=(724, 768), epochs=1, steps_per_epoch=1)
+
+
+def test_keras_layer_order_is_the_order_of_model_layers():
+    from benchmark.model import keras_layer_order, mcnn_plan
+
+    model = build_mcnn(128, 192, 3, 13)
+    plan = mcnn_plan(128, 192, 3, 13)
+    assert [spec.name for spec in keras_layer_order(plan)] == [layer.name for layer in model.layers]
+
+
+def test_build_walks_the_plan():
+    from benchmark.model import mcnn_plan
+
+    model = build_mcnn(64, 128, 3, 13)
+    for spec in mcnn_plan(64, 128, 3, 13)[1:]:
+        layer = model.get_layer(spec.name)
+        assert [tensor.name for tensor in (layer.input if isinstance(layer.input, list) else [layer.input])] == [
+            model.get_layer(source).output.name for source in spec.inputs
+        ]

@@ -1,13 +1,9 @@
 """The tf.data pipelines: padding to the model's input, worker shards, and a training run on the official
 BBBC021 layout (image table + MoA table + one TIFF per channel) built from the real tables."""
-import csv
 import subprocess
 import sys
 
-import numpy as np
-import pandas as pd
 import pytest
-import tifffile
 
 from benchmark.config import TrainConfig
 from benchmark.pipeline import fit_to_size, make_pipelines
@@ -41,32 +37,9 @@ def test_workers_read_disjoint_shards_of_the_same_step_count(shared_data):
 
 
 @pytest.fixture
-def official_layout(tmp_path, shared_data):
-    """A small layout in BBBC021's own format: the real MoA table, an image table of 8 fields (4 DMSO,
-    4 of a real treatment) and one 128x128 uint16 TIFF per channel."""
-    real = shared_data / "bbbc021"
-    (tmp_path / "BBBC021_v1_moa.csv").write_bytes((real / "BBBC021_v1_moa.csv").read_bytes())
-    header = pd.read_csv(real / "BBBC021_v1_image.csv", nrows=0).columns
-    rng = np.random.default_rng(0)
-    rows = []
-    for i, (compound, conc) in enumerate([("DMSO", 0.0)] * 4 + [("emetine", 0.3)] * 4):
-        plate = f"Week1/Week1_{i // 2}"
-        row = {"TableNumber": 1, "ImageNumber": i, "Image_Metadata_Plate_DAPI": plate.split("/")[1],
-               "Image_Metadata_Well_DAPI": "B02", "Replicate": 1, "Image_Metadata_Compound": compound,
-               "Image_Metadata_Concentration": conc}
-        for channel in ("DAPI", "Tubulin", "Actin"):
-            name = f"f{i}_{channel}.tif"
-            (tmp_path / plate).mkdir(parents=True, exist_ok=True)
-            level = 3000 if compound == "DMSO" else 800
-            tifffile.imwrite(tmp_path / plate / name, rng.poisson(level, (128, 128)).astype(np.uint16))
-            row[f"Image_FileName_{channel}"] = name
-            row[f"Image_PathName_{channel}"] = plate
-        rows.append(row)
-    with open(tmp_path / "BBBC021_v1_image.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(header))
-        writer.writeheader()
-        writer.writerows(rows)
-    return tmp_path
+def official_layout(tmp_path, make_official_layout):
+    """8 fields (4 DMSO, 4 of a real treatment) of 128x128 in BBBC021's own format."""
+    return make_official_layout(tmp_path, [("DMSO", 0.0)] * 4 + [("emetine", 0.3)] * 4, (128, 128))
 
 
 def test_training_on_the_official_layout(official_layout, tmp_path, check_record):

@@ -74,6 +74,9 @@ def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):
     ({"grid__global_batch_size": [32]}, "give exactly one of grid.local_batch_size and grid.global_batch_size"),
     ({"name": ""}, "name: must be a non-empty string"),
     ({"learning_rate__base_lr": 0}, "learning_rate.base_lr: must be > 0"),
+    ({"executor": {"kind": "slurm", "cpus_per_task": 4, "cpus_per_node": 8}},
+     "executor.cpus_per_node: give cpus_per_task or cpus_per_node, not both"),
+    ({"executor": {"kind": "slurm", "cpus_per_node": 1}}, "executor.cpus_per_node: 1 cores cannot hold 2 workers"),
 ])
 def test_errors_name_the_key(changes, expected):
     assert expected in error_of(spec_with(**changes))
@@ -115,6 +118,59 @@ def test_missing_required_key_and_section():
 def test_global_batch_that_does_not_divide():
     raw = spec_with(grid={"nodes": [1], "workers_per_node": [3], "global_batch_size": [32]})
     assert "32 does not divide by 1 nodes x 3 workers per node = 3 workers" in error_of(raw)
+
+
+def test_a_global_batch_cap_shrinks_the_local_batch_where_it_binds(tmp_path):
+    raw = spec_with(grid={"nodes": [1, 2, 4, 8], "workers_per_node": [4], "local_batch_size": [16],
+                          "max_global_batch_size": 64}, executor={"kind": "slurm"})
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert [(r.run_id, r.config.run.local_batch_size) for r in runs] == [
+        ("n1-w4-b16", 16), ("n2-w4-b8", 8), ("n4-w4-b4", 4), ("n8-w4-b2", 2)]
+    assert max(r.config.run.local_batch_size * r.workers for r in runs) == 64
+
+
+def test_without_a_cap_the_run_ids_are_as_before(tmp_path):
+    runs = parse_spec(spec_with(), ROOT / "spec.toml").runs(tmp_path)
+    assert [r.run_id for r in runs] == ["n1-w1-b8", "n1-w1-b16", "n1-w2-b8", "n1-w2-b16"]
+
+
+@pytest.mark.parametrize("grid,expected", [
+    ({"nodes": [1, 3], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 10},
+     "grid.max_global_batch_size: 10 does not divide by 3 nodes x 2 workers per node = 6 workers, where it "
+     "caps local batch 8 (global 48)"),
+    ({"nodes": [4], "workers_per_node": [2], "local_batch_size": [1], "max_global_batch_size": 4},
+     "grid.max_global_batch_size: 4 does not divide by 4 nodes x 2 workers per node = 8 workers"),
+    ({"nodes": [2], "workers_per_node": [2], "local_batch_size": [8, 16], "max_global_batch_size": 16},
+     "grid.max_global_batch_size: 16 makes local batches 8, 16 the same run at 2 nodes x 2 workers per node "
+     "(local batch 4)"),
+    ({"nodes": [1], "workers_per_node": [2], "global_batch_size": [8], "max_global_batch_size": 16},
+     "grid.max_global_batch_size: only with grid.local_batch_size"),
+    ({"nodes": [1], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 0},
+     "grid.max_global_batch_size: must be > 0"),
+])
+def test_a_global_batch_cap_that_cannot_apply_is_refused(grid, expected):
+    assert expected in error_of(spec_with(grid=grid, executor={"kind": "slurm"}))
+
+
+def test_a_cap_that_never_binds_needs_not_divide(tmp_path):
+    raw = spec_with(grid={"nodes": [1], "workers_per_node": [3], "local_batch_size": [2],
+                          "max_global_batch_size": 7}, executor={"kind": "slurm"})
+    assert [r.run_id for r in parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)] == ["n1-w3-b2"]
+
+
+def test_data_dir_overrides_the_spec_from_the_current_directory(tmp_path, monkeypatch):
+    spec_file = tmp_path / "specs" / "spec.toml"
+    spec_file.parent.mkdir()
+    spec_file.write_text('name = "t"\n[data]\nsource = "bbbc021-cells"\ndir = "/no/such/data"\n'
+                         'image_size = [64, 64]\n[grid]\nnodes = [1]\nworkers_per_node = [1]\n'
+                         'local_batch_size = [8]\n[training]\nepochs = 1\n[executor]\nkind = "local"\n')
+    with pytest.raises(SpecError, match="data.dir: no such folder: /no/such/data"):
+        load_spec(spec_file)
+    monkeypatch.chdir(SAMPLE.parent)
+    spec = load_spec(spec_file, data_dir=SAMPLE.name)  # relative to the current directory, not the spec
+    assert spec.runs(tmp_path)[0].config.data.dir == str(SAMPLE)
+    with pytest.raises(SpecError, match=f"data.dir: no such folder: {tmp_path / 'elsewhere'}"):
+        load_spec(spec_file, data_dir=tmp_path / "elsewhere")
 
 
 def test_synthetic_data_needs_steps_per_epoch():

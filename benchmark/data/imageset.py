@@ -20,3 +20,8 @@ class ImageSet:
     labels: np.ndarray
     fields: np.ndarray
     fetch: Callable[[np.ndarray], np.ndarray]
+
+    def subset(self, indices: np.ndarray) -> "ImageSet":
+        """The images at ``indices`` ((M,) int64 into this set), in that order, as an image set of their own."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return ImageSet(self.labels[indices], self.fields[indices], lambda picked: self.fetch(indices[picked]))

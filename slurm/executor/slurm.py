@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
@@ -46,6 +46,9 @@ class SlurmSettings(Model):
     account: Line | None = Field(None, min_length=1)
     time_minutes: int = Field(60, gt=0, description="the job's time limit")
     cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS")
+    cpus_per_node: int | None = Field(None, gt=0, description="instead of cpus_per_task: the cores of a node, "
+                                                              "shared by its workers (each gets cpus_per_node "
+                                                              "// workers per node)")
     cpu_bind: Line = Field("cores", min_length=1, description="srun --cpu-bind=...")
     numactl: bool = Field(False, description="run each worker under numactl --localalloc")
     one_at_a_time: bool = Field(False, description="one job at a time (--dependency=singleton)")
@@ -65,6 +68,16 @@ class SlurmSettings(Model):
             raise ValueError(f"must be more than submitit's signal delay ({SIGNAL_DELAY_SECONDS} s before the "
                              f"time limit, when the job is told to stop), so at least 2, got {minutes}")
         return minutes
+
+    @model_validator(mode="after")
+    def _one_way_to_give_cores(self) -> SlurmSettings:
+        if self.cpus_per_node is not None and "cpus_per_task" in self.model_fields_set:
+            raise ValueError("executor.cpus_per_node: give cpus_per_task or cpus_per_node, not both")
+        return self
+
+    def cpus_per_task_of(self, run: Run) -> int:
+        """Cores per worker of ``run``: ``cpus_per_task``, or its share of ``cpus_per_node``."""
+        return self.cpus_per_task if self.cpus_per_node is None else self.cpus_per_node // run.workers_per_node
 
     @field_validator("sbatch_args")
     @classmethod
@@ -127,14 +140,15 @@ class SlurmExecutor(Executor):
     def parameters(self, run: Run) -> dict:
         """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags)."""
         s = self.settings
+        cpus = s.cpus_per_task_of(run)
         params = {
             "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
             "nodes": run.nodes,
             "ntasks_per_node": run.workers_per_node,
-            "cpus_per_task": s.cpus_per_task,
+            "cpus_per_task": cpus,
             "time": s.time_minutes,
             "srun_args": [*BASE_SRUN_ARGS, f"--cpu-bind={s.cpu_bind}", *(s.srun_args or [])],
-            "setup": [f"export OMP_NUM_THREADS={s.cpus_per_task}", *(s.setup or [])],
+            "setup": [f"export OMP_NUM_THREADS={cpus}", *(s.setup or [])],
         }
         for key in ("partition", "account"):
             if getattr(s, key):
@@ -154,15 +168,23 @@ class SlurmExecutor(Executor):
         executor.update_parameters(**self.parameters(run))
         return executor
 
+    @classmethod
+    def spec_problems(cls, settings: SlurmSettings, nodes: list[int], workers_per_node: list[int]) -> list[str]:
+        """``cpus_per_node`` that leaves a worker of the grid without a core."""
+        if settings.cpus_per_node is not None and max(workers_per_node) > settings.cpus_per_node:
+            return [f"executor.cpus_per_node: {settings.cpus_per_node} cores cannot hold {max(workers_per_node)} "
+                    "workers per node"]
+        return []
+
     def check(self, runs: list[Run]) -> list[str]:
         """Refuse runs the partition cannot hold with its usable nodes, before anything is submitted
         (``SlurmError``); note a partition that is down now."""
         part = cluster.partition(self.settings.partition)
-        return cluster.check_capacity(runs, part, self.settings.cpus_per_task)
+        return cluster.check_capacity(runs, part, self.settings.cpus_per_task_of)
 
     def prepare(self, run: Run) -> TrainConfig:
-        """The run's config with ``cpus_per_task`` threads per worker."""
-        return run.config.updated("run", intra_op_threads=self.settings.cpus_per_task, inter_op_threads=1)
+        """The run's config with its cores per worker as intra-op threads."""
+        return run.config.updated("run", intra_op_threads=self.settings.cpus_per_task_of(run), inter_op_threads=1)
 
     def submit(self, run: Run, config_path: Path) -> Job:
         """Submit the run's job."""

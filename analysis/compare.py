@@ -1,0 +1,313 @@
+"""Our runs against the published figures of Datta et al. 2019 (:mod:`analysis.paper`), for ``mcnn-bench
+analyze RESULTS --compare paper``.
+
+Two tables, each written as CSV (missing figures blank) and Markdown (the paper's missing figures say
+"not published", ours "no run"):
+
+- ``table1_vs_paper``: one row per node count of the paper's Table 1 (1..128) and of our completed runs:
+  our median images/s and TTT beside the paper's, their ratio ours/paper where both exist, and what
+  differs between our runs and the paper's Table 1 (image size, dataset, split, workers per node, global
+  batch, hardware).
+- ``sections_vs_paper``: the figures of Fig. 2 and sec. 5.2-5.4 (activations and memory at batch 32, the
+  one-node TTT and best configuration, the 8- and 128-node TTT, speedup and scaling efficiency) beside
+  ours, where we have a comparable figure.
+
+Medians are over our completed runs; a run that never reached the target has no TTT and is left out of
+the TTT median. Most of the paper's body figures are as quoted in the project's issue 9, and Table 1's
+per-row throughput and TTT were not transcribed (see :mod:`analysis.paper`), so their ratios stay blank.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.analytic import model_figures
+from benchmark.atomic import write_atomic
+
+from . import paper
+from .tables import (BASELINE_NODES, EFFICIENCY, LEAKY_SPLIT, NODES, SECONDS_PER_MINUTE, SPEEDUP, SWEEP,
+                     WORKERS_PER_NODE, dataset, distinct, node_scaling, workload)
+
+OUR_RUNS = "our runs"
+OUR_WORKERS_PER_NODE = "workers per node (ours)"
+OUR_GLOBAL_BATCH = "global batch (ours)"
+OUR_IMAGES_PER_SECOND = "images/s (ours, median)"
+OUR_TTT = "TTT minutes (ours, median)"
+OUR_WORKLOAD = "workload (ours)"
+PAPER_WORKERS_PER_NODE = "workers per node (paper)"
+PAPER_GLOBAL_BATCH = "global batch (paper, derived)"
+PAPER_IMAGES_PER_SECOND = "images/s (paper)"
+PAPER_TTT = "TTT minutes (paper)"
+IMAGES_PER_SECOND_RATIO = "images/s ours/paper"
+TTT_RATIO = "TTT ours/paper"
+DIFFERS = "differs from the paper"
+
+TABLE1_VS_PAPER_COLUMNS = [
+    NODES, OUR_RUNS, OUR_WORKERS_PER_NODE, OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_WORKLOAD,
+    PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT, IMAGES_PER_SECOND_RATIO,
+    TTT_RATIO, DIFFERS,
+]
+
+FIGURE = "figure"
+SOURCE = "paper's source"
+UNIT = "unit"
+PAPER_VALUE = "paper"
+OUR_VALUE = "ours"
+RATIO = "ours/paper"
+BASIS = "ours: how"
+
+SECTIONS_VS_PAPER_COLUMNS = [FIGURE, SOURCE, UNIT, PAPER_VALUE, OUR_VALUE, RATIO, OUR_RUNS, BASIS, OUR_WORKLOAD,
+                             DIFFERS]
+
+#: The words of a missing figure in the Markdown tables.
+NOT_PUBLISHED = "not published"
+NO_RUN = "no run"
+
+BYTES_PER_GB = 10**9
+#: Table 1's image size (Dataset B, 768x768), as "HxW".
+PAPER_TABLE1_IMAGE_SIZE = f"{paper.DATASET['dataset_b_image_px'].value}x{paper.DATASET['dataset_b_image_px'].value}"
+#: Dataset A's image size (1024x1280), as "HxW".
+PAPER_DATASET_A_IMAGE_SIZE = f"{paper.DATASET['image_height_px'].value}x{paper.DATASET['image_width_px'].value}"
+#: The paper's nodes, from the abstract.
+PAPER_HARDWARE = (f"{paper.HARDWARE['sockets'].value}x Xeon {paper.HARDWARE['cpu'].value} + "
+                  f"{paper.HARDWARE['interconnect_gbits_per_second'].value} Gb/s Omni-Path")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The paper's setting behind a figure, as far as issue 9 states it (None: not stated, not compared).
+
+    ``image_size`` "HxW"; ``dataset`` "source variant" (``bbbc021 dataset-b``); ``workers_per_node``;
+    ``global_batch`` (images). The hardware and the leaky split are the paper's throughout.
+    """
+
+    image_size: str | None = None
+    dataset: str | None = None
+    workers_per_node: int | None = None
+    global_batch: int | None = None
+
+
+def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = paper.TABLE1) -> pd.DataFrame:
+    """Our completed runs per node count beside Datta et al. 2019, Table 1: columns
+    ``TABLE1_VS_PAPER_COLUMNS``, one row per node count of ``paper_rows`` or of our completed runs, sorted.
+
+    Ours: the completed runs with that node count (``our runs`` of them), their workers per node and
+    global batch sizes (distinct values, joined), median images/s and median TTT (minutes, over the runs
+    that reached the top-1 target), and their workloads (:func:`analysis.tables.workload`: "leaky split"
+    for runs on the paper's split). The paper's: workers per node, global batch (derived) and images/s and
+    TTT (NA where not transcribed). Ratios = ours / paper where both exist. ``differs from the paper``
+    names every way our runs differ from Table 1's setting (:func:`differences`).
+    """
+    done = _completed(runs)
+    by_nodes = {row.nodes: row for row in paper_rows}
+    rows = []
+    for nodes in sorted(set(by_nodes) | set(int(n) for n in done["nodes"].dropna())):
+        ours, theirs = done[done["nodes"] == nodes], by_nodes.get(nodes)
+        batch = theirs.global_batch_size.value if theirs else None
+        setting = Setting(PAPER_TABLE1_IMAGE_SIZE, f"bbbc021 {paper.TABLE1_VARIANT}",
+                          theirs.workers_per_node if theirs else None, batch)
+        our_ips, our_ttt = _median(ours["images_per_second"]), _median(ours["ttt_seconds"] / SECONDS_PER_MINUTE)
+        paper_ips = theirs.images_per_second.value if theirs else None
+        paper_ttt = theirs.ttt_minutes.value if theirs else None
+        rows.append({
+            NODES: nodes, OUR_RUNS: len(ours), OUR_WORKERS_PER_NODE: distinct(ours["workers_per_node"]),
+            OUR_GLOBAL_BATCH: distinct(ours["global_batch_size"]), OUR_IMAGES_PER_SECOND: our_ips,
+            OUR_TTT: our_ttt, OUR_WORKLOAD: distinct(workload(ours), "; "),
+            PAPER_WORKERS_PER_NODE: theirs.workers_per_node if theirs else None, PAPER_GLOBAL_BATCH: batch,
+            PAPER_IMAGES_PER_SECOND: paper_ips, PAPER_TTT: paper_ttt,
+            IMAGES_PER_SECOND_RATIO: _ratio(our_ips, paper_ips), TTT_RATIO: _ratio(our_ttt, paper_ttt),
+            DIFFERS: differences(ours, setting),
+        })
+    table = pd.DataFrame(rows, columns=TABLE1_VS_PAPER_COLUMNS)
+    return table.astype({NODES: "Int64", OUR_RUNS: "Int64", PAPER_WORKERS_PER_NODE: "Int64",
+                         PAPER_GLOBAL_BATCH: "Int64", OUR_IMAGES_PER_SECOND: "float64", OUR_TTT: "float64",
+                         PAPER_IMAGES_PER_SECOND: "float64", PAPER_TTT: "float64",
+                         IMAGES_PER_SECOND_RATIO: "float64", TTT_RATIO: "float64"})
+
+
+def differences(runs: pd.DataFrame, setting: Setting) -> str:
+    """How ``runs`` differ from the paper's ``setting``, "; "-joined (empty without runs): image size,
+    dataset (source and variant), split (the paper's is leaky: 90/10 over copies), workers per node,
+    global batch, and hardware (any CPU model that does not name the paper's Xeon 6148). Settings that
+    ``setting`` leaves None are not compared."""
+    if runs.empty:
+        return ""
+    found = []
+    sizes = set(runs["image_size"])
+    if setting.image_size and sizes != {setting.image_size}:
+        found.append(f"image size {', '.join(sorted(sizes))} (paper {setting.image_size})")
+    datasets = set(dataset(runs))
+    if setting.dataset and datasets != {setting.dataset}:
+        found.append(f"dataset {', '.join(sorted(datasets))} (paper {setting.dataset})")
+    if not runs["leaky"].fillna(False).astype(bool).all():
+        found.append(f"field split (paper: {LEAKY_SPLIT}, 90/10 over copies)")
+    per_node = set(runs["workers_per_node"].dropna())
+    if setting.workers_per_node and per_node != {setting.workers_per_node}:
+        found.append(f"workers per node {distinct(runs['workers_per_node'])} (paper {setting.workers_per_node})")
+    batches = set(runs["global_batch_size"].dropna())
+    if setting.global_batch and batches != {setting.global_batch}:
+        found.append(f"global batch {distinct(runs['global_batch_size'])} (paper {setting.global_batch}, derived)")
+    cpus = set(runs["cpu_model"].fillna("unknown CPU"))
+    if any(str(paper.HARDWARE["cpu"].value) not in cpu for cpu in cpus):
+        found.append(f"hardware {' / '.join(sorted(cpus))} (paper {PAPER_HARDWARE})")
+    return "; ".join(found)
+
+
+def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
+    """The figures of Datta et al. 2019, Fig. 2 and sec. 5.2-5.4, beside ours: columns
+    ``SECTIONS_VS_PAPER_COLUMNS``, one row per figure (``ours`` NA without a comparable run).
+
+    Ours: Fig. 2's activations at batch 32 from :func:`benchmark.analytic.model_figures` at Dataset A's
+    1024x1280x3 (analytic, not measured); the one-node memory at batch 32 as the median peak RSS of the
+    largest worker of completed 1-node runs at local batch 32 (GB = 1e9 bytes); TTT medians over completed
+    runs that reached the top-1 target; the best one-node configuration as the workers per node x local
+    batch with the highest median images/s; speedup and scaling efficiency at 8 and 128 nodes from
+    :func:`analysis.tables.node_scaling` (median over lines whose baseline is 1 node; images/s speedup).
+    ``ours/paper`` where both are numbers.
+    """
+    done = _completed(runs)
+    one_node = done[done["nodes"] == 1]
+    dataset_a = Setting(PAPER_DATASET_A_IMAGE_SIZE, "bbbc021 dataset-a")
+    eight = Setting(workers_per_node=paper.EIGHT_NODES["workers_per_node"].value)
+    scaled = node_scaling(runs)
+    scaled = scaled[scaled[BASELINE_NODES] == 1]
+    rows = [
+        _activation_row(),
+        _row("one-node memory at batch 32", paper.SINGLE_NODE["memory_gb_batch32"],
+             one_node[one_node["local_batch_size"] == 32], lambda r: _median(r["peak_rss_bytes_max"] / BYTES_PER_GB),
+             "median peak RSS of the largest worker, 1-node runs at local batch 32", dataset_a),
+        _row("one-node TTT at batch 32", paper.SINGLE_NODE["ttt_minutes_batch32"],
+             one_node[one_node["global_batch_size"] == 32], lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE),
+             "median TTT, 1-node runs at global batch 32", dataset_a),
+        _best_configuration_row(one_node, dataset_a),
+        _row("TTT on 8 nodes", paper.EIGHT_NODES["ttt_minutes"], done[done["nodes"] == 8],
+             lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE), "median TTT, 8-node runs", eight),
+        _scaling_row("speedup on 8 nodes", paper.EIGHT_NODES["speedup"], done, scaled, 8, SPEEDUP, eight),
+        _scaling_row("scaling efficiency on 8 nodes", paper.EIGHT_NODES["scaling_efficiency"], done, scaled, 8,
+                     EFFICIENCY, eight),
+        _scaling_row("speedup on 128 nodes", paper.LARGE_SCALE["speedup_1_to_128"], done, scaled, 128, SPEEDUP,
+                     Setting()),
+        _scaling_row("scaling efficiency on 128 nodes", paper.LARGE_SCALE["scaling_efficiency_128"], done, scaled,
+                     128, EFFICIENCY, Setting()),
+    ]
+    return pd.DataFrame(rows, columns=SECTIONS_VS_PAPER_COLUMNS).astype({OUR_RUNS: "Int64"})
+
+
+def write_comparison(runs: pd.DataFrame, out: Path) -> tuple[list[Path], pd.DataFrame]:
+    """Write ``table1_vs_paper.csv``/``.md`` and ``sections_vs_paper.csv``/``.md`` into ``out``
+    atomically; returns the paths and the Table 1 comparison."""
+    table, sections = table1_vs_paper(runs), sections_vs_paper(runs)
+    table1_note = ("Ours: median over our completed runs with that node count (TTT over those that reached "
+                   "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
+                   "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
+                   "2048)); its per-row images/s and TTT were not transcribed, hence no ratio.")
+    sections_note = ("The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
+                     "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
+                     "node at the same workers per node; whether the paper's are throughput or TTT speedups "
+                     "was not transcribed.")
+    files = [
+        write_atomic(out / "table1_vs_paper.csv", table.to_csv(index=False)),
+        write_atomic(out / "table1_vs_paper.md", _document("Table 1: ours vs Datta et al. 2019", table1_note,
+                                                           markdown(table))),
+        write_atomic(out / "sections_vs_paper.csv", sections.to_csv(index=False)),
+        write_atomic(out / "sections_vs_paper.md", _document("Fig. 2 and sec. 5.2-5.4: ours vs Datta et al. 2019",
+                                                             sections_note, markdown(sections))),
+    ]
+    return files, table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A comparison table as Markdown: numbers to 4 significant digits, the paper's missing figures
+    "not published", our missing figures "no run" (or blank in a row without runs of ours)."""
+    shown = table.astype(object)
+    for column in shown.columns:
+        missing = NOT_PUBLISHED if column in (PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND,
+                                              PAPER_TTT, PAPER_VALUE) else ""
+        if column in (OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE):
+            missing = NO_RUN
+        shown[column] = [missing if _is_missing(value) else _cell(value) for value in shown[column]]
+    return shown.to_markdown(index=False)
+
+
+def _activation_row() -> dict:
+    """Fig. 2's about 11 GB of activations at batch 32 beside the analytic figure at 1024x1280x3."""
+    batch, published = paper.FIG2_ACTIVATIONS[0]
+    figures = model_figures(paper.DATASET["image_height_px"].value, paper.DATASET["image_width_px"].value)
+    ours = figures.activation_bytes(batch) / BYTES_PER_GB
+    return {FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3", SOURCE: published.source,
+            UNIT: published.unit, PAPER_VALUE: published.value, OUR_VALUE: ours,
+            RATIO: _ratio(ours, published.value), OUR_RUNS: 0,
+            BASIS: "benchmark.analytic (float32 outputs of every layer; not measured)",
+            OUR_WORKLOAD: f"{PAPER_DATASET_A_IMAGE_SIZE} (analytic)", DIFFERS: ""}
+
+
+def _row(figure: str, published: paper.Published, runs: pd.DataFrame, measure, basis: str, setting: Setting) -> dict:
+    """One figure: ``measure(runs)`` (None without runs) beside ``published``."""
+    ours = measure(runs) if not runs.empty else None
+    return {FIGURE: figure, SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
+            OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs), BASIS: basis,
+            OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
+
+
+def _best_configuration_row(one_node: pd.DataFrame, setting: Setting) -> dict:
+    """Sec. 5.2's best one-node configuration (4 workers x local batch 8) beside ours: the workers per node
+    x local batch with the highest median images/s over our completed 1-node runs."""
+    workers, batch = paper.SINGLE_NODE["best_workers_per_node"], paper.SINGLE_NODE["best_local_batch"]
+    measured = one_node.dropna(subset=["images_per_second"])
+    ours = None
+    if not measured.empty:
+        medians = measured.groupby(["workers_per_node", "local_batch_size"])["images_per_second"].median()
+        best_workers, best_batch = medians.idxmax()
+        ours = f"{best_workers} x {best_batch}"
+    return {FIGURE: "best one-node configuration", SOURCE: workers.source, UNIT: "workers x local batch",
+            PAPER_VALUE: f"{workers.value} x {batch.value}", OUR_VALUE: ours, RATIO: None,
+            OUR_RUNS: len(measured), BASIS: "highest median images/s of the 1-node runs",
+            OUR_WORKLOAD: distinct(workload(measured), "; "), DIFFERS: differences(measured, setting)}
+
+
+def _scaling_row(figure: str, published: paper.Published, done: pd.DataFrame, scaled: pd.DataFrame, nodes: int,
+                 column: str, setting: Setting) -> dict:
+    """A speedup or efficiency at ``nodes`` from ``node_scaling`` (lines whose baseline is 1 node)."""
+    at = scaled[scaled[NODES] == nodes]
+    lines = set(zip(at[SWEEP], at[WORKERS_PER_NODE]))
+    keys = zip(done["sweep"], done["workers_per_node"])
+    on_a_line = pd.Series([key in lines for key in keys], index=done.index, dtype=bool)
+    runs = done[on_a_line & (done["nodes"] == nodes)]
+    ours = _median(at[column]) if not at.empty else None
+    return {FIGURE: figure, SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
+            OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs),
+            BASIS: f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup",
+            OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
+
+
+def _document(title: str, note: str, table: str) -> str:
+    return f"# {title}\n\n{note}\n\n{table}\n"
+
+
+def _completed(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[(runs["status"] == "completed") & runs["nodes"].notna()]
+
+
+def _median(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return float(values.median()) if len(values) else None
+
+
+def _ratio(ours, published) -> float | None:
+    """ours / published where both are numbers (and published is not 0), else None."""
+    if _is_missing(ours) or _is_missing(published) or isinstance(published, str) or published == 0:
+        return None
+    return float(ours) / float(published)
+
+
+def _is_missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
