@@ -10,7 +10,8 @@ overlaid (:mod:`analysis.paper`), as PNGs (matplotlib's Agg canvas, no pyplot):
   top-5 per epoch, one line per run; the paper's targets (Table 1: 99 % top-1, 100 % top-5).
 - ``fig8_speedup.png`` (Fig. 8): speedup vs nodes per (sweep, workers per node) with the ideal; the
   paper's 6.6x on 8 nodes (sec. 5.3) and 19.2x on 128 (sec. 5.4).
-- ``fig9_top1_lr.png`` (Fig. 9): validation top-1 and learning rate per epoch, one panel per run.
+- ``fig9_top1_lr.png`` (Fig. 9): validation top-1 and learning rate per epoch, one panel per run
+  (small multiples, :func:`plot_top1_lr_grid`, which also draws each sweep's ``curves/<sweep>.png``).
 - ``fig10_scaling_efficiency.png`` (Fig. 10): scaling efficiency vs nodes; the paper's efficiencies
   derived from its quoted speedups (100 x 6.6 / 8 = 82.5 %, 100 x 19.2 / 128 = 15 %).
 
@@ -19,22 +20,30 @@ Each drawing function raises :class:`NoData` (with the reason) when no run can f
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.path import Path as Path_
+from matplotlib.textpath import TextPath, text_to_path
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator,
                                ScalarFormatter)
+from matplotlib.transforms import Affine2D
 
 from benchmark.analytic import model_figures
 
 from . import paper
-from .plots import IDEAL_STYLE, interval_band, save_png
+from .plots import CI_ALPHA, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png
 from .records import LoadedRecords
 from .tables import (BASELINE_NODES, EFFICIENCY, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD, distinct,
                      node_scaling, workload)
@@ -44,8 +53,15 @@ FIG2_BATCHES = tuple(range(8, 65, 8))
 BYTES_PER_GB = 10**9
 #: Legend entries for runs before the rest are summarised as "+N more runs".
 MAX_LEGEND_RUNS = 12
-#: Panels of Fig. 9 at most (the per-run ``curves/`` hold every run).
+#: Panels of Fig. 9 at most (``curves/<sweep>.png`` hold each sweep's runs).
 MAX_PANELS = 36
+#: Cells of a sweep's curves figure at most (``analyze --per-run-curves`` draws every run).
+MAX_CELLS = 64
+#: Resolution of the small multiples (:func:`plot_top1_lr_grid`): cells are small, and many are drawn.
+GRID_DPI = 90
+#: Font sizes of the small multiples' labels and title, points.
+LABEL_POINTS = 6
+TITLE_POINTS = 8
 #: How every published point is drawn: black, above the runs' lines.
 PAPER_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 12}
 #: How a value derived from published ones is drawn: hollow black.
@@ -98,7 +114,9 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
 def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
     """Datta et al. 2019, Fig. 5: on one node, global images/s (left) and peak RSS per worker in GB
     (right, log scale) vs local batch size, one line per workers per node (and image size or sweep when
-    the runs have several), each point the median over the completed 1-node runs of that setting. Paper:
+    the runs have several; pooled over sweeps, then image sizes, when that would make more than
+    ``MAX_SERIES`` lines), each point the median over the completed 1-node runs of that setting and a
+    band their min-max. Paper:
     47.5 GB at batch 32 (sec. 5.2) on the memory panel, and its best setting, 4 workers x local batch 8
     (sec. 5.2), as a dotted line on the throughput panel.
 
@@ -111,15 +129,25 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
         raise NoData("no completed one-node run with a throughput figure")
     figure = Figure(figsize=(12, 4.8))
     speed_axes, memory_axes = figure.subplots(1, 2)
-    keys = ["sweep", "image_size", "workers_per_node"]
-    varies = {key: one_node[key].nunique() > 1 for key in keys}
-    for index, ((sweep, size, per_node), group) in enumerate(one_node.groupby(keys, sort=True)):
-        medians = group.groupby("local_batch_size")[["images_per_second", "peak_rss_bytes_max"]].median()
-        label = ", ".join([f"{per_node} worker{'s' if per_node > 1 else ''} per node"]
-                          + ([size] if varies["image_size"] else []) + ([f"sweep {sweep}"] if varies["sweep"] else []))
-        style = {"color": f"C{index % 10}", "label": label}
-        speed_axes.plot(medians.index, medians["images_per_second"], "o-", **style)
-        memory_axes.plot(medians.index, medians["peak_rss_bytes_max"] / BYTES_PER_GB, "o-", **style)
+    groupings = (["sweep", "image_size", "workers_per_node"], ["image_size", "workers_per_node"], ["workers_per_node"])
+    keys = next((keys for keys in groupings if one_node.groupby(keys).ngroups <= MAX_SERIES), [])
+    varies = {key: one_node[key].nunique() > 1 for key in groupings[0]}
+    groups = one_node.groupby(keys, sort=True) if keys else [((), one_node)]
+    for index, (values, group) in enumerate(groups):
+        named = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        parts = []
+        if "workers_per_node" in named:
+            per_node = named["workers_per_node"]
+            parts.append(f"{per_node} worker{'s' if per_node > 1 else ''} per node")
+        if "image_size" in named and varies["image_size"]:
+            parts.append(named["image_size"])
+        if "sweep" in named and varies["sweep"]:
+            parts.append(f"sweep {named['sweep']}")
+        if keys != groupings[0] and varies["sweep"]:
+            parts.append(f"median of {group['sweep'].nunique()} sweeps")
+        label, color = ", ".join(parts) or "all one-node runs", f"C{index % 10}"
+        median_band(speed_axes, group["local_batch_size"], group["images_per_second"], color, label)
+        median_band(memory_axes, group["local_batch_size"], group["peak_rss_bytes_max"] / BYTES_PER_GB, color, label)
     best_workers, best_batch = paper.SINGLE_NODE["best_workers_per_node"], paper.SINGLE_NODE["best_local_batch"]
     speed_axes.axvline(best_batch.value, color="black", linestyle=":",
                        label=f"Datta et al. 2019, {best_batch.source}: best {best_workers.value} workers x "
@@ -145,8 +173,9 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
 def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
     """Datta et al. 2019, Fig. 7: training loss, validation top-1 (%) and validation top-5 (%) per epoch,
     each with its 95 % bootstrap interval as a band where recorded; one panel each, one line per run. With
-    more than ``MAX_LEGEND_RUNS`` runs the legend names the first of them and the bands are left out (they
-    would cover each other). The paper's targets (Table 1: 99 % top-1, 100 % top-5) are dotted lines.
+    more than ``MAX_LEGEND_RUNS`` runs: one line per sweep (one over every run with more than
+    ``MAX_SERIES`` sweeps), the median of its runs per epoch, with their min-max as a band. The paper's
+    targets (Table 1: 99 % top-1, 100 % top-5) are dotted lines.
 
     Raises:
         NoData: no run recorded an epoch.
@@ -156,17 +185,30 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         raise NoData("no run recorded an epoch")
     figure = Figure(figsize=(17, 5), layout="constrained")
     loss_axes, top1_axes, top5_axes = figure.subplots(1, 3)
-    series = list(_run_series(epochs))
-    bands = len(series) <= MAX_LEGEND_RUNS
+    runs = epochs.groupby(["sweep", "run_id"]).ngroups
+    bands = runs <= MAX_LEGEND_RUNS
     run_lines = []
-    for color, label, rows in series:
-        line, = loss_axes.plot(rows["epoch"], rows["train_loss"], "-", color=color, label=label)
-        top1_axes.plot(rows["epoch"], 100 * rows["val_top1"], "-", color=color)
-        top5_axes.plot(rows["epoch"], 100 * rows["val_top5"], "-", color=color)
-        if bands:
+    if bands:
+        for color, label, rows in _run_series(epochs):
+            line, = loss_axes.plot(rows["epoch"], rows["train_loss"], "-", color=color, label=label)
+            top1_axes.plot(rows["epoch"], 100 * rows["val_top1"], "-", color=color)
+            top5_axes.plot(rows["epoch"], 100 * rows["val_top5"], "-", color=color)
             interval_band(top1_axes, rows, "val_top1_ci_low", "val_top1_ci_high", color)
             interval_band(top5_axes, rows, "val_top5_ci_low", "val_top5_ci_high", color)
-        run_lines.append(line)
+            run_lines.append(line)
+    else:  # a median line per sweep (or over every run) with its runs' min-max as a band
+        keys = ["sweep"] if epochs["sweep"].nunique() <= MAX_SERIES else []
+        groups = epochs.groupby(keys, sort=True) if keys else [((), epochs)]
+        for index, (values, rows) in enumerate(groups):
+            count = rows.groupby(["sweep", "run_id"]).ngroups
+            label = (f"sweep {values[0] if isinstance(values, tuple) else values}" if keys
+                     else f"all {epochs['sweep'].nunique()} sweeps") + f": median of {count} runs"
+            color = f"C{index % 10}"
+            median_band(loss_axes, rows["epoch"], rows["train_loss"], color, label, "-")
+            median_band(top1_axes, rows["epoch"], 100 * rows["val_top1"], color, None, "-")
+            median_band(top5_axes, rows["epoch"], 100 * rows["val_top5"], color, None, "-")
+            run_lines.append(loss_axes.lines[-1])
+        run_lines.append(Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="band: min to max over the runs"))
     for axes, key, what in ((top1_axes, "top1", "top-1"), (top5_axes, "top5", "top-5")):
         target = paper.TARGETS[key]
         axes.axhline(100 * target.value, color="black", linestyle=":",
@@ -176,7 +218,7 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         axes.legend(fontsize="small", loc="lower right")
     loss_axes.set_ylabel("training loss (cross-entropy, mean over the epoch)")
     band_note = (" (bands: 95 % CI over fields of view)" if bands
-                 else f" (no CI bands: more than {MAX_LEGEND_RUNS} runs)")
+                 else f" (median of {runs} runs)")
     top1_axes.set_title("Validation top-1" + band_note)
     top5_axes.set_title("Validation top-5" + band_note)
     loss_axes.set_title("Training loss")
@@ -184,7 +226,8 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
-    figure.legend(handles=_limited(run_lines), loc="outside right upper", fontsize="small", title="runs")
+    figure.legend(handles=_limited(run_lines), loc="outside right upper", fontsize="small",
+                  title="runs" if bands else "sweeps")
     figure.suptitle("Fig. 7: training loss, validation top-1 and top-5 per epoch")
     return save_png(figure, path)
 
@@ -203,8 +246,8 @@ def plot_fig8_speedup(loaded: LoadedRecords, path: str | Path) -> Path:
     figure = Figure(figsize=(8, 5.2))
     axes = figure.add_subplot()
     for color, label, group in lines:
-        axes.plot(group[NODES], group[SPEEDUP], "o-", color=color, label=label)
-        if (group[BASELINE_NODES] != 1).any():
+        median_band(axes, group[NODES], group[SPEEDUP], color, label)
+        if (group[BASELINE_NODES] != 1).any() and group[BASELINE_NODES].nunique() == 1:
             axes.plot(group[NODES], group[NODES] / group[BASELINE_NODES], color=color,
                       label=f"ideal for {label} (nodes / {group[BASELINE_NODES].iloc[0]})", **IDEAL_STYLE)
     eight, large = paper.EIGHT_NODES["speedup"], paper.LARGE_SCALE["speedup_1_to_128"]
@@ -224,10 +267,10 @@ def plot_fig8_speedup(loaded: LoadedRecords, path: str | Path) -> Path:
 
 
 def plot_fig9_top1_lr(loaded: LoadedRecords, path: str | Path) -> Path:
-    """Datta et al. 2019, Fig. 9: per run (one panel each, in a grid; at most ``MAX_PANELS``), validation
-    top-1 (%) with its 95 % interval band and the run's top-1 target (dotted), and the learning rate (at
-    each epoch's first step) on a second axis. Each panel names the run's topology and workload ("leaky
-    split" for runs on the paper's split).
+    """Datta et al. 2019, Fig. 9: per run, validation top-1 (%) with its 95 % interval band and the run's
+    top-1 target (dotted), and the learning rate (at each epoch's first step), as small multiples
+    (:func:`plot_top1_lr_grid`), at most ``MAX_PANELS`` runs; every sweep's runs are in
+    ``curves/<sweep>.png``.
 
     Raises:
         NoData: no run recorded validation top-1.
@@ -235,35 +278,190 @@ def plot_fig9_top1_lr(loaded: LoadedRecords, path: str | Path) -> Path:
     epochs = loaded.epochs[loaded.epochs["val_top1"].notna()]
     if epochs.empty:
         raise NoData("no run recorded a validation top-1")
-    series = list(_run_series(epochs))
-    shown = series[:MAX_PANELS]
-    columns = len(shown) if len(shown) <= 3 else min(6, math.ceil(math.sqrt(len(shown))))
+    return plot_top1_lr_grid(epochs, loaded.runs, path, "Fig. 9: validation top-1 and learning rate per epoch",
+                             MAX_PANELS, "every sweep's runs are in curves/<sweep>.png")
+
+
+def plot_sweep_curves(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: str | Path) -> Path:
+    """One sweep's learning curves: Fig. 9's small multiples (:func:`plot_top1_lr_grid`) of the sweep's runs
+    in ``epochs``/``runs`` (``LoadedRecords`` frames, possibly of that sweep only), at most ``MAX_CELLS``.
+
+    Raises:
+        NoData: no run of the sweep recorded validation top-1.
+    """
+    rows = epochs[(epochs["sweep"] == sweep) & epochs["val_top1"].notna()]
+    if rows.empty:
+        raise NoData(f"no run of sweep {sweep} recorded a validation top-1")
+    return plot_top1_lr_grid(rows, runs[runs["sweep"] == sweep], path,
+                             f"Sweep {sweep}: validation top-1 and learning rate per epoch", MAX_CELLS,
+                             "analyze --per-run-curves draws one PNG per run")
+
+
+def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path, title: str, max_cells: int,
+                      more_note: str) -> Path:
+    """Small multiples of Datta et al. 2019, Fig. 9, one cell per run of ``epochs`` (in (sweep, run id)
+    order, at most ``max_cells``; the title then says how many of how many and ``more_note``): validation
+    top-1 (%, blue, 0 to 100 in every cell) with its 95 % interval as a band and the run's top-1 target
+    dotted, and the learning rate (orange, dashed, 0 to the largest rate of the figure) per epoch (1 to the
+    most epochs of the figure). Each cell is headed by the run id, with its topology when the id does not
+    already say it (``n<nodes>-w<workers per node>-b<local batch>``) and its workload when the runs differ
+    in workload (else the title names it).
+
+    The cells share one scale, drawn once (top-1 left and learning rate right of the top row, epochs under
+    the bottom-left cell), are drawn straight onto the figure (no Axes), and every text is glyph outlines
+    in one collection (:class:`_Texts`): a cell costs a few line segments, so a sweep of 64 runs draws in
+    well under a tenth of a second, where a grid of full matplotlib axes with a text artist per label
+    took seconds.
+    """
+    # One pass over the frame (a sort and a float conversion), not one per run: this is drawn per sweep.
+    ordered = epochs.sort_values(["sweep", "run_id", "epoch"], kind="stable")
+    keys = list(dict.fromkeys(zip(ordered["sweep"], ordered["run_id"])))
+    shown = keys[:max_cells]
+    several_sweeps = ordered["sweep"].nunique() > 1
+    values = ordered[["epoch", "val_top1", "val_top1_ci_low", "val_top1_ci_high", "learning_rate"]]
+    values = values.astype("float64").to_numpy(na_value=np.nan)
+    sweeps, run_ids = ordered["sweep"].to_numpy(dtype=object), ordered["run_id"].to_numpy(dtype=object)
+    boundaries = np.flatnonzero(np.r_[True, (sweeps[1:] != sweeps[:-1]) | (run_ids[1:] != run_ids[:-1]), True])
+    arrays = [values[boundaries[i]:boundaries[i + 1]].T for i in range(len(shown))]
+    columns = len(shown) if len(shown) <= 3 else min(8, math.ceil(math.sqrt(len(shown))))
     rows = math.ceil(len(shown) / columns)
-    figure = Figure(figsize=(5.2 * columns, 3.6 * rows + 0.8), layout="constrained")
-    grid = figure.subplots(rows, columns, squeeze=False)
-    runs = loaded.runs.assign(workload=workload(loaded.runs)).set_index(["sweep", "run_id"])
-    for axes, (_, label, group) in zip(grid.flat, shown):
-        run = runs.loc[(group["sweep"].iloc[0], group["run_id"].iloc[0])]
-        rate_axes = axes.twinx()
-        axes.plot(group["epoch"], 100 * group["val_top1"], "o-", color="C0", markersize=3)
-        interval_band(axes, group, "val_top1_ci_low", "val_top1_ci_high", "C0")
-        if pd.notna(run["target_top1"]):
-            axes.axhline(100 * run["target_top1"], color="C0", linestyle=":")
-        rate_axes.plot(group["epoch"], group["learning_rate"], "s--", color="C1", markersize=3)
-        rate_axes.set_ylim(bottom=0)
-        axes.set_ylim(0, 101)
-        axes.set_title(f"{label}: {_topology(run)}\n{run['workload']}", fontsize="small")
-        axes.set_xlabel("epoch")
-        axes.set_ylabel("val top-1 (%)", color="C0")
-        rate_axes.set_ylabel("learning rate", color="C1")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.grid(alpha=0.3)
-    for axes in list(grid.flat)[len(shown):]:
-        axes.set_visible(False)
-    more = f" ({len(shown)} of {len(series)} runs; every run is in curves/)" if len(series) > len(shown) else ""
-    figure.suptitle("Fig. 9: validation top-1 (blue, band: 95 % CI; dotted: target) and learning rate (orange) "
-                    f"per epoch{more}")
-    return save_png(figure, path)
+    info = runs.assign(workload=workload(runs)).drop_duplicates(["sweep", "run_id"]).set_index(["sweep", "run_id"])
+    cells = info.reindex(pd.MultiIndex.from_tuples(shown, names=["sweep", "run_id"]))
+    workloads = set(cells["workload"].dropna())
+    last_epoch = int(max(values[0].max() for values in arrays))
+    top_rate = float(max(np.nanmax(values[4]) for values in arrays)) or 1.0
+    width, gap, height, head = 10.0, 2.0, 100.0, 24.0  # cell units: epochs span ``width``, top-1 ``height``
+
+    def x_of(epoch):
+        return (epoch - 1) / max(1, last_epoch - 1) * width
+
+    figure = Figure(figsize=(0.9 + 2.0 * columns, 1.0 + 1.35 * rows))
+    x_range = (-0.3, columns * (width + gap) - gap + 0.3)
+    top = rows * (height + head) - head
+    y_range = (-2.0, top + head)
+    # Cell units to the figure: no Axes (its axis machinery would cost more than the cells), one affine
+    # map onto the figure less margins of 0.5 in left, 0.45 in right, 0.4 in below, 0.6 in above.
+    inches_w, inches_h = figure.get_figwidth(), figure.get_figheight()
+    to_figure = (Affine2D().translate(-x_range[0], -y_range[0])
+                 .scale((inches_w - 0.95) / (x_range[1] - x_range[0]), (inches_h - 1.0) / (y_range[1] - y_range[0]))
+                 .translate(0.5, 0.4) + figure.dpi_scale_trans)
+    frames, targets, top1, rates, bands = [], [], [], [], []
+    texts = _Texts()
+    for cell, ((sweep, run_id), run, (epoch, accuracy, low, high, rate)) in enumerate(
+            zip(shown, cells.itertuples(), arrays)):
+        label = f"{sweep}/{run_id}" if several_sweeps else run_id
+        row, column = divmod(cell, columns)
+        x0, y0 = column * (width + gap), (rows - 1 - row) * (height + head)
+        x = x0 + x_of(epoch)
+        frames.append([(x0, y0), (x0 + width, y0), (x0 + width, y0 + height), (x0, y0 + height), (x0, y0)])
+        top1.append(np.column_stack([x, y0 + 100 * accuracy]))
+        rates.append(np.column_stack([x, y0 + height * rate / top_rate]))
+        with_interval = ~(np.isnan(low) | np.isnan(high))
+        if with_interval.any():
+            xs = x[with_interval]
+            bands.append(np.column_stack([np.r_[xs, xs[::-1]],
+                                          y0 + 100 * np.r_[low[with_interval], high[with_interval][::-1]]]))
+        if pd.notna(run.target_top1):
+            targets.append([(x0, y0 + 100 * run.target_top1), (x0 + width, y0 + 100 * run.target_top1)])
+        text = label
+        if pd.isna(run.nodes) or not str(run.Index[1]).startswith(
+                f"n{run.nodes}-w{run.workers_per_node}-b{run.local_batch_size}"):
+            text += f" ({_short_topology(run)})"
+        lines = [text, str(run.workload)] if len(workloads) > 1 else [text]
+        for line, text in enumerate(reversed(lines)):
+            texts.add(text, (x0, y0 + height + 3), raise_points=LABEL_POINTS * 1.2 * line)
+    # One scale for every cell: top-1 on the left of the top row, learning rate on its right, epochs below
+    # the bottom-left cell.
+    first = top - height
+    for value in (0, 50, 100):
+        texts.add(f"{value} %", (-0.5, first + value), "right", "center", "C0")
+    right = (min(columns, len(shown)) - 1) * (width + gap) + width  # the top row's last cell
+    for value, text in ((0, "0"), (height, f"{top_rate:.2g}")):
+        texts.add(text, (right + 0.5, first + value), "left", "center", "C1")
+    for epoch in sorted({1, (1 + last_epoch) // 2, last_epoch}):
+        texts.add(str(epoch), (x_of(epoch), -3), "center", "top")
+    texts.add("epoch", (width / 2, -3), "center", "top", raise_points=-1.3 * LABEL_POINTS)
+    more = f" ({len(shown)} of {len(keys)} runs; {more_note})" if len(keys) > len(shown) else ""
+    common = f"; every run: {next(iter(workloads))}" if len(workloads) == 1 else ""
+    middle = (x_range[0] + x_range[1]) / 2
+    texts.add(f"{title}{more}", (middle, y_range[1]), "center", "bottom", size=TITLE_POINTS,
+              raise_points=0.6 * 72 - 1.6 * TITLE_POINTS)
+    texts.add(f"blue: validation top-1 (0 to 100 %), band: its 95 % CI, dotted: target; orange dashed: learning "
+              f"rate (0 to {top_rate:.2g}){common}", (middle, y_range[1]), "center", "bottom", size=LABEL_POINTS,
+              raise_points=0.6 * 72 - 1.6 * TITLE_POINTS - 1.5 * LABEL_POINTS)
+    for artist in (PolyCollection(bands, facecolor="C0", alpha=CI_ALPHA, linewidth=0, transform=to_figure),
+                   LineCollection(frames, colors="0.75", linewidths=0.6, transform=to_figure),
+                   LineCollection(targets, colors="C0", linewidths=0.8, linestyles=":", transform=to_figure),
+                   LineCollection(top1, colors="C0", linewidths=1.2, transform=to_figure),
+                   LineCollection(rates, colors="C1", linewidths=1.0, linestyles="--", transform=to_figure),
+                   texts.collection(figure, to_figure)):
+        figure.add_artist(artist)
+    return save_png(figure, path, tight=False, dpi=GRID_DPI)
+
+
+class _Texts:
+    """Texts drawn as glyph outlines in one :class:`PathCollection`: one pass for every label of a figure,
+    where a matplotlib Text artist per label cost more than the rest of a small-multiples figure. Each text
+    is placed at a point in cell units, aligned (``ha``: left, center, right; ``va``: bottom, center, top)
+    by its advance width and font size, and raised by ``raise_points``."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path_] = []
+        self.offsets: list[tuple[float, float]] = []
+        self.colors: list[str] = []
+
+    def add(self, text: str, at: tuple[float, float], ha: str = "left", va: str = "bottom", color: str = "black",
+            size: float | None = None, raise_points: float = 0.0) -> None:
+        size = size or LABEL_POINTS
+        shift_x = {"left": 0.0, "center": -0.5, "right": -1.0}[ha] * _text_width(text, size)
+        shift_y = raise_points + {"bottom": 0.15, "center": -0.35, "top": -0.85}[va] * size
+        self.paths.append(_label_path(text, shift_x, shift_y, size))
+        self.offsets.append(at)
+        self.colors.append(color)
+
+    def collection(self, figure: Figure, to_figure) -> PathCollection:
+        return PathCollection(self.paths, offsets=self.offsets, offset_transform=to_figure,
+                              transform=Affine2D().scale(1 / 72) + figure.dpi_scale_trans,
+                              facecolors=self.colors, linewidths=0)
+
+
+def _text_width(text: str, size: float) -> float:
+    return sum(_glyph(character, size)[2] for character in text)
+
+
+def _label_path(text: str, x: float, baseline: float, size: float) -> Path_:
+    """``text`` at ``size`` points as one path of glyph outlines, in points from (``x``, ``baseline``): each
+    glyph is made once (:func:`_glyph`) and placed by its advance (no kerning), so a sweep's labels cost
+    a millisecond or two rather than a font layout each."""
+    vertices, codes = [], []
+    for character in text:
+        glyph_vertices, glyph_codes, advance = _glyph(character, size)
+        if len(glyph_codes):
+            vertices.append(glyph_vertices + (x, baseline))
+            codes.append(glyph_codes)
+        x += advance
+    if not codes:
+        return Path_(np.zeros((0, 2)))
+    return Path_(np.concatenate(vertices), np.concatenate(codes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _glyph(character: str, size: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """One character's outline at ``size`` points (vertices in points, origin on the baseline; path
+    codes) and its advance width."""
+    font = FontProperties(size=size)
+    width = text_to_path.get_text_width_height_descent(character, font, ismath=False)[0]
+    if character.isspace():  # no outline (and TextPath cannot make an empty one)
+        return np.zeros((0, 2)), np.zeros(0, dtype=Path_.code_type), width
+    outline = TextPath((0, 0), character, prop=font)
+    return np.asarray(outline.vertices), np.asarray(outline.codes, dtype=Path_.code_type), width
+
+
+def _short_topology(run) -> str:
+    """``"2x4, b8"`` (nodes x workers per node, local batch), or "topology not recorded"."""
+    if pd.isna(run.nodes):
+        return "topology not recorded"
+    return f"{run.nodes}x{run.workers_per_node}, b{run.local_batch_size}"
 
 
 def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Path:
@@ -279,7 +477,7 @@ def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Pa
     figure = Figure(figsize=(8, 5.2))
     axes = figure.add_subplot()
     for color, label, group in lines:
-        axes.plot(group[NODES], group[EFFICIENCY], "o-", color=color, label=label)
+        median_band(axes, group[NODES], group[EFFICIENCY], color, label)
     axes.axhline(100, color="gray", **IDEAL_STYLE)
     for published, nodes, speedup, marker in (
             (paper.EIGHT_NODES["scaling_efficiency"], 8, paper.EIGHT_NODES["speedup"], "*"),
@@ -338,7 +536,9 @@ def _limited(handles: list[Line2D]) -> list[Line2D]:
 
 def _node_lines(loaded: LoadedRecords) -> list[tuple[str, str, pd.DataFrame]]:
     """(color, label, rows) per (sweep, workers per node) of ``node_scaling`` with two or more node counts;
-    the label names the workload ("leaky split" for runs on the paper's split).
+    the label names the workload ("leaky split" for runs on the paper's split). With more than
+    ``MAX_SERIES`` such lines, one per workers per node instead, its rows those of every sweep (drawn as
+    the median per node count with a min-max band).
 
     Raises:
         NoData: there is no such line.
@@ -347,11 +547,18 @@ def _node_lines(loaded: LoadedRecords) -> list[tuple[str, str, pd.DataFrame]]:
     groups = [(key, group) for key, group in table.groupby([SWEEP, WORKERS_PER_NODE], sort=True) if len(group) > 1]
     if not groups:
         raise NoData("no sweep has completed runs at two or more node counts with the same workers per node")
-    several_sweeps = len({sweep for (sweep, _), _ in groups}) > 1
+    sweeps = {sweep for (sweep, _), _ in groups}
     lines = []
+    if len(groups) > MAX_SERIES:  # one line per workers per node, pooled over the sweeps
+        pooled = pd.concat([group for _, group in groups])
+        for index, (per_node, group) in enumerate(pooled.groupby(WORKERS_PER_NODE, sort=True)):
+            label = (f"{per_node} worker{'s' if per_node > 1 else ''} per node, median of {group[SWEEP].nunique()} "
+                     f"sweeps (band: min to max)")
+            lines.append((f"C{index % 10}", label, group.sort_values(NODES)))
+        return lines
     for index, ((sweep, per_node), group) in enumerate(groups):
         label = f"{per_node} worker{'s' if per_node > 1 else ''} per node ({distinct(group[WORKLOAD], '; ')})"
-        lines.append((f"C{index % 10}", f"{sweep}: {label}" if several_sweeps else label, group.sort_values(NODES)))
+        lines.append((f"C{index % 10}", f"{sweep}: {label}" if len(sweeps) > 1 else label, group.sort_values(NODES)))
     return lines
 
 

@@ -10,11 +10,14 @@ from io import BytesIO
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator,
+                               ScalarFormatter)
 
 from benchmark.atomic import write_atomic
 
@@ -23,58 +26,107 @@ from .tables import (BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATC
 
 WORKERS_LABEL = "workers (Horovod processes)"
 IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
-#: Opacity of a 95 % interval's band.
+#: Opacity of a 95 % interval's band (and of a min-max band).
 CI_ALPHA = 0.2
+#: Lines a plot draws, each with a legend entry, before it pools them more coarsely (:func:`series`).
+MAX_SERIES = 10
 DPI = 120
 
 
 def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
-    """Global throughput (images/s) vs total workers, one line per sweep, to a PNG.
+    """Global throughput (images/s) vs total workers, one line per sweep, to a PNG of a fixed size.
 
-    ``scaling_df`` is ``tables.scaling(runs)``. A sweep's line joins its median images/s at each worker
-    count (every run is also drawn as a faint dot: runs of one worker count may differ in workers per node
-    or local batch); its dashed ideal linear-scaling reference is the median at the sweep's smallest
-    worker count * workers / that count. Returns ``path``; raises ``ValueError`` if ``scaling_df`` is
-    empty, ``OSError`` if the file cannot be written.
+    ``scaling_df`` is ``tables.scaling(runs)``. A line joins the median images/s at each worker count, with
+    the min-max over its runs as a band (runs of one worker count may differ in workers per node, local
+    batch or repeat), and every run is a faint dot; its dashed ideal linear-scaling reference is the median
+    at the line's smallest worker count * workers / that count. With more than ``MAX_SERIES`` sweeps the
+    lines are per local batch size over all sweeps instead (then per workers per node, then one line), so
+    that the legend stays short whatever the number of runs. Returns ``path``; raises ``ValueError`` if
+    ``scaling_df`` is empty, ``OSError`` if the file cannot be written.
     """
     if scaling_df.empty:
         raise ValueError("no completed run with a throughput figure to plot")
-    figure = Figure(figsize=(7.5, 4.8))
+    figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
-    for index, (sweep, group) in enumerate(scaling_df.groupby(SWEEP, sort=True)):
-        color = f"C{index % 10}"
-        medians = group.groupby(WORKERS)[IMAGES_PER_SECOND].median()
-        axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o", color=color, alpha=0.3, markersize=4)
-        axes.plot(medians.index, medians.values, "o-", color=color, label=f"{sweep} (median per worker count)")
+    for color, label, group in series(scaling_df, ([SWEEP], [LOCAL_BATCH], [WORKERS_PER_NODE])):
+        axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o", color=color, alpha=0.3, markersize=3)
+        medians = median_band(axes, group[WORKERS], group[IMAGES_PER_SECOND], color, f"{label} (median per worker count)")
         axes.plot(medians.index, medians.iloc[0] * medians.index / medians.index[0], color=color, **IDEAL_STYLE)
-    _finish(axes, scaling_df, "throughput (images/s, all workers)", "ideal linear scaling")
-    axes.set_title("Training throughput vs workers, per sweep")
-    return save_png(figure, path)
+    _finish(axes, scaling_df, "throughput (images/s, all workers)", "ideal linear scaling", log_y=True)
+    axes.set_title("Training throughput vs workers")
+    return save_png(figure, path, tight=False)
 
 
 def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
-    """Speedup (left) and scaling efficiency in % (right) vs total workers, to a PNG.
+    """Speedup (left) and scaling efficiency in % (right) vs total workers, to a PNG of a fixed size.
 
     ``scaling_df`` is ``tables.scaling(runs)``: speedup = images/s relative to the smallest worker count
     of the same local batch size; efficiency = 100 * speedup / (workers / baseline workers)
-    (Datta et al. 2019, sec. 4). Dashed references: ideal speedup workers / baseline workers, and 100 %.
-    Returns ``path``; raises ``ValueError`` if ``scaling_df`` is empty, ``OSError`` if unwritable.
+    (Datta et al. 2019, sec. 4). One line per (sweep, local batch, workers per node), or more coarsely
+    grouped when there would be more than ``MAX_SERIES`` (:func:`series`): the median per worker count,
+    the min-max over its runs as a band. Dashed references: ideal speedup workers / baseline workers, and
+    100 %. Returns ``path``; raises ``ValueError`` if ``scaling_df`` is empty, ``OSError`` if unwritable.
     """
-    figure = Figure(figsize=(11, 4.5))
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
     speedup_axes, efficiency_axes = figure.subplots(1, 2)
-    for color, label, group in _series(scaling_df):
-        speedup_axes.plot(group[WORKERS], group[SPEEDUP], "o-", color=color, label=label)
-        speedup_axes.plot(group[WORKERS], group[WORKERS] / group[BASELINE_WORKERS], color=color, **IDEAL_STYLE)
-        efficiency_axes.plot(group[WORKERS], group[EFFICIENCY], "o-", color=color, label=label)
+    groupings = ([SWEEP, LOCAL_BATCH, WORKERS_PER_NODE], [LOCAL_BATCH, WORKERS_PER_NODE], [WORKERS_PER_NODE],
+                 [LOCAL_BATCH])
+    for color, label, group in series(scaling_df, groupings):
+        median_band(speedup_axes, group[WORKERS], group[SPEEDUP], color, label)
+        ideal = (group[WORKERS] / group[BASELINE_WORKERS]).groupby(group[WORKERS]).median()
+        speedup_axes.plot(ideal.index, ideal.values, color=color, **IDEAL_STYLE)
+        median_band(efficiency_axes, group[WORKERS], group[EFFICIENCY], color, label)
     efficiency_axes.axhline(100, color="gray", **IDEAL_STYLE)
-    _finish(speedup_axes, scaling_df, "speedup (× baseline images/s)", "ideal (linear) speedup")
-    _finish(efficiency_axes, scaling_df, "scaling efficiency (%)", "ideal (100 %)")
+    _finish(speedup_axes, scaling_df, "speedup (× baseline images/s)", "ideal (linear) speedup", log_y=True)
+    _finish(efficiency_axes, scaling_df, "scaling efficiency (%)", "ideal (100 %)", loc="lower left")
     efficiency_axes.margins(y=0.1)
     efficiency_axes.set_ylim(bottom=0)
     speedup_axes.set_title("Speedup vs workers")
     efficiency_axes.set_title("Scaling efficiency vs workers")
     figure.suptitle("Scaling relative to the smallest worker count of each local batch size")
-    return save_png(figure, path)
+    return save_png(figure, path, tight=False)
+
+
+def series(frame: pd.DataFrame, groupings, max_series: int | None = None) -> Iterator[tuple[str, str, pd.DataFrame]]:
+    """(color, legend label, rows) per group of the first of ``groupings`` (lists of columns of ``frame``)
+    that makes at most ``max_series`` (default ``MAX_SERIES``) groups, or one group of every row when none
+    does: the lines of a plot, as many as stay readable whatever the number of runs. The label names the
+    group's values ("sweep a", "local batch 8, 2 workers per node") and, for a grouping coarser than the
+    first, how many sweeps and runs it pools."""
+    if frame.empty:
+        raise ValueError("no completed run with a throughput figure to plot")
+    limit = max_series or MAX_SERIES
+    keys = next((list(keys) for keys in groupings if frame.groupby(list(keys)).ngroups <= limit), [])
+    pooled = keys != list(groupings[0])
+    groups = frame.groupby(keys, sort=True) if keys else [((), frame)]
+    for index, (values, group) in enumerate(groups):
+        values = values if isinstance(values, tuple) else (values,)
+        label = ", ".join(_value_label(key, value) for key, value in zip(keys, values)) or "all runs"
+        if pooled:
+            sweeps = group[SWEEP].nunique() if SWEEP in group else 0
+            label += f" ({sweeps} sweep{'s' if sweeps != 1 else ''}, {len(group)} runs)"
+        yield f"C{index % 10}", label, group.sort_values(WORKERS) if WORKERS in group else group
+
+
+def median_band(axes: Axes, x: pd.Series, y: pd.Series, color, label: str | None = None,
+                style: str = "o-") -> pd.Series:
+    """The median of ``y`` per value of ``x`` as a line (labelled ``label``) and, where some ``x`` has
+    several values, their min-max as a band of the line's colour; returns the medians (index: x)."""
+    stats = y.astype("float64").groupby(x.astype("float64")).agg(["median", "min", "max"]).sort_index()
+    axes.plot(stats.index, stats["median"], style, color=color, label=label, markersize=4)
+    if (stats["min"] < stats["max"]).any():
+        axes.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=CI_ALPHA, linewidth=0)
+    return stats["median"]
+
+
+def _value_label(key: str, value) -> str:
+    if key == SWEEP:
+        return str(value)
+    if key == LOCAL_BATCH:
+        return f"local batch {value}"
+    if key == WORKERS_PER_NODE:
+        return f"{value} worker{'s' if value != 1 else ''} per node"
+    return f"{key} {value}"
 
 
 def plot_run_curves(
@@ -124,27 +176,45 @@ def interval_band(axes: Axes, rows: pd.DataFrame, low: str, high: str, color, la
                           color=color, alpha=CI_ALPHA, linewidth=0, label=label)
 
 
-def _series(scaling_df: pd.DataFrame) -> Iterator[tuple[str, str, pd.DataFrame]]:
-    """(color, legend label, rows sorted by workers) per (sweep, local batch size, workers per node): as
-    in Datta et al. 2019's scaling figures, one line per workers-per-node setting as nodes are added, so
-    that runs with the same worker count on different node counts are not joined."""
-    if scaling_df.empty:
-        raise ValueError("no completed run with a throughput figure to plot")
-    several_sweeps = scaling_df[SWEEP].nunique() > 1
-    groups = scaling_df.groupby([SWEEP, LOCAL_BATCH, WORKERS_PER_NODE], sort=True)
-    for index, ((sweep, batch, per_node), group) in enumerate(groups):
-        label = f"local batch {batch}, {per_node} worker{'s' if per_node > 1 else ''} per node"
-        yield f"C{index % 10}", f"{sweep}, {label}" if several_sweeps else label, group.sort_values(WORKERS)
-
-
-def _finish(axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str) -> None:
-    """Axis labels, worker-count ticks, grid and a legend with one entry for the dashed reference."""
-    axes.set_xlabel(WORKERS_LABEL)
+def _finish(axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str, loc: str = "upper left",
+            log_y: bool = False) -> None:
+    """Axis labels, a workers axis (:func:`workers_axis`), grid and a legend at ``loc`` (a fixed place: "best"
+    would weigh every point) with one entry for the dashed reference and one for the bands. ``log_y``: a
+    log y axis too when the workers axis is log (throughput and speedup then scale along a straight line)."""
     axes.set_ylabel(ylabel)
-    axes.set_xticks(sorted(scaling_df[WORKERS].unique()))
+    if workers_axis(axes, scaling_df[WORKERS]) and log_y:
+        axes.set_yscale("log")
+        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.yaxis.set_minor_formatter(NullFormatter())
+        axes.set_ylabel(f"{ylabel}, log scale")
     axes.grid(alpha=0.3)
     handles = axes.get_legend_handles_labels()[0]
-    axes.legend(handles=[*handles, Line2D([], [], color="gray", label=ideal_label, **IDEAL_STYLE)])
+    extra = [Line2D([], [], color="gray", label=ideal_label, **IDEAL_STYLE)]
+    if axes.collections:
+        extra.append(Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="band: min to max over the runs"))
+    axes.legend(handles=[*handles, *extra], loc=loc, fontsize="small")
+
+
+def workers_axis(axes: Axes, workers: pd.Series) -> bool:
+    """The workers axis: linear with a tick per worker count for a narrow range, else log2 with a tick at
+    every power of two (or every count, when there are few), so the ticks stay legible at any scale.
+    Returns whether the axis is log."""
+    counts = sorted(int(w) for w in workers.dropna().unique())
+    axes.set_xlabel(WORKERS_LABEL)
+    if counts and counts[-1] / counts[0] >= 16:
+        axes.set_xscale("log", base=2)
+        axes.xaxis.set_minor_locator(NullLocator())
+        ticks = counts if len(counts) <= 12 else [2**k for k in range(counts[-1].bit_length())]
+        axes.xaxis.set_major_locator(FixedLocator(ticks))
+        axes.xaxis.set_major_formatter(ScalarFormatter())
+        axes.set_xlabel(f"{WORKERS_LABEL}, log scale")
+        return True
+    if len(counts) <= 16:
+        axes.set_xticks(counts)
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return False
 
 
 def _run_epochs(epochs_df: pd.DataFrame, run_id: str, sweep: str | None) -> pd.DataFrame:
@@ -159,9 +229,18 @@ def _run_epochs(epochs_df: pd.DataFrame, run_id: str, sweep: str | None) -> pd.D
     return rows.sort_values("epoch")
 
 
-def save_png(figure: Figure, path: str | Path) -> Path:
-    """Render ``figure`` with the Agg canvas and write it to ``path`` as a PNG, atomically; returns ``path``."""
-    FigureCanvasAgg(figure)
+def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DPI) -> Path:
+    """Render ``figure`` with the Agg canvas and write it to ``path`` as a PNG, atomically; returns ``path``.
+    ``tight``: crop to what is drawn (the size then follows the content); otherwise the PNG is exactly the
+    figure's size at ``dpi``, opaque RGB at zlib level 1 (a render pass cheaper and encoded about a third
+    faster than matplotlib's RGBA at level 6, for the figures drawn per sweep; a few % larger)."""
+    canvas = FigureCanvasAgg(figure)
     buffer = BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    if tight:
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    else:
+        figure.set_dpi(dpi)
+        canvas.draw()
+        image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        image.convert("RGB").save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
     return write_atomic(Path(path), buffer.getvalue())

@@ -111,7 +111,8 @@ class AllreduceMeasurement:
 
 
 def load_allreduce(paths: Iterable[str | Path]) -> list[AllreduceMeasurement]:
-    """Read ``mcnn-bench allreduce`` result files, the points of :func:`fit_ring`. Raises
+    """Read ``mcnn-bench allreduce`` result files (one point each; a ``--sweep`` file, one per size), the
+    points of :func:`fit_ring`. Raises
     ``FileNotFoundError`` for a missing file and ``ValueError`` (naming the file) for one that is not such
     a result."""
     out = []
@@ -120,15 +121,18 @@ def load_allreduce(paths: Iterable[str | Path]) -> list[AllreduceMeasurement]:
             raise FileNotFoundError(f"allreduce result {path} does not exist")
         try:
             data = json.loads(path.read_text())
-            if data.get("kind") != "mcnn-bench-allreduce":
-                raise ValueError("not an `mcnn-bench allreduce` result (no kind 'mcnn-bench-allreduce')")
-            m = AllreduceMeasurement(int(data["workers"]), int(data["nodes"]), int(data["bytes"]),
-                                     float(data["median_seconds"]), str(data["controller"]))
+            kind = data.get("kind")
+            if kind not in ("mcnn-bench-allreduce", "mcnn-bench-allreduce-sweep"):
+                raise ValueError("not an `mcnn-bench allreduce` result (no kind 'mcnn-bench-allreduce' or "
+                                 "'mcnn-bench-allreduce-sweep')")
+            rows = data["sizes"] if kind == "mcnn-bench-allreduce-sweep" else [data]
+            found = [AllreduceMeasurement(int(data["workers"]), int(data["nodes"]), int(row["bytes"]),
+                                          float(row["median_seconds"]), str(data["controller"])) for row in rows]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path}: {exc}") from None
-        if m.workers < 1 or m.bytes <= 0 or not m.median_seconds > 0:
+        if any(m.workers < 1 or m.bytes <= 0 or not m.median_seconds > 0 for m in found):
             raise ValueError(f"{path}: workers, bytes and median_seconds must be positive")
-        out.append(m)
+        out.extend(found)
     return out
 
 

@@ -151,16 +151,16 @@ def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["nodes"].notna()
     done = runs[usable].assign(workload=workload(runs[usable]))
-    rows = []
-    for (sweep, per_node, nodes), group in done.groupby(["sweep", "workers_per_node", "nodes"], sort=True):
-        rows.append({SWEEP: sweep, WORKERS_PER_NODE: per_node, NODES: nodes, WORKERS: nodes * per_node,
-                     RUNS: len(group), LOCAL_BATCHES: distinct(group["local_batch_size"]),
-                     IMAGES_PER_SECOND: group["images_per_second"].median(),
-                     WORKLOAD: distinct(group["workload"], "; ")})
-    table = pd.DataFrame(rows, columns=[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES,
-                                        IMAGES_PER_SECOND, WORKLOAD])
+    keys = ["sweep", "workers_per_node", "nodes"]
+    groups = done.groupby(keys, sort=True)
+    table = groups["images_per_second"].agg(["size", "median"]).reset_index()
+    table.columns = [SWEEP, WORKERS_PER_NODE, NODES, RUNS, IMAGES_PER_SECOND]
+    table[WORKERS] = table[NODES] * table[WORKERS_PER_NODE]
+    table[LOCAL_BATCHES] = _distinct_per_group(done, keys, "local_batch_size", ", ")
+    table[WORKLOAD] = _distinct_per_group(done, keys, "workload", "; ")
+    table = table[[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, WORKLOAD]]
     table = table.astype({WORKERS_PER_NODE: "Int64", NODES: "Int64", WORKERS: "Int64", RUNS: "Int64",
-                          IMAGES_PER_SECOND: "float64"})
+                          IMAGES_PER_SECOND: "float64", SWEEP: "str", LOCAL_BATCHES: "str", WORKLOAD: "str"})
     line = [table[SWEEP], table[WORKERS_PER_NODE]]
     baseline_nodes = table[NODES].groupby(line).transform("min")
     baseline = table[IMAGES_PER_SECOND].where(table[NODES] == baseline_nodes).groupby(line).transform("first")
@@ -197,6 +197,16 @@ def distinct(values: pd.Series, separator: str = ", ") -> str:
     """The distinct values, sorted, joined with ``separator`` (``"8, 16"``); empty without values.
     Workloads are joined with "; " (a workload may itself hold ", leaky split")."""
     return separator.join(map(str, sorted(values.dropna().unique())))
+
+
+def _distinct_per_group(frame: pd.DataFrame, keys: list[str], column: str, separator: str) -> list[str]:
+    """:func:`distinct` of ``column`` per group of ``keys`` (sorted by the keys, as ``groupby``), computed
+    once per distinct (group, value) rather than once per group: tens of thousands of groups stay fast."""
+    pairs = frame[[*keys, column]].dropna(subset=[column]).drop_duplicates()
+    pairs = pairs.sort_values([*keys, column], kind="stable")
+    texts = pairs.groupby(keys, sort=True)[column].agg(lambda values: separator.join(map(str, values)))
+    index = frame.groupby(keys, sort=True).size().index
+    return list(texts.reindex(index, fill_value=""))
 
 
 def _sorted(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:

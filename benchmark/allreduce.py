@@ -30,8 +30,11 @@ import statistics
 import time
 from pathlib import Path
 
-#: What the result file says it is (``analysis.scaling_model`` checks it).
+#: What the result file says it is (``analysis.scaling_model`` checks it); a size sweep's kind.
 KIND = "mcnn-bench-allreduce"
+SWEEP_KIND = "mcnn-bench-allreduce-sweep"
+#: Sizes from which a sweep runs only its ``large_iterations`` (64 MiB).
+LARGE_BYTES = 64 * 2**20
 #: Horovod's settings that change what is measured; their values (or null) go into the result.
 HOROVOD_VARIABLES = ("HOROVOD_FUSION_THRESHOLD", "HOROVOD_CYCLE_TIME", "HOROVOD_CPU_OPERATIONS",
                      "HOROVOD_HIERARCHICAL_ALLREDUCE", "HOROVOD_GLOO_IFACE", "HOROVOD_TIMELINE")
@@ -109,32 +112,14 @@ def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_
 
     hvd.init()
     rank, size = hvd.rank(), hvd.size()
-    # Rank r contributes r + 1 everywhere, so the average is (p + 1) / 2: checked once, untimed.
     tensors = [tf.fill(shape, tf.constant(rank + 1.0, tf.float32)) for shape in shapes]
 
-    @tf.function
-    def allreduce(values):
-        return hvd.grouped_allreduce(values, op=hvd.Average)
-
-    for _ in range(warmup):
-        allreduce(tensors)
-    check = float(tf.reshape(allreduce(tensors)[0], [-1])[0])
-    if abs(check - (size + 1) / 2) > 1e-3 * size:
-        raise RuntimeError(f"rank {rank}: the allreduce averaged to {check}, expected {(size + 1) / 2}")
-
-    mine = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        allreduce(tensors)  # eager call of a graph: returns when the collective's outputs are ready
-        mine.append(time.perf_counter() - start)
-
-    everyone = sorted(hvd.allgather_object({"rank": rank, "seconds": mine, "host": socket.gethostname()},
-                                           name="allreduce.times"), key=lambda r: r["rank"])
+    everyone = time_allreduce(hvd, tf, tensors, warmup, iterations, "model")
     controller = "mpi" if hvd.mpi_enabled() else "gloo"
     nodes, per_node = hvd.cross_size(), hvd.local_size()
     if rank != 0:
         return None
-    seconds = [max(r["seconds"][i] for r in everyone) for i in range(iterations)]
+    seconds = slowest(everyone)
     median = statistics.median(seconds)
     tensor_bytes = [4 * math.prod(s) for s in shapes]
     total = sum(tensor_bytes)
@@ -159,6 +144,115 @@ def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_
     path = write_json_atomic(default_out(size) if out is None else out, result)
     result["path"] = str(path)
     return result
+
+
+def time_allreduce(hvd, tf, tensors: list, warmup: int, iterations: int, name: str) -> list[dict]:
+    """Collective: ``warmup`` untimed then ``iterations`` timed calls of ONE ``hvd.grouped_allreduce`` of
+    ``tensors`` (each rank's tensors filled with ``rank + 1``) in a ``tf.function``; returns every rank's
+    ``{"rank", "seconds" (per iteration), "host"}``, by rank.
+
+    Raises:
+        RuntimeError: the allreduce does not average to ``(p + 1) / 2`` (checked once, untimed).
+    """
+    rank, size = hvd.rank(), hvd.size()
+
+    @tf.function
+    def allreduce(values):
+        return hvd.grouped_allreduce(values, op=hvd.Average)
+
+    for _ in range(warmup):
+        allreduce(tensors)
+    check = float(tf.reshape(allreduce(tensors)[0], [-1])[0])
+    if abs(check - (size + 1) / 2) > 1e-3 * size:
+        raise RuntimeError(f"rank {rank}: the allreduce averaged to {check}, expected {(size + 1) / 2}")
+    mine = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        allreduce(tensors)  # eager call of a graph: returns when the collective's outputs are ready
+        mine.append(time.perf_counter() - start)
+    return sorted(hvd.allgather_object({"rank": rank, "seconds": mine, "host": socket.gethostname()},
+                                       name=f"allreduce.times.{name}"), key=lambda r: r["rank"])
+
+
+def slowest(everyone: list[dict]) -> list[float]:
+    """Per iteration, the slowest rank's seconds: the collective's time."""
+    return [max(r["seconds"][i] for r in everyone) for i in range(len(everyone[0]["seconds"]))]
+
+
+def sweep_sizes(smallest: int, largest: int) -> list[int]:
+    """Message sizes in bytes from ``smallest`` to ``largest``, a factor 4 apart (1 KB, 4 KB ... 1 GB), each a
+    multiple of 4 (float32 elements), as OSU's and nccl-tests' size sweeps.
+
+    Raises:
+        ValueError: ``smallest`` < 4 or ``largest`` < ``smallest``.
+    """
+    if smallest < 4 or largest < smallest:
+        raise ValueError(f"--sweep needs 4 <= MIN <= MAX bytes, got {smallest} and {largest}")
+    sizes = []
+    size = smallest
+    while size <= largest:
+        sizes.append(size // 4 * 4)
+        size *= 4
+    return sizes
+
+
+def run_sweep(smallest: int = 1024, largest: int = 2**30, iterations: int = 20, warmup: int = 3,
+              large_iterations: int = 3, out: str | Path | None = None) -> dict | None:
+    """The allreduce of one float32 tensor of each size of :func:`sweep_sizes`, as OSU's
+    ``osu_allreduce`` and nccl-tests' ``all_reduce_perf`` sweep it (collective: every rank calls it).
+
+    Sizes of :data:`LARGE_BYTES` or more run ``large_iterations`` timed iterations (a 1 GB allreduce takes
+    seconds here), the others ``iterations``. Returns on rank 0 (written to ``out``, default
+    ``./allreduce-sweep-w{workers}.json``) ``kind`` (``mcnn-bench-allreduce-sweep``), ``workers``,
+    ``nodes``, ``workers_per_node``, ``controller``, ``hostnames``, ``started_at`` and ``sizes``: per size
+    ``bytes``, ``iterations``, ``median_seconds``, ``min_seconds``, ``max_seconds``,
+    ``algorithm_bandwidth_bytes_per_second`` and ``bus_bandwidth_bytes_per_second`` (from the median);
+    None on the other ranks.
+
+    Raises:
+        ValueError: on bad settings, before Horovod starts.
+    """
+    from benchmark.atomic import write_json_atomic
+    from benchmark.checkpoint import utc_iso
+
+    check_settings(iterations, warmup)
+    check_settings(large_iterations, warmup)
+    sizes, started_at = sweep_sizes(smallest, largest), utc_iso()
+
+    import horovod.tensorflow as hvd
+    import tensorflow as tf
+
+    hvd.init()
+    rows, everyone = [], []
+    for size in sizes:
+        tensor = tf.fill((size // 4,), tf.constant(hvd.rank() + 1.0, tf.float32))
+        count = large_iterations if size >= LARGE_BYTES else iterations
+        everyone = time_allreduce(hvd, tf, [tensor], warmup, count, f"sweep.{size}")
+        del tensor
+        seconds = slowest(everyone)
+        median = statistics.median(seconds)
+        rows.append({"bytes": size, "iterations": count, "median_seconds": median, "min_seconds": min(seconds),
+                     "max_seconds": max(seconds), "algorithm_bandwidth_bytes_per_second": size / median,
+                     "bus_bandwidth_bytes_per_second": bus_bandwidth(size / median, hvd.size())})
+    if hvd.rank() != 0:
+        return None
+    result = {"kind": SWEEP_KIND, "workers": hvd.size(), "nodes": hvd.cross_size(),
+              "workers_per_node": hvd.local_size(), "controller": "mpi" if hvd.mpi_enabled() else "gloo",
+              "hostnames": [r["host"] for r in everyone], "started_at": started_at, "sizes": rows}
+    path = write_json_atomic(Path(f"allreduce-sweep-w{hvd.size()}.json") if out is None else out, result)
+    result["path"] = str(path)
+    return result
+
+
+def sweep_table(result: dict) -> str:
+    """The sweep as OSU prints it: size, median latency (us), algorithm and bus bandwidth (GB/s)."""
+    lines = [f"# allreduce of one float32 tensor, {result['workers']} workers ({result['nodes']} node(s) x "
+             f"{result['workers_per_node']}, {result['controller']}); median of the slowest rank per iteration",
+             f"{'bytes':>12} {'iterations':>10} {'median us':>12} {'algbw GB/s':>11} {'busbw GB/s':>11}"]
+    lines += [f"{row['bytes']:>12} {row['iterations']:>10} {row['median_seconds'] * 1e6:>12.1f} "
+              f"{row['algorithm_bandwidth_bytes_per_second'] / 1e9:>11.3f} "
+              f"{row['bus_bandwidth_bytes_per_second'] / 1e9:>11.3f}" for row in result["sizes"]]
+    return "\n".join(lines + ([f"-> {result['path']}"] if "path" in result else []))
 
 
 def summary_line(result: dict) -> str:

@@ -157,12 +157,10 @@ class Checkpoint:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array of the checkpoint by its key in the ``.npz``: ``model.I``, ``optimizer.I`` and
-        ``log.R`` (rank R's timed steps, ``(steps, 3)`` float64: start, end (seconds since the epoch),
-        images)."""
+        ``log.R`` (rank R's timed steps, ``(steps, columns)`` float64, :meth:`StepLog.to_array`)."""
         arrays = {f"model.{i}": np.asarray(a) for i, a in enumerate(self.model)}
         arrays.update({f"optimizer.{i}": np.asarray(a) for i, a in enumerate(self.optimizer)})
-        arrays.update({f"log.{rank}": np.column_stack([steps.starts, steps.ends, steps.images]).astype(np.float64)
-                       .reshape(-1, 3) for rank, steps in enumerate(self.state.step_logs)})
+        arrays.update({f"log.{rank}": steps.to_array() for rank, steps in enumerate(self.state.step_logs)})
         return arrays
 
 
@@ -275,7 +273,7 @@ def read_checkpoint(manifest_path: str | Path) -> Checkpoint:
         if manifest.get("format") != FORMAT:
             raise CheckpointError(f"{path}: manifest format {manifest.get('format')!r}, not {FORMAT}")
         arrays = _read_arrays(path.with_name(manifest["arrays"]["file"]), manifest["arrays"])
-        logs = [_step_log(rank, arrays[f"log.{rank}"]) for rank in range(manifest["ranks_logged"])]
+        logs = [StepLog.from_array(rank, arrays[f"log.{rank}"]) for rank in range(manifest["ranks_logged"])]
         return Checkpoint(
             state=RunState.from_json(manifest["state"], logs),
             model=[arrays[f"model.{i}"] for i in range(len(manifest["model_paths"]))],
@@ -286,11 +284,6 @@ def read_checkpoint(manifest_path: str | Path) -> Checkpoint:
             name=path.name)
     except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
         raise CheckpointError(f"{path}: malformed manifest: {type(exc).__name__}: {exc}") from exc
-
-
-def _step_log(rank: int, steps: np.ndarray) -> StepLog:
-    """Rank ``rank``'s log from its ``(steps, 3)`` array (see :meth:`Checkpoint.arrays`)."""
-    return StepLog(rank, steps[:, 0].tolist(), steps[:, 1].tolist(), steps[:, 2].astype(int).tolist())
 
 
 def _read_arrays(npz: Path, expected: dict) -> dict[str, np.ndarray]:

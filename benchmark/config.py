@@ -40,6 +40,7 @@ def _image_size(size: tuple[int, int]) -> tuple[int, int]:
 SourceName = Literal[tuple(SOURCES)]
 Variant = Literal[tuple(VARIANTS)]
 Split = Literal["field", "paper"]
+Precision = Literal["fp32", "bf16"]
 ImageSize = Annotated[tuple[int, int], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
                       AfterValidator(_image_size)]
 
@@ -108,6 +109,9 @@ class TrainingSettings(Model):
     init_from: Line | None = Field(None, min_length=1, description="RUN_DIR of another run: start from the "
                                                                    "model weights (not the optimizer, not the "
                                                                    "position) of its newest valid checkpoint")
+    precision: Precision = Field("fp32", description="fp32, or bf16: Keras' mixed_bfloat16 policy (bf16 "
+                                                     "compute, fp32 weights and loss), on CPUs with AVX512-BF16 "
+                                                     "or AMX only", json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
 
 
 class LearningRateSettings(Model):

@@ -2,10 +2,11 @@
 validation accuracy with its uncertainty (a bootstrap over fields of view).
 
 Each worker records, for every timed training step, its wall-clock start and end (``time.time()``,
-seconds) and the images it processed. Rank 0 gathers them and computes the global figure: the images of
-all ranks in the timed window divided by the window's length, where the window is the sum over steps of
-(the last rank's step end - the first rank's step start). Evaluation between epochs is not in the window.
-Never one rank's rate multiplied by the number of ranks.
+seconds), the images it processed, the step's compute, allreduce and optimizer time (timestamps taken
+inside the step's graph) and the input wait before it. Rank 0 gathers them and computes the global figure:
+the images of all ranks divided by the whole wall-clock span of the timed steps (see
+:func:`global_throughput`); evaluation between epochs is not in it. Never one rank's rate multiplied by
+the number of ranks.
 
 A resumed run trains in segments (see :mod:`benchmark.checkpoint`): each rank's log is the concatenation
 of its segments' timed steps, each segment leaving out its own first ``warmup_steps`` (it re-traces the
@@ -20,38 +21,72 @@ import numpy as np
 
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.record import (Analytic, Epoch, FieldAccuracy, Memory, RankSteps, StepSeconds, Throughput, TimeToTarget,
-                              TimeToTrain, Topology, Validation)
+from benchmark.record import (Analytic, Epoch, FieldAccuracy, Memory, RankBreakdown, RankSteps, StepBreakdown,
+                              StepSeconds, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
 
 #: Bootstrap draws behind every validation interval, and the intervals' coverage.
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
+#: The columns of a step log as an array (what checkpoints store): the step call's start and end (seconds
+#: since the epoch), its images, the compute (forward and backward), allreduce and optimizer seconds timed
+#: inside the step's graph, the input wait before it (seconds), and 1 when it follows the previous timed
+#: step within the same epoch (no evaluation, checkpoint or resume between them), else 0.
+STEP_COLUMNS = ("start", "end", "images", "compute", "allreduce", "optimizer", "input_wait", "joined")
+PHASES = ("compute", "allreduce", "optimizer")
+
+
 @dataclass
 class StepLog:
-    """One worker's timed steps: ``starts``/``ends`` in seconds since the epoch, ``images`` per step."""
+    """One worker's timed steps, one list per :data:`STEP_COLUMNS` entry."""
 
     rank: int
-    starts: list[float] = field(default_factory=list)
-    ends: list[float] = field(default_factory=list)
+    start: list[float] = field(default_factory=list)
+    end: list[float] = field(default_factory=list)
     images: list[int] = field(default_factory=list)
+    compute: list[float] = field(default_factory=list)
+    allreduce: list[float] = field(default_factory=list)
+    optimizer: list[float] = field(default_factory=list)
+    input_wait: list[float] = field(default_factory=list)
+    joined: list[bool] = field(default_factory=list)
 
-    def add(self, start: float, end: float, images: int) -> None:
-        """Record one step that ran from ``start`` to ``end`` (seconds) on ``images`` images."""
-        self.starts.append(start)
-        self.ends.append(end)
-        self.images.append(images)
+    def add(self, start: float, end: float, images: int, phases: tuple[float, float, float] = (0.0, 0.0, 0.0),
+            input_wait: float = 0.0, joined: bool = False) -> None:
+        """Record one step whose call ran from ``start`` to ``end`` (seconds since the epoch) on ``images``
+        images, with its compute, allreduce and optimizer ``phases`` and the ``input_wait`` before it
+        (seconds); ``joined``: it follows the previous timed step within an epoch."""
+        for name, value in zip(STEP_COLUMNS, (start, end, images, *phases, input_wait, joined)):
+            getattr(self, name).append(value)
 
     def extend(self, other: StepLog) -> None:
         """Append ``other``'s steps (a later stretch of the same rank's training) to this log."""
-        self.starts += other.starts
-        self.ends += other.ends
-        self.images += other.images
+        for name in STEP_COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+
+    def __len__(self) -> int:
+        return len(self.start)
 
     def durations(self) -> list[float]:
-        """Each step's wall time on this worker, in seconds."""
-        return [e - s for s, e in zip(self.starts, self.ends)]
+        """Each step's call time on this worker, in seconds."""
+        return [e - s for s, e in zip(self.start, self.end)]
+
+    def to_array(self) -> np.ndarray:
+        """The log as a ``(steps, len(STEP_COLUMNS))`` float64 array."""
+        return np.column_stack([getattr(self, name) for name in STEP_COLUMNS]).astype(np.float64).reshape(
+            -1, len(STEP_COLUMNS))
+
+    @classmethod
+    def from_array(cls, rank: int, steps: np.ndarray) -> StepLog:
+        """Rank ``rank``'s log from :meth:`to_array`'s array; an older array of only start, end and images
+        (checkpoints written before the breakdown) gives unsampled phases (NaN), no waits and no joined
+        steps."""
+        full = np.zeros((len(steps), len(STEP_COLUMNS)))
+        full[:, [STEP_COLUMNS.index(name) for name in PHASES]] = np.nan
+        full[:, :steps.shape[1]] = steps
+        columns = dict(zip(STEP_COLUMNS, full.T))
+        return cls(rank, **{name: (values.astype(int) if name == "images" else values.astype(bool)
+                                   if name == "joined" else values).tolist() for name, values in columns.items()})
 
 
 def _spread(values: list[float]) -> dict:
@@ -61,6 +96,11 @@ def _spread(values: list[float]) -> dict:
 def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1) -> Throughput:
     """The record's ``throughput`` section from every rank's log.
 
+    The window is the whole wall-clock span of the timed steps: per step, the last rank's end minus the
+    first rank's start, plus, before a step that follows the previous one within an epoch on every rank,
+    the gap from the last rank's previous end to the first rank's start (input waits and the trainer's own
+    work between steps). Evaluations, checkpoints and resumes between epochs stay out.
+
     Args:
         logs: one :class:`StepLog` per rank, each holding the same number of timed steps.
         warmup_steps: steps left out at the start of every segment (reported, not used).
@@ -68,24 +108,26 @@ def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1)
 
     Returns:
         ``warmup_steps``, ``segments``, ``timed_steps``, ``images`` (all ranks), ``window_seconds``,
-        ``images_per_second`` (images / window_seconds), and per rank every timed step's wall time
-        (seconds) with its spread.
+        ``images_per_second`` (images / window_seconds), per rank every timed step's call time (seconds)
+        with its spread, and ``breakdown`` (see :func:`step_breakdown`).
 
     Raises:
         ValueError: if there are no logs, no timed step, or the ranks logged different step counts.
     """
     if not logs:
         raise ValueError("no step logs to measure")
-    counts = {len(log.starts) for log in logs}
+    counts = {len(log) for log in logs}
     if len(counts) != 1:
         raise ValueError(f"ranks timed different numbers of steps: {sorted(counts)}")
     steps = counts.pop()
     if steps == 0:
         raise ValueError(f"no timed step: every step was inside the {warmup_steps}-step warm-up; "
                          "run more steps or lower --warmup-steps")
-    window = sum(
-        max(log.ends[i] for log in logs) - min(log.starts[i] for log in logs) for i in range(steps)
-    )
+    starts = np.array([log.start for log in logs])
+    ends = np.array([log.end for log in logs])
+    joined = np.array([log.joined for log in logs]).all(axis=0)
+    gaps = np.clip(starts.min(axis=0)[1:] - ends.max(axis=0)[:-1], 0, None)
+    window = float((ends.max(axis=0) - starts.min(axis=0)).sum() + gaps[joined[1:]].sum())
     images = sum(sum(log.images) for log in logs)
     durations = {log.rank: log.durations() for log in logs}
     per_rank = [RankSteps(rank=rank, steps=times, **_spread(times)) for rank, times in durations.items()]
@@ -93,7 +135,33 @@ def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1)
         warmup_steps=warmup_steps, segments=segments, timed_steps=steps, images=images, window_seconds=window,
         images_per_second=images / window,
         step_seconds=StepSeconds(per_rank=per_rank, **_spread([d for times in durations.values() for d in times])),
+        breakdown=step_breakdown(logs),
     )
+
+
+def step_breakdown(logs: list[StepLog]) -> StepBreakdown | None:
+    """Where each rank's training time went, over its sampled steps (those that timed their phases, one in
+    ``benchmark.train.PHASE_EVERY``): the seconds of compute (forward and backward), allreduce and optimizer
+    update (timestamps inside the step's graph), input wait (fetching the batch), and the rest (``host``: the
+    step call's dispatch and the trainer's work between steps), over the sampled steps' wall span (each
+    one's call time, plus the time before it when it follows another step within an epoch); and the shares
+    of that span, averaged over the ranks. None when no step was sampled."""
+    ranks = []
+    for log in logs:
+        start, end, joined = np.array(log.start), np.array(log.end), np.array(log.joined)
+        sampled = np.isfinite(np.array(log.compute))
+        if not sampled.any():
+            return None
+        before = np.concatenate([[0.0], np.clip(start[1:] - end[:-1], 0, None)])
+        counted = sampled & joined  # a step's gap and input wait lie in the span only when it is joined
+        wall = float((end - start)[sampled].sum() + before[counted].sum())
+        phases = {name: float(np.array(getattr(log, name))[sampled].sum()) for name in PHASES}
+        phases["input_wait"] = float(np.array(log.input_wait)[counted].sum())
+        ranks.append(RankBreakdown(rank=log.rank, sampled_steps=int(sampled.sum()), wall_seconds=wall, **phases,
+                                   host=max(0.0, wall - sum(phases.values()))))
+    shares = {name: statistics.fmean(getattr(r, name) / r.wall_seconds for r in ranks)
+              for name in (*PHASES, "input_wait", "host")}
+    return StepBreakdown(per_rank=ranks, shares=shares)
 
 
 def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeToTarget:

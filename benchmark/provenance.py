@@ -1,7 +1,6 @@
 """Where and with what a run ran: host, CPU, software versions, threads, the suite's git commit, SLURM."""
 from __future__ import annotations
 
-import datetime
 import os
 import platform
 import resource
@@ -28,15 +27,31 @@ SLURM_VARIABLES = {
 SLURM_COUNTS = ("nodes", "tasks_per_node", "cpus_per_task")
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or ``platform.processor()`` elsewhere)."""
+#: The instruction-set extensions that decide how fast M-CNN's convolutions and matmuls can run, as
+#: /proc/cpuinfo names them: 256- and 512-bit FMA, 512-bit int8 dot products, bf16 in AVX-512, and AMX tiles.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo(key: str) -> str | None:
+    """The first value of ``key`` in /proc/cpuinfo, or None (no such key, or no /proc/cpuinfo)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == key:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or ``platform.processor()`` elsewhere)."""
+    return _cpuinfo("model name") or platform.processor() or "unknown"
+
+
+def isa_flags() -> list[str]:
+    """Which of :data:`ISA_FLAGS` this CPU has (/proc/cpuinfo ``flags``), in that order; empty if unknown."""
+    flags = set((_cpuinfo("flags") or "").split())
+    return [flag for flag in ISA_FLAGS if flag in flags]
 
 
 def software_versions() -> dict:
@@ -82,10 +97,10 @@ def host_facts() -> dict:
     """Facts of this host that are the same for every rank on it."""
     return {
         "cpu_model": cpu_model(),
+        "isa_flags": isa_flags(),
         "logical_cpus": os.cpu_count(),
         "software": software_versions(),
         "git_commit": git_commit(),
-        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 

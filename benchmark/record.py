@@ -84,6 +84,8 @@ class Provenance(Model):
 
     hostnames: list[str] = Field(description="per rank")
     cpu_model: str
+    isa_flags: list[str] = Field(default_factory=list, description="of benchmark.provenance.ISA_FLAGS, those the "
+                                                                   "CPU has (empty in records made before)")
     logical_cpus: int | None
     threads: Threads
     software: dict[str, str | None]
@@ -139,6 +141,27 @@ class StepSeconds(Spread):
     per_rank: list[RankSteps]
 
 
+class RankBreakdown(Model):
+    """One rank's training time by what it went to, in seconds (see :func:`benchmark.metrics.step_breakdown`)."""
+
+    rank: Count
+    sampled_steps: Positive = Field(description="the timed steps that timed their phases")
+    wall_seconds: float = Field(gt=0, description="the sampled steps' call times plus the time before each one "
+                                                  "that follows another step within an epoch")
+    compute: float = Field(ge=0, description="forward and backward")
+    allreduce: float = Field(ge=0, description="the step's grouped allreduce of gradients, loss and requests")
+    optimizer: float = Field(ge=0, description="the momentum-SGD update")
+    input_wait: float = Field(ge=0, description="waiting for the next batch")
+    host: float = Field(ge=0, description="the rest: dispatching the step, the trainer's work between steps")
+
+
+class StepBreakdown(Model):
+    """Where the sampled steps' wall time went: per rank, and the shares (fractions) averaged over ranks."""
+
+    per_rank: list[RankBreakdown]
+    shares: dict[Literal["compute", "allreduce", "optimizer", "input_wait", "host"], float]
+
+
 class Throughput(Model):
     """Global training throughput over the timed window (see :mod:`benchmark.metrics`)."""
 
@@ -147,9 +170,12 @@ class Throughput(Model):
                                               "leaves out its first warmup_steps)")
     timed_steps: Positive
     images: Positive = Field(description="images of all ranks in the timed steps")
-    window_seconds: float = Field(gt=0)
+    window_seconds: float = Field(gt=0, description="the whole wall-clock span of the timed steps, input waits "
+                                                    "included, evaluations between epochs left out")
     images_per_second: float = Field(gt=0, description="images / window_seconds")
     step_seconds: StepSeconds
+    breakdown: StepBreakdown | None = Field(None, description="null when no timed step was sampled, and in "
+                                                             "records made before it existed")
 
 
 class Memory(Model):

@@ -39,7 +39,7 @@ from benchmark.metrics import (StepLog, analytic_figures, bootstrap_interval, gl
 from benchmark.mllog import SUCCESS, RunLog
 from benchmark.model import build_mcnn
 from benchmark.progress import ProgressWriter
-from benchmark.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
+from benchmark.provenance import cpu_model, host_facts, hostname, isa_flags, peak_rss_bytes, slurm_job
 from benchmark.record import (Epoch, Failure, InitFrom, Memory, ModelInfo, Provenance, ResumeEvent, Resumes, RunRecord,
                               Threads, Topology, record_path)
 from benchmark.schedule import LearningRateSchedule, scaled_peak
@@ -96,6 +96,44 @@ def configure_threads(config: TrainConfig, local_size: int) -> Threads:
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     return Threads(intra_op=intra, inter_op=inter, omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                    affinity_cores=cores)
+
+
+#: Keras' dtype policy of each ``training.precision``.
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+#: /proc/cpuinfo flags of which one must be present for bf16 (the CPU computes bf16 natively).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+#: Every this many steps a step times its phases. The timestamps wait for all gradients before the update
+#: starts, which keeps the update from overlapping the backward pass: about 3 % of a one-worker step at
+#: 256x320 (with several workers the allreduce waits for them anyway), so one step in 10 carries them.
+PHASE_EVERY = 10
+
+
+def _stamp_after(tf, tensors):
+    """``tf.timestamp()`` (float64 seconds since the epoch) taken once ``tensors`` (tensors or variables)
+    are computed: the step's phase boundaries, timed inside its graph at no extra host synchronisation."""
+    with tf.control_dependencies([t.value if hasattr(t, "value") else t for t in tensors]):
+        return tf.timestamp()
+
+
+def _no_stamp(tf, tensors):
+    """A NaN in place of :func:`_stamp_after`'s timestamp, depending on nothing."""
+    return tf.constant(float("nan"), tf.float64)
+
+
+def precision_policy(precision: str) -> str:
+    """Keras' global dtype policy for ``training.precision``: ``float32``, or ``mixed_bfloat16`` (layers compute
+    in bf16, variables stay fp32, and the trainer casts the logits to fp32 for the loss, as Keras' mixed
+    precision guide advises).
+
+    Raises:
+        ValueError: bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than fp32).
+    """
+    if precision == "bf16" and not set(BF16_FLAGS) & set(isa_flags()):
+        raise ValueError(f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
+                         f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32")
+    return POLICIES[precision]
 
 
 def weights_digest(model) -> str:
@@ -207,6 +245,7 @@ class Trainer:
         check_topology(config, self.topology)
         keras.utils.set_random_seed(config.training.seed)
         self.pipes = make_pipelines(config, self.rank, self.size)
+        keras.mixed_precision.set_global_policy(precision_policy(config.training.precision))
         self.model = build_mcnn(*config.data.image_size, 3, config.data.num_classes)
         lr = config.learning_rate
         peak = scaled_peak(lr.base_lr, self.size, config.run.local_batch_size, lr.max_lr, lr.max_global_batch_size)
@@ -219,8 +258,9 @@ class Trainer:
         self.clock = TrainingClock(self.state.training_seconds)
         self.step_log = StepLog(self.rank)  # this segment's timed steps since the last gather
         self.segment_steps, self.last_checkpoint, self.due_at_epoch_end = 0, time.monotonic(), False
-        self.train_step = self._make_train_step()
-        self.predict = tf.function(lambda x: self.model(x, training=False))
+        self.join_next = False  # whether the next timed step continues the previous one (same epoch, no checkpoint)
+        self.train_step, self.timed_step = self._make_train_step(False), self._make_train_step(True)
+        self.predict = tf.function(lambda x: tf.cast(self.model(x, training=False), tf.float32))
         self.val_outcomes: np.ndarray | None = None
         self.mllog = mllog or RunLog(None, 0.0)
         self.mllog.open(fresh=self.pending_resume is None)
@@ -319,22 +359,36 @@ class Trainer:
         for var, value in zip(variables, arrays):
             var.assign(value)
 
-    def _make_train_step(self):
+    def _make_train_step(self, timed: bool):
+        """The training step, a ``tf.function`` of ``(x, y, requests)`` returning the loss averaged over the
+        workers, the agreed requests and ``(4,)`` float64 timestamps: its start and the ends of its compute,
+        allreduce and update. With ``timed`` they are taken (:func:`_stamp_after`); else they are NaN and the
+        step has no phase barriers."""
         tf, hvd, model, optimizer = self.tf, self.hvd, self.model, self.optimizer
+        stamp = _stamp_after if timed else _no_stamp
         kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
         weight_decay = self.config.training.weight_decay
+        # One worker's average is its own values: no collective (and no Horovod negotiation) in its step.
+        average = (lambda tensors: tensors) if self.size == 1 else (
+            lambda tensors: hvd.grouped_allreduce(tensors, op=hvd.Average))
 
         @tf.function
         def step(x, y, requests):
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
+            began = stamp(tf, [])
+            with tf.control_dependencies([began]), tf.GradientTape() as tape:
+                logits = tf.cast(model(x, training=True), tf.float32)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
                 l2 = tf.add_n([tf.nn.l2_loss(k.value) for k in kernels])
                 total = loss + weight_decay * l2
             grads = tape.gradient(total, model.trainable_variables)
-            *grads, mean_loss, agreed = hvd.grouped_allreduce([*grads, loss, requests], op=hvd.Average)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return mean_loss, agreed
+            computed = stamp(tf, [*grads, loss])
+            with tf.control_dependencies([computed]):
+                *grads, mean_loss, agreed = average([*grads, loss, requests])
+            reduced = stamp(tf, [*grads, mean_loss, agreed])
+            with tf.control_dependencies([reduced]):
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            updated = stamp(tf, [optimizer.iterations])  # incremented last, after every variable update
+            return mean_loss, agreed, tf.stack([began, computed, reduced, updated])
 
         return step
 
@@ -392,13 +446,16 @@ class Trainer:
         """Train the rest of epoch ``state.epoch`` (its batches already trained are skipped); returns this
         rank's steps of it run in this segment."""
         st, steps, here = self.state, self.pipes.steps_per_epoch, StepLog(self.rank)
-        epoch = st.epoch
+        epoch, self.join_next = st.epoch, False
+        waited = time.time()
         for x, y in self.pipes.train(epoch).skip(st.step):
+            fetched = time.time()
             rate = self.schedule(epoch + st.step / steps)
             self.optimizer.learning_rate.assign(rate)
             requests = self._requests()
             start = time.time()
-            loss, agreed = self.train_step(x, y, requests)
+            step = self.timed_step if st.global_step % PHASE_EVERY == 0 else self.train_step
+            loss, agreed, stamps = step(x, y, requests)
             loss = float(loss)
             end = time.time()
             if not math.isfinite(loss):
@@ -406,12 +463,13 @@ class Trainer:
                                          f"(learning rate {rate:.4g}); the run diverged: lower "
                                          "learning_rate.base_lr or lengthen the warm-up")
             self._segment_work_starts(start)
-            self._time_step(start, end, int(y.shape[0]))
+            self._time_step(start, end, int(y.shape[0]), tuple(np.diff(stamps.numpy())), fetched - waited)
             here.add(start, end, int(y.shape[0]))
             st.loss_sum, st.step, st.global_step = st.loss_sum + loss, st.step + 1, st.global_step + 1
             if progress:
                 progress.update(epoch + 1, st.step)
             self._act_on_requests(*(agreed.numpy() > 0).tolist())
+            waited = time.time()
         return here
 
     def _act_on_requests(self, stop: bool, due: bool) -> None:
@@ -430,10 +488,15 @@ class Trainer:
             self._checkpoint("periodic")
         self.due_at_epoch_end |= due and last_of_epoch
 
-    def _time_step(self, start: float, end: float, images: int) -> None:
-        """Log a step for the throughput unless it is among this segment's first ``warmup_steps``."""
+    def _time_step(self, start: float, end: float, images: int, phases: tuple[float, float, float],
+                   input_wait: float) -> None:
+        """Log a step for the throughput (its call from ``start`` to ``end``, its ``phases``: compute, allreduce
+        and optimizer seconds, and the ``input_wait`` before it) unless it is among this segment's first
+        ``warmup_steps``; it joins the previous timed step unless an epoch began or a checkpoint was written
+        between them."""
         if self.segment_steps >= self.config.training.warmup_steps:
-            self.step_log.add(start, end, images)
+            self.step_log.add(start, end, images, phases, input_wait, joined=self.join_next)
+            self.join_next = True
         self.segment_steps += 1
 
     def _segment_work_starts(self, at: float) -> None:
@@ -480,7 +543,7 @@ class Trainer:
         with self.clock.paused():
             self._gather()
             self._from_rank0(lambda: self._write_checkpoint(reason), f"checkpoint.{reason}", lambda path: None)
-        self.last_checkpoint, self.due_at_epoch_end = time.monotonic(), False
+        self.last_checkpoint, self.due_at_epoch_end, self.join_next = time.monotonic(), False, False
 
     def _write_checkpoint(self, reason: Reason) -> Path:
         """Rank 0: write the run's checkpoint; returns the manifest's path."""
@@ -518,9 +581,9 @@ class Trainer:
         end, input waits included; "-" if none ran in this segment)."""
         top1 = "-" if row.val_top1 is None else f"{row.val_top1:.3f}"
         rate = "-"
-        if steps_here.starts:
-            seconds = steps_here.ends[-1] - steps_here.starts[0]
-            rate = f"{self.topology.global_batch_size * len(steps_here.starts) / seconds:.1f}"
+        if len(steps_here):
+            seconds = steps_here.end[-1] - steps_here.start[0]
+            rate = f"{self.topology.global_batch_size * len(steps_here) / seconds:.1f}"
         log.info("epoch %d/%d: train loss %.4f, val top-1 %s, %s images/s, lr %.4g", row.epoch,
                  self.config.training.epochs, row.train_loss, top1, rate, row.learning_rate)
 
@@ -532,7 +595,7 @@ class Trainer:
         st, config = self.state, self.config
         training = config.training
         provenance = Provenance(
-            **{**host_facts(), "started_at": st.started_at}, finished_at=utc_iso(),
+            **host_facts(), started_at=st.started_at, finished_at=utc_iso(),
             hostnames=[r["host"] for r in everyone], threads=threads,
             horovod_controller="mpi" if self.hvd.mpi_enabled() else "gloo", train_images=self.pipes.train_images,
             val_images=self.pipes.val_images, steps_per_epoch=self.pipes.steps_per_epoch)

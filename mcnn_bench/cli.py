@@ -92,11 +92,27 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report import analyze, format_summary
 
     try:
-        outputs = analyze(args.results_dir, args.out, compare=args.compare)
+        outputs = analyze(args.results_dir, args.out, compare=args.compare, per_run_curves=args.per_run_curves,
+                          jobs=args.jobs)
     except (FileNotFoundError, ValueError) as exc:
         print(f"mcnn-bench analyze: error: {exc}", file=sys.stderr)
         return 2
     print(format_summary(outputs))
+    return 0
+
+
+def cmd_bench_analyze(args: argparse.Namespace) -> int:
+    from analysis.bench import bench_analyze, load_template
+
+    if any(n < 1 for n in args.records) or (args.jobs is not None and args.jobs < 1):
+        print("mcnn-bench bench analyze: error: --records and --jobs must be positive", file=sys.stderr)
+        return 2
+    try:
+        template = load_template(args.template) if args.template else None
+        bench_analyze(args.records, args.out, template, per_run_curves=args.per_run_curves, jobs=args.jobs)
+    except (FileNotFoundError, ValueError) as exc:  # RecordError is a ValueError
+        print(f"mcnn-bench bench analyze: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -140,18 +156,30 @@ def cmd_devcluster(args: argparse.Namespace) -> int:
 
 
 def cmd_allreduce(args: argparse.Namespace) -> int:
-    from benchmark.allreduce import run_allreduce, summary_line
+    from benchmark.allreduce import run_allreduce, run_sweep, summary_line, sweep_table
 
     try:
-        result = run_allreduce(*args.image_size, channels=args.channels, num_classes=args.classes,
-                               iterations=args.iterations, warmup=args.warmup, bytes_scale=args.bytes_scale,
-                               out=args.out)
+        if args.sweep:
+            result = run_sweep(*args.sweep, iterations=args.iterations, warmup=args.warmup, out=args.out)
+        else:
+            result = run_allreduce(*args.image_size, channels=args.channels, num_classes=args.classes,
+                                   iterations=args.iterations, warmup=args.warmup, bytes_scale=args.bytes_scale,
+                                   out=args.out)
     except ValueError as exc:
         print(f"mcnn-bench allreduce: error: {exc}", file=sys.stderr)
         return 2
     if result is not None:
-        print(summary_line(result))
+        print(sweep_table(result) if args.sweep else summary_line(result))
     return 0
+
+
+def _byte_size(text: str) -> int:
+    """``1024``, ``1K``, ``4M`` or ``1G`` (binary multiples) as bytes, for ``argparse``."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    try:
+        return int(text[:-1]) * units[text[-1].upper()] if text[-1:].upper() in units else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size in bytes (1024, 1K, 4M, 1G): {text!r}") from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -162,6 +190,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"mcnn-bench predict: error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_bench_input(args: argparse.Namespace) -> int:
+    from benchmark.data import DataError
+    from benchmark.input_bench import run_bench
+
+    try:
+        run_bench(args)
+    except (ValueError, DataError, RuntimeError) as exc:
+        print(f"mcnn-bench bench input: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_bench_overhead(args: argparse.Namespace) -> int:
+    from benchmark.overhead import compare, overhead_config, report
+
+    try:
+        config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads)
+    except ValueError as exc:
+        raise SystemExit(f"mcnn-bench bench overhead: error: {exc}") from None
+    print(report(config, compare(config, args.repeats), args.repeats))
     return 0
 
 
@@ -231,13 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
                                          "reported and skipped) and write Table 1 (CSV and Markdown), the "
                                          "scaling and memory tables, throughput and scaling-efficiency plots, "
                                          "the paper's Figs. 2, 5, 7, 8, 9 and 10 with its published points, and "
-                                         "per-run top-1 / learning-rate curves. A figure no run can feed is "
-                                         "listed as not drawn, with the reason.")
+                                         "each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell "
+                                         "per run). A figure no run can feed is listed as not drawn, with the "
+                                         "reason. Legends and figure sizes stay bounded at any number of runs.")
     analyze.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
     analyze.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/analysis)")
     analyze.add_argument("--compare", choices=("paper",),
                          help="paper: also write table1_vs_paper.md/.csv (ours vs Datta et al. 2019, Table 1, per "
                               "node count, with what differs) and sections_vs_paper.md/.csv (Fig. 2, sec. 5.2-5.4)")
+    analyze.add_argument("--per-run-curves", action="store_true",
+                         help="also one PNG per completed run, curves/RUN_ID.png (curves/SWEEP/RUN_ID.png with "
+                              "several sweeps), drawn in parallel")
+    analyze.add_argument("--jobs", type=int, metavar="N",
+                         help="processes for loading many records and drawing (default: the usable CPUs, at most 8)")
     analyze.set_defaults(func=cmd_analyze)
 
     accept = sub.add_parser(
@@ -290,7 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     allreduce.add_argument("--bytes-scale", type=float, default=1.0,
                            help="shrink (or grow) every tensor to this fraction of its elements, flattened; "
                                 "the same number of tensors (default: %(default)s)")
-    allreduce.add_argument("--out", type=Path, help="the JSON result (default: ./allreduce-w{workers}.json)")
+    allreduce.add_argument("--sweep", type=_byte_size, nargs=2, metavar=("MIN", "MAX"),
+                           help="instead of the model's gradients: one tensor of each size from MIN to MAX bytes, "
+                                "x4 apart (e.g. 1K 1G), as OSU and nccl-tests sweep; sizes of 64 MiB or more run 3 "
+                                "timed iterations")
+    allreduce.add_argument("--out", type=Path, help="the JSON result (default: ./allreduce-w{workers}.json, "
+                                                    "./allreduce-sweep-w{workers}.json with --sweep)")
     allreduce.set_defaults(func=cmd_allreduce)
 
     predict = sub.add_parser(
@@ -343,6 +405,51 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, metavar="DIR",
                          help="write predicted_table1.csv, predicted_table1.md and predicted_speedup.png here")
     predict.set_defaults(func=cmd_predict)
+
+    bench = sub.add_parser("bench", help="benchmarks of the suite itself (its input pipeline, its analysis)",
+                           description="Benchmarks of what the suite adds around the model: each prints its "
+                                       "figures and how it measured them.")
+    bench_sub = bench.add_subparsers(dest="what", required=True, metavar="WHAT")
+    overhead = bench_sub.add_parser(
+        "overhead", help="the trainer's images/s and peak RSS against a bare loop of the same model",
+        description="Run `mcnn-bench train` on synthetic data and a bare tf.function loop of the same model, "
+                    "shape, batch, threads, loss and optimizer, as fresh processes, interleaved; print the "
+                    "medians, the overhead (bare / suite images/s - 1) and the memory ratio.")
+    overhead.add_argument("--image-size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"))
+    overhead.add_argument("--batch-size", type=int, default=8, help="local batch (default: %(default)s)")
+    overhead.add_argument("--steps", type=int, default=30, help="timed steps (default: %(default)s)")
+    overhead.add_argument("--warmup", type=int, default=3, help="steps before the timed ones (default: %(default)s)")
+    overhead.add_argument("--repeats", type=int, default=3, help="interleaved pairs (default: %(default)s)")
+    overhead.add_argument("--threads", type=int, help="intra-op threads (default: the cores)")
+    overhead.set_defaults(func=cmd_bench_overhead)
+    bench_analyze = bench_sub.add_parser(
+        "analyze", help="time `mcnn-bench analyze` over 100, 1,000 and 10,000 generated run records",
+        description="Write N valid run records varied from one template (sweep names, nodes, workers per node, "
+                    "local batch, epochs, images/s, peak RSS; about 3 %% failed runs) and time `analyze` over "
+                    "them: one line per N with the seconds to load, build the tables, draw the summary plots and "
+                    "the per-sweep curves, the total, and the files written with their bytes.")
+    bench_analyze.add_argument("--records", type=int, nargs="+", default=[100, 1_000, 10_000], metavar="N",
+                               help="record counts to time (default: %(default)s)")
+    bench_analyze.add_argument("--out", type=Path, metavar="DIR",
+                               help="where the records (records-N/, kept and reused) and the analyses (analysis-N/) "
+                                    "go (default: a new temporary folder)")
+    bench_analyze.add_argument("--template", type=Path, metavar="RECORD",
+                               help="a real record.json (a completed run with epochs) to copy (default: a complete "
+                                    "record built with the record model)")
+    bench_analyze.add_argument("--per-run-curves", action="store_true",
+                               help="time `analyze --per-run-curves` (one PNG per run too)")
+    bench_analyze.add_argument("--jobs", type=int, metavar="N", help="processes (default: the usable CPUs, at most 8)")
+    bench_analyze.set_defaults(func=cmd_bench_analyze)
+    bench_input = bench_sub.add_parser(
+        "input", help="the training input pipeline alone (bbbc021 TIFFs): images/s serial and parallel, per core",
+        description="Run the training input pipeline of the bbbc021 source alone (variants none and dataset-a) "
+                    "and print its images/s with serial reading and with the parallel path on 1 and 2 cores, "
+                    "and the cores per node it needs to feed the paper's 30 images/s per node. Compare with "
+                    "the training step's images/s: the pipeline must deliver at least 3x that.")
+    from benchmark.input_bench import add_arguments as add_input_bench_arguments
+
+    add_input_bench_arguments(bench_input)
+    bench_input.set_defaults(func=cmd_bench_input)
 
     schema = sub.add_parser("record-schema", help="print the JSON Schema of the run record",
                             description="Print the JSON Schema of record.json (docs/run-record.schema.json).")

@@ -72,3 +72,27 @@ def test_the_ring_model_fits_the_results(results):
     assert one.beta > 0 and "assumed" in one.how  # one shape: alpha assumed, beta fitted
     both = fit_ring([(m.workers, m.bytes, m.median_seconds) for m in measurements])
     assert both.beta > 0 and both.alpha >= 0 and "fitted" in both.how
+
+
+def test_a_size_sweep_reports_every_size_as_points_of_the_ring_model(tmp_path):
+    out = tmp_path / "sweep.json"
+    done, result = run(out, "--sweep", "1K", "1M")
+    assert result["kind"] == "mcnn-bench-allreduce-sweep" and result["workers"] == 2
+    sizes = [row["bytes"] for row in result["sizes"]]
+    assert sizes == [1024, 4096, 16384, 65536, 262144, 1048576]
+    for row in result["sizes"]:
+        assert row["iterations"] == 3 and row["min_seconds"] <= row["median_seconds"] <= row["max_seconds"]
+        assert row["bus_bandwidth_bytes_per_second"] == pytest.approx(row["bytes"] / row["median_seconds"])
+    table = [line.split("<stdout>:")[-1].split() for line in done.stdout.splitlines()]
+    assert [int(row[0]) for row in table if row and row[0].isdigit()] == sizes  # rank 0 prints one row per size
+    points = load_allreduce([out])  # small sizes are latency-bound: fitting them is left to real sweeps
+    assert [(p.workers, p.bytes) for p in points] == [(2, size) for size in sizes]
+
+
+def test_a_bad_sweep_is_refused_before_horovod_starts(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "2M", "1K"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--sweep needs 4 <= MIN <= MAX bytes" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "1X", "1K"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a size in bytes" in done.stderr

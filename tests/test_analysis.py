@@ -228,9 +228,9 @@ def test_analyze_writes_every_file(sweep_dir):
     assert outputs.out_dir == out
     expected = ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "throughput.png",
                 "scaling_efficiency.png", "fig2_activations.png", "fig5_batch_size.png", "fig7_training_curves.png",
-                "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png",
-                "curves/n1-w1-b16.png", "curves/n1-w2-b16.png", "curves/n2-w2-b16.png"]
+                "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png", "curves/unit.png"]
     assert sorted(outputs.files) == sorted(out / name for name in expected)
+    assert set(outputs.seconds) == {"load", "tables", "plots", "curves"}
     for png in out.rglob("*.png"):
         assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
     assert not list(out.rglob("*.tmp"))
@@ -248,12 +248,22 @@ def test_analyze_writes_every_file(sweep_dir):
     assert "MemoryError: out of memory" in summary and str(out) in summary
 
 
+def test_per_run_curves_are_written_on_request(sweep_dir):
+    outputs = analyze(sweep_dir, per_run_curves=True, jobs=2)
+    curves = sorted(path.relative_to(outputs.out_dir / "curves").as_posix()
+                    for path in outputs.files if path.parent.name == "curves")
+    assert curves == ["n1-w1-b16.png", "n1-w2-b16.png", "n2-w2-b16.png", "unit.png"]
+    for path in outputs.files:
+        assert path.is_file()
+
+
 def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
     results = tmp_path / "results"
     write_record(results, make_record())
     write_record(results, {**make_record(), "sweep": "other"})
     out = tmp_path / "elsewhere"
-    outputs = analyze(results, out)
+    outputs = analyze(results, out, per_run_curves=True)
+    assert (out / "curves" / f"{SWEEP}.png").is_file() and (out / "curves" / "other.png").is_file()
     assert (out / "curves" / SWEEP / "n1-w1-b16.png").is_file()
     assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
     assert not (results / "analysis").exists()

@@ -20,7 +20,9 @@ CONFIG = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=3
 def make_checkpoint(config=CONFIG, reason="periodic", seed=0) -> Checkpoint:
     """A small checkpoint holding every kind of content the trainer puts in one."""
     rng = np.random.default_rng(seed)
-    logs = [StepLog(0, [1.0, 2.0], [1.5, 2.5], [8, 8]), StepLog(1, [1.1, 2.1], [1.6, 2.4], [8, 8]), StepLog(2)]
+    logs = [StepLog(rank) for rank in range(3)]
+    for rank, (start, end) in enumerate([(1.0, 1.5), (2.0, 2.5), (1.1, 1.6), (2.1, 2.4)]):
+        logs[rank // 2].add(start, end, 8, (0.3, 0.1, 0.05), 0.01 * rank, joined=rank % 2 == 1)
     state = RunState(
         started_at="2026-11-22T00:00:00.000+00:00", initial_weights_sha256="ab" * 32,
         init_from=InitFrom(run_dir="results/s/other", checkpoint="ckpt-000004.json", epoch=2, global_step=8),
@@ -52,7 +54,8 @@ def test_a_checkpoint_reads_back_as_written(tmp_path):
     assert (read.fingerprint, read.settings, read.reason, read.written_at) == (
         written.fingerprint, written.settings, written.reason, written.written_at)
     assert read.state == written.state  # position, epochs, loss sum, seconds, step logs, resumes, init_from
-    assert read.state.step_logs[2].starts == [] and read.state.step_logs[1].images == [8, 8]
+    assert read.state.step_logs[2].start == [] and read.state.step_logs[1].images == [8, 8]
+    assert read.state.step_logs[1].joined == [False, True] and read.state.step_logs[1].input_wait == [0.02, 0.03]
 
 
 def test_the_random_state_is_restored(tmp_path):
@@ -137,3 +140,10 @@ def test_weights_of_another_shape_are_refused_naming_the_variable():
         check_shapes("there", arrays, [("fc/kernel", (6, 4)), ("fc/bias", (4,))])
     with pytest.raises(CheckpointError, match="2 variables there, 1 here"):
         check_shapes("there", arrays, [("fc/kernel", (3, 4))])
+
+
+def test_a_step_log_of_an_older_checkpoint_reads_with_unsampled_phases():
+    old = np.array([[1.0, 1.5, 8], [2.0, 2.5, 8]])  # start, end, images: before the breakdown existed
+    log = StepLog.from_array(3, old)
+    assert (log.rank, log.start, log.end, log.images) == (3, [1.0, 2.0], [1.5, 2.5], [8, 8])
+    assert np.isnan(log.compute).all() and log.input_wait == [0.0, 0.0] and log.joined == [False, False]

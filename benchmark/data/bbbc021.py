@@ -5,6 +5,7 @@ Nature Methods 2012; Caie et al., Mol Cancer Ther 2010). A field of view is one 
 ``BBBC021_v1_image.csv``; its channel ``ch`` is the file ``root / Image_PathName_{ch} / Image_FileName_{ch}``.
 """
 
+import functools
 import struct
 from collections.abc import Mapping
 from os import PathLike
@@ -123,6 +124,114 @@ def channel_path(root: str | PathLike, row: Mapping, channel: str) -> Path:
         raise DataError(f"image-table row has no column {error} for the {channel} channel") from None
 
 
+def field_paths(root: str | PathLike, row: Mapping) -> tuple[Path, ...]:
+    """The channel TIFFs of one field of view, in ``CHANNELS`` order (see :func:`channel_path`)."""
+    return tuple(channel_path(root, row, channel) for channel in CHANNELS)
+
+
+def read_channels(paths: tuple[Path, ...]) -> np.ndarray:
+    """Read one field's channel TIFFs (``paths`` in ``CHANNELS`` order, see :func:`field_paths`) and stack
+    them: (H, W, 3) uint16. Raises DataError as :func:`read_field`."""
+    planes = []
+    for channel, path in zip(CHANNELS, paths):
+        if not path.is_file():
+            raise DataError(f"{path}: {channel} channel file is missing")
+        planes.append(read_tiff(path))
+    shapes = {channel: plane.shape for channel, plane in zip(CHANNELS, planes)}
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"{paths[0]}: channels differ in shape {shapes}")
+    return np.stack(planes, axis=-1)
+
+
+#: Byte alignment of the arrays :func:`read_fields_planar` returns, so that TensorFlow takes them over
+#: from ``tf.numpy_function`` without a copy (it copies arrays that are not 64-byte aligned).
+ALIGNMENT = 64
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype=np.uint16) -> np.ndarray:
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _plain_layout(path: Path) -> tuple[int, int, int] | None:
+    """``(height, width, offset)`` of a plain TIFF (see :func:`_page_layout`), remembered per file version
+    (path, size, modification time): tifffile takes about 0.7 ms, with the GIL held, to describe a
+    MetaMorph file, and every epoch reads the same files again."""
+    stat = path.stat()
+    return _page_layout(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _page_layout(path: Path, size: int, mtime_ns: int) -> tuple[int, int, int] | None:
+    """``(height, width, offset)`` of a plain TIFF, as tifffile describes its page: one page, 16-bit unsigned
+    single-sample pixels, little-endian, uncompressed, no predictor, stored contiguously from ``offset``
+    (BBBC021's MetaMorph files are). None for anything else. ``size`` and ``mtime_ns`` key the cache."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        plain = (not tif.pages.is_multipage and tif.byteorder == "<" and page.dtype == np.uint16
+                 and page.samplesperpixel == 1 and page.compression == 1 and page.predictor == 1
+                 and page.is_contiguous and len(page.shape) == 2)
+        return (*page.shape, int(page.dataoffsets[0])) if plain else None
+
+
+def _read_plain_tiff(path: Path, out: np.ndarray) -> bool:
+    """Read ``path`` straight into ``out`` ((H, W) uint16, C-contiguous) if it is a plain TIFF of that
+    shape (:func:`_plain_layout`): the page described by tifffile, the pixels one ``readinto``, which
+    releases the GIL. Returns False (``out`` partly written) for any other or a broken file, which
+    :func:`read_tiff` then reads with tifffile or reports."""
+    try:
+        layout = _plain_layout(path)
+        if layout is None or layout[:2] != out.shape:
+            return False
+        with open(path, "rb", buffering=0) as handle:
+            handle.seek(layout[2])
+            return handle.readinto(out) == out.nbytes
+    except Exception:  # noqa: BLE001 - any failure: read_tiff reads the file again and says what is wrong
+        return False
+
+
+def read_fields_planar(fields: list[tuple[Path, ...]], shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Read fields of view, each given by its channel paths (:func:`field_paths`), in order, channels first.
+
+    Thread-safe, and mostly free of the GIL: each channel of a plain TIFF (:func:`_read_plain_tiff`) is
+    read straight into its place in the result; any other file goes through :func:`read_tiff` (and a
+    copy), so the checks and messages are those of :func:`read_field`.
+
+    Args:
+        fields: the channel paths of each field.
+        shape: the (H, W, 3) every field must have, if known; by default the first field's.
+    Returns:
+        (N, 3, H, W) uint16, 64-byte aligned; channels in ``CHANNELS`` order.
+    Raises:
+        DataError: ``fields`` is empty, a field cannot be read (see :func:`read_field`), or a field's shape
+            differs from ``shape`` (naming its DAPI file).
+    """
+    if not fields:
+        raise DataError("no fields to read")
+    first = read_channels(fields[0]) if shape is None else None
+    shape = tuple(shape or first.shape)
+    images = _aligned_empty((len(fields), shape[2], *shape[:2]))
+    if first is not None:
+        images[0] = np.moveaxis(first, -1, 0)
+    for i in range(0 if first is None else 1, len(fields)):
+        paths = fields[i]
+        if all(_read_plain_tiff(path, plane) for path, plane in zip(paths, images[i])):
+            continue
+        image = read_channels(paths)
+        if image.shape != shape:
+            raise DataError(f"{paths[0]}: field shape {image.shape} != {shape}")
+        images[i] = np.moveaxis(image, -1, 0)
+    return images
+
+
+def read_fields(fields: list[tuple[Path, ...]]) -> np.ndarray:
+    """As :func:`read_fields_planar`, channels last: (N, H, W, 3) uint16."""
+    return np.ascontiguousarray(np.moveaxis(read_fields_planar(fields), 1, -1))
+
+
 def read_field(root: str | PathLike, row: Mapping) -> np.ndarray:
     """Read the three channel TIFFs of one field of view and stack them.
 
@@ -135,16 +244,7 @@ def read_field(root: str | PathLike, row: Mapping) -> np.ndarray:
         DataError: a channel file is missing (the message names the channel and path), a TIFF is corrupt,
             not 2-D or not uint16, or the channels differ in shape.
     """
-    planes = []
-    for channel in CHANNELS:
-        path = channel_path(root, row, channel)
-        if not path.is_file():
-            raise DataError(f"{path}: {channel} channel file is missing")
-        planes.append(read_tiff(path))
-    shapes = {channel: plane.shape for channel, plane in zip(CHANNELS, planes)}
-    if len(set(shapes.values())) > 1:
-        raise DataError(f"{channel_path(root, row, CHANNELS[0])}: channels differ in shape {shapes}")
-    return np.stack(planes, axis=-1)
+    return read_channels(field_paths(root, row))
 
 
 def _field_ids(table: pd.DataFrame):
@@ -166,15 +266,7 @@ def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, 
     if table.empty:
         raise DataError(f"no fields to load from {root}: the table is empty")
     labels = moa_to_label(table["moa"])
-    rows = [row for _, row in table.iterrows()]
-    first = read_field(root, rows[0])
-    images = np.empty((len(rows), *first.shape), dtype=np.uint16)
-    images[0] = first
-    for i, row in enumerate(rows[1:], start=1):
-        image = read_field(root, row)
-        if image.shape != first.shape:
-            raise DataError(f"{channel_path(root, row, 'DAPI')}: field shape {image.shape} != {first.shape}")
-        images[i] = image
+    images = read_fields([field_paths(root, row) for row in table.to_dict("records")])
     return images, labels, _field_ids(table)
 
 
@@ -182,12 +274,21 @@ def open_fields(root: str | PathLike) -> ImageSet:
     """The annotated fields of view of an official BBBC021 layout under ``root``, read on demand.
 
     ``root`` holds ``BBBC021_v1_image.csv``, ``BBBC021_v1_moa.csv`` and the ``WeekN`` folders; each
-    fetch reads the fields' three channel TIFFs into ``(n, H, W, 3)`` uint16 (see :func:`load_fields`).
+    fetch reads the fields' three channel TIFFs into ``(n, H, W, 3)`` uint16 (``fetch_planar``: into
+    ``(n, 3, H, W)``, as stored; see :func:`read_fields_planar`).
 
     Raises:
         DataError: a table is missing or malformed (see :func:`annotated_fields`).
     """
     root = Path(root)
     table = annotated_fields(root / "BBBC021_v1_image.csv", root / "BBBC021_v1_moa.csv")
+    paths = [field_paths(root, row) for row in table.to_dict("records")]
+    shape = {}  # the first field read's (H, W, 3), which every later field must have
+
+    def planar(indices: np.ndarray) -> np.ndarray:
+        images = read_fields_planar([paths[i] for i in np.asarray(indices, dtype=np.int64)], shape.get("field"))
+        shape.setdefault("field", (*images.shape[2:], images.shape[1]))
+        return images
+
     return ImageSet(moa_to_label(table["moa"]), _field_ids(table),
-                    lambda indices: load_fields(root, table.iloc[indices])[0])
+                    lambda indices: np.ascontiguousarray(np.moveaxis(planar(indices), 1, -1)), planar)

@@ -15,13 +15,19 @@ class ImageSet:
         labels: ``(N,)`` int32 class indices (for BBBC021, into :data:`benchmark.data.moa.MOA_CLASSES`).
         fields: ``(N,)`` str field-of-view ids; images of one field never straddle train and validation.
         fetch: maps ``(n,)`` int64 indices to ``(n, H, W, C)`` uint16 images.
+        fetch_planar: optionally, the same images channels first, ``(n, C, H, W)`` uint16, for a source that
+            stores each channel apart (one TIFF per channel); the input pipeline then reads with it, which
+            saves interleaving the channels in Python. Must be thread-safe, as ``fetch``.
     """
 
     labels: np.ndarray
     fields: np.ndarray
     fetch: Callable[[np.ndarray], np.ndarray]
+    fetch_planar: Callable[[np.ndarray], np.ndarray] | None = None
 
     def subset(self, indices: np.ndarray) -> "ImageSet":
         """The images at ``indices`` ((M,) int64 into this set), in that order, as an image set of their own."""
         indices = np.asarray(indices, dtype=np.int64)
-        return ImageSet(self.labels[indices], self.fields[indices], lambda picked: self.fetch(indices[picked]))
+        planar = self.fetch_planar
+        return ImageSet(self.labels[indices], self.fields[indices], lambda picked: self.fetch(indices[picked]),
+                        None if planar is None else lambda picked: planar(indices[picked]))
