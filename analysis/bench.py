@@ -25,7 +25,8 @@ from pathlib import Path
 
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.record import (RECORD_NAME, Analytic, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RunRecord,
+from benchmark.metrics import analytic_figures
+from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RunRecord,
                               StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
 
 SIZES = (100, 1_000, 10_000)
@@ -50,9 +51,13 @@ def template_record() -> RunRecord:
     lower_bound = figures.memory_lower_bound_bytes(batch)
     peak = int(1.6 * lower_bound)
     images_per_second = ONE_WORKER_IMAGES_PER_SECOND
-    gflops = images_per_second * figures.training_flops_per_image / 1e9
+    topology = Topology.of(1, 1, batch)
+    throughput = Throughput(warmup_steps=2, timed_steps=40, images=40 * batch, window_seconds=40 * batch / images_per_second,
+                            images_per_second=images_per_second,
+                            step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5))
+    memory = Memory(peak_rss_bytes_per_rank=[peak], peak_rss_bytes_max=peak)
     return RunRecord(
-        sweep="template", run_id="n1-w1-b8", status="completed", config=config, topology=Topology.of(1, 1, batch),
+        sweep="template", run_id="n1-w1-b8", status="completed", config=config, topology=topology,
         provenance=Provenance(hostnames=["node0"], cpu_model="Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
                               logical_cpus=80, threads=Threads(intra_op=10, inter_op=2, omp_num_threads="10",
                                                                affinity_cores=10),
@@ -60,22 +65,14 @@ def template_record() -> RunRecord:
                               started_at="2026-11-22T00:00:00+00:00", train_images=9000, val_images=1000,
                               steps_per_epoch=40),
         model=ModelInfo(parameters=figures.parameters, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"]),
-        throughput=Throughput(warmup_steps=2, timed_steps=40, images=40 * batch, window_seconds=40 * batch / images_per_second,
-                              images_per_second=images_per_second,
-                              step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5)),
-        memory=Memory(peak_rss_bytes_per_rank=[peak], peak_rss_bytes_max=peak),
+        throughput=throughput, memory=memory,
         epochs=_epochs(4, 0.01, 1.0, random.Random(0)),
         time_to_train=TimeToTrain(target_top1=0.9, seconds=1200.0, epochs=4, reason=None,
                                   top5=TimeToTarget(target=1.0, seconds=900.0, epochs=3, reason=None)),
+        analytic=analytic_figures(config, topology, throughput, memory),
         validation=Validation(fields=2, images=12, resamples=1000, level=0.95, leaky=False,
                               per_field=[FieldAccuracy(field="p1/a.tif", images=6, top1=1.0, top5=1.0),
                                          FieldAccuracy(field="p2/b.tif", images=6, top1=0.5, top5=1.0)]),
-        analytic=Analytic(parameters=figures.parameters, parameter_bytes=figures.parameter_bytes,
-                          forward_gflop_per_image=figures.forward_flops_per_image / 1e9,
-                          training_gflop_per_image=figures.training_flops_per_image / 1e9,
-                          activation_bytes=figures.activation_bytes(batch), memory_lower_bound_bytes=lower_bound,
-                          achieved_gflops_per_second=gflops, achieved_gflops_per_second_per_worker=gflops,
-                          peak_rss_over_lower_bound=peak / lower_bound),
     )
 
 

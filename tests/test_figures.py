@@ -12,7 +12,8 @@ from analysis.records import load_records
 from analysis.report import analyze, format_summary
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.record import (Analytic, Epoch, Failure, FieldAccuracy, Memory, ModelInfo, Provenance, RunRecord,
+from benchmark.metrics import analytic_figures
+from benchmark.record import (Epoch, Failure, FieldAccuracy, Memory, ModelInfo, Provenance, RunRecord,
                               StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +37,6 @@ def paper_like_record(sweep: str, nodes: int, workers_per_node: int, local_batch
     figures = model_figures(*image_size)
     lower_bound = figures.memory_lower_bound_bytes(local_batch)
     peak = peak_rss_bytes or int(1.6 * lower_bound)
-    gflops = images_per_second * figures.training_flops_per_image / 1e9
     slower = 1 - 0.04 * (nodes.bit_length() + workers_per_node.bit_length())  # curves that differ run to run
     run_epochs = []
     for e in range(1, epochs + 1):
@@ -47,6 +47,11 @@ def paper_like_record(sweep: str, nodes: int, workers_per_node: int, local_batch
             val_top1_ci=(max(0.0, top1 - 0.06), min(1.0, top1 + 0.02)),
             val_top5_ci=(max(0.0, top5 - 0.05), min(1.0, top5 + 0.05)),
             elapsed_seconds=300.0 * e))
+    throughput = Throughput(warmup_steps=2, timed_steps=40, images=40 * topology.global_batch_size,
+                            window_seconds=40 * topology.global_batch_size / images_per_second,
+                            images_per_second=images_per_second,
+                            step_seconds=StepSeconds(per_rank=[], min=1.0, median=1.1, max=1.3))
+    memory = Memory(peak_rss_bytes_per_rank=[peak] * topology.workers, peak_rss_bytes_max=peak)
     return RunRecord(
         sweep=sweep, run_id=config.run.run_id, status="completed", config=config, topology=topology,
         provenance=Provenance(hostnames=[f"node{i}" for i in range(topology.workers)], cpu_model=cpu_model,
@@ -57,11 +62,7 @@ def paper_like_record(sweep: str, nodes: int, workers_per_node: int, local_batch
                               steps_per_epoch=40),
         model=ModelInfo(parameters=figures.parameters, initial_weights_sha256="a",
                         final_weights_sha256_per_rank=["b"] * topology.workers),
-        throughput=Throughput(warmup_steps=2, timed_steps=40, images=40 * topology.global_batch_size,
-                              window_seconds=40 * topology.global_batch_size / images_per_second,
-                              images_per_second=images_per_second,
-                              step_seconds=StepSeconds(per_rank=[], min=1.0, median=1.1, max=1.3)),
-        memory=Memory(peak_rss_bytes_per_rank=[peak] * topology.workers, peak_rss_bytes_max=peak),
+        throughput=throughput, memory=memory,
         epochs=run_epochs,
         time_to_train=TimeToTrain(target_top1=0.9, seconds=ttt_seconds, epochs=4 if ttt_seconds else None,
                                   reason=None if ttt_seconds else "top-1 never reached 0.9",
@@ -69,13 +70,7 @@ def paper_like_record(sweep: str, nodes: int, workers_per_node: int, local_batch
         validation=Validation(fields=2, images=12, resamples=1000, level=0.95, leaky=split == "paper",
                               per_field=[FieldAccuracy(field="p1/a.tif", images=6, top1=1.0, top5=1.0),
                                          FieldAccuracy(field="p2/b.tif", images=6, top1=0.5, top5=1.0)]),
-        analytic=Analytic(parameters=figures.parameters, parameter_bytes=figures.parameter_bytes,
-                          forward_gflop_per_image=figures.forward_flops_per_image / 1e9,
-                          training_gflop_per_image=figures.training_flops_per_image / 1e9,
-                          activation_bytes=figures.activation_bytes(local_batch), memory_lower_bound_bytes=lower_bound,
-                          achieved_gflops_per_second=gflops,
-                          achieved_gflops_per_second_per_worker=gflops / topology.workers,
-                          peak_rss_over_lower_bound=peak / lower_bound),
+        analytic=analytic_figures(config, topology, throughput, memory),
     )
 
 
