@@ -11,7 +11,9 @@ export TF_CPP_MIN_LOG_LEVEL=2   # keep TensorFlow's start-up notices out of the 
 # - horovod 0.28.1 is the last Horovod release; it must be built from source after TensorFlow.
 TF_SPEC="tensorflow-cpu==2.18.1"
 HVD_SPEC="horovod==0.28.1"
-APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake)
+# System packages: Open MPI and cmake for Horovod's build; libjemalloc2 and libtcmalloc-minimal4, the mallocs a
+# run can preload (run.allocator, benchmark/allocator.py).
+APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake libjemalloc2 libtcmalloc-minimal4)
 
 log() { printf '[setup] %s\n' "$*"; }
 

@@ -61,7 +61,7 @@ def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
     shapes: dict[tuple, dict[str, list[float]]] = {}
     for _, run in done.iterrows():
         key = shape_key(run["data_source"], run["image_size"], run["nodes"], run["workers_per_node"],
-                        run["local_batch_size"])
+                        run["local_batch_size"], run["model"])
         figures = shapes.setdefault(key, {name: [] for name in FIGURES})
         for name, figure in FIGURES.items():
             if pd.notna(run[figure.column]):
@@ -120,11 +120,11 @@ def capture(sweep_dir: str | Path, system: str, tolerance: float, description: s
     """
     shapes = []
     for key, figures in sorted(sweep_figures(sweep_dir).items()):
-        source, size, nodes, wpn, batch = key
+        source, size, nodes, wpn, batch, model = key
         refs = {name: _captured(name, values, tolerance) for name, values in figures.items() if values}
         refs = {name: ref for name, ref in refs.items() if ref is not None}
-        shapes.append(ShapeReference(source=source, image_size=tuple(map(int, size.split("x"))), nodes=nodes,
-                                     workers_per_node=wpn, local_batch_size=batch, figures=refs))
+        shapes.append(ShapeReference(source=source, model=model, image_size=tuple(map(int, size.split("x"))),
+                                     nodes=nodes, workers_per_node=wpn, local_batch_size=batch, figures=refs))
     if not shapes:
         raise ValueError(f"{sweep_dir}: no completed run to capture a reference from")
     return Reference(system=system, description=description, shape=shapes)

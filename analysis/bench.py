@@ -26,8 +26,11 @@ from pathlib import Path
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
 from benchmark.metrics import analytic_figures
-from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RunRecord,
-                              StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
+from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RankBreakdown,
+                              RunRecord, StepBreakdown, StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain,
+                              Topology, Validation)
+
+from .records import BREAKDOWN_PHASES
 
 SIZES = (100, 1_000, 10_000)
 #: Runs per generated sweep (the last sweep may hold fewer).
@@ -52,9 +55,13 @@ def template_record() -> RunRecord:
     peak = int(1.6 * lower_bound)
     images_per_second = ONE_WORKER_IMAGES_PER_SECOND
     topology = Topology.of(1, 1, batch)
+    sampled = RankBreakdown(rank=0, sampled_steps=4, wall_seconds=5.2, compute=4.4, allreduce=0.0, optimizer=0.15,
+                            input_wait=0.05, host=0.6)
     throughput = Throughput(warmup_steps=2, timed_steps=40, images=40 * batch, window_seconds=40 * batch / images_per_second,
                             images_per_second=images_per_second,
-                            step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5))
+                            step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5),
+                            breakdown=StepBreakdown(per_rank=[sampled], shares={
+                                phase: getattr(sampled, phase) / sampled.wall_seconds for phase in BREAKDOWN_PHASES}))
     memory = Memory(peak_rss_bytes_per_rank=[peak], peak_rss_bytes_max=peak)
     return RunRecord(
         sweep="template", run_id="n1-w1-b8", status="completed", config=config, topology=topology,

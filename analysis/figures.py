@@ -77,11 +77,12 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
 
     Lines: :meth:`benchmark.analytic.ModelFigures.activation_bytes` (float32 output of every layer, one
     batch) for batches 8..64 at 1024x1280x3, 13 classes (the paper's Dataset A) and at each (image size,
-    classes) of the runs. Dots: each run's measured ``memory.peak_rss_bytes_max`` (the largest worker's
-    peak RSS, which also holds weights, gradients, momentum and the framework) at its local batch. Star:
-    the paper's Fig. 2 point(s). Never :class:`NoData`: the analytic line at the paper's size needs no run.
+    classes) of the M-CNN runs. Dots: each M-CNN run's measured ``memory.peak_rss_bytes_max`` (the largest
+    worker's peak RSS, which also holds weights, gradients, momentum and the framework) at its local batch.
+    Runs of other models are left out: the analytic model is M-CNN's. Star: the paper's Fig. 2 point(s).
+    Never :class:`NoData`: the analytic line at the paper's size needs no run.
     """
-    runs = loaded.runs
+    runs = loaded.runs[loaded.runs["model"] == "mcnn"]
     shapes = [(paper.DATASET["image_height_px"].value, paper.DATASET["image_width_px"].value, 13)]
     found = {(int(run.image_height), int(run.image_width), int(run.num_classes)) for run in runs.itertuples()}
     shapes += sorted(found - set(shapes))

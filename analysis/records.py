@@ -7,17 +7,20 @@ Every ``record.json`` under a results folder is read. A malformed record is repo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 
-from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord
+from benchmark.data.sources import SOURCES
+from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord, StepBreakdown
 
-EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "elapsed_seconds")
+EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "val_auroc_mean",
+                 "elapsed_seconds")
 #: The epochs' 95 % bootstrap intervals (``Epoch.val_top1_ci``/``val_top5_ci``), each as a low and a high column.
 EPOCH_INTERVALS = {"val_top1_ci": ("val_top1_ci_low", "val_top1_ci_high"),
                    "val_top5_ci": ("val_top5_ci_low", "val_top5_ci_high")}
@@ -26,7 +29,11 @@ ANALYTIC_FIGURES = {
     "training_gflop_per_image": "float64", "achieved_gflops_per_second": "float64",
     "achieved_gflops_per_second_per_worker": "float64", "activation_bytes": "Int64",
     "memory_lower_bound_bytes": "Int64", "peak_rss_over_lower_bound": "float64",
+    "achieved_gflops_per_second_per_node": "float64", "fraction_of_peak": "float64",
 }
+#: The phases of the step-time breakdown (``throughput.breakdown.shares``' keys), each a run column
+#: ``share_<phase>``: its fraction of the sampled steps' wall time, averaged over the ranks.
+BREAKDOWN_PHASES: tuple[str, ...] = get_args(get_args(StepBreakdown.model_fields["shares"].annotation)[0])
 
 # Column -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
 # missing, and records made before a figure existed leave it missing too.
@@ -34,6 +41,8 @@ RUN_COLUMNS = {
     "sweep": "object", "run_id": "object", "status": "object", "failure_reason": "object",
     "data_source": "object", "image_size": "object", "image_height": "Int64", "image_width": "Int64",
     "num_classes": "Int64", "variant": "object", "split": "object", "leaky": "boolean",
+    "multi_label": "boolean", "model": "object", "optimizer": "object", "lr_schedule": "object",
+    "intra_op_threads": "Int64", "ttt_metric": "object", "ttt_target": "float64", "best_val_auroc_mean": "float64",
     "nodes": "Int64", "workers_per_node": "Int64", "workers": "Int64",
     "local_batch_size": "Int64", "global_batch_size": "Int64",
     "images_per_second": "float64", "window_seconds": "float64", "step_median_seconds": "float64",
@@ -45,12 +54,16 @@ RUN_COLUMNS = {
     "best_val_top1_ci_low": "float64", "best_val_top1_ci_high": "float64",
     "best_val_top5_ci_low": "float64", "best_val_top5_ci_high": "float64",
     **ANALYTIC_FIGURES,
+    **{f"share_{phase}": "float64" for phase in BREAKDOWN_PHASES}, "breakdown_sampled_steps": "Int64",
     "cpu_model": "object", "slurm_job_id": "object", "path": "object",
 }
 #: Records from which ``load_records`` reads and validates in several processes (below, one is faster).
 PARALLEL_FROM = 2_000
 EPOCH_COLUMNS = ({"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict.fromkeys(EPOCH_METRICS, "float64")
                  | dict.fromkeys([column for pair in EPOCH_INTERVALS.values() for column in pair], "float64"))
+#: One row per (run, epoch, class) of multi-label data: ``Epoch.val_auroc``, NaN where a class has no AUROC.
+AUROC_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64", "class_name": "object",
+                 "auroc": "float64"}
 
 
 
@@ -62,15 +75,23 @@ class LoadedRecords:
     accuracies are fractions in [0, 1]; ``path`` is the record's path as a string). ``leaky`` is true for
     a run on the paper's split (``data.split = "paper"``: validation may hold copies of training fields).
     ``best_val_top1_ci_low``/``_high`` are the 95 % interval of the epoch with the best top-1 (the first
-    such), likewise for top-5. Figures a record does not hold (a failed run; a record made before the
+    such), likewise for top-5. ``share_<phase>`` (:data:`BREAKDOWN_PHASES`) are the step-time breakdown's
+    shares (fractions) and ``breakdown_sampled_steps`` the fewest steps a rank sampled for it. Figures a record
+    does not hold (a failed run; a record made before the
     figure existed) are missing (NA). ``epochs``: one row per (run, epoch), columns ``EPOCH_COLUMNS``
     (``elapsed_seconds`` in seconds since the run's first training step). ``problems``: ``(path,
-    reason)`` for every malformed record that was skipped.
+    reason)`` for every malformed record that was skipped. Multi-label runs (``multi_label``: the data
+    source's task, :mod:`benchmark.task`) have no top-1/top-5 but ``best_val_auroc_mean`` and the epochs'
+    ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run, epoch, class), columns
+    ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs). ``ttt_metric`` and
+    ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its target;
+    ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting).
     """
 
     runs: pd.DataFrame
     epochs: pd.DataFrame
     problems: list[tuple[Path, str]]
+    auroc: pd.DataFrame = dataclasses.field(default_factory=lambda: _frame([], AUROC_COLUMNS))
 
 
 def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedRecords:
@@ -112,7 +133,8 @@ def from_records(records: list[tuple[RunRecord, Path]]) -> LoadedRecords:
 
 
 def _load_rows(paths: list[Path]) -> list[tuple]:
-    """Per path, ``(path, (sweep, run_id), run row, epoch rows)`` of a valid record, else ``(path, reason)``."""
+    """Per path, ``(path, (sweep, run_id), run row, epoch rows, AUROC rows)`` of a valid record, else ``(path,
+    reason)``."""
     rows: list[tuple] = []
     for path in paths:
         try:
@@ -128,6 +150,7 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
     """The frames of ``_load_rows``' rows, in order; a second record of a (sweep, run id) is a problem."""
     runs: list[dict[str, Any]] = []
     epochs: list[dict[str, Any]] = []
+    aurocs: list[dict[str, Any]] = []
     malformed: list[tuple[Path, str]] = []
     duplicates: list[tuple[Path, str]] = []
     loaded_from: dict[tuple[str, str], Path] = {}
@@ -135,14 +158,16 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
         if len(row) == 2:
             malformed.append(row)
             continue
-        path, key, run, run_epochs = row
+        path, key, run, run_epochs, run_aurocs = row
         if key in loaded_from:
             duplicates.append((path, f"duplicate run {key[0]}/{key[1]}, already loaded from {loaded_from[key]}"))
             continue
         loaded_from[key] = path
         runs.append(run)
         epochs.extend(run_epochs)
-    return LoadedRecords(_frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), malformed + duplicates)
+        aurocs.extend(run_aurocs)
+    return LoadedRecords(_frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), malformed + duplicates,
+                         _frame(aurocs, AUROC_COLUMNS))
 
 
 def _record_paths(root: Path) -> list[Path]:
@@ -164,14 +189,16 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
-def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One flat run row (``RUN_COLUMNS``) and its epoch rows (``EPOCH_COLUMNS``)."""
+def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """One flat run row (``RUN_COLUMNS``), its epoch rows (``EPOCH_COLUMNS``) and per-class AUROC rows
+    (``AUROC_COLUMNS``)."""
     epochs = sorted(record.epochs or [], key=lambda e: e.epoch)
     top1 = [e.val_top1 for e in epochs if e.val_top1 is not None]
     topology = record.topology.model_dump() if record.topology else {}
     throughput, ttt, slurm, data = record.throughput, record.time_to_train, record.slurm, record.config.data
     top5_ttt = ttt.top5 if ttt else None
     analytic = record.analytic.model_dump() if record.analytic else {}
+    breakdown = throughput.breakdown if throughput else None
     top1_ci, top5_ci = _best_interval(epochs, "val_top1"), _best_interval(epochs, "val_top5")
     run = {
         "sweep": record.sweep,
@@ -186,6 +213,15 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "variant": data.variant,
         "split": data.split,
         "leaky": record.validation.leaky if record.validation else data.split == "paper",
+        "multi_label": SOURCES[data.source].task == "multi-label",
+        "model": record.config.model.name,
+        "optimizer": record.config.training.optimizer,
+        "lr_schedule": record.config.learning_rate.schedule,
+        "intra_op_threads": (record.provenance.threads.intra_op if record.provenance
+                             else record.config.run.intra_op_threads),
+        "ttt_metric": ttt.metric if ttt else None,
+        "ttt_target": ttt.target if ttt else None,
+        "best_val_auroc_mean": max((e.val_auroc_mean for e in epochs if e.val_auroc_mean is not None), default=None),
         **{key: topology.get(key) for key in (
             "nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")},
         "images_per_second": throughput.images_per_second if throughput else None,
@@ -206,11 +242,15 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "best_val_top1_ci_low": top1_ci[0], "best_val_top1_ci_high": top1_ci[1],
         "best_val_top5_ci_low": top5_ci[0], "best_val_top5_ci_high": top5_ci[1],
         **{key: analytic.get(key) for key in ANALYTIC_FIGURES},
+        **{f"share_{phase}": breakdown.shares.get(phase) if breakdown else None for phase in BREAKDOWN_PHASES},
+        "breakdown_sampled_steps": min(r.sampled_steps for r in breakdown.per_rank) if breakdown else None,
         "cpu_model": record.provenance.cpu_model if record.provenance else None,
         "slurm_job_id": slurm.job_id if slurm else None,
         "path": str(path),
     }
-    return run, [_epoch_row(record, epoch) for epoch in epochs]
+    aurocs = [{"sweep": record.sweep, "run_id": record.run_id, "epoch": epoch.epoch, "class_name": name, "auroc": value}
+              for epoch in epochs for name, value in (epoch.val_auroc or {}).items()]
+    return run, [_epoch_row(record, epoch) for epoch in epochs], aurocs
 
 
 def _best_interval(epochs: list[Epoch], metric: str) -> tuple[float | None, float | None]:

@@ -32,7 +32,7 @@ import tomli_w
 from pydantic import Field, model_validator
 
 from benchmark.atomic import write_atomic
-from benchmark.config import ImageSize, SourceName
+from benchmark.config import ImageSize, ModelName, SourceName
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 
 
@@ -53,10 +53,13 @@ FIGURES: dict[str, Figure] = {
     "median_step_seconds": Figure("step_median_seconds", "s", "lower", "median step time over all ranks"),
     "scaling_efficiency": Figure("scaling_efficiency", "%", "higher",
                                  "against the sweep's smallest run at the same local batch"),
-    "ttt_seconds": Figure("ttt_seconds", "s", "lower", "time to train to target_top1"),
-    "ttt_epochs": Figure("ttt_epochs", "epochs", "lower", "epochs to target_top1"),
+    "ttt_seconds": Figure("ttt_seconds", "s", "lower", "time to train to the run's target (target_top1, or "
+                                                      "target_mean_auroc for multi-label data)"),
+    "ttt_epochs": Figure("ttt_epochs", "epochs", "lower", "epochs to that target"),
     "best_top1": Figure("best_val_top1", "fraction", "higher", "best validation top-1"),
     "best_top5": Figure("best_val_top5", "fraction", "higher", "best validation top-5"),
+    "best_mean_auroc": Figure("best_val_auroc_mean", "fraction", "higher",
+                              "best validation mean per-class AUROC (multi-label data)"),
     "peak_rss_bytes_per_worker": Figure("peak_rss_bytes_max", "bytes", "lower",
                                         "largest peak resident memory of any worker"),
 }
@@ -97,9 +100,10 @@ class FigureReference(Model):
 
 
 class ShapeReference(Model):
-    """The references of one run shape: data source, image size, nodes, workers per node, local batch."""
+    """The references of one run shape: data source, model, image size, nodes, workers per node, local batch."""
 
     source: SourceName
+    model: ModelName = "mcnn"
     image_size: ImageSize
     nodes: int = Field(gt=0)
     workers_per_node: int = Field(gt=0)
@@ -110,7 +114,7 @@ class ShapeReference(Model):
     def key(self) -> tuple:
         """The shape, as :func:`shape_key` gives it for a run."""
         return shape_key(self.source, "x".join(map(str, self.image_size)), self.nodes, self.workers_per_node,
-                         self.local_batch_size)
+                         self.local_batch_size, self.model)
 
     @model_validator(mode="after")
     def _units_and_directions(self) -> ShapeReference:
@@ -143,15 +147,16 @@ class Reference(Model):
         return self
 
 
-def shape_key(source: str, image_size: str, nodes: int, workers_per_node: int, local_batch_size: int) -> tuple:
-    """A run shape: ``(source, "HxW", nodes, workers per node, local batch size)``."""
-    return source, image_size, int(nodes), int(workers_per_node), int(local_batch_size)
+def shape_key(source: str, image_size: str, nodes: int, workers_per_node: int, local_batch_size: int,
+              model: str = "mcnn") -> tuple:
+    """A run shape: ``(source, "HxW", nodes, workers per node, local batch size, model)``."""
+    return source, image_size, int(nodes), int(workers_per_node), int(local_batch_size), model
 
 
 def shape_name(key: tuple) -> str:
-    """A shape for people: ``bbbc021-cells 64x64 n1-w2-b8``."""
-    source, size, nodes, wpn, batch = key
-    return f"{source} {size} n{nodes}-w{wpn}-b{batch}"
+    """A shape for people: ``bbbc021-cells 64x64 n1-w2-b8`` (M-CNN), ``chestxray14 densenet121 64x64 n1-w1-b8``."""
+    source, size, nodes, wpn, batch, model = key
+    return f"{source}{'' if model == 'mcnn' else ' ' + model} {size} n{nodes}-w{wpn}-b{batch}"
 
 
 def load_reference(path: str | Path) -> Reference:

@@ -16,11 +16,13 @@ from benchmark.atomic import write_atomic
 from .compare import (OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_WORKLOAD, PAPER_IMAGES_PER_SECOND, PAPER_TTT,
                       write_comparison)
 from .compare import markdown as compare_markdown
+from .breakdown import BREAKDOWN_DIR, breakdown_tasks, write_breakdown_tables
+from .chexnet import chexnet_tasks, write_chexnet_tables
 from .figures import FIGURES, NoData, plot_sweep_curves
 from .plots import plot_run_curves, plot_scaling_efficiency, plot_throughput
 from .records import LoadedRecords, default_jobs, load_records
-from .tables import (IMAGES_PER_SECOND, NODES, REASON, TTT_MINUTES, TTT_TOP5_MINUTES, memory_table, node_scaling,
-                     scaling, table1)
+from .tables import (BEST_MEAN_AUROC, IMAGES_PER_SECOND, NODES, REASON, TTT_MINUTES, TTT_TOP5_MINUTES, memory_table,
+                     node_scaling, scaling, table1)
 
 ANALYSIS_DIR = "analysis"
 CURVES_DIR = "curves"
@@ -46,9 +48,9 @@ class AnalysisOutputs:
     was skipped. ``skipped``: figures not drawn, each with the reason. ``comparison``: with
     ``compare="paper"``, ``compare.table1_vs_paper`` (else None). ``seconds``: wall seconds per phase,
     ``load`` (reading and validating the records), ``tables`` (the tables and comparison files),
-    ``plots`` (the summary figures) and ``curves`` (the learning curves: one figure per sweep, and one per
-    run with ``per_run_curves``); when figures are drawn in parallel, ``plots`` ends when the last summary
-    figure is written and ``curves`` counts the rest. ``per_run_curves``: the per-run PNGs among ``files``
+    ``plots`` (the summary figures) and ``curves`` (the figures per sweep, learning curves and step-time
+    breakdowns, and the learning curves per run with ``per_run_curves``); when figures are drawn in
+    parallel, ``plots`` ends when the last summary figure is written and ``curves`` counts the rest. ``per_run_curves``: the per-run PNGs among ``files``
     (with ``per_run_curves=True``).
     """
 
@@ -74,7 +76,11 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
     ``curves/<sweep>.png`` per sweep with a completed run that has epochs (small multiples of its runs,
     :func:`analysis.figures.plot_sweep_curves`). With ``per_run_curves``: also ``curves/<run_id>.png`` per
     completed run with epochs (``curves/<sweep>/<run_id>.png`` when the records span several sweeps, so
-    equal run ids cannot overwrite each other). Every figure keeps its size and legend bounded whatever
+    equal run ids cannot overwrite each other). ``step_breakdown.csv``/``.md`` (a row per completed run with
+    a step-time breakdown) and ``breakdown/<sweep>.png`` per sweep with one (stacked bars of the phases'
+    shares, :mod:`analysis.breakdown`). For multi-label runs and thread sweeps (:mod:`analysis.chexnet`):
+    ``auroc_per_class.csv``/``.md`` and ``auroc/<sweep>.png``, ``epoch_time.csv`` and
+    ``epoch_time/<sweep>.png``, ``val_loss/<sweep>.png``. Every figure keeps its size and legend bounded whatever
     the number of runs. A figure that no run can feed is skipped and listed, with the reason, in
     ``skipped`` (the two scaling figures when no completed run has a throughput figure). With
     ``compare="paper"``: also ``table1_vs_paper.csv``/``.md`` and ``sections_vs_paper.csv``/``.md``
@@ -102,6 +108,8 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
         write_atomic(out / "scaling.csv", scaling_table.to_csv(index=False)),
         write_atomic(out / "node_scaling.csv", node_scaling(loaded.runs).to_csv(index=False)),
         write_atomic(out / "memory.csv", memory_table(loaded.runs).to_csv(index=False)),
+        *write_breakdown_tables(loaded.runs, out),
+        *write_chexnet_tables(loaded, out),
     ]
     comparison = None
     if compare == "paper":
@@ -109,6 +117,8 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
         files.extend(compared)
     tables_at = time.perf_counter()
     figures, curves = _figure_tasks(loaded, scaling_table, out), _curve_tasks(loaded, out / CURVES_DIR, per_run_curves)
+    curves += breakdown_tasks(loaded.runs, out / BREAKDOWN_DIR)
+    curves += chexnet_tasks(loaded, out)
     completed = int((loaded.runs["status"] == "completed").sum())
     parallel = jobs > 1 and (completed >= PARALLEL_FROM or (per_run_curves and len(curves) > 1))
     with _pool(jobs) if parallel else _InProcess() as pool:
@@ -247,11 +257,11 @@ class _InProcess(Executor):
 
 
 def _markdown(table: pd.DataFrame) -> str:
-    """Table 1 as a Markdown table: TTT to 2 decimals, images/s to 1, missing figures blank; numbers
+    """Table 1 as a Markdown table: TTT to 2 decimals, images/s to 1, mean AUROC to 3, missing figures blank; numbers
     right-aligned (``"g"`` format, as tabulate's), text left-aligned, columns padded to their widest cell.
     Written here rather than by ``DataFrame.to_markdown`` (tabulate), which takes seconds over 10,000 runs
     to guess each cell's type."""
-    shown = table.round({TTT_MINUTES: 2, TTT_TOP5_MINUTES: 2, IMAGES_PER_SECOND: 1})
+    shown = table.round({TTT_MINUTES: 2, TTT_TOP5_MINUTES: 2, IMAGES_PER_SECOND: 1, BEST_MEAN_AUROC: 3})
     shown[REASON] = shown[REASON].map(_one_line, na_action="ignore").str.replace("|", r"\|", regex=False)
     header, cells, numeric = list(shown.columns), [], []
     for column in header:

@@ -9,7 +9,7 @@ was written (``periodic``, ``signal`` or ``final``) and when (UTC).
 Each checkpoint is two files named by a sequence number that grows with every write: ``ckpt-000007.npz``,
 the arrays (an uncompressed ``.npz``: the variables, and every rank's timed steps), then
 ``ckpt-000007.json``, the manifest, with everything else and the SHA-256 and the shape and dtype of every
-array. Both are written atomically (:func:`benchmark.atomic.write_atomic`: temporary file, fsync,
+array. Both are written atomically (:func:`benchmark.atomic.atomic_writer`: temporary file, fsync,
 ``os.replace``), the manifest last, so a checkpoint without its manifest was cut short. Only rank 0
 writes; the newest :data:`KEEP` checkpoints are kept. Reading verifies the digest, the shapes and the
 dtypes; a checkpoint that fails is logged and skipped for the one before it.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import io
 import json
 import logging
 import random
@@ -32,7 +31,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
-from benchmark.atomic import write_atomic, write_json_atomic
+from benchmark.atomic import atomic_writer, write_json_atomic
 from benchmark.config import TrainConfig
 from benchmark.metrics import StepLog
 from benchmark.record import Epoch, InitFrom, ResumeEvent
@@ -131,9 +130,10 @@ class Checkpoint:
 
     Attributes:
         state: the position and the record's partial state.
-        model: the values of ``model.variables``, in order; ``model_paths`` their Keras paths.
+        model: the values of ``model.variables``, in order (numpy arrays, or, when written, the variables
+            themselves: each is copied out only while it is written); ``model_paths`` their Keras paths.
         optimizer: the values of ``optimizer.variables`` (iteration count, learning rate, momenta), in
-            order; ``optimizer_paths`` their Keras paths.
+            order, likewise; ``optimizer_paths`` their Keras paths.
         rng: the global random states, from :func:`rng_state`.
         fingerprint: the run's :meth:`~benchmark.config.TrainConfig.fingerprint`; ``settings`` its
             :meth:`~benchmark.config.TrainConfig.fingerprinted` settings.
@@ -157,9 +157,11 @@ class Checkpoint:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array of the checkpoint by its key in the ``.npz``: ``model.I``, ``optimizer.I`` and
-        ``log.R`` (rank R's timed steps, ``(steps, columns)`` float64, :meth:`StepLog.to_array`)."""
-        arrays = {f"model.{i}": np.asarray(a) for i, a in enumerate(self.model)}
-        arrays.update({f"optimizer.{i}": np.asarray(a) for i, a in enumerate(self.optimizer)})
+        ``log.R`` (rank R's timed steps, ``(steps, columns)`` float64, :meth:`StepLog.to_array`). The model's
+        and optimizer's entries are as given (arrays, or Keras variables that numpy converts one at a time
+        while they are written)."""
+        arrays = {f"model.{i}": a for i, a in enumerate(self.model)}
+        arrays.update({f"optimizer.{i}": a for i, a in enumerate(self.optimizer)})
         arrays.update({f"log.{rank}": steps.to_array() for rank, steps in enumerate(self.state.step_logs)})
         return arrays
 
@@ -217,8 +219,9 @@ def write_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> Path:
     """Write ``checkpoint`` into ``folder`` as the newest, then delete all but the newest :data:`KEEP`
     checkpoints (and temporary files of writes that were cut short). Rank 0 only.
 
-    The arrays are written first, then the manifest holding their SHA-256, each atomically. The arrays
-    are held in memory once more while they are written. Sets ``checkpoint.name``.
+    The arrays are written first, one after the other (a variable is copied out of TensorFlow only while
+    it is written, so a checkpoint costs about one variable's memory), then the manifest holding their
+    SHA-256 (read back from the written file), each atomically. Sets ``checkpoint.name``.
 
     Returns:
         The manifest's path.
@@ -230,15 +233,14 @@ def write_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stem = _stem(max(_sequences(folder), default=0) + 1)
     arrays = checkpoint.arrays()
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    payload = buffer.getbuffer()
-    write_atomic(folder / f"{stem}.npz", payload)
+    npz = folder / f"{stem}.npz"
+    with atomic_writer(npz) as stream:
+        np.savez(stream, **arrays)
     checkpoint.name = f"{stem}.json"
     manifest = {
         "format": FORMAT, "name": checkpoint.name, "reason": checkpoint.reason, "written_at": checkpoint.written_at,
         "fingerprint": checkpoint.fingerprint, "settings": checkpoint.settings,
-        "arrays": {"file": f"{stem}.npz", "sha256": hashlib.sha256(payload).hexdigest(), "bytes": payload.nbytes,
+        "arrays": {"file": npz.name, "sha256": _file_sha256(npz), "bytes": npz.stat().st_size,
                    "shapes": {key: {"shape": list(a.shape), "dtype": str(a.dtype)} for key, a in arrays.items()}},
         "model_paths": checkpoint.model_paths, "optimizer_paths": checkpoint.optimizer_paths,
         "rng": checkpoint.rng, "ranks_logged": len(checkpoint.state.step_logs), "state": checkpoint.state.to_json(),

@@ -15,12 +15,12 @@ import typing
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
-from benchmark.model import SIZE_MULTIPLE, check_input_size
+from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
 
 
@@ -28,21 +28,16 @@ class SettingsError(ValueError):
     """Settings that cannot run; the message has one line per problem, each naming its key."""
 
 
-def _image_size(size: tuple[int, int]) -> tuple[int, int]:
-    try:
-        check_input_size(*size)
-    except ValueError as exc:
-        raise ValueError(f"height and width must be multiples of {SIZE_MULTIPLE} (M-CNN's coarsest "
-                         f"pooling), got {list(size)}: {exc}") from None
-    return size
-
-
 SourceName = Literal[tuple(SOURCES)]
 Variant = Literal[tuple(VARIANTS)]
-Split = Literal["field", "paper"]
+Split = Literal["field", "paper", "lists"]
 Precision = Literal["fp32", "bf16"]
-ImageSize = Annotated[tuple[int, int], BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
-                      AfterValidator(_image_size)]
+Optimizer = Literal["momentum", "adam", "adadelta"]
+Schedule = Literal["poly", "step"]
+Allocator = Literal["system", "jemalloc", "tcmalloc"]
+ModelName = Literal[tuple(MODELS)]
+ImageSize = Annotated[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
+                      BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
 
 
 def _flag(name: str) -> dict:
@@ -60,13 +55,24 @@ FINGERPRINTED_UNLESS_DEFAULT = {"fingerprint": "unless-default"}
 class DataSettings(Model):
     """``[data]``: the images a run trains on."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _classes_of_source(cls, data):
+        """``num_classes`` left out: the source's own count, when it has one."""
+        if isinstance(data, dict) and "num_classes" not in data and data.get("source") in SOURCES:
+            classes = SOURCES[data["source"]].classes
+            data = data if classes is None else {**data, "num_classes": classes}
+        return data
+
     source: SourceName = Field(description="image source: " + "; ".join(
         f"{s.name}, {s.help}" for s in SOURCES.values()), json_schema_extra=_flag("--data"))
     dir: Line | None = Field(None, description="folder of the data (not for synthetic); in a spec, relative "
                                               "to the spec file", json_schema_extra=_flag("--data-dir"))
-    image_size: ImageSize = Field(description="model input [height, width] in pixels, multiples of 64 "
-                                              "(Dataset A of the paper: 1024 1280)")
-    num_classes: int = Field(13, gt=0, description="classes (13 BBBC021 MoAs)")
+    image_size: ImageSize = Field(description="model input [height, width] in pixels; M-CNN: multiples of 64 "
+                                              "(Dataset A of the paper: 1024 1280); DenseNet-121 and VGG-16: "
+                                              "at least 32 (CheXNet: 224 224)")
+    num_classes: int = Field(13, gt=0, description="classes (13 BBBC021 MoAs, 14 ChestX-ray14 pathologies); "
+                                                   "when left out, a real source's own count")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of fields of view held out for "
                                                               "validation (of the copies, with split = paper)")
     variant: Variant = Field("none", description="the paper's workloads, made on the fly from the bbbc021 "
@@ -75,11 +81,28 @@ class DataSettings(Model):
                                                  "each); dataset-b (724x724 centre crops of every 15-degree "
                                                  "rotation of each field and of its mirror image, padded)",
                            json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    split: Split = Field("field", description="field: every copy of a field of view on one side (the "
-                                              "default); paper: the paper's split over copies, in which "
-                                              "validation may hold a copy of a training field (a leaky "
-                                              "split, flagged in every table)",
+    split: Split = Field("field", description="field: every copy of a field of view (ChestX-ray14: every "
+                                              "image of a patient) on one side (the default); paper: the "
+                                              "paper's split over copies, in which validation may hold a copy "
+                                              "of a training field (a leaky split, flagged in every table); "
+                                              "lists: the dataset's published split lists (ChestX-ray14: "
+                                              "CheXNet's patient-wise chexnet_{train,val}_list.txt)",
                        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+
+
+class ModelSettings(Model):
+    """``[model]``: the network a run trains (:data:`benchmark.models.MODELS`) and where its weights start."""
+
+    name: ModelName = Field("mcnn", description="mcnn: M-CNN (Godinez et al. 2017); densenet121: CheXNet's "
+                                                "DenseNet-121 (Rajpurkar et al. 2017); vgg16: VGG-16 (Simonyan "
+                                                "& Zisserman 2015); the last two from keras.applications with "
+                                                "a new head, one output per class",
+                            json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--model"})
+    init_weights: Line | None = Field(None, min_length=1, description="a local Keras weights file (.h5 or "
+                                                                      ".weights.h5) loaded into the backbone "
+                                                                      "before training, e.g. ImageNet weights; "
+                                                                      "nothing is downloaded",
+                                      json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
 
 
 class TrainingSettings(Model):
@@ -95,6 +118,13 @@ class TrainingSettings(Model):
     target_top5: float | None = Field(None, gt=0, le=1, description="validation top-5 (fraction) of the "
                                                                     "second time to train (the paper's 100 %)",
                                         json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    target_mean_auroc: float | None = Field(None, gt=0, le=1, description="validation mean per-class AUROC "
+                                                                          "that defines time to train "
+                                                                          "(multi-label data)",
+                                            json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    optimizer: Optimizer = Field("momentum", description="momentum: SGD with training.momentum (Datta et al. "
+                                                         "2019); adam; adadelta (Wilson et al., Fig. 12)",
+                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     seed: int = Field(0, ge=0, description="seed of the weights, the split and the shuffles")
     momentum: float = Field(0.9, ge=0, le=1, description="SGD momentum")
     weight_decay: float = Field(5e-5, ge=0, description="L2 factor on the kernels")
@@ -119,13 +149,28 @@ class LearningRateSettings(Model):
     2019, sec. 3; :mod:`benchmark.schedule`)."""
 
     lr_start: float = Field(0.001, ge=0, description="rate where the warm-up starts")
-    base_lr: float = Field(0.001, gt=0, description="per-worker peak; peak = base_lr x workers")
+    base_lr: float = Field(0.001, gt=0, description="per-worker peak; peak = base_lr x workers (with "
+                                                    "reference_batch_size: base_lr x global batch / reference)")
+    reference_batch_size: int | None = Field(None, gt=0, description="the global batch at which the rate is "
+                                                                     "base_lr, for the linear scaling rule over "
+                                                                     "global batches (Wilson et al. double the rate "
+                                                                     "with the batch); null: scale by workers",
+                                             json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     lr_end: float = Field(1e-5, ge=0, description="rate at the last epoch")
     warmup_epochs: float = Field(1.0, ge=0, description="length of the linear warm-up, in epochs")
     power: float = Field(2.0, gt=0, description="exponent of the polynomial decay")
     max_lr: float | None = Field(None, gt=0, description="cap on the scaled peak rate")
     max_global_batch_size: int | None = Field(None, gt=0, description="the linear scaling stops growing "
                                                                       "once the global batch reaches this")
+    schedule: Schedule = Field("poly", description="poly: warm-up then polynomial decay to lr_end (Datta et "
+                                                   "al. 2019); step: warm-up then the peak times decay_factor "
+                                                   "per epoch from decay_from_epoch on (Wilson et al., VGG-16)",
+                               json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    decay_factor: float = Field(0.9, gt=0, le=1, description="step schedule: factor applied once per epoch",
+                                json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    decay_from_epoch: int = Field(5, ge=0, description="step schedule: the first epoch (0-based) whose rate "
+                                                       "is decayed",
+                                  json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
 
 
 class RunSettings(Model):
@@ -140,6 +185,9 @@ class RunSettings(Model):
                                                                  "if Horovod sees another")
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
+    allocator: Allocator = Field("system", description="the workers' malloc: system (glibc), or jemalloc or "
+                                                       "tcmalloc preloaded (LD_PRELOAD; setup.sh installs both)",
+                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     results_dir: Line = Field("results", min_length=1, description="where sweeps land",
                               json_schema_extra=NOT_FINGERPRINTED)
     sweep: PlainName = Field("adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID",
@@ -148,16 +196,29 @@ class RunSettings(Model):
 
 
 #: The sections of a training config, in the order of the sweep spec and ``--help``.
-SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "training": TrainingSettings,
+SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
                                     "learning_rate": LearningRateSettings, "run": RunSettings}
 #: Each setting's section: setting names are unique across sections, so a flat name (a flag) finds it.
 SECTION_OF = {name: section for section, model in SECTIONS.items() for name in model.model_fields}
 
 
-def data_problems(data: DataSettings, training: TrainingSettings) -> list[str]:
-    """What makes ``data`` and ``training`` unable to run together, one ``key: why`` line each."""
-    source = SOURCES[data.source]
+def data_problems(data: DataSettings, training: TrainingSettings, model: ModelSettings | None = None) -> list[str]:
+    """What makes ``data``, ``training`` and ``model`` unable to run together, one ``key: why`` line each."""
+    source, model = SOURCES[data.source], model or ModelSettings()
     problems = []
+    try:
+        MODELS[model.name].check_size(*data.image_size)
+    except ValueError as exc:
+        problems.append(f"data.image_size: {exc}")
+    if source.classes is not None and data.num_classes != source.classes:
+        problems.append(f"data.num_classes: {data.source} data has {source.classes} classes, got {data.num_classes}")
+    single = source.task == "single-label"
+    for key in ("target_top1", "target_top5") if not single else ("target_mean_auroc",):
+        if getattr(training, key) is not None:
+            problems.append(f"training.{key}: not a figure of {source.task} data ({data.source}); use "
+                            + ("target_top1/target_top5" if single else "target_mean_auroc"))
+    if data.split == "lists" and not source.split_lists:
+        problems.append(f"data.split: {data.source} data has no published split lists; use field")
     if source.needs_folder and not data.dir:
         problems.append(f"data.dir: required for data source {data.source!r}")
     if not source.needs_folder and training.steps_per_epoch is None:
@@ -180,13 +241,14 @@ class TrainConfig(Model):
     """Every setting of one training run. Sizes in pixels, rates per step, lengths in epochs or steps."""
 
     data: DataSettings
+    model: ModelSettings = ModelSettings()
     training: TrainingSettings
     learning_rate: LearningRateSettings = LearningRateSettings()
     run: RunSettings = RunSettings()
 
     @model_validator(mode="after")
     def _runnable(self) -> TrainConfig:
-        problems = data_problems(self.data, self.training)
+        problems = data_problems(self.data, self.training, self.model)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -299,7 +361,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             default = "required" if field.is_required() else f"default: {field.default}"
             group.add_argument(flag, dest=name, type=kind, nargs=nargs, choices=choices, default=None,
                                metavar=name.upper() if nargs is None else ("H", "W"),
-                               help=f"{field.description} ({default})")
+                               help=f"{field.description} ({default})".replace("%", "%%"))
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

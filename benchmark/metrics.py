@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
+from benchmark.peak import KernelPeaks
 from benchmark.record import (Analytic, Epoch, FieldAccuracy, Memory, RankBreakdown, RankSteps, StepBreakdown,
                               StepSeconds, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
 
@@ -164,9 +165,13 @@ def step_breakdown(logs: list[StepLog]) -> StepBreakdown | None:
     return StepBreakdown(per_rank=ranks, shares=shares)
 
 
+#: The ``[training]`` setting that holds the target of each validation figure.
+TARGET_SETTINGS = {"val_top1": "target_top1", "val_top5": "target_top5", "val_auroc_mean": "target_mean_auroc"}
+
+
 def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeToTarget:
-    """Seconds and epochs until the validation figure ``key`` (``val_top1`` or ``val_top5``, a fraction) first
-    reaches ``target``.
+    """Seconds and epochs until the validation figure ``key`` (``val_top1``, ``val_top5`` or ``val_auroc_mean``, a
+    fraction) first reaches ``target``.
 
     Time to train is the ``elapsed_seconds`` (training time from the first training step, summed over a
     resumed run's segments) of the first epoch whose figure reaches the target, as Datta et al. 2019
@@ -180,7 +185,7 @@ def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeT
     best = max((getattr(row, key) for row in epochs if getattr(row, key) is not None), default=None)
     name = key.removeprefix("val_")
     if target is None:
-        reason = f"no target_{name} was set"
+        reason = f"no {TARGET_SETTINGS[key]} was set"
     elif best is None:
         reason = "no validation set (synthetic data)"
     else:
@@ -188,11 +193,13 @@ def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeT
     return TimeToTarget(target=target, seconds=None, epochs=None, reason=reason)
 
 
-def time_to_train(epochs: list[Epoch], target_top1: float | None, target_top5: float | None = None) -> TimeToTrain:
-    """The record's ``time_to_train``: to ``target_top1`` (see :func:`time_to_target`) and, in ``top5``, to
-    ``target_top5``."""
-    top1 = time_to_target(epochs, "val_top1", target_top1)
-    return TimeToTrain(target_top1=target_top1, seconds=top1.seconds, epochs=top1.epochs, reason=top1.reason,
+def time_to_train(epochs: list[Epoch], target: float | None, target_top5: float | None = None,
+                  metric: str = "val_top1") -> TimeToTrain:
+    """The record's ``time_to_train``: to ``target`` on ``metric`` (an :class:`Epoch` field: ``val_top1``, or
+    ``val_auroc_mean`` for multi-label data; see :func:`time_to_target`) and, in ``top5``, to ``target_top5``."""
+    main = time_to_target(epochs, metric, target)
+    return TimeToTrain(metric=metric, target=target, target_top1=target if metric == "val_top1" else None,
+                       seconds=main.seconds, epochs=main.epochs, reason=main.reason,
                        top5=time_to_target(epochs, "val_top5", target_top5))
 
 
@@ -245,28 +252,35 @@ def per_field_accuracy(top1: np.ndarray, top5: np.ndarray, codes: np.ndarray, na
 
 
 def validation_section(outcomes: np.ndarray | None, names: np.ndarray, leaky: bool) -> Validation | None:
-    """The record's ``validation`` from the last evaluation's outcomes ((N, 3) int: top-1, top-5, field code
+    """The record's ``validation`` from the last evaluation's outcomes ((N, 3): top-1, top-5, field code
     into ``names``), or None without one (synthetic data, or a resume that evaluated nothing)."""
     if outcomes is None or len(outcomes) == 0:
         return None
     top1, top5, codes = outcomes.T
-    per_field = per_field_accuracy(top1, top5, codes, names)
+    per_field = per_field_accuracy(top1, top5, codes.astype(np.int64), names)
     return Validation(fields=len(per_field), images=len(codes), resamples=BOOTSTRAP_RESAMPLES, level=CI_LEVEL,
                       leaky=leaky, per_field=per_field)
 
 
-def analytic_figures(config: TrainConfig, topology: Topology, throughput: Throughput, memory: Memory) -> Analytic:
+def analytic_figures(config: TrainConfig, topology: Topology, throughput: Throughput, memory: Memory,
+                     peak: KernelPeaks | None = None) -> Analytic:
     """The record's ``analytic``: :func:`benchmark.analytic.model_figures` at the run's input size and local
-    batch, the training GFLOP/s its images/s mean (run and per worker), and its peak RSS per worker over the
-    memory lower bound of one worker."""
+    batch, the training GFLOP/s its images/s mean (run, per worker and per node), its peak RSS per worker
+    over the memory lower bound of one worker and, given the node's ``peak`` (:mod:`benchmark.peak`), the
+    fraction of the 5x5 convolution's GFLOP/s at the run's precision that a worker achieved (None without
+    a peak, or without a rate at that precision)."""
     figures = model_figures(*config.data.image_size, 3, config.data.num_classes)
     batch = topology.local_batch_size
     lower_bound = figures.memory_lower_bound_bytes(batch)
     gflops = throughput.images_per_second * figures.training_flops_per_image / 1e9
+    per_worker = gflops / topology.workers
+    conv_peak = peak.gflops("conv5x5", config.training.precision) if peak else None
     return Analytic(
         parameters=figures.parameters, parameter_bytes=figures.parameter_bytes,
         forward_gflop_per_image=figures.forward_flops_per_image / 1e9,
         training_gflop_per_image=figures.training_flops_per_image / 1e9,
         activation_bytes=figures.activation_bytes(batch), memory_lower_bound_bytes=lower_bound,
-        achieved_gflops_per_second=gflops, achieved_gflops_per_second_per_worker=gflops / topology.workers,
-        peak_rss_over_lower_bound=memory.peak_rss_bytes_max / lower_bound)
+        achieved_gflops_per_second=gflops, achieved_gflops_per_second_per_worker=per_worker,
+        achieved_gflops_per_second_per_node=per_worker * topology.workers_per_node,
+        peak_rss_over_lower_bound=memory.peak_rss_bytes_max / lower_bound, peak=peak,
+        fraction_of_peak=per_worker / conv_peak if conv_peak else None)

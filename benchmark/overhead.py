@@ -6,7 +6,8 @@ threads (:func:`benchmark.train.configure_threads`), loss (softmax cross-entropy
 kernels) and optimizer (momentum SGD at a fixed rate), one ``tf.function`` step and a Python loop: no
 Horovod, no schedule, no timing per step, no checkpoints, no record. Both sides run as fresh processes,
 interleaved (suite, bare, bare, suite, ...: the order alternates so that a drift of the machine's speed
-falls on both), and each reports images/s over the whole wall span of its timed steps and its peak RSS.
+falls on both), both with the config's malloc (``run.allocator``, :mod:`benchmark.allocator`), and each
+reports images/s over the whole wall span of its timed steps and its peak RSS.
 The overhead is ``bare images/s / suite images/s - 1`` of each side's best run; the memory ratio
 ``suite peak RSS / bare peak RSS`` of the medians.
 """
@@ -22,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmark.allocator import ensure_allocator, loaded_allocator
 from benchmark.config import TrainConfig
 from benchmark.provenance import peak_rss_bytes
 from benchmark.record import RunRecord
@@ -29,8 +31,8 @@ from benchmark.record import RunRecord
 
 def bare_loop(config: TrainConfig) -> dict:
     """Train ``config`` (synthetic data) with the bare loop; returns ``images_per_second`` (images of the
-    timed steps, all but the first ``training.warmup_steps``, over their whole wall span, seconds) and
-    ``peak_rss_bytes``."""
+    timed steps, all but the first ``training.warmup_steps``, over their whole wall span, seconds),
+    ``peak_rss_bytes`` and the ``allocator`` it ran with (:func:`benchmark.allocator.loaded_allocator`)."""
     import keras
     import tensorflow as tf
 
@@ -61,7 +63,7 @@ def bare_loop(config: TrainConfig) -> dict:
         if index >= warmup:
             timed, images = timed + 1, images + int(y.shape[0])
     return {"images_per_second": images / (time.time() - began), "timed_steps": timed,
-            "peak_rss_bytes": peak_rss_bytes()}
+            "peak_rss_bytes": peak_rss_bytes(), "allocator": loaded_allocator()}
 
 
 def suite_run(config_path: Path, results: Path) -> dict:
@@ -112,6 +114,7 @@ def report(config: TrainConfig, result: dict, repeats: int) -> str:
     """The comparison as a few lines: shape, medians, overhead and memory ratio."""
     h, w = config.data.image_size
     lines = [f"trainer vs bare loop: synthetic {h}x{w}, local batch {config.run.local_batch_size}, 1 worker, "
+             f"{config.run.allocator} malloc, "
              f"{config.training.steps_per_epoch - config.training.warmup_steps} timed steps after "
              f"{config.training.warmup_steps}, {repeats} interleaved pairs",
              f"{'':8}{'best images/s':>14}{'median images/s':>17}{'median peak RSS GiB':>21}"]
@@ -124,17 +127,21 @@ def report(config: TrainConfig, result: dict, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def overhead_config(height: int, width: int, batch: int, steps: int, warmup: int, threads: int | None) -> TrainConfig:
-    """The synthetic one-epoch run both sides train."""
+def overhead_config(height: int, width: int, batch: int, steps: int, warmup: int, threads: int | None,
+                    allocator: str = "system") -> TrainConfig:
+    """The synthetic one-epoch run both sides train, with malloc ``allocator`` (``run.allocator``)."""
     return TrainConfig.from_flat(source="synthetic", image_size=(height, width), local_batch_size=batch, epochs=1,
-                                 steps_per_epoch=warmup + steps, warmup_steps=warmup, intra_op_threads=threads)
+                                 steps_per_epoch=warmup + steps, warmup_steps=warmup, intra_op_threads=threads,
+                                 allocator=allocator)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.overhead")
     parser.add_argument("--bare", type=Path, required=True, help="run the bare loop of this config JSON")
     args = parser.parse_args(argv)
-    print(json.dumps(bare_loop(TrainConfig.from_json(args.bare))))
+    config = TrainConfig.from_json(args.bare)
+    ensure_allocator(config.run.allocator, sys.orig_argv)
+    print(json.dumps(bare_loop(config)))
     return 0
 
 

@@ -31,6 +31,7 @@ from benchmark.data.imageset import ImageSet
 from benchmark.data.sources import SOURCES
 from benchmark.data.split import shard, split_by_field
 from benchmark.data.variants import VARIANTS, Variant, select_fields, transforms
+from benchmark.task import TASKS
 
 #: Images used to estimate the per-channel mean and standard deviation of full fields of view.
 STATS_SAMPLE = 32
@@ -95,12 +96,15 @@ def channel_stats(images: ImageSet, indices: np.ndarray, shape: tuple) -> tuple[
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def fit_to_size(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    """Centre ``(n, h, w, c)`` float32 images in ``height x width``: zero-pad when they fit (as Datta et
-    al. 2019 pad 724 -> 768), otherwise resize with the aspect ratio kept, then pad."""
+def fit_to_size(images: tf.Tensor, height: int, width: int, fit: str = "pad") -> tf.Tensor:
+    """``(n, h, w, c)`` float32 images made ``height x width``: with ``fit = "pad"``, centred, zero-padded when
+    they fit (as Datta et al. 2019 pad 724 -> 768), otherwise resized with the aspect ratio kept, then padded;
+    with ``fit = "resize"``, resized bilinearly to the size (as CheXNet resizes X-rays to 224x224)."""
     h, w = images.shape[1], images.shape[2]
     if (h, w) == (height, width):
         return images
+    if fit == "resize":
+        return tf.image.resize(images, (height, width))
     if h <= height and w <= width:
         return tf.image.pad_to_bounding_box(images, (height - h) // 2, (width - w) // 2, height, width)
     return tf.image.resize_with_pad(images, height, width)
@@ -113,6 +117,9 @@ def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std
     the variant makes copies), and fitted to the model's input size. ``decode_calls`` batches are made at
     once (None: one after the other in the iterator's thread), always delivered in order."""
     height, width = config.data.image_size
+    source = SOURCES[config.data.source]
+    task = TASKS[source.task]
+    label_dtype = task.label_dtype()
     images, table = copies.images, tf.constant(copies.transforms)
     mean, std = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
     planes_mean, planes_std = tf.reshape(mean, [-1, 1, 1]), tf.reshape(std, [-1, 1, 1])
@@ -122,10 +129,10 @@ def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std
 
     def load(batch_indices):
         fields = copies.field_of(batch_indices)
-        return np.asarray(fetch(fields), dtype=np.uint16), images.labels[fields].astype(np.int32)
+        return np.asarray(fetch(fields), dtype=np.uint16), images.labels[fields].astype(label_dtype)
 
     def to_tensors(batch_indices, *codes):
-        raw, y = tf.numpy_function(load, [batch_indices], (tf.uint16, tf.int32))
+        raw, y = tf.numpy_function(load, [batch_indices], (tf.uint16, tf.as_dtype(label_dtype)))
         if planar:  # normalised channels first (one scalar a plane: 3-4x faster), then interleaved
             h, w, c = copies.shape
             x = (tf.cast(tf.ensure_shape(raw, [None, c, h, w]), tf.float32) - planes_mean) / planes_std
@@ -137,7 +144,8 @@ def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std
                 images=x, transforms=tf.gather(table, batch_indices % copies.per_field),
                 output_shape=tf.constant(copies.canvas, tf.int32), fill_value=0.0, interpolation="BILINEAR",
                 fill_mode="CONSTANT")
-        return (fit_to_size(x, height, width), tf.ensure_shape(y, [None]), *codes)
+        return (fit_to_size(x, height, width, source.fit), tf.ensure_shape(y, task.label_shape(config.data.num_classes)),
+                *codes)
 
     slices = indices.astype(np.int64) if field_codes is None else (indices.astype(np.int64), field_codes)
     ds = tf.data.Dataset.from_tensor_slices(slices).batch(config.run.local_batch_size, drop_remainder=drop_remainder)
@@ -190,16 +198,20 @@ def open_copies(config: TrainConfig, images: ImageSet) -> Copies:
 
 def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation copy indices (sorted int64) by ``data.split``: ``field`` keeps every copy of
-    a field of view on one side (:func:`split_by_field`, stratified by class); ``paper`` draws
-    ``val_fraction`` of the copies at random (Datta et al. 2019, sec. 4), so validation may hold a copy of
-    a training field: a leaky split.
+    a field of view (every image of a patient) on one side (:func:`split_by_field`, stratified by class for
+    single-label data); ``paper`` draws ``val_fraction`` of the copies at random (Datta et al. 2019, sec. 4),
+    so validation may hold a copy of a training field: a leaky split; ``lists`` takes the dataset's published
+    lists (``ImageSet.split``: "train" and "val"; the test list is left out).
 
     Raises:
-        DataError: too few fields or copies to split.
+        DataError: too few fields or copies to split; with ``lists``, a side left empty by the lists.
     """
     seed, fraction, images = config.training.seed, config.data.val_fraction, copies.images
+    if config.data.split == "lists":
+        return list_split(images, config.data.source)
     if config.data.split == "field":
-        train, val = split_by_field(images.fields, fraction, seed, labels=images.labels)
+        single = images.labels.ndim == 1
+        train, val = split_by_field(images.fields, fraction, seed, labels=images.labels if single else None)
         return copies.of_fields(train), copies.of_fields(val)
     total = len(images.labels) * copies.per_field
     count = round(fraction * total)
@@ -207,6 +219,24 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
         raise DataError(f"{total} images cannot be split {1 - fraction:g}/{fraction:g}: a side would be empty")
     order = np.random.default_rng(seed).permutation(total)
     return np.sort(order[count:]), np.sort(order[:count])
+
+
+def list_split(images: ImageSet, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation indices (sorted int64) of ``images`` by their published split lists.
+
+    Raises:
+        DataError: the images carry no lists, or the lists put none of the images found on one side.
+    """
+    if images.split is None:
+        raise DataError(f"data.split = lists: the {source} folder has no split lists")
+    train, val = np.flatnonzero(images.split == "train"), np.flatnonzero(images.split == "val")
+    if not len(train) or not len(val):
+        sides = ", ".join(f"{np.count_nonzero(images.split == side)} {side or 'in no list'}"
+                          for side in ("train", "val", "test", ""))
+        raise DataError(f"data.split = lists: of the {len(images.split)} images found, the split lists put {sides}; "
+                        "a side to train or validate on is empty: use data.split = field to split the images "
+                        "found by patient")
+    return train, val
 
 
 def real_pipelines(config: TrainConfig, images: ImageSet, rank: int, workers: int,

@@ -9,6 +9,7 @@ import subprocess
 from importlib import metadata, resources
 from pathlib import Path
 
+from benchmark.allocator import loaded_allocator
 from benchmark.record import SlurmJob
 
 #: The installed trainer package's folder: git finds the suite's checkout from there, if there is one.
@@ -94,13 +95,14 @@ def peak_rss_bytes() -> int:
 
 
 def host_facts() -> dict:
-    """Facts of this host that are the same for every rank on it."""
+    """Facts of this host that are the same for every rank on it (every rank runs with the same malloc)."""
     return {
         "cpu_model": cpu_model(),
         "isa_flags": isa_flags(),
         "logical_cpus": os.cpu_count(),
         "software": software_versions(),
         "git_commit": git_commit(),
+        "allocator": loaded_allocator(),
     }
 
 

@@ -16,10 +16,13 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
+from benchmark.peak import KernelPeaks
 from benchmark.schema import Model, PlainName, describe_all
 
 SCHEMA_VERSION = 2
 RECORD_NAME = "record.json"
+#: The short name of each main validation figure (``TimeToTrain.metric``), for terminals and logs.
+METRIC_NAMES = {"val_top1": "top-1", "val_auroc_mean": "mean AUROC"}
 
 
 class RecordError(ValueError):
@@ -71,12 +74,17 @@ class Topology(Model):
 
 
 class Threads(Model):
-    """TensorFlow's threads per worker, OMP_NUM_THREADS, and the cores the worker may run on."""
+    """TensorFlow's threads per worker, OMP_NUM_THREADS, the cores the worker may run on, and the
+    threading environment it saw."""
 
     intra_op: Positive
     inter_op: Positive
     omp_num_threads: str | None
     affinity_cores: Positive
+    env: dict[str, str] = Field(default_factory=dict, description="the worker's environment variables named "
+                                "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_* or TF_ENABLE_ONEDNN* (OpenMP, Intel "
+                                "OpenMP, MKL, oneDNN), as set, whether or not the TensorFlow build reads them "
+                                "(empty in records made before)")
 
 
 class Provenance(Model):
@@ -91,6 +99,10 @@ class Provenance(Model):
     software: dict[str, str | None]
     horovod_controller: Literal["mpi", "gloo"]
     git_commit: str | None
+    allocator: str | None = Field(None, description="the malloc rank 0 ran with: system (the C library's), "
+                                                    "jemalloc or tcmalloc (run.allocator; "
+                                                    "benchmark.allocator.loaded_allocator); null in records "
+                                                    "made before")
     started_at: str = Field(description="UTC, ISO 8601: when the run's first segment started (a resumed run "
                                         "keeps its first start)")
     finished_at: str | None = Field(None, description="UTC, ISO 8601: when the record was made")
@@ -200,6 +212,11 @@ class Epoch(Model):
     val_top1_ci: Interval | None = Field(None, description="95 % interval of val_top1 from a "
                                                                             "bootstrap over fields of view")
     val_top5_ci: Interval | None = Field(None, description="95 % interval of val_top5, likewise")
+    val_auroc: dict[str, Fraction | None] | None = Field(None, description="multi-label data: the AUROC of each "
+                                                                           "class by name (null: the class has no "
+                                                                           "positive or no negative in validation)")
+    val_auroc_mean: Fraction | None = Field(None, description="multi-label data: the mean of the defined "
+                                                              "per-class AUROCs")
     elapsed_seconds: float
 
 
@@ -245,15 +262,27 @@ class TimeToTarget(Model):
 
 
 class TimeToTrain(Model):
-    """Seconds and epochs until validation top-1 first reached the target; null with a reason if never. The
-    same for top-5 in ``top5`` (Datta et al. 2019, Table 1: 99 % top-1 and 100 % top-5)."""
+    """Seconds and epochs until the run's main validation figure (``metric``: top-1 for single-label data, the
+    mean per-class AUROC for multi-label data) first reached its target; null with a reason if never. The same
+    for top-5 in ``top5`` (Datta et al. 2019, Table 1: 99 % top-1 and 100 % top-5)."""
 
-    target_top1: Fraction | None
+    metric: Literal["val_top1", "val_auroc_mean"] = Field("val_top1", description="the Epoch field timed")
+    target: Fraction | None = Field(None, description="the target of metric (records made before it existed: "
+                                                      "see target_top1)")
+    target_top1: Fraction | None = Field(description="single-label data: training.target_top1 (null otherwise)")
     seconds: float | None
     epochs: Positive | None
     reason: str | None
     top5: TimeToTarget | None = Field(None, description="time to training.target_top5 (null in records made "
                                                         "before it existed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_of_older_records(cls, data):
+        """A record made before ``target`` existed timed top-1: its target is ``target_top1``."""
+        if isinstance(data, dict) and data.get("target") is None and data.get("metric", "val_top1") == "val_top1":
+            data = {**data, "target": data.get("target_top1")}
+        return data
 
 
 class FieldAccuracy(Model):
@@ -281,7 +310,12 @@ class Validation(Model):
 class Analytic(Model):
     """The analytic model's figures for the run's input size and local batch (:mod:`benchmark.analytic`) and
     what the run achieved against them. GFLOP/s counts training FLOPs (forward + backward) of the timed
-    images."""
+    images.
+
+    ``fraction_of_peak`` holds the run against the node's own peak (:mod:`benchmark.peak`): achieved
+    GFLOP/s per worker over the 5x5 convolution's GFLOP/s at the run's precision, as one worker measured it
+    with the run's threads. The 5x5 convolutions are 99.6 % of M-CNN's FLOPs, so their kernel's rate is what
+    the model could reach. The peak is rank 0's node's (every node measures its own, before training)."""
 
     parameters: Positive
     parameter_bytes: Positive
@@ -295,6 +329,13 @@ class Analytic(Model):
     achieved_gflops_per_second_per_worker: float = Field(gt=0)
     peak_rss_over_lower_bound: float = Field(gt=0, description="memory.peak_rss_bytes_max / "
                                                                "memory_lower_bound_bytes")
+    achieved_gflops_per_second_per_node: float | None = Field(
+        None, gt=0, description="achieved_gflops_per_second_per_worker x workers per node (null in records "
+                                "made before it existed)")
+    peak: KernelPeaks | None = Field(None, description="rank 0's node's peak GFLOP/s per worker (null in records "
+                                                       "made before it existed)")
+    fraction_of_peak: float | None = Field(None, gt=0, description="achieved_gflops_per_second_per_worker / the "
+                                                                  "peak's conv5x5 GFLOP/s at the run's precision")
 
 
 class SlurmJob(Model):
@@ -377,6 +418,14 @@ class RunRecord(Model):
     def best_top1(self) -> float | None:
         """The best validation top-1 over the epochs (a fraction), or None without validation."""
         return max((e.val_top1 for e in self.epochs or [] if e.val_top1 is not None), default=None)
+
+    @property
+    def best_main(self) -> tuple[str, float | None]:
+        """The run's main validation figure (``time_to_train.metric``: top-1, or the mean per-class AUROC of
+        multi-label data) by its short name, and its best value over the epochs (None without validation)."""
+        metric = self.time_to_train.metric if self.time_to_train else "val_top1"
+        values = [getattr(e, metric) for e in self.epochs or [] if getattr(e, metric) is not None]
+        return METRIC_NAMES[metric], max(values, default=None)
 
     @property
     def elapsed_seconds(self) -> float | None:

@@ -34,15 +34,18 @@ from benchmark.checkpoint import (Checkpoint, CheckpointError, Reason, RunState,
                                   checkpoint_dir, iso_seconds, latest_checkpoint, restore_rng, rng_state, utc_iso,
                                   write_checkpoint)
 from benchmark.config import TrainConfig
-from benchmark.metrics import (StepLog, analytic_figures, bootstrap_interval, global_throughput, time_to_train,
+from benchmark.metrics import (StepLog, analytic_figures, global_throughput, time_to_train,
                                validation_section)
+from benchmark.data.sources import SOURCES
 from benchmark.mllog import SUCCESS, RunLog
-from benchmark.model import build_mcnn
+from benchmark.models import MODELS
+from benchmark.peak import KernelPeaks, worker_peaks
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import cpu_model, host_facts, hostname, isa_flags, peak_rss_bytes, slurm_job
 from benchmark.record import (Epoch, Failure, InitFrom, Memory, ModelInfo, Provenance, ResumeEvent, Resumes, RunRecord,
                               Threads, Topology, record_path)
-from benchmark.schedule import LearningRateSchedule, scaled_peak
+from benchmark.schedule import make_schedule, scaled_peak
+from benchmark.task import TASKS
 
 log = logging.getLogger(__name__)
 #: The training log rank 0 writes in the run's folder: one line per epoch.
@@ -80,8 +83,14 @@ class TrainingInterrupted(Exception):
         self.epoch, self.step, self.global_step = epoch, step, global_step
 
 
+#: Prefixes of the environment variables of OpenMP, Intel's OpenMP runtime (KMP_AFFINITY, KMP_BLOCKTIME),
+#: MKL and oneDNN that a worker's record keeps (:attr:`benchmark.record.Threads.env`).
+THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "TF_ENABLE_ONEDNN")
+
+
 def configure_threads(config: TrainConfig, local_size: int) -> Threads:
-    """Set TensorFlow's intra-/inter-op threads for one worker; returns the settings for the record.
+    """Set TensorFlow's intra-/inter-op threads for one worker; returns the settings for the record, with
+    the environment variables named by :data:`THREAD_ENV_PREFIXES`.
 
     By default the cores this process may run on (its affinity mask: SLURM's binding, or the whole
     machine) are split evenly between the ``local_size`` workers of the node.
@@ -94,8 +103,9 @@ def configure_threads(config: TrainConfig, local_size: int) -> Threads:
     inter = config.run.inter_op_threads or 1
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
+    env = {name: value for name, value in sorted(os.environ.items()) if name.startswith(THREAD_ENV_PREFIXES)}
     return Threads(intra_op=intra, inter_op=inter, omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                   affinity_cores=cores)
+                   affinity_cores=cores, env=env)
 
 
 #: Keras' dtype policy of each ``training.precision``.
@@ -137,12 +147,23 @@ def precision_policy(precision: str) -> str:
 
 
 def weights_digest(model) -> str:
-    """SHA-256 of all of ``model``'s weights (their float32 bytes, in layer order): equal on every worker
-    exactly when the workers hold bit-identical models."""
+    """SHA-256 of ``model``'s trainable weights (their float32 bytes, in layer order, copied out one at a time):
+    equal on every worker exactly when the workers hold bit-identical trained weights. Batch normalisation's
+    moving statistics (DenseNet-121) are not trained by the allreduced gradients: each worker keeps its own,
+    as in Horovod's examples, so they are left out."""
     digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
+    for weight in model.trainable_weights:
+        digest.update(memoryview(np.ascontiguousarray(weight.numpy())))
     return digest.hexdigest()
+
+
+#: The Keras optimizer of each ``training.optimizer`` (Wilson et al., Fig. 12, compare the three), built
+#: from the training settings and the first learning rate.
+OPTIMIZERS = {
+    "momentum": lambda keras, training, rate: keras.optimizers.SGD(learning_rate=rate, momentum=training.momentum),
+    "adam": lambda keras, training, rate: keras.optimizers.Adam(learning_rate=rate),
+    "adadelta": lambda keras, training, rate: keras.optimizers.Adadelta(learning_rate=rate),
+}
 
 
 def check_topology(config: TrainConfig, topology: Topology) -> None:
@@ -246,12 +267,15 @@ class Trainer:
         keras.utils.set_random_seed(config.training.seed)
         self.pipes = make_pipelines(config, self.rank, self.size)
         keras.mixed_precision.set_global_policy(precision_policy(config.training.precision))
-        self.model = build_mcnn(*config.data.image_size, 3, config.data.num_classes)
+        self.source = SOURCES[config.data.source]
+        self.task = TASKS[self.source.task]
+        self.model = MODELS[config.model.name].create(*config.data.image_size, 3, config.data.num_classes,
+                                                      config.model.init_weights)
         lr = config.learning_rate
-        peak = scaled_peak(lr.base_lr, self.size, config.run.local_batch_size, lr.max_lr, lr.max_global_batch_size)
-        self.schedule = LearningRateSchedule(lr.lr_start, peak, lr.lr_end, lr.warmup_epochs,
-                                             config.training.epochs, lr.power)
-        self.optimizer = keras.optimizers.SGD(learning_rate=self.schedule(0.0), momentum=config.training.momentum)
+        peak = scaled_peak(lr.base_lr, self.size, config.run.local_batch_size, lr.max_lr, lr.max_global_batch_size,
+                           lr.reference_batch_size)
+        self.schedule = make_schedule(lr, peak, config.training.epochs)
+        self.optimizer = OPTIMIZERS[config.training.optimizer](keras, config.training, self.schedule(0.0))
         self.optimizer.build(self.model.trainable_variables)
         self.folder = checkpoint_dir(config.run_dir)
         self.state, self.pending_resume = self._start(time.time() if started_at is None else started_at)
@@ -364,7 +388,7 @@ class Trainer:
         workers, the agreed requests and ``(4,)`` float64 timestamps: its start and the ends of its compute,
         allreduce and update. With ``timed`` they are taken (:func:`_stamp_after`); else they are NaN and the
         step has no phase barriers."""
-        tf, hvd, model, optimizer = self.tf, self.hvd, self.model, self.optimizer
+        tf, hvd, model, optimizer, task = self.tf, self.hvd, self.model, self.optimizer, self.task
         stamp = _stamp_after if timed else _no_stamp
         kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
         weight_decay = self.config.training.weight_decay
@@ -377,7 +401,7 @@ class Trainer:
             began = stamp(tf, [])
             with tf.control_dependencies([began]), tf.GradientTape() as tape:
                 logits = tf.cast(model(x, training=True), tf.float32)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+                loss = tf.reduce_mean(task.losses(tf, y, logits))
                 l2 = tf.add_n([tf.nn.l2_loss(k.value) for k in kernels])
                 total = loss + weight_decay * l2
             grads = tape.gradient(total, model.trainable_variables)
@@ -404,28 +428,27 @@ class Trainer:
         return self.hvd.allreduce(tensor, op=self.hvd.Sum).numpy()
 
     def evaluate(self) -> dict:
-        """Validation loss, top-1 and top-5 (fractions) over every worker's shard of the validation set, each
-        accuracy with its 95 % interval from a bootstrap over fields of view
-        (:func:`benchmark.metrics.bootstrap_interval`). Every image's outcome ``(top-1, top-5, field code)``
-        is kept in ``self.val_outcomes`` ((N, 3) int64) for the record's per-field accuracy."""
-        tf = self.tf
-        loss, outcomes = 0.0, [np.zeros((0, 3), dtype=np.int64)]
+        """The validation figures of the task (:meth:`benchmark.task.Task.figures`: top-1 and top-5 with their
+        bootstrap intervals, or the per-class AUROC and its mean) and the mean validation loss, over every
+        worker's shard of the validation set, from one allgather of every image's outcome. The outcomes are
+        kept in ``self.val_outcomes`` ((N, columns) float64, :meth:`benchmark.task.Task.outcomes`) for the
+        record's per-field accuracy."""
+        tf, task = self.tf, self.task
+        loss, outcomes = 0.0, []
         for x, y, fields in self.pipes.validation:
             logits = self.predict(x)
-            loss += float(tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)))
-            hits = [tf.math.in_top_k(y, logits, k).numpy() for k in (1, 5)]
-            outcomes.append(np.stack([*hits, fields.numpy()], axis=1).astype(np.int64))
-        everyone = self.hvd.allgather_object((loss, np.concatenate(outcomes)), name="gather.validation")
-        self.val_outcomes = np.concatenate([table for _, table in everyone])
-        top1, top5, codes = self.val_outcomes.T
-        seed = self.config.training.seed
-        return {"val_loss": sum(part for part, _ in everyone) / len(codes), "val_top1": float(top1.mean()),
-                "val_top5": float(top5.mean()), "val_top1_ci": bootstrap_interval(top1, codes, seed=seed),
-                "val_top5_ci": bootstrap_interval(top5, codes, seed=seed)}
+            loss += float(tf.reduce_sum(task.losses(tf, y, logits)))
+            outcomes.append(task.outcomes(tf, y, logits, fields))
+        mine = np.concatenate(outcomes) if outcomes else np.zeros((0, 0))
+        everyone = self.hvd.allgather_object((loss, mine), name="gather.validation")
+        self.val_outcomes = np.concatenate([table for _, table in everyone if len(table)])
+        figures = task.figures(self.val_outcomes, self.source.class_names, self.config.training.seed)
+        return {"val_loss": sum(part for part, _ in everyone) / len(self.val_outcomes), **figures}
 
-    def run(self, threads: Threads) -> RunRecord | None:
+    def run(self, threads: Threads, peaks: KernelPeaks | None = None) -> RunRecord | None:
         """Train from where the run stands up to ``training.epochs`` epochs; returns the completed record on
-        rank 0, None on other ranks.
+        rank 0 (its analytic section held against rank 0's node ``peaks``, :mod:`benchmark.peak`), None on
+        other ranks.
 
         Raises:
             TrainingInterrupted: on every rank, once a stop was requested and the checkpoint written.
@@ -440,7 +463,7 @@ class Trainer:
             self.mllog.epoch_start(st.epoch + 1, st.step)
             steps_here = self._train_epoch(progress)
             self._end_epoch(progress, steps_here)
-        return self._gather_record(threads)
+        return self._gather_record(threads, peaks)
 
     def _train_epoch(self, progress: ProgressWriter | None) -> StepLog:
         """Train the rest of epoch ``state.epoch`` (its batches already trained are skipped); returns this
@@ -518,7 +541,7 @@ class Trainer:
         if self.pipes.validation is not None:
             self.mllog.eval_start(st.epoch + 1)
             row.update(self.evaluate())
-            self.mllog.eval_stop(st.epoch + 1, row["val_top1"])
+            self.mllog.eval_stop(st.epoch + 1, row[self.task.main_metric])
         row = Epoch(**row, elapsed_seconds=self.clock.seconds())
         st.epochs.append(row)
         st.epoch, st.step, st.loss_sum = st.epoch + 1, 0, 0.0
@@ -549,8 +572,8 @@ class Trainer:
         """Rank 0: write the run's checkpoint; returns the manifest's path."""
         st = self.state
         checkpoint = Checkpoint(
-            state=st, model=[v.numpy() for v in self.model.variables],
-            model_paths=[v.path for v in self.model.variables], optimizer=[v.numpy() for v in self.optimizer.variables],
+            state=st, model=list(self.model.variables),
+            model_paths=[v.path for v in self.model.variables], optimizer=list(self.optimizer.variables),
             optimizer_paths=[v.path for v in self.optimizer.variables], rng=rng_state(),
             fingerprint=self.config.fingerprint(), settings=self.config.fingerprinted(), reason=reason)
         path = write_checkpoint(self.folder, checkpoint)
@@ -579,15 +602,16 @@ class Trainer:
         """Rank 0's line for an epoch: loss, top-1, rate and the images/s of the epoch's training steps in this
         segment (the images of all ranks over the wall time from its first step's start to its last step's
         end, input waits included; "-" if none ran in this segment)."""
-        top1 = "-" if row.val_top1 is None else f"{row.val_top1:.3f}"
+        value = getattr(row, self.task.main_metric)
+        main = "-" if value is None else f"{value:.3f}"
         rate = "-"
         if len(steps_here):
             seconds = steps_here.end[-1] - steps_here.start[0]
             rate = f"{self.topology.global_batch_size * len(steps_here) / seconds:.1f}"
-        log.info("epoch %d/%d: train loss %.4f, val top-1 %s, %s images/s, lr %.4g", row.epoch,
-                 self.config.training.epochs, row.train_loss, top1, rate, row.learning_rate)
+        log.info("epoch %d/%d: train loss %.4f, %s %s, %s images/s, lr %.4g", row.epoch,
+                 self.config.training.epochs, row.train_loss, self.task.label, main, rate, row.learning_rate)
 
-    def _gather_record(self, threads: Threads) -> RunRecord | None:
+    def _gather_record(self, threads: Threads, peaks: KernelPeaks | None) -> RunRecord | None:
         self._segment_work_starts(time.time())  # a resume that found nothing left to train
         everyone = self._gather(host=hostname(), digest=weights_digest(self.model))
         if self.rank != 0:
@@ -604,9 +628,12 @@ class Trainer:
         return RunRecord(
             sweep=config.run.sweep, run_id=config.run.run_id, status="completed", config=config,
             topology=self.topology, provenance=provenance, throughput=throughput, memory=memory,
-            epochs=st.epochs, time_to_train=time_to_train(st.epochs, training.target_top1, training.target_top5),
-            validation=validation_section(self.val_outcomes, self.pipes.val_fields, config.data.split == "paper"),
-            analytic=analytic_figures(config, self.topology, throughput, memory),
+            epochs=st.epochs, time_to_train=time_to_train(st.epochs, getattr(training, self.task.target_setting),
+                                                          training.target_top5, self.task.main_metric),
+            validation=None if self.task.multi_label else validation_section(
+                self.val_outcomes, self.pipes.val_fields, config.data.split == "paper"),
+            analytic=analytic_figures(config, self.topology, throughput, memory, peaks)
+            if MODELS[config.model.name].analytic else None,
             resumes=Resumes.of(st.resumes), slurm=slurm_job(),
             model=ModelInfo(parameters=self.model.count_params(), initial_weights_sha256=st.initial_weights_sha256,
                             final_weights_sha256_per_rank=[r["digest"] for r in everyone], init_from=st.init_from),
@@ -644,9 +671,10 @@ def run_training(config: TrainConfig) -> RunRecord | None:
 
             hvd.init()
             threads = configure_threads(config, hvd.local_size())
+            peaks = worker_peaks(hvd, config.run.results_dir, threads.intra_op, threads.inter_op)
             log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(),
                      hvd.size())
-            record = Trainer(config, hvd, started, mllog).run(threads)
+            record = Trainer(config, hvd, started, mllog).run(threads, peaks)
             if record is not None:
                 mllog.stop(SUCCESS, epoch_num=len(record.epochs))
                 record.write(config.run_dir)

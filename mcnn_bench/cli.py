@@ -15,21 +15,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark.allocator import AllocatorError, ensure_allocator
     from benchmark.config import config_from_args
-    from benchmark.train import run_training
 
     try:
         config = config_from_args(args)
-    except ValueError as exc:
+        ensure_allocator(config.run.allocator, sys.orig_argv)  # may run this command again, preloaded
+    except (ValueError, AllocatorError) as exc:
         raise SystemExit(f"mcnn-bench train: error: {exc}") from None
+    from benchmark.train import run_training  # TensorFlow starts here, after the allocator is in place
+
     record = run_training(config)
     if record is not None:
         tp, ttt, last = record.throughput, record.time_to_train, record.epochs[-1]
-        top1 = "-" if last.val_top1 is None else f"{last.val_top1:.3f}"
-        if last.val_top1_ci is not None:
-            top1 += " (95 % CI {:.3f}-{:.3f} over fields)".format(*last.val_top1_ci)
+        value = getattr(last, ttt.metric)
+        main = "-" if value is None else f"{value:.3f}"
+        if ttt.metric == "val_top1" and last.val_top1_ci is not None:
+            main += " (95 % CI {:.3f}-{:.3f} over fields)".format(*last.val_top1_ci)
         print(f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
-              f"{record.topology.workers} workers; last epoch top-1 {top1}; "
+              f"{record.topology.workers} workers; last epoch {ttt.metric.removeprefix('val_')} {main}; "
               + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})"))
     return 0
 
@@ -173,6 +177,22 @@ def cmd_allreduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_peak(args: argparse.Namespace) -> int:
+    from benchmark.peak import cache_dir, cache_path, node_peaks
+
+    intra = args.intra_op_threads or len(os.sched_getaffinity(0))
+    if intra < 1 or args.inter_op_threads < 1:
+        print("mcnn-bench peak: error: --intra-op-threads and --inter-op-threads must be positive", file=sys.stderr)
+        return 2
+    folder = cache_dir(args.results)
+    peaks = node_peaks(folder, intra, args.inter_op_threads, refresh=args.refresh)
+    print(f"{peaks.host} ({peaks.cpu_model}), TensorFlow {peaks.tensorflow}, {peaks.intra_op_threads} intra-op and "
+          f"{peaks.inter_op_threads} inter-op threads, measured at {peaks.measured_at}")
+    print(peaks.table())
+    print(f"cached in {cache_path(folder, intra, args.inter_op_threads)}")
+    return 0
+
+
 def _byte_size(text: str) -> int:
     """``1024``, ``1K``, ``4M`` or ``1G`` (binary multiples) as bytes, for ``argparse``."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
@@ -206,11 +226,15 @@ def cmd_bench_input(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_overhead(args: argparse.Namespace) -> int:
+    from benchmark.allocator import AllocatorError, library_path
     from benchmark.overhead import compare, overhead_config, report
 
     try:
-        config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads)
-    except ValueError as exc:
+        config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads,
+                                 args.allocator)
+        if args.allocator != "system":
+            library_path(args.allocator)  # a missing library fails here, not inside the first run
+    except (ValueError, AllocatorError) as exc:
         raise SystemExit(f"mcnn-bench bench overhead: error: {exc}") from None
     print(report(config, compare(config, args.repeats), args.repeats))
     return 0
@@ -225,6 +249,7 @@ def cmd_record_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mcnn-bench`` and its subcommands."""
+    from benchmark.allocator import ALLOCATORS
     from benchmark.config import add_train_arguments
 
     parser = argparse.ArgumentParser(
@@ -355,6 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "./allreduce-sweep-w{workers}.json with --sweep)")
     allreduce.set_defaults(func=cmd_allreduce)
 
+    peak = sub.add_parser(
+        "peak", help="this node's peak GFLOP/s for M-CNN's 5x5 convolution and a large matmul, fp32 and bf16",
+        description="Time a 5x5 convolution shaped like M-CNN's pathway convolutions and a 2048x2048 matmul, in "
+                    "fp32 and (on CPUs with native bf16) bf16, with one worker's TensorFlow threads, and print "
+                    "the median GFLOP/s of each. Measured once per node and thread setting and cached in "
+                    "RESULTS/peaks/ (or $MCNN_PEAK_CACHE); every training run holds its GFLOP/s against it.")
+    peak.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                      help="the results folder whose peaks/ holds the cache (default: %(default)s)")
+    peak.add_argument("--intra-op-threads", type=int, metavar="N",
+                      help="TensorFlow intra-op threads (default: the cores this process may use, as a run with "
+                           "one worker per node)")
+    peak.add_argument("--inter-op-threads", type=int, default=1, metavar="N",
+                      help="TensorFlow inter-op threads (default: %(default)s, as the trainer)")
+    peak.add_argument("--refresh", action="store_true", help="measure again even when cached")
+    peak.set_defaults(func=cmd_peak)
+
     predict = sub.add_parser(
         "predict", help="predict Table 1 (throughput, speedup, TTT vs nodes) from measured step and "
                         "allreduce times",
@@ -421,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     overhead.add_argument("--warmup", type=int, default=3, help="steps before the timed ones (default: %(default)s)")
     overhead.add_argument("--repeats", type=int, default=3, help="interleaved pairs (default: %(default)s)")
     overhead.add_argument("--threads", type=int, help="intra-op threads (default: the cores)")
+    overhead.add_argument("--allocator", choices=ALLOCATORS, default="system",
+                          help="malloc of both sides: glibc's, or jemalloc or tcmalloc preloaded "
+                               "(default: %(default)s)")
     overhead.set_defaults(func=cmd_bench_overhead)
     bench_analyze = bench_sub.add_parser(
         "analyze", help="time `mcnn-bench analyze` over 100, 1,000 and 10,000 generated run records",

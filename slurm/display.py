@@ -55,17 +55,17 @@ class Progress:
     def finished(self, status: RunStatus) -> None:
         """Count a run that ended and print how, figures rounded."""
         self.done += 1
-        detail = (f"{_figure(status.images_per_second, '.1f')} images/s, best top-1 {_figure(status.best_top1, '.3f')}"
+        detail = (f"{_figure(status.images_per_second, '.1f')} images/s, best {status.metric} {_figure(status.best, '.3f')}"
                   if status.state == "completed" else status.reason)
         self.note(f"[{self.done}/{self.total} runs done] {status.run_id}: {status.state}: {detail}")
 
 
 def format_status(statuses: list[RunStatus]) -> str:
     """A table of run statuses for the terminal, one line per run."""
-    header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'top-1':>6}  reason"
+    header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'best':>6}  reason"
     lines = [header]
     for s in statuses:
         reason = f"STALE ({'; '.join(s.stale)}) {s.short_reason}".rstrip() if s.stale else s.short_reason
         lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
-                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best_top1, '6.3f'):>6}  {reason}")
+                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best, '6.3f'):>6}  {reason}")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""Sweep specs: a TOML file that names a grid of runs (nodes x workers per node x batch sizes).
+"""Sweep specs: a TOML file that names a grid of runs (nodes x workers per node x batch sizes, optionally
+x intra-op threads per worker).
 
 Its ``[data]``, ``[training]`` and ``[learning_rate]`` sections are the trainer's own settings
 (:mod:`benchmark.config`), ``[executor]`` is the chosen executor's settings (:mod:`slurm.executor`), and
@@ -13,11 +14,12 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, Field, model_validator
 
-from benchmark.config import DataSettings, LearningRateSettings, RunSettings, TrainConfig, TrainingSettings, data_problems
+from benchmark.config import (DataSettings, LearningRateSettings, ModelSettings, Optimizer, RunSettings,
+                              TrainConfig, TrainingSettings, data_problems)
 from benchmark.data.sources import SOURCES
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
@@ -44,11 +46,25 @@ class Header(Model):
     description: str | None = None
 
 
+class Point(NamedTuple):
+    """One run of a grid: its id, topology, the local batch it trains at, and its intra-op threads per
+    worker (None: the executor gives each worker its share of the cores)."""
+
+    run_id: str
+    nodes: int
+    workers_per_node: int
+    local_batch_size: int
+    intra_op_threads: int | None
+    optimizer: str | None = None
+
+
 class Grid(Model):
-    """``[grid]``: the runs are the Cartesian product nodes x workers per node x batch sizes, each shape
-    ``repeats`` times. With ``max_global_batch_size``, a run whose global batch (local x workers) would
-    exceed the cap trains at local batch ``cap // workers`` instead (Datta et al. 2019, sec. 5.4: the
-    global batch grows with the nodes up to a cap, then the local batch shrinks)."""
+    """``[grid]``: the runs are the Cartesian product nodes x workers per node x batch sizes (x intra-op
+    threads per worker, when given), each shape ``repeats`` times. With ``max_global_batch_size``, a run
+    whose global batch (local x workers) would exceed the cap trains at local batch ``cap // workers``
+    instead (Datta et al. 2019, sec. 5.4: the global batch grows with the nodes up to a cap, then the local
+    batch shrinks). ``intra_op_threads`` is the thread-count sweep of Wilson et al. (Dell EMC, "Fast and
+    Accurate Training of an AI Radiologist on Intel Xeon-based Dell EMC Supercomputers", Figs. 5-8)."""
 
     nodes: Counts
     workers_per_node: Counts
@@ -57,6 +73,12 @@ class Grid(Model):
     max_global_batch_size: int | None = Field(None, gt=0, description="cap on the global batch (with "
                                               "local_batch_size): a run's local batch is min(local, cap // "
                                               "workers), and the cap must divide by the workers where it binds")
+    intra_op_threads: Counts | None = Field(None, description="TensorFlow intra-op threads (and OMP_NUM_THREADS) "
+                                            "per worker, one run each (run ids get -t<N>); at most the cores a "
+                                            "worker gets; default: each worker's share of the cores")
+    optimizer: Annotated[list[Optimizer], AfterValidator(_unique)] | None = Field(None, min_length=1, description="optimizers to compare, one run "
+                                              "each (run ids get -<optimizer>; Wilson et al., Fig. 12); replaces "
+                                              "training.optimizer")
     repeats: int = Field(1, ge=1, description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
                                               "acceptance takes the median over the repeats")
 
@@ -106,22 +128,29 @@ class Grid(Model):
         cap = self.max_global_batch_size
         return local if cap is None or local * workers <= cap else cap // workers
 
-    def points(self):
-        """``(run_id, nodes, workers_per_node, local batch size)`` of every run, in grid order, each shape
-        ``repeats`` times; the run id names the local batch the run trains at (after the cap)."""
-        per_worker = self.local_batch_size is not None
-        for nodes, wpn, batch in itertools.product(self.nodes, self.workers_per_node,
-                                                   self.local_batch_size or self.global_batch_size):
+    def points(self) -> list[Point]:
+        """Every run, in grid order (nodes, workers per node, batch, threads, optimizer), each shape ``repeats``
+        times.
+
+        The run id is ``n<nodes>-w<workers per node>-b<local batch>`` (the batch the run trains at, after the
+        cap) or ``...-gb<global batch>``, then ``-t<threads>`` when the grid sweeps intra-op threads, then
+        ``-<optimizer>`` when it compares optimizers, then ``-r<repeat>`` when ``repeats`` > 1."""
+        per_worker, points = self.local_batch_size is not None, []
+        for nodes, wpn, batch, threads, optimizer in itertools.product(
+                self.nodes, self.workers_per_node, self.local_batch_size or self.global_batch_size,
+                self.intra_op_threads or [None], self.optimizer or [None]):
             local = self._local(batch, nodes * wpn) if per_worker else batch // (nodes * wpn)
             shape = f"n{nodes}-w{wpn}-" + (f"b{local}" if per_worker else f"gb{batch}")
+            shape += ("" if threads is None else f"-t{threads}") + ("" if optimizer is None else f"-{optimizer}")
             for repeat in range(1, self.repeats + 1):
                 run_id = shape if self.repeats == 1 else f"{shape}-r{repeat}"
-                yield run_id, nodes, wpn, local
+                points.append(Point(run_id, nodes, wpn, local, threads, optimizer))
+        return points
 
 
 #: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``.
-SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "grid": Grid, "training": TrainingSettings,
-                                    "learning_rate": LearningRateSettings}
+SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "model": ModelSettings, "grid": Grid,
+                                    "training": TrainingSettings, "learning_rate": LearningRateSettings}
 
 
 @dataclass(frozen=True)
@@ -131,6 +160,7 @@ class SweepSpec:
     path: Path
     header: Header
     data: DataSettings
+    model: ModelSettings
     grid: Grid
     training: TrainingSettings
     learning_rate: LearningRateSettings
@@ -167,15 +197,19 @@ class SweepSpec:
     def runs(self, results_dir: Path) -> list[Run]:
         """Expand the grid into runs, each with its full training config."""
         data = self.data.model_copy(update={"dir": str(self.resolve(self.data.dir))}) if self.data.dir else self.data
-        training = self.training
+        training, model = self.training, self.model
+        if model.init_weights:
+            model = model.model_copy(update={"init_weights": str(self.resolve(model.init_weights))})
         if training.init_from:
             training = training.model_copy(update={"init_from": str(self.resolve(training.init_from))})
         runs = []
-        for run_id, nodes, wpn, local in self.grid.points():
-            run = RunSettings(local_batch_size=local, nodes=nodes, workers_per_node=wpn, results_dir=str(results_dir),
-                              sweep=self.name, run_id=run_id)
-            config = TrainConfig(data=data, training=training, learning_rate=self.learning_rate, run=run)
-            runs.append(Run(run_id, nodes, wpn, config))
+        for point in self.grid.points():
+            run = RunSettings(local_batch_size=point.local_batch_size, nodes=point.nodes,
+                              workers_per_node=point.workers_per_node, intra_op_threads=point.intra_op_threads,
+                              results_dir=str(results_dir), sweep=self.name, run_id=point.run_id)
+            trained = training if point.optimizer is None else training.model_copy(update={"optimizer": point.optimizer})
+            config = TrainConfig(data=data, model=model, training=trained, learning_rate=self.learning_rate, run=run)
+            runs.append(Run(point.run_id, point.nodes, point.workers_per_node, config))
         return runs
 
 
@@ -212,10 +246,11 @@ def _sections(raw: dict) -> tuple[dict, list[str]]:
 
 def _cross_checks(sections: dict, base: Path) -> list[str]:
     """Checks across sections, each run when the sections it reads are valid."""
-    data, grid, training, executor = (sections.get(k) for k in ("data", "grid", "training", "executor"))
+    data, grid, training, executor, model = (sections.get(k) for k in ("data", "grid", "training", "executor",
+                                                                       "model"))
     errors = []
-    if data and training:
-        errors += data_problems(data, training)
+    if data and training and model:
+        errors += data_problems(data, training, model)
     if data and data.dir:
         folder = (base / data.dir).resolve()
         missing = SOURCES[data.source].missing(folder)
@@ -224,7 +259,8 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
     if training and training.init_from and not (base / training.init_from).is_dir():
         errors.append(f"training.init_from: {(base / training.init_from).resolve()} is not a run's folder")
     if executor and grid:
-        errors += EXECUTORS[executor.kind].spec_problems(executor, grid.nodes, grid.workers_per_node)
+        errors += EXECUTORS[executor.kind].spec_problems(executor, grid.nodes, grid.workers_per_node,
+                                                         grid.intra_op_threads)
     return errors
 
 

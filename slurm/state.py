@@ -61,7 +61,8 @@ class RunStatus:
     job_id: str | None = None
     elapsed: float | None = None
     images_per_second: float | None = None
-    best_top1: float | None = None
+    best: float | None = None  # the best value of the run's main validation figure, named by metric
+    metric: str = "top-1"
     stale: tuple[str, ...] = ()  # the settings that changed since the run was submitted, "key: old -> new"
 
     @property
@@ -168,7 +169,7 @@ def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> Ru
     """The status a run's record gives (completed, or failed with the reason)."""
     return RunStatus(run_id, record.status, record.failure.reason if record.failure else None,
                      job_id or (record.slurm.job_id if record.slurm else None), record.elapsed_seconds,
-                     record.throughput.images_per_second if record.throughput else None, record.best_top1)
+                     record.throughput.images_per_second if record.throughput else None, *reversed(record.best_main))
 
 
 def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:

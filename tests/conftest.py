@@ -5,6 +5,16 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def peak_cache(tmp_path_factory) -> Path:
+    """One cache folder of the node's peaks (``MCNN_PEAK_CACHE``, :mod:`benchmark.peak`) for the whole session,
+    inherited by the workers the tests start: the many training runs measure once per thread setting."""
+    folder = tmp_path_factory.mktemp("peaks")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MCNN_PEAK_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public data folder ``../shared/data`` next to the project root.

@@ -226,7 +226,8 @@ def test_analyze_writes_every_file(sweep_dir):
     outputs = analyze(sweep_dir)
     out = sweep_dir / "analysis"
     assert outputs.out_dir == out
-    expected = ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "throughput.png",
+    expected = ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "step_breakdown.csv",
+                "step_breakdown.md", "throughput.png",
                 "scaling_efficiency.png", "fig2_activations.png", "fig5_batch_size.png", "fig7_training_curves.png",
                 "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png", "curves/unit.png"]
     assert sorted(outputs.files) == sorted(out / name for name in expected)
@@ -267,7 +268,8 @@ def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
     assert (out / "curves" / SWEEP / "n1-w1-b16.png").is_file()
     assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
     assert not (results / "analysis").exists()
-    assert [line.split(":")[0] for line in outputs.skipped] == ["fig8_speedup.png", "fig10_scaling_efficiency.png"]
+    assert [line.split(":")[0] for line in outputs.skipped] == ["fig8_speedup.png", "fig10_scaling_efficiency.png",
+                                                                "breakdown/"]  # these records have no breakdown
 
 
 def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
@@ -275,11 +277,12 @@ def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
     outputs = analyze(tmp_path)
     assert outputs.table1[REASON].tolist() == ["MemoryError: out of memory"]
     assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv",
-                                                     "memory.csv", "fig2_activations.png"]
+                                                     "memory.csv", "step_breakdown.csv", "step_breakdown.md",
+                                                     "fig2_activations.png"]
     assert "throughput.png" in outputs.skipped[0]
     assert [line.split(":")[0] for line in outputs.skipped[1:]] == [
         "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png", "fig9_top1_lr.png",
-        "fig10_scaling_efficiency.png"]
+        "fig10_scaling_efficiency.png", "breakdown/"]
     assert "not drawn: throughput.png" in format_summary(outputs)
 
 

@@ -66,7 +66,7 @@ def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):
     ({"training__epochs": -1}, "training.epochs: must be > 0"),
     ({"training__epochs": "3"}, "training.epochs: must be an integer"),
     ({"grid__nodes": [1, 2]}, "grid.nodes: the local executor runs on this one machine"),
-    ({"data__image_size": [64, 100]}, "data.image_size: height and width must be multiples of 64"),
+    ({"data__image_size": [64, 100]}, "data.image_size: M-CNN input width must be a positive multiple of 64"),
     ({"data__dir": "no/such/folder"}, "data.dir: no such folder"),
     ({"data__source": "imagenet"}, "data.source: must be one of"),
     ({"executor__kind": "pbs"}, "executor.kind: must be one of"),

@@ -1,4 +1,5 @@
-"""BBBC021 data for M-CNN: the official tables and TIFFs, single-cell crops, and field-wise splits.
+"""The data sources: BBBC021 for M-CNN (the official tables and TIFFs, single-cell crops) and NIH ChestX-ray14
+(:mod:`benchmark.data.chestxray14`), and group-wise splits.
 
 Pure numpy / pandas / tifffile; nothing here imports TensorFlow. Every bad-input error is a ``DataError``.
 """

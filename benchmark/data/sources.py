@@ -9,9 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Literal
 
 from .bbbc021 import open_fields
 from .cells import open_cells
+from .chestxray14 import CHEXNET_CLASSES, open_chestxray14
 from .imageset import ImageSet
 
 
@@ -26,12 +28,28 @@ class DataSource:
             None for a source whose images are made on the fly, which has no folder and no natural epoch.
         files: what the folder must hold, checked before anything runs: one tuple of alternative file
             names per file.
+        task: ``"single-label"`` (one class per image: softmax cross-entropy, top-1/top-5) or
+            ``"multi-label"`` (any number of classes per image: sigmoid binary cross-entropy, per-class
+            AUROC); see :mod:`benchmark.task`.
+        classes: the source's fixed class count (``data.num_classes`` defaults to it), or None for any.
+        class_names: the classes' names in label order (the record's per-class figures are keyed by them),
+            or empty when the classes are unnamed.
+        split_lists: whether its image sets carry the dataset's published split (``ImageSet.split``), for
+            ``data.split = "lists"``.
+        fit: how its images meet the model's input size: ``"pad"`` (zero-pad, or shrink with the aspect kept
+            when larger: the microscopy fields, as Datta et al. 2019 pad 724 to 768) or ``"resize"``
+            (stretch to the input size: the X-rays, as CheXNet resizes to 224x224).
     """
 
     name: str
     help: str
     open: Callable[[str | PathLike], ImageSet] | None = None
     files: tuple[tuple[str, ...], ...] = ()
+    task: Literal["single-label", "multi-label"] = "single-label"
+    classes: int | None = None
+    class_names: tuple[str, ...] = ()
+    fit: Literal["pad", "resize"] = "pad"
+    split_lists: bool = False
 
     def missing(self, folder: str | PathLike) -> str | None:
         """Why ``folder`` cannot hold this source's data (no such folder, a file missing), or None."""
@@ -50,7 +68,10 @@ class DataSource:
 SOURCES: dict[str, DataSource] = {source.name: source for source in (
     DataSource("synthetic", "random images and labels made on the fly (the throughput default)"),
     DataSource("bbbc021-cells", "BBBC021 single-cell crops: index.csv + images.npy/.npz", open_cells,
-               (("index.csv",), ("images.npy", "images.npz"))),
+               (("index.csv",), ("images.npy", "images.npz")), classes=13),
     DataSource("bbbc021", "the official BBBC021 layout: image and MoA tables, one TIFF per channel", open_fields,
-               (("BBBC021_v1_image.csv",), ("BBBC021_v1_moa.csv",))),
+               (("BBBC021_v1_image.csv",), ("BBBC021_v1_moa.csv",)), classes=13),
+    DataSource("chestxray14", "NIH ChestX-ray14: Data_Entry_2017_v2020.csv(.gz) + images/*.png (+ CheXNet split lists)",
+               open_chestxray14, (("Data_Entry_2017_v2020.csv", "Data_Entry_2017_v2020.csv.gz"),), task="multi-label",
+               classes=14, fit="resize", split_lists=True, class_names=CHEXNET_CLASSES),
 )}

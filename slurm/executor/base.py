@@ -4,14 +4,17 @@ alone commits state (records, ``sweep.json``): polling and reading an outcome ar
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from pydantic import Field, field_validator
+
 from benchmark.config import TrainConfig
 from benchmark.record import SlurmJob
-from benchmark.schema import Model
+from benchmark.schema import Line, Model
 
 #: Lines of a job's log quoted in a failed run's reason.
 TAIL_LINES = 12
@@ -30,6 +33,41 @@ class Run:
     def workers(self) -> int:
         """Horovod ranks of the run: nodes x workers per node."""
         return self.nodes * self.workers_per_node
+
+
+#: Set by the executor for every worker (= the worker's intra-op threads), so not in ``executor.env``.
+OMP_NUM_THREADS = "OMP_NUM_THREADS"
+
+
+class ExecutorSettings(Model):
+    """What every executor's ``[executor]`` section holds: its ``kind`` (each executor's own model narrows
+    it) and the environment of every worker. Each executor's model adds its own keys and says how many
+    cores a worker gets (:meth:`cores_per_worker`)."""
+
+    kind: str
+    env: dict[str, Line] = Field(default_factory=dict, description="environment variables exported for every "
+                                 "worker, e.g. KMP_AFFINITY and KMP_BLOCKTIME (Wilson et al., Dell EMC); not "
+                                 "OMP_NUM_THREADS, which the executor sets to the intra-op threads")
+
+    @field_validator("env")
+    @classmethod
+    def _exportable(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in env if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"names must be shell variable names ([A-Za-z_][A-Za-z0-9_]*), got "
+                             f"{', '.join(map(repr, bad))}")
+        if OMP_NUM_THREADS in env:
+            raise ValueError(f"{OMP_NUM_THREADS} is set by the executor to each worker's intra-op threads "
+                             "(grid.intra_op_threads, else the worker's share of the cores): remove it")
+        return env
+
+    @abstractmethod
+    def cores_per_worker(self, workers_per_node: int) -> int:
+        """Cores each worker of a node with ``workers_per_node`` workers gets (0: too many workers)."""
+
+    @abstractmethod
+    def cores_origin(self, workers_per_node: int) -> str:
+        """Where :meth:`cores_per_worker` comes from, for a problem's message."""
 
 
 @dataclass(frozen=True)
@@ -81,27 +119,46 @@ class Executor(ABC):
     """
 
     kind: ClassVar[str]
-    Settings: ClassVar[type[Model]]
+    Settings: ClassVar[type[ExecutorSettings]]
     foreground: ClassVar[bool] = False
 
-    def __init__(self, folder: Path, settings: Model):
+    def __init__(self, folder: Path, settings: ExecutorSettings):
         self.folder = Path(folder)
         self.settings = settings
 
     @classmethod
-    def spec_problems(cls, settings: Model, nodes: list[int], workers_per_node: list[int]) -> list[str]:
-        """What this executor, so set, cannot run in a grid of these node and workers-per-node counts, one
-        ``key: why`` line each."""
-        return []
+    def spec_problems(cls, settings: ExecutorSettings, nodes: list[int], workers_per_node: list[int],
+                      intra_op_threads: list[int] | None = None) -> list[str]:
+        """What this executor, so set, cannot run in a grid of these node and workers-per-node counts and
+        (``grid.intra_op_threads``) threads per worker, one ``key: why`` line each. Here: more threads than
+        the cores a worker gets."""
+        problems = []
+        for wpn in workers_per_node:
+            cores = settings.cores_per_worker(wpn)
+            over = [str(n) for n in intra_op_threads or [] if n > cores]
+            if over and cores > 0:
+                problems.append(f"grid.intra_op_threads: {', '.join(over)} threads per worker, but a worker gets "
+                                f"{cores} cores at {wpn} workers per node ({settings.cores_origin(wpn)})")
+        return problems
+
+    def threads(self, run: Run) -> int:
+        """Intra-op threads (and OMP_NUM_THREADS) per worker of ``run``: the grid's
+        (``grid.intra_op_threads``, already in the run's config), else the cores a worker gets."""
+        return run.config.run.intra_op_threads or self.settings.cores_per_worker(run.workers_per_node)
+
+    def worker_env(self, run: Run) -> dict[str, str]:
+        """The environment every worker of ``run`` gets on top of the job's: OMP_NUM_THREADS =
+        :meth:`threads`, and ``executor.env``."""
+        return {OMP_NUM_THREADS: str(self.threads(run)), **self.settings.env}
+
+    def prepare(self, run: Run) -> TrainConfig:
+        """The run's config as its workers will read it: :meth:`threads` intra-op threads, 1 inter-op."""
+        return run.config.updated("run", intra_op_threads=self.threads(run), inter_op_threads=1)
 
     def check(self, runs: list[Run]) -> list[str]:
         """Refuse, before anything is submitted, runs that cannot run here (raises ``SlurmError``);
         returns notes on what cannot run now but may later."""
         return []
-
-    @abstractmethod
-    def prepare(self, run: Run) -> TrainConfig:
-        """The run's config as its workers will read it (threads set for this executor)."""
 
     @abstractmethod
     def submit(self, run: Run, config_path: Path) -> Job:

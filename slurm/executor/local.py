@@ -1,9 +1,10 @@
 """The ``local`` executor: runs a sweep's runs one after another on this machine, through submitit's
 LocalExecutor, each with W Horovod workers started by Horovod's own launcher (``horovodrun --gloo``).
 
-The machine's cores are split evenly between the workers (TensorFlow intra-op threads and
-OMP_NUM_THREADS); the split is written into the run's config and so into its record. The launcher's
-output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``).
+The machine's cores are split evenly between the workers: each worker's TensorFlow intra-op threads and
+OMP_NUM_THREADS are its share, or the grid's ``intra_op_threads`` (no more than the share); they are
+written into the run's config and so into its record. Every worker also gets ``executor.env``. The
+launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``).
 """
 from __future__ import annotations
 
@@ -22,21 +23,29 @@ from pydantic import Field
 
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
-from benchmark.schema import Model
 from slurm.interrupt import sigint_handler
 
-from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
+from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
 
 LOG_NAME = "workers.log"
 #: Seconds a cancelled local job's processes get to end after SIGTERM before they are killed.
 STOP_SECONDS = 5.0
 
 
-class LocalSettings(Model):
+class LocalSettings(ExecutorSettings):
     """``[executor]`` of the local executor."""
 
     kind: Literal["local"]
     cpus: int | None = Field(None, gt=0, description="cores to split between the workers (default: all)")
+
+    def cores_per_worker(self, workers_per_node: int) -> int:
+        """This machine's cores (or ``cpus``) split evenly between the workers, at least 1."""
+        return max(1, (self.cpus or os.cpu_count() or 1) // workers_per_node)
+
+    def cores_origin(self, workers_per_node: int) -> str:
+        """``executor.cpus`` or this machine's cores, over the workers."""
+        cores = f"executor.cpus = {self.cpus}" if self.cpus else f"this machine's {os.cpu_count() or 1} cores"
+        return f"{cores} / {workers_per_node} workers"
 
 
 def launch_command(config_path: Path, workers: int) -> list[str]:
@@ -49,15 +58,16 @@ def launch_command(config_path: Path, workers: int) -> list[str]:
             sys.executable, "-u", "-m", "mcnn_bench", "train", "--config", str(config_path)]
 
 
-def run_workers(config_path: str, workers: int, threads: int) -> str:
-    """Run one run's ``workers`` Horovod workers, ``threads`` OpenMP threads each, to the end: the
-    submitit job function. Returns the path of the launcher's log (``workers.log`` beside the config).
+def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> str:
+    """Run one run's ``workers`` Horovod workers to the end, each with this environment plus
+    ``worker_env`` (OMP_NUM_THREADS and ``executor.env``): the submitit job function. Returns the path of
+    the launcher's log (``workers.log`` beside the config).
 
     Raises:
         RuntimeError: with the end of the log, if the launcher exits non-zero.
     """
     log_path = Path(config_path).parent / LOG_NAME
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, **worker_env}
     with open(log_path, "ab") as log:
         code = subprocess.run(launch_command(Path(config_path), workers), stdout=log,
                               stderr=subprocess.STDOUT, env=env).returncode
@@ -87,9 +97,10 @@ class LocalExecutor(Executor):
         self._jobs: dict[str, object] = {}  # job id -> the submitit job this instance started
 
     @classmethod
-    def spec_problems(cls, settings: LocalSettings, nodes: list[int], workers_per_node: list[int]) -> list[str]:
-        """Several nodes (the local executor runs on this one machine), or more workers or cpus than it has
-        cores."""
+    def spec_problems(cls, settings: LocalSettings, nodes: list[int], workers_per_node: list[int],
+                      intra_op_threads: list[int] | None = None) -> list[str]:
+        """Several nodes (the local executor runs on this one machine), more workers or cpus than it has
+        cores, or more threads than a worker's share of them."""
         cores, problems = os.cpu_count() or 1, []
         if any(n > 1 for n in nodes):
             problems.append(f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
@@ -99,15 +110,7 @@ class LocalExecutor(Executor):
                             f"workers, got {max(workers_per_node)}")
         if settings.cpus is not None and settings.cpus > cores:
             problems.append(f"executor.cpus: this machine has {cores} cores, got {settings.cpus}")
-        return problems
-
-    def threads(self, run: Run) -> int:
-        """Threads per worker of ``run``: this machine's cores (or ``cpus``) split evenly, at least 1."""
-        return max(1, (self.settings.cpus or os.cpu_count() or 1) // run.workers)
-
-    def prepare(self, run: Run) -> TrainConfig:
-        """The run's config with this machine's cores split between its workers."""
-        return run.config.updated("run", intra_op_threads=self.threads(run), inter_op_threads=1)
+        return problems + super().spec_problems(settings, nodes, workers_per_node, intra_op_threads)
 
     def submit(self, run: Run, config_path: Path) -> Job:
         """Start the run's workers; the job id is the job process's pid."""
@@ -118,16 +121,16 @@ class LocalExecutor(Executor):
         # its processes ignore SIGINT (an ignored signal stays ignored across exec): Ctrl-C in the terminal
         # reaches the sweep driver alone, which stops the run and records it (see cancel)
         with sigint_handler(signal.SIG_IGN):
-            job = executor.submit(run_workers, str(config_path), run.workers, self.threads(run))
+            job = executor.submit(run_workers, str(config_path), run.workers, self.worker_env(run))
         self._jobs[job.job_id] = job
         started = psutil.Process(int(job.job_id)).create_time()
         return Job(self.kind, str(job.job_id), str(job.paths.folder), started)
 
     def write_dry_run(self, run: Run, config_path: Path) -> Path:
-        """Write ``job.sh``: the launcher command the run would execute."""
+        """Write ``job.sh``: the launcher command the run would execute, in its workers' environment."""
+        env = " ".join(f"{name}={shlex.quote(value)}" for name, value in self.worker_env(run).items())
         command = shlex.join(launch_command(config_path, run.workers))
-        return write_atomic(config_path.parent / "job.sh",
-                            f"#!/bin/bash\nOMP_NUM_THREADS={self.threads(run)} {command}\n")
+        return write_atomic(config_path.parent / "job.sh", f"#!/bin/bash\n{env} {command}\n")
 
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
         """Running while a job's process runs (asked of submitit for jobs this instance started)."""

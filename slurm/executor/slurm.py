@@ -3,7 +3,8 @@
 Each job has ``nodes`` nodes and ``workers_per_node`` tasks per node; ``srun --mpi=pmix`` starts the tasks
 and each calls ``hvd.init()`` over MPI (Horovod's MPI controller). Tasks are bound to their cores
 (``--cpu-bind``), optionally under ``numactl --localalloc`` as Datta et al. 2019 ran one worker per NUMA
-domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS. With ``one_at_a_time`` the jobs share
+domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS, or the grid's ``intra_op_threads`` (no
+more than ``cpus_per_task``), and ``executor.env`` exported in the job script. With ``one_at_a_time`` the jobs share
 one name and ``--dependency=singleton``, so SLURM runs them one after another (clean timings where nodes
 share hardware, as on the development cluster). ``--dry-run`` writes, per run, the
 plain sbatch script of the same job (same #SBATCH header and srun flags, from submitit's own generator),
@@ -24,10 +25,10 @@ from pydantic import Field, field_validator, model_validator
 from benchmark.atomic import write_atomic
 from benchmark.config import TrainConfig
 from benchmark.record import SlurmJob
-from benchmark.schema import Line, Model, one_line
+from benchmark.schema import Line, one_line
 from slurm import cluster
 
-from .base import Executor, Job, JobView, Outcome, Run, log_tail, submitit_error
+from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
 
 #: srun flags every run needs: PMIx for Open MPI (pmi2 does not work with Debian's Open MPI 4.1), and
 #: ending the whole job when one worker fails instead of leaving the others blocked in an allreduce.
@@ -38,14 +39,15 @@ SIGNAL_DELAY_SECONDS = 90
 REQUEUE_WAIT_SECONDS = 60
 
 
-class SlurmSettings(Model):
+class SlurmSettings(ExecutorSettings):
     """``[executor]`` of the SLURM executor: the job's resources and how srun starts the workers."""
 
     kind: Literal["slurm"]
     partition: Line | None = Field(None, min_length=1, description="default: the cluster's default partition")
     account: Line | None = Field(None, min_length=1)
     time_minutes: int = Field(60, gt=0, description="the job's time limit")
-    cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS")
+    cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS "
+                                                    "(unless grid.intra_op_threads)")
     cpus_per_node: int | None = Field(None, gt=0, description="instead of cpus_per_task: the cores of a node, "
                                                               "shared by its workers (each gets cpus_per_node "
                                                               "// workers per node)")
@@ -75,9 +77,19 @@ class SlurmSettings(Model):
             raise ValueError("executor.cpus_per_node: give cpus_per_task or cpus_per_node, not both")
         return self
 
+    def cores_per_worker(self, workers_per_node: int) -> int:
+        """``cpus_per_task``, or a worker's share of ``cpus_per_node``."""
+        return self.cpus_per_task if self.cpus_per_node is None else self.cpus_per_node // workers_per_node
+
+    def cores_origin(self, workers_per_node: int) -> str:
+        """``executor.cpus_per_task``, or ``executor.cpus_per_node`` over the workers."""
+        if self.cpus_per_node is None:
+            return f"executor.cpus_per_task = {self.cpus_per_task}"
+        return f"executor.cpus_per_node = {self.cpus_per_node} / {workers_per_node} workers"
+
     def cpus_per_task_of(self, run: Run) -> int:
-        """Cores per worker of ``run``: ``cpus_per_task``, or its share of ``cpus_per_node``."""
-        return self.cpus_per_task if self.cpus_per_node is None else self.cpus_per_node // run.workers_per_node
+        """Cores per worker of ``run`` (SLURM's ``--cpus-per-task``): :meth:`cores_per_worker`."""
+        return self.cores_per_worker(run.workers_per_node)
 
     @field_validator("sbatch_args")
     @classmethod
@@ -140,15 +152,15 @@ class SlurmExecutor(Executor):
     def parameters(self, run: Run) -> dict:
         """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags)."""
         s = self.settings
-        cpus = s.cpus_per_task_of(run)
         params = {
             "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
             "nodes": run.nodes,
             "ntasks_per_node": run.workers_per_node,
-            "cpus_per_task": cpus,
+            "cpus_per_task": s.cpus_per_task_of(run),
             "time": s.time_minutes,
             "srun_args": [*BASE_SRUN_ARGS, f"--cpu-bind={s.cpu_bind}", *(s.srun_args or [])],
-            "setup": [f"export OMP_NUM_THREADS={cpus}", *(s.setup or [])],
+            "setup": [*(f"export {name}={shlex.quote(value)}" for name, value in self.worker_env(run).items()),
+                      *(s.setup or [])],
         }
         for key in ("partition", "account"):
             if getattr(s, key):
@@ -169,22 +181,21 @@ class SlurmExecutor(Executor):
         return executor
 
     @classmethod
-    def spec_problems(cls, settings: SlurmSettings, nodes: list[int], workers_per_node: list[int]) -> list[str]:
-        """``cpus_per_node`` that leaves a worker of the grid without a core."""
+    def spec_problems(cls, settings: SlurmSettings, nodes: list[int], workers_per_node: list[int],
+                      intra_op_threads: list[int] | None = None) -> list[str]:
+        """``cpus_per_node`` that leaves a worker of the grid without a core, or more threads than the cores
+        a worker gets."""
+        problems = []
         if settings.cpus_per_node is not None and max(workers_per_node) > settings.cpus_per_node:
-            return [f"executor.cpus_per_node: {settings.cpus_per_node} cores cannot hold {max(workers_per_node)} "
-                    "workers per node"]
-        return []
+            problems.append(f"executor.cpus_per_node: {settings.cpus_per_node} cores cannot hold "
+                            f"{max(workers_per_node)} workers per node")
+        return problems + super().spec_problems(settings, nodes, workers_per_node, intra_op_threads)
 
     def check(self, runs: list[Run]) -> list[str]:
         """Refuse runs the partition cannot hold with its usable nodes, before anything is submitted
         (``SlurmError``); note a partition that is down now."""
         part = cluster.partition(self.settings.partition)
         return cluster.check_capacity(runs, part, self.settings.cpus_per_task_of)
-
-    def prepare(self, run: Run) -> TrainConfig:
-        """The run's config with its cores per worker as intra-op threads."""
-        return run.config.updated("run", intra_op_threads=self.settings.cpus_per_task_of(run), inter_op_threads=1)
 
     def submit(self, run: Run, config_path: Path) -> Job:
         """Submit the run's job."""
