@@ -10,7 +10,7 @@ Two kernels, each a ``tf.function`` timed in this process with the run's TensorF
 * ``matmul``: a :data:`MATMUL_SIZE` x :data:`MATMUL_SIZE` by :data:`MATMUL_SIZE` x :data:`MATMUL_SIZE`
   matrix product (the dense layers' kernel, and the machine's best case): 2 x M x N x K FLOPs per call.
 
-Each in fp32 and in bf16; bf16 only on CPUs that compute it natively (``benchmark.train.BF16_FLAGS``),
+Each in fp32 and in bf16; bf16 only on CPUs that compute it natively (``benchmark.provenance.BF16_FLAGS``),
 else its rate is null. Per kernel and precision: :data:`WARMUP` untimed calls (the first traces), then
 :data:`ITERATIONS` timed calls; the rate is the median of the calls' GFLOP/s (GFLOP = 1e9 FLOPs). About
 3 s of wall time at 2 threads on a Xeon with AVX-512 and AMX (most of it the fp32 matmul).
@@ -129,11 +129,10 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
 
 
 def native_precisions() -> tuple[Precision, ...]:
-    """The precisions this CPU computes natively: fp32, and bf16 with ``benchmark.train.BF16_FLAGS``."""
-    from benchmark.provenance import isa_flags  # provenance imports benchmark.record, which imports this module
-    from benchmark.train import BF16_FLAGS
+    """The precisions this CPU computes natively: fp32, and bf16 with ``benchmark.provenance.BF16_FLAGS``."""
+    from benchmark.provenance import native_bf16  # provenance imports benchmark.record, which imports this module
 
-    return ("fp32", "bf16") if set(BF16_FLAGS) & set(isa_flags()) else ("fp32",)
+    return ("fp32", "bf16") if native_bf16() else ("fp32",)
 
 
 def _median_gflops(fn, inputs, flop: int, warmup: int, iterations: int) -> float:

@@ -208,7 +208,8 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
     """
     seed, fraction, images = config.training.seed, config.data.val_fraction, copies.images
     if config.data.split == "lists":
-        return list_split(images, config.data.source)
+        train, val = list_split(images, config.data.source)
+        return copies.of_fields(train), copies.of_fields(val)
     if config.data.split == "field":
         single = images.labels.ndim == 1
         train, val = split_by_field(images.fields, fraction, seed, labels=images.labels if single else None)

@@ -55,6 +55,15 @@ def isa_flags() -> list[str]:
     return [flag for flag in ISA_FLAGS if flag in flags]
 
 
+#: /proc/cpuinfo flags of which one must be present for the CPU to compute bf16 natively (AVX512-BF16, AMX).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (it has one of :data:`BF16_FLAGS`)."""
+    return bool(set(BF16_FLAGS) & set(isa_flags()))
+
+
 def software_versions() -> dict:
     """Versions of Python and the installed packages in :data:`SOFTWARE` (missing ones as null)."""
     versions = {"python": platform.python_version()}

@@ -41,7 +41,8 @@ from benchmark.mllog import SUCCESS, RunLog
 from benchmark.models import MODELS
 from benchmark.peak import KernelPeaks, worker_peaks
 from benchmark.progress import ProgressWriter
-from benchmark.provenance import cpu_model, host_facts, hostname, isa_flags, peak_rss_bytes, slurm_job
+from benchmark.provenance import (BF16_FLAGS, cpu_model, host_facts, hostname, isa_flags, native_bf16, peak_rss_bytes,
+                                  slurm_job)
 from benchmark.record import (Epoch, Failure, InitFrom, Memory, ModelInfo, Provenance, ResumeEvent, Resumes, RunRecord,
                               Threads, Topology, record_path)
 from benchmark.schedule import make_schedule, scaled_peak
@@ -110,8 +111,6 @@ def configure_threads(config: TrainConfig, local_size: int) -> Threads:
 
 #: Keras' dtype policy of each ``training.precision``.
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
-#: /proc/cpuinfo flags of which one must be present for bf16 (the CPU computes bf16 natively).
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 #: Every this many steps a step times its phases. The timestamps wait for all gradients before the update
@@ -140,7 +139,7 @@ def precision_policy(precision: str) -> str:
     Raises:
         ValueError: bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than fp32).
     """
-    if precision == "bf16" and not set(BF16_FLAGS) & set(isa_flags()):
+    if precision == "bf16" and not native_bf16():
         raise ValueError(f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
                          f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32")
     return POLICIES[precision]
@@ -671,7 +670,9 @@ def run_training(config: TrainConfig) -> RunRecord | None:
 
             hvd.init()
             threads = configure_threads(config, hvd.local_size())
-            peaks = worker_peaks(hvd, config.run.results_dir, threads.intra_op, threads.inter_op)
+            # the peaks are held against the analytic model's FLOPs: no other model needs them measured
+            analytic = MODELS[config.model.name].analytic
+            peaks = worker_peaks(hvd, config.run.results_dir, threads.intra_op, threads.inter_op) if analytic else None
             log.info("run %s/%s: rank %d of %d starting", config.run.sweep, config.run.run_id, hvd.rank(),
                      hvd.size())
             record = Trainer(config, hvd, started, mllog).run(threads, peaks)

@@ -14,9 +14,8 @@ from analysis.tables import GFLOPS_PER_NODE, PEAK_PERCENT
 from benchmark.analytic import model_figures
 from benchmark.metrics import analytic_figures
 from benchmark.peak import CACHE_VARIABLE, CONV_KERNEL, KernelPeaks, cache_dir, cache_path, conv_flop, matmul_flop
-from benchmark.provenance import cpu_model, hostname, isa_flags
+from benchmark.provenance import BF16_FLAGS, cpu_model, hostname, isa_flags
 from benchmark.record import RunRecord
-from benchmark.train import BF16_FLAGS
 
 NATIVE_BF16 = bool(set(BF16_FLAGS) & set(isa_flags()))
 #: A measurement at tiny sizes, in a fresh process, printed as JSON.

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+import benchmark.provenance as provenance
 import benchmark.train as train
 from benchmark.config import TrainConfig
 from benchmark.data import SAMPLE_DIR
@@ -13,7 +14,8 @@ from benchmark.record import RunRecord
 
 
 def test_bf16_is_refused_on_a_cpu_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(train, "isa_flags", lambda: ["avx2", "fma", "avx512f"])
+    for module in (provenance, train):  # what native_bf16 reads, and what the message quotes
+        monkeypatch.setattr(module, "isa_flags", lambda: ["avx2", "fma", "avx512f"])
     with pytest.raises(ValueError, match="training.precision: bf16 needs a CPU with avx512_bf16 or amx_bf16"):
         train.precision_policy("bf16")
     assert train.precision_policy("fp32") == "float32"
