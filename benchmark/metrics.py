@@ -21,9 +21,8 @@ import numpy as np
 
 from benchmark.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.peak import KernelPeaks
-from benchmark.record import (Analytic, Epoch, FieldAccuracy, Memory, RankBreakdown, RankSteps, StepBreakdown,
-                              StepSeconds, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
+from benchmark.record import (Analytic, Epoch, FieldAccuracy, KernelPeaks, Memory, RankBreakdown, RankSteps,
+                              StepBreakdown, StepSeconds, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
 
 #: Bootstrap draws behind every validation interval, and the intervals' coverage.
 BOOTSTRAP_RESAMPLES = 1000

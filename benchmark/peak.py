@@ -27,14 +27,15 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Literal
 
 from filelock import FileLock, Timeout
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from benchmark.atomic import write_atomic
+from benchmark.checkpoint import utc_iso
 from benchmark.config import Precision
-from benchmark.schema import Model
+from benchmark.provenance import cpu_model, hostname, native_bf16
+from benchmark.record import KernelPeak, KernelPeaks
 
 log = logging.getLogger(__name__)
 
@@ -57,45 +58,14 @@ CACHE_DIR = "peaks"
 #: Seconds a worker waits for another process measuring the same peaks before it measures uncached.
 LOCK_SECONDS = 300.0
 
-Kernel = Literal["conv5x5", "matmul"]
 
-
-class KernelPeak(Model):
-    """One kernel's measured rate at one precision."""
-
-    kernel: Kernel
-    precision: Precision
-    shape: list[int] = Field(description="conv5x5: [batch, height, width, in channels, out channels]; "
-                                         "matmul: [M, N, K]")
-    gflop: float = Field(gt=0, description="FLOPs of one call / 1e9")
-    iterations: int = Field(ge=0, description="timed calls (0: not measured)")
-    gflops_per_second: float | None = Field(gt=0, description="median over the timed calls; null: not measured "
-                                                              "(bf16 on a CPU without native bf16)")
-
-
-class KernelPeaks(Model):
-    """A node's peak GFLOP/s for M-CNN's dominant kernels at one TensorFlow thread setting (one worker's)."""
-
-    host: str
-    cpu_model: str
-    intra_op_threads: int = Field(gt=0)
-    inter_op_threads: int = Field(gt=0)
-    tensorflow: str = Field(description="TensorFlow's version")
-    measured_at: str = Field(description="UTC, ISO 8601")
-    kernels: list[KernelPeak]
-
-    def gflops(self, kernel: Kernel, precision: Precision) -> float | None:
-        """The measured GFLOP/s of ``kernel`` at ``precision``, or None (not measured, or not native)."""
-        return next((k.gflops_per_second for k in self.kernels if (k.kernel, k.precision) == (kernel, precision)),
-                    None)
-
-    def table(self) -> str:
-        """The rates as lines of text: kernel, precision, shape, GFLOP/s."""
-        lines = [f"{'kernel':<8} {'precision':<9} {'shape':<24} {'GFLOP/s':>9}"]
-        for k in self.kernels:
-            rate = "-" if k.gflops_per_second is None else f"{k.gflops_per_second:.1f}"
-            lines.append(f"{k.kernel:<8} {k.precision:<9} {'x'.join(map(str, k.shape)):<24} {rate:>9}")
-        return "\n".join(lines)
+def peak_table(peaks: KernelPeaks) -> str:
+    """The rates of ``peaks`` as lines of text: kernel, precision, shape, GFLOP/s."""
+    lines = [f"{'kernel':<8} {'precision':<9} {'shape':<24} {'GFLOP/s':>9}"]
+    for k in peaks.kernels:
+        rate = "-" if k.gflops_per_second is None else f"{k.gflops_per_second:.1f}"
+        lines.append(f"{k.kernel:<8} {k.precision:<9} {'x'.join(map(str, k.shape)):<24} {rate:>9}")
+    return "\n".join(lines)
 
 
 def conv_flop(batch: int, height: int, width: int, in_channels: int, out_channels: int,
@@ -130,7 +100,6 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
 
 def native_precisions() -> tuple[Precision, ...]:
     """The precisions this CPU computes natively: fp32, and bf16 with ``benchmark.provenance.BF16_FLAGS``."""
-    from benchmark.provenance import native_bf16  # provenance imports benchmark.record, which imports this module
 
     return ("fp32", "bf16") if native_bf16() else ("fp32",)
 
@@ -171,8 +140,6 @@ def measure_peaks(intra_op_threads: int, inter_op_threads: int, precisions: tupl
     """
     import tensorflow as tf
 
-    from benchmark.checkpoint import utc_iso
-    from benchmark.provenance import cpu_model, hostname
 
     if iterations < 1:
         raise ValueError(f"iterations must be positive, got {iterations}")
@@ -212,7 +179,6 @@ def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int)
     """The cache file of this host at these threads and this TensorFlow version, in ``folder``."""
     import tensorflow as tf
 
-    from benchmark.provenance import hostname
 
     return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-tf{tf.__version__}.json"
 
@@ -220,7 +186,6 @@ def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int)
 def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelPeaks | None:
     """The peaks in ``path`` if it holds this machine's at these threads and kernel sizes; None if there is
     none, or it is of another CPU or kernel sizes (logged), or corrupt (a warning)."""
-    from benchmark.provenance import cpu_model
 
     if not path.exists():
         return None

@@ -15,8 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.atomic import write_atomic
-from benchmark.config import TrainConfig
-from benchmark.peak import KernelPeaks
+from benchmark.config import Precision, TrainConfig
 from benchmark.schema import Model, PlainName, describe_all
 
 SCHEMA_VERSION = 2
@@ -305,6 +304,40 @@ class Validation(Model):
     level: Fraction = Field(description="coverage of the intervals (0.95)")
     leaky: bool = Field(description="data.split = paper: validation may hold copies of training fields")
     per_field: list[FieldAccuracy]
+
+
+Kernel = Literal["conv5x5", "matmul"]
+
+
+class KernelPeak(Model):
+    """One kernel's measured rate at one precision."""
+
+    kernel: Kernel
+    precision: Precision
+    shape: list[int] = Field(description="conv5x5: [batch, height, width, in channels, out channels]; "
+                                         "matmul: [M, N, K]")
+    gflop: float = Field(gt=0, description="FLOPs of one call / 1e9")
+    iterations: int = Field(ge=0, description="timed calls (0: not measured)")
+    gflops_per_second: float | None = Field(gt=0, description="median over the timed calls; null: not measured "
+                                                              "(bf16 on a CPU without native bf16)")
+
+
+class KernelPeaks(Model):
+    """A node's peak GFLOP/s for M-CNN's dominant kernels at one TensorFlow thread setting (one worker's), as
+    :mod:`benchmark.peak` measures and caches it."""
+
+    host: str
+    cpu_model: str
+    intra_op_threads: int = Field(gt=0)
+    inter_op_threads: int = Field(gt=0)
+    tensorflow: str = Field(description="TensorFlow's version")
+    measured_at: str = Field(description="UTC, ISO 8601")
+    kernels: list[KernelPeak]
+
+    def gflops(self, kernel: Kernel, precision: Precision) -> float | None:
+        """The measured GFLOP/s of ``kernel`` at ``precision``, or None (not measured, or not native)."""
+        return next((k.gflops_per_second for k in self.kernels if (k.kernel, k.precision) == (kernel, precision)),
+                    None)
 
 
 class Analytic(Model):

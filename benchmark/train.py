@@ -39,12 +39,12 @@ from benchmark.metrics import (StepLog, analytic_figures, global_throughput, tim
 from benchmark.data.sources import SOURCES
 from benchmark.mllog import SUCCESS, RunLog
 from benchmark.models import MODELS
-from benchmark.peak import KernelPeaks, worker_peaks
+from benchmark.peak import worker_peaks
 from benchmark.progress import ProgressWriter
 from benchmark.provenance import (BF16_FLAGS, cpu_model, host_facts, hostname, isa_flags, native_bf16, peak_rss_bytes,
                                   slurm_job)
-from benchmark.record import (Epoch, Failure, InitFrom, Memory, ModelInfo, Provenance, ResumeEvent, Resumes, RunRecord,
-                              Threads, Topology, record_path)
+from benchmark.record import (Epoch, Failure, InitFrom, KernelPeaks, Memory, ModelInfo, Provenance, ResumeEvent, Resumes,
+                              RunRecord, Threads, Topology, record_path)
 from benchmark.schedule import make_schedule, scaled_peak
 from benchmark.task import TASKS
 

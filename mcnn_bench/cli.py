@@ -178,7 +178,7 @@ def cmd_allreduce(args: argparse.Namespace) -> int:
 
 
 def cmd_peak(args: argparse.Namespace) -> int:
-    from benchmark.peak import cache_dir, cache_path, node_peaks
+    from benchmark.peak import cache_dir, cache_path, node_peaks, peak_table
 
     intra = args.intra_op_threads or len(os.sched_getaffinity(0))
     if intra < 1 or args.inter_op_threads < 1:
@@ -188,7 +188,7 @@ def cmd_peak(args: argparse.Namespace) -> int:
     peaks = node_peaks(folder, intra, args.inter_op_threads, refresh=args.refresh)
     print(f"{peaks.host} ({peaks.cpu_model}), TensorFlow {peaks.tensorflow}, {peaks.intra_op_threads} intra-op and "
           f"{peaks.inter_op_threads} inter-op threads, measured at {peaks.measured_at}")
-    print(peaks.table())
+    print(peak_table(peaks))
     print(f"cached in {cache_path(folder, intra, args.inter_op_threads)}")
     return 0
 
