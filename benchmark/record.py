@@ -81,8 +81,8 @@ class Threads(Model):
     omp_num_threads: str | None
     affinity_cores: Positive
     env: dict[str, str] = Field(default_factory=dict, description="the worker's environment variables named "
-                                "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_* or TF_ENABLE_ONEDNN* (OpenMP, Intel "
-                                "OpenMP, MKL, oneDNN), as set, whether or not the TensorFlow build reads them "
+                                "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_*, TF_ENABLE_ONEDNN* or HOROVOD_CYCLE_TIME "
+                                "(OpenMP, Intel OpenMP, MKL, oneDNN, Horovod's background thread), as set, whether or not the TensorFlow build reads them "
                                 "(empty in records made before)")
 
 

@@ -93,6 +93,7 @@ def test_two_workers_ran_as_one_job(two_worker_run):
     assert r["provenance"]["horovod_controller"] == "gloo"
     assert len(r["provenance"]["hostnames"]) == 2
     assert r["provenance"]["threads"]["intra_op"] == 1
+    assert "HOROVOD_CYCLE_TIME" not in r["provenance"]["threads"]["env"]  # several workers keep Horovod's cycle
 
 
 def test_workers_end_with_identical_weights(two_worker_run):
