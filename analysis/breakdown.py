@@ -4,9 +4,12 @@ spent in compute (forward and backward), the gradients' allreduce, the optimizer
 on the host (dispatching the step, the trainer's work between steps), averaged over each run's workers.
 
 ``analyze`` writes ``step_breakdown.csv`` and ``step_breakdown.md`` (:func:`write_breakdown_tables`: a row per
-completed run with a breakdown) and ``breakdown/<sweep>.png`` per sweep (:func:`breakdown_tasks`,
-:func:`plot_sweep_breakdown`): a horizontal bar per run, stacked from the five shares. Runs without a
-breakdown (failed, made before records had one, or that sampled no step) are left out and counted.
+completed run with a breakdown) and ``step_breakdown.png`` (:func:`breakdown_task`, :func:`plot_breakdown`): a
+horizontal bar per run, stacked from the five shares, or, beyond ``MAX_BARS`` runs, a bar per shape of each
+workload. Runs without a breakdown (failed, made before records had one, or that sampled no step) are left
+out and counted. One figure for the whole results folder, not one per sweep: at 10,000 runs in 157 sweeps,
+a figure per sweep cost 6 of ``analyze``'s 15 s, and the pooled figure says where the time goes as the
+shape grows, which is what a breakdown is read for.
 """
 from __future__ import annotations
 
@@ -23,10 +26,10 @@ from benchmark.atomic import write_atomic
 from .figures import _Texts
 from .plots import save_png
 from .records import BREAKDOWN_PHASES
-from .tables import LOCAL_BATCH, NODES, RUN_ID, SWEEP, WORKERS, WORKERS_PER_NODE
+from .tables import LOCAL_BATCH, NODES, RUN_ID, SWEEP, WORKERS, WORKERS_PER_NODE, workload
 
-BREAKDOWN_DIR = "breakdown"
-#: Bars of a sweep's figure before runs of one shape are drawn as one bar (see :func:`bars`).
+STEP_BREAKDOWN_PNG = "step_breakdown.png"
+#: Bars of the figure before runs of one shape are drawn as one bar (see :func:`bars`).
 MAX_BARS = 40
 SAMPLED_STEPS = "sampled steps"
 #: The run columns (``LoadedRecords.runs``) of the shares, in :data:`analysis.records.BREAKDOWN_PHASES`' order.
@@ -36,7 +39,7 @@ PHASE_LABELS = {"compute": "compute (forward + backward)", "allreduce": "allredu
 #: One colour per phase (matplotlib's tab10), the same in every figure.
 PHASE_COLORS = {"compute": "#1f77b4", "allreduce": "#d62728", "optimizer": "#2ca02c", "input_wait": "#ff7f0e",
                 "host": "#7f7f7f"}
-#: How a sweep of more than ``MAX_BARS`` runs is drawn, finest first: the run columns one bar pools, what the
+#: How more than ``MAX_BARS`` runs are drawn, finest first: the run columns one bar pools, what the
 #: title calls them and each bar's label.
 POOLINGS = ((("nodes", "workers_per_node", "local_batch_size"), "shape (nodes x workers per node x local batch)",
              "n{} x w{} x b{}"),
@@ -46,10 +49,11 @@ POOLINGS = ((("nodes", "workers_per_node", "local_batch_size"), "shape (nodes x 
 _TABLE_COLUMNS = {"sweep": SWEEP, "run_id": RUN_ID, "nodes": NODES, "workers_per_node": WORKERS_PER_NODE,
                   "workers": WORKERS, "local_batch_size": LOCAL_BATCH, "breakdown_sampled_steps": SAMPLED_STEPS,
                   **dict(zip(SHARE_COLUMNS, BREAKDOWN_PHASES))}
-#: Longest bar label, characters (longer run ids are cut with an ellipsis).
-_MAX_LABEL = 40
-#: Layout of a figure, inches: width; bar pitch; margins below (x axis) and right (legend).
-_WIDTH, _PITCH, _BOTTOM, _RIGHT = 9.0, 0.22, 0.6, 2.6
+#: Longest bar label of a run, characters (longer ones are cut with an ellipsis).
+_MAX_LABEL = 48
+#: Layout of a figure, inches: least width; bar pitch; margins below (x axis) and right (legend); least width
+#: of the bars' plot.
+_WIDTH, _PITCH, _BOTTOM, _RIGHT, _PLOT = 9.0, 0.22, 0.6, 2.6, 4.5
 
 
 def with_breakdown(runs: pd.DataFrame) -> pd.DataFrame:
@@ -95,22 +99,18 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def breakdown_tasks(runs: pd.DataFrame, folder: Path) -> list[tuple]:
-    """What ``analyze`` draws of the breakdowns, as its tasks (a function returning ``(paths, reasons not
-    drawn)`` and its arguments): :func:`draw_sweep_breakdown` per sweep with a completed run that has a
-    breakdown, to ``folder/<sweep>.png``, with only that sweep's rows; and, when some sweep has none, one
-    :func:`not_drawn` naming those sweeps."""
-    rows = with_breakdown(runs)[list(_TABLE_COLUMNS)]  # what a figure reads, and no more to hand to a process
-    completed = runs[runs["status"] == "completed"]
-    without = completed[completed[SHARE_COLUMNS[0]].isna()].groupby("sweep").size()
-    tasks: list[tuple] = [(draw_sweep_breakdown, group, sweep, int(without.get(sweep, 0)), folder / f"{sweep}.png")
-                          for sweep, group in rows.groupby("sweep", sort=True)]
-    lacking = sorted(set(runs["sweep"]) - set(rows["sweep"]))
-    if lacking:
-        named = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
-        tasks.append((not_drawn, f"{BREAKDOWN_DIR}/: no completed run with a step breakdown in sweep(s) {named} "
-                                 "(failed runs, records made before it existed, or no sampled step)"))
-    return tasks
+def breakdown_task(runs: pd.DataFrame, out: Path) -> tuple:
+    """What ``analyze`` draws of the breakdowns, as its task (a function returning ``(paths, reasons not
+    drawn)`` and its arguments): :func:`draw_breakdown` of the completed runs with a breakdown (each with
+    its ``workload``: model, input size and data) to ``out/step_breakdown.png``, or, when no run has one,
+    :func:`not_drawn` saying so."""
+    rows = with_breakdown(runs)
+    completed = int((runs["status"] == "completed").sum())
+    if rows.empty:
+        return (not_drawn, f"{STEP_BREAKDOWN_PNG}: no completed run with a step breakdown (failed runs, records "
+                           "made before it existed, or no sampled step)")
+    rows = rows[list(_TABLE_COLUMNS)].assign(workload=rows["model"] + " " + workload(rows))
+    return (draw_breakdown, rows, completed - len(rows), out / STEP_BREAKDOWN_PNG)
 
 
 def not_drawn(reason: str) -> tuple[list[Path], list[str]]:
@@ -118,49 +118,55 @@ def not_drawn(reason: str) -> tuple[list[Path], list[str]]:
     return [], [reason]
 
 
-def draw_sweep_breakdown(rows: pd.DataFrame, sweep: str, without: int, path: Path) -> tuple[list[Path], list[str]]:
-    """:func:`plot_sweep_breakdown` as an ``analyze`` task: ``([path], [])``."""
-    return [plot_sweep_breakdown(rows, sweep, without, path)], []
+def draw_breakdown(rows: pd.DataFrame, without: int, path: Path) -> tuple[list[Path], list[str]]:
+    """:func:`plot_breakdown` as an ``analyze`` task: ``([path], [])``."""
+    return [plot_breakdown(rows, without, path)], []
 
 
 def bars(rows: pd.DataFrame) -> tuple[list[str], np.ndarray, str | None]:
-    """The bars of one sweep's figure from its runs with a breakdown (rows of ``LoadedRecords.runs``, in
-    order): ``(labels, shares, pooled)`` with ``shares`` an ``(bars, 5)`` array of fractions in
+    """The bars of the figure from the runs with a breakdown (rows of ``LoadedRecords.runs``, in order, with a
+    ``workload`` column): ``(labels, shares, pooled)`` with ``shares`` an ``(bars, 5)`` array of fractions in
     :data:`analysis.records.BREAKDOWN_PHASES`' order. Up to ``MAX_BARS`` runs: a bar per run, labelled with
-    its run id, and ``pooled`` None. More: a bar per group of the first of :data:`POOLINGS` that makes at
-    most ``MAX_BARS`` (else the last), each phase the median over the group's runs, rescaled so that the
-    bar's shares sum to 1, labelled with the group and its number of runs; ``pooled`` names the grouping."""
+    its run id (``sweep/run id`` when the runs span several sweeps), and ``pooled`` None. More: a bar per
+    group of the first of :data:`POOLINGS` that makes at most ``MAX_BARS`` (else the last), within each
+    workload when the runs span several (runs of different models or inputs never share a bar), each phase
+    the median over the group's runs, rescaled so that the bar's shares sum to 1, labelled with the group
+    (and its workload) and its number of runs; ``pooled`` names the grouping."""
     if len(rows) <= MAX_BARS:
-        labels = [text if len(text) <= _MAX_LABEL else text[:_MAX_LABEL - 1] + "…" for text in rows["run_id"]]
+        names = rows["sweep"] + "/" + rows["run_id"] if rows["sweep"].nunique() > 1 else rows["run_id"]
+        labels = [text if len(text) <= _MAX_LABEL else text[:_MAX_LABEL - 1] + "…" for text in names]
         return labels, rows[SHARE_COLUMNS].to_numpy(dtype="float64"), None
+    by_workload = ["workload"] if rows["workload"].nunique() > 1 else []
     for keys, name, label in POOLINGS:
-        groups = rows.groupby(list(keys), sort=True)
+        groups = rows.groupby(by_workload + list(keys), sort=True)
         if groups.ngroups <= MAX_BARS or keys == POOLINGS[-1][0]:
             break
     medians = groups[SHARE_COLUMNS].median()
     shares = medians.to_numpy(dtype="float64")
-    labels = [label.format(*(key if isinstance(key, tuple) else (key,))) + f" ({count} run{'s' if count > 1 else ''})"
-              for key, count in zip(medians.index, groups.size())]
-    return labels, shares / shares.sum(axis=1, keepdims=True), name
+    keys = [key if isinstance(key, tuple) else (key,) for key in medians.index]
+    labels = [(f"{key[0]}: " if by_workload else "") + label.format(*key[len(by_workload):])
+              + f" ({count} run{'s' if count > 1 else ''})" for key, count in zip(keys, groups.size())]
+    return labels, shares / shares.sum(axis=1, keepdims=True), name + (" of one workload" if by_workload else "")
 
 
-def plot_sweep_breakdown(rows: pd.DataFrame, sweep: str, without: int, path: str | Path) -> Path:
-    """One sweep's step-time breakdown as horizontal bars stacked from the five phases' shares (%), one bar
-    per run or per group of runs (:func:`bars`: at most ``MAX_BARS``, unless the sweep spans more worker
-    counts), first run on top; the title counts the runs drawn and the ``without`` completed runs of the
-    sweep left out for want of a breakdown. The figure is 9 in wide and grows 0.22 in per bar. Each phase
-    is one collection of rectangles and the bar labels are glyph outlines in one more (as the per-sweep
-    curves draw theirs, :class:`analysis.figures._Texts`), so a figure of 40 bars costs a few artists.
-    Returns ``path``; raises ``ValueError`` if ``rows`` is empty, ``OSError`` if unwritable."""
+def plot_breakdown(rows: pd.DataFrame, without: int, path: str | Path) -> Path:
+    """The step-time breakdown as horizontal bars stacked from the five phases' shares (%), one bar per run
+    or per group of runs (:func:`bars`: at most ``MAX_BARS``, unless the runs span more worker counts), first
+    run on top; the title counts the runs drawn (and their sweeps) and the ``without`` completed runs left
+    out for want of a breakdown. The figure is 9 in wide (more for long labels) and grows 0.22 in per bar.
+    Each phase is one collection of rectangles and the bar labels are glyph outlines in one more (as the
+    per-sweep curves draw theirs, :class:`analysis.figures._Texts`). Returns ``path``; raises ``ValueError``
+    if ``rows`` is empty, ``OSError`` if unwritable."""
     if rows.empty:
-        raise ValueError(f"sweep {sweep}: no run with a step breakdown to draw")
+        raise ValueError("no run with a step breakdown to draw")
     labels, shares, pooled = bars(rows)
     count = len(labels)
     top = 0.35 + (0.36 if pooled else 0.2)  # one or two title lines
     height = top + _BOTTOM + _PITCH * max(count, 3)
     left = 0.3 + 0.065 * max(map(len, labels))  # 8-point labels: about 0.065 in a character
-    figure = Figure(figsize=(_WIDTH, height))
-    axes = figure.add_axes((left / _WIDTH, _BOTTOM / height, 1 - (left + _RIGHT) / _WIDTH,
+    width = max(_WIDTH, left + _RIGHT + _PLOT)
+    figure = Figure(figsize=(width, height))
+    axes = figure.add_axes((left / width, _BOTTOM / height, 1 - (left + _RIGHT) / width,
                             1 - (top + _BOTTOM) / height))
     ends = 100 * np.cumsum(shares, axis=1)
     starts = ends - 100 * shares
@@ -181,7 +187,8 @@ def plot_sweep_breakdown(rows: pd.DataFrame, sweep: str, without: int, path: str
     axes.grid(axis="x", alpha=0.3)
     axes.set_axisbelow(True)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    title = (f"Sweep {sweep}: step time by phase, {len(rows)} run(s)"
+    sweeps = rows["sweep"].nunique()
+    title = (f"Step time by phase, {len(rows)} run(s)" + (f" of {sweeps} sweeps" if sweeps > 1 else f", sweep {rows['sweep'].iloc[0]}")
              + (f"; {without} completed run(s) without a breakdown not shown" if without else ""))
     if pooled:
         title += f"\neach bar: the median share of each phase over the runs of one {pooled}, rescaled to 100 %"

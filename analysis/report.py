@@ -16,7 +16,7 @@ from benchmark.atomic import write_atomic
 from .compare import (OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_WORKLOAD, PAPER_IMAGES_PER_SECOND, PAPER_TTT,
                       write_comparison)
 from .compare import markdown as compare_markdown
-from .breakdown import BREAKDOWN_DIR, breakdown_tasks, write_breakdown_tables
+from .breakdown import breakdown_task, write_breakdown_tables
 from .chexnet import chexnet_tasks, write_chexnet_tables
 from .figures import FIGURES, NoData, plot_sweep_curves
 from .plots import plot_run_curves, plot_scaling_efficiency, plot_throughput
@@ -48,8 +48,8 @@ class AnalysisOutputs:
     was skipped. ``skipped``: figures not drawn, each with the reason. ``comparison``: with
     ``compare="paper"``, ``compare.table1_vs_paper`` (else None). ``seconds``: wall seconds per phase,
     ``load`` (reading and validating the records), ``tables`` (the tables and comparison files),
-    ``plots`` (the summary figures) and ``curves`` (the figures per sweep, learning curves and step-time
-    breakdowns, and the learning curves per run with ``per_run_curves``); when figures are drawn in
+    ``plots`` (the summary figures) and ``curves`` (the figures per sweep, and the learning curves per run with
+    ``per_run_curves``); when figures are drawn in
     parallel, ``plots`` ends when the last summary figure is written and ``curves`` counts the rest. ``per_run_curves``: the per-run PNGs among ``files``
     (with ``per_run_curves=True``).
     """
@@ -77,8 +77,8 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
     :func:`analysis.figures.plot_sweep_curves`). With ``per_run_curves``: also ``curves/<run_id>.png`` per
     completed run with epochs (``curves/<sweep>/<run_id>.png`` when the records span several sweeps, so
     equal run ids cannot overwrite each other). ``step_breakdown.csv``/``.md`` (a row per completed run with
-    a step-time breakdown) and ``breakdown/<sweep>.png`` per sweep with one (stacked bars of the phases'
-    shares, :mod:`analysis.breakdown`). For multi-label runs and thread sweeps (:mod:`analysis.chexnet`):
+    a step-time breakdown) and ``step_breakdown.png`` (stacked bars of the phases' shares, a bar per run or,
+    beyond 40 runs, per shape of each workload, :mod:`analysis.breakdown`). For multi-label runs and thread sweeps (:mod:`analysis.chexnet`):
     ``auroc_per_class.csv``/``.md`` and ``auroc/<sweep>.png``, ``epoch_time.csv`` and
     ``epoch_time/<sweep>.png``, ``val_loss/<sweep>.png``. Every figure keeps its size and legend bounded whatever
     the number of runs. A figure that no run can feed is skipped and listed, with the reason, in
@@ -117,7 +117,6 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
         files.extend(compared)
     tables_at = time.perf_counter()
     figures, curves = _figure_tasks(loaded, scaling_table, out), _curve_tasks(loaded, out / CURVES_DIR, per_run_curves)
-    curves += breakdown_tasks(loaded.runs, out / BREAKDOWN_DIR)
     curves += chexnet_tasks(loaded, out)
     completed = int((loaded.runs["status"] == "completed").sum())
     parallel = jobs > 1 and (completed >= PARALLEL_FROM or (per_run_curves and len(curves) > 1))
@@ -168,13 +167,15 @@ Task = tuple  # (a module-level function returning (paths, not-drawn reasons), i
 
 
 def _figure_tasks(loaded: LoadedRecords, scaling_table: pd.DataFrame, out: Path) -> list[Task]:
-    """The summary figures: throughput and scaling efficiency (or why not), and the paper's figures."""
+    """The summary figures: throughput and scaling efficiency (or why not), the paper's figures and the
+    step-time breakdown."""
     tasks: list[Task] = []
     if scaling_table.empty:
         tasks.append((_not_drawn, "throughput.png, scaling_efficiency.png: no completed run with a throughput figure"))
     else:
         tasks.append((_draw_scaling, scaling_table, out))
     tasks += [(_draw_figure, name, loaded, out) for name in FIGURES]
+    tasks.append(breakdown_task(loaded.runs, out))
     return tasks
 
 

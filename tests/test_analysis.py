@@ -269,7 +269,7 @@ def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
     assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
     assert not (results / "analysis").exists()
     assert [line.split(":")[0] for line in outputs.skipped] == ["fig8_speedup.png", "fig10_scaling_efficiency.png",
-                                                                "breakdown/"]  # these records have no breakdown
+                                                                "step_breakdown.png"]  # these records have no breakdown
 
 
 def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
@@ -282,7 +282,7 @@ def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
     assert "throughput.png" in outputs.skipped[0]
     assert [line.split(":")[0] for line in outputs.skipped[1:]] == [
         "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png", "fig9_top1_lr.png",
-        "fig10_scaling_efficiency.png", "breakdown/"]
+        "fig10_scaling_efficiency.png", "step_breakdown.png"]
     assert "not drawn: throughput.png" in format_summary(outputs)
 
 

@@ -1,4 +1,4 @@
-"""The step-time breakdown in `mcnn-bench analyze`: step_breakdown.csv/.md and breakdown/<sweep>.png, from the
+"""The step-time breakdown in `mcnn-bench analyze`: step_breakdown.csv/.md and step_breakdown.png, from the
 records of real Horovod runs (1 and 2 workers started by horovodrun), next to records without a breakdown."""
 import json
 import subprocess
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis.breakdown import MAX_BARS, PHASE_COLORS, bars, plot_sweep_breakdown, with_breakdown
+from analysis.breakdown import MAX_BARS, PHASE_COLORS, bars, breakdown_task, plot_breakdown
 from analysis.records import BREAKDOWN_PHASES, load_records
 from analysis.report import analyze
 from benchmark.config import TrainConfig
@@ -83,21 +83,47 @@ def test_the_table_holds_each_real_runs_shares(results, analysed):
     assert markdown.count("| bd | n1-w") == 2 and "| compute (%) |" in markdown
 
 
-def test_a_figure_per_sweep_with_a_bar_per_run(analysed):
-    png = analysed.out_dir / "breakdown" / f"{SWEEP}.png"
+def test_one_figure_with_a_bar_per_run(analysed):
+    png = analysed.out_dir / "step_breakdown.png"
     assert png in analysed.files and count_bars(png) == 2
-    assert not (analysed.out_dir / "breakdown" / "old.png").exists()
-    (reason,) = [line for line in analysed.skipped if line.startswith("breakdown/")]
-    assert "no completed run with a step breakdown in sweep(s) old " in reason
+    assert not (analysed.out_dir / "breakdown").exists()
+    assert not [line for line in analysed.skipped if line.startswith("step_breakdown")]
 
 
-def test_a_wide_sweep_draws_the_median_of_each_shape(results, tmp_path):
-    runs = with_breakdown(load_records(results).runs)
+def test_without_any_breakdown_the_figure_is_skipped_with_its_reason(results, tmp_path):
+    runs = load_records(results).runs
+    function, reason = breakdown_task(runs[runs["sweep"] == "old"], tmp_path)
+    assert function(reason) == ([], [reason]) and reason.startswith("step_breakdown.png: no completed run with a")
+
+
+def drawn_rows(results: Path) -> pd.DataFrame:
+    """The rows :func:`breakdown_task` hands to the figure: the runs with a breakdown, with their workload."""
+    function, rows, without, path = breakdown_task(load_records(results).runs, results)
+    assert without == 2 and path.name == "step_breakdown.png"
+    return rows
+
+
+def test_many_runs_draw_the_median_of_each_shape(results, tmp_path):
+    runs = drawn_rows(results)
     wide = pd.concat([runs.assign(run_id=runs["run_id"] + f"-r{repeat}") for repeat in range(MAX_BARS)])
     labels, shares, pooled = bars(wide)
     assert labels == [f"n1 x w1 x b4 ({MAX_BARS} runs)", f"n1 x w2 x b4 ({MAX_BARS} runs)"]
     assert pooled.startswith("shape") and shares.sum(axis=1) == pytest.approx([1.0, 1.0])
     assert shares == pytest.approx(runs[[f"share_{phase}" for phase in BREAKDOWN_PHASES]].to_numpy(), abs=1e-6)
-    assert count_bars(plot_sweep_breakdown(wide, SWEEP, 0, tmp_path / "wide.png")) == 2
+    assert count_bars(plot_breakdown(wide, 0, tmp_path / "wide.png")) == 2
     few = bars(runs)
     assert few[0] == ["n1-w1-b4", "n1-w2-b4"] and few[2] is None
+
+
+def test_runs_of_other_workloads_never_share_a_bar_and_sweeps_name_the_runs(results, tmp_path):
+    runs = drawn_rows(results)
+    (workload,) = set(runs["workload"])
+    assert workload == "mcnn 64x64 synthetic"
+    wide = pd.concat([runs.assign(run_id=runs["run_id"] + f"-r{repeat}") for repeat in range(MAX_BARS)])
+    labels, _, pooled = bars(pd.concat([wide, wide.assign(workload="vgg16 64x64 synthetic")]))
+    assert labels == [f"{name} 64x64 synthetic: n1 x w{w} x b4 ({MAX_BARS} runs)" for name in ("mcnn", "vgg16")
+                      for w in (1, 2)]
+    assert pooled.endswith("of one workload")
+    two_sweeps = bars(pd.concat([runs, runs.assign(sweep="again")]))[0]
+    assert two_sweeps == ["bd/n1-w1-b4", "bd/n1-w2-b4", "again/n1-w1-b4", "again/n1-w2-b4"]
+    assert count_bars(plot_breakdown(pd.concat([runs, runs.assign(sweep="again")]), 0, tmp_path / "two.png")) == 4

@@ -114,7 +114,7 @@ def test_analyze_writes_figures_and_comparison(paper_like):
     assert set(FIGURES) <= names
     assert {"throughput.png", "scaling_efficiency.png", "node_scaling.csv", "table1_vs_paper.md",
             "table1_vs_paper.csv", "sections_vs_paper.md", "sections_vs_paper.csv"} <= names
-    assert [line.split(":")[0] for line in outputs.skipped] == ["breakdown/"]  # these records have no breakdown
+    assert [line.split(":")[0] for line in outputs.skipped] == ["step_breakdown.png"]  # these records have no breakdown
     assert "leaky split" in (outputs.out_dir / "table1.md").read_text()
     assert "not published" in format_summary(outputs)
 
