@@ -88,12 +88,14 @@ class TrainingInterrupted(Exception):
 #: MKL, oneDNN and Horovod's background thread (HOROVOD_CYCLE_TIME) that a worker's record keeps
 #: (:attr:`benchmark.record.Threads.env`).
 THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "TF_ENABLE_ONEDNN", "HOROVOD_CYCLE_TIME")
-#: Horovod's cycle (``HOROVOD_CYCLE_TIME``, ms) for a lone worker. Horovod's background thread wakes once a
-#: cycle (1 ms by default) to negotiate collectives; alone, it took 2.6 % of a core at 900 wake-ups a second
-#: from the two compute threads of a 256x320 step on a 2-core node (3-4 % of the step's images/s). A lone
-#: worker's step has no collective (see :meth:`Trainer._make_train_step`), so a longer cycle costs it only
-#: the wait of its few collectives per epoch.
-LONE_WORKER_CYCLE_MS = "10"
+#: Horovod's cycle (``HOROVOD_CYCLE_TIME``, ms) the trainer sets unless it is set: for a lone worker, and for
+#: several. Horovod's background thread wakes once a cycle (1 ms by default, a GPU cluster's choice) to
+#: negotiate collectives. On a 2-core node at 256x320, local batch 8: alone, it took 2.6 % of a core at 900
+#: wake-ups a second from the compute threads (3-4 % of the images/s); with 2 workers, 2 x 22.65 images/s at
+#: 1 ms, 23.8 at 2 ms, 24.6 at 5 ms and at 10 ms (2-4 runs each). A lone worker's step has no collective (see
+#: :meth:`Trainer._make_train_step`), so it takes the longer cycle; several workers wait up to one cycle
+#: for each step's allreduce, a few ms of a step of 0.3 s or more at the paper's sizes.
+LONE_WORKER_CYCLE_MS, WORKERS_CYCLE_MS = "10", "5"
 
 
 def configure_threads(config: TrainConfig, local_size: int) -> Threads:
@@ -665,11 +667,10 @@ def launcher_size() -> int:
     return 1
 
 
-def set_lone_worker_cycle() -> None:
-    """Before ``hvd.init()``: a lone worker (:func:`launcher_size` 1) gets Horovod's cycle
-    :data:`LONE_WORKER_CYCLE_MS`, unless ``HOROVOD_CYCLE_TIME`` is set; several workers keep Horovod's."""
-    if launcher_size() == 1:
-        os.environ.setdefault("HOROVOD_CYCLE_TIME", LONE_WORKER_CYCLE_MS)
+def set_horovod_cycle() -> None:
+    """Before ``hvd.init()``: Horovod's cycle :data:`LONE_WORKER_CYCLE_MS` for a lone worker
+    (:func:`launcher_size` 1), else :data:`WORKERS_CYCLE_MS`, unless ``HOROVOD_CYCLE_TIME`` is set."""
+    os.environ.setdefault("HOROVOD_CYCLE_TIME", LONE_WORKER_CYCLE_MS if launcher_size() == 1 else WORKERS_CYCLE_MS)
 
 
 def run_training(config: TrainConfig) -> RunRecord | None:
@@ -693,7 +694,7 @@ def run_training(config: TrainConfig) -> RunRecord | None:
         try:
             import horovod.tensorflow as hvd
 
-            set_lone_worker_cycle()
+            set_horovod_cycle()
             hvd.init()
             threads = configure_threads(config, hvd.local_size())
             # the peaks are held against the analytic model's FLOPs: no other model needs them measured

@@ -11,6 +11,7 @@ import pytest
 
 from benchmark.checkpoint import checkpoint_dir, latest_checkpoint
 from benchmark.config import TrainConfig
+from benchmark.train import WORKERS_CYCLE_MS
 from slurm.executor.local import launch_command
 
 pytestmark = pytest.mark.horovod
@@ -93,7 +94,7 @@ def test_two_workers_ran_as_one_job(two_worker_run):
     assert r["provenance"]["horovod_controller"] == "gloo"
     assert len(r["provenance"]["hostnames"]) == 2
     assert r["provenance"]["threads"]["intra_op"] == 1
-    assert "HOROVOD_CYCLE_TIME" not in r["provenance"]["threads"]["env"]  # several workers keep Horovod's cycle
+    assert r["provenance"]["threads"]["env"]["HOROVOD_CYCLE_TIME"] == WORKERS_CYCLE_MS
 
 
 def test_workers_end_with_identical_weights(two_worker_run):

@@ -12,7 +12,8 @@ import pytest
 
 from benchmark.config import TrainConfig
 from benchmark.record import RunRecord, Threads
-from benchmark.train import LONE_WORKER_CYCLE_MS, THREAD_ENV_PREFIXES, launcher_size, set_lone_worker_cycle
+from benchmark.train import (LONE_WORKER_CYCLE_MS, THREAD_ENV_PREFIXES, WORKERS_CYCLE_MS, launcher_size,
+                             set_horovod_cycle)
 from slurm.executor import EXECUTORS
 from slurm.spec import SpecError, parse_spec
 from slurm.sweep import DRY_RUN_CONFIG, dry_run, run_sweep
@@ -139,17 +140,18 @@ LAUNCHER_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
 @pytest.mark.parametrize("env,size,cycle", [
     ({}, 1, LONE_WORKER_CYCLE_MS),
     ({"HOROVOD_SIZE": "1"}, 1, LONE_WORKER_CYCLE_MS),
-    ({"HOROVOD_SIZE": "2"}, 2, None),
-    ({"SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "1"}, 4, None),
+    ({"HOROVOD_SIZE": "2"}, 2, WORKERS_CYCLE_MS),
+    ({"SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "1"}, 4, WORKERS_CYCLE_MS),
     ({"OMPI_COMM_WORLD_SIZE": "1", "HOROVOD_CYCLE_TIME": "0.5"}, 1, "0.5"),
 ])
-def test_only_a_lone_worker_gets_a_longer_horovod_cycle_unless_one_is_set(monkeypatch, env, size, cycle):
-    for name in LAUNCHER_VARS:
-        monkeypatch.delenv(name, raising=False)
+def test_a_lone_worker_gets_a_longer_horovod_cycle_than_several_unless_one_is_set(monkeypatch, env, size, cycle):
+    for name in LAUNCHER_VARS:  # set, then removed: monkeypatch restores what this test's call sets
+        monkeypatch.setenv(name, "0")
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert launcher_size() == size
-    set_lone_worker_cycle()
+    set_horovod_cycle()
     assert os.environ.get("HOROVOD_CYCLE_TIME") == cycle
 
 
