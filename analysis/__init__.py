@@ -10,6 +10,9 @@ Modules, one concept each:
 - ``compare``: our runs beside the published numbers (Table 1 per node count; Fig. 2 and sec. 5.2-5.4).
 - ``scaling_model``: the alpha-beta ring-allreduce scaling model and its fits; ``predict``: what
   ``mcnn-bench predict`` does with it (inputs, the paper's validation, tables and the speedup plot).
+- ``breakdown``: the step-time breakdown of each run (``step_breakdown.csv``/``.md``/``.png``).
+- ``chexnet`` (with ``auroc``, ``epoch_time``, ``val_loss``): the outputs of multi-label runs and thread sweeps.
+- ``bench``: ``mcnn-bench bench analyze``, the time ``analyze`` takes over many generated records.
 - ``report``: ``analyze()`` writes all of the above; ``format_summary()`` renders it for a terminal.
 - ``reference``, ``acceptance``: reference files and the PASS/FAIL of a sweep against one.
 """
