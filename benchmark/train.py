@@ -89,9 +89,9 @@ class TrainingInterrupted(Exception):
 #: (:attr:`benchmark.record.Threads.env`).
 THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "TF_ENABLE_ONEDNN", "HOROVOD_CYCLE_TIME")
 #: Horovod's cycle (``HOROVOD_CYCLE_TIME``, ms) the trainer sets unless it is set: for a lone worker, and for
-#: several. Horovod's background thread wakes once a cycle (1 ms by default, a GPU cluster's choice) to
+#: several. Horovod's background thread wakes once a cycle (1 ms by default) to
 #: negotiate collectives. On a 2-core node at 256x320, local batch 8: alone, it took 2.6 % of a core at 900
-#: wake-ups a second from the compute threads (3-4 % of the images/s); with 2 workers, 2 x 22.65 images/s at
+#: wake-ups a second from the compute threads (3-4 % of the images/s); 2 workers together made 22.65 images/s at
 #: 1 ms, 23.8 at 2 ms, 24.6 at 5 ms and at 10 ms (2-4 runs each). A lone worker's step has no collective (see
 #: :meth:`Trainer._make_train_step`), so it takes the longer cycle; several workers wait up to one cycle
 #: for each step's allreduce, a few ms of a step of 0.3 s or more at the paper's sizes.
