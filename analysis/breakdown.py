@@ -188,7 +188,8 @@ def plot_breakdown(rows: pd.DataFrame, without: int, path: str | Path) -> Path:
     axes.set_axisbelow(True)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     sweeps = rows["sweep"].nunique()
-    title = (f"Step time by phase, {len(rows)} run(s)" + (f" of {sweeps} sweeps" if sweeps > 1 else f", sweep {rows['sweep'].iloc[0]}")
+    title = (f"Step time by phase, {len(rows)} run(s)"
+             + (f" of {sweeps} sweeps" if sweeps > 1 else f", sweep {rows['sweep'].iloc[0]}")
              + (f"; {without} completed run(s) without a breakdown not shown" if without else ""))
     if pooled:
         title += f"\neach bar: the median share of each phase over the runs of one {pooled}, rescaled to 100 %"

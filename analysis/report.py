@@ -78,9 +78,9 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
     completed run with epochs (``curves/<sweep>/<run_id>.png`` when the records span several sweeps, so
     equal run ids cannot overwrite each other). ``step_breakdown.csv``/``.md`` (a row per completed run with
     a step-time breakdown) and ``step_breakdown.png`` (stacked bars of the phases' shares, a bar per run or,
-    beyond 40 runs, per shape of each workload, :mod:`analysis.breakdown`). For multi-label runs and thread sweeps (:mod:`analysis.chexnet`):
-    ``auroc_per_class.csv``/``.md`` and ``auroc/<sweep>.png``, ``epoch_time.csv`` and
-    ``epoch_time/<sweep>.png``, ``val_loss/<sweep>.png``. Every figure keeps its size and legend bounded whatever
+    beyond 40 runs, per shape of each workload, :mod:`analysis.breakdown`). For multi-label runs and thread
+    sweeps (:mod:`analysis.chexnet`): ``auroc_per_class.csv``/``.md`` and ``auroc/<sweep>.png``,
+    ``epoch_time.csv`` and ``epoch_time/<sweep>.png``, ``val_loss/<sweep>.png``. Every figure keeps its size and legend bounded whatever
     the number of runs. A figure that no run can feed is skipped and listed, with the reason, in
     ``skipped`` (the two scaling figures when no completed run has a throughput figure). With
     ``compare="paper"``: also ``table1_vs_paper.csv``/``.md`` and ``sections_vs_paper.csv``/``.md``

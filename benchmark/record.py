@@ -82,8 +82,8 @@ class Threads(Model):
     affinity_cores: Positive
     env: dict[str, str] = Field(default_factory=dict, description="the worker's environment variables named "
                                 "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_*, TF_ENABLE_ONEDNN* or HOROVOD_CYCLE_TIME "
-                                "(OpenMP, Intel OpenMP, MKL, oneDNN, Horovod's background thread), as set, whether or not the TensorFlow build reads them "
-                                "(empty in records made before)")
+                                "(OpenMP, Intel OpenMP, MKL, oneDNN, Horovod's background thread), as set, "
+                                "whether or not the TensorFlow build reads them (empty in records made before)")
 
 
 class Provenance(Model):

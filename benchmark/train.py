@@ -89,12 +89,12 @@ class TrainingInterrupted(Exception):
 #: (:attr:`benchmark.record.Threads.env`).
 THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "TF_ENABLE_ONEDNN", "HOROVOD_CYCLE_TIME")
 #: Horovod's cycle (``HOROVOD_CYCLE_TIME``, ms) the trainer sets unless it is set: for a lone worker, and for
-#: several. Horovod's background thread wakes once a cycle (1 ms by default) to
-#: negotiate collectives. On a 2-core node at 256x320, local batch 8: alone, it took 2.6 % of a core at 900
-#: wake-ups a second from the compute threads (3-4 % of the images/s); 2 workers together made 22.65 images/s at
-#: 1 ms, 23.8 at 2 ms, 24.6 at 5 ms and at 10 ms (2-4 runs each). A lone worker's step has no collective (see
-#: :meth:`Trainer._make_train_step`), so it takes the longer cycle; several workers wait up to one cycle
-#: for each step's allreduce, a few ms of a step of 0.3 s or more at the paper's sizes.
+#: several. Horovod's background thread wakes once a cycle (1 ms by default) to negotiate collectives. On a
+#: 2-core node at 256x320, local batch 8: alone, it took 2.6 % of a core at 900 wake-ups a second from the
+#: compute threads (3-4 % of the images/s); 2 workers together made 22.65 images/s at 1 ms, 23.8 at 2 ms,
+#: 24.6 at 5 ms and at 10 ms (2-4 runs each). A lone worker's step has no collective (see
+#: :meth:`Trainer._make_train_step`), so it takes the longer cycle; several workers wait up to one cycle for
+#: each step's allreduce, a few ms of a step of 0.3 s or more at the paper's sizes.
 LONE_WORKER_CYCLE_MS, WORKERS_CYCLE_MS = "10", "5"
 
 
@@ -651,20 +651,25 @@ class Trainer:
         )
 
 
+#: The environment variables that carry a worker's rank, and the worker count, as each launcher sets them
+#: (Horovod/Gloo, Open MPI, PMIx or SLURM's srun), in the order they are read.
+LAUNCHER_RANK_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+LAUNCHER_SIZE_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+
+
+def _launcher_value(names: tuple[str, ...], default: int) -> int:
+    """The first of the environment variables ``names`` that is set, as an int; ``default`` if none is."""
+    return next((int(os.environ[name]) for name in names if name in os.environ), default)
+
+
 def launcher_rank() -> int:
-    """This process's rank as the launcher set it (Horovod/Gloo, Open MPI, PMIx or SLURM), 0 if none."""
-    for var in ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
-        if var in os.environ:
-            return int(os.environ[var])
-    return 0
+    """This process's rank as the launcher set it (:data:`LAUNCHER_RANK_VARS`), 0 if none."""
+    return _launcher_value(LAUNCHER_RANK_VARS, 0)
 
 
 def launcher_size() -> int:
-    """The number of workers as the launcher set it (Horovod/Gloo, Open MPI or SLURM's srun), 1 if none."""
-    for var in ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
-        if var in os.environ:
-            return int(os.environ[var])
-    return 1
+    """The number of workers as the launcher set it (:data:`LAUNCHER_SIZE_VARS`), 1 if none."""
+    return _launcher_value(LAUNCHER_SIZE_VARS, 1)
 
 
 def set_horovod_cycle() -> None:

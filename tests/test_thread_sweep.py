@@ -12,8 +12,8 @@ import pytest
 
 from benchmark.config import TrainConfig
 from benchmark.record import RunRecord, Threads
-from benchmark.train import (LONE_WORKER_CYCLE_MS, THREAD_ENV_PREFIXES, WORKERS_CYCLE_MS, launcher_size,
-                             set_horovod_cycle)
+from benchmark.train import (LAUNCHER_SIZE_VARS, LONE_WORKER_CYCLE_MS, THREAD_ENV_PREFIXES, WORKERS_CYCLE_MS,
+                             launcher_size, set_horovod_cycle)
 from slurm.executor import EXECUTORS
 from slurm.spec import SpecError, parse_spec
 from slurm.sweep import DRY_RUN_CONFIG, dry_run, run_sweep
@@ -134,9 +134,6 @@ def test_bad_env_is_refused_naming_the_key(kind, env, expected):
     assert expected in error_of(executor={"kind": kind, "env": env})
 
 
-LAUNCHER_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "HOROVOD_CYCLE_TIME")
-
-
 @pytest.mark.parametrize("env,size,cycle", [
     ({}, 1, LONE_WORKER_CYCLE_MS),
     ({"HOROVOD_SIZE": "1"}, 1, LONE_WORKER_CYCLE_MS),
@@ -145,7 +142,7 @@ LAUNCHER_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
     ({"OMPI_COMM_WORLD_SIZE": "1", "HOROVOD_CYCLE_TIME": "0.5"}, 1, "0.5"),
 ])
 def test_a_lone_worker_gets_a_longer_horovod_cycle_than_several_unless_one_is_set(monkeypatch, env, size, cycle):
-    for name in LAUNCHER_VARS:  # set, then removed: monkeypatch restores what this test's call sets
+    for name in (*LAUNCHER_SIZE_VARS, "HOROVOD_CYCLE_TIME"):  # set, then removed: monkeypatch restores what this test's call sets
         monkeypatch.setenv(name, "0")
         monkeypatch.delenv(name)
     for name, value in env.items():
