@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL=2   # keep TensorFlow's start-up notices out of the 
 TF_SPEC="tensorflow-cpu==2.18.1"
 HVD_SPEC="horovod==0.28.1"
 # System packages: Open MPI and cmake for Horovod's build; libjemalloc2 and libtcmalloc-minimal4, the mallocs a
-# run can preload (run.allocator, benchmark/allocator.py).
+# run can preload (run.allocator, benchmark/util/allocator.py).
 APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake libjemalloc2 libtcmalloc-minimal4)
 
 log() { printf '[setup] %s\n' "$*"; }

@@ -24,7 +24,7 @@ import pandas as pd
 from analysis.records import load_records
 from analysis.reference import FIGURES, FigureReference, Reference, ShapeReference, shape_key, shape_name
 from analysis.tables import EFFICIENCY, RUN_ID, SWEEP, scaling
-from benchmark.atomic import write_atomic, write_json_atomic
+from benchmark.util.atomic import write_atomic, write_json_atomic
 
 OUTPUTS = ("acceptance.md", "acceptance.json", "acceptance.xml")
 

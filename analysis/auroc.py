@@ -6,7 +6,7 @@ chart per sweep (:func:`plot_auroc`).
 Each run is shown at its **last epoch** with per-class AUROCs: the model the run ended with, whose figures the
 record holds as final. The epoch with the best mean would be picked on the very validation set it is then
 scored on, which flatters it (Table 1's ``best mean AUROC`` gives that figure). A class whose validation images
-are all positive or all negative has no AUROC (null in the record, :mod:`benchmark.task`): an empty cell, a gap
+are all positive or all negative has no AUROC (null in the record, :mod:`benchmark.train.task`): an empty cell, a gap
 among the bars, counted in the caption and the title.
 """
 from __future__ import annotations

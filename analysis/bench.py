@@ -23,9 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.analytic import model_figures
+from benchmark.models.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.metrics import analytic_figures
+from benchmark.train.metrics import analytic_figures
 from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RankBreakdown,
                               RunRecord, StepBreakdown, StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain,
                               Topology, Validation)

@@ -1,5 +1,5 @@
 """Where the training steps' time went, per run: the step-time breakdown of the records
-(``throughput.breakdown``, :func:`benchmark.metrics.step_breakdown`), as shares of the sampled steps' wall time
+(``throughput.breakdown``, :func:`benchmark.train.metrics.step_breakdown`), as shares of the sampled steps' wall time
 spent in compute (forward and backward), the gradients' allreduce, the optimizer update, waiting for input, and
 on the host (dispatching the step, the trainer's work between steps), averaged over each run's workers.
 
@@ -21,7 +21,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 
 from .figures import _Texts
 from .plots import save_png

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 
 from .auroc import caption, markdown, per_class_auroc, plot_auroc
 from .differences import settings

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.analytic import model_figures
-from benchmark.atomic import write_atomic
+from benchmark.models.analytic import model_figures
+from benchmark.util.atomic import write_atomic
 
 from . import paper
 from .tables import (BASELINE_NODES, EFFICIENCY, LEAKY_SPLIT, NODES, SECONDS_PER_MINUTE, SPEEDUP, SWEEP,
@@ -160,7 +160,7 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     """The figures of Datta et al. 2019, Fig. 2 and sec. 5.2-5.4, beside ours: columns
     ``SECTIONS_VS_PAPER_COLUMNS``, one row per figure (``ours`` NA without a comparable run).
 
-    Ours: Fig. 2's activations at batch 32 from :func:`benchmark.analytic.model_figures` at Dataset A's
+    Ours: Fig. 2's activations at batch 32 from :func:`benchmark.models.analytic.model_figures` at Dataset A's
     1024x1280x3 (analytic, not measured); the one-node memory at batch 32 as the median peak RSS of the
     largest worker of completed 1-node runs at local batch 32 (GB = 1e9 bytes); TTT medians over completed
     runs that reached the top-1 target; the best one-node configuration as the workers per node x local
@@ -240,7 +240,7 @@ def _activation_row() -> dict:
     return {FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3", SOURCE: published.source,
             UNIT: published.unit, PAPER_VALUE: published.value, OUR_VALUE: ours,
             RATIO: _ratio(ours, published.value), OUR_RUNS: 0,
-            BASIS: "benchmark.analytic (float32 outputs of every layer; not measured)",
+            BASIS: "benchmark.models.analytic (float32 outputs of every layer; not measured)",
             OUR_WORKLOAD: f"{PAPER_DATASET_A_IMAGE_SIZE} (analytic)", DIFFERS: ""}
 
 

@@ -2,7 +2,7 @@
 overlaid (:mod:`analysis.paper`), as PNGs (matplotlib's Agg canvas, no pyplot):
 
 - ``fig2_activations.png`` (Fig. 2): analytic activation size vs batch size 8..64 at the paper's
-  1024x1280x3 and at every image size of the runs (:mod:`benchmark.analytic`), the runs' measured peak
+  1024x1280x3 and at every image size of the runs (:mod:`benchmark.models.analytic`), the runs' measured peak
   RSS per worker at their local batch, and the paper's about 11 GB at batch 32.
 - ``fig5_batch_size.png`` (Fig. 5): one-node images/s and peak RSS per worker vs local batch size, one
   line per workers per node; the paper's 47.5 GB at batch 32 and best 4 workers x local batch 8 (sec. 5.2).
@@ -40,7 +40,7 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLoca
                                ScalarFormatter)
 from matplotlib.transforms import Affine2D
 
-from benchmark.analytic import model_figures
+from benchmark.models.analytic import model_figures
 
 from . import paper
 from .plots import CI_ALPHA, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png
@@ -75,7 +75,7 @@ class NoData(ValueError):
 def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
     """Datta et al. 2019, Fig. 2: activation memory (GB = 1e9 bytes) vs batch size, log scale.
 
-    Lines: :meth:`benchmark.analytic.ModelFigures.activation_bytes` (float32 output of every layer, one
+    Lines: :meth:`benchmark.models.analytic.ModelFigures.activation_bytes` (float32 output of every layer, one
     batch) for batches 8..64 at 1024x1280x3, 13 classes (the paper's Dataset A) and at each (image size,
     classes) of the M-CNN runs. Dots: each M-CNN run's measured ``memory.peak_rss_bytes_max`` (the largest
     worker's peak RSS, which also holds weights, gradients, momentum and the framework) at its local batch.

@@ -223,7 +223,7 @@ TARGETS: dict[str, Published] = {
 }
 
 #: Datta et al. 2019: M-CNN's parameter size as the paper prints it ("162.2 MB"; issue 9 does not say in
-#: which section). 42,577,261 float32 parameters are 170.3 MB = 162.4 MiB (:mod:`benchmark.analytic`).
+#: which section). 42,577,261 float32 parameters are 170.3 MB = 162.4 MiB (:mod:`benchmark.models.analytic`).
 PARAMETER_MB: Published = _quoted(162.2, "MB", "parameter size (section not given in issue 9)",
                                   "'162.2 MB', with 42,577,261 parameters")
 

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator,
                                ScalarFormatter)
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 
 from .tables import (BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, SPEEDUP, SWEEP, WORKERS,
                      WORKERS_PER_NODE)

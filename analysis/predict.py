@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 
 from .scaling_model import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, DEFAULT_LATENCY_SECONDS, EPOCHS, EpochsRule,
                             ComputeModel, RingModel, STEP_SECONDS, add_speedups, bandwidth_for_speedup,
@@ -166,7 +166,7 @@ def paper_validation(*, one_node_images_per_second: float | None = None,
        ``beta = 8 / 100e9`` s/B, the link's peak (optimistic: no protocol overhead, one link per node
        shared by its workers' ring hops, intra-node hops at the same speed); alpha
        :data:`~analysis.scaling_model.DEFAULT_LATENCY_SECONDS` unless given. ``n`` = M-CNN's float32
-       gradient bytes (:func:`benchmark.analytic.model_figures`) at ``image_size``, by default Table 1's
+       gradient bytes (:func:`benchmark.models.analytic.model_figures`) at ``image_size``, by default Table 1's
        workload's input (``paper.TABLE1_VARIANT``: Dataset B's 768x768, else Dataset A's fields).
     3. Compute: the one-node step ``s1 = w1 b1 / X`` holds the allreduce among its ``w1`` workers, so the
        compute per node and image is ``tau = (s1 - (1 - overlap) T(w1)) / (w1 b1)``; with ``w`` workers per
@@ -181,7 +181,7 @@ def paper_validation(*, one_node_images_per_second: float | None = None,
        and TTT (sec. 5.3) and the 1-to-128-node speedup (sec. 5.4) against the prediction's; and
        :func:`paper_calibration`.
     """
-    from benchmark.analytic import model_figures
+    from benchmark.models.analytic import model_figures
 
     if paper is None:
         from . import paper
@@ -342,7 +342,7 @@ def paper_calibration(paper, rows: pd.DataFrame, tau: float, image_size: tuple[i
 
     A line says why when its published figures are missing or no value reproduces the speedup.
     """
-    from benchmark.analytic import model_figures
+    from benchmark.models.analytic import model_figures
 
     lines = []
     eight, dataset = paper.EIGHT_NODES, paper.DATASET
@@ -507,7 +507,7 @@ def run_predict(args) -> str:
         raise ValueError("give --step-times RESULTS_DIR (a one-node batch sweep), or --paper")
     step_times, records_size = load_step_times(args.step_times, image_size, args.step_time_from)
     image_size = image_size or records_size
-    from benchmark.analytic import model_figures
+    from benchmark.models.analytic import model_figures
 
     nbytes = model_figures(*image_size).parameter_bytes
     notes = [f"step times: {len(step_times)} (workers per node, local batch) point(s) from {args.step_times}, "

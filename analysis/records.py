@@ -24,7 +24,7 @@ EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top
 #: The epochs' 95 % bootstrap intervals (``Epoch.val_top1_ci``/``val_top5_ci``), each as a low and a high column.
 EPOCH_INTERVALS = {"val_top1_ci": ("val_top1_ci_low", "val_top1_ci_high"),
                    "val_top5_ci": ("val_top5_ci_low", "val_top5_ci_high")}
-#: The record's ``analytic`` figures copied into the run table (:mod:`benchmark.analytic`; GFLOP = 1e9 FLOPs).
+#: The record's ``analytic`` figures copied into the run table (:mod:`benchmark.models.analytic`; GFLOP = 1e9 FLOPs).
 ANALYTIC_FIGURES = {
     "training_gflop_per_image": "float64", "achieved_gflops_per_second": "float64",
     "achieved_gflops_per_second_per_worker": "float64", "activation_bytes": "Int64",
@@ -81,7 +81,7 @@ class LoadedRecords:
     figure existed) are missing (NA). ``epochs``: one row per (run, epoch), columns ``EPOCH_COLUMNS``
     (``elapsed_seconds`` in seconds since the run's first training step). ``problems``: ``(path,
     reason)`` for every malformed record that was skipped. Multi-label runs (``multi_label``: the data
-    source's task, :mod:`benchmark.task`) have no top-1/top-5 but ``best_val_auroc_mean`` and the epochs'
+    source's task, :mod:`benchmark.train.task`) have no top-1/top-5 but ``best_val_auroc_mean`` and the epochs'
     ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run, epoch, class), columns
     ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs). ``ttt_metric`` and
     ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its target;

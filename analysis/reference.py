@@ -31,7 +31,7 @@ from typing import Literal
 import tomli_w
 from pydantic import Field, model_validator
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 from benchmark.config import ImageSize, ModelName, SourceName
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 from .compare import (OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_WORKLOAD, PAPER_IMAGES_PER_SECOND, PAPER_TTT,
                       write_comparison)
 from .compare import markdown as compare_markdown

@@ -100,7 +100,7 @@ class RingModel:
 
 @dataclass(frozen=True)
 class AllreduceMeasurement:
-    """One ``mcnn-bench allreduce`` result (:mod:`benchmark.allreduce`): ``bytes`` per worker,
+    """One ``mcnn-bench allreduce`` result (:mod:`benchmark.microbench.allreduce`): ``bytes`` per worker,
     ``median_seconds`` of the slowest rank."""
 
     workers: int

@@ -85,7 +85,7 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
     global training throughput over the timed window; ``GFLOP/s per node`` the training GFLOP/s a node
     achieved (``analytic.achieved_gflops_per_second_per_node``) and ``fraction of peak (%)`` = 100 x
     ``analytic.fraction_of_peak`` (a worker's GFLOP/s over its node's 5x5-convolution peak,
-    :mod:`benchmark.peak`); ``best top-1 (95 % CI)`` the best validation top-1
+    :mod:`benchmark.microbench.peak`); ``best top-1 (95 % CI)`` the best validation top-1
     in % with the bootstrap interval of that epoch (:func:`top1_with_interval`), empty for multi-label data,
     whose runs have ``best mean AUROC``, the best validation mean per-class AUROC over the epochs (Wilson et
     al., Dell EMC); ``model`` (``model.name``), ``optimizer`` (``training.optimizer``); ``workload`` as
@@ -206,7 +206,7 @@ def memory_table(runs: pd.DataFrame) -> pd.DataFrame:
     Columns ``MEMORY_COLUMNS``; ``peak RSS per worker (MiB)`` = ``memory.peak_rss_bytes_max`` / 2**20,
     the largest peak RSS of any one worker (rank) of the run; ``memory lower bound (MiB)`` =
     ``analytic.memory_lower_bound_bytes`` / 2**20 (weights, gradients, momentum and one local batch's
-    activations, :mod:`benchmark.analytic`) and ``peak RSS / lower bound`` =
+    activations, :mod:`benchmark.models.analytic`) and ``peak RSS / lower bound`` =
     ``analytic.peak_rss_over_lower_bound`` (NA in records made before the analytic model). Failed runs
     stay as rows (their memory figure is NA when the run never reached the measurement). Sorted as
     ``table1``.

@@ -24,7 +24,7 @@ def plot_val_loss(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: st
     threads, model ...); beyond ``MAX_SERIES`` runs, a line per group of runs (repeats of a shape pooled
     first, then coarser, :func:`analysis.differences.per_run_or_pooled`) at their median per epoch, with their
     minimum to maximum as a band, as :mod:`analysis.plots` pools. The loss is the trainer's (binary
-    cross-entropy averaged over the classes for multi-label data, :mod:`benchmark.task`), averaged over the
+    cross-entropy averaged over the classes for multi-label data, :mod:`benchmark.train.task`), averaged over the
     validation images. Returns ``path``; raises ``OSError`` if unwritable.
     """
     groups = per_run_or_pooled(runs, MAX_SERIES)

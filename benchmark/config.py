@@ -17,9 +17,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from benchmark.atomic import write_json_atomic
+from benchmark.util.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
+from benchmark.engines import ENGINES
 from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
 
@@ -36,6 +37,7 @@ Optimizer = Literal["momentum", "adam", "adadelta"]
 Schedule = Literal["poly", "step"]
 Allocator = Literal["system", "jemalloc", "tcmalloc"]
 ModelName = Literal[tuple(MODELS)]
+EngineName = Literal[tuple(ENGINES)]
 ImageSize = Annotated[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
                       BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
 
@@ -146,7 +148,7 @@ class TrainingSettings(Model):
 
 class LearningRateSettings(Model):
     """``[learning_rate]``: warm-up then polynomial decay, peak by the linear scaling rule (Datta et al.
-    2019, sec. 3; :mod:`benchmark.schedule`)."""
+    2019, sec. 3; :mod:`benchmark.train.schedule`)."""
 
     lr_start: float = Field(0.001, ge=0, description="rate where the warm-up starts")
     base_lr: float = Field(0.001, gt=0, description="per-worker peak; peak = base_lr x workers (with "
@@ -185,6 +187,9 @@ class RunSettings(Model):
                                                                  "if Horovod sees another")
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
+    engine: EngineName = Field(next(iter(ENGINES)), description="the training engine: " + "; ".join(
+        f"{name}: {entry.description}" for name, entry in ENGINES.items()),
+        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"})
     allocator: Allocator = Field("system", description="the workers' malloc: system (glibc), or jemalloc or "
                                                        "tcmalloc preloaded (LD_PRELOAD; setup.sh installs both)",
                                  json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 from benchmark.config import Precision, TrainConfig
 from benchmark.schema import Model, PlainName, describe_all
 
@@ -86,21 +86,36 @@ class Threads(Model):
                                 "whether or not the TensorFlow build reads them (empty in records made before)")
 
 
+class EngineInfo(Model):
+    """The training engine of a run (``run.engine``, :mod:`benchmark.engines`): its framework, collective
+    library and backend, and the device the workers trained on."""
+
+    name: str = Field(description="run.engine, e.g. horovod")
+    framework: str = Field(description="e.g. tensorflow")
+    framework_version: str
+    collectives: str = Field(description="the collective library and its version, e.g. horovod 0.28.1")
+    backend: str = Field(description="the collective backend the workers used, e.g. mpi or gloo")
+    device: Literal["cpu", "gpu"]
+
+
 class Provenance(Model):
     """Where and with what the run ran."""
 
     hostnames: list[str] = Field(description="per rank")
     cpu_model: str
-    isa_flags: list[str] = Field(default_factory=list, description="of benchmark.provenance.ISA_FLAGS, those the "
+    isa_flags: list[str] = Field(default_factory=list, description="of benchmark.util.provenance.ISA_FLAGS, those the "
                                                                    "CPU has (empty in records made before)")
     logical_cpus: int | None
     threads: Threads
     software: dict[str, str | None]
-    horovod_controller: Literal["mpi", "gloo"]
+    horovod_controller: Literal["mpi", "gloo"] | None = Field(description="the Horovod engine's controller "
+                                                                    "(null for another engine)")
+    engine: EngineInfo | None = Field(None, description="the training engine; null in records made before "
+                                                        "engines existed (all Horovod)")
     git_commit: str | None
     allocator: str | None = Field(None, description="the malloc rank 0 ran with: system (the C library's), "
                                                     "jemalloc or tcmalloc (run.allocator; "
-                                                    "benchmark.allocator.loaded_allocator); null in records "
+                                                    "benchmark.util.allocator.loaded_allocator); null in records "
                                                     "made before")
     started_at: str = Field(description="UTC, ISO 8601: when the run's first segment started (a resumed run "
                                         "keeps its first start)")
@@ -153,7 +168,7 @@ class StepSeconds(Spread):
 
 
 class RankBreakdown(Model):
-    """One rank's training time by what it went to, in seconds (see :func:`benchmark.metrics.step_breakdown`)."""
+    """One rank's training time by what it went to, in seconds (see :func:`benchmark.train.metrics.step_breakdown`)."""
 
     rank: Count
     sampled_steps: Positive = Field(description="the timed steps that timed their phases")
@@ -174,7 +189,7 @@ class StepBreakdown(Model):
 
 
 class Throughput(Model):
-    """Global training throughput over the timed window (see :mod:`benchmark.metrics`)."""
+    """Global training throughput over the timed window (see :mod:`benchmark.train.metrics`)."""
 
     warmup_steps: Count = Field(description="steps left out at the start of every segment")
     segments: Positive = Field(1, description="training segments: 1 + resumes (each re-traces, so each "
@@ -324,7 +339,7 @@ class KernelPeak(Model):
 
 class KernelPeaks(Model):
     """A node's peak GFLOP/s for M-CNN's dominant kernels at one TensorFlow thread setting (one worker's), as
-    :mod:`benchmark.peak` measures and caches it."""
+    :mod:`benchmark.microbench.peak` measures and caches it."""
 
     host: str
     cpu_model: str
@@ -341,11 +356,11 @@ class KernelPeaks(Model):
 
 
 class Analytic(Model):
-    """The analytic model's figures for the run's input size and local batch (:mod:`benchmark.analytic`) and
+    """The analytic model's figures for the run's input size and local batch (:mod:`benchmark.models.analytic`) and
     what the run achieved against them. GFLOP/s counts training FLOPs (forward + backward) of the timed
     images.
 
-    ``fraction_of_peak`` holds the run against the node's own peak (:mod:`benchmark.peak`): achieved
+    ``fraction_of_peak`` holds the run against the node's own peak (:mod:`benchmark.microbench.peak`): achieved
     GFLOP/s per worker over the 5x5 convolution's GFLOP/s at the run's precision, as one worker measured it
     with the run's threads. The 5x5 convolutions are 99.6 % of M-CNN's FLOPs, so their kernel's rate is what
     the model could reach. The peak is rank 0's node's (every node measures its own, before training)."""

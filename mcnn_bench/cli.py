@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from benchmark.allocator import AllocatorError, ensure_allocator
+    from benchmark.util.allocator import AllocatorError, ensure_allocator
     from benchmark.config import config_from_args
 
     try:
@@ -23,7 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         ensure_allocator(config.run.allocator, sys.orig_argv)  # may run this command again, preloaded
     except (ValueError, AllocatorError) as exc:
         raise SystemExit(f"mcnn-bench train: error: {exc}") from None
-    from benchmark.train import run_training  # TensorFlow starts here, after the allocator is in place
+    from benchmark.train.loop import run_training  # TensorFlow starts here, after the allocator is in place
 
     record = run_training(config)
     if record is not None:
@@ -160,7 +160,7 @@ def cmd_devcluster(args: argparse.Namespace) -> int:
 
 
 def cmd_allreduce(args: argparse.Namespace) -> int:
-    from benchmark.allreduce import run_allreduce, run_sweep, summary_line, sweep_table
+    from benchmark.microbench.allreduce import run_allreduce, run_sweep, summary_line, sweep_table
 
     try:
         if args.sweep:
@@ -178,7 +178,7 @@ def cmd_allreduce(args: argparse.Namespace) -> int:
 
 
 def cmd_peak(args: argparse.Namespace) -> int:
-    from benchmark.peak import cache_dir, cache_path, node_peaks, peak_table
+    from benchmark.microbench.peak import cache_dir, cache_path, node_peaks, peak_table
 
     intra = args.intra_op_threads or len(os.sched_getaffinity(0))
     if intra < 1 or args.inter_op_threads < 1:
@@ -215,7 +215,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_bench_input(args: argparse.Namespace) -> int:
     from benchmark.data import DataError
-    from benchmark.input_bench import run_bench
+    from benchmark.microbench.input import run_bench
 
     try:
         run_bench(args)
@@ -226,8 +226,8 @@ def cmd_bench_input(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_overhead(args: argparse.Namespace) -> int:
-    from benchmark.allocator import AllocatorError, library_path
-    from benchmark.overhead import compare, overhead_config, report
+    from benchmark.util.allocator import AllocatorError, library_path
+    from benchmark.microbench.overhead import compare, overhead_config, report
 
     try:
         config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads,
@@ -249,7 +249,7 @@ def cmd_record_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mcnn-bench`` and its subcommands."""
-    from benchmark.allocator import ALLOCATORS
+    from benchmark.util.allocator import ALLOCATORS
     from benchmark.config import add_train_arguments
 
     parser = argparse.ArgumentParser(
@@ -490,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and print its images/s with serial reading and with the parallel path on 1 and 2 cores, "
                     "and the cores per node it needs to feed the paper's 30 images/s per node. Compare with "
                     "the training step's images/s: the pipeline must deliver at least 3x that.")
-    from benchmark.input_bench import add_arguments as add_input_bench_arguments
+    from benchmark.microbench.input import add_arguments as add_input_bench_arguments
 
     add_input_bench_arguments(bench_input)
     bench_input.set_defaults(func=cmd_bench_input)

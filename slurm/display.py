@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from benchmark.progress import read_progress
+from benchmark.train.progress import read_progress
 from slurm.state import RunStatus, SweepState
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from benchmark.atomic import write_json_atomic
+from benchmark.util.atomic import write_json_atomic
 
 LOCK_NAME = "sweep.lock"
 HOLDER_NAME = "sweep.lock.json"

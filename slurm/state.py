@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from benchmark.atomic import write_json_atomic
+from benchmark.util.atomic import write_json_atomic
 from benchmark.record import RecordError, RunRecord
 from benchmark.schema import describe_all
 from slurm.executor import EXECUTORS, Job

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from benchmark.checkpoint import CHECKPOINT_DIR
+from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.config import TrainConfig
-from benchmark.mllog import LOG_NAME as MLLOG_NAME
+from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from slurm.cluster import SlurmError
 from slurm.display import Progress

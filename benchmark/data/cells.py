@@ -21,7 +21,7 @@ from .imageset import ImageSet
 from .moa import moa_to_label
 from .split import field_ids
 
-#: The shipped sample of whole fields, made by ``python -m benchmark.data.make_sample``; found as a
+#: The shipped sample of whole fields, made by ``python -m benchmark.data.makers.cells_sample``; found as a
 #: resource of the installed ``benchmark`` package.
 SAMPLE_DIR = Path(str(resources.files("benchmark") / "sample" / "bbbc021-cells"))
 

@@ -42,7 +42,7 @@ TABLE_COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 #: The sides of CheXNet's split, each listed in ``chexnet_{side}_list.txt``.
 SPLITS = ("train", "val", "test")
 
-#: The shipped sample, made by ``python -m benchmark.data.make_chestxray14_sample``; found as a resource
+#: The shipped sample, made by ``python -m benchmark.data.makers.chestxray14_sample``; found as a resource
 #: of the installed ``benchmark`` package.
 SAMPLE_DIR = Path(str(resources.files("benchmark") / "sample" / "chestxray14"))
 

@@ -30,7 +30,7 @@ class DataSource:
             names per file.
         task: ``"single-label"`` (one class per image: softmax cross-entropy, top-1/top-5) or
             ``"multi-label"`` (any number of classes per image: sigmoid binary cross-entropy, per-class
-            AUROC); see :mod:`benchmark.task`.
+            AUROC); see :mod:`benchmark.train.task`.
         classes: the source's fixed class count (``data.num_classes`` defaults to it), or None for any.
         class_names: the classes' names in label order (the record's per-class figures are keyed by them),
             or empty when the classes are unnamed.

@@ -21,7 +21,7 @@ from typing import Literal
 import psutil
 from pydantic import Field
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 from benchmark.config import TrainConfig
 from slurm.interrupt import sigint_handler
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from benchmark.atomic import write_atomic
+from benchmark.util.atomic import write_atomic
 from benchmark.config import TrainConfig
 from benchmark.record import SlurmJob
 from benchmark.schema import Line, one_line
@@ -110,7 +110,7 @@ class TrainTask:
 
     Time limits and preemption: submitit asks SLURM to send USR2 :data:`SIGNAL_DELAY_SECONDS` before the
     time limit (and SLURM sends it on preemption). While training, USR2 asks the trainer to stop
-    (:func:`benchmark.train.request_stop`): every worker stops at the same step and rank 0 writes a
+    (:func:`benchmark.train.loop.request_stop`): every worker stops at the same step and rank 0 writes a
     checkpoint. Then submitit's own handler takes over: on rank 0 it calls :meth:`checkpoint`, whose
     ``DelayedSubmission`` is this same task, and requeues the job (``scontrol requeue``, the same job id);
     the requeued job's trainer resumes from the checkpoint. A job requeued or restarted without the signal
@@ -118,7 +118,7 @@ class TrainTask:
     """
 
     def __call__(self, config_path: str):
-        from benchmark.train import TrainingInterrupted, request_stop, run_training
+        from benchmark.train.loop import TrainingInterrupted, request_stop, run_training
 
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         signal.signal(signal.SIGUSR2, lambda signum, frame: request_stop())

@@ -1,0 +1,1 @@
+"""The TensorFlow + Horovod engine (``run.engine = "horovod"``): :mod:`benchmark.engines.horovod.engine`."""

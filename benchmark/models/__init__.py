@@ -1,0 +1,104 @@
+"""The model registry: the one place that maps a model name (``model.name`` in a sweep spec, ``--model`` of
+``mcnn-bench train``) to how it is built and which input sizes it takes.
+
+Every model outputs logits, one per class, as ``(N, classes)``: the task (:mod:`benchmark.train.task`) turns them
+into a softmax (single-label) or one sigmoid per class (multi-label, as CheXNet's head). The two ImageNet
+backbones come from ``keras.applications`` with ``weights=None`` (nothing is downloaded), topped with the
+head of Wilson et al. (Dell EMC) and CheXNet (Rajpurkar et al. 2017, sec. 3.1): DenseNet-121's globally
+average-pooled features, or VGG-16's flattened features, then one dense layer.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.models.mcnn import build_mcnn, check_input_size
+
+#: The smallest input side keras.applications accepts for its backbones without their top (pixels).
+MIN_BACKBONE_SIZE = 32
+
+
+def check_backbone_size(height: int, width: int) -> None:
+    """Raise ``ValueError`` unless ``height`` and ``width`` (pixels) are at least 32, the least
+    ``keras.applications`` accepts for DenseNet-121 and VGG-16 without their top."""
+    if min(height, width) < MIN_BACKBONE_SIZE:
+        raise ValueError(f"DenseNet-121 and VGG-16 take inputs of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
+                         f"pixels, got {height}x{width} (CheXNet: 224x224)")
+
+
+def _backbone_model(application: str, flatten: bool):
+    """A builder of ``keras.applications.<application>`` without its top, topped with the pooled
+    (``flatten=False``) or flattened features and a dense layer of logits."""
+
+    def build(height: int, width: int, channels: int, classes: int):
+        import keras
+
+        backbone = getattr(keras.applications, application)(
+            include_top=False, weights=None, input_shape=(height, width, channels),
+            pooling=None if flatten else "avg")
+        features = keras.layers.Flatten(name="flatten")(backbone.output) if flatten else backbone.output
+        logits = keras.layers.Dense(classes, name="logits")(features)
+        return keras.Model(backbone.input, logits, name=application.lower())
+
+    return build
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A named model.
+
+    Attributes:
+        name: what ``model.name`` says.
+        check_size: raises ``ValueError`` naming the rule when the model cannot take a ``(height, width)``
+            input (pixels).
+        build: ``(height, width, channels, classes) -> keras.Model`` from ``(N, height, width, channels)``
+            float32 images to ``(N, classes)`` logits, freshly initialised (Keras' defaults, seeded by
+            ``keras.utils.set_random_seed``).
+        analytic: whether :mod:`benchmark.models.analytic` sizes it (FLOPs, activations; M-CNN only).
+    """
+
+    name: str
+    check_size: Callable[[int, int], None]
+    build: Callable
+    analytic: bool = False
+
+    def create(self, height: int, width: int, channels: int, classes: int, init_weights: str | Path | None = None):
+        """The model for ``(N, height, width, channels)`` inputs and ``classes`` logits, with the weights of the
+        local Keras weights file ``init_weights`` loaded (by layer name, as ``keras.applications`` loads
+        ImageNet weights; a backbone-only file such as ``*_notop.h5`` fills the backbone and leaves the
+        head as initialised).
+
+        Raises:
+            ValueError: the input size does not suit the model (:attr:`check_size`), or ``init_weights``
+                is missing or does not fit the model (naming the file).
+        """
+        self.check_size(height, width)
+        model = self.build(height, width, channels, classes)
+        if init_weights is not None:
+            load_weights(model, Path(init_weights))
+        return model
+
+
+def load_weights(model, path: Path) -> None:
+    """Load the Keras weights file ``path`` into ``model``: a Keras 3 ``.weights.h5`` file of the same model, or
+    a legacy HDF5 file (``.h5``, as ``keras.applications`` publishes), matched by layer name.
+
+    Raises:
+        ValueError: the file is missing or cannot be loaded into ``model`` (naming it and Keras' reason).
+    """
+    if not path.is_file():
+        raise ValueError(f"model.init_weights: {path}: no such file")
+    legacy = not path.name.endswith(".weights.h5")
+    try:
+        model.load_weights(path, **({"by_name": True} if legacy else {}))
+    except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for a file that does not fit
+        raise ValueError(f"model.init_weights: cannot load {path} into {model.name}: {type(exc).__name__}: "
+                         f"{exc}") from exc
+
+
+MODELS: dict[str, ModelKind] = {kind.name: kind for kind in (
+    ModelKind("mcnn", check_input_size, lambda h, w, c, k: build_mcnn(h, w, c, k), analytic=True),
+    ModelKind("densenet121", check_backbone_size, _backbone_model("DenseNet121", flatten=False)),
+    ModelKind("vgg16", check_backbone_size, _backbone_model("VGG16", flatten=True)),
+)}

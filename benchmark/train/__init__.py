@@ -1,0 +1,1 @@
+"""The run loop and what it keeps: schedule, task, checkpoints, metrics, mllog, progress."""

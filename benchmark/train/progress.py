@@ -1,0 +1,45 @@
+"""A run's progress, written by rank 0 to ``run_dir/progress.json`` for the sweep driver to show."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from benchmark.util.atomic import write_json_atomic
+
+PROGRESS_NAME = "progress.json"
+#: At most one write per this many seconds, so that short steps are not slowed down by file I/O.
+MIN_INTERVAL = 1.0
+
+
+class ProgressWriter:
+    """Writes ``{"epoch", "epochs", "step", "steps_per_epoch", "last_epoch"}`` at most once a second."""
+
+    def __init__(self, run_dir: str | Path, epochs: int, steps_per_epoch: int):
+        self.path = Path(run_dir) / PROGRESS_NAME
+        self.state = {"epoch": 0, "epochs": epochs, "step": 0, "steps_per_epoch": steps_per_epoch,
+                      "last_epoch": None}
+        self.written = 0.0
+
+    def update(self, epoch: int, step: int) -> None:
+        """Note that ``step`` (1-based) of ``epoch`` (1-based) is done."""
+        self.state.update(epoch=epoch, step=step)
+        if time.monotonic() - self.written >= MIN_INTERVAL:
+            self._write()
+
+    def epoch_done(self, row: dict) -> None:
+        """Note a finished epoch and its figures (always written)."""
+        self.state["last_epoch"] = row
+        self._write()
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, self.state)
+        self.written = time.monotonic()
+
+
+def read_progress(run_dir: str | Path) -> dict | None:
+    """The last progress written in ``run_dir``, or None."""
+    try:
+        return json.loads((Path(run_dir) / PROGRESS_NAME).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,1 @@
+"""Utilities that train nothing: atomic writes, the allocator, provenance."""

@@ -1,0 +1,283 @@
+"""Real distributed training: two Horovod worker processes started by horovodrun (Gloo) on real cells,
+including runs stopped by a signal or killed and then resumed from their checkpoints."""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.train.checkpoint import checkpoint_dir, latest_checkpoint
+from benchmark.config import TrainConfig
+from benchmark.engines.horovod.engine import WORKERS_CYCLE_MS
+from slurm.executor.local import launch_command
+
+pytestmark = pytest.mark.horovod
+
+#: The settings of these runs: 64x64 crops, 3 steps of 8 images per worker and epoch, 2 workers on 1 node.
+SETTINGS = dict(source="bbbc021-cells", image_size=(64, 64), local_batch_size=8, epochs=2, steps_per_epoch=3,
+                warmup_steps=1, base_lr=0.01, target_top1=0.5, nodes=1, workers_per_node=2, intra_op_threads=1,
+                sweep="hvd")
+#: The resumable runs train longer, so that a signal sent after the first checkpoint lands mid-run.
+RESUMABLE = dict(epochs=5)
+#: A worker as the SLURM side runs it: SIGUSR2 asks the trainer to stop (installed before anything else);
+#: it notes its pid and, when stopped, that it was, and exits with 75 (EX_TEMPFAIL).
+LAUNCHER = """
+import os, signal, sys
+from pathlib import Path
+from benchmark.train.loop import TrainingInterrupted, request_stop, run_training
+from benchmark.util.launcher import launcher_rank
+signal.signal(signal.SIGUSR2, lambda *_: request_stop())
+marks = Path(sys.argv[2])
+(marks / f"pid.{launcher_rank()}").write_text(str(os.getpid()))
+from benchmark.config import TrainConfig
+try:
+    run_training(TrainConfig.from_json(sys.argv[1]))
+except TrainingInterrupted:
+    (marks / f"interrupted.{launcher_rank()}").touch()
+    sys.exit(75)
+"""
+
+
+def make_config(tmp_path, cells_dir, run_id, **settings) -> TrainConfig:
+    return TrainConfig.from_flat(**{**SETTINGS, "dir": str(cells_dir), "results_dir": str(tmp_path),
+                                    "run_id": run_id, **settings})
+
+
+def launch(config: TrainConfig, tmp_path):
+    """Run ``config``'s two workers to the end; returns horovodrun's outcome and the record (None if none)."""
+    path = config.write_json(tmp_path / f"{config.run.run_id}.json")
+    done = subprocess.run(launch_command(path, 2), capture_output=True, text=True, timeout=600)
+    record = config.run_dir / "record.json"
+    return done, json.loads(record.read_text()) if record.exists() else None
+
+
+def train(tmp_path, cells_dir, run_id, **settings):
+    return launch(make_config(tmp_path, cells_dir, run_id, **settings), tmp_path)
+
+
+def start_and_signal(config: TrainConfig, tmp_path, sig: int, rank: int) -> tuple[int, Path]:
+    """Start ``config``'s two workers under :data:`LAUNCHER`, wait until the run's first checkpoint is
+    written (training is under way), send ``sig`` to worker ``rank`` only, and wait for the launcher to
+    end. Returns its exit status and the folder of the workers' marks."""
+    script, marks = tmp_path / "launcher.py", tmp_path / f"marks-{config.run.run_id}"
+    script.write_text(LAUNCHER)
+    marks.mkdir()
+    path = config.write_json(tmp_path / f"{config.run.run_id}.json")
+    command = launch_command(path, 2)
+    command[command.index("-m"):] = [str(script), str(path), str(marks)]
+    folder, deadline = checkpoint_dir(config.run_dir), time.monotonic() + 300
+    with open(tmp_path / f"{config.run.run_id}.out", "wb") as out, \
+            subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT) as launcher:
+        while not list(folder.glob("ckpt-*.json")):
+            assert launcher.poll() is None, (tmp_path / f"{config.run.run_id}.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.02)
+        os.kill(int((marks / f"pid.{rank}").read_text()), sig)
+        return launcher.wait(timeout=300), marks
+
+
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory, shared_data):
+    tmp = tmp_path_factory.mktemp("hvd")
+    done, record = train(tmp, shared_data / "bbbc021" / "cells", "ok")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return record
+
+
+def test_two_workers_ran_as_one_job(two_worker_run):
+    r = two_worker_run
+    assert r["status"] == "completed"
+    assert r["topology"] == {"nodes": 1, "workers_per_node": 2, "workers": 2, "local_batch_size": 8,
+                             "global_batch_size": 16}
+    assert r["provenance"]["horovod_controller"] == "gloo"
+    assert len(r["provenance"]["hostnames"]) == 2
+    assert r["provenance"]["threads"]["intra_op"] == 1
+    assert r["provenance"]["threads"]["env"]["HOROVOD_CYCLE_TIME"] == WORKERS_CYCLE_MS
+
+
+def test_workers_end_with_identical_weights(two_worker_run):
+    model = two_worker_run["model"]
+    final = model["final_weights_sha256_per_rank"]
+    assert len(final) == 2 and final[0] == final[1]
+    assert final[0] != model["initial_weights_sha256"], "training did not change the weights"
+
+
+def test_global_throughput_counts_both_workers(two_worker_run):
+    t = two_worker_run["throughput"]
+    # 2 epochs x 3 steps, minus 1 warm-up step = 5 timed steps on each of the 2 workers, 8 images each
+    assert t["timed_steps"] == 5
+    assert t["images"] == 2 * 5 * 8
+    assert t["images_per_second"] == pytest.approx(t["images"] / t["window_seconds"])
+    per_rank = t["step_seconds"]["per_rank"]
+    assert [p["rank"] for p in per_rank] == [0, 1]
+    # the window holds every timed step of the slowest worker, so it is at least the sum of its medians-ish
+    assert t["window_seconds"] >= 5 * max(p["min"] for p in per_rank)
+
+
+def test_epochs_have_validation_metrics_and_rates(two_worker_run):
+    epochs = two_worker_run["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for e in epochs:
+        assert 0 <= e["val_top1"] <= e["val_top5"] <= 1
+        assert e["elapsed_seconds"] > 0
+    assert epochs[0]["learning_rate"] == pytest.approx(0.001)
+    assert two_worker_run["memory"]["peak_rss_bytes_max"] > 100 * 2**20
+
+
+def test_the_record_follows_the_published_schema(two_worker_run, check_record):
+    check_record(two_worker_run)
+
+
+def test_a_diverging_run_stops_on_every_worker_and_is_recorded_as_failed(tmp_path, shared_data, check_record):
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30,
+                         warmup_epochs=0.0)
+    assert done.returncode != 0  # and both workers ended: subprocess.run returned within its timeout
+    check_record(record)
+    assert record["status"] == "failed"
+    reason = record["failure"]["reason"]
+    assert reason.startswith("FloatingPointError: the training loss became") and "at epoch 1, step " in reason
+
+
+def test_a_failing_run_leaves_a_failed_record(tmp_path, shared_data, check_record):
+    bad = tmp_path / "not-cells"
+    bad.mkdir()
+    done, record = train(tmp_path, bad, "broken")
+    check_record(record)
+    assert done.returncode != 0
+    assert record["status"] == "failed"
+    assert "DataError" in record["failure"]["reason"] and str(bad) in record["failure"]["reason"]
+    assert record["topology"]["workers"] == 2
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, shared_data):
+    """A resumable run's record and folder, trained in one go."""
+    tmp = tmp_path_factory.mktemp("whole")
+    config = make_config(tmp, shared_data / "bbbc021" / "cells", "whole", **RESUMABLE)
+    done, record = launch(config, tmp)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return record, config.run_dir
+
+
+def assert_resumed_like(record: dict, uninterrupted: dict, reason: str) -> dict:
+    """``record`` is of the same run as ``uninterrupted``, resumed once from a ``reason`` checkpoint, and ends
+    as it did; returns the resume event."""
+    assert record["status"] == "completed" and record["fingerprint"] == uninterrupted["fingerprint"]
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5]
+    # CPU training with one thread per worker is bit-identical, resumed or not
+    assert set(record["model"]["final_weights_sha256_per_rank"]) == set(
+        uninterrupted["model"]["final_weights_sha256_per_rank"])
+    assert record["model"]["initial_weights_sha256"] == uninterrupted["model"]["initial_weights_sha256"]
+    assert [e["train_loss"] for e in record["epochs"]] == [e["train_loss"] for e in uninterrupted["epochs"]]
+    assert [e["val_top1"] for e in record["epochs"]] == [e["val_top1"] for e in uninterrupted["epochs"]]
+    elapsed = [e["elapsed_seconds"] for e in record["epochs"]]
+    assert elapsed == sorted(elapsed) and elapsed[0] > 0
+    resumes = record["resumes"]
+    assert resumes["count"] == 1 and len(resumes["events"]) == 1
+    event = resumes["events"][0]
+    assert event["reason"] == reason and event["fell_back"] == bool(event["skipped"])
+    assert event["lost_seconds"] > 0 and resumes["wall_seconds_lost"] == pytest.approx(event["lost_seconds"])
+    assert event["global_step"] == 3 * event["epoch"] + event["step"]
+    provenance = record["provenance"]
+    assert provenance["started_at"] < event["written_at"] < event["resumed_at"] < provenance["finished_at"]
+    # 5 epochs x 3 steps, less the first warm-up step of each of the 2 segments
+    throughput = record["throughput"]
+    assert throughput["segments"] == 2 and throughput["timed_steps"] == 15 - 2
+    assert throughput["images"] == 2 * 13 * 8
+    # the time between the checkpoint and the resumed segment is not training time
+    assert elapsed[-1] < (_seconds(provenance["finished_at"]) - _seconds(provenance["started_at"])
+                          - event["lost_seconds"])
+    return event
+
+
+def _seconds(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_if_never_stopped(tmp_path, shared_data, uninterrupted,
+                                                                            check_record):
+    config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "stopped", **RESUMABLE)
+    code, marks = start_and_signal(config, tmp_path, signal.SIGUSR2, rank=1)  # one rank asked; both stop
+    assert code != 0
+    assert (marks / "interrupted.0").exists() and (marks / "interrupted.1").exists()
+    assert not (config.run_dir / "record.json").exists()  # stopped, not failed
+    stopped_at = latest_checkpoint(checkpoint_dir(config.run_dir)).checkpoint
+    assert stopped_at.reason == "signal" and stopped_at.state.global_step < 15
+    assert "stopping as requested" in (config.run_dir / "train.log").read_text()
+
+    done, record = launch(config, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_record(record)
+    event = assert_resumed_like(record, uninterrupted[0], "signal")
+    assert (event["epoch"], event["step"]) == (stopped_at.state.epoch, stopped_at.state.step)
+    assert event["checkpoint"] == stopped_at.name and not event["fell_back"]
+    final = latest_checkpoint(checkpoint_dir(config.run_dir)).checkpoint
+    assert final.reason == "final"
+
+    # started again once complete: nothing left to train, the record is rebuilt from the final checkpoint
+    done, again = launch(config, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_record(again)
+    assert again["epochs"] == record["epochs"] and again["model"] == record["model"]
+    assert again["throughput"]["images_per_second"] == record["throughput"]["images_per_second"]
+    assert again["resumes"]["count"] == 2 and again["resumes"]["events"][0] == event
+    assert (again["resumes"]["events"][1]["reason"], again["resumes"]["events"][1]["global_step"]) == ("final", 15)
+    assert latest_checkpoint(checkpoint_dir(config.run_dir)).checkpoint.name == final.name
+
+
+def test_a_killed_run_resumes_from_its_last_periodic_checkpoint(tmp_path, shared_data, uninterrupted, check_record):
+    # time-based checkpoints only (every 6 ms after the last one: every step or two), mid-epoch too; they do
+    # not change the run's fingerprint
+    config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "killed", checkpoint_every_epochs=None,
+                         checkpoint_every_minutes=1e-4, **RESUMABLE)
+    code, _ = start_and_signal(config, tmp_path, signal.SIGKILL, rank=1)
+    assert code != 0
+    # rank 0 may see its peer vanish and record a failure before horovodrun kills it
+    failed = config.run_dir / "record.json"
+    assert not failed.exists() or check_record(failed)["status"] == "failed"
+
+    done, record = launch(config, tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_record(record)
+    event = assert_resumed_like(record, uninterrupted[0], "periodic")
+    assert event["global_step"] < 15
+
+
+def test_init_from_starts_from_another_runs_final_weights(tmp_path, shared_data, uninterrupted, check_record):
+    source, source_dir = uninterrupted
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "warm", epochs=1, init_from=str(source_dir))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_record(record)
+    model = record["model"]
+    assert model["initial_weights_sha256"] == source["model"]["final_weights_sha256_per_rank"][0]
+    final = latest_checkpoint(checkpoint_dir(source_dir)).checkpoint
+    assert final.reason == "final"
+    assert model["init_from"] == {"run_dir": str(source_dir), "checkpoint": final.name, "epoch": 5,
+                                  "global_step": 15}
+    assert record["resumes"] is None and record["fingerprint"] != source["fingerprint"]
+
+
+def test_init_from_a_model_of_another_shape_fails_naming_the_variable(tmp_path, shared_data, uninterrupted,
+                                                                     check_record):
+    source_dir = uninterrupted[1]
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "wide", epochs=1, image_size=(64, 192),
+                         init_from=str(source_dir))
+    assert done.returncode != 0
+    check_record(record)
+    reason = record["failure"]["reason"]
+    assert reason.startswith("CheckpointError: training.init_from: ") and str(source_dir) in reason
+    assert "variable fc/kernel has shape (1024, 512) there but (2048, 512) here" in reason
+
+
+def test_init_from_a_folder_without_checkpoints_fails_clearly(tmp_path, shared_data, check_record):
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "cold", epochs=1, init_from=str(empty))
+    assert done.returncode != 0
+    check_record(record)
+    assert f"{empty / 'checkpoints'} holds no valid checkpoint" in record["failure"]["reason"]

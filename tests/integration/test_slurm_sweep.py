@@ -1,0 +1,329 @@
+"""SLURM sweeps against the real development cluster (slurmctld, slurmd per node, slurmdbd): Horovod over
+MPI across nodes, failed and cancelled jobs as failed rows, re-runs that submit only what is missing, and
+the dry-run sbatch script pinned by a golden file and submitted by hand."""
+import datetime
+import io
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from benchmark.record import RunRecord
+from slurm.cluster import SlurmError, job_info
+from slurm.display import format_status
+from slurm.spec import load_spec, parse_spec
+from slurm.state import SweepState
+from slurm.sweep import dry_run, run_sweep, sweep_status
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_record(run_dir: Path) -> dict:
+    """The run's record, validated by the record model, as JSON data."""
+    return RunRecord.read(run_dir).model_dump(mode="json")
+GOLDEN = ROOT / "tests" / "integration" / "golden" / "devcluster-scaling-n2-w2-b8.sbatch"
+pytestmark = pytest.mark.slurm
+
+
+def spec(cells: Path, name: str, nodes=(2,), wpn=(2,), epochs=1, steps=3, size=64, **executor):
+    return parse_spec(raw_spec(cells, name, nodes, wpn, epochs, steps, size, **executor), ROOT / f"{name}.toml")
+
+
+def raw_spec(cells: Path, name: str, nodes=(2,), wpn=(2,), epochs=1, steps=3, size=64, **executor) -> dict:
+    return {
+        "name": name,
+        "data": {"source": "bbbc021-cells", "dir": str(cells), "image_size": [size, size], "val_fraction": 0.25},
+        "grid": {"nodes": list(nodes), "workers_per_node": list(wpn), "local_batch_size": [8]},
+        "training": {"epochs": epochs, "steps_per_epoch": steps, "warmup_steps": 1, "target_top1": 0.5},
+        "learning_rate": {"base_lr": 0.01},
+        "executor": {"kind": "slurm", "partition": "debug", "time_minutes": 20, **executor},
+    }
+
+
+@pytest.fixture(scope="module")
+def cells(shared_data):
+    return shared_data / "bbbc021" / "cells"
+
+
+@pytest.fixture(scope="module")
+def two_by_two(slurm_cluster, cells, tmp_path_factory):
+    results = tmp_path_factory.mktemp("slurm")
+    statuses = run_sweep(spec(cells, "mpi"), results)
+    return results, statuses, read_record(results / "mpi" / "n2-w2-b8")
+
+
+def test_two_nodes_two_workers_each_over_mpi(two_by_two):
+    _, statuses, record = two_by_two
+    assert [s.state for s in statuses] == ["completed"], statuses
+    assert record["topology"] == {"nodes": 2, "workers_per_node": 2, "workers": 4, "local_batch_size": 8,
+                                  "global_batch_size": 32}
+    assert record["provenance"]["horovod_controller"] == "mpi"
+    hosts = record["provenance"]["hostnames"]
+    # ranks 0,1 on one node and 2,3 on another (SLURM's block distribution), both cluster nodes
+    assert hosts[0] == hosts[1] != hosts[2] == hosts[3]
+    assert set(hosts) <= {f"node{i}" for i in range(1, 9)}
+
+
+def test_the_record_follows_the_published_schema(two_by_two, check_record):
+    results = two_by_two[0]
+    check_record(results / "mpi" / "n2-w2-b8" / "record.json")
+
+
+def test_workers_on_both_nodes_end_with_identical_weights(two_by_two):
+    model = two_by_two[2]["model"]
+    final = model["final_weights_sha256_per_rank"]
+    assert len(final) == 4 and len(set(final)) == 1 and final[0] != model["initial_weights_sha256"]
+
+
+def test_record_has_slurms_view(two_by_two):
+    slurm = two_by_two[2]["slurm"]
+    assert slurm["state"] == "COMPLETED" and slurm["nodes"] == 2 and slurm["tasks_per_node"] == 2
+    assert slurm["job_id"] and slurm["node_list"].startswith("node")
+    assert slurm["queue_wait_seconds"] >= 0 and slurm["elapsed_seconds"] > 0
+    t = two_by_two[2]["throughput"]
+    assert t["images"] == 4 * t["timed_steps"] * 8
+    assert t["images_per_second"] == pytest.approx(t["images"] / t["window_seconds"])
+
+
+def test_rerun_submits_only_missing_runs(two_by_two, cells):
+    results, _, record = two_by_two
+    first_job = record["slurm"]["job_id"]
+    statuses = run_sweep(spec(cells, "mpi", nodes=(1, 2), wpn=(2,)), results)
+    by_id = {s.run_id: s for s in statuses}
+    assert by_id["n2-w2-b8"].state == "completed" and by_id["n1-w2-b8"].state == "completed"
+    state = SweepState(results / "mpi")
+    assert state.runs["n2-w2-b8"]["job_id"] == first_job and state.runs["n2-w2-b8"]["attempt"] == 1
+    assert state.runs["n1-w2-b8"]["attempt"] == 1
+
+
+def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_record):
+    empty = tmp_path / "no-cells"  # cells whose image array is cut short: the job's trainer raises DataError
+    empty.mkdir()
+    (empty / "index.csv").write_text((cells.parent / "cells" / "index.csv").read_text())
+    (empty / "images.npy").write_bytes(b"\x93NUMPY")
+    statuses = run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
+    assert statuses[0].state == "failed"
+    assert "DataError" in statuses[0].reason and "no-cells" in statuses[0].reason
+    record = read_record(tmp_path / "raises" / "n1-w1-b8")
+    assert record["status"] == "failed" and record["slurm"]["state"] == "FAILED"
+    check_record(tmp_path / "raises" / "n1-w1-b8" / "record.json")
+    # a failed run is submitted again on the next sweep, and its old record is kept
+    (empty / "x").write_text("")
+    run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
+    assert (tmp_path / "raises" / "n1-w1-b8" / "attempts" / "record-1.json").exists()
+    assert SweepState(tmp_path / "raises").runs["n1-w1-b8"]["attempt"] == 2
+
+
+def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, tmp_path, check_record):
+    long = spec(cells, "cancel", nodes=(1,), wpn=(1,), epochs=50, steps=50)
+    run_sweep(long, tmp_path, wait=False)
+    job_id = SweepState(tmp_path / "cancel").runs["n1-w1-b8"]["job_id"]
+    deadline = time.time() + 60
+    while (job_info(job_id) or {}).get("state") not in ("RUNNING",) and time.time() < deadline:
+        time.sleep(1)
+    subprocess.run(["scancel", job_id], check=True)
+    state_before = (tmp_path / "cancel" / "sweep.json").read_text()
+    deadline = time.time() + 60
+    statuses = sweep_status(tmp_path / "cancel")
+    while statuses[0].state != "failed" and time.time() < deadline:
+        time.sleep(2)
+        statuses = sweep_status(tmp_path / "cancel")
+    assert statuses[0].state == "failed"
+    assert "CANCELLED" in statuses[0].reason
+    # status only reads: the driver records the ended job
+    record = tmp_path / "cancel" / "n1-w1-b8" / "record.json"
+    assert not record.exists() and (tmp_path / "cancel" / "sweep.json").read_text() == state_before
+    (settled,) = run_sweep(long, tmp_path, submit=False)
+    assert settled.state == "failed" and "CANCELLED" in settled.reason
+    assert check_record(record)["slurm"]["state"] == "CANCELLED"
+    assert SweepState(tmp_path / "cancel").finished("n1-w1-b8")
+
+
+def scontrol(*args: str) -> None:
+    subprocess.run(["scontrol", "update", *args], check=True, capture_output=True, timeout=30)
+
+
+def wait_for_node(node: str, timeout: float = 90) -> None:
+    """Wait until ``node`` answers and is idle again (after a resume it is briefly not responding)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = subprocess.run(["sinfo", "-h", "-n", node, "-o", "%t"], capture_output=True, text=True).stdout
+        if state.strip() == "idle":
+            return
+        time.sleep(1)
+    raise AssertionError(f"{node} did not come back: {state.strip()}")
+
+
+def test_a_drained_node_does_not_count_as_capacity(slurm_cluster, cells, tmp_path):
+    scontrol("nodename=node4", "state=drain", "reason=mcnn-bench-test")
+    try:
+        with pytest.raises(SlurmError, match=r"asks for 4 nodes, partition 'debug' has 3 usable of 4; node4 is drai"):
+            run_sweep(spec(cells, "drained", nodes=(4,), wpn=(1,)), tmp_path)
+    finally:
+        scontrol("nodename=node4", "state=resume")
+        wait_for_node("node4")
+    assert not (tmp_path / "drained" / "sweep.json").exists()
+
+
+def test_runs_stuck_pending_show_why_and_are_cancelled(slurm_cluster, cells, tmp_path, monkeypatch):
+    stuck = spec(cells, "stuck", nodes=(1, 2), wpn=(1,), max_pending_minutes=0.05)
+    out = io.StringIO()
+    scontrol("partitionname=debug", "state=down")
+    try:
+        run_sweep(stuck, tmp_path, wait=False, out=out)
+        assert "partition 'debug' is down now" in out.getvalue()
+        # status asks SLURM once for all jobs: one sacct call, and one squeue call for the pending reasons
+        calls = tmp_path / "calls.log"
+        shims = tmp_path / "shims"
+        shims.mkdir()
+        for command in ("sacct", "squeue"):
+            (shims / command).write_text(f'#!/bin/sh\necho {command} >> {calls}\nexec {shutil.which(command)} "$@"\n')
+            (shims / command).chmod(0o755)
+        with monkeypatch.context() as patch:
+            patch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+            statuses = sweep_status(tmp_path / "stuck")
+        assert sorted(calls.read_text().split()) == ["sacct", "squeue"]
+        assert [(s.state, s.reason) for s in statuses] == [("pending", "PartitionDown")] * 2
+        assert "PartitionDown" in format_status(statuses)
+        statuses = run_sweep(stuck, tmp_path, submit=False, out=io.StringIO())
+    finally:
+        scontrol("partitionname=debug", "state=up")
+    for status in statuses:
+        assert status.state == "failed" and "for a reason that cannot clear by itself: PartitionDown" in status.reason
+        record = read_record(tmp_path / "stuck" / status.run_id)
+        assert "max_pending_minutes" in record["failure"]["reason"] and record["slurm"]["job_id"] == status.job_id
+        assert job_info(status.job_id)["state"] == "CANCELLED"
+
+
+def test_ctrl_c_leaves_slurm_jobs_running_and_the_next_sweep_waits_for_them(slurm_cluster, cells, tmp_path):
+    spec_path = tmp_path / "interrupt.toml"
+    spec_path.write_text(tomli_w.dumps(raw_spec(cells, "interrupt", nodes=(1,), wpn=(1,), epochs=2, steps=3)))
+    driver = subprocess.Popen([sys.executable, "-m", "mcnn_bench", "sweep", str(spec_path)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = tmp_path / "results" / "interrupt" / "sweep.json"
+    deadline = time.time() + 60
+    while not (state.exists() and json.loads(state.read_text())["runs"]) and time.time() < deadline:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130, err
+    assert "the slurm jobs keep running: n1-w1-b8 (job" in err and "Traceback" not in err
+    job_id = SweepState(tmp_path / "results" / "interrupt").runs["n1-w1-b8"]["job_id"]
+    deadline = time.time() + 30
+    while job_info(job_id) is None and time.time() < deadline:  # accounting learns of a job a moment later
+        time.sleep(0.5)
+    assert job_info(job_id)["state"] in ("PENDING", "RUNNING", "COMPLETED")
+    out = io.StringIO()
+    (status,) = run_sweep(load_spec(spec_path), tmp_path / "results", out=out)
+    assert status.state == "completed" and "n1-w1-b8: " in out.getvalue() and "followed" in out.getvalue()
+    assert read_record(tmp_path / "results" / "interrupt" / "n1-w1-b8")["slurm"]["job_id"] == job_id
+    assert SweepState(tmp_path / "results" / "interrupt").runs["n1-w1-b8"]["attempt"] == 1
+
+
+def test_cluster_too_small_is_refused_before_submission(slurm_cluster, cells, tmp_path):
+    with pytest.raises(SlurmError, match="asks for 8 nodes, partition 'debug' has [0-9] usable of 4"):
+        run_sweep(spec(cells, "big", nodes=(8,)), tmp_path)
+    with pytest.raises(SlurmError, match="4 workers per node x 1 CPUs per task = 4 CPUs per node"):
+        run_sweep(spec(cells, "wide", nodes=(1,), wpn=(4,)), tmp_path)
+    assert not (tmp_path / "big" / "sweep.json").exists()
+
+
+def _dry_run_script(results: Path) -> str:
+    dry_run(load_spec(ROOT / "slurm" / "examples" / "devcluster-scaling.toml"), results)
+    return (results / "devcluster-scaling" / "n2-w2-b8" / "job.sbatch").read_text()
+
+
+def test_dry_run_sbatch_matches_golden_file(tmp_path):
+    text = _dry_run_script(tmp_path)
+    text = text.replace(str(tmp_path), "{RESULTS}").replace(shlex.quote(sys.executable), "{PYTHON}")
+    assert text == GOLDEN.read_text()
+
+
+def test_dry_run_script_runs_with_plain_sbatch(slurm_cluster, tmp_path):
+    _dry_run_script(tmp_path)
+    run_dir = tmp_path / "devcluster-scaling" / "n1-w2-b8"
+    # the example trains for 3 full epochs; a short version of the same script is enough here
+    config = run_dir / "config.dry-run.json"
+    config.write_text(config.read_text().replace('"steps_per_epoch": null', '"steps_per_epoch": 2'))
+    done = subprocess.run(["sbatch", "--parsable", "--wait", str(run_dir / "job.sbatch")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    record = read_record(run_dir)
+    assert record["status"] == "completed" and record["topology"]["workers"] == 2
+    assert record["provenance"]["horovod_controller"] == "mpi"
+
+
+def _manifests(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("ckpt-*.json"))
+
+
+def _wait(predicate, what: str, timeout: float = 180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(slurm_cluster, cells, tmp_path_factory):
+    """The time-limit test's run, trained without any interruption: what a resumed run must match."""
+    results = tmp_path_factory.mktemp("uninterrupted")
+    (status,) = run_sweep(spec(cells, "whole", nodes=(1,), wpn=(2,), **LONG), results)
+    assert status.state == "completed", status
+    return read_record(results / "whole" / "n1-w2-b8")
+
+
+#: A run whose training (cells padded to 128x128: about 2 minutes here) outlasts the signal of a 3-minute
+#: time limit even on a faster machine: submitit asks for USR2 90 s before the limit, and slurmctld, which
+#: checks time limits every 30 s, sends it 60-90 s after the start (sbatch(1), --signal).
+LONG = {"epochs": 4, "steps": 100, "size": 128}
+
+
+def test_a_run_past_its_time_limit_is_requeued_and_resumes(uninterrupted, cells, tmp_path, check_record):
+    limited = spec(cells, "limit", nodes=(1,), wpn=(2,), **LONG, time_minutes=3, max_requeues=10)
+    (status,) = run_sweep(limited, tmp_path)
+    assert status.state == "completed", status
+    record = check_record(tmp_path / "limit" / "n1-w2-b8" / "record.json")
+    resumes = record["resumes"]
+    assert resumes and resumes["count"] >= 1 and resumes["events"][0]["reason"] == "signal", resumes
+    assert [e["epoch"] for e in record["epochs"]] == list(range(1, LONG["epochs"] + 1))
+    assert record["slurm"]["job_id"] == SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
+    # the same training as without the time limit: the same weights (CPU training here is deterministic)
+    assert record["model"]["final_weights_sha256_per_rank"] == uninterrupted["model"]["final_weights_sha256_per_rank"]
+    assert record["epochs"][-1]["val_top1"] == pytest.approx(uninterrupted["epochs"][-1]["val_top1"], abs=0.02)
+    # time to train counts training time only: less than the wall time from start to finish
+    wall = datetime.datetime.fromisoformat(record["provenance"]["finished_at"]) - \
+        datetime.datetime.fromisoformat(record["provenance"]["started_at"])
+    assert record["epochs"][-1]["elapsed_seconds"] < wall.total_seconds() - resumes["wall_seconds_lost"] + 1
+
+
+def test_scontrol_requeue_resumes_and_a_checkpoint_cut_short_falls_back(slurm_cluster, cells, tmp_path, check_record):
+    run = spec(cells, "requeue", nodes=(1,), wpn=(1,), epochs=6, steps=30)
+    run_sweep(run, tmp_path, wait=False)
+    run_dir = tmp_path / "requeue" / "n1-w1-b8"
+    job_id = SweepState(tmp_path / "requeue").runs["n1-w1-b8"]["job_id"]
+    _wait(lambda: len(_manifests(run_dir)) >= 2, "two periodic checkpoints")
+    subprocess.run(["scontrol", "requeuehold", job_id], check=True, timeout=30)
+    _wait(lambda: (job_info(job_id) or {}).get("state") == "PENDING", "the job to be requeued and held")
+    newest = _manifests(run_dir)[-1]
+    npz = newest.with_suffix(".npz")
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])  # cut short, as a full disk would leave it
+    subprocess.run(["scontrol", "release", job_id], check=True, timeout=30)
+    (status,) = run_sweep(run, tmp_path, submit=False)
+    assert status.state == "completed", status
+    record = check_record(run_dir / "record.json")
+    (event,) = record["resumes"]["events"]
+    assert event["fell_back"] and event["checkpoint"] != newest.name and newest.stem in " ".join(event["skipped"])
+    assert event["reason"] == "periodic"
+    assert [e["epoch"] for e in record["epochs"]] == list(range(1, 7))
