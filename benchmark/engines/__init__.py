@@ -1,17 +1,13 @@
 """Training engines: a framework and its collectives behind :class:`benchmark.engines.base.Engine`.
 
 :data:`ENGINES` maps each ``run.engine`` to the module and class that implement it; an engine's module is
-imported only when a run uses it (:func:`engine_class`), so choosing an engine never loads another's
-framework.
+imported only when a run uses it (:func:`benchmark.engines.base.engine_class`), so choosing an engine
+never loads another's framework. This module imports nothing of the suite: the settings
+(:mod:`benchmark.config`) take their choices from it.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from benchmark.engines.base import Engine
 
 
 @dataclass(frozen=True)
@@ -31,12 +27,3 @@ ENGINES: dict[str, EngineEntry] = {
                            "hvd.grouped_allreduce, MPI or Gloo"),
 }
 
-
-def engine_class(name: str) -> type[Engine]:
-    """The :class:`~benchmark.engines.base.Engine` subclass of ``run.engine`` ``name``, imported now.
-
-    Raises:
-        KeyError: no engine of that name.
-    """
-    entry = ENGINES[name]
-    return getattr(importlib.import_module(entry.module), entry.cls)

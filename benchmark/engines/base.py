@@ -12,6 +12,7 @@ Engines are registered by name in :data:`benchmark.engines.ENGINES` (``run.engin
 """
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Iterable
 import numpy as np
 
 from benchmark.config import TrainConfig
+from benchmark.engines import ENGINES
 from benchmark.record import EngineInfo, KernelPeaks, Threads
 from benchmark.train.task import Task
 
@@ -181,3 +183,13 @@ class Engine(ABC):
     def parameter_count(self) -> int:
         """The model's parameters (trainable and not)."""
 
+
+def engine_class(name: str) -> type[Engine]:
+    """The :class:`Engine` subclass of ``run.engine`` ``name`` (:data:`benchmark.engines.ENGINES`), its module
+    imported now.
+
+    Raises:
+        KeyError: no engine of that name.
+    """
+    entry = ENGINES[name]
+    return getattr(importlib.import_module(entry.module), entry.cls)

@@ -30,8 +30,7 @@ import numpy as np
 
 from benchmark.config import TrainConfig
 from benchmark.data.sources import SOURCES
-from benchmark.engines import engine_class
-from benchmark.engines.base import Engine
+from benchmark.engines.base import Engine, engine_class
 from benchmark.models import MODELS
 from benchmark.record import (Epoch, Failure, InitFrom, KernelPeaks, Memory, ModelInfo, Provenance, ResumeEvent, Resumes,
                               RunRecord, Threads, Topology, record_path)
