@@ -146,12 +146,17 @@ def type_of(schema: dict, link: Callable[[str], str] = str) -> str:
     if kind == "array":
         if "prefixItems" in schema:
             return "[" + ", ".join(type_of(item, link) for item in schema["prefixItems"]) + "]"
-        return "array of " + type_of(schema["items"], link) if "items" in schema else "array"
+        return "array of " + _grouped(type_of(schema["items"], link)) if "items" in schema else "array"
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-        return "map of " + type_of(schema["additionalProperties"], link)
+        return "map of " + _grouped(type_of(schema["additionalProperties"], link))
     if isinstance(kind, list):
         return " or ".join(kind)
     return kind or "any"
+
+
+def _grouped(kind: str) -> str:
+    """A type in parentheses when it is a choice (``(number or null)``), as the item type of an array or map."""
+    return f"({kind})" if " or " in kind else kind
 
 
 _BOUNDS = (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
@@ -223,7 +228,7 @@ def executors() -> list[type[Executor]]:
     while todo:
         cls = todo.pop()
         todo += cls.__subclasses__()
-        if not inspect.isabstract(cls) and cls.__module__.startswith("slurm."):
+        if not inspect.isabstract(cls) and getattr(cls, "kind", None) and cls.__module__.startswith("slurm."):
             found[cls.kind] = cls
     return [found[kind] for kind in sorted(found)]
 
@@ -447,6 +452,15 @@ def layout_block() -> str:
     return table(["module", "what"], rows)
 
 
+def _layer(layer: str) -> str:
+    """One layer of an import-linter ``layers`` contract in words: ``a | b`` are independent siblings (neither
+    imports the other), ``a : b`` siblings that may import each other."""
+    for mark, words in (("|", "independent: neither imports the other"), (":", "which may import each other")):
+        if mark in layer:
+            return "(" + " and ".join(code(part.strip()) for part in layer.split(mark)) + f", {words})"
+    return code(layer)
+
+
 def import_rules_block() -> str:
     """import-linter's contracts from ``pyproject.toml``, one item each."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -454,7 +468,7 @@ def import_rules_block() -> str:
     for contract in config["contracts"]:
         if contract["type"] == "layers":
             rule = "layers, top to bottom (a layer imports only those below it): " + " > ".join(
-                code(layer) for layer in contract["layers"])
+                _layer(layer) for layer in contract["layers"])
         elif contract["type"] == "forbidden":
             rule = (", ".join(code(m) for m in contract["source_modules"]) + " may not import "
                     + ", ".join(code(m) for m in contract["forbidden_modules"])
