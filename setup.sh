@@ -78,7 +78,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 # benchmark, slurm and analysis are also names of unrelated PyPI distributions: make sure that, in this
-# venv, each import name is this checkout's package (see README, "Layout").
+# venv, each import name is this checkout's package (see docs/architecture.md, "Top-level package names").
 "$PY" -I - "$PWD" <<'EOF'   # -I: the checkout itself is not on sys.path
 import importlib.util, pathlib, sys
 root = pathlib.Path(sys.argv[1]).resolve()

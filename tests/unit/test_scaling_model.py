@@ -252,7 +252,8 @@ def test_paper_path_runs_with_what_is_published(tmp_path, capsys):
 
 
 def test_paper_calibration_numbers():
-    """The two calibrations for 13.3 images/s on one node, against the hand estimates of the README."""
+    """The two calibrations for 13.3 images/s on one node, against the hand estimates of the scaling-model guide
+    (docs/guides/scaling-model.md)."""
     from analysis import paper
 
     if paper.one_node_images_per_second() is not None or paper.EIGHT_NODES["speedup"].value != 6.6:
