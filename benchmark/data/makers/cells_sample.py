@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cells import CellSet, load_cells
-from .errors import DataError
-from .moa import MOA_CLASSES
-from .split import field_labels
+from benchmark.data.cells import CellSet, load_cells
+from benchmark.data.errors import DataError
+from benchmark.data.moa import MOA_CLASSES
+from benchmark.data.split import field_labels
 
 
 def select_fields(cells: CellSet, n_fields: int) -> np.ndarray:

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..atomic import write_atomic
-from .chestxray14 import (CHEXNET_CLASSES, TABLE_NAMES, finding_labels, image_size, index_images, read_split_lists,
+from benchmark.util.atomic import write_atomic
+from benchmark.data.chestxray14 import (CHEXNET_CLASSES, TABLE_NAMES, finding_labels, image_size, index_images, read_split_lists,
                           read_xray, table_path)
-from .errors import DataError
+from benchmark.data.errors import DataError
 
 #: The sample's image side in pixels: 380 optimised PNGs of 208 x 208 take about 6.9 MB, the largest multiple
 #: of 16 that stays well under the 8 MB budget (224 x 224 would take about 7.8 MB).
