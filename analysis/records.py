@@ -195,7 +195,7 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
     epochs = sorted(record.epochs or [], key=lambda e: e.epoch)
     top1 = [e.val_top1 for e in epochs if e.val_top1 is not None]
     topology = record.topology.model_dump() if record.topology else {}
-    throughput, ttt, slurm, data = record.throughput, record.time_to_train, record.slurm, record.config.data
+    throughput, ttt, scheduler, data = record.throughput, record.time_to_train, record.scheduler, record.config.data
     top5_ttt = ttt.top5 if ttt else None
     analytic = record.analytic.model_dump() if record.analytic else {}
     breakdown = throughput.breakdown if throughput else None
@@ -245,7 +245,7 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         **{f"share_{phase}": breakdown.shares.get(phase) if breakdown else None for phase in BREAKDOWN_PHASES},
         "breakdown_sampled_steps": min(r.sampled_steps for r in breakdown.per_rank) if breakdown else None,
         "cpu_model": record.provenance.cpu_model if record.provenance else None,
-        "slurm_job_id": slurm.job_id if slurm else None,
+        "slurm_job_id": scheduler.job_id if scheduler and scheduler.kind == "slurm" else None,
         "path": str(path),
     }
     aurocs = [{"sweep": record.sweep, "run_id": record.run_id, "epoch": epoch.epoch, "class_name": name, "auroc": value}

@@ -1,5 +1,5 @@
 """The run record: one typed, validated JSON file per run, ``RUN_DIR/record.json``, written atomically by
-rank 0 (the trainer fills it), annotated by the sweep driver (SLURM's view of the job), and read by the
+rank 0 (the trainer fills it), annotated by the sweep driver (its executor's view of the job), and read by the
 sweep status and the analysis. Its JSON Schema is exported to ``docs/run-record.schema.json``.
 
 A failed run is a record too (``status: failed`` with the reason), never a silent gap. Units: seconds,
@@ -18,7 +18,7 @@ from benchmark.util.atomic import write_atomic
 from benchmark.config import Precision, TrainConfig
 from benchmark.schema import Model, PlainName, describe_all
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECORD_NAME = "record.json"
 #: The short name of each main validation figure (``TimeToTrain.metric``), for terminals and logs.
 METRIC_NAMES = {"val_top1": "top-1", "val_auroc_mean": "mean AUROC"}
@@ -387,28 +387,62 @@ class Analytic(Model):
 
 
 class SlurmJob(Model):
-    """SLURM's view of the run's job: the job environment (strings made typed) and sacct's accounting."""
+    """SLURM's own view of the run's job, beside the :class:`Scheduler` fields every scheduler has: the job
+    environment (strings made typed, :func:`benchmark.util.provenance.scheduler_job`) and sacct's accounting."""
 
-    job_id: str | None = None
-    node_list: str | None = None
     nodes: Positive | None = None
     tasks_per_node: Positive | None = None
     cpus_per_task: Positive | None = None
     partition: str | None = None
     queue_wait_seconds: float | None = None
-    elapsed_seconds: float | None = None
-    state: str | None = None
 
-    def merged(self, other: SlurmJob) -> SlurmJob:
-        """This view with every field that ``other`` knows taken from ``other``."""
-        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+class Scheduler(Model):
+    """The view of the run's job from what ran it (the sweep's executor, or the job environment the workers
+    saw): which scheduler, its job id, how the job ended, its elapsed time in seconds and its nodes, and the
+    scheduler's own fields (``slurm`` for SLURM)."""
+
+    kind: PlainName = Field(description="the executor that ran the job (executor.kind): slurm, local ...")
+    job_id: str | None = None
+    state: str | None = Field(None, description="how the job ended, in the scheduler's words: for SLURM "
+                                                "sacct's State (COMPLETED, FAILED, CANCELLED, TIMEOUT ...); for "
+                                                "the local executor COMPLETED, FAILED, or KILLED (it ended "
+                                                "without a result)")
+    elapsed_seconds: float | None = Field(None, description="the job's wall time, start to end (SLURM: sacct's "
+                                                            "ElapsedRaw)")
+    node_list: str | None = Field(None, description="the nodes the job ran on (SLURM's node list, e.g. "
+                                                    "node[1-2]; the local executor: this host)")
+    slurm: SlurmJob | None = Field(None, description="SLURM's own fields (null for another scheduler)")
+
+    def merged(self, other: Scheduler) -> Scheduler:
+        """This view with every field that ``other`` knows taken from ``other`` (SLURM's own fields likewise);
+        ``other`` alone when it is another scheduler's."""
+        if other.kind != self.kind:
+            return other
+        slurm = other.slurm or self.slurm
+        if self.slurm and other.slurm:
+            slurm = self.slurm.model_copy(update=other.slurm.model_dump(exclude_none=True))
+        return self.model_copy(update={**other.model_dump(exclude_none=True, exclude={"slurm"}), "slurm": slurm})
+
+
+#: :class:`Scheduler` fields that records of schema version 2 kept in their ``slurm`` section beside SLURM's own.
+_GENERIC_FIELDS = ("job_id", "node_list", "state", "elapsed_seconds")
+
+
+def _scheduler_of_slurm_section(slurm: dict) -> dict:
+    """The ``slurm`` section of a record of schema version 2 (:data:`_GENERIC_FIELDS` and SLURM's own fields) as
+    the data of a ``scheduler`` section."""
+    return {"kind": "slurm", **{key: slurm[key] for key in _GENERIC_FIELDS if key in slurm},
+            "slurm": {key: value for key, value in slurm.items() if key not in _GENERIC_FIELDS}}
 
 
 class RunRecord(Model):
     """Everything known about one run. A completed run has every section but ``failure``; a failed run
     has ``failure`` and whatever it reached (null elsewhere)."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = Field(SCHEMA_VERSION, description="3: the job's view is the generic scheduler "
+                                       "section (records of version 2, whose slurm section held SLURM's view, "
+                                       "are read as version 3)")
     sweep: PlainName
     run_id: PlainName
     status: Literal["completed", "failed"]
@@ -426,7 +460,21 @@ class RunRecord(Model):
     validation: Validation | None = None
     analytic: Analytic | None = None
     resumes: Resumes | None = None
-    slurm: SlurmJob | None = None
+    scheduler: Scheduler | None = Field(None, description="null for a run outside any scheduler (a lone "
+                                                         "mcnn-bench train)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scheduler_of_older_records(cls, data):
+        """A record of schema version 2 kept SLURM's view of its job in ``slurm``: read it as version 3, that
+        view moved into ``scheduler`` (:func:`_scheduler_of_slurm_section`)."""
+        if not isinstance(data, dict) or data.get("schema_version") != 2:
+            return data
+        data = {**data, "schema_version": 3}
+        if "slurm" in data and "scheduler" not in data:
+            slurm = data.pop("slurm")
+            data["scheduler"] = _scheduler_of_slurm_section(slurm) if isinstance(slurm, dict) else slurm
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -457,10 +505,10 @@ class RunRecord(Model):
         return self
 
     @classmethod
-    def failed(cls, config: TrainConfig, failure: Failure, slurm: SlurmJob | None = None) -> RunRecord:
-        """The record of a run of ``config`` that failed, keeping what is known of its topology."""
+    def failed(cls, config: TrainConfig, failure: Failure, scheduler: Scheduler | None = None) -> RunRecord:
+        """The record of a run of ``config`` that failed, keeping what is known of its topology and job."""
         return cls(sweep=config.run.sweep, run_id=config.run.run_id, status="failed", failure=failure,
-                   config=config, topology=Topology.expected(config), slurm=slurm)
+                   config=config, topology=Topology.expected(config), scheduler=scheduler)
 
     @property
     def best_top1(self) -> float | None:
@@ -477,15 +525,15 @@ class RunRecord(Model):
 
     @property
     def elapsed_seconds(self) -> float | None:
-        """The job's elapsed time by SLURM, else the training time of the last epoch, else None."""
-        if self.slurm and self.slurm.elapsed_seconds is not None:
-            return self.slurm.elapsed_seconds
+        """The job's elapsed time by its scheduler, else the training time of the last epoch, else None."""
+        if self.scheduler and self.scheduler.elapsed_seconds is not None:
+            return self.scheduler.elapsed_seconds
         return self.epochs[-1].elapsed_seconds if self.epochs else None
 
-    def with_slurm(self, view: SlurmJob) -> RunRecord:
-        """This record with SLURM's view of its job merged over what the workers saw."""
-        slurm = self.slurm.merged(view) if self.slurm else view
-        return self.model_copy(update={"slurm": slurm})
+    def with_scheduler(self, view: Scheduler) -> RunRecord:
+        """This record with the executor's view of its job merged over what the workers saw
+        (:meth:`Scheduler.merged`)."""
+        return self.model_copy(update={"scheduler": self.scheduler.merged(view) if self.scheduler else view})
 
     def write(self, run_dir: str | Path) -> Path:
         """Write the record to ``run_dir/record.json`` atomically (strict JSON); returns the path."""

@@ -168,7 +168,7 @@ class SweepState:
 def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> RunStatus:
     """The status a run's record gives (completed, or failed with the reason)."""
     return RunStatus(run_id, record.status, record.failure.reason if record.failure else None,
-                     job_id or (record.slurm.job_id if record.slurm else None), record.elapsed_seconds,
+                     job_id or (record.scheduler.job_id if record.scheduler else None), record.elapsed_seconds,
                      record.throughput.images_per_second if record.throughput else None, *reversed(record.best_main))
 
 

@@ -24,9 +24,8 @@ from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.config import TrainConfig
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
-from slurm.cluster import SlurmError
 from slurm.display import Progress
-from slurm.executor import EXECUTORS, Executor, Job, JobView, Run
+from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Run
 from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
 from slurm.spec import SweepSpec, load_spec
@@ -63,21 +62,23 @@ def saved_executor(state: SweepState) -> Executor:
 
 def poll(state: SweepState, executor: Executor, run_ids: list[str]) -> dict[str, JobView | str]:
     """The executor's view of every job of ``run_ids`` that was submitted and not yet settled, asked once
-    for all of them; while SLURM cannot be asked (e.g. accounting is restarting), the reason instead."""
+    for all of them; while the executor cannot ask its scheduler (:class:`ExecutorError`, e.g. SLURM's
+    accounting is restarting), the reason instead."""
     jobs = {run_id: state.job(run_id) for run_id in run_ids if state.job(run_id) and not state.finished(run_id)}
     if not jobs:
         return {}
     try:
         views = executor.poll(list(jobs.values()))
-    except SlurmError as exc:
-        return {run_id: f"cannot ask SLURM about job {job.job_id}: {exc}" for run_id, job in jobs.items()}
+    except ExecutorError as exc:
+        return {run_id: f"cannot ask the {executor.kind} executor about job {job.job_id}: {exc}"
+                for run_id, job in jobs.items()}
     return {run_id: views[job.job_id] for run_id, job in jobs.items()}
 
 
 def current_status(state: SweepState, executor: Executor, run_id: str, view: JobView | str | None) -> RunStatus:
-    """A run's status, read only: a job that has not been settled is pending or running (with SLURM's
-    pending reason) or ``unknown`` (``view`` is why), or, when it has ended, what :func:`settle` will record;
-    after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
+    """A run's status, read only: a job that has not been settled is pending or running (with the
+    scheduler's pending reason) or ``unknown`` (``view`` is why), or, when it has ended, what :func:`settle`
+    will record; after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
     job = state.job(run_id)
     if job is None or state.finished(run_id) or view is None:
         return recorded_status(state, run_id) or RunStatus(run_id, "missing")
@@ -110,8 +111,8 @@ def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str
 
 
 def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView, reason: str | None = None) -> None:
-    """After a job ends: add the executor's view to the run's record, or record the run as failed (with
-    ``reason``, else the executor's)."""
+    """After a job ends: merge the executor's view of the job into the run's record (its ``scheduler``
+    section), or record the run as failed (with ``reason``, else the executor's) and that view."""
     outcome = executor.outcome(job, config, view)
     try:
         record = RunRecord.read(config.run_dir)
@@ -120,9 +121,9 @@ def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView, rea
     if record is None:
         log.info("run %s: job %s ended without a record", config.run.run_id, job.job_id)
         failure = Failure(reason=reason or outcome.failure_reason)
-        RunRecord.failed(config, failure, slurm=outcome.slurm).write(config.run_dir)
-    elif outcome.slurm is not None:
-        record.with_slurm(outcome.slurm).write(config.run_dir)
+        RunRecord.failed(config, failure, scheduler=outcome.scheduler).write(config.run_dir)
+    else:
+        record.with_scheduler(outcome.scheduler).write(config.run_dir)
 
 
 def stale_changes(state: SweepState, spec: SweepSpec, executor: Executor, runs: list[Run]) -> dict[str, tuple]:
@@ -207,10 +208,12 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
     The driver holds the sweep folder's lock (:class:`slurm.lock.SweepLock`) from start to end.
 
     Raises:
-        SlurmError: the cluster cannot hold a run (checked before anything is submitted).
+        ExecutorError: the executor cannot hold a run (checked before anything is submitted), or its
+            scheduler refuses a job.
         SweepBusy: another driver runs a sweep into the same folder.
         StaleRuns: runs are stale and ``rerun_stale`` is false, or stale runs are still pending or running.
-        SweepInterrupted: Ctrl-C; SLURM jobs keep running, local runs are stopped and recorded as failed.
+        SweepInterrupted: Ctrl-C; a background executor's jobs (SLURM's) keep running, a foreground
+            executor's (local) are stopped and recorded as failed.
         ValueError: ``wait`` is false with the local executor, which runs the runs in the foreground.
     """
     kind = spec.executor.kind
@@ -268,7 +271,7 @@ def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out:
         try:
             _follow(state, executor, todo, running, wait, progress)
         except KeyboardInterrupt:
-            raise SweepInterrupted(_interrupted(state, executor, running)) from None
+            raise SweepInterrupted(_interrupted(state, executor, run_ids)) from None
     views = poll(state, executor, run_ids)
     return [current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids]
 
@@ -296,9 +299,11 @@ def _follow(state: SweepState, executor: Executor, todo: list[tuple[Run, bool]],
         progress.show(state, [s for s in statuses if s.state not in TERMINAL])
 
 
-def _interrupted(state: SweepState, executor: Executor, running: list[str]) -> str:
-    """After Ctrl-C: stop and record a foreground executor's runs as failed; leave SLURM jobs running.
-    Returns what happened, for the user."""
+def _interrupted(state: SweepState, executor: Executor, run_ids: list[str]) -> str:
+    """After Ctrl-C: stop and record as failed a foreground executor's runs of ``run_ids`` whose jobs have not
+    been settled (followed, or submitted as Ctrl-C was pressed: :func:`_submit` saves a job before the
+    interrupt takes effect); leave a background executor's jobs running. Returns what happened, for the user."""
+    running = [run_id for run_id in run_ids if state.job(run_id) and not state.finished(run_id)]
     if not running:
         return "interrupted; no run was running"
     if executor.foreground:

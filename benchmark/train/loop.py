@@ -42,7 +42,7 @@ from benchmark.train.progress import ProgressWriter
 from benchmark.train.schedule import make_schedule, scaled_peak
 from benchmark.train.task import TASKS
 from benchmark.util.launcher import launcher_rank
-from benchmark.util.provenance import host_facts, hostname, peak_rss_bytes, slurm_job
+from benchmark.util.provenance import host_facts, hostname, peak_rss_bytes, scheduler_job
 from benchmark.util.times import iso_seconds, utc_iso
 
 log = logging.getLogger(__name__)
@@ -490,7 +490,7 @@ class Trainer:
                 self.val_outcomes, engine.val_fields, config.data.split == "paper"),
             analytic=analytic_figures(config, self.topology, throughput, memory, peaks)
             if MODELS[config.model.name].analytic else None,
-            resumes=Resumes.of(st.resumes), slurm=slurm_job(),
+            resumes=Resumes.of(st.resumes), scheduler=scheduler_job(),
             model=ModelInfo(parameters=engine.parameter_count(), initial_weights_sha256=st.initial_weights_sha256,
                             final_weights_sha256_per_rank=[r["digest"] for r in everyone], init_from=st.init_from),
         )
@@ -537,7 +537,7 @@ def run_training(config: TrainConfig) -> RunRecord | None:
         except Exception as exc:
             if rank0:
                 log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
-                RunRecord.failed(config, Failure.of_exception(exc), slurm=slurm_job()).write(config.run_dir)
+                RunRecord.failed(config, Failure.of_exception(exc), scheduler=scheduler_job()).write(config.run_dir)
                 mllog.abort(f"{type(exc).__name__}: {exc}")
             else:
                 await_record(config.run_dir, started)

@@ -1,4 +1,4 @@
-"""Where and with what a run ran: host, CPU, software versions, threads, the suite's git commit, SLURM."""
+"""Where and with what a run ran: host, CPU, software versions, threads, the suite's git commit, the SLURM job."""
 from __future__ import annotations
 
 import os
@@ -10,15 +10,16 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from benchmark.util.allocator import loaded_allocator
-from benchmark.record import SlurmJob
+from benchmark.record import Scheduler, SlurmJob
 
 #: The installed trainer package's folder: git finds the suite's checkout from there, if there is one.
 PACKAGE_DIR = Path(str(resources.files("benchmark")))
 SOFTWARE = ("tensorflow-cpu", "keras", "horovod", "numpy", "pandas", "submitit", "tifffile")
-#: SLURM's job environment variables that the run record keeps (sbatch(1), "OUTPUT ENVIRONMENT VARIABLES").
+#: SLURM's job environment variables that the run record keeps (sbatch(1), "OUTPUT ENVIRONMENT VARIABLES"):
+#: the job's id and nodes, which every scheduler has (:class:`benchmark.record.Scheduler`) ...
+SLURM_JOB_VARIABLES = {"job_id": "SLURM_JOB_ID", "node_list": "SLURM_JOB_NODELIST"}
+#: ... and SLURM's own (:class:`benchmark.record.SlurmJob`).
 SLURM_VARIABLES = {
-    "job_id": "SLURM_JOB_ID",
-    "node_list": "SLURM_JOB_NODELIST",
     "nodes": "SLURM_JOB_NUM_NODES",
     "tasks_per_node": "SLURM_NTASKS_PER_NODE",
     "cpus_per_task": "SLURM_CPUS_PER_TASK",
@@ -90,12 +91,15 @@ def _count(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
-def slurm_job() -> SlurmJob | None:
-    """The SLURM job this process runs in, from its environment, or None outside SLURM."""
+def scheduler_job() -> Scheduler | None:
+    """The scheduler's job this process runs in, from its environment: a SLURM job (kind ``slurm``), or None
+    outside SLURM."""
     if "SLURM_JOB_ID" not in os.environ:
         return None
-    values = {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
-    return SlurmJob(**{key: _count(value) if key in SLURM_COUNTS else value for key, value in values.items()})
+    own = {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
+    slurm = SlurmJob(**{key: _count(value) if key in SLURM_COUNTS else value for key, value in own.items()})
+    return Scheduler(kind="slurm", **{key: os.environ.get(var) for key, var in SLURM_JOB_VARIABLES.items()},
+                     slurm=slurm)
 
 
 def peak_rss_bytes() -> int:

@@ -1,6 +1,8 @@
 """The executor interface: how a sweep's runs are prepared, submitted, polled and finished off, whatever
 runs them. The sweep driver (:mod:`slurm.sweep`) talks to executors only through :class:`Executor`; it
-alone commits state (records, ``sweep.json``): polling and reading an outcome are pure queries.
+alone commits state (records, ``sweep.json``): polling and reading an outcome are pure queries. Where an
+executor cannot do what is asked (its scheduler cannot be asked, or cannot hold the runs), it raises
+:class:`ExecutorError`, which is all the driver catches.
 """
 from __future__ import annotations
 
@@ -13,11 +15,17 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from benchmark.config import TrainConfig
-from benchmark.record import SlurmJob
+from benchmark.errors import McnnBenchError
+from benchmark.record import Scheduler
 from benchmark.schema import Line, Model
 
 #: Lines of a job's log quoted in a failed run's reason.
 TAIL_LINES = 12
+
+
+class ExecutorError(McnnBenchError):
+    """An executor cannot do what was asked: its scheduler cannot be asked or refuses a job, or it cannot hold
+    the runs; the message says what, naming the job, partition or command."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,9 @@ class Job:
 @dataclass(frozen=True)
 class JobView:
     """What an executor sees of a job now: its phase and, when known, its elapsed time (seconds), the
-    scheduler's accounting of it (SLURM's sacct fields, see :func:`slurm.cluster.jobs_info`), and why it
-    still pends (SLURM's reason, e.g. ``Resources``, ``PartitionDown``)."""
+    scheduler's accounting of it (for SLURM, sacct's fields: :func:`slurm.cluster.jobs_info`; a
+    ``pending_seconds`` entry is the time since submission), and why it still pends (the scheduler's words,
+    e.g. SLURM's ``Resources``, ``PartitionDown``)."""
 
     phase: Literal["pending", "running", "done"]
     elapsed_seconds: float | None = None
@@ -103,10 +112,11 @@ class JobView:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an ended job went, as its executor saw it: the record's ``slurm`` annotation (None off
-    SLURM), and the reason to record when the trainer left no record of its own."""
+    """How an ended job went, as its executor saw it: the record's ``scheduler`` section (its ``kind`` is the
+    executor's, its ``job_id`` the job's), and the reason to record when the trainer left no record of its
+    own."""
 
-    slurm: SlurmJob | None
+    scheduler: Scheduler
     failure_reason: str
 
 
@@ -156,7 +166,7 @@ class Executor(ABC):
         return run.config.updated("run", intra_op_threads=self.threads(run), inter_op_threads=1)
 
     def check(self, runs: list[Run]) -> list[str]:
-        """Refuse, before anything is submitted, runs that cannot run here (raises ``SlurmError``);
+        """Refuse, before anything is submitted, runs that cannot run here (raises :class:`ExecutorError`);
         returns notes on what cannot run now but may later."""
         return []
 
@@ -167,7 +177,7 @@ class Executor(ABC):
     @abstractmethod
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
         """Every job's phase now, by job id, asking the scheduler once for all of them. Reads only; raises
-        ``SlurmError`` while the scheduler cannot be asked."""
+        :class:`ExecutorError` while the scheduler cannot be asked."""
 
     def stuck(self, view: JobView) -> str | None:
         """Why to give up on a pending job that will not start by itself, or None (the default: wait)."""
@@ -179,15 +189,42 @@ class Executor(ABC):
 
     @abstractmethod
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
-        """How the ended job went (reads only)."""
+        """How the ended job went (reads only): the ``scheduler`` section, filled as far as the executor knows
+        the job, and the reason to record if the trainer left no record (the job's own error where known)."""
 
     @abstractmethod
     def write_dry_run(self, run: Run, config_path: Path) -> Path:
         """Write the script that would run ``run`` by hand, beside its config; returns its path."""
 
 
+#: The line submitit's ``FailedJobError`` puts before and after the job's traceback.
+SUBMITIT_RULE = "-" * 22
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+#: The lines Python puts between the tracebacks of chained exceptions (the ``traceback`` module).
+CHAINED = ("During handling of the above exception, another exception occurred:",
+           "The above exception was the direct cause of the following exception:")
+
+
+def raised(text: str) -> str:
+    """The exception, with its message, that the Python traceback in ``text`` ends with (of chained
+    exceptions, the last one), or the last line of ``text`` when it holds no traceback; '' for empty text.
+
+    A traceback's frames are indented; the exception's line is the first one after them that is not.
+    """
+    lines = text.strip().splitlines()
+    headers = [i for i, line in enumerate(lines) if line == TRACEBACK_HEADER]
+    if not headers:
+        return lines[-1] if lines else ""
+    before = lambda i: next((line for line in reversed(lines[:i]) if line.strip()), "")
+    last = [headers[0], *(i for i in headers[1:] if before(i) in CHAINED)][-1]
+    body = lines[last + 1:]
+    start = next((i for i, line in enumerate(body) if not line.startswith(" ")), len(body))
+    return "\n".join(body[start:]).strip()
+
+
 def submitit_error(job) -> str | None:
-    """The error a submitit job raised (its last traceback line), or None when it left no result.
+    """The error a submitit job raised (the exception and its message, :func:`raised`), or None when it left
+    no result or raised nothing.
 
     Only reads the result file, so it never waits on a job that was cancelled or killed.
     """
@@ -196,14 +233,15 @@ def submitit_error(job) -> str | None:
     error = job.exception()
     if error is None:
         return None
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    parts = str(error).split(f"\n{SUBMITIT_RULE}\n")  # the message, the job's traceback, where the logs are
+    return raised(parts[1] if len(parts) == 3 else str(error)) or type(error).__name__
 
 
-def log_tail(path: Path) -> str:
-    """The last :data:`TAIL_LINES` lines of a log file, or '' when it does not exist."""
+def log_tail(path: Path, lines_of: re.Pattern | None = None) -> str:
+    """The last :data:`TAIL_LINES` lines of a log file (of those that ``lines_of`` matches at their start, when
+    given), or '' when it does not exist or has none."""
     try:
         lines = Path(path).read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n".join(lines[-TAIL_LINES:])
+    return "\n".join([line for line in lines if lines_of is None or lines_of.match(line)][-TAIL_LINES:])

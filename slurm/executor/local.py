@@ -4,30 +4,38 @@ LocalExecutor, each with W Horovod workers started by Horovod's own launcher (``
 The machine's cores are split evenly between the workers: each worker's TensorFlow intra-op threads and
 OMP_NUM_THREADS are its share, or the grid's ``intra_op_threads`` (no more than the share); they are
 written into the run's config and so into its record. Every worker also gets ``executor.env``. The
-launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``).
+launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``). The job id
+is the job process's pid; the record's ``scheduler`` section names this host and times the job from its
+process's start to the last write of its result or logs (there is no accounting to ask).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
 import psutil
 from pydantic import Field
 
-from benchmark.util.atomic import write_atomic
 from benchmark.config import TrainConfig
+from benchmark.record import Scheduler
+from benchmark.util.atomic import write_atomic
+from benchmark.util.provenance import hostname
 from slurm.interrupt import sigint_handler
 
-from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
+from .base import Executor, ExecutorError, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
 
 LOG_NAME = "workers.log"
+#: How horovodrun marks, in its output, the lines a worker writes to stderr: ``[<rank>]<stderr>:``.
+WORKER_STDERR = re.compile(r"\[\d+\]<stderr>:")
 #: Seconds a cancelled local job's processes get to end after SIGTERM before they are killed.
 STOP_SECONDS = 5.0
 
@@ -49,11 +57,15 @@ class LocalSettings(ExecutorSettings):
 
 
 def launch_command(config_path: Path, workers: int) -> list[str]:
-    """The ``horovodrun`` command that starts ``workers`` Gloo workers of ``mcnn-bench train`` here."""
+    """The ``horovodrun`` command that starts ``workers`` Gloo workers of ``mcnn-bench train`` here.
+
+    Raises:
+        ExecutorError: horovodrun is not installed.
+    """
     bindir = Path(sys.executable).parent
     horovodrun = shutil.which("horovodrun", path=str(bindir)) or shutil.which("horovodrun")
     if horovodrun is None:
-        raise RuntimeError("horovodrun not found: run ./setup.sh to build Horovod")
+        raise ExecutorError("horovodrun not found: run ./setup.sh to build Horovod")
     return [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
             sys.executable, "-u", "-m", "mcnn_bench", "train", "--config", str(config_path)]
 
@@ -64,7 +76,8 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
     the launcher's log (``workers.log`` beside the config).
 
     Raises:
-        RuntimeError: with the end of the log, if the launcher exits non-zero.
+        ExecutorError: if the launcher exits non-zero (or is not installed), with the last lines the workers
+            wrote to stderr (else the end of the log).
     """
     log_path = Path(config_path).parent / LOG_NAME
     env = {**os.environ, **worker_env}
@@ -72,7 +85,9 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
         code = subprocess.run(launch_command(Path(config_path), workers), stdout=log,
                               stderr=subprocess.STDOUT, env=env).returncode
     if code:
-        raise RuntimeError(f"horovodrun exited with status {code}; end of {log_path}:\n{log_tail(log_path)}")
+        errors = log_tail(log_path, WORKER_STDERR)
+        where = f"the workers' last errors in {log_path}" if errors else f"end of {log_path}"
+        raise ExecutorError(f"horovodrun exited with status {code}; {where}:\n{errors or log_tail(log_path)}")
     return str(log_path)
 
 
@@ -133,12 +148,14 @@ class LocalExecutor(Executor):
         return write_atomic(config_path.parent / "job.sh", f"#!/bin/bash\n{env} {command}\n")
 
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
-        """Running while a job's process runs (asked of submitit for jobs this instance started)."""
+        """Running while a job's process runs (asked of submitit for jobs this instance started), with the
+        seconds since it started."""
         views = {}
         for job in jobs:
             mine = self._jobs.get(job.job_id)
             running = not mine.done() if mine is not None else _process_alive(job)
-            views[job.job_id] = JobView("running" if running else "done")
+            elapsed = time.time() - job.started if running and job.started is not None else None
+            views[job.job_id] = JobView("running" if running else "done", elapsed)
         return views
 
     def cancel(self, job: Job) -> None:
@@ -158,9 +175,27 @@ class LocalExecutor(Executor):
         psutil.wait_procs(alive, timeout=STOP_SECONDS)
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
-        """No SLURM view; the job's error, or the end of its launcher log."""
-        mine = self._jobs.get(job.job_id)
-        error = submitit_error(mine) if mine is not None else None
+        """The job's end (COMPLETED; FAILED, with its error; KILLED: it ended without a result), on this host,
+        timed by :func:`_elapsed`; and, for a run without a record, the job's error or the end of its
+        launcher log."""
+        from submitit.local.local import LocalJob
+
+        submitted = self._jobs.get(job.job_id)
+        if submitted is None:  # started by an earlier driver: read from its files
+            submitted = LocalJob(job.folder, job.job_id)
+        error = submitit_error(submitted)
+        state = "FAILED" if error else "COMPLETED" if submitted.paths.result_pickle.exists() else "KILLED"
         log = config.run_dir / LOG_NAME
-        reason = error or f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n{log_tail(log)}"
-        return Outcome(None, reason)
+        scheduler = Scheduler(kind=self.kind, job_id=job.job_id, state=state, node_list=hostname(),
+                              elapsed_seconds=_elapsed(job, [submitted.paths.result_pickle, submitted.paths.stdout,
+                                                             submitted.paths.stderr, log]))
+        reason = error or (f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n"
+                           f"{log_tail(log)}")
+        return Outcome(scheduler, reason)
+
+
+def _elapsed(job: Job, outputs: list[Path]) -> float | None:
+    """Seconds from the job process's start to the last write of any of its ``outputs`` (result, logs), or
+    None when its start is not known or it wrote none."""
+    ends = [path.stat().st_mtime for path in outputs if path.exists()]
+    return max(0.0, max(ends) - job.started) if job.started is not None and ends else None

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from benchmark.util.atomic import write_atomic
 from benchmark.config import TrainConfig
-from benchmark.record import SlurmJob
+from benchmark.record import Scheduler, SlurmJob
 from benchmark.schema import Line, one_line
 from slurm import cluster
 
@@ -193,13 +193,22 @@ class SlurmExecutor(Executor):
 
     def check(self, runs: list[Run]) -> list[str]:
         """Refuse runs the partition cannot hold with its usable nodes, before anything is submitted
-        (``SlurmError``); note a partition that is down now."""
+        (:class:`slurm.cluster.SlurmError`, an :class:`ExecutorError`); note a partition that is down now."""
         part = cluster.partition(self.settings.partition)
         return cluster.check_capacity(runs, part, self.settings.cpus_per_task_of)
 
     def submit(self, run: Run, config_path: Path) -> Job:
-        """Submit the run's job."""
-        job = self.executor(run).submit(TrainTask(), str(config_path))
+        """Submit the run's job.
+
+        Raises:
+            SlurmError: sbatch refused it.
+        """
+        from submitit.core.utils import FailedJobError
+
+        try:
+            job = self.executor(run).submit(TrainTask(), str(config_path))
+        except FailedJobError as exc:
+            raise cluster.SlurmError(f"sbatch refused the job of run {run.run_id}: {exc}") from exc
         return Job(self.kind, str(job.job_id), str(job.paths.folder))
 
     def sbatch_script(self, run: Run, config_path: Path) -> str:
@@ -254,11 +263,13 @@ class SlurmExecutor(Executor):
 
         info = view.accounting
         if info is None:  # never known to accounting: cancelled while it pended
-            return Outcome(SlurmJob(job_id=job.job_id, tasks_per_node=config.run.workers_per_node),
+            return Outcome(Scheduler(kind=self.kind, job_id=job.job_id,
+                                     slurm=SlurmJob(tasks_per_node=config.run.workers_per_node)),
                            f"SLURM job {job.job_id} never started")
-        slurm = SlurmJob(job_id=info["job_id"], node_list=info["node_list"], nodes=info["nodes"],
-                         tasks_per_node=config.run.workers_per_node, queue_wait_seconds=info["queue_wait_seconds"],
-                         elapsed_seconds=info["elapsed_seconds"], state=info["state"])
+        scheduler = Scheduler(kind=self.kind, job_id=info["job_id"], state=info["state"],
+                              elapsed_seconds=info["elapsed_seconds"], node_list=info["node_list"],
+                              slurm=SlurmJob(nodes=info["nodes"], tasks_per_node=config.run.workers_per_node,
+                                             queue_wait_seconds=info["queue_wait_seconds"]))
         submitted = submitit.SlurmJob(folder=job.folder, job_id=job.job_id)
         reason = f"SLURM job {job.job_id} ended {info['raw_state']} (exit code {info['exit_code']})"
         error, tail = submitit_error(submitted), log_tail(submitted.paths.stderr)
@@ -266,4 +277,4 @@ class SlurmExecutor(Executor):
             reason = f"{reason}: {error}"
         elif tail:
             reason = f"{reason}; end of {submitted.paths.stderr}:\n{tail}"
-        return Outcome(slurm, reason)
+        return Outcome(scheduler, reason)

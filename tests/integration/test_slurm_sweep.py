@@ -84,10 +84,12 @@ def test_workers_on_both_nodes_end_with_identical_weights(two_by_two):
 
 
 def test_record_has_slurms_view(two_by_two):
-    slurm = two_by_two[2]["slurm"]
-    assert slurm["state"] == "COMPLETED" and slurm["nodes"] == 2 and slurm["tasks_per_node"] == 2
-    assert slurm["job_id"] and slurm["node_list"].startswith("node")
-    assert slurm["queue_wait_seconds"] >= 0 and slurm["elapsed_seconds"] > 0
+    scheduler = two_by_two[2]["scheduler"]
+    slurm = scheduler["slurm"]
+    assert scheduler["kind"] == "slurm" and scheduler["state"] == "COMPLETED"
+    assert slurm["nodes"] == 2 and slurm["tasks_per_node"] == 2 and slurm["partition"] == "debug"
+    assert scheduler["job_id"] and scheduler["node_list"].startswith("node")
+    assert slurm["queue_wait_seconds"] >= 0 and scheduler["elapsed_seconds"] > 0
     t = two_by_two[2]["throughput"]
     assert t["images"] == 4 * t["timed_steps"] * 8
     assert t["images_per_second"] == pytest.approx(t["images"] / t["window_seconds"])
@@ -95,7 +97,7 @@ def test_record_has_slurms_view(two_by_two):
 
 def test_rerun_submits_only_missing_runs(two_by_two, cells):
     results, _, record = two_by_two
-    first_job = record["slurm"]["job_id"]
+    first_job = record["scheduler"]["job_id"]
     statuses = run_sweep(spec(cells, "mpi", nodes=(1, 2), wpn=(2,)), results)
     by_id = {s.run_id: s for s in statuses}
     assert by_id["n2-w2-b8"].state == "completed" and by_id["n1-w2-b8"].state == "completed"
@@ -113,7 +115,7 @@ def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_r
     assert statuses[0].state == "failed"
     assert "DataError" in statuses[0].reason and "no-cells" in statuses[0].reason
     record = read_record(tmp_path / "raises" / "n1-w1-b8")
-    assert record["status"] == "failed" and record["slurm"]["state"] == "FAILED"
+    assert record["status"] == "failed" and record["scheduler"]["state"] == "FAILED"
     check_record(tmp_path / "raises" / "n1-w1-b8" / "record.json")
     # a failed run is submitted again on the next sweep, and its old record is kept
     (empty / "x").write_text("")
@@ -143,7 +145,7 @@ def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, t
     assert not record.exists() and (tmp_path / "cancel" / "sweep.json").read_text() == state_before
     (settled,) = run_sweep(long, tmp_path, submit=False)
     assert settled.state == "failed" and "CANCELLED" in settled.reason
-    assert check_record(record)["slurm"]["state"] == "CANCELLED"
+    assert check_record(record)["scheduler"]["state"] == "CANCELLED"
     assert SweepState(tmp_path / "cancel").finished("n1-w1-b8")
 
 
@@ -199,7 +201,7 @@ def test_runs_stuck_pending_show_why_and_are_cancelled(slurm_cluster, cells, tmp
     for status in statuses:
         assert status.state == "failed" and "for a reason that cannot clear by itself: PartitionDown" in status.reason
         record = read_record(tmp_path / "stuck" / status.run_id)
-        assert "max_pending_minutes" in record["failure"]["reason"] and record["slurm"]["job_id"] == status.job_id
+        assert "max_pending_minutes" in record["failure"]["reason"] and record["scheduler"]["job_id"] == status.job_id
         assert job_info(status.job_id)["state"] == "CANCELLED"
 
 
@@ -224,7 +226,7 @@ def test_ctrl_c_leaves_slurm_jobs_running_and_the_next_sweep_waits_for_them(slur
     out = io.StringIO()
     (status,) = run_sweep(load_spec(spec_path), tmp_path / "results", out=out)
     assert status.state == "completed" and "n1-w1-b8: " in out.getvalue() and "followed" in out.getvalue()
-    assert read_record(tmp_path / "results" / "interrupt" / "n1-w1-b8")["slurm"]["job_id"] == job_id
+    assert read_record(tmp_path / "results" / "interrupt" / "n1-w1-b8")["scheduler"]["job_id"] == job_id
     assert SweepState(tmp_path / "results" / "interrupt").runs["n1-w1-b8"]["attempt"] == 1
 
 
@@ -298,7 +300,7 @@ def test_a_run_past_its_time_limit_is_requeued_and_resumes(uninterrupted, cells,
     resumes = record["resumes"]
     assert resumes and resumes["count"] >= 1 and resumes["events"][0]["reason"] == "signal", resumes
     assert [e["epoch"] for e in record["epochs"]] == list(range(1, LONG["epochs"] + 1))
-    assert record["slurm"]["job_id"] == SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
+    assert record["scheduler"]["job_id"] == SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
     # the same training as without the time limit: the same weights (CPU training here is deterministic)
     assert record["model"]["final_weights_sha256_per_rank"] == uninterrupted["model"]["final_weights_sha256_per_rank"]
     assert record["epochs"][-1]["val_top1"] == pytest.approx(uninterrupted["epochs"][-1]["val_top1"], abs=0.02)

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.records import from_records, load_records
 from benchmark.config import TrainConfig
-from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, SlurmJob, StepSeconds, Threads,
+from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Scheduler, StepSeconds, Threads,
                               Throughput, TimeToTarget, TimeToTrain, Topology)
 from analysis.report import analyze, format_summary
 from analysis.tables import (
@@ -38,7 +38,7 @@ def make_record(nodes=1, workers_per_node=1, local_batch=16, images_per_second=1
                             local_batch_size=local_batch)
     if status == "failed":
         failure = Failure(reason="MemoryError: out of memory", traceback="...")
-        return RunRecord.failed(config, failure, slurm=SlurmJob(job_id="42")).model_dump(mode="json")
+        return RunRecord.failed(config, failure, scheduler=Scheduler(kind="slurm", job_id="42")).model_dump(mode="json")
     epochs = [Epoch(epoch=e, learning_rate=0.001 * e, train_loss=2.0 / e, val_loss=1.9 / e, val_top1=0.3 * e,
                     val_top5=1.0, elapsed_seconds=100.0 * e) for e in (1, 2, 3)]
     record = RunRecord(
@@ -50,7 +50,7 @@ def make_record(nodes=1, workers_per_node=1, local_batch=16, images_per_second=1
                               step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3)),
         memory=Memory(peak_rss_bytes_per_rank=[3 * 2**20] * workers, peak_rss_bytes_max=3 * 2**20),
         epochs=epochs, time_to_train=TimeToTrain(target_top1=0.9, seconds=ttt_seconds, epochs=3, reason=None),
-        slurm=SlurmJob(job_id="42"),
+        scheduler=Scheduler(kind="slurm", job_id="42"),
     )
     return record.model_dump(mode="json")
 

@@ -1,0 +1,222 @@
+"""The sweep driver's logic (slurm/sweep.py) over the fake executor (fake_executor.py), in milliseconds: every
+run ends with a record, stale runs, a sweep resumed when partly done, Ctrl-C (during a poll and during a
+submission), runs stuck pending, a scheduler that cannot be asked, runs refused before submission. The real
+executors keep their own tests (tests/integration/)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from benchmark.errors import McnnBenchError
+from benchmark.record import RunRecord, Scheduler
+from fake_executor import NODE, FakeScheduler
+from slurm import sweep
+from slurm.executor import ExecutorError
+from slurm.spec import SweepSpec, load_spec
+from slurm.state import SweepState
+from slurm.sweep import StaleRuns, SweepInterrupted, run_sweep, sweep_status
+
+W1, W2, W4 = "n1-w1-b8", "n1-w2-b8", "n1-w4-b8"
+
+
+@pytest.fixture
+def scheduler(monkeypatch) -> FakeScheduler:
+    """A fake scheduler registered as ``executor.kind = "fake"``, and a driver that does not sleep between polls."""
+    fake = FakeScheduler()
+    fake.register(monkeypatch)
+    monkeypatch.setattr(sweep, "POLL_SECONDS", 0.0)
+    return fake
+
+
+def write_spec(folder: Path, workers_per_node=(1,), epochs: int = 1) -> SweepSpec:
+    """A spec of synthetic runs on the fake executor, written as ``folder/fake.toml``, and loaded."""
+    raw = {"name": "fake", "data": {"source": "synthetic", "image_size": [64, 64]},
+           "grid": {"nodes": [1], "workers_per_node": list(workers_per_node), "local_batch_size": [8]},
+           "training": {"epochs": epochs, "steps_per_epoch": 2}, "executor": {"kind": "fake"}}
+    path = folder / "fake.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return load_spec(path)
+
+
+def record(results: Path, run_id: str) -> RunRecord:
+    return RunRecord.read(results / "fake" / run_id)
+
+
+def press_ctrl_c(*_) -> None:
+    """What Ctrl-C in the terminal does to the driver."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_every_run_ends_with_a_record_of_how_it_went(scheduler, tmp_path):
+    scheduler.script(W2, "fails")
+    scheduler.script(W4, "fails with a record")
+    out = io.StringIO()
+    statuses = run_sweep(write_spec(tmp_path, (1, 2, 4)), tmp_path / "results", out=out)
+    assert [(s.run_id, s.state) for s in statuses] == [(W1, "completed"), (W2, "failed"), (W4, "failed")]
+    assert "[3/3 runs done]" in out.getvalue()
+    results = tmp_path / "results"
+    w1, w2, w4 = (scheduler.submissions(run_id)[0].job_id for run_id in (W1, W2, W4))
+    assert record(results, W1).scheduler == Scheduler(kind="fake", job_id=w1, state="COMPLETED",
+                                                      elapsed_seconds=3.0, node_list=NODE)
+    # a job that left no record: the driver records the run as failed, with the executor's reason
+    config = results / "fake" / W2 / "config.json"
+    assert statuses[1].reason == f"fake job {w2} failed: {config}: the trainer crashed"
+    assert record(results, W2).failure.reason == statuses[1].reason
+    assert (record(results, W2).scheduler.job_id, record(results, W2).scheduler.state) == (w2, "FAILED")
+    # the trainer's own failed record is kept, the job's view merged into it
+    assert record(results, W4).failure.reason == statuses[2].reason == "DataError: the trainer's own failure"
+    assert record(results, W4).scheduler.job_id == w4
+    assert all(SweepState(results / "fake").finished(run_id) for run_id in (W1, W2, W4))
+
+
+def test_a_job_that_vanished_is_a_failed_run_with_the_reason(scheduler, tmp_path):
+    scheduler.script(W1, "vanishes")
+    (status,) = run_sweep(write_spec(tmp_path), tmp_path / "results", out=io.StringIO())
+    job_id = scheduler.submissions(W1)[0].job_id
+    assert status.state == "failed" and status.reason == f"fake job {job_id} vanished: the scheduler no longer knows it"
+    assert record(tmp_path / "results", W1).scheduler == Scheduler(kind="fake", job_id=job_id)
+
+
+def test_pending_runs_show_the_schedulers_reason_and_a_later_sweep_follows_them(scheduler, tmp_path):
+    scheduler.script(W1, "pends")
+    spec, results = write_spec(tmp_path), tmp_path / "results"
+    run_sweep(spec, results, wait=False, out=io.StringIO())
+    (status,) = sweep_status(results / "fake")
+    assert (status.state, status.reason) == ("pending", "Resources")
+    assert record(results, W1) is None  # status only reads
+    out = io.StringIO()
+    (status,) = run_sweep(spec, results, out=out)
+    assert status.state == "completed" and f"{W1}: pending (job {status.job_id}), followed" in out.getvalue()
+    assert len(scheduler.submissions(W1)) == 1 and SweepState(results / "fake").runs[W1]["attempt"] == 1
+
+
+def test_stale_runs_are_refused_then_rerun_with_their_old_records_kept(scheduler, tmp_path):
+    results = tmp_path / "results"
+    run_sweep(write_spec(tmp_path, epochs=1), results, out=io.StringIO())
+    first = (results / "fake" / W1 / "record.json").read_text()
+    edited = write_spec(tmp_path, epochs=2)
+    with pytest.raises(StaleRuns, match=rf"{W1} \(completed\): training.epochs: 1 -> 2") as info:
+        run_sweep(edited, results, out=io.StringIO())
+    assert "--rerun-stale" in str(info.value) and "--new-sweep" in str(info.value)
+    assert len(scheduler.submissions(W1)) == 1 and (results / "fake" / W1 / "record.json").read_text() == first
+    (status,) = sweep_status(results / "fake")
+    assert status.stale == ("training.epochs: 1 -> 2",)
+
+    (status,) = run_sweep(edited, results, rerun_stale=True, out=io.StringIO())
+    assert status.state == "completed" and len(scheduler.submissions(W1)) == 2
+    assert (results / "fake" / W1 / "attempts" / "record-1.json").read_text() == first
+    assert record(results, W1).config.training.epochs == 2
+    assert SweepState(results / "fake").runs[W1]["attempt"] == 2
+    assert sweep_status(results / "fake")[0].stale == ()
+
+
+def test_stale_runs_still_running_are_refused_even_with_rerun_stale(scheduler, tmp_path):
+    scheduler.script(W1, "runs long")
+    results = tmp_path / "results"
+    run_sweep(write_spec(tmp_path, epochs=1), results, wait=False, out=io.StringIO())
+    with pytest.raises(StaleRuns, match=rf"wait for {W1} to end, or cancel them"):
+        run_sweep(write_spec(tmp_path, epochs=2), results, rerun_stale=True, out=io.StringIO())
+    assert len(scheduler.submissions(W1)) == 1 and scheduler.cancelled() == []
+
+
+def test_a_partly_done_sweep_submits_only_its_failed_runs_and_follows_the_running_ones(scheduler, tmp_path):
+    scheduler.script(W2, "fails", "completes")
+    scheduler.script(W4, "runs long", "completes")
+    spec, results = write_spec(tmp_path, (1, 2, 4)), tmp_path / "results"
+    run_sweep(spec, results, wait=False, out=io.StringIO())
+    for _ in range(3):  # the jobs go on while no driver runs: W1 completes, W2 fails, W4 still runs
+        sweep_status(results / "fake")
+    assert [job.phase for job in scheduler.jobs.values()] == ["done", "done", "running"]
+    long = scheduler.submissions(W4)[0]
+    scheduler.on_poll = lambda ids: setattr(long, "cancelled", long.polls > 5)  # then W4's job is cancelled
+
+    out = io.StringIO()
+    statuses = run_sweep(spec, results, out=out)
+    assert "1 of 3 runs to submit" in out.getvalue()
+    assert f"{W4}: running (job {long.job_id}), followed" in out.getvalue()
+    assert [len(scheduler.submissions(run_id)) for run_id in (W1, W2, W4)] == [1, 2, 1]
+    assert [s.state for s in statuses] == ["completed", "completed", "failed"]
+    assert statuses[2].reason == f"fake job {long.job_id} was cancelled"
+    runs = SweepState(results / "fake").runs
+    assert [runs[run_id]["attempt"] for run_id in (W1, W2, W4)] == [1, 2, 1]
+    old = json.loads((results / "fake" / W2 / "attempts" / "record-1.json").read_text())
+    assert old["status"] == "failed" and "the trainer crashed" in old["failure"]["reason"]
+
+
+def test_ctrl_c_stops_a_foreground_executors_run_and_records_it(scheduler, monkeypatch, tmp_path):
+    scheduler.register(monkeypatch, foreground=True)
+    scheduler.script(W1, "runs long")
+    scheduler.on_poll = lambda ids: press_ctrl_c() if len(scheduler.polls) == 2 else None
+    results = tmp_path / "results"
+    with pytest.raises(SweepInterrupted, match=f"interrupted: stopped {W1} and recorded it as failed"):
+        run_sweep(write_spec(tmp_path, (1, 2)), results, out=io.StringIO())
+    assert scheduler.cancelled() == [W1] and scheduler.submissions(W2) == []  # one run at a time
+    stopped = record(results, W1)
+    assert stopped.failure.reason == "interrupted by the user (Ctrl-C): the run was stopped"
+    assert stopped.scheduler.state == "CANCELLED" and SweepState(results / "fake").finished(W1)
+
+
+def test_ctrl_c_leaves_a_background_executors_jobs_running(scheduler, tmp_path):
+    scheduler.script(W1, "runs long")
+    scheduler.on_poll = lambda ids: press_ctrl_c() if len(scheduler.polls) == 2 else None
+    results = tmp_path / "results"
+    with pytest.raises(SweepInterrupted) as info:
+        run_sweep(write_spec(tmp_path), results, out=io.StringIO())
+    job_id = scheduler.submissions(W1)[0].job_id
+    assert f"the fake jobs keep running: {W1} (job {job_id})" in str(info.value)
+    assert scheduler.cancelled() == [] and record(results, W1) is None
+    assert not SweepState(results / "fake").finished(W1)
+
+
+@pytest.mark.parametrize("foreground", [True, False])
+def test_ctrl_c_during_a_submission_takes_effect_once_the_job_is_saved(scheduler, monkeypatch, tmp_path, foreground):
+    scheduler.register(monkeypatch, foreground=foreground)
+    scheduler.on_submit = press_ctrl_c
+    results = tmp_path / "results"
+    with pytest.raises(SweepInterrupted) as info:
+        run_sweep(write_spec(tmp_path, (1, 2)), results, out=io.StringIO())
+    job_id = scheduler.submissions(W1)[0].job_id
+    assert SweepState(results / "fake").runs[W1]["job_id"] == job_id and scheduler.submissions(W2) == []
+    if foreground:  # the job just submitted is stopped and recorded, like any other
+        assert scheduler.cancelled() == [W1] and "interrupted by the user" in record(results, W1).failure.reason
+    else:
+        assert f"keep running: {W1} (job {job_id})" in str(info.value) and scheduler.cancelled() == []
+
+
+def test_a_run_stuck_pending_is_cancelled_and_recorded_with_the_reason(scheduler, tmp_path):
+    scheduler.script(W1, "stuck")
+    (status,) = run_sweep(write_spec(tmp_path), tmp_path / "results", out=io.StringIO())
+    reason = "pending for a reason that cannot clear by itself: PartitionDown; cancelled"
+    assert (status.state, status.reason) == ("failed", reason)
+    assert scheduler.cancelled() == [W1]
+    stuck = record(tmp_path / "results", W1)
+    assert stuck.failure.reason == reason and stuck.scheduler.state == "CANCELLED"
+
+
+def test_while_the_scheduler_cannot_be_asked_runs_are_unknown_and_nothing_is_recorded(scheduler, tmp_path):
+    spec, results = write_spec(tmp_path), tmp_path / "results"
+    run_sweep(spec, results, wait=False, out=io.StringIO())
+    job_id = scheduler.submissions(W1)[0].job_id
+    scheduler.unreachable = "the fake controller is restarting"
+    (status,) = sweep_status(results / "fake")
+    assert (status.state, status.reason) == ("unknown", f"cannot ask the fake executor about job {job_id}: the "
+                                                        "fake controller is restarting")
+    (status,) = run_sweep(spec, results, wait=False, out=io.StringIO())
+    assert status.state == "unknown" and record(results, W1) is None and len(scheduler.submissions(W1)) == 1
+    scheduler.unreachable = None
+    (status,) = run_sweep(spec, results, out=io.StringIO())
+    assert status.state == "completed" and len(scheduler.submissions(W1)) == 1
+
+
+def test_runs_the_executor_refuses_are_refused_before_anything_is_submitted(scheduler, tmp_path):
+    scheduler.refuse = "the fake cluster cannot hold these runs"
+    with pytest.raises(ExecutorError, match="cannot hold these runs") as info:
+        run_sweep(write_spec(tmp_path), tmp_path / "results", out=io.StringIO())
+    assert isinstance(info.value, McnnBenchError) and scheduler.jobs == {}
+    assert not (tmp_path / "results" / "fake" / "sweep.json").exists()
