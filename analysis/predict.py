@@ -1,6 +1,10 @@
 """``mcnn-bench predict``: the scaling model (:mod:`analysis.scaling_model`) applied to a one-node batch sweep
 and allreduce results, or to Datta et al. 2019 itself (:func:`paper_validation`), printed and written as a
 predicted Table 1 (CSV, Markdown) and a speedup plot. Pandas, numpy and matplotlib Agg: no TensorFlow.
+
+The model's gradient bytes (and, for the paper's calibration, its training FLOPs) come from its analytic
+model (:meth:`benchmark.models.ModelKind.analytic_model`); a model without one is refused with a message
+naming it and the figure.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.models import MODELS
+from benchmark.models.analytic import ModelFigures
 from benchmark.util.atomic import write_atomic
 
 from .scaling_model import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, DEFAULT_LATENCY_SECONDS, EPOCHS, EpochsRule,
@@ -23,6 +29,11 @@ from .tables import (EFFICIENCY, GLOBAL_BATCH, IMAGES_PER_SECOND, LOCAL_BATCH, N
                      WORKERS, WORKERS_PER_NODE)
 
 PAPER = "Datta et al. 2019"
+#: The model the paper trains (M-CNN, Godinez et al. 2017): what ``--paper`` predicts.
+PAPER_MODEL = "mcnn"
+#: The input channels and classes at which a model is sized: three-channel images and BBBC021's 13
+#: mechanisms of action (Datta et al. 2019's workload, sec. 4).
+CHANNELS, CLASSES = 3, 13
 DEFAULT_NODES = (1, 2, 4, 8, 16, 32, 64, 128)
 DEFAULT_WORKERS_PER_NODE = (1, 2, 4, 8)
 #: The image size when neither the records, ``--image-size`` nor the paper's transcription gives one: the
@@ -49,14 +60,32 @@ def _value(published):
     return getattr(published, "value", published)
 
 
+def sizing(model: str, needed: str):
+    """``(height, width) ->`` :class:`~benchmark.models.analytic.ModelFigures` of ``model`` (a name of
+    :data:`benchmark.models.MODELS`) at :data:`CHANNELS` and :data:`CLASSES`, for a caller that needs ``needed``
+    of it.
+
+    Raises:
+        ValueError: an unknown model.
+        benchmark.models.FigureNotKnown: the model has no analytic model (naming it and ``needed``).
+    """
+    if model not in MODELS:
+        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    analytic = MODELS[model].analytic_model(needed)
+
+    def figures(height: int, width: int) -> ModelFigures:
+        return analytic(height, width, CHANNELS, CLASSES)
+    return figures
+
+
 # --- inputs ----------------------------------------------------------------------------------------------
 
 def load_step_times(results_dir: str | Path, image_size: tuple[int, int] | None = None,
-                    source: str = "throughput") -> tuple[pd.DataFrame, tuple[int, int]]:
-    """The one-node step times of a batch sweep: ``(table, image size)``.
+                    source: str = "throughput", model: str = PAPER_MODEL) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """The one-node step times of a batch sweep of ``model`` (``model.name``): ``(table, image size)``.
 
-    Every completed ``nodes == 1`` run under ``results_dir`` with a throughput; ``source`` picks its step
-    time: ``"throughput"`` = global batch / images/s (the effective step: what the headline figure
+    Every completed ``nodes == 1`` run of ``model`` under ``results_dir`` with a throughput; ``source`` picks its
+    step time: ``"throughput"`` = global batch / images/s (the effective step: what the headline figure
     measures) or ``"median"`` = the median timed step. The table (columns workers_per_node,
     local_batch_size, step_seconds, runs) holds the median over repeats. Raises ``ValueError`` without
     such runs, or when they mix image sizes and ``image_size`` does not pick one.
@@ -68,6 +97,11 @@ def load_step_times(results_dir: str | Path, image_size: tuple[int, int] | None 
     if runs.empty:
         raise ValueError(f"{results_dir}: no completed one-node run with a throughput (the step-time sweep must "
                          "run on one node)")
+    models = sorted(runs["model"].unique())
+    runs = runs[runs["model"] == model]
+    if runs.empty:
+        raise ValueError(f"{results_dir}: no one-node run of model {model} (found {', '.join(models)}): pick one "
+                         "with --model")
     sizes = sorted(runs["image_size"].unique())
     if image_size is not None:
         wanted = f"{image_size[0]}x{image_size[1]}"
@@ -166,7 +200,7 @@ def paper_validation(*, one_node_images_per_second: float | None = None,
        ``beta = 8 / 100e9`` s/B, the link's peak (optimistic: no protocol overhead, one link per node
        shared by its workers' ring hops, intra-node hops at the same speed); alpha
        :data:`~analysis.scaling_model.DEFAULT_LATENCY_SECONDS` unless given. ``n`` = M-CNN's float32
-       gradient bytes (:func:`benchmark.models.analytic.model_figures`) at ``image_size``, by default Table 1's
+       gradient bytes (its analytic model, :func:`sizing`) at ``image_size``, by default Table 1's
        workload's input (``paper.TABLE1_VARIANT``: Dataset B's 768x768, else Dataset A's fields).
     3. Compute: the one-node step ``s1 = w1 b1 / X`` holds the allreduce among its ``w1`` workers, so the
        compute per node and image is ``tau = (s1 - (1 - overlap) T(w1)) / (w1 b1)``; with ``w`` workers per
@@ -181,8 +215,7 @@ def paper_validation(*, one_node_images_per_second: float | None = None,
        and TTT (sec. 5.3) and the 1-to-128-node speedup (sec. 5.4) against the prediction's; and
        :func:`paper_calibration`.
     """
-    from benchmark.models.analytic import model_figures
-
+    figures_at = sizing(PAPER_MODEL, f"{PAPER}'s gradient bytes")
     if paper is None:
         from . import paper
     notes: list[str] = []
@@ -244,7 +277,7 @@ def paper_validation(*, one_node_images_per_second: float | None = None,
         image_size = DEFAULT_IMAGE_SIZE
         notes.append(f"image size {image_size[0]}x{image_size[1]} assumed (the full BBBC021 field; the "
                      f"paper's is {NOT_PUBLISHED})")
-    nbytes = model_figures(*image_size).parameter_bytes
+    nbytes = figures_at(*image_size).parameter_bytes
     notes.append(f"gradient bytes n = {nbytes:,} (M-CNN float32 parameters at {image_size[0]}x{image_size[1]})")
     notes.append(ring.describe())
 
@@ -342,8 +375,7 @@ def paper_calibration(paper, rows: pd.DataFrame, tau: float, image_size: tuple[i
 
     A line says why when its published figures are missing or no value reproduces the speedup.
     """
-    from benchmark.models.analytic import model_figures
-
+    figures_at = sizing(PAPER_MODEL, f"{PAPER}'s training FLOPs")
     lines = []
     eight, dataset = paper.EIGHT_NODES, paper.DATASET
     s8, n8, w8 = (_value(eight.get(key)) for key in ("speedup", "nodes", "workers_per_node"))
@@ -352,8 +384,8 @@ def paper_calibration(paper, rows: pd.DataFrame, tau: float, image_size: tuple[i
     if None in (s8, n8, w8, b8, *size_a):
         lines.append(f"(a) bandwidth: not computed, the 8-node figures of secs. 5.2-5.3 are {NOT_PUBLISHED}")
     else:
-        figures_a = model_figures(*size_a)
-        ratio = figures_a.training_flops_per_image / model_figures(*image_size).training_flops_per_image
+        figures_a = figures_at(*size_a)
+        ratio = figures_a.training_flops_per_image / figures_at(*image_size).training_flops_per_image
         t_c = tau * ratio * w8 * b8
         p8, nbytes_a = n8 * w8, figures_a.parameter_bytes
         try:
@@ -499,20 +531,22 @@ def run_predict(args) -> str:
         raise ValueError("--nodes and --workers-per-node must be positive")
     latency = None if args.latency_us is None else args.latency_us * 1e-6
     image_size = tuple(args.image_size) if args.image_size else None
+    if args.paper and args.model != PAPER_MODEL:
+        raise ValueError(f"--paper predicts {PAPER}'s Table 1, whose model is {PAPER_MODEL}: drop --model {args.model}")
     measured = measured_speedups(args.measured) if args.measured else None
     if args.paper:
         return _run_paper(args, paper, latency, image_size, measured)
 
+    figures_at = sizing(args.model, "the gradient bytes n of the scaling model's allreduce")
     if args.step_times is None:
         raise ValueError("give --step-times RESULTS_DIR (a one-node batch sweep), or --paper")
-    step_times, records_size = load_step_times(args.step_times, image_size, args.step_time_from)
+    step_times, records_size = load_step_times(args.step_times, image_size, args.step_time_from, args.model)
     image_size = image_size or records_size
-    from benchmark.models.analytic import model_figures
-
-    nbytes = model_figures(*image_size).parameter_bytes
-    notes = [f"step times: {len(step_times)} (workers per node, local batch) point(s) from {args.step_times}, "
-             f"step = {'global batch / images/s' if args.step_time_from == 'throughput' else 'median step'}",
-             f"gradient bytes n = {nbytes:,} (M-CNN float32 parameters at {image_size[0]}x{image_size[1]})"]
+    nbytes = figures_at(*image_size).parameter_bytes
+    notes = [f"step times: {len(step_times)} (workers per node, local batch) point(s) of {args.model} from "
+             f"{args.step_times}, step = "
+             f"{'global batch / images/s' if args.step_time_from == 'throughput' else 'median step'}",
+             f"gradient bytes n = {nbytes:,} ({args.model} float32 parameters at {image_size[0]}x{image_size[1]})"]
     beta = None if args.bandwidth_gbits is None else 8 / (args.bandwidth_gbits * 1e9)
     if args.allreduce:
         measurements = load_allreduce(args.allreduce)

@@ -17,12 +17,16 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from benchmark.util.allocator import ALLOCATORS
 from benchmark.util.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
 from benchmark.engines import ENGINES
 from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
+from benchmark.train.optimizers import OPTIMIZERS
+from benchmark.train.precisions import PRECISIONS
+from benchmark.train.schedule import SCHEDULES
 
 
 class SettingsError(ValueError):
@@ -32,10 +36,10 @@ class SettingsError(ValueError):
 SourceName = Literal[tuple(SOURCES)]
 Variant = Literal[tuple(VARIANTS)]
 Split = Literal["field", "paper", "lists"]
-Precision = Literal["fp32", "bf16"]
-Optimizer = Literal["momentum", "adam", "adadelta"]
-Schedule = Literal["poly", "step"]
-Allocator = Literal["system", "jemalloc", "tcmalloc"]
+Precision = Literal[tuple(PRECISIONS)]
+Optimizer = Literal[tuple(OPTIMIZERS)]
+Schedule = Literal[tuple(SCHEDULES)]
+Allocator = Literal[tuple(ALLOCATORS)]
 ModelName = Literal[tuple(MODELS)]
 EngineName = Literal[tuple(ENGINES)]
 ImageSize = Annotated[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
@@ -44,6 +48,17 @@ ImageSize = Annotated[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt
 
 def _flag(name: str) -> dict:
     return {"flag": name}
+
+
+def _choices(registry: dict) -> str:
+    """The names and descriptions of a registry's entries (each with ``description``), for a field's
+    description: ``name: description; ...``."""
+    return "; ".join(f"{name}: {entry.description}" for name, entry in registry.items())
+
+
+def _default(registry: dict) -> str:
+    """A registry's default: its first name."""
+    return next(iter(registry))
 
 
 #: Marks a setting that does not change what a run trains or measures (where it lands, what it is
@@ -95,10 +110,7 @@ class DataSettings(Model):
 class ModelSettings(Model):
     """``[model]``: the network a run trains (:data:`benchmark.models.MODELS`) and where its weights start."""
 
-    name: ModelName = Field("mcnn", description="mcnn: M-CNN (Godinez et al. 2017); densenet121: CheXNet's "
-                                                "DenseNet-121 (Rajpurkar et al. 2017); vgg16: VGG-16 (Simonyan "
-                                                "& Zisserman 2015); the last two from keras.applications with "
-                                                "a new head, one output per class",
+    name: ModelName = Field(_default(MODELS), description=_choices(MODELS),
                             json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--model"})
     init_weights: Line | None = Field(None, min_length=1, description="a local Keras weights file (.h5 or "
                                                                       ".weights.h5) loaded into the backbone "
@@ -124,8 +136,7 @@ class TrainingSettings(Model):
                                                                           "that defines time to train "
                                                                           "(multi-label data)",
                                             json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    optimizer: Optimizer = Field("momentum", description="momentum: SGD with training.momentum (Datta et al. "
-                                                         "2019); adam; adadelta (Wilson et al., Fig. 12)",
+    optimizer: Optimizer = Field(_default(OPTIMIZERS), description=_choices(OPTIMIZERS),
                                  json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     seed: int = Field(0, ge=0, description="seed of the weights, the split and the shuffles")
     momentum: float = Field(0.9, ge=0, le=1, description="SGD momentum")
@@ -141,9 +152,8 @@ class TrainingSettings(Model):
     init_from: Line | None = Field(None, min_length=1, description="RUN_DIR of another run: start from the "
                                                                    "model weights (not the optimizer, not the "
                                                                    "position) of its newest valid checkpoint")
-    precision: Precision = Field("fp32", description="fp32, or bf16: Keras' mixed_bfloat16 policy (bf16 "
-                                                     "compute, fp32 weights and loss), on CPUs with AVX512-BF16 "
-                                                     "or AMX only", json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    precision: Precision = Field(_default(PRECISIONS), description=_choices(PRECISIONS),
+                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
 
 
 class LearningRateSettings(Model):
@@ -164,9 +174,7 @@ class LearningRateSettings(Model):
     max_lr: float | None = Field(None, gt=0, description="cap on the scaled peak rate")
     max_global_batch_size: int | None = Field(None, gt=0, description="the linear scaling stops growing "
                                                                       "once the global batch reaches this")
-    schedule: Schedule = Field("poly", description="poly: warm-up then polynomial decay to lr_end (Datta et "
-                                                   "al. 2019); step: warm-up then the peak times decay_factor "
-                                                   "per epoch from decay_from_epoch on (Wilson et al., VGG-16)",
+    schedule: Schedule = Field(_default(SCHEDULES), description=_choices(SCHEDULES),
                                json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     decay_factor: float = Field(0.9, gt=0, le=1, description="step schedule: factor applied once per epoch",
                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
@@ -187,11 +195,9 @@ class RunSettings(Model):
                                                                  "if Horovod sees another")
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
-    engine: EngineName = Field(next(iter(ENGINES)), description="the training engine: " + "; ".join(
-        f"{name}: {entry.description}" for name, entry in ENGINES.items()),
-        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"})
-    allocator: Allocator = Field("system", description="the workers' malloc: system (glibc), or jemalloc or "
-                                                       "tcmalloc preloaded (LD_PRELOAD; setup.sh installs both)",
+    engine: EngineName = Field(_default(ENGINES), description="the training engine: " + _choices(ENGINES),
+                               json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"})
+    allocator: Allocator = Field(_default(ALLOCATORS), description="the workers' malloc: " + _choices(ALLOCATORS),
                                  json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
     results_dir: Line = Field("results", min_length=1, description="where sweeps land",
                               json_schema_extra=NOT_FINGERPRINTED)

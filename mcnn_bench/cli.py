@@ -168,7 +168,7 @@ def cmd_allreduce(args: argparse.Namespace) -> int:
         else:
             result = run_allreduce(*args.image_size, channels=args.channels, num_classes=args.classes,
                                    iterations=args.iterations, warmup=args.warmup, bytes_scale=args.bytes_scale,
-                                   out=args.out)
+                                   out=args.out, model=args.model)
     except ValueError as exc:
         print(f"mcnn-bench allreduce: error: {exc}", file=sys.stderr)
         return 2
@@ -231,7 +231,7 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
 
     try:
         config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads,
-                                 args.allocator)
+                                 args.allocator, args.model)
         if args.allocator != "system":
             library_path(args.allocator)  # a missing library fails here, not inside the first run
     except (ValueError, AllocatorError) as exc:
@@ -251,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mcnn-bench`` and its subcommands."""
     from benchmark.util.allocator import ALLOCATORS
     from benchmark.config import add_train_arguments
+    from benchmark.models import MODELS
 
     parser = argparse.ArgumentParser(
         prog="mcnn-bench",
@@ -358,13 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     devcluster.set_defaults(func=cmd_devcluster)
 
     allreduce = sub.add_parser(
-        "allreduce", help="time the allreduce of M-CNN's gradients (run it under horovodrun, mpirun or srun)",
-        description="Every rank allreduces one float32 tensor per M-CNN gradient in ONE hvd.grouped_allreduce "
+        "allreduce", help="time the allreduce of a model's gradients (run it under horovodrun, mpirun or srun)",
+        description="Every rank allreduces one float32 tensor per gradient of --model in ONE hvd.grouped_allreduce "
                     "(Average) per iteration, as the trainer's step does; per iteration the slowest rank's "
                     "time counts. Rank 0 writes the times, algorithm and bus bandwidth (NCCL-tests' "
                     "definitions) as JSON and prints one line. `mcnn-bench predict --allreduce` fits them.")
+    allreduce.add_argument("--model", choices=MODELS, default="mcnn",
+                           help="the model whose gradients are reduced (default: %(default)s)")
     allreduce.add_argument("--image-size", type=int, nargs=2, default=(1024, 1280), metavar=("H", "W"),
-                           help="M-CNN's input, whose gradients are reduced (default: %(default)s)")
+                           help="the model's input, whose gradients are reduced (default: %(default)s)")
     allreduce.add_argument("--channels", type=int, default=3, help="input channels (default: %(default)s)")
     allreduce.add_argument("--classes", type=int, default=13, help="classes (default: %(default)s)")
     allreduce.add_argument("--iterations", type=int, default=20, help="timed iterations (default: %(default)s)")
@@ -419,8 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overlap", type=float, default=0.0,
                          help="fraction in [0, 1] of the allreduce hidden behind the backward pass "
                               "(default: %(default)s)")
+    predict.add_argument("--model", choices=MODELS, default="mcnn",
+                         help="the model predicted: its step-time records and its analytic gradient bytes "
+                              "(default: %(default)s; --paper takes mcnn only)")
     predict.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
-                         help="M-CNN's input (gradient bytes); default: the step-time records', else 1024 1280")
+                         help="the model's input (gradient bytes); default: the step-time records', else 1024 1280")
     predict.add_argument("--local-batch-size", type=int,
                          help="local batch per worker before the cap (default: the largest measured per "
                               "workers per node; with --paper: the paper's one-node local batch)")
@@ -456,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run `mcnn-bench train` on synthetic data and a bare tf.function loop of the same model, "
                     "shape, batch, threads, loss and optimizer, as fresh processes, interleaved; print the "
                     "medians, the overhead (bare / suite images/s - 1) and the memory ratio.")
+    overhead.add_argument("--model", choices=MODELS, default="mcnn", help="the model both sides train "
+                                                                          "(default: %(default)s)")
     overhead.add_argument("--image-size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"))
     overhead.add_argument("--batch-size", type=int, default=8, help="local batch (default: %(default)s)")
     overhead.add_argument("--steps", type=int, default=30, help="timed steps (default: %(default)s)")

@@ -1,10 +1,11 @@
-"""``mcnn-bench allreduce``: time the allreduce of M-CNN's gradients, as the trainer does it, on its own.
+"""``mcnn-bench allreduce``: time the allreduce of a model's gradients, as the trainer does it, on its own.
 
 Every rank runs this under ``horovodrun``, ``mpirun`` or ``srun`` (like ``mcnn-bench train``). It builds one
-float32 tensor per trainable variable of M-CNN (the shapes of :func:`benchmark.models.analytic.model_figures`, in
-Keras order) and, after ``warmup`` untimed iterations, runs ``iterations`` timed iterations of ONE
-``hvd.grouped_allreduce(tensors, op=hvd.Average)`` each, inside a ``tf.function`` exactly like the trainer's
-step (``benchmark/train/loop.py``), so Horovod fuses and negotiates the same set of tensors.
+float32 tensor per trainable variable of a model of :data:`benchmark.models.MODELS` (M-CNN by default; the
+shapes of :meth:`benchmark.models.ModelKind.gradient_shapes`, in Keras order) and, after ``warmup`` untimed
+iterations, runs ``iterations`` timed iterations of ONE ``hvd.grouped_allreduce(tensors, op=hvd.Average)``
+each, inside a ``tf.function`` exactly like the trainer's step (``benchmark/engines/horovod/engine.py``), so
+Horovod fuses and negotiates the same set of tensors.
 
 Timing: each rank times each iteration with its own wall clock (``time.perf_counter``), with no barrier
 around it (a barrier would add its own latency to every figure). Afterwards every rank's times are gathered
@@ -46,24 +47,25 @@ def bus_bandwidth(algorithm_bandwidth: float, workers: int) -> float:
 
 
 def tensor_shapes(height: int, width: int, channels: int = 3, num_classes: int = 13,
-                  bytes_scale: float = 1.0) -> list[tuple[int, ...]]:
-    """The shapes of the tensors to allreduce: M-CNN's gradient shapes at ``height x width``.
+                  bytes_scale: float = 1.0, model: str = "mcnn") -> list[tuple[int, ...]]:
+    """The shapes of the tensors to allreduce: the gradient shapes of ``model`` (a name of
+    :data:`benchmark.models.MODELS`) at ``height x width`` (:meth:`~benchmark.models.ModelKind.gradient_shapes`;
+    a model without an analytic model is built, with TensorFlow, to read them).
 
     With ``bytes_scale != 1`` each tensor is flattened to ``max(1, round(elements * bytes_scale))``
     elements: the same number of tensors, each shrunk (or grown) in proportion, for quick tests.
 
     Raises:
-        ValueError: for a bad image size (not positive multiples of 64), channels, classes or scale.
+        ValueError: for an unknown model, an image size the model cannot take, bad channels, classes or
+            scale.
     """
-    from benchmark.models.analytic import model_figures
-    from benchmark.models.mcnn import check_input_size
+    from benchmark.models import MODELS
 
-    check_input_size(height, width)
-    if channels <= 0 or num_classes <= 0:
-        raise ValueError(f"--channels and --classes must be positive, got {channels} and {num_classes}")
+    if model not in MODELS:
+        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     if not (math.isfinite(bytes_scale) and bytes_scale > 0):
         raise ValueError(f"--bytes-scale must be a positive number, got {bytes_scale}")
-    shapes = [tuple(int(d) for d in s) for s in model_figures(height, width, channels, num_classes).gradient_shapes]
+    shapes = list(MODELS[model].gradient_shapes(height, width, channels, num_classes))
     if bytes_scale == 1.0:
         return shapes
     return [(max(1, round(math.prod(s) * bytes_scale)),) for s in shapes]
@@ -84,12 +86,13 @@ def default_out(workers: int) -> Path:
 
 def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_classes: int = 13,
                   iterations: int = 20, warmup: int = 3, bytes_scale: float = 1.0,
-                  out: str | Path | None = None) -> dict | None:
+                  out: str | Path | None = None, model: str = "mcnn") -> dict | None:
     """Run the microbenchmark on this rank (collective: every rank must call it with the same settings).
 
     Returns the result (also written to ``out``, default :func:`default_out`) on rank 0, None elsewhere.
-    The result: ``kind``, ``workers``, ``nodes`` (``hvd.cross_size()``), ``workers_per_node``
-    (``hvd.local_size()``), ``image_size`` [H, W], ``channels``, ``num_classes``, ``bytes_scale``,
+    The tensors are the gradients of ``model`` (:func:`tensor_shapes`). The result: ``kind``, ``workers``,
+    ``nodes`` (``hvd.cross_size()``), ``workers_per_node`` (``hvd.local_size()``), ``model``, ``image_size``
+    [H, W], ``channels``, ``num_classes``, ``bytes_scale``,
     ``tensors`` (count), ``bytes`` (total float32 bytes of one worker's tensors), ``tensor_bytes`` (each),
     ``warmup``, ``iterations``, ``seconds`` (per timed iteration, the max over ranks), ``median_seconds``,
     ``min_seconds``, ``max_seconds``, ``rank_median_seconds`` (each rank's own median),
@@ -104,7 +107,7 @@ def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_
     from benchmark.util.times import utc_iso
 
     check_settings(iterations, warmup)
-    shapes = tensor_shapes(height, width, channels, num_classes, bytes_scale)
+    shapes = tensor_shapes(height, width, channels, num_classes, bytes_scale, model)
     started_at = utc_iso()
 
     import horovod.tensorflow as hvd
@@ -127,7 +130,7 @@ def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_
     result = {
         "kind": KIND,
         "workers": size, "nodes": nodes, "workers_per_node": per_node,
-        "image_size": [height, width], "channels": channels, "num_classes": num_classes,
+        "model": model, "image_size": [height, width], "channels": channels, "num_classes": num_classes,
         "bytes_scale": bytes_scale,
         "tensors": len(shapes), "bytes": total, "tensor_bytes": tensor_bytes,
         "warmup": warmup, "iterations": iterations,
@@ -258,8 +261,9 @@ def sweep_table(result: dict) -> str:
 def summary_line(result: dict) -> str:
     """Rank 0's one line: size, median and bandwidths (GB/s = 1e9 bytes/s; Gb/s = 1e9 bits/s)."""
     algorithm, bus = result["algorithm_bandwidth_bytes_per_second"], result["bus_bandwidth_bytes_per_second"]
-    return (f"allreduce of {result['tensors']} tensors, {result['bytes'] / 1e6:.1f} MB, over {result['workers']} "
-            f"workers ({result['nodes']} node(s) x {result['workers_per_node']}, {result['controller']}): "
+    return (f"allreduce of {result['tensors']} tensors ({result['model']}'s gradients), "
+            f"{result['bytes'] / 1e6:.1f} MB, over {result['workers']} workers ({result['nodes']} node(s) x "
+            f"{result['workers_per_node']}, {result['controller']}): "
             f"median {result['median_seconds'] * 1e3:.2f} ms (min {result['min_seconds'] * 1e3:.2f}, max "
             f"{result['max_seconds'] * 1e3:.2f}) over {result['iterations']} iterations; algorithm bandwidth "
             f"{algorithm / 1e9:.3f} GB/s, bus bandwidth {bus / 1e9:.3f} GB/s ({8 * bus / 1e9:.2f} Gb/s)"

@@ -1,9 +1,11 @@
 """``mcnn-bench bench overhead``: what the trainer costs around the model, against a bare loop.
 
 The bare loop is the least a training loop of the same run can be: the same config's synthetic batches
-(:func:`benchmark.data.pipeline.synthetic_pipelines`), the same model (:func:`benchmark.models.mcnn.build_mcnn`),
-threads (:func:`benchmark.engines.horovod.engine.configure_threads`), loss (softmax cross-entropy + weight decay x L2 of the
-kernels) and optimizer (momentum SGD at a fixed rate), one ``tf.function`` step and a Python loop: no
+(:func:`benchmark.data.pipeline.synthetic_pipelines`), the same model (``model.name``, any of
+:data:`benchmark.models.MODELS`: :func:`bare_model`), threads
+(:func:`benchmark.engines.horovod.engine.configure_threads`), loss (softmax cross-entropy + weight decay x L2
+of the kernels) and optimizer (``training.optimizer``, momentum SGD by default, at a fixed rate:
+:data:`benchmark.engines.horovod.engine.OPTIMIZER_BUILDERS`), one ``tf.function`` step and a Python loop: no
 Horovod, no schedule, no timing per step, no checkpoints, no record. Both sides run as fresh processes,
 interleaved (suite, bare, bare, suite, ...: the order alternates so that a drift of the machine's speed
 falls on both), both with the config's malloc (``run.allocator``, :mod:`benchmark.util.allocator`), and each
@@ -25,8 +27,19 @@ from pathlib import Path
 
 from benchmark.util.allocator import ensure_allocator, loaded_allocator
 from benchmark.config import TrainConfig
+from benchmark.models import MODELS
 from benchmark.util.provenance import peak_rss_bytes
 from benchmark.record import RunRecord
+
+
+def bare_model(config: TrainConfig):
+    """The Keras model the bare loop trains: ``config``'s ``model.name`` for its input size and classes, freshly
+    initialised (seeded by ``training.seed``), as the suite builds it (:meth:`benchmark.models.ModelKind.create`;
+    no ``init_weights``: both sides start from the seed)."""
+    import keras
+
+    keras.utils.set_random_seed(config.training.seed)
+    return MODELS[config.model.name].create(*config.data.image_size, 3, config.data.num_classes)
 
 
 def bare_loop(config: TrainConfig) -> dict:
@@ -36,14 +49,12 @@ def bare_loop(config: TrainConfig) -> dict:
     import keras
     import tensorflow as tf
 
-    from benchmark.models.mcnn import build_mcnn
     from benchmark.data.pipeline import synthetic_pipelines
-    from benchmark.engines.horovod.engine import configure_threads
+    from benchmark.engines.horovod.engine import OPTIMIZER_BUILDERS, configure_threads
 
     configure_threads(config, 1)
-    keras.utils.set_random_seed(config.training.seed)
-    model = build_mcnn(*config.data.image_size, 3, config.data.num_classes)
-    optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate.base_lr, momentum=config.training.momentum)
+    model = bare_model(config)
+    optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](keras, config.training, config.learning_rate.base_lr)
     kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
 
     @tf.function
@@ -113,8 +124,8 @@ def compare(config: TrainConfig, repeats: int) -> dict:
 def report(config: TrainConfig, result: dict, repeats: int) -> str:
     """The comparison as a few lines: shape, medians, overhead and memory ratio."""
     h, w = config.data.image_size
-    lines = [f"trainer vs bare loop: synthetic {h}x{w}, local batch {config.run.local_batch_size}, 1 worker, "
-             f"{config.run.allocator} malloc, "
+    lines = [f"trainer vs bare loop: {config.model.name} on synthetic {h}x{w}, local batch "
+             f"{config.run.local_batch_size}, 1 worker, {config.run.allocator} malloc, "
              f"{config.training.steps_per_epoch - config.training.warmup_steps} timed steps after "
              f"{config.training.warmup_steps}, {repeats} interleaved pairs",
              f"{'':8}{'best images/s':>14}{'median images/s':>17}{'median peak RSS GiB':>21}"]
@@ -128,11 +139,16 @@ def report(config: TrainConfig, result: dict, repeats: int) -> str:
 
 
 def overhead_config(height: int, width: int, batch: int, steps: int, warmup: int, threads: int | None,
-                    allocator: str = "system") -> TrainConfig:
-    """The synthetic one-epoch run both sides train, with malloc ``allocator`` (``run.allocator``)."""
+                    allocator: str = "system", model: str = "mcnn") -> TrainConfig:
+    """The synthetic one-epoch run of ``model`` (``model.name``) both sides train, with malloc ``allocator``
+    (``run.allocator``).
+
+    Raises:
+        SettingsError: naming each setting that cannot run (e.g. an input size ``model`` cannot take).
+    """
     return TrainConfig.from_flat(source="synthetic", image_size=(height, width), local_batch_size=batch, epochs=1,
                                  steps_per_epoch=warmup + steps, warmup_steps=warmup, intra_op_threads=threads,
-                                 allocator=allocator)
+                                 allocator=allocator, name=model)
 
 
 def main(argv: list[str] | None = None) -> int:

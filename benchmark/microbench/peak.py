@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from benchmark.util.atomic import write_atomic
 from benchmark.util.times import utc_iso
 from benchmark.config import Precision
+from benchmark.train.precisions import PRECISIONS
 from benchmark.util.provenance import cpu_model, hostname, native_bf16
 from benchmark.record import KernelPeak, KernelPeaks
 
@@ -53,8 +54,6 @@ MATMUL_SIZE = 2048
 WARMUP = 1
 #: Timed calls per kernel and precision; the rate is their median.
 ITERATIONS = 5
-#: Both precisions of ``training.precision``.
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 #: The environment variable that, when set, names the cache folder instead of ``RESULTS_DIR/peaks``.
 CACHE_VARIABLE = "MCNN_PEAK_CACHE"
 #: The cache folder inside the results folder.
@@ -121,7 +120,8 @@ def _median_gflops(fn, inputs, flop: int, warmup: int, iterations: int) -> float
     return statistics.median(rates)
 
 
-def measure_peaks(intra_op_threads: int, inter_op_threads: int, precisions: tuple[Precision, ...] = PRECISIONS,
+def measure_peaks(intra_op_threads: int, inter_op_threads: int,
+                  precisions: tuple[Precision, ...] = tuple(PRECISIONS),
                   conv_shape: tuple[int, int, int, int, int] = CONV_SHAPE, matmul_size: int = MATMUL_SIZE,
                   warmup: int = WARMUP, iterations: int = ITERATIONS) -> KernelPeaks:
     """Time the 5x5 convolution and the matmul (see the module) in this process, in each of ``precisions``.
@@ -159,13 +159,12 @@ def measure_peaks(intra_op_threads: int, inter_op_threads: int, precisions: tupl
         "matmul": (tf.function(tf.linalg.matmul), matmul_inputs, [matmul_size] * 3,
                    matmul_flop(matmul_size, matmul_size, matmul_size)),
     }
-    dtypes = {"fp32": tf.float32, "bf16": tf.bfloat16}
     peaks = []
     for name, (fn, inputs, shape, flop) in kernels.items():
         for precision in PRECISIONS:
             rate = None
             if precision in measured:
-                cast = [tf.cast(tensor, dtypes[precision]) for tensor in inputs]
+                cast = [tf.cast(tensor, PRECISIONS[precision].compute_dtype) for tensor in inputs]
                 rate = _median_gflops(fn, cast, flop, warmup, iterations)
             peaks.append(KernelPeak(kernel=name, precision=precision, shape=shape, gflop=flop / 1e9,
                                     iterations=iterations if rate is not None else 0, gflops_per_second=rate))

@@ -1,5 +1,6 @@
 """The model registry: the one place that maps a model name (``model.name`` in a sweep spec, ``--model`` of
-``mcnn-bench train``) to how it is built and which input sizes it takes.
+``mcnn-bench train``, ``allreduce``, ``bench overhead`` and ``predict``) to how it is built, which input sizes
+it takes, its gradients' shapes and, where known, its analytic figures (FLOPs, memory).
 
 Every model outputs logits, one per class, as ``(N, classes)``: the task (:mod:`benchmark.train.task`) turns them
 into a softmax (single-label) or one sigmoid per class (multi-label, as CheXNet's head). The two ImageNet
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.errors import McnnBenchError
+from benchmark.models.analytic import ModelFigures, model_figures
 from benchmark.models.mcnn import build_mcnn, check_input_size
 
 #: The smallest input side keras.applications accepts for its backbones without their top (pixels).
@@ -44,24 +47,32 @@ def _backbone_model(application: str, flatten: bool):
     return build
 
 
+class FigureNotKnown(McnnBenchError, ValueError):
+    """A figure asked of a model that has no analytic model to give it (:meth:`ModelKind.figures`)."""
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """A named model.
 
     Attributes:
         name: what ``model.name`` says.
+        description: one line for ``--help`` and the docs, with its source.
         check_size: raises ``ValueError`` naming the rule when the model cannot take a ``(height, width)``
             input (pixels).
         build: ``(height, width, channels, classes) -> keras.Model`` from ``(N, height, width, channels)``
             float32 images to ``(N, classes)`` logits, freshly initialised (Keras' defaults, seeded by
             ``keras.utils.set_random_seed``).
-        analytic: whether :mod:`benchmark.models.analytic` sizes it (FLOPs, activations; M-CNN only).
+        analytic: ``(height, width, channels, classes) ->`` :class:`~benchmark.models.analytic.ModelFigures`,
+            the model's parameters, FLOPs, activations and gradient shapes computed without TensorFlow; None
+            for a model without an analytic model (only M-CNN has one).
     """
 
     name: str
+    description: str
     check_size: Callable[[int, int], None]
     build: Callable
-    analytic: bool = False
+    analytic: Callable[[int, int, int, int], ModelFigures] | None = None
 
     def create(self, height: int, width: int, channels: int, classes: int, init_weights: str | Path | None = None):
         """The model for ``(N, height, width, channels)`` inputs and ``classes`` logits, with the weights of the
@@ -78,6 +89,37 @@ class ModelKind:
         if init_weights is not None:
             load_weights(model, Path(init_weights))
         return model
+
+    def gradient_shapes(self, height: int, width: int, channels: int, classes: int) -> tuple[tuple[int, ...], ...]:
+        """One shape per trainable variable (so per gradient the step allreduces), in the order of the Keras
+        model's ``trainable_variables``, for ``(N, height, width, channels)`` inputs and ``classes`` logits:
+        the analytic model's where the model has one (no TensorFlow), else read off the built Keras model
+        (:attr:`build`: imports TensorFlow).
+
+        Raises:
+            ValueError: the input size does not suit the model (:attr:`check_size`), or channels or classes
+                are not positive.
+        """
+        self.check_size(height, width)
+        if channels <= 0 or classes <= 0:
+            raise ValueError(f"channels and classes must be positive, got {channels} and {classes}")
+        if self.analytic is not None:
+            return self.analytic(height, width, channels, classes).gradient_shapes
+        model = self.build(height, width, channels, classes)
+        return tuple(tuple(int(d) for d in variable.shape) for variable in model.trainable_variables)
+
+    def analytic_model(self, needed: str) -> Callable[[int, int, int, int], ModelFigures]:
+        """:attr:`analytic`, for a caller that needs ``needed`` of it (e.g. ``"predict's gradient bytes"``):
+        ``(height, width, channels, classes) ->`` :class:`~benchmark.models.analytic.ModelFigures`.
+
+        Raises:
+            FigureNotKnown: the model has no analytic model; the message names the model and ``needed``.
+        """
+        if self.analytic is None:
+            known = ", ".join(kind.name for kind in MODELS.values() if kind.analytic is not None)
+            raise FigureNotKnown(f"{needed}: not known for model {self.name!r}, which has no analytic model "
+                                 f"(benchmark.models.analytic models {known} only)")
+        return self.analytic
 
 
 def load_weights(model, path: Path) -> None:
@@ -97,8 +139,13 @@ def load_weights(model, path: Path) -> None:
                          f"{exc}") from exc
 
 
+#: Every model, by ``model.name``. The first is the default.
 MODELS: dict[str, ModelKind] = {kind.name: kind for kind in (
-    ModelKind("mcnn", check_input_size, lambda h, w, c, k: build_mcnn(h, w, c, k), analytic=True),
-    ModelKind("densenet121", check_backbone_size, _backbone_model("DenseNet121", flatten=False)),
-    ModelKind("vgg16", check_backbone_size, _backbone_model("VGG16", flatten=True)),
+    ModelKind("mcnn", "M-CNN (Godinez et al. 2017), as Datta et al. 2019 train it", check_input_size,
+              lambda h, w, c, k: build_mcnn(h, w, c, k), model_figures),
+    ModelKind("densenet121", "CheXNet's DenseNet-121 (Rajpurkar et al. 2017), from keras.applications with a new "
+                             "head, one output per class", check_backbone_size,
+              _backbone_model("DenseNet121", flatten=False)),
+    ModelKind("vgg16", "VGG-16 (Simonyan & Zisserman 2015), from keras.applications with a new head, one output "
+                       "per class", check_backbone_size, _backbone_model("VGG16", flatten=True)),
 )}

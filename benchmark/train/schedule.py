@@ -1,12 +1,14 @@
 """Learning-rate schedules: linear warm-up to a linearly scaled peak, then polynomial decay (Datta et al.
 2019, sec. 3: :class:`LearningRateSchedule`), or a decay by a constant factor per epoch (Wilson et al., Dell
-EMC, for VGG-16: :class:`StepDecaySchedule`). :func:`make_schedule` picks one by ``learning_rate.schedule``.
+EMC, for VGG-16: :class:`StepDecaySchedule`). :data:`SCHEDULES`, the registry of ``learning_rate.schedule``,
+names them; :func:`make_schedule` builds the one a run's settings name.
 
 The peak rate follows the linear scaling rule (Goyal et al. 2017, used by Datta et al. sec. 3): with k
 workers the peak is ``base_lr * k``, optionally capped at ``max_lr``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -89,19 +91,44 @@ class StepDecaySchedule:
         return self.peak * self.decay_factor ** max(0, int(epoch) - self.decay_from_epoch + 1)
 
 
+@dataclass(frozen=True)
+class ScheduleKind:
+    """A named learning-rate schedule.
+
+    Attributes:
+        name: what ``learning_rate.schedule`` says.
+        description: one line for ``--help`` and the docs, with its source.
+        build: ``(settings, peak, total_epochs) -> schedule``: the schedule of
+            :class:`benchmark.config.LearningRateSettings` ``settings`` at ``peak`` (already scaled) over
+            ``total_epochs``, a callable from the (fractional) epoch to the rate.
+    """
+
+    name: str
+    description: str
+    build: Callable[..., Callable[[float], float]]
+
+
+#: Every schedule, by ``learning_rate.schedule``. The first is the default.
+SCHEDULES: dict[str, ScheduleKind] = {kind.name: kind for kind in (
+    ScheduleKind("poly", "warm-up then polynomial decay to lr_end (Datta et al. 2019, sec. 3)",
+                 lambda s, peak, total: LearningRateSchedule(s.lr_start, peak, s.lr_end, s.warmup_epochs, total,
+                                                             s.power)),
+    ScheduleKind("step", "warm-up then the peak times decay_factor per epoch from decay_from_epoch on (Wilson et "
+                         "al., VGG-16)",
+                 lambda s, peak, total: StepDecaySchedule(s.lr_start, peak, s.warmup_epochs, s.decay_factor,
+                                                          s.decay_from_epoch)),
+)}
+
+
 def make_schedule(settings, peak: float, total_epochs: float):
-    """The schedule ``settings`` (:class:`benchmark.config.LearningRateSettings`) names, at ``peak`` (already
-    scaled), over ``total_epochs``: ``poly`` -> :class:`LearningRateSchedule`, ``step`` ->
+    """The schedule ``settings`` (:class:`benchmark.config.LearningRateSettings`) names in :data:`SCHEDULES`, at
+    ``peak`` (already scaled), over ``total_epochs``: ``poly`` -> :class:`LearningRateSchedule`, ``step`` ->
     :class:`StepDecaySchedule`.
 
     Raises:
         ValueError: a warm-up longer than the run (poly), or invalid rates.
     """
-    if settings.schedule == "step":
-        return StepDecaySchedule(settings.lr_start, peak, settings.warmup_epochs, settings.decay_factor,
-                                 settings.decay_from_epoch)
-    return LearningRateSchedule(settings.lr_start, peak, settings.lr_end, settings.warmup_epochs, total_epochs,
-                                settings.power)
+    return SCHEDULES[settings.schedule].build(settings, peak, total_epochs)
 
 
 def scaled_peak(base_lr: float, workers: int, local_batch_size: int,

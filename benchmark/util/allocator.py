@@ -20,20 +20,43 @@ import re
 import sys
 import sysconfig
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: Each preloadable allocator's shared library, by file name as Debian installs it.
-LIBRARIES = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
-#: The Debian package that installs each library.
-PACKAGES = {"jemalloc": "libjemalloc2", "tcmalloc": "libtcmalloc-minimal4"}
-#: How each allocator's libraries start, whatever their version or variant (``libtcmalloc.so.4`` is
-#: tcmalloc too): the name :func:`loaded_allocator` gives a mapped library, and what a re-run removes from
-#: an inherited ``LD_PRELOAD``.
-PREFIXES = {"jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc"}
-#: Every value ``run.allocator`` takes: ``system`` is the C library's own malloc (glibc's on Linux).
-ALLOCATORS = ("system", *LIBRARIES)
+
+@dataclass(frozen=True)
+class AllocatorKind:
+    """A named malloc.
+
+    Attributes:
+        name: what ``run.allocator`` says.
+        description: one line for ``--help`` and the docs.
+        library: the shared library that :func:`ensure_allocator` preloads, by file name as Debian installs
+            it; None for the C library's own malloc, which is never preloaded.
+        package: the Debian package that installs ``library``.
+        prefix: how the allocator's libraries start, whatever their version or variant
+            (``libtcmalloc.so.4`` is tcmalloc too): the name :func:`loaded_allocator` gives a mapped library,
+            and what a re-run removes from an inherited ``LD_PRELOAD``.
+    """
+
+    name: str
+    description: str
+    library: str | None = None
+    package: str | None = None
+    prefix: str | None = None
+
+
+#: Every value of ``run.allocator``. The first is the default.
+ALLOCATORS: dict[str, AllocatorKind] = {kind.name: kind for kind in (
+    AllocatorKind("system", "the C library's own malloc (glibc's)"),
+    AllocatorKind("jemalloc", "jemalloc, preloaded (LD_PRELOAD; Debian's libjemalloc2, setup.sh installs it)",
+                  "libjemalloc.so.2", "libjemalloc2", "libjemalloc"),
+    AllocatorKind("tcmalloc", "gperftools' tcmalloc_minimal, preloaded (LD_PRELOAD; Debian's libtcmalloc-minimal4, "
+                              "setup.sh installs it)",
+                  "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4", "libtcmalloc"),
+)}
 #: Set (to the allocator asked for) in the environment of a re-run, so that a re-run whose preload did not
 #: take raises instead of re-running again; the re-run removes it, so the processes it starts never see it.
 RERUN_MARKER = "MCNN_BENCH_ALLOCATOR_RERUN"
@@ -54,21 +77,23 @@ def library_dirs() -> list[Path]:
 
 
 def library_path(name: str) -> Path:
-    """The shared library of allocator ``name`` (a key of :data:`LIBRARIES`), the first found in
+    """The shared library of allocator ``name`` (one of :data:`ALLOCATORS` with a library), the first found in
     :func:`library_dirs`.
 
     Raises ValueError for an unknown name and :class:`AllocatorError`, saying to run ``./setup.sh``, when the
     library is not installed."""
-    if name not in LIBRARIES:
-        raise ValueError(f"unknown allocator {name!r}: one of {', '.join(LIBRARIES)} can be preloaded")
+    kind = ALLOCATORS.get(name)
+    if kind is None or kind.library is None:
+        preloadable = [other.name for other in ALLOCATORS.values() if other.library is not None]
+        raise ValueError(f"unknown allocator {name!r}: one of {', '.join(preloadable)} can be preloaded")
     dirs = library_dirs()
     for folder in dirs:
-        if (folder / LIBRARIES[name]).is_file():
-            return folder / LIBRARIES[name]
+        if (folder / kind.library).is_file():
+            return folder / kind.library
     raise AllocatorError(
-        f"run.allocator = {name!r}: {LIBRARIES[name]} is not installed (looked in "
-        f"{', '.join(map(str, dirs))}); run ./setup.sh, which installs Debian's {PACKAGES[name]} "
-        f"(or: apt-get install {PACKAGES[name]})")
+        f"run.allocator = {name!r}: {kind.library} is not installed (looked in "
+        f"{', '.join(map(str, dirs))}); run ./setup.sh, which installs Debian's {kind.package} "
+        f"(or: apt-get install {kind.package})")
 
 
 def _malloc_library() -> str | None:
@@ -94,9 +119,9 @@ def loaded_allocator() -> str:
     if path is None:
         return "system"
     name = Path(path).name
-    for allocator, prefix in PREFIXES.items():
-        if name.startswith(prefix):
-            return allocator
+    for kind in ALLOCATORS.values():
+        if kind.prefix is not None and name.startswith(kind.prefix):
+            return kind.name
     return "system" if name.startswith("libc.") or name.startswith("libc-") else name
 
 
@@ -105,8 +130,8 @@ def preload(name: str, inherited: str = "") -> str:
     its library (:func:`library_path`) before the ``inherited`` entries (colon- or space-separated, as
     ld.so(8) reads them), from which any jemalloc or tcmalloc library is removed. For ``"system"``: the
     inherited entries without those libraries. Raises as :func:`library_path` does."""
-    others = [entry for entry in re.split(r"[:\s]+", inherited)
-              if entry and not Path(entry).name.startswith(tuple(PREFIXES.values()))]
+    prefixes = tuple(kind.prefix for kind in ALLOCATORS.values() if kind.prefix is not None)
+    others = [entry for entry in re.split(r"[:\s]+", inherited) if entry and not Path(entry).name.startswith(prefixes)]
     return ":".join(([] if name == "system" else [str(library_path(name))]) + others)
 
 

@@ -1,5 +1,6 @@
 """run.allocator: real training processes that run themselves again with jemalloc or tcmalloc preloaded, and
 record the malloc they ran with."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import allocator
+import benchmark.util.allocator as allocator
 from benchmark.util.allocator import (RERUN_MARKER, AllocatorError, ensure_allocator, library_path, loaded_allocator,
                                  preload)
 from benchmark.config import TrainConfig
@@ -81,14 +82,16 @@ def test_preload_puts_the_allocator_first_and_drops_other_allocators():
 
 
 def test_a_missing_library_says_to_run_setup(monkeypatch):
-    monkeypatch.setitem(allocator.LIBRARIES, "jemalloc", "libjemalloc-not-installed.so.9")
+    missing = dataclasses.replace(allocator.ALLOCATORS["jemalloc"], library="libjemalloc-not-installed.so.9")
+    monkeypatch.setitem(allocator.ALLOCATORS, "jemalloc", missing)
     with pytest.raises(AllocatorError, match=r"libjemalloc-not-installed\.so\.9 is not installed .*run \./setup\.sh"):
         ensure_allocator("jemalloc", EXIT_IF_RUN)
 
 
 def test_a_missing_library_stops_the_train_command_with_that_message(tmp_path):
-    script = ("import sys\nfrom benchmark import allocator\n"
-              "allocator.LIBRARIES['tcmalloc'] = 'libtcmalloc-not-installed.so.9'\n"
+    script = ("import dataclasses, sys\nfrom benchmark.util import allocator\n"
+              "allocator.ALLOCATORS['tcmalloc'] = dataclasses.replace(allocator.ALLOCATORS['tcmalloc'], "
+              "library='libtcmalloc-not-installed.so.9')\n"
               "from mcnn_bench.cli import main\nmain(sys.argv[1:])\n")
     done = subprocess.run([sys.executable, "-c", script, *TRAIN, "--results-dir", str(tmp_path), "--allocator",
                            "tcmalloc"], capture_output=True, text=True, timeout=120)

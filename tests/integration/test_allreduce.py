@@ -1,5 +1,5 @@
 """`mcnn-bench allreduce` for real: two Horovod workers started by horovodrun (Gloo) on this machine, small
-tensors (M-CNN at 64x64), and the scaling model's fit of the results."""
+tensors (M-CNN at 64x64; DenseNet-121's, shrunk), and the scaling model's fit of the results."""
 import json
 import math
 import os
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis.scaling_model import fit_ring, load_allreduce
+from benchmark.models import MODELS
 from benchmark.models.analytic import model_figures
 
 pytestmark = pytest.mark.horovod
@@ -42,7 +43,7 @@ def results(tmp_path_factory):
 def test_two_workers_allreduce_the_models_gradients(results):
     (done, result), _ = results
     shapes = model_figures(64, 64).gradient_shapes
-    assert result["kind"] == "mcnn-bench-allreduce"
+    assert result["kind"] == "mcnn-bench-allreduce" and result["model"] == "mcnn"
     assert (result["workers"], result["nodes"], result["workers_per_node"]) == (2, 1, 2)
     assert result["controller"] == "gloo" and len(result["hostnames"]) == 2
     assert result["tensors"] == len(shapes)
@@ -63,6 +64,14 @@ def test_bytes_scale_shrinks_every_tensor(results):
     (_, full), (_, small) = results
     assert small["tensors"] == full["tensors"]
     assert small["bytes"] == sum(4 * max(1, round(math.prod(s) * 0.01)) for s in model_figures(64, 64).gradient_shapes)
+
+
+def test_any_models_gradients_are_reduced(tmp_path):
+    done, result = run(tmp_path / "densenet.json", "--model", "densenet121", "--bytes-scale", "0.01")
+    shapes = MODELS["densenet121"].gradient_shapes(64, 64, 3, 13)
+    assert result["model"] == "densenet121" and result["tensors"] == len(shapes)
+    assert result["bytes"] == sum(4 * max(1, round(math.prod(s) * 0.01)) for s in shapes)
+    assert "(densenet121's gradients)" in done.stdout
 
 
 def test_the_ring_model_fits_the_results(results):

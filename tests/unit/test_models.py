@@ -1,10 +1,14 @@
 """The model registry: DenseNet-121 and VGG-16 from keras.applications with CheXNet's head, their sizes against
-Keras' published parameter counts, the input-size rules, and weights loaded from a local file."""
+Keras' published parameter counts, the input-size rules, weights loaded from a local file, and each model's hooks
+(its gradient shapes for the allreduce, its analytic figures where known, the overhead bench's bare model)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from benchmark.config import SettingsError, TrainConfig
-from benchmark.models import MODELS
+from benchmark.models import MODELS, FigureNotKnown
 
 #: Keras' published parameter counts of the full ImageNet models (keras.io/api/applications, the table of
 #: models): DenseNet121 8,062,504 (8.1M) and VGG16 138,357,544 (138.4M), each with its 1000-class top.
@@ -67,3 +71,65 @@ def test_init_weights_that_do_not_fit_or_are_missing_are_named(tmp_path):
     other.save_weights(tmp_path / "mcnn.weights.h5")
     with pytest.raises(ValueError, match="mcnn.weights.h5"):
         MODELS["vgg16"].create(32, 32, 3, 14, init_weights=tmp_path / "mcnn.weights.h5")
+
+
+def test_densenet121s_gradient_shapes_are_its_trainable_variables_shapes():
+    """What `mcnn-bench allreduce --model densenet121` reduces: one tensor per trainable variable of the real
+    Keras model (batch normalisation's moving statistics are not trained, so not reduced)."""
+    from benchmark.microbench.allreduce import tensor_shapes
+
+    model = MODELS["densenet121"].create(32, 32, 3, 14)
+    expected = [tuple(v.shape) for v in model.trainable_variables]
+    assert len(expected) < len(model.variables)  # the moving statistics are left out
+    assert MODELS["densenet121"].gradient_shapes(32, 32, 3, 14) == tuple(expected)
+    assert tensor_shapes(32, 32, 3, 14, model="densenet121") == expected
+    assert expected[-2:] == [(1024, 14), (14,)]  # the head: pooled features to one logit per class
+    assert tensor_shapes(32, 32, 3, 14, bytes_scale=0.5, model="densenet121")[-1] == (7,)
+
+
+def test_mcnns_gradient_shapes_come_from_its_analytic_model_without_tensorflow():
+    code = ("import sys; from benchmark.models import MODELS; shapes = MODELS['mcnn'].gradient_shapes(64, 64, 3, 13); "
+            "print(len(shapes), [m for m in sys.modules if m.startswith(('tensorflow', 'keras'))])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["48", "[]"]
+
+
+@pytest.mark.parametrize("name, size", [("mcnn", (100, 64)), ("densenet121", (16, 64))])
+def test_gradient_shapes_check_the_input_size(name, size):
+    with pytest.raises(ValueError, match=f"got {size[0]}"):
+        MODELS[name].gradient_shapes(*size, 3, 13)
+
+
+def test_the_allreduce_refuses_an_unknown_model():
+    from benchmark.microbench.allreduce import tensor_shapes
+
+    with pytest.raises(ValueError, match="--model must be one of mcnn, densenet121, vgg16, got 'resnet'"):
+        tensor_shapes(64, 64, model="resnet")
+
+
+def test_a_model_without_an_analytic_model_says_which_figure_is_not_known():
+    assert MODELS["mcnn"].analytic_model("the FLOPs")(64, 64, 3, 13).parameters > 0
+    with pytest.raises(FigureNotKnown, match=r"^the FLOPs: not known for model 'densenet121', which has no analytic "
+                                             r"model \(benchmark.models.analytic models mcnn only\)$"):
+        MODELS["densenet121"].analytic_model("the FLOPs")
+
+
+def test_the_overhead_bare_loop_builds_the_requested_model():
+    """`mcnn-bench bench overhead --model densenet121`: the config both sides train names the model, and the
+    bare loop's model is the suite's for that config (without running the benchmark)."""
+    from benchmark.microbench.overhead import bare_model, overhead_config, report
+    from mcnn_bench.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "overhead", "--model", "densenet121", "--image-size", "32", "32"])
+    config = overhead_config(*args.image_size, args.batch_size, args.steps, args.warmup, args.threads,
+                             args.allocator, args.model)
+    assert config.model.name == "densenet121" and config.data.source == "synthetic"
+    model = bare_model(config)
+    assert model.name == "densenet121" and model.output.shape[1:] == (13,)
+    shapes = MODELS["densenet121"].gradient_shapes(32, 32, 3, 13)
+    assert tuple(tuple(v.shape) for v in model.trainable_variables) == shapes
+    side = {"images_per_second": 1.0, "median_images_per_second": 1.0, "peak_rss_bytes": 2**30}
+    assert "densenet121 on synthetic 32x32" in report(config, {"suite": side, "bare": side, "overhead": 0.0,
+                                                               "memory_ratio": 1.0}, 1)
+    with pytest.raises(SettingsError, match="data.image_size: M-CNN input height must be a positive multiple of 64"):
+        overhead_config(32, 32, 2, 2, 1, 1, model="mcnn")

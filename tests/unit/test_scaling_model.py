@@ -219,6 +219,24 @@ def test_predict_bad_input_is_exit_2(batch_sweep, tmp_path, capsys):
     assert "not an `mcnn-bench allreduce` result" in capsys.readouterr().err
 
 
+def test_predict_refuses_a_model_without_analytic_figures_naming_it_and_the_figure(batch_sweep, capsys):
+    """DenseNet-121 has no analytic model, so its gradient bytes n are not known to predict: refused before the
+    records are read, with the model and the figure named; the paper's model is M-CNN."""
+    assert main(["predict", "--model", "densenet121", "--step-times", str(batch_sweep), "--bandwidth-gbits", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mcnn-bench predict: error: the gradient bytes n of the scaling model's allreduce: not known for model "
+        "'densenet121', which has no analytic model (benchmark.models.analytic models mcnn only)")
+    assert main(["predict", "--paper", "--model", "vgg16"]) == 2
+    assert "whose model is mcnn: drop --model vgg16" in capsys.readouterr().err
+
+
+def test_predict_reads_the_step_times_of_its_model_only(batch_sweep):
+    table, size = pr.load_step_times(batch_sweep)
+    assert len(table) == 4 and size == (64, 64)
+    with pytest.raises(ValueError, match="no one-node run of model vgg16 \\(found mcnn\\): pick one with --model"):
+        pr.load_step_times(batch_sweep, model="vgg16")
+
+
 # --- the paper ----------------------------------------------------------------------------------------
 
 def test_paper_path_runs_with_what_is_published(tmp_path, capsys):
@@ -320,3 +338,5 @@ def test_cli_allreduce_rejects_bad_flags(capsys):
     assert "multiple of 64" in capsys.readouterr().err
     assert main(["allreduce", "--bytes-scale", "-1"]) == 2
     assert "--bytes-scale" in capsys.readouterr().err
+    assert main(["allreduce", "--model", "densenet121", "--image-size", "16", "64"]) == 2
+    assert "DenseNet-121 and VGG-16 take inputs of at least 32x32 pixels, got 16x64" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from benchmark.engines.base import Engine, NamedArrays, StepResult
 from benchmark.models import MODELS
 from benchmark.record import EngineInfo, KernelPeaks, Threads
 from benchmark.train.checkpoint import check_shapes
+from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
 from benchmark.util.launcher import launcher_size
 from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
@@ -35,14 +36,15 @@ THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "TF_ENABLE_ON
 #: :meth:`HorovodEngine._make_train_step`), so it takes the longer cycle; several workers wait up to one
 #: cycle for each step's allreduce, a few ms of a step of 0.3 s or more at the paper's sizes.
 LONE_WORKER_CYCLE_MS, WORKERS_CYCLE_MS = "10", "5"
-#: Keras' dtype policy of each ``training.precision``.
-POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
-#: The Keras optimizer of each ``training.optimizer`` (Wilson et al., Fig. 12, compare the three), built
-#: from the training settings and the first learning rate.
-OPTIMIZERS = {
+#: Keras' dtype policy of each precision of :data:`benchmark.train.precisions.PRECISIONS`.
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+#: The Keras optimizer of each optimizer of :data:`benchmark.train.optimizers.OPTIMIZERS`, built from the
+#: training settings and the first learning rate with the registry's constants (Keras' own defaults).
+OPTIMIZER_BUILDERS = {
     "momentum": lambda keras, training, rate: keras.optimizers.SGD(learning_rate=rate, momentum=training.momentum),
-    "adam": lambda keras, training, rate: keras.optimizers.Adam(learning_rate=rate),
-    "adadelta": lambda keras, training, rate: keras.optimizers.Adadelta(learning_rate=rate),
+    "adam": lambda keras, training, rate: keras.optimizers.Adam(learning_rate=rate, **OPTIMIZERS["adam"].constants),
+    "adadelta": lambda keras, training, rate: keras.optimizers.Adadelta(learning_rate=rate,
+                                                                        **OPTIMIZERS["adadelta"].constants),
 }
 
 
@@ -84,7 +86,7 @@ def precision_policy(precision: str) -> str:
     if precision == "bf16" and not native_bf16():
         raise ValueError(f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
                          f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32")
-    return POLICIES[precision]
+    return PRECISION_POLICIES[precision]
 
 
 def weights_digest(model) -> str:
@@ -160,7 +162,7 @@ class HorovodEngine(Engine):
         keras.mixed_precision.set_global_policy(precision_policy(config.training.precision))
         self.model = MODELS[config.model.name].create(*config.data.image_size, 3, config.data.num_classes,
                                                       config.model.init_weights)
-        self.optimizer = OPTIMIZERS[config.training.optimizer](keras, config.training, first_rate)
+        self.optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](keras, config.training, first_rate)
         self.optimizer.build(self.model.trainable_variables)
         self._steps = {timed: self._make_train_step(timed) for timed in (False, True)}
         tf = self.tf
