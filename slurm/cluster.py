@@ -8,13 +8,15 @@ import datetime
 import subprocess
 from dataclasses import dataclass
 
+from benchmark.errors import McnnBenchError
+
 #: sacct states after which a job will not run again (sacct(1), "JOB STATE CODES").
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE", "REVOKED"}
 SACCT_FIELDS = ("JobID", "State", "Submit", "Start", "End", "ElapsedRaw", "NodeList", "NNodes", "ExitCode")
 
 
-class SlurmError(RuntimeError):
+class SlurmError(McnnBenchError, RuntimeError):
     """A SLURM command failed, or the cluster cannot hold what was asked."""
 
 

@@ -22,6 +22,8 @@ import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.errors import McnnBenchError
+
 log = logging.getLogger(__name__)
 
 #: Each preloadable allocator's shared library, by file name as Debian installs it.
@@ -39,7 +41,7 @@ ALLOCATORS = ("system", *LIBRARIES)
 RERUN_MARKER = "MCNN_BENCH_ALLOCATOR_RERUN"
 
 
-class AllocatorError(RuntimeError):
+class AllocatorError(McnnBenchError, RuntimeError):
     """An allocator that cannot be used: its library is missing, or preloading it did not take."""
 
 
