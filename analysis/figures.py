@@ -40,6 +40,7 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLoca
                                ScalarFormatter)
 from matplotlib.transforms import Affine2D
 
+from benchmark.errors import McnnBenchError
 from benchmark.models.analytic import model_figures
 
 from . import paper
@@ -68,7 +69,7 @@ PAPER_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize":
 DERIVED_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 10, "markerfacecolor": "white"}
 
 
-class NoData(ValueError):
+class NoData(McnnBenchError, ValueError):
     """No run can feed a figure; the message says why."""
 
 

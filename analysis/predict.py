@@ -514,42 +514,79 @@ def write_outputs(table: pd.DataFrame, out_dir: str | Path, notes: Sequence[str]
 
 # --- the command ---------------------------------------------------------------------------------------
 
-def run_predict(args) -> str:
-    """``mcnn-bench predict``: the text it prints (the table, notes, and with ``--paper`` the comparisons and
-    the calibration); writes the outputs when ``args.out`` is set. Raises ``ValueError``/``FileNotFoundError``
-    on bad input."""
+def run_predict(*, step_times_dir: Path | None = None, step_time_from: str = "throughput",
+                allreduce: Sequence[Path] = (), bandwidth_gbits: float | None = None, latency_us: float | None = None,
+                overlap: float = 0.0, image_size: tuple[int, int] | None = None, local_batch_size: int | None = None,
+                max_global_batch: int | None = None, epochs: float | None = None, images_per_epoch: int | None = None,
+                nodes: Sequence[int] = DEFAULT_NODES, workers_per_node: Sequence[int] | None = None,
+                measured_dir: Path | None = None, against_paper: bool = False,
+                one_node_images_per_second: float | None = None, one_node_workers_per_node: int | None = None,
+                model: str = PAPER_MODEL, out: Path | None = None) -> str:
+    """``mcnn-bench predict``: the text it prints (the table, notes, and with ``against_paper`` the comparisons
+    and the calibration); writes the outputs (:func:`write_outputs`) into ``out`` when given.
+
+    Args:
+        step_times_dir: results folder of a one-node batch sweep (:func:`load_step_times`); required unless
+            ``against_paper``.
+        step_time_from: ``throughput`` (global batch / images/s) or ``median`` (the median step).
+        allreduce: ``mcnn-bench allreduce`` result files to fit the ring model to; without them,
+            ``bandwidth_gbits`` (Gb/s) fixes beta.
+        latency_us: the ring's alpha, microseconds (0 allowed); ``overlap``: the fraction in [0, 1] of the
+            allreduce hidden behind the backward pass.
+        image_size: the model's input (H, W) for the gradient bytes (default: the records', else the paper's).
+        local_batch_size, max_global_batch, epochs, images_per_epoch, nodes, workers_per_node: the predicted
+            rows (see :func:`analysis.scaling_model.predict`).
+        measured_dir: results folder of a measured scaling sweep, plotted beside the prediction.
+        against_paper: validate against Datta et al. 2019 (:func:`paper_validation`), with
+            ``one_node_images_per_second`` and ``one_node_workers_per_node`` where the paper has none.
+        model: ``model.name`` of the step-time runs (:data:`benchmark.models.MODELS`); its analytic figures
+            give the gradient bytes.
+
+    Raises:
+        ValueError: a value out of range or inputs missing (naming the flag of ``mcnn-bench predict``), or an
+            unreadable record or allreduce result; FileNotFoundError: a missing input.
+        FigureNotKnown: ``model`` has no analytic figures (the gradient bytes are not known).
+    """
     from . import paper
 
-    if not 0 <= args.overlap <= 1:
-        raise ValueError(f"--overlap must be in [0, 1], got {args.overlap}")
-    for name in ("bandwidth_gbits", "latency_us", "one_node_images_per_second", "epochs", "local_batch_size",
-                 "max_global_batch", "images_per_epoch", "one_node_workers_per_node"):
-        value = getattr(args, name)
-        if value is not None and not (math.isfinite(value) and (value > 0 or (name == "latency_us" and value == 0))):
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    if any(n < 1 for n in args.nodes) or any(w < 1 for w in (args.workers_per_node or [])):
+    if not 0 <= overlap <= 1:
+        raise ValueError(f"--overlap must be in [0, 1], got {overlap}")
+    numbers = {"bandwidth-gbits": bandwidth_gbits, "latency-us": latency_us,
+               "one-node-images-per-second": one_node_images_per_second, "epochs": epochs,
+               "local-batch-size": local_batch_size, "max-global-batch": max_global_batch,
+               "images-per-epoch": images_per_epoch, "one-node-workers-per-node": one_node_workers_per_node}
+    for flag, value in numbers.items():
+        if value is not None and not (math.isfinite(value) and (value > 0 or (flag == "latency-us" and value == 0))):
+            raise ValueError(f"--{flag} must be a positive number, got {value}")
+    if any(n < 1 for n in nodes) or any(w < 1 for w in (workers_per_node or [])):
         raise ValueError("--nodes and --workers-per-node must be positive")
-    latency = None if args.latency_us is None else args.latency_us * 1e-6
-    image_size = tuple(args.image_size) if args.image_size else None
-    if args.paper and args.model != PAPER_MODEL:
-        raise ValueError(f"--paper predicts {PAPER}'s Table 1, whose model is {PAPER_MODEL}: drop --model {args.model}")
-    measured = measured_speedups(args.measured) if args.measured else None
-    if args.paper:
-        return _run_paper(args, paper, latency, image_size, measured)
+    latency = None if latency_us is None else latency_us * 1e-6
+    image_size = tuple(image_size) if image_size else None
+    if against_paper and model != PAPER_MODEL:
+        raise ValueError(f"--paper predicts {PAPER}'s Table 1, whose model is {PAPER_MODEL}: drop --model {model}")
+    measured = measured_speedups(measured_dir) if measured_dir else None
+    if against_paper:
+        result = paper_validation(
+            one_node_images_per_second=one_node_images_per_second,
+            one_node_workers_per_node=one_node_workers_per_node, local_batch=local_batch_size, nodes=nodes,
+            workers_per_node=workers_per_node, image_size=image_size, latency_seconds=latency,
+            bandwidth_gbits=bandwidth_gbits, max_global_batch=max_global_batch, epochs=epochs,
+            images_per_epoch=images_per_epoch, overlap=overlap, paper=paper)
+        return _run_paper(result, paper, out, measured)
 
-    figures_at = sizing(args.model, "the gradient bytes n of the scaling model's allreduce")
-    if args.step_times is None:
+    figures_at = sizing(model, "the gradient bytes n of the scaling model's allreduce")
+    if step_times_dir is None:
         raise ValueError("give --step-times RESULTS_DIR (a one-node batch sweep), or --paper")
-    step_times, records_size = load_step_times(args.step_times, image_size, args.step_time_from, args.model)
+    step_times, records_size = load_step_times(step_times_dir, image_size, step_time_from, model)
     image_size = image_size or records_size
     nbytes = figures_at(*image_size).parameter_bytes
-    notes = [f"step times: {len(step_times)} (workers per node, local batch) point(s) of {args.model} from "
-             f"{args.step_times}, step = "
-             f"{'global batch / images/s' if args.step_time_from == 'throughput' else 'median step'}",
-             f"gradient bytes n = {nbytes:,} ({args.model} float32 parameters at {image_size[0]}x{image_size[1]})"]
-    beta = None if args.bandwidth_gbits is None else 8 / (args.bandwidth_gbits * 1e9)
-    if args.allreduce:
-        measurements = load_allreduce(args.allreduce)
+    notes = [f"step times: {len(step_times)} (workers per node, local batch) point(s) of {model} from "
+             f"{step_times_dir}, step = "
+             f"{'global batch / images/s' if step_time_from == 'throughput' else 'median step'}",
+             f"gradient bytes n = {nbytes:,} ({model} float32 parameters at {image_size[0]}x{image_size[1]})"]
+    beta = None if bandwidth_gbits is None else 8 / (bandwidth_gbits * 1e9)
+    if allreduce:
+        measurements = load_allreduce(allreduce)
         ring = fit_ring([(m.workers, m.bytes, m.median_seconds) for m in measurements], latency, beta)
         notes.append("allreduce measurements: " + "; ".join(
             f"{m.workers} workers ({m.nodes} node(s), {m.controller}), {m.bytes:,} B: {m.median_seconds * 1e3:.4g} ms"
@@ -561,48 +598,40 @@ def run_predict(args) -> str:
     else:
         raise ValueError("give --allreduce FILE... (`mcnn-bench allreduce` results) or --bandwidth-gbits")
     notes.append(ring.describe())
-    compute = compute_models(step_times, ring, nbytes, args.overlap)
-    for model in compute.values():
-        notes.append(f"compute, {model.workers_per_node} worker(s) per node: t_c(b) = {model.a:.4g} + "
-                     f"{model.c:.4g} b s ({model.how}; measured step minus the modelled allreduce among its "
-                     f"{model.workers_per_node} workers)")
-    wanted = args.workers_per_node or list(DEFAULT_WORKERS_PER_NODE)
+    compute = compute_models(step_times, ring, nbytes, overlap)
+    for fitted in compute.values():
+        notes.append(f"compute, {fitted.workers_per_node} worker(s) per node: t_c(b) = {fitted.a:.4g} + "
+                     f"{fitted.c:.4g} b s ({fitted.how}; measured step minus the modelled allreduce among its "
+                     f"{fitted.workers_per_node} workers)")
+    wanted = workers_per_node or list(DEFAULT_WORKERS_PER_NODE)
     per_node = [w for w in wanted if w in compute]
     skipped = [w for w in wanted if w not in compute]
     if skipped:
         notes.append(f"no one-node runs with {skipped} worker(s) per node: not predicted")
     if not per_node:
         raise ValueError(f"the step-time sweep has {sorted(compute)} worker(s) per node, none of {wanted}")
-    local = {w: args.local_batch_size or compute[w].largest_batch for w in per_node}
-    if args.local_batch_size is None:
+    local = {w: local_batch_size or compute[w].largest_batch for w in per_node}
+    if local_batch_size is None:
         notes.append("local batch before the cap: the largest measured per workers per node "
                      + ", ".join(f"{w}: {b}" for w, b in local.items()))
-    images_per_epoch = args.images_per_epoch or _value(paper.DATASET.get("dataset_b_train_images")) \
-        or DEFAULT_IMAGES_PER_EPOCH
-    notes.append(f"images per epoch {images_per_epoch:,}" + ("" if args.images_per_epoch else
-                                                             " (default: Dataset B; --images-per-epoch)"))
-    if args.max_global_batch:
-        notes.append(f"global-batch cap {args.max_global_batch}: local batch = min(local, cap // workers)")
-    if args.overlap:
-        notes.append(f"{100 * args.overlap:g} % of the allreduce hidden behind the backward pass")
-    table = predict(compute, ring, nbytes, args.nodes, per_node, local, max_global_batch=args.max_global_batch,
-                    epochs=epochs_rule(args.epochs, paper.TABLE1), images_per_epoch=images_per_epoch,
-                    overlap=args.overlap)
+    per_epoch = images_per_epoch or _value(paper.DATASET.get("dataset_b_train_images")) or DEFAULT_IMAGES_PER_EPOCH
+    notes.append(f"images per epoch {per_epoch:,}" + ("" if images_per_epoch else
+                                                      " (default: Dataset B; --images-per-epoch)"))
+    if max_global_batch:
+        notes.append(f"global-batch cap {max_global_batch}: local batch = min(local, cap // workers)")
+    if overlap:
+        notes.append(f"{100 * overlap:g} % of the allreduce hidden behind the backward pass")
+    table = predict(compute, ring, nbytes, nodes, per_node, local, max_global_batch=max_global_batch,
+                    epochs=epochs_rule(epochs, paper.TABLE1), images_per_epoch=per_epoch, overlap=overlap)
     text = markdown(table, notes)
-    if args.out:
-        paths = write_outputs(table, args.out, notes, measured, published_speedups(paper))
+    if out:
+        paths = write_outputs(table, out, notes, measured, published_speedups(paper))
         text += "\nwritten: " + ", ".join(map(str, paths))
     return text
 
 
-def _run_paper(args, paper, latency: float | None, image_size, measured: pd.DataFrame | None) -> str:
+def _run_paper(result: PaperValidation, paper, out: Path | None, measured: pd.DataFrame | None) -> str:
     """``mcnn-bench predict --paper``: :func:`paper_validation`'s table, notes, comparisons and calibration."""
-    result = paper_validation(
-        one_node_images_per_second=args.one_node_images_per_second,
-        one_node_workers_per_node=args.one_node_workers_per_node, local_batch=args.local_batch_size,
-        nodes=args.nodes, workers_per_node=args.workers_per_node, image_size=image_size, latency_seconds=latency,
-        bandwidth_gbits=args.bandwidth_gbits, max_global_batch=args.max_global_batch, epochs=args.epochs,
-        images_per_epoch=args.images_per_epoch, overlap=args.overlap, paper=paper)
     columns = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, GLOBAL_BATCH, PUBLISHED_GLOBAL_BATCH, STEP_SECONDS,
                IMAGES_PER_SECOND, PUBLISHED_IMAGES_PER_SECOND, IMAGES_PER_SECOND_ERROR, SPEEDUP, EFFICIENCY, EPOCHS,
                TTT_MINUTES, PUBLISHED_TTT, TTT_ERROR]
@@ -616,14 +645,14 @@ def _run_paper(args, paper, latency: float | None, image_size, measured: pd.Data
             error = "" if predicted is None else f" (error {100 * (predicted / published - 1):+.1f} %)"
             lines.append(f"{what}: predicted {shown}, published {published:g}{error}")
     lines += ["", "Why the model misses the paper (each effect alone, the model inverted):", *result.calibration]
-    if args.out:
+    if out:
         eight = _value(paper.EIGHT_NODES.get("workers_per_node"))
         headline = [(label, n, float(value)) for label, n, value in (
             (f"published 8-node speedup{f' ({eight} per node)' if eight else ''}", 8,
              _value(paper.EIGHT_NODES.get("speedup"))),
             ("published 1-to-128-node speedup", 128, _value(paper.LARGE_SCALE.get("speedup_1_to_128"))))
             if value is not None]
-        paths = write_outputs(result.table, args.out, result.notes + result.calibration, measured,
+        paths = write_outputs(result.table, out, result.notes + result.calibration, measured,
                               published_speedups(paper), headline, title)
         lines.append("written: " + ", ".join(map(str, paths)))
     return "\n".join(lines)

@@ -32,6 +32,7 @@ import tomli_w
 from pydantic import Field, model_validator
 
 from benchmark.util.atomic import write_atomic
+from benchmark.errors import McnnBenchError
 from benchmark.config import ImageSize, ModelName, SourceName
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 
@@ -66,7 +67,7 @@ FIGURES: dict[str, Figure] = {
 FigureName = Literal[tuple(FIGURES)]
 
 
-class ReferenceError(ValueError):
+class ReferenceFileError(McnnBenchError, ValueError):
     """A reference file that cannot be used; the message names the file and every offending key."""
 
 
@@ -163,11 +164,11 @@ def load_reference(path: str | Path) -> Reference:
     """Read and validate a reference file.
 
     Raises:
-        ReferenceError: the file is missing, not TOML, or invalid; naming the file and every key.
+        ReferenceFileError: the file is missing, not TOML, or invalid; naming the file and every key.
     """
-    reference, problems = validate(Reference, read_toml(path, "reference file", ReferenceError))
+    reference, problems = validate(Reference, read_toml(path, "reference file", ReferenceFileError))
     if problems:
-        raise ReferenceError(f"{path}: invalid reference file:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise ReferenceFileError(f"{path}: invalid reference file:\n" + "\n".join(f"  - {p}" for p in problems))
     return reference
 
 

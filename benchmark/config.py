@@ -21,6 +21,7 @@ from benchmark.util.allocator import ALLOCATORS
 from benchmark.util.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
+from benchmark.errors import McnnBenchError
 from benchmark.engines import ENGINES
 from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
@@ -29,7 +30,7 @@ from benchmark.train.precisions import PRECISIONS
 from benchmark.train.schedule import SCHEDULES
 
 
-class SettingsError(ValueError):
+class SettingsError(McnnBenchError, ValueError):
     """Settings that cannot run; the message has one line per problem, each naming its key."""
 
 

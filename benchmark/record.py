@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.util.atomic import write_atomic
 from benchmark.config import Precision, TrainConfig
+from benchmark.errors import McnnBenchError
 from benchmark.schema import Model, PlainName, describe_all
 
 SCHEMA_VERSION = 3
@@ -24,7 +25,7 @@ RECORD_NAME = "record.json"
 METRIC_NAMES = {"val_top1": "top-1", "val_auroc_mean": "mean AUROC"}
 
 
-class RecordError(ValueError):
+class RecordError(McnnBenchError, ValueError):
     """A record that cannot be read or does not follow the schema; the message names the file and field."""
 
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from benchmark.errors import McnnBenchError
 from benchmark.util.atomic import write_json_atomic
 
 LOCK_NAME = "sweep.lock"
 HOLDER_NAME = "sweep.lock.json"
 
 
-class SweepBusy(RuntimeError):
+class SweepBusy(McnnBenchError, RuntimeError):
     """Another driver holds the sweep folder; the message names it."""
 
 

@@ -20,12 +20,13 @@ from pydantic import AfterValidator, Field, model_validator
 
 from benchmark.config import (DataSettings, LearningRateSettings, ModelSettings, Optimizer, RunSettings,
                               TrainConfig, TrainingSettings, data_problems)
+from benchmark.errors import McnnBenchError
 from benchmark.data.sources import SOURCES
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
 
 
-class SpecError(ValueError):
+class SpecError(McnnBenchError, ValueError):
     """A sweep spec that cannot run; the message names the file and every offending key."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from benchmark.train.checkpoint import CHECKPOINT_DIR
+from benchmark.errors import McnnBenchError
 from benchmark.config import TrainConfig
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
@@ -38,7 +39,7 @@ POLL_SECONDS = 2.0
 DRY_RUN_CONFIG = "config.dry-run.json"
 
 
-class StaleRuns(ValueError):
+class StaleRuns(McnnBenchError, ValueError):
     """Runs whose settings changed since they were submitted; the message names them and the settings."""
 
 

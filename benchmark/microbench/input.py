@@ -27,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 #: Images a second one node trained on in the paper (Datta et al. 2019), which the input must feed.
 PAPER_NODE_RATE = 30.0
@@ -136,46 +138,55 @@ def _cores(count: int) -> str:
     return f"{count} core{'s' if count != 1 else ''}"
 
 
-def run_bench(args: argparse.Namespace, out=sys.stdout) -> dict:
+def run_bench(*, data_dir: Path | None, tables: Path | None, size: tuple[int, int], fields_per_class: int,
+              variants: Sequence[str], batch_size: int, warmup: int, batches: int, cores: Sequence[int],
+              val_fraction: float, seed: int, target: float, train_rate: float | None,
+              out: TextIO = sys.stdout) -> dict:
     """Measure every (variant, setting) and print the table and the cores-per-node figure; returns the
-    results as ``{variant: [(setting, result), ...]}``.
+    results as ``{variant: [(setting, result), ...]}``. The parameters are the options of ``mcnn-bench bench
+    input`` (:func:`add_arguments`): exactly one of ``data_dir`` (an official layout) and ``tables`` (real
+    tables, synthetic TIFFs of ``size`` (H, W) pixels written to a temporary folder); ``target`` and
+    ``train_rate`` in images/s.
 
     Raises:
-        ValueError: bad arguments (a missing folder, too few cores).
+        ValueError: bad arguments (a missing folder, too few cores, both or neither of data_dir and tables).
         RuntimeError: a measurement failed.
     """
+    if (data_dir is None) == (tables is None):
+        raise ValueError("give one of --data-dir and --tables")
     available = sorted(os.sched_getaffinity(0))
-    cores = sorted(set(args.cores))
+    wanted = cores
+    cores = sorted(set(wanted))
     if not cores or cores[0] < 1:
-        raise ValueError(f"--cores must be positive, got {args.cores}")
+        raise ValueError(f"--cores must be positive, got {wanted}")
     skipped = [n for n in cores if n > len(available)]
     cores = [n for n in cores if n <= len(available)]
     if not cores:
-        raise ValueError(f"this process may run on {len(available)} core(s); --cores {args.cores} asks for more")
+        raise ValueError(f"this process may run on {len(available)} core(s); --cores {wanted} asks for more")
     settings = [Setting("serial", cores[-1])] + [Setting("parallel", n) for n in cores]
-    image_size = model_size(*args.size)
+    image_size = model_size(*size)
     with tempfile.TemporaryDirectory(prefix="mcnn-input-") as scratch:
-        if args.data_dir:
-            if not Path(args.data_dir).is_dir():
-                raise ValueError(f"no such folder: {args.data_dir}")
-            data_dir, where = Path(args.data_dir), f"the layout in {args.data_dir}"
+        if data_dir:
+            if not Path(data_dir).is_dir():
+                raise ValueError(f"no such folder: {data_dir}")
+            data_dir, where = Path(data_dir), f"the layout in {data_dir}"
         else:
             data_dir = Path(scratch)
-            print(f"writing {args.fields_per_class} fields of each MoA at {args.size[0]}x{args.size[1]} to "
+            print(f"writing {fields_per_class} fields of each MoA at {size[0]}x{size[1]} to "
                   f"{data_dir} ...", file=sys.stderr, flush=True)
-            count = write_synthetic_layout(args.tables, data_dir, args.fields_per_class, tuple(args.size))
-            where = (f"{count} fields ({args.fields_per_class} of each MoA) with real table rows from {args.tables} "
-                     f"and synthetic uncompressed uint16 TIFFs of {args.size[0]}x{args.size[1]}")
+            count = write_synthetic_layout(tables, data_dir, fields_per_class, tuple(size))
+            where = (f"{count} fields ({fields_per_class} of each MoA) with real table rows from {tables} "
+                     f"and synthetic uncompressed uint16 TIFFs of {size[0]}x{size[1]}")
         print(f"Input pipeline alone (make_pipelines, training split of worker 0 of 1), bbbc021 source, model "
-              f"input {image_size[0]}x{image_size[1]}, local batch {args.batch_size}, {args.warmup} warm-up then "
-              f"{args.batches} timed batches per setting (steady state: an epoch's first batch is not timed), "
+              f"input {image_size[0]}x{image_size[1]}, local batch {batch_size}, {warmup} warm-up then "
+              f"{batches} timed batches per setting (steady state: an epoch's first batch is not timed), "
               f"each setting in a fresh process pinned to its cores; {where}.", file=out)
         print(f"{'variant':<10} {'decode':<29} {'cores':>5} {'images/s':>9} {'CPU busy':>9}", file=out, flush=True)
         results: dict[str, list] = {}
-        for variant in args.variants:
+        for variant in variants:
             spec = {"data_dir": str(data_dir), "variant": variant, "image_size": list(image_size),
-                    "batch": args.batch_size, "warmup": args.warmup, "batches": args.batches,
-                    "val_fraction": args.val_fraction, "seed": args.seed}
+                    "batch": batch_size, "warmup": warmup, "batches": batches,
+                    "val_fraction": val_fraction, "seed": seed}
             rows = results[variant] = []
             for setting in settings:
                 result = run_setting({**spec, "decode_calls": setting.decode_calls}, available[:setting.cores])
@@ -194,15 +205,15 @@ def run_bench(args: argparse.Namespace, out=sys.stdout) -> dict:
                 for variant, rows in results.items()}
     print(f"Per core (parallel; the lowest of images/s / cores over {cores} cores): "
           + ", ".join(f"{v} {rate:.1f} images/s" for v, rate in per_core.items()) + ".", file=out)
-    print(f"To feed {args.target:g} images/s per node (the paper's one-node rate), the input pipeline needs "
-          + ", ".join(f"{_cores(cores_needed(args.target, rate))} per node ({v})" for v, rate in per_core.items())
+    print(f"To feed {target:g} images/s per node (the paper's one-node rate), the input pipeline needs "
+          + ", ".join(f"{_cores(cores_needed(target, rate))} per node ({v})" for v, rate in per_core.items())
           + ".", file=out)
     best = {v: max(r["images_per_second"] for _, r in rows) for v, rows in results.items()}
-    if args.train_rate:
+    if train_rate:
         for variant, rate in best.items():
-            ratio = rate / args.train_rate
+            ratio = rate / train_rate
             print(f"{variant}: the pipeline delivers {rate:.1f} images/s = {ratio:.1f}x the training step's "
-                  f"{args.train_rate:g} images/s ({'at least' if ratio >= HEADROOM else 'LESS than'} the "
+                  f"{train_rate:g} images/s ({'at least' if ratio >= HEADROOM else 'LESS than'} the "
                   f"{HEADROOM:g}x it must).", file=out)
     else:
         print(f"Compare with the training step's images/s (`mcnn-bench train`: throughput.images_per_second; "
@@ -250,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmark.microbench.input", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    run_bench(args)
+    run_bench(**vars(parser.parse_args(argv)))
     return 0
 
 

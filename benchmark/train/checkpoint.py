@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from benchmark.util.atomic import atomic_writer, write_json_atomic
 from benchmark.util.times import utc_iso
+from benchmark.errors import McnnBenchError
 from benchmark.config import TrainConfig
 from benchmark.train.metrics import StepLog
 from benchmark.record import Epoch, InitFrom, ResumeEvent
@@ -50,7 +51,7 @@ _FILE = re.compile(r"ckpt-(\d{6,})\.(npz|json)")
 _CHUNK = 1 << 20
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(McnnBenchError, RuntimeError):
     """A checkpoint that cannot be read, written or used; the message names the file or folder and why."""
 
 

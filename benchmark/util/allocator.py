@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.errors import McnnBenchError
+
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,7 @@ ALLOCATORS: dict[str, AllocatorKind] = {kind.name: kind for kind in (
 RERUN_MARKER = "MCNN_BENCH_ALLOCATOR_RERUN"
 
 
-class AllocatorError(RuntimeError):
+class AllocatorError(McnnBenchError, RuntimeError):
     """An allocator that cannot be used: its library is missing, or preloading it did not take."""
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from analysis.acceptance import check
-from analysis.reference import FigureReference, ReferenceError, ShapeReference, load_reference
+from analysis.reference import FigureReference, ReferenceFileError, ShapeReference, load_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCES = sorted((ROOT / "analysis" / "references").glob("*.toml"))
@@ -67,7 +67,7 @@ def test_a_bad_reference_file_names_the_key(tmp_path, figure, problem):
     path = tmp_path / "ref.toml"
     path.write_text('system = "x"\n[[shape]]\nsource = "synthetic"\nimage_size = [64, 64]\nnodes = 1\n'
                     f'workers_per_node = 1\nlocal_batch_size = 8\n{figure}\n')
-    with pytest.raises(ReferenceError, match="ref.toml: invalid reference file") as info:
+    with pytest.raises(ReferenceFileError, match="ref.toml: invalid reference file") as info:
         load_reference(path)
     assert problem in str(info.value)
 

@@ -92,10 +92,10 @@ def test_a_missing_library_stops_the_train_command_with_that_message(tmp_path):
     script = ("import dataclasses, sys\nfrom benchmark.util import allocator\n"
               "allocator.ALLOCATORS['tcmalloc'] = dataclasses.replace(allocator.ALLOCATORS['tcmalloc'], "
               "library='libtcmalloc-not-installed.so.9')\n"
-              "from mcnn_bench.cli import main\nmain(sys.argv[1:])\n")
+              "from mcnn_bench.cli import main\nsys.exit(main(sys.argv[1:]))\n")
     done = subprocess.run([sys.executable, "-c", script, *TRAIN, "--results-dir", str(tmp_path), "--allocator",
                            "tcmalloc"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "mcnn-bench train: error: run.allocator = 'tcmalloc'" in done.stderr and "./setup.sh" in done.stderr
 
 
