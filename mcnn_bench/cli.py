@@ -48,12 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mcnn-bench`` console command: parse ``argv`` (default: ``sys.argv[1:]``), run the
     command and return its exit status (see the module). Warnings and errors of the suite's loggers go to
-    stderr; a run's own log lines go to its ``train.log``."""
+    stderr while the command runs (the handler is removed when it returns, so that a caller in the same
+    process keeps its own logging)."""
+    args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    args = build_parser().parse_args(argv)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
         return args.run(args)
     except USER_ERRORS as exc:
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        root.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 from pathlib import Path
 
 import pytest
+# submitit configures logging at import (logging.config.dictConfig), which closes every handler that exists
+# then: after TensorFlow is imported that includes absl's handler, whose stream is pytest's captured stderr,
+# and closing it ends the session ("I/O operation on closed file"). Imported first, it finds no handler.
+import submitit  # noqa: F401,E402
 
 
 @pytest.fixture(scope="session", autouse=True)
