@@ -548,14 +548,18 @@ class Fig7TrainingCurves(FigureOutput):
         return [plot_fig7_training_curves(records, out_dir / self.files)]
 
 
-class Fig8Speedup(FigureOutput):
+class _NodeScalingFigure(FigureOutput):
+    """A figure of :func:`analysis.tables.node_scaling`'s lines."""
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return None if _node_lines(records) else NO_NODE_LINE
+
+
+class Fig8Speedup(_NodeScalingFigure):
     name = "fig8_speedup"
     files = "fig8_speedup.png"
     description = ("Datta et al. 2019, Fig. 8: speedup vs nodes per sweep and workers per node, with the ideal "
                    "and the paper's 6.6x on 8 nodes and 19.2x on 128")
-
-    def unavailable(self, records: LoadedRecords) -> str | None:
-        return None if _node_lines(records) else NO_NODE_LINE
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_fig8_speedup(records, out_dir / self.files)]
@@ -574,14 +578,11 @@ class Fig9Top1LearningRate(FigureOutput):
         return [plot_fig9_top1_lr(records, out_dir / self.files)]
 
 
-class Fig10ScalingEfficiency(FigureOutput):
+class Fig10ScalingEfficiency(_NodeScalingFigure):
     name = "fig10_scaling_efficiency"
     files = "fig10_scaling_efficiency.png"
     description = ("Datta et al. 2019, Fig. 10: scaling efficiency vs nodes, with the efficiencies derived from "
                    "the paper's speedups")
-
-    def unavailable(self, records: LoadedRecords) -> str | None:
-        return None if _node_lines(records) else NO_NODE_LINE
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_fig10_scaling_efficiency(records, out_dir / self.files)]
@@ -598,10 +599,10 @@ class SweepCurves(FigureOutput):
         return records.by_sweep(sorted(with_epochs(records)["sweep"].unique()))
 
     def unavailable(self, records: LoadedRecords) -> str | None:
-        sweeps = sorted(set(with_epochs(records)["sweep"]))
-        if sweeps and _with_top1(records.epochs[records.epochs["sweep"].isin(sweeps)]).empty:
-            return f"no run of sweep {', '.join(sweeps)} recorded a validation top-1"
-        return None
+        if not _with_top1(records.epochs).empty:
+            return None
+        sweeps = sorted(records.epochs["sweep"].unique())
+        return f"no run of sweep {', '.join(sweeps)} recorded a validation top-1" if sweeps else NO_TOP1
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         shown = set(_with_top1(records.epochs)["sweep"])

@@ -271,26 +271,27 @@ def with_epochs(records: LoadedRecords) -> pd.DataFrame:
     return done[pd.MultiIndex.from_frame(done[[SWEEP, RUN_ID]]).isin(keys)]
 
 
-class Throughput(FigureOutput):
-    name = "throughput"
-    files = "throughput.png"
-    description = "global images/s vs workers, a line per sweep (pooled beyond a few), with the ideal linear scaling"
+class _ScalingFigure(FigureOutput):
+    """A figure of the scaling table (:func:`analysis.tables.scaling`)."""
 
     def unavailable(self, records: LoadedRecords) -> str | None:
         return NO_THROUGHPUT if scaling(records.runs).empty else None
+
+
+class Throughput(_ScalingFigure):
+    name = "throughput"
+    files = "throughput.png"
+    description = "global images/s vs workers, a line per sweep (pooled beyond a few), with the ideal linear scaling"
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_throughput(scaling(records.runs), out_dir / self.files)]
 
 
-class ScalingEfficiency(FigureOutput):
+class ScalingEfficiency(_ScalingFigure):
     name = "scaling_efficiency"
     files = "scaling_efficiency.png"
     description = ("speedup and scaling efficiency vs workers against the smallest worker count of each local "
                    "batch size, with the ideal")
-
-    def unavailable(self, records: LoadedRecords) -> str | None:
-        return NO_THROUGHPUT if scaling(records.runs).empty else None
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_scaling_efficiency(scaling(records.runs), out_dir / self.files)]

@@ -89,7 +89,9 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
     files = [path for table in registry.TABLES if table.on_request in requested for path in table.write(loaded, out)]
     comparison = table1_vs_paper(loaded.runs) if compare == "paper" else None
     tables_at = time.perf_counter()
-    summary, rest, skipped = [], [], []
+    summary: list[tuple[FigureOutput, LoadedRecords]] = []
+    rest: list[tuple[FigureOutput, LoadedRecords]] = []
+    skipped: list[str] = []
     for figure in registry.FIGURES:
         if figure.on_request not in requested:
             continue
@@ -171,7 +173,7 @@ class _InProcess(Executor):
     def submit(self, fn: Callable, /, *args, **kwargs):
         from concurrent.futures import Future
 
-        future = Future()
+        future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
