@@ -3,16 +3,22 @@
 Modules, one concept each:
 
 - ``records``: load every ``record.json`` under a results folder into flat DataFrames.
+- ``columns``: every DataFrame column's snake_case name, display label and unit (labels applied when writing);
+  ``markdown``: the one Markdown table writer.
+- ``outputs``: the two plug-in shapes, a table (``TableOutput``) and a figure (``FigureOutput``: name, why it
+  cannot be drawn from these records, draw); ``registry``: every one ``analyze`` writes, in order.
 - ``tables``: Datta et al. 2019 Table 1, the scaling tables (over workers and over nodes) and the memory table.
 - ``plots``: throughput, scaling-efficiency and per-run learning-curve PNGs.
 - ``paper``: the published numbers of Datta et al. 2019, each with its source.
-- ``figures``: the paper's Figs. 2, 5, 7, 8, 9 and 10 from the records, with its published points.
+- ``figures``: the paper's Figs. 2, 5, 7, 8, 9 and 10 from the records, with its published points, and the
+  learning curves per sweep.
 - ``compare``: our runs beside the published numbers (Table 1 per node count; Fig. 2 and sec. 5.2-5.4).
 - ``scaling_model``: the alpha-beta ring-allreduce scaling model and its fits; ``predict``: what
   ``mcnn-bench predict`` does with it (inputs, the paper's validation, tables and the speedup plot).
 - ``breakdown``: the step-time breakdown of each run (``step_breakdown.csv``/``.md``/``.png``).
-- ``chexnet`` (with ``auroc``, ``epoch_time``, ``val_loss``): the outputs of multi-label runs and thread sweeps.
+- ``auroc``, ``epoch_time``, ``val_loss`` (with ``differences``, what tells runs apart): the outputs of
+  multi-label runs and thread sweeps (Wilson et al., Dell EMC).
 - ``bench``: ``mcnn-bench bench analyze``, the time ``analyze`` takes over many generated records.
-- ``report``: ``analyze()`` writes all of the above; ``format_summary()`` renders it for a terminal.
+- ``report``: ``analyze()`` walks the registry; ``format_summary()`` renders what it did for a terminal.
 - ``reference``, ``acceptance``: reference files and the PASS/FAIL of a sweep against one.
 """

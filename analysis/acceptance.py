@@ -21,10 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.records import load_records
-from analysis.reference import FIGURES, FigureReference, Reference, ShapeReference, shape_key, shape_name
-from analysis.tables import EFFICIENCY, RUN_ID, SWEEP, scaling
 from benchmark.util.atomic import write_atomic, write_json_atomic
+
+from .columns import (BOUNDS, EFFICIENCY, FIGURE, NOTE, REFERENCE_VALUE, REPEAT_MAX, REPEAT_MEDIAN, REPEAT_MIN,
+                      REPEATS, RUN_ID, SHAPE, SWEEP, UNIT, VERDICT)
+from .markdown import markdown_table
+from .records import load_records
+from .reference import FIGURES, FigureReference, Reference, ShapeReference, shape_key, shape_name
+from .tables import scaling
 
 OUTPUTS = ("acceptance.md", "acceptance.json", "acceptance.xml")
 
@@ -63,18 +67,16 @@ def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
         key = shape_key(run["data_source"], run["image_size"], run["nodes"], run["workers_per_node"],
                         run["local_batch_size"], run["model"])
         figures = shapes.setdefault(key, {name: [] for name in FIGURES})
-        for name, figure in FIGURES.items():
-            if pd.notna(run[figure.column]):
-                figures[name].append(float(run[figure.column]))
+        for name in FIGURES:
+            if pd.notna(run[name]):
+                figures[name].append(float(run[name]))
     return shapes
 
 
 def _with_efficiency(runs: pd.DataFrame) -> pd.DataFrame:
     """The run table with each completed run's scaling efficiency (%) against its sweep's smallest run at
     the same local batch (:func:`analysis.tables.scaling`)."""
-    table = scaling(runs)[[SWEEP, RUN_ID, EFFICIENCY]].rename(
-        columns={SWEEP: "sweep", RUN_ID: "run_id", EFFICIENCY: "scaling_efficiency"})
-    return runs.merge(table, on=["sweep", "run_id"], how="left")
+    return runs.merge(scaling(runs)[[SWEEP, RUN_ID, EFFICIENCY]], on=[SWEEP, RUN_ID], how="left")
 
 
 def check(shape: ShapeReference, name: str, ref: FigureReference, values: list[float]) -> Check:
@@ -145,14 +147,15 @@ def _figure(value: float | None) -> str:
 
 def markdown(checks: list[Check], system: str, sweep_dir: Path) -> str:
     """The report for people: one table row per shape and figure, and the overall verdict."""
-    rows = [f"| {c.shape} | {c.figure} | {c.n} | {_figure(c.median)} | {_figure(c.min)} | {_figure(c.max)} | "
-            f"{_figure(c.reference)} | {_figure(c.low)} .. {_figure(c.high)} | {c.unit} | "
-            f"{c.verdict}{' UNSTABLE' if c.unstable else ''} | {c.note} |" for c in checks]
+    table = pd.DataFrame([{
+        SHAPE: c.shape, FIGURE: c.figure, REPEATS: c.n, REPEAT_MEDIAN: _figure(c.median), REPEAT_MIN: _figure(c.min),
+        REPEAT_MAX: _figure(c.max), REFERENCE_VALUE: _figure(c.reference),
+        BOUNDS: f"{_figure(c.low)} .. {_figure(c.high)}", UNIT: c.unit,
+        VERDICT: c.verdict + (" UNSTABLE" if c.unstable else ""), NOTE: c.note} for c in checks],
+        columns=[SHAPE, FIGURE, REPEATS, REPEAT_MEDIAN, REPEAT_MIN, REPEAT_MAX, REFERENCE_VALUE, BOUNDS, UNIT,
+                 VERDICT, NOTE])
     overall = "PASS" if passed(checks) else "FAIL"
-    return "\n".join([
-        f"# Acceptance of {sweep_dir} against {system}: {overall}", "",
-        "| shape | figure | n | median | min | max | reference | bounds | unit | verdict | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|", *rows, ""])
+    return f"# Acceptance of {sweep_dir} against {system}: {overall}\n\n{markdown_table(table)}\n"
 
 
 def junit(checks: list[Check], system: str) -> str:

@@ -19,14 +19,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from benchmark.util.atomic import write_atomic
+
+from .columns import EPOCH, MEAN_AUROC, RUN_ID, STATUS, SWEEP, UNDEFINED, csv_text, label
 from .differences import SETTINGS, per_run_or_pooled, settings
+from .markdown import markdown_table
+from .outputs import FigureOutput, TableOutput
 from .plots import IDEAL_STYLE, save_png
 from .records import LoadedRecords
-from .tables import RUN_ID, STATUS, SWEEP
 
-EPOCH = "epoch"
-MEAN_AUROC = "mean AUROC"
-UNDEFINED = "undefined AUROCs"
+#: The folder of the figures, one per sweep.
+AUROC_DIR = "auroc"
 #: The AUROC of a classifier that guesses (Hanley & McNeil 1982): the dashed reference of the bar charts.
 CHANCE = 0.5
 #: The y axis' lowest AUROC, unless some run's is lower.
@@ -36,7 +39,7 @@ MAX_BARS = 8
 #: Characters of legend text that fit across the figure (13 in, small font), handles included.
 LEGEND_CHARACTERS = 190
 #: The columns before the classes.
-LEADING_COLUMNS = [SWEEP, RUN_ID, STATUS, *SETTINGS.values(), EPOCH]
+LEADING_COLUMNS = [SWEEP, RUN_ID, STATUS, *SETTINGS, EPOCH]
 
 
 def per_class_auroc(loaded: LoadedRecords) -> tuple[pd.DataFrame, list[str]]:
@@ -44,16 +47,18 @@ def per_class_auroc(loaded: LoadedRecords) -> tuple[pd.DataFrame, list[str]]:
     classes in the records' order.
 
     Columns: ``LEADING_COLUMNS`` (sweep, run id, status, the settings of :func:`analysis.differences.settings`,
-    the epoch shown), one per class (AUROC in [0, 1]; NaN where undefined), ``mean AUROC``
-    (``Epoch.val_auroc_mean``: the mean of the defined per-class AUROCs) and ``undefined AUROCs`` (how many
-    classes have none). Sorted by sweep and run id; no rows without multi-label runs.
+    the epoch shown), one per class, named by the class (AUROC in [0, 1]; NaN where undefined),
+    ``val_auroc_mean`` (``Epoch.val_auroc_mean``: the mean of the defined per-class AUROCs) and
+    ``undefined_aurocs`` (how many classes have none). Sorted by sweep and run id; no rows without multi-label
+    runs.
 
     Raises:
-        ValueError: a class is named as one of the other columns.
+        ValueError: a class is named as one of the other columns or their labels.
     """
     auroc = loaded.auroc
     classes = list(pd.unique(auroc["class_name"]))
-    clashes = sorted(set(classes) & {*LEADING_COLUMNS, MEAN_AUROC, UNDEFINED})
+    others = [*LEADING_COLUMNS, MEAN_AUROC, UNDEFINED]
+    clashes = sorted(set(classes) & {*others, *map(label, others)})
     if clashes:
         raise ValueError(f"per-class AUROC: class name(s) {clashes} clash with the table's own columns")
     if auroc.empty:
@@ -64,8 +69,7 @@ def per_class_auroc(loaded: LoadedRecords) -> tuple[pd.DataFrame, list[str]]:
     wide.columns.name = None
     wide = wide.reset_index().merge(loaded.epochs[[*keys, "epoch", "val_auroc_mean"]], on=[*keys, "epoch"], how="left")
     wide[UNDEFINED] = wide[classes].isna().sum(axis=1)
-    table = settings(loaded.runs).merge(wide.rename(columns={"epoch": EPOCH, "val_auroc_mean": MEAN_AUROC}),
-                                        on=[SWEEP, RUN_ID])
+    table = settings(loaded.runs).merge(wide, on=[SWEEP, RUN_ID])
     columns = [*LEADING_COLUMNS, *classes, MEAN_AUROC, UNDEFINED]
     return table[columns].sort_values([SWEEP, RUN_ID], kind="stable").reset_index(drop=True), classes
 
@@ -73,15 +77,15 @@ def per_class_auroc(loaded: LoadedRecords) -> tuple[pd.DataFrame, list[str]]:
 def caption(table: pd.DataFrame, classes: list[str]) -> str:
     """One line saying what :func:`per_class_auroc`'s ``table`` shows, with its count of undefined AUROCs."""
     undefined = int(table[classes].isna().sum().sum())
-    return (f"Validation AUROC per class at each run's last epoch ({len(table)} run(s)); {MEAN_AUROC}: the mean of "
-            f"the defined AUROCs; {undefined} undefined AUROC(s) (a class with no positive or no negative "
+    return (f"Validation AUROC per class at each run's last epoch ({len(table)} run(s)); {label(MEAN_AUROC)}: "
+            f"the mean of the defined AUROCs; {undefined} undefined AUROC(s) (a class with no positive or no negative "
             f"validation image) left empty.")
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """``table`` as Markdown: AUROCs to 3 decimals, undefined ones empty."""
-    shown = table.astype(object).where(table.notna(), None)
-    return shown.to_markdown(index=False, floatfmt=".3f", missingval="")
+def markdown(table: pd.DataFrame, classes: list[str]) -> str:
+    """:func:`per_class_auroc`'s ``table`` (of ``classes``) as Markdown: AUROCs to 3 decimals, undefined ones
+    empty."""
+    return markdown_table(table, formats=dict.fromkeys([*classes, MEAN_AUROC], ".3f"), verbatim=classes)
 
 
 def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | Path) -> Path:
@@ -104,7 +108,7 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
     lowest = np.nanmin(rows[names].to_numpy(dtype="float64"), initial=1.0)
     bottom = min(AXIS_BOTTOM, math.floor(10 * lowest) / 10 - 0.1)
     pooled = False
-    for index, (label, group) in enumerate(groups):
+    for index, (legend, group) in enumerate(groups):
         color, x = f"C{index % 10}", positions - 0.42 + width * (index + 0.5)
         values = group[names].astype("float64")
         heights = values.median().to_numpy()
@@ -112,12 +116,12 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
         if len(group) > 1:
             pooled = True
             whiskers = np.nan_to_num(np.vstack([heights - values.min().to_numpy(), values.max().to_numpy() - heights]))
-        axes.bar(x, np.nan_to_num(heights, nan=bottom), width, yerr=whiskers, color=color, label=label,
+        axes.bar(x, np.nan_to_num(heights, nan=bottom), width, yerr=whiskers, color=color, label=legend,
                  error_kw={"ecolor": "black", "elinewidth": 0.8, "capsize": 2})
         gaps = np.isnan(heights)
         axes.plot(x[gaps], np.full(gaps.sum(), bottom + 0.015), "x", color=color, markersize=5)
     axes.axhline(CHANCE, color="gray", **IDEAL_STYLE)
-    axes.set_xticks(positions, names, rotation=35, ha="right")
+    axes.set_xticks(positions, [*classes, label(MEAN_AUROC)], rotation=35, ha="right")
     axes.set_ylim(max(0.0, bottom), 1)
     axes.set_ylabel("validation AUROC at the run's last epoch")
     axes.grid(axis="y", alpha=0.3)
@@ -132,3 +136,33 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
     columns = max(1, min(len(handles), LEGEND_CHARACTERS // (longest + 8)))  # + 8: the handle and the gap
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize="small")
     return save_png(figure, path, tight=False)
+
+
+class AurocTable(TableOutput):
+    name = "auroc_per_class"
+    files = "auroc_per_class.csv, auroc_per_class.md"
+    description = ("validation AUROC per class at each multi-label run's last epoch, its mean and its undefined "
+                   "AUROCs (the Markdown under a caption counting them)")
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        table, classes = per_class_auroc(records)
+        if table.empty:
+            return []
+        return [write_atomic(out_dir / "auroc_per_class.csv", csv_text(table, verbatim=classes)),
+                write_atomic(out_dir / "auroc_per_class.md",
+                             f"{caption(table, classes)}\n\n{markdown(table, classes)}\n")]
+
+
+class AurocFigure(FigureOutput):
+    name = "auroc"
+    files = f"{AUROC_DIR}/<sweep>.png"
+    description = "each multi-label sweep's per-class AUROCs as grouped bars, a bar per run (or group of runs)"
+    summary = False
+
+    def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
+        return records.by_sweep(sorted(records.auroc["sweep"].unique()))
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        table, classes = per_class_auroc(records)
+        return [plot_auroc(rows, classes, sweep, out_dir / AUROC_DIR / f"{sweep}.png")
+                for sweep, rows in table.groupby(SWEEP, sort=True)]

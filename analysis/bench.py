@@ -30,7 +30,7 @@ from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelIn
                               RunRecord, StepBreakdown, StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain,
                               Topology, Validation)
 
-from .records import BREAKDOWN_PHASES
+from .columns import BREAKDOWN_PHASES
 
 SIZES = (100, 1_000, 10_000)
 #: Runs per generated sweep (the last sweep may hold fewer).

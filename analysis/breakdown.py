@@ -3,9 +3,9 @@
 spent in compute (forward and backward), the gradients' allreduce, the optimizer update, waiting for input, and
 on the host (dispatching the step, the trainer's work between steps), averaged over each run's workers.
 
-``analyze`` writes ``step_breakdown.csv`` and ``step_breakdown.md`` (:func:`write_breakdown_tables`: a row per
-completed run with a breakdown) and ``step_breakdown.png`` (:func:`breakdown_task`, :func:`plot_breakdown`): a
-horizontal bar per run, stacked from the five shares, or, beyond ``MAX_BARS`` runs, a bar per shape of each
+``analyze`` writes ``step_breakdown.csv`` and ``step_breakdown.md`` (:class:`StepBreakdownTable`: a row per
+completed run with a breakdown) and ``step_breakdown.png`` (:class:`StepBreakdownFigure`, :func:`plot_breakdown`):
+a horizontal bar per run, stacked from the five shares, or, beyond ``MAX_BARS`` runs, a bar per shape of each
 workload. Runs without a breakdown (failed, made before records had one, or that sampled no step) are left
 out and counted. One figure for the whole results folder, not one per sweep: at 10,000 runs in 157 sweeps,
 a figure per sweep cost 6 of ``analyze``'s 15 s, and the pooled figure says where the time goes as the
@@ -23,17 +23,18 @@ from matplotlib.transforms import ScaledTranslation
 
 from benchmark.util.atomic import write_atomic
 
+from .columns import (BREAKDOWN_PHASES, LOCAL_BATCH, NODES, RUN_ID, SAMPLED_STEPS, SHARE_COLUMNS, SWEEP, WORKERS,
+                      WORKERS_PER_NODE, WORKLOAD, csv_text)
 from .figures import _Texts
+from .markdown import markdown_table
+from .outputs import FigureOutput, TableOutput
 from .plots import save_png
-from .records import BREAKDOWN_PHASES
-from .tables import LOCAL_BATCH, NODES, RUN_ID, SWEEP, WORKERS, WORKERS_PER_NODE, workload
+from .records import LoadedRecords
+from .tables import workload
 
-STEP_BREAKDOWN_PNG = "step_breakdown.png"
 #: Bars of the figure before runs of one shape are drawn as one bar (see :func:`bars`).
 MAX_BARS = 40
-SAMPLED_STEPS = "sampled steps"
-#: The run columns (``LoadedRecords.runs``) of the shares, in :data:`analysis.records.BREAKDOWN_PHASES`' order.
-SHARE_COLUMNS = [f"share_{phase}" for phase in BREAKDOWN_PHASES]
+#: The phases' names in the figure's legend.
 PHASE_LABELS = {"compute": "compute (forward + backward)", "allreduce": "allreduce (gradients)",
                 "optimizer": "optimizer update", "input_wait": "input wait", "host": "host (dispatch, between steps)"}
 #: One colour per phase (matplotlib's tab10), the same in every figure.
@@ -45,10 +46,11 @@ POOLINGS = ((("nodes", "workers_per_node", "local_batch_size"), "shape (nodes x 
              "n{} x w{} x b{}"),
             (("nodes", "workers_per_node"), "nodes x workers per node", "n{} x w{}"),
             (("workers",), "worker count", "{} workers"))
-#: Run columns of the table, and their names in step_breakdown.csv/.md.
-_TABLE_COLUMNS = {"sweep": SWEEP, "run_id": RUN_ID, "nodes": NODES, "workers_per_node": WORKERS_PER_NODE,
-                  "workers": WORKERS, "local_batch_size": LOCAL_BATCH, "breakdown_sampled_steps": SAMPLED_STEPS,
-                  **dict(zip(SHARE_COLUMNS, BREAKDOWN_PHASES))}
+#: The run columns of the table (and of the rows the figure draws).
+_TABLE_COLUMNS = [SWEEP, RUN_ID, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, SAMPLED_STEPS, *SHARE_COLUMNS]
+#: Why the figure cannot be drawn.
+NO_BREAKDOWN = ("no completed run with a step breakdown (failed runs, records made before it existed, or no "
+                "sampled step)")
 #: Longest bar label of a run, characters (longer ones are cut with an ellipsis).
 _MAX_LABEL = 48
 #: Layout of a figure, inches: least width; bar pitch; margins below (x axis) and right (legend); least width
@@ -65,62 +67,51 @@ def with_breakdown(runs: pd.DataFrame) -> pd.DataFrame:
 
 def breakdown_table(runs: pd.DataFrame) -> pd.DataFrame:
     """A row per completed run of ``runs`` with a breakdown: sweep, run id, topology, the fewest steps a
-    worker sampled for it (``sampled steps``), and the five shares (fractions of the sampled steps' wall
-    time, averaged over the workers; they sum to 1 up to rounding)."""
-    return with_breakdown(runs)[list(_TABLE_COLUMNS)].rename(columns=_TABLE_COLUMNS).reset_index(drop=True)
+    worker sampled for it (``breakdown_sampled_steps``), and the five shares (``share_<phase>``: fractions of
+    the sampled steps' wall time, averaged over the workers; they sum to 1 up to rounding)."""
+    return with_breakdown(runs)[_TABLE_COLUMNS].reset_index(drop=True)
 
 
-def write_breakdown_tables(runs: pd.DataFrame, out: Path) -> list[Path]:
-    """Write ``out/step_breakdown.csv`` (:func:`breakdown_table`, shares as fractions) and
-    ``out/step_breakdown.md`` (the same in %, one decimal, under a line counting the completed runs left
-    out for want of a breakdown), atomically; returns both paths. Raises ``OSError`` if unwritable."""
-    table = breakdown_table(runs)
-    completed = int((runs["status"] == "completed").sum())
-    missing = completed - len(table)
-    note = (f"Step-time breakdown: share of the sampled steps' wall time by phase (%), averaged over each run's "
-            f"workers; {len(table)} of {completed} completed run(s)"
-            + (f" ({missing} without a breakdown, made before records had one or sampling no step, are not "
-               f"listed)" if missing else "") + ".")
-    return [write_atomic(out / "step_breakdown.csv", table.to_csv(index=False)),
-            write_atomic(out / "step_breakdown.md", f"{note}\n\n{_markdown(table)}\n")]
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    """``table`` as a Markdown table, shares in % to one decimal; built column-wise (tabulate, behind
-    ``DataFrame.to_markdown``, takes seconds over 10,000 rows)."""
-    described = list(table.columns[:-len(BREAKDOWN_PHASES)])
-    header = [*described, *(f"{phase} (%)" for phase in BREAKDOWN_PHASES)]
-    cells = [table[column].astype(str) for column in described]
-    cells += [(100 * table[phase]).map("{:.1f}".format) for phase in BREAKDOWN_PHASES]
-    rule = ["---"] * len(described) + ["---:"] * len(BREAKDOWN_PHASES)  # the shares right-aligned
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
-    if len(table):
-        lines += ("| " + cells[0].str.cat(cells[1:], sep=" | ") + " |").tolist()
-    return "\n".join(lines)
-
-
-def breakdown_task(runs: pd.DataFrame, out: Path) -> tuple:
-    """What ``analyze`` draws of the breakdowns, as its task (a function returning ``(paths, reasons not
-    drawn)`` and its arguments): :func:`draw_breakdown` of the completed runs with a breakdown (each with
-    its ``workload``: model, input size and data) to ``out/step_breakdown.png``, or, when no run has one,
-    :func:`not_drawn` saying so."""
+def bar_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows the figure draws: :func:`breakdown_table`'s, each with its ``workload`` (model, input size and
+    data: runs of different workloads never share a bar)."""
     rows = with_breakdown(runs)
-    completed = int((runs["status"] == "completed").sum())
-    if rows.empty:
-        return (not_drawn, f"{STEP_BREAKDOWN_PNG}: no completed run with a step breakdown (failed runs, records "
-                           "made before it existed, or no sampled step)")
-    rows = rows[list(_TABLE_COLUMNS)].assign(workload=rows["model"] + " " + workload(rows))
-    return (draw_breakdown, rows, completed - len(rows), out / STEP_BREAKDOWN_PNG)
+    return rows[_TABLE_COLUMNS].assign(**{WORKLOAD: rows["model"] + " " + workload(rows)})
 
 
-def not_drawn(reason: str) -> tuple[list[Path], list[str]]:
-    """An ``analyze`` task that draws nothing and says why: ``([], [reason])``."""
-    return [], [reason]
+class StepBreakdownTable(TableOutput):
+    name = "step_breakdown"
+    files = "step_breakdown.csv, step_breakdown.md"
+    description = ("the step-time breakdown of each completed run with one: shares of the sampled steps' wall "
+                   "time by phase (the Markdown in %, under a line counting the runs left out)")
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        runs = records.runs
+        table = breakdown_table(runs)
+        completed = int((runs["status"] == "completed").sum())
+        missing = completed - len(table)
+        note = (f"Step-time breakdown: share of the sampled steps' wall time by phase (%), averaged over each run's "
+                f"workers; {len(table)} of {completed} completed run(s)"
+                + (f" ({missing} without a breakdown, made before records had one or sampling no step, are not "
+                   f"listed)" if missing else "") + ".")
+        markdown = markdown_table(table, formats=dict.fromkeys(SHARE_COLUMNS, ".1f"), percent=SHARE_COLUMNS)
+        return [write_atomic(out_dir / "step_breakdown.csv", csv_text(table)),
+                write_atomic(out_dir / "step_breakdown.md", f"{note}\n\n{markdown}\n")]
 
 
-def draw_breakdown(rows: pd.DataFrame, without: int, path: Path) -> tuple[list[Path], list[str]]:
-    """:func:`plot_breakdown` as an ``analyze`` task: ``([path], [])``."""
-    return [plot_breakdown(rows, without, path)], []
+class StepBreakdownFigure(FigureOutput):
+    name = "step_breakdown"
+    files = "step_breakdown.png"
+    description = (f"stacked bars of the step-time phases' shares, a bar per run or, beyond {MAX_BARS} runs, per "
+                   "shape of each workload")
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return NO_BREAKDOWN if with_breakdown(records.runs).empty else None
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        rows = bar_rows(records.runs)
+        without = int((records.runs["status"] == "completed").sum()) - len(rows)
+        return [plot_breakdown(rows, without, out_dir / self.files)]
 
 
 def bars(rows: pd.DataFrame) -> tuple[list[str], np.ndarray, str | None]:

@@ -28,39 +28,22 @@ from benchmark.models.analytic import model_figures
 from benchmark.util.atomic import write_atomic
 
 from . import paper
-from .tables import (BASELINE_NODES, EFFICIENCY, LEAKY_SPLIT, NODES, SECONDS_PER_MINUTE, SPEEDUP, SWEEP,
-                     WORKERS_PER_NODE, dataset, distinct, node_scaling, workload)
-
-OUR_RUNS = "our runs"
-OUR_WORKERS_PER_NODE = "workers per node (ours)"
-OUR_GLOBAL_BATCH = "global batch (ours)"
-OUR_IMAGES_PER_SECOND = "images/s (ours, median)"
-OUR_TTT = "TTT minutes (ours, median)"
-OUR_WORKLOAD = "workload (ours)"
-PAPER_WORKERS_PER_NODE = "workers per node (paper)"
-PAPER_GLOBAL_BATCH = "global batch (paper, derived)"
-PAPER_IMAGES_PER_SECOND = "images/s (paper)"
-PAPER_TTT = "TTT minutes (paper)"
-IMAGES_PER_SECOND_RATIO = "images/s ours/paper"
-TTT_RATIO = "TTT ours/paper"
-DIFFERS = "differs from the paper"
+from .columns import (BASELINE_NODES, BASIS, DIFFERS, EFFICIENCY, FIGURE, IMAGES_PER_SECOND_RATIO, NODES,
+                      OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_VALUE, OUR_WORKERS_PER_NODE,
+                      OUR_WORKLOAD, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_SOURCE, PAPER_TTT, PAPER_VALUE,
+                      PAPER_WORKERS_PER_NODE, RATIO, SPEEDUP, SWEEP, TTT_RATIO, UNIT, WORKERS_PER_NODE, csv_text)
+from .markdown import markdown_table
+from .outputs import TableOutput
+from .records import LoadedRecords
+from .tables import LEAKY_SPLIT, SECONDS_PER_MINUTE, dataset, distinct, node_scaling, workload
 
 TABLE1_VS_PAPER_COLUMNS = [
     NODES, OUR_RUNS, OUR_WORKERS_PER_NODE, OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_WORKLOAD,
     PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT, IMAGES_PER_SECOND_RATIO,
     TTT_RATIO, DIFFERS,
 ]
-
-FIGURE = "figure"
-SOURCE = "paper's source"
-UNIT = "unit"
-PAPER_VALUE = "paper"
-OUR_VALUE = "ours"
-RATIO = "ours/paper"
-BASIS = "ours: how"
-
-SECTIONS_VS_PAPER_COLUMNS = [FIGURE, SOURCE, UNIT, PAPER_VALUE, OUR_VALUE, RATIO, OUR_RUNS, BASIS, OUR_WORKLOAD,
-                             DIFFERS]
+SECTIONS_VS_PAPER_COLUMNS = [FIGURE, PAPER_SOURCE, UNIT, PAPER_VALUE, OUR_VALUE, RATIO, OUR_RUNS, BASIS,
+                             OUR_WORKLOAD, DIFFERS]
 
 #: The words of a missing figure in the Markdown tables.
 NOT_PUBLISHED = "not published"
@@ -94,11 +77,11 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
     """Our completed runs per node count beside Datta et al. 2019, Table 1: columns
     ``TABLE1_VS_PAPER_COLUMNS``, one row per node count of ``paper_rows`` or of our completed runs, sorted.
 
-    Ours: the completed runs with that node count (``our runs`` of them), their workers per node and
+    Ours: the completed runs with that node count (``our_runs`` of them), their workers per node and
     global batch sizes (distinct values, joined), median images/s and median TTT (minutes, over the runs
     that reached the top-1 target), and their workloads (:func:`analysis.tables.workload`: "leaky split"
     for runs on the paper's split). The paper's: workers per node, global batch (derived) and images/s and
-    TTT (NA where not transcribed). Ratios = ours / paper where both exist. ``differs from the paper``
+    TTT (NA where not transcribed). Ratios = ours / paper where both exist. ``differs``
     names every way our runs differ from Table 1's setting (:func:`differences`).
     """
     done = _completed(runs)
@@ -158,7 +141,7 @@ def differences(runs: pd.DataFrame, setting: Setting) -> str:
 
 def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     """The figures of Datta et al. 2019, Fig. 2 and sec. 5.2-5.4, beside ours: columns
-    ``SECTIONS_VS_PAPER_COLUMNS``, one row per figure (``ours`` NA without a comparable run).
+    ``SECTIONS_VS_PAPER_COLUMNS``, one row per figure (``our_value`` NA without a comparable run).
 
     Ours: Fig. 2's activations at batch 32 from :func:`benchmark.models.analytic.model_figures` at Dataset A's
     1024x1280x3 (analytic, not measured); the one-node memory at batch 32 as the median peak RSS of the
@@ -166,7 +149,7 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     runs that reached the top-1 target; the best one-node configuration as the workers per node x local
     batch with the highest median images/s; speedup and scaling efficiency at 8 and 128 nodes from
     :func:`analysis.tables.node_scaling` (median over lines whose baseline is 1 node; images/s speedup).
-    ``ours/paper`` where both are numbers.
+    ``ratio`` where both are numbers.
     """
     done = _completed(runs)
     one_node = done[done["nodes"] == 1]
@@ -196,40 +179,40 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SECTIONS_VS_PAPER_COLUMNS).astype({OUR_RUNS: "Int64"})
 
 
-def write_comparison(runs: pd.DataFrame, out: Path) -> tuple[list[Path], pd.DataFrame]:
-    """Write ``table1_vs_paper.csv``/``.md`` and ``sections_vs_paper.csv``/``.md`` into ``out``
-    atomically; returns the paths and the Table 1 comparison."""
-    table, sections = table1_vs_paper(runs), sections_vs_paper(runs)
-    table1_note = ("Ours: median over our completed runs with that node count (TTT over those that reached "
-                   "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
-                   "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
-                   "2048)); its per-row images/s and TTT were not transcribed, hence no ratio.")
-    sections_note = ("The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
-                     "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
-                     "node at the same workers per node; whether the paper's are throughput or TTT speedups "
-                     "was not transcribed.")
-    files = [
-        write_atomic(out / "table1_vs_paper.csv", table.to_csv(index=False)),
-        write_atomic(out / "table1_vs_paper.md", _document("Table 1: ours vs Datta et al. 2019", table1_note,
-                                                           markdown(table))),
-        write_atomic(out / "sections_vs_paper.csv", sections.to_csv(index=False)),
-        write_atomic(out / "sections_vs_paper.md", _document("Fig. 2 and sec. 5.2-5.4: ours vs Datta et al. 2019",
-                                                             sections_note, markdown(sections))),
-    ]
-    return files, table
+class PaperComparison(TableOutput):
+    name = "vs_paper"
+    files = "table1_vs_paper.csv, table1_vs_paper.md, sections_vs_paper.csv, sections_vs_paper.md"
+    description = ("our runs beside Datta et al. 2019: Table 1 per node count, and the figures of Fig. 2 and "
+                   "sec. 5.2-5.4")
+    on_request = "compare"
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        table, sections = table1_vs_paper(records.runs), sections_vs_paper(records.runs)
+        table1_note = ("Ours: median over our completed runs with that node count (TTT over those that reached "
+                       "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
+                       "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
+                       "2048)); its per-row images/s and TTT were not transcribed, hence no ratio.")
+        sections_note = ("The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
+                         "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
+                         "node at the same workers per node; whether the paper's are throughput or TTT speedups "
+                         "was not transcribed.")
+        return [
+            write_atomic(out_dir / "table1_vs_paper.csv", csv_text(table)),
+            write_atomic(out_dir / "table1_vs_paper.md", _document("Table 1: ours vs Datta et al. 2019",
+                                                                   table1_note, markdown(table))),
+            write_atomic(out_dir / "sections_vs_paper.csv", csv_text(sections)),
+            write_atomic(out_dir / "sections_vs_paper.md", _document(
+                "Fig. 2 and sec. 5.2-5.4: ours vs Datta et al. 2019", sections_note, markdown(sections))),
+        ]
 
 
 def markdown(table: pd.DataFrame) -> str:
     """A comparison table as Markdown: numbers to 4 significant digits, the paper's missing figures
-    "not published", our missing figures "no run" (or blank in a row without runs of ours)."""
-    shown = table.astype(object)
-    for column in shown.columns:
-        missing = NOT_PUBLISHED if column in (PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND,
-                                              PAPER_TTT, PAPER_VALUE) else ""
-        if column in (OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE):
-            missing = NO_RUN
-        shown[column] = [missing if _is_missing(value) else _cell(value) for value in shown[column]]
-    return shown.to_markdown(index=False)
+    "not published", our missing figures "no run" (blank in the other columns)."""
+    missing = {**dict.fromkeys([PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT,
+                                PAPER_VALUE], NOT_PUBLISHED),
+               **dict.fromkeys([OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE], NO_RUN)}
+    return markdown_table(table, formats=dict.fromkeys(table.columns, ".4g"), missing=missing)
 
 
 def _activation_row() -> dict:
@@ -237,7 +220,7 @@ def _activation_row() -> dict:
     batch, published = paper.FIG2_ACTIVATIONS[0]
     figures = model_figures(paper.DATASET["image_height_px"].value, paper.DATASET["image_width_px"].value)
     ours = figures.activation_bytes(batch) / BYTES_PER_GB
-    return {FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3", SOURCE: published.source,
+    return {FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3", PAPER_SOURCE: published.source,
             UNIT: published.unit, PAPER_VALUE: published.value, OUR_VALUE: ours,
             RATIO: _ratio(ours, published.value), OUR_RUNS: 0,
             BASIS: "benchmark.models.analytic (float32 outputs of every layer; not measured)",
@@ -247,7 +230,7 @@ def _activation_row() -> dict:
 def _row(figure: str, published: paper.Published, runs: pd.DataFrame, measure, basis: str, setting: Setting) -> dict:
     """One figure: ``measure(runs)`` (None without runs) beside ``published``."""
     ours = measure(runs) if not runs.empty else None
-    return {FIGURE: figure, SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
+    return {FIGURE: figure, PAPER_SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
             OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs), BASIS: basis,
             OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
 
@@ -262,7 +245,7 @@ def _best_configuration_row(one_node: pd.DataFrame, setting: Setting) -> dict:
         medians = measured.groupby(["workers_per_node", "local_batch_size"])["images_per_second"].median()
         best_workers, best_batch = medians.idxmax()
         ours = f"{best_workers} x {best_batch}"
-    return {FIGURE: "best one-node configuration", SOURCE: workers.source, UNIT: "workers x local batch",
+    return {FIGURE: "best one-node configuration", PAPER_SOURCE: workers.source, UNIT: "workers x local batch",
             PAPER_VALUE: f"{workers.value} x {batch.value}", OUR_VALUE: ours, RATIO: None,
             OUR_RUNS: len(measured), BASIS: "highest median images/s of the 1-node runs",
             OUR_WORKLOAD: distinct(workload(measured), "; "), DIFFERS: differences(measured, setting)}
@@ -277,7 +260,7 @@ def _scaling_row(figure: str, published: paper.Published, done: pd.DataFrame, sc
     on_a_line = pd.Series([key in lines for key in keys], index=done.index, dtype=bool)
     runs = done[on_a_line & (done["nodes"] == nodes)]
     ours = _median(at[column]) if not at.empty else None
-    return {FIGURE: figure, SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
+    return {FIGURE: figure, PAPER_SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
             OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs),
             BASIS: f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup",
             OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
@@ -305,9 +288,3 @@ def _ratio(ours, published) -> float | None:
 
 def _is_missing(value) -> bool:
     return value is None or (not isinstance(value, str) and pd.isna(value))
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

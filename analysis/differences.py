@@ -4,18 +4,17 @@ and the runs pooled into coarser groups when one line or bar per run would not s
 
 Wilson et al. (Dell EMC, "Fast and Accurate Training of an AI Radiologist on Intel Xeon-based Dell EMC
 Supercomputers") compare their CheXNet and VGG-16 runs by model, optimizer, batch size and threads
-(Figs. 4-14); :mod:`analysis.chexnet`'s figures label the runs so.
+(Figs. 4-14); :mod:`analysis.auroc`, :mod:`analysis.epoch_time` and :mod:`analysis.val_loss` label the runs so.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from .tables import LOCAL_BATCH, LR_SCHEDULE, MODEL, NODES, OPTIMIZER, RUN_ID, STATUS, SWEEP, THREADS, WORKERS_PER_NODE
+from .columns import LOCAL_BATCH, LR_SCHEDULE, MODEL, NODES, OPTIMIZER, RUN_ID, STATUS, SWEEP, THREADS, WORKERS_PER_NODE
 
-#: ``LoadedRecords.runs`` column -> table column of each setting that can tell runs apart, most telling first
-#: (:func:`grouped` drops them from the end when it pools).
-SETTINGS = {"model": MODEL, "optimizer": OPTIMIZER, "lr_schedule": LR_SCHEDULE, "nodes": NODES,
-            "workers_per_node": WORKERS_PER_NODE, "local_batch_size": LOCAL_BATCH, "intra_op_threads": THREADS}
+#: The ``LoadedRecords.runs`` columns of each setting that can tell runs apart, most telling first (:func:`grouped`
+#: drops them from the end when it pools).
+SETTINGS = [MODEL, OPTIMIZER, LR_SCHEDULE, NODES, WORKERS_PER_NODE, LOCAL_BATCH, THREADS]
 #: Label of a group holding every run (no setting left to tell them apart).
 ALL_RUNS = "all runs"
 
@@ -33,16 +32,15 @@ _VALUE_TEXT = {
 
 
 def settings(runs: pd.DataFrame) -> pd.DataFrame:
-    """Sweep, run id, status and the :data:`SETTINGS` of each of ``runs`` (``LoadedRecords.runs`` rows), under
-    their table names (:mod:`analysis.tables`); the index is kept."""
-    return runs[["sweep", "run_id", "status", *SETTINGS]].rename(
-        columns={"sweep": SWEEP, "run_id": RUN_ID, "status": STATUS, **SETTINGS})
+    """Sweep, run id, status and the :data:`SETTINGS` of each of ``runs`` (``LoadedRecords.runs`` rows); the
+    index is kept."""
+    return runs[[SWEEP, RUN_ID, STATUS, *SETTINGS]]
 
 
 def varying(runs: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
     """The setting columns of ``runs`` (:func:`settings` rows) on which they differ, a missing value counting
     as a value, in :data:`SETTINGS` order, less ``exclude``."""
-    return [key for key in SETTINGS.values() if key not in exclude and runs[key].nunique(dropna=False) > 1]
+    return [key for key in SETTINGS if key not in exclude and runs[key].nunique(dropna=False) > 1]
 
 
 def labels(runs: pd.DataFrame, keys: list[str]) -> list[str]:

@@ -24,16 +24,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from benchmark.util.atomic import write_atomic
+
+from .columns import (EPOCHS, FASTEST_EPOCH, IMAGES_PER_SECOND, LOCAL_BATCH, RUN_ID, SECONDS_PER_EPOCH, SLOWEST_EPOCH,
+                      STATUS, SWEEP, THREADS, csv_text)
 from .differences import SETTINGS, grouped, settings, varying
+from .outputs import FigureOutput, TableOutput
 from .plots import CI_ALPHA, MAX_SERIES, save_png
 from .records import LoadedRecords
-from .tables import IMAGES_PER_SECOND, LOCAL_BATCH, RUN_ID, STATUS, SWEEP, THREADS
 
-EPOCHS = "epochs"
-SECONDS_PER_EPOCH = "seconds per epoch"
-FASTEST_EPOCH = "fastest epoch (s)"
-SLOWEST_EPOCH = "slowest epoch (s)"
-EPOCH_TIME_COLUMNS = [SWEEP, RUN_ID, STATUS, *SETTINGS.values(), EPOCHS, SECONDS_PER_EPOCH, FASTEST_EPOCH,
+#: The folder of the figures, one per sweep.
+EPOCH_TIME_DIR = "epoch_time"
+EPOCH_TIME_COLUMNS = [SWEEP, RUN_ID, STATUS, *SETTINGS, EPOCHS, SECONDS_PER_EPOCH, FASTEST_EPOCH,
                       SLOWEST_EPOCH, IMAGES_PER_SECOND]
 _AXIS_LABELS = {THREADS: "intra-op threads per worker", LOCAL_BATCH: "local batch size (images per worker)"}
 
@@ -51,9 +53,9 @@ def timed_sweeps(runs: pd.DataFrame) -> list[str]:
 
 def epoch_time_table(loaded: LoadedRecords) -> pd.DataFrame:
     """A row per completed run with epochs of the :func:`timed_sweeps`, columns ``EPOCH_TIME_COLUMNS``:
-    the run's settings (:func:`analysis.differences.settings`), its epochs, ``seconds per epoch`` (the mean
+    the run's settings (:func:`analysis.differences.settings`), its ``epochs``, ``seconds_per_epoch`` (the mean
     difference of ``elapsed_seconds``, see the module), its fastest and slowest epoch (seconds) and its
-    ``images/s`` (global training throughput). Sorted by sweep and run id; no rows when no sweep is shown."""
+    ``images_per_second`` (global training throughput). Sorted by sweep and run id; no rows when no sweep is shown."""
     runs = loaded.runs
     sweeps = timed_sweeps(runs)
     done = runs[(runs["status"] == "completed") & runs["sweep"].isin(sweeps)]
@@ -64,7 +66,7 @@ def epoch_time_table(loaded: LoadedRecords) -> pd.DataFrame:
     per_run = seconds.groupby([epochs["sweep"], epochs["run_id"]]).agg(["size", "mean", "min", "max"])
     per_run.columns = [EPOCHS, SECONDS_PER_EPOCH, FASTEST_EPOCH, SLOWEST_EPOCH]
     per_run.index.names = [SWEEP, RUN_ID]
-    table = settings(done).assign(**{IMAGES_PER_SECOND: done["images_per_second"]})
+    table = settings(done).assign(**{IMAGES_PER_SECOND: done[IMAGES_PER_SECOND]})
     table = table.merge(per_run.reset_index(), on=[SWEEP, RUN_ID])
     return table[EPOCH_TIME_COLUMNS].sort_values([SWEEP, RUN_ID], kind="stable").reset_index(drop=True)
 
@@ -112,3 +114,29 @@ def plot_epoch_time(rows: pd.DataFrame, sweep: str, path: str | Path) -> Path:
     axes.legend(handles=handles, fontsize="small", loc="upper right")
     axes.set_title(f"{sweep}: seconds per epoch vs {_AXIS_LABELS[x_key].split(' (')[0]}, {len(rows)} run(s)")
     return save_png(figure, path, tight=False)
+
+
+class EpochTimeTable(TableOutput):
+    name = "epoch_time"
+    files = "epoch_time.csv"
+    description = ("seconds per epoch (mean, fastest, slowest) of each completed run of the sweeps that vary the "
+                   "intra-op threads or, multi-label, the local batch size")
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        table = epoch_time_table(records)
+        return [] if table.empty else [write_atomic(out_dir / "epoch_time.csv", csv_text(table))]
+
+
+class EpochTimeFigure(FigureOutput):
+    name = "epoch_time"
+    files = f"{EPOCH_TIME_DIR}/<sweep>.png"
+    description = ("seconds per epoch against intra-op threads (or local batch size) for each sweep that varies "
+                   "them, repeats as box plots")
+    summary = False
+
+    def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
+        return records.by_sweep(timed_sweeps(records.runs))
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_epoch_time(rows, sweep, out_dir / EPOCH_TIME_DIR / f"{sweep}.png")
+                for sweep, rows in epoch_time_table(records).groupby(SWEEP, sort=True)]

@@ -15,14 +15,14 @@ overlaid (:mod:`analysis.paper`), as PNGs (matplotlib's Agg canvas, no pyplot):
 - ``fig10_scaling_efficiency.png`` (Fig. 10): scaling efficiency vs nodes; the paper's efficiencies
   derived from its quoted speedups (100 x 6.6 / 8 = 82.5 %, 100 x 19.2 / 128 = 15 %).
 
-Each drawing function raises :class:`NoData` (with the reason) when no run can feed its figure;
-:func:`write_figures` draws every figure and collects those reasons.
+Each is a :class:`analysis.outputs.FigureOutput` (:data:`PAPER_FIGURES`) whose ``unavailable`` says why no run
+can feed it (its drawing function raises ``ValueError`` with that reason). :class:`SweepCurves` draws each
+sweep's learning curves, ``curves/<sweep>.png``, as Fig. 9 draws them.
 """
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +40,14 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLoca
                                ScalarFormatter)
 from matplotlib.transforms import Affine2D
 
-from benchmark.errors import McnnBenchError
 from benchmark.models.analytic import model_figures
 
 from . import paper
-from .plots import CI_ALPHA, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png
+from .columns import BASELINE_NODES, EFFICIENCY, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD
+from .outputs import FigureOutput
+from .plots import CI_ALPHA, CURVES_DIR, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png, with_epochs
 from .records import LoadedRecords
-from .tables import (BASELINE_NODES, EFFICIENCY, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD, distinct,
-                     node_scaling, workload)
+from .tables import distinct, node_scaling, workload
 
 #: Fig. 2's batch sizes (images per worker): 8..64, as the paper's figure.
 FIG2_BATCHES = tuple(range(8, 65, 8))
@@ -69,8 +69,11 @@ PAPER_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize":
 DERIVED_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 10, "markerfacecolor": "white"}
 
 
-class NoData(McnnBenchError, ValueError):
-    """No run can feed a figure; the message says why."""
+#: Why a figure cannot be drawn (its ``unavailable``; the ``ValueError`` of its drawing function).
+NO_ONE_NODE_RUN = "no completed one-node run with a throughput figure"
+NO_EPOCH = "no run recorded an epoch"
+NO_TOP1 = "no run recorded a validation top-1"
+NO_NODE_LINE = "no sweep has completed runs at two or more node counts with the same workers per node"
 
 
 def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
@@ -81,7 +84,7 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
     classes) of the M-CNN runs. Dots: each M-CNN run's measured ``memory.peak_rss_bytes_max`` (the largest
     worker's peak RSS, which also holds weights, gradients, momentum and the framework) at its local batch.
     Runs of other models are left out: the analytic model is M-CNN's. Star: the paper's Fig. 2 point(s).
-    Never :class:`NoData`: the analytic line at the paper's size needs no run.
+    Always drawn: the analytic line at the paper's size needs no run.
     """
     runs = loaded.runs[loaded.runs["model"] == "mcnn"]
     shapes = [(paper.DATASET["image_height_px"].value, paper.DATASET["image_width_px"].value, 13)]
@@ -123,12 +126,11 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
     (sec. 5.2), as a dotted line on the throughput panel.
 
     Raises:
-        NoData: no completed 1-node run with a throughput figure.
+        ValueError: no completed 1-node run with a throughput figure (:data:`NO_ONE_NODE_RUN`).
     """
-    runs = loaded.runs
-    one_node = runs[(runs["status"] == "completed") & (runs["nodes"] == 1) & runs["images_per_second"].notna()]
+    one_node = _one_node(loaded.runs)
     if one_node.empty:
-        raise NoData("no completed one-node run with a throughput figure")
+        raise ValueError(NO_ONE_NODE_RUN)
     figure = Figure(figsize=(12, 4.8))
     speed_axes, memory_axes = figure.subplots(1, 2)
     groupings = (["sweep", "image_size", "workers_per_node"], ["image_size", "workers_per_node"], ["workers_per_node"])
@@ -180,11 +182,11 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
     targets (Table 1: 99 % top-1, 100 % top-5) are dotted lines.
 
     Raises:
-        NoData: no run recorded an epoch.
+        ValueError: no run recorded an epoch (:data:`NO_EPOCH`).
     """
     epochs = loaded.epochs
     if epochs.empty:
-        raise NoData("no run recorded an epoch")
+        raise ValueError(NO_EPOCH)
     figure = Figure(figsize=(17, 5), layout="constrained")
     loss_axes, top1_axes, top5_axes = figure.subplots(1, 3)
     runs = epochs.groupby(["sweep", "run_id"]).ngroups
@@ -242,9 +244,12 @@ def plot_fig8_speedup(loaded: LoadedRecords, path: str | Path) -> Path:
     128 nodes (sec. 5.4).
 
     Raises:
-        NoData: no (sweep, workers per node) has completed runs at two or more node counts.
+        ValueError: no (sweep, workers per node) has completed runs at two or more node counts
+            (:data:`NO_NODE_LINE`).
     """
     lines = _node_lines(loaded)
+    if not lines:
+        raise ValueError(NO_NODE_LINE)
     figure = Figure(figsize=(8, 5.2))
     axes = figure.add_subplot()
     for color, label, group in lines:
@@ -275,11 +280,11 @@ def plot_fig9_top1_lr(loaded: LoadedRecords, path: str | Path) -> Path:
     ``curves/<sweep>.png``.
 
     Raises:
-        NoData: no run recorded validation top-1.
+        ValueError: no run recorded validation top-1 (:data:`NO_TOP1`).
     """
-    epochs = loaded.epochs[loaded.epochs["val_top1"].notna()]
+    epochs = _with_top1(loaded.epochs)
     if epochs.empty:
-        raise NoData("no run recorded a validation top-1")
+        raise ValueError(NO_TOP1)
     return plot_top1_lr_grid(epochs, loaded.runs, path, "Fig. 9: validation top-1 and learning rate per epoch",
                              MAX_PANELS, "every sweep's runs are in curves/<sweep>.png")
 
@@ -289,11 +294,11 @@ def plot_sweep_curves(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path
     in ``epochs``/``runs`` (``LoadedRecords`` frames, possibly of that sweep only), at most ``MAX_CELLS``.
 
     Raises:
-        NoData: no run of the sweep recorded validation top-1.
+        ValueError: no run of the sweep recorded validation top-1.
     """
-    rows = epochs[(epochs["sweep"] == sweep) & epochs["val_top1"].notna()]
+    rows = _with_top1(epochs[epochs["sweep"] == sweep])
     if rows.empty:
-        raise NoData(f"no run of sweep {sweep} recorded a validation top-1")
+        raise ValueError(f"no run of sweep {sweep} recorded a validation top-1")
     return plot_top1_lr_grid(rows, runs[runs["sweep"] == sweep], path,
                              f"Sweep {sweep}: validation top-1 and learning rate per epoch", MAX_CELLS,
                              "analyze --per-run-curves draws one PNG per run")
@@ -473,9 +478,11 @@ def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Pa
     100 x 19.2 / 128 = 15 % (sec. 5.4).
 
     Raises:
-        NoData: as :func:`plot_fig8_speedup`.
+        ValueError: as :func:`plot_fig8_speedup`.
     """
     lines = _node_lines(loaded)
+    if not lines:
+        raise ValueError(NO_NODE_LINE)
     figure = Figure(figsize=(8, 5.2))
     axes = figure.add_subplot()
     for color, label, group in lines:
@@ -495,27 +502,117 @@ def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Pa
     return save_png(figure, path)
 
 
-#: Every figure of this module: file name -> drawing function.
-FIGURES: dict[str, Callable[[LoadedRecords, Path], Path]] = {
-    "fig2_activations.png": plot_fig2_activations,
-    "fig5_batch_size.png": plot_fig5_batch_size,
-    "fig7_training_curves.png": plot_fig7_training_curves,
-    "fig8_speedup.png": plot_fig8_speedup,
-    "fig9_top1_lr.png": plot_fig9_top1_lr,
-    "fig10_scaling_efficiency.png": plot_fig10_scaling_efficiency,
-}
+def _one_node(runs: pd.DataFrame) -> pd.DataFrame:
+    """The completed one-node runs with a throughput figure (Fig. 5's)."""
+    return runs[(runs["status"] == "completed") & (runs["nodes"] == 1) & runs["images_per_second"].notna()]
 
 
-def write_figures(loaded: LoadedRecords, out: Path) -> tuple[list[Path], list[str]]:
-    """Draw every figure of :data:`FIGURES` into ``out``; returns the PNGs written and, for each figure no
-    run could feed, ``"<file>: <reason>"``."""
-    files, skipped = [], []
-    for name, draw in FIGURES.items():
-        try:
-            files.append(draw(loaded, out / name))
-        except NoData as reason:
-            skipped.append(f"{name}: {reason}")
-    return files, skipped
+def _with_top1(epochs: pd.DataFrame) -> pd.DataFrame:
+    """The epochs that recorded a validation top-1 (Fig. 9's and the curves')."""
+    return epochs[epochs["val_top1"].notna()]
+
+
+class Fig2Activations(FigureOutput):
+    name = "fig2_activations"
+    files = "fig2_activations.png"
+    description = ("Datta et al. 2019, Fig. 2: analytic activation memory vs batch size, the M-CNN runs' peak RSS "
+                   "per worker and the paper's point")
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig2_activations(records, out_dir / self.files)]
+
+
+class Fig5BatchSize(FigureOutput):
+    name = "fig5_batch_size"
+    files = "fig5_batch_size.png"
+    description = ("Datta et al. 2019, Fig. 5: one-node images/s and peak RSS per worker vs local batch size, a "
+                   "line per workers per node")
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return NO_ONE_NODE_RUN if _one_node(records.runs).empty else None
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig5_batch_size(records, out_dir / self.files)]
+
+
+class Fig7TrainingCurves(FigureOutput):
+    name = "fig7_training_curves"
+    files = "fig7_training_curves.png"
+    description = ("Datta et al. 2019, Fig. 7: training loss, validation top-1 and top-5 per epoch, a line per "
+                   "run (or the median per sweep), with the paper's targets")
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return NO_EPOCH if records.epochs.empty else None
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig7_training_curves(records, out_dir / self.files)]
+
+
+class _NodeScalingFigure(FigureOutput):
+    """A figure of :func:`analysis.tables.node_scaling`'s lines."""
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return None if _node_lines(records) else NO_NODE_LINE
+
+
+class Fig8Speedup(_NodeScalingFigure):
+    name = "fig8_speedup"
+    files = "fig8_speedup.png"
+    description = ("Datta et al. 2019, Fig. 8: speedup vs nodes per sweep and workers per node, with the ideal "
+                   "and the paper's 6.6x on 8 nodes and 19.2x on 128")
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig8_speedup(records, out_dir / self.files)]
+
+
+class Fig9Top1LearningRate(FigureOutput):
+    name = "fig9_top1_lr"
+    files = "fig9_top1_lr.png"
+    description = ("Datta et al. 2019, Fig. 9: validation top-1 and learning rate per epoch, a panel per run "
+                   f"(at most {MAX_PANELS})")
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return NO_TOP1 if _with_top1(records.epochs).empty else None
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig9_top1_lr(records, out_dir / self.files)]
+
+
+class Fig10ScalingEfficiency(_NodeScalingFigure):
+    name = "fig10_scaling_efficiency"
+    files = "fig10_scaling_efficiency.png"
+    description = ("Datta et al. 2019, Fig. 10: scaling efficiency vs nodes, with the efficiencies derived from "
+                   "the paper's speedups")
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_fig10_scaling_efficiency(records, out_dir / self.files)]
+
+
+class SweepCurves(FigureOutput):
+    name = "curves"
+    files = f"{CURVES_DIR}/<sweep>.png"
+    description = (f"each sweep's learning curves: validation top-1 and learning rate per epoch, a cell per run "
+                   f"(at most {MAX_CELLS}), for every sweep with a completed run that recorded epochs")
+    summary = False
+
+    def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
+        return records.by_sweep(sorted(with_epochs(records)["sweep"].unique()))
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        if not _with_top1(records.epochs).empty:
+            return None
+        sweeps = sorted(records.epochs["sweep"].unique())
+        return f"no run of sweep {', '.join(sweeps)} recorded a validation top-1" if sweeps else NO_TOP1
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        shown = set(_with_top1(records.epochs)["sweep"])
+        return [plot_sweep_curves(records.epochs, runs, sweep, out_dir / CURVES_DIR / f"{sweep}.png")
+                for sweep, runs in with_epochs(records).groupby("sweep", sort=True) if sweep in shown]
+
+
+#: The paper's figures, in its order.
+PAPER_FIGURES: list[FigureOutput] = [Fig2Activations(), Fig5BatchSize(), Fig7TrainingCurves(), Fig8Speedup(),
+                                     Fig9Top1LearningRate(), Fig10ScalingEfficiency()]
 
 
 def _run_series(epochs: pd.DataFrame):
@@ -542,13 +639,12 @@ def _node_lines(loaded: LoadedRecords) -> list[tuple[str, str, pd.DataFrame]]:
     ``MAX_SERIES`` such lines, one per workers per node instead, its rows those of every sweep (drawn as
     the median per node count with a min-max band).
 
-    Raises:
-        NoData: there is no such line.
+    None when there is no such line.
     """
     table = node_scaling(loaded.runs)
     groups = [(key, group) for key, group in table.groupby([SWEEP, WORKERS_PER_NODE], sort=True) if len(group) > 1]
     if not groups:
-        raise NoData("no sweep has completed runs at two or more node counts with the same workers per node")
+        return []
     sweeps = {sweep for (sweep, _), _ in groups}
     lines = []
     if len(groups) > MAX_SERIES:  # one line per workers per node, pooled over the sweeps

@@ -1,7 +1,8 @@
 """PNG figures, rendered with matplotlib's Agg canvas (no display, no global pyplot state):
-throughput and scaling efficiency vs workers (from ``tables.scaling``), and one run's learning
-curves in the form of Datta et al. 2019, Fig. 9 (from ``LoadedRecords.epochs``). The paper's figures
-with its published points are in :mod:`analysis.figures`; both write through :func:`save_png`."""
+throughput and scaling efficiency vs workers (from ``tables.scaling``; :class:`Throughput`,
+:class:`ScalingEfficiency`), and one run's learning curves in the form of Datta et al. 2019, Fig. 9 (from
+``LoadedRecords.epochs``; :class:`RunCurves`). The paper's figures with its published points are in
+:mod:`analysis.figures`; both write through :func:`save_png`."""
 
 from __future__ import annotations
 
@@ -21,9 +22,18 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLoca
 
 from benchmark.util.atomic import write_atomic
 
-from .tables import (BASELINE_WORKERS, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, SPEEDUP, SWEEP, WORKERS,
-                     WORKERS_PER_NODE)
+from .columns import (BASELINE_WORKERS, CURVE_FILE, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, RUN_ID, SPEEDUP,
+                      SWEEP, WORKERS, WORKERS_PER_NODE)
+from .outputs import FigureOutput
+from .records import LoadedRecords
+from .tables import scaling
 
+#: The folder of the learning curves, per sweep (:class:`analysis.figures.SweepCurves`) and per run.
+CURVES_DIR = "curves"
+#: Runs a part of :class:`RunCurves` draws (a part may be drawn in another process).
+RUNS_PER_PART = 25
+#: Why the scaling figures cannot be drawn.
+NO_THROUGHPUT = "no completed run with a throughput figure"
 WORKERS_LABEL = "workers (Horovod processes)"
 IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
 #: Opacity of a 95 % interval's band (and of a min-max band).
@@ -45,7 +55,7 @@ def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
     ``scaling_df`` is empty, ``OSError`` if the file cannot be written.
     """
     if scaling_df.empty:
-        raise ValueError("no completed run with a throughput figure to plot")
+        raise ValueError(NO_THROUGHPUT)
     figure = Figure(figsize=(7.5, 4.8), layout="constrained")
     axes = figure.add_subplot()
     for color, label, group in series(scaling_df, ([SWEEP], [LOCAL_BATCH], [WORKERS_PER_NODE])):
@@ -94,7 +104,7 @@ def series(frame: pd.DataFrame, groupings, max_series: int | None = None) -> Ite
     group's values ("sweep a", "local batch 8, 2 workers per node") and, for a grouping coarser than the
     first, how many sweeps and runs it pools."""
     if frame.empty:
-        raise ValueError("no completed run with a throughput figure to plot")
+        raise ValueError(NO_THROUGHPUT)
     limit = max_series or MAX_SERIES
     keys = next((list(keys) for keys in groupings if frame.groupby(list(keys)).ngroups <= limit), [])
     pooled = keys != list(groupings[0])
@@ -248,3 +258,73 @@ def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DP
         image = image.quantize(256, method=Image.Quantize.FASTOCTREE) if palette else image.convert("RGB")
         image.save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
     return write_atomic(Path(path), buffer.getvalue())
+
+
+def with_epochs(records: LoadedRecords) -> pd.DataFrame:
+    """The completed runs of ``records`` (rows of ``LoadedRecords.runs``) that recorded epochs: the runs whose
+    learning curves are drawn."""
+    runs, epochs = records.runs, records.epochs
+    done = runs[runs["status"] == "completed"]
+    if epochs.empty:
+        return done.iloc[:0]
+    keys = pd.MultiIndex.from_frame(epochs[[SWEEP, RUN_ID]])
+    return done[pd.MultiIndex.from_frame(done[[SWEEP, RUN_ID]]).isin(keys)]
+
+
+class _ScalingFigure(FigureOutput):
+    """A figure of the scaling table (:func:`analysis.tables.scaling`)."""
+
+    def unavailable(self, records: LoadedRecords) -> str | None:
+        return NO_THROUGHPUT if scaling(records.runs).empty else None
+
+
+class Throughput(_ScalingFigure):
+    name = "throughput"
+    files = "throughput.png"
+    description = "global images/s vs workers, a line per sweep (pooled beyond a few), with the ideal linear scaling"
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_throughput(scaling(records.runs), out_dir / self.files)]
+
+
+class ScalingEfficiency(_ScalingFigure):
+    name = "scaling_efficiency"
+    files = "scaling_efficiency.png"
+    description = ("speedup and scaling efficiency vs workers against the smallest worker count of each local "
+                   "batch size, with the ideal")
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [plot_scaling_efficiency(scaling(records.runs), out_dir / self.files)]
+
+
+class RunCurves(FigureOutput):
+    name = "run_curves"
+    files = f"{CURVES_DIR}/<run_id>.png"
+    description = (f"each completed run's validation top-1 and learning rate per epoch ({CURVES_DIR}/<sweep>/"
+                   "<run_id>.png when the records span several sweeps, so equal run ids cannot overwrite each other)")
+    summary = False
+    on_request = "per_run_curves"
+
+    def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
+        """Parts of ``RUNS_PER_PART`` runs, each with only its runs' epochs and each run's ``curve_file`` (the
+        layout depends on every sweep of ``records``, which a part no longer holds)."""
+        runs = _with_curve_files(records)
+        keys = pd.MultiIndex.from_frame(records.epochs[[SWEEP, RUN_ID]])
+        chunks = [runs.iloc[start:start + RUNS_PER_PART] for start in range(0, len(runs), RUNS_PER_PART)]
+        return [LoadedRecords(chunk, records.epochs[keys.isin(pd.MultiIndex.from_frame(chunk[[SWEEP, RUN_ID]]))],
+                              []) for chunk in chunks]
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        runs = records.runs if CURVE_FILE in records.runs else _with_curve_files(records)
+        return [plot_run_curves(records.epochs, run.run_id, out_dir / CURVES_DIR / run.curve_file, sweep=run.sweep,
+                                target_top1=None if pd.isna(run.target_top1) else run.target_top1)
+                for run in runs.itertuples()]
+
+
+def _with_curve_files(records: LoadedRecords) -> pd.DataFrame:
+    """:func:`with_epochs` with each run's ``curve_file``: ``<run_id>.png``, or ``<sweep>/<run_id>.png`` when the
+    records span several sweeps."""
+    runs = with_epochs(records)
+    several_sweeps = records.runs[SWEEP].nunique() > 1
+    files = (runs[SWEEP] + "/" if several_sweeps else "") + runs[RUN_ID] + ".png"
+    return runs.assign(**{CURVE_FILE: files})

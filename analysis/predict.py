@@ -21,12 +21,14 @@ from benchmark.models import MODELS
 from benchmark.models.analytic import ModelFigures
 from benchmark.util.atomic import write_atomic
 
-from .scaling_model import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, DEFAULT_LATENCY_SECONDS, EPOCHS, EpochsRule,
-                            ComputeModel, RingModel, STEP_SECONDS, add_speedups, bandwidth_for_speedup,
-                            compute_models, fit_ring, fixed_cost_for_speedup, load_allreduce, predict,
-                            ring_allreduce_seconds)
-from .tables import (EFFICIENCY, GLOBAL_BATCH, IMAGES_PER_SECOND, LOCAL_BATCH, NODES, SPEEDUP, TTT_MINUTES,
-                     WORKERS, WORKERS_PER_NODE)
+from .columns import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, EFFICIENCY, EPOCHS, GLOBAL_BATCH, IMAGES_PER_SECOND,
+                      IMAGES_PER_SECOND_ERROR, LOCAL_BATCH, NODES, PUBLISHED_EPOCHS, PUBLISHED_GLOBAL_BATCH,
+                      PUBLISHED_IMAGES_PER_SECOND, PUBLISHED_TTT, SPEEDUP, STEP_SECONDS, TTT_ERROR, TTT_MINUTES,
+                      WORKERS, WORKERS_PER_NODE, csv_text)
+from .markdown import markdown_table
+from .scaling_model import (DEFAULT_LATENCY_SECONDS, EpochsRule, ComputeModel, RingModel, add_speedups,
+                            bandwidth_for_speedup, compute_models, fit_ring, fixed_cost_for_speedup, load_allreduce,
+                            predict, ring_allreduce_seconds)
 
 PAPER = "Datta et al. 2019"
 #: The model the paper trains (M-CNN, Godinez et al. 2017): what ``--paper`` predicts.
@@ -43,12 +45,6 @@ DEFAULT_IMAGE_SIZE = (1024, 1280)
 #: Datta et al. 2019's Dataset B training images, 313,282, as the project's brief states it.
 DEFAULT_IMAGES_PER_EPOCH = 313_282
 
-PUBLISHED_GLOBAL_BATCH = "published global batch size"
-PUBLISHED_EPOCHS = "published epochs"
-PUBLISHED_IMAGES_PER_SECOND = "published images/s"
-IMAGES_PER_SECOND_ERROR = "images/s error (%)"
-PUBLISHED_TTT = "published TTT (minutes)"
-TTT_ERROR = "TTT error (%)"
 PAPER_COLUMNS = [PUBLISHED_GLOBAL_BATCH, PUBLISHED_EPOCHS, PUBLISHED_IMAGES_PER_SECOND, IMAGES_PER_SECOND_ERROR,
                  PUBLISHED_TTT, TTT_ERROR]
 NOT_PUBLISHED = "not published"
@@ -114,7 +110,7 @@ def load_step_times(results_dir: str | Path, image_size: tuple[int, int] | None 
     if source == "throughput":
         step = runs["global_batch_size"].astype(float) / runs["images_per_second"]
     elif source == "median":
-        step = runs["step_median_seconds"].astype(float)
+        step = runs["median_step_seconds"].astype(float)
     else:
         raise ValueError(f"step-time source must be 'throughput' or 'median', got {source!r}")
     frame = pd.DataFrame({"workers_per_node": runs["workers_per_node"].astype(int),
@@ -133,10 +129,7 @@ def measured_speedups(results_dir: str | Path) -> pd.DataFrame:
 
     runs = load_records(results_dir).runs
     runs = runs[(runs["status"] == "completed") & runs["images_per_second"].notna()]
-    table = (runs.groupby(["nodes", "workers_per_node", "local_batch_size"], as_index=False)
-             ["images_per_second"].median()
-             .rename(columns={"nodes": NODES, "workers_per_node": WORKERS_PER_NODE,
-                              "local_batch_size": LOCAL_BATCH, "images_per_second": IMAGES_PER_SECOND}))
+    table = runs.groupby([NODES, WORKERS_PER_NODE, LOCAL_BATCH], as_index=False)[IMAGES_PER_SECOND].median()
     one = table[table[NODES] == 1].set_index([WORKERS_PER_NODE, LOCAL_BATCH])[IMAGES_PER_SECOND]
     keys = zip(table[WORKERS_PER_NODE], table[LOCAL_BATCH])
     table[SPEEDUP] = [ips / one[k] if k in one.index else np.nan for ips, k in zip(table[IMAGES_PER_SECOND], keys)]
@@ -449,7 +442,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def markdown(table: pd.DataFrame, notes: Sequence[str] = (), title: str = "Predicted Table 1") -> str:
     """The table as Markdown, with the notes as a list under it."""
-    text = f"## {title}\n\n" + display_table(table).to_markdown(index=False) + "\n"
+    text = f"## {title}\n\n" + markdown_table(display_table(table)) + "\n"
     return text + ("\n" + "\n".join(f"- {note}" for note in notes) + "\n" if notes else "")
 
 
@@ -507,7 +500,7 @@ def write_outputs(table: pd.DataFrame, out_dir: str | Path, notes: Sequence[str]
     """Write :data:`TABLE_CSV` (raw numbers; NA empty), :data:`TABLE_MD` (the printed form, with the notes)
     and :data:`SPEEDUP_PNG` into ``out_dir``, each atomically. Returns the paths."""
     out = Path(out_dir)
-    return [write_atomic(out / TABLE_CSV, table.to_csv(index=False)),
+    return [write_atomic(out / TABLE_CSV, csv_text(table)),
             write_atomic(out / TABLE_MD, markdown(table, notes, title)),
             plot_speedup(table, out / SPEEDUP_PNG, measured, published, headline)]
 

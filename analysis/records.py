@@ -11,13 +11,16 @@ import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pandas as pd
 
 from benchmark.data.sources import SOURCES
-from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord, StepBreakdown
+from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord
+
+from .columns import BREAKDOWN_PHASES
 
 EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "val_auroc_mean",
                  "elapsed_seconds")
@@ -31,11 +34,7 @@ ANALYTIC_FIGURES = {
     "memory_lower_bound_bytes": "Int64", "peak_rss_over_lower_bound": "float64",
     "achieved_gflops_per_second_per_node": "float64", "fraction_of_peak": "float64",
 }
-#: The phases of the step-time breakdown (``throughput.breakdown.shares``' keys), each a run column
-#: ``share_<phase>``: its fraction of the sampled steps' wall time, averaged over the ranks.
-BREAKDOWN_PHASES: tuple[str, ...] = get_args(get_args(StepBreakdown.model_fields["shares"].annotation)[0])
-
-# Column -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
+# Column (:mod:`analysis.columns`) -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
 # missing, and records made before a figure existed leave it missing too.
 RUN_COLUMNS = {
     "sweep": "object", "run_id": "object", "status": "object", "failure_reason": "object",
@@ -45,7 +44,7 @@ RUN_COLUMNS = {
     "intra_op_threads": "Int64", "ttt_metric": "object", "ttt_target": "float64", "best_val_auroc_mean": "float64",
     "nodes": "Int64", "workers_per_node": "Int64", "workers": "Int64",
     "local_batch_size": "Int64", "global_batch_size": "Int64",
-    "images_per_second": "float64", "window_seconds": "float64", "step_median_seconds": "float64",
+    "images_per_second": "float64", "window_seconds": "float64", "median_step_seconds": "float64",
     "peak_rss_bytes_max": "Int64",
     "ttt_seconds": "float64", "ttt_epochs": "Int64", "ttt_reason": "object", "target_top1": "float64",
     "ttt_top5_seconds": "float64", "ttt_top5_epochs": "Int64", "ttt_top5_reason": "object",
@@ -92,6 +91,14 @@ class LoadedRecords:
     epochs: pd.DataFrame
     problems: list[tuple[Path, str]]
     auroc: pd.DataFrame = dataclasses.field(default_factory=lambda: _frame([], AUROC_COLUMNS))
+
+    def by_sweep(self, sweeps: Iterable[str]) -> list[LoadedRecords]:
+        """The records of each of ``sweeps``, in that order, each with its runs, epochs and per-class AUROCs
+        only (and no problems): the parts of a figure drawn per sweep."""
+        runs, epochs, auroc = (dict(tuple(frame.groupby("sweep", sort=False)))
+                               for frame in (self.runs, self.epochs, self.auroc))
+        return [LoadedRecords(runs.get(sweep, self.runs.iloc[:0]), epochs.get(sweep, self.epochs.iloc[:0]), [],
+                              auroc.get(sweep, self.auroc.iloc[:0])) for sweep in sweeps]
 
 
 def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedRecords:
@@ -226,7 +233,7 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
             "nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")},
         "images_per_second": throughput.images_per_second if throughput else None,
         "window_seconds": throughput.window_seconds if throughput else None,
-        "step_median_seconds": throughput.step_seconds.median if throughput else None,
+        "median_step_seconds": throughput.step_seconds.median if throughput else None,
         "peak_rss_bytes_max": record.memory.peak_rss_bytes_max if record.memory else None,
         "ttt_seconds": ttt.seconds if ttt else None,
         "ttt_epochs": ttt.epochs if ttt else None,

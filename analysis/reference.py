@@ -3,7 +3,9 @@ system, validated like sweep specs, every error naming its key).
 
 Bounds follow ReFrame's ``(value, lower, upper, unit)`` convention: ``lower`` and ``upper`` are fractions
 of the value (``lower = -0.1``: 10 % below it; ``upper = 0.1``: 10 % above it); either may be left out,
-not both. Each figure has a direction (higher or lower is better) and a unit, fixed by :data:`FIGURES`.
+not both. Each figure has a direction (higher or lower is better) and a unit, fixed by :data:`FIGURES`; a
+figure's name is the run table's column it is read from (:mod:`analysis.columns`), so one quantity has one
+name in records' tables, references and acceptance reports.
 
 A file::
 
@@ -29,42 +31,44 @@ from pathlib import Path
 from typing import Literal
 
 import tomli_w
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from benchmark.util.atomic import write_atomic
 from benchmark.errors import McnnBenchError
 from benchmark.config import ImageSize, ModelName, SourceName
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 
+from .columns import (BEST_MEAN_AUROC, BEST_TOP1, BEST_TOP5, COLUMNS, EFFICIENCY, EPOCHS_TO_TARGET, IMAGES_PER_SECOND,
+                      MEDIAN_STEP_SECONDS, PEAK_RSS_BYTES, TTT_SECONDS)
+
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure a reference can hold: the run table's column it is read from, its unit, and whether
-    ``higher`` or ``lower`` is better."""
+    """A figure a reference can hold: a run-table column (:mod:`analysis.columns`, whose unit and description
+    it takes) and whether ``higher`` or ``lower`` is better."""
 
     column: str
-    unit: str
     direction: Literal["higher", "lower"]
-    what: str
+
+    @property
+    def unit(self) -> str:
+        return COLUMNS[self.column].unit
+
+    @property
+    def what(self) -> str:
+        return COLUMNS[self.column].description
 
 
-#: The figures that can be referenced (achieved GFLOP/s joins them when the record holds it).
-FIGURES: dict[str, Figure] = {
-    "images_per_second": Figure("images_per_second", "images/s", "higher", "global training throughput"),
-    "median_step_seconds": Figure("step_median_seconds", "s", "lower", "median step time over all ranks"),
-    "scaling_efficiency": Figure("scaling_efficiency", "%", "higher",
-                                 "against the sweep's smallest run at the same local batch"),
-    "ttt_seconds": Figure("ttt_seconds", "s", "lower", "time to train to the run's target (target_top1, or "
-                                                      "target_mean_auroc for multi-label data)"),
-    "ttt_epochs": Figure("ttt_epochs", "epochs", "lower", "epochs to that target"),
-    "best_top1": Figure("best_val_top1", "fraction", "higher", "best validation top-1"),
-    "best_top5": Figure("best_val_top5", "fraction", "higher", "best validation top-5"),
-    "best_mean_auroc": Figure("best_val_auroc_mean", "fraction", "higher",
-                              "best validation mean per-class AUROC (multi-label data)"),
-    "peak_rss_bytes_per_worker": Figure("peak_rss_bytes_max", "bytes", "lower",
-                                        "largest peak resident memory of any worker"),
-}
+#: The figures that can be referenced, by name: the column's (achieved GFLOP/s joins them when the record holds
+#: it).
+FIGURES: dict[str, Figure] = {column: Figure(column, direction) for column, direction in (
+    (IMAGES_PER_SECOND, "higher"), (MEDIAN_STEP_SECONDS, "lower"), (EFFICIENCY, "higher"), (TTT_SECONDS, "lower"),
+    (EPOCHS_TO_TARGET, "lower"), (BEST_TOP1, "higher"), (BEST_TOP5, "higher"), (BEST_MEAN_AUROC, "higher"),
+    (PEAK_RSS_BYTES, "lower"))}
 FigureName = Literal[tuple(FIGURES)]
+#: Figure names of reference files made before a figure took its column's name: old name -> the name now.
+RENAMED = {"best_top1": BEST_TOP1, "best_top5": BEST_TOP5, "best_mean_auroc": BEST_MEAN_AUROC,
+           "peak_rss_bytes_per_worker": PEAK_RSS_BYTES}
 
 
 class ReferenceFileError(McnnBenchError, ValueError):
@@ -116,6 +120,16 @@ class ShapeReference(Model):
         """The shape, as :func:`shape_key` gives it for a run."""
         return shape_key(self.source, "x".join(map(str, self.image_size)), self.nodes, self.workers_per_node,
                          self.local_batch_size, self.model)
+
+    @field_validator("figures", mode="before")
+    @classmethod
+    def _renamed_figures(cls, figures):
+        """A figure under its old name fails, naming its name now (old names are not read)."""
+        old = [name for name in (figures if isinstance(figures, dict) else {}) if name in RENAMED]
+        if old:
+            raise ValueError("; ".join(f"{name} was renamed {RENAMED[name]} (the run table's column): rename "
+                                       f"[shape.figures.{name}] to [shape.figures.{RENAMED[name]}]" for name in old))
+        return figures
 
     @model_validator(mode="after")
     def _units_and_directions(self) -> ShapeReference:

@@ -42,22 +42,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import (EFFICIENCY, GLOBAL_BATCH, IMAGES_PER_SECOND, LOCAL_BATCH, NODES, SPEEDUP, TTT_MINUTES,
-                     WORKERS, WORKERS_PER_NODE)
+from .columns import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, EFFICIENCY, EPOCHS, EPOCHS_FROM, GLOBAL_BATCH,
+                      IMAGES_PER_SECOND, LOCAL_BATCH, NODES, NOTE, SPEEDUP, STEP_SECONDS, TTT_MINUTES, TTT_SPEEDUP,
+                      WORKERS, WORKERS_PER_NODE)
 
 #: alpha (s) when the measurements cannot determine it (a single (workers, bytes) shape) and none is given:
 #: an assumption, not a measurement. Omni-Path's MPI point-to-point latency is about 1 us; a ring step
 #: through Horovod and MPI costs more. It matters little: 2 x 1023 x 5 us = 10 ms at 1024 workers.
 DEFAULT_LATENCY_SECONDS = 5e-6
 
-# Column names of the predicted table (the ones shared with analysis.tables keep their names there).
-COMPUTE_SECONDS = "compute (s)"
-ALLREDUCE_SECONDS = "allreduce (s)"
-STEP_SECONDS = "step (s)"
-EPOCHS = "epochs"
-EPOCHS_FROM = "epochs from"
-TTT_SPEEDUP = "TTT speedup"
-NOTE = "note"
+#: The columns of the predicted table (:mod:`analysis.columns`).
 PREDICTED_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, GLOBAL_BATCH, COMPUTE_SECONDS,
                      ALLREDUCE_SECONDS, STEP_SECONDS, IMAGES_PER_SECOND, SPEEDUP, EFFICIENCY, EPOCHS, EPOCHS_FROM,
                      TTT_MINUTES, TTT_SPEEDUP, NOTE]

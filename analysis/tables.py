@@ -1,44 +1,24 @@
 """Result tables built from ``LoadedRecords.runs``: Datta et al. 2019 Table 1, throughput scaling over
-workers and over nodes, and peak memory per worker. Column names are the module constants below
-(plots.py, figures.py and compare.py read them). Every table that shows a run on the paper's leaky split
-says "leaky split" in its workload."""
+workers and over nodes, and peak memory per worker. Columns are names of :mod:`analysis.columns` (plots.py,
+figures.py and compare.py read them); the run table's own columns keep their names. Every table that shows a
+run on the paper's leaky split says "leaky split" in its workload."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-SWEEP = "sweep"
-RUN_ID = "run_id"
-STATUS = "status"
-NODES = "nodes"
-WORKERS_PER_NODE = "workers per node"
-WORKERS = "workers"
-LOCAL_BATCH = "local batch size"
-GLOBAL_BATCH = "global batch size"
-EPOCHS_TO_TARGET = "epochs to target"
-TTT_MINUTES = "TTT (minutes)"
-TTT_TOP5_MINUTES = "TTT top-5 (minutes)"
-IMAGES_PER_SECOND = "images/s"
-BEST_TOP1_CI = "best top-1 (95 % CI)"
-WORKLOAD = "workload"
-REASON = "reason"
-BASELINE_WORKERS = "baseline workers"
-BASELINE_NODES = "baseline nodes"
-RUNS = "runs"
-LOCAL_BATCHES = "local batch sizes"
-SPEEDUP = "speedup"
-EFFICIENCY = "scaling efficiency (%)"
-PEAK_RSS_MIB = "peak RSS per worker (MiB)"
-LOWER_BOUND_MIB = "memory lower bound (MiB)"
-RSS_OVER_BOUND = "peak RSS / lower bound"
-GFLOPS_PER_NODE = "GFLOP/s per node"
-PEAK_PERCENT = "fraction of peak (%)"
-MODEL = "model"
-OPTIMIZER = "optimizer"
-LR_SCHEDULE = "LR schedule"
-THREADS = "intra-op threads"
-TTT_TARGET = "TTT target"
-BEST_MEAN_AUROC = "best mean AUROC"
+from benchmark.util.atomic import write_atomic
+
+from .columns import (BASELINE_NODES, BASELINE_WORKERS, BEST_MEAN_AUROC, BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET,
+                      GFLOPS_PER_NODE, GLOBAL_BATCH, IMAGES_PER_SECOND, LOCAL_BATCH, LOCAL_BATCHES, LOWER_BOUND_MIB,
+                      MODEL, NODES, OPTIMIZER, PEAK_PERCENT, PEAK_RSS_MIB, REASON, RSS_OVER_BOUND, RUN_ID, RUNS,
+                      SPEEDUP, STATUS, SWEEP, TTT_MINUTES, TTT_TARGET, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE,
+                      WORKLOAD, csv_text)
+from .markdown import markdown_table
+from .outputs import TableOutput
+from .records import LoadedRecords
 
 #: What a workload says of a run on the paper's split (validation may hold copies of training fields).
 LEAKY_SPLIT = "leaky split"
@@ -58,18 +38,15 @@ NODE_SCALING_COLUMNS = [
 ]
 MEMORY_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, PEAK_RSS_MIB, LOWER_BOUND_MIB, RSS_OVER_BOUND,
                   WORKLOAD, STATUS, RUN_ID, SWEEP]
+#: Decimals of Table 1's Markdown (:func:`table1_markdown`); the CSV keeps every digit.
+TABLE1_DECIMALS = {TTT_MINUTES: 2, TTT_TOP5_MINUTES: 2, IMAGES_PER_SECOND: 1, BEST_MEAN_AUROC: 3}
 
 SECONDS_PER_MINUTE = 60
 BYTES_PER_MIB = 2**20
 
-# runs column (records.RUN_COLUMNS) -> table column
-_RENAMES = {
-    "sweep": SWEEP, "run_id": RUN_ID, "status": STATUS, "nodes": NODES,
-    "workers_per_node": WORKERS_PER_NODE, "workers": WORKERS, "local_batch_size": LOCAL_BATCH,
-    "global_batch_size": GLOBAL_BATCH, "ttt_epochs": EPOCHS_TO_TARGET, "images_per_second": IMAGES_PER_SECOND,
-    "model": MODEL, "optimizer": OPTIMIZER, "lr_schedule": LR_SCHEDULE, "intra_op_threads": THREADS,
-    "best_val_auroc_mean": BEST_MEAN_AUROC,
-}
+#: The run table's columns every per-run table starts from.
+_RUN_COLUMNS = [SWEEP, RUN_ID, STATUS, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, GLOBAL_BATCH, EPOCHS_TO_TARGET,
+                IMAGES_PER_SECOND, MODEL, OPTIMIZER, BEST_MEAN_AUROC, RSS_OVER_BOUND, GFLOPS_PER_NODE]
 _TABLE_ORDER = [NODES, WORKERS_PER_NODE, GLOBAL_BATCH, SWEEP, RUN_ID]
 _SCALING_GROUP = [SWEEP, LOCAL_BATCH]
 
@@ -77,33 +54,36 @@ _SCALING_GROUP = [SWEEP, LOCAL_BATCH]
 def table1(runs: pd.DataFrame) -> pd.DataFrame:
     """Datta et al. 2019, Table 1: one row per run (completed or failed), columns ``TABLE1_COLUMNS``.
 
-    ``TTT (minutes)`` = ``time_to_train.seconds`` / 60, the time to reach the ``TTT target``
-    (:func:`ttt_target`: validation top-1 for single-label data, the mean per-class AUROC for multi-label
-    data);
-    ``TTT top-5 (minutes)`` the same for the top-5 target (``time_to_train.top5``; the paper's Table 1
-    has both: 99 % top-1 and 100 % top-5); ``epochs to target`` = ``time_to_train.epochs``; ``images/s`` =
-    global training throughput over the timed window; ``GFLOP/s per node`` the training GFLOP/s a node
-    achieved (``analytic.achieved_gflops_per_second_per_node``) and ``fraction of peak (%)`` = 100 x
-    ``analytic.fraction_of_peak`` (a worker's GFLOP/s over its node's 5x5-convolution peak,
-    :mod:`benchmark.microbench.peak`); ``best top-1 (95 % CI)`` the best validation top-1
-    in % with the bootstrap interval of that epoch (:func:`top1_with_interval`), empty for multi-label data,
-    whose runs have ``best mean AUROC``, the best validation mean per-class AUROC over the epochs (Wilson et
-    al., Dell EMC); ``model`` (``model.name``), ``optimizer`` (``training.optimizer``); ``workload`` as
+    ``ttt_minutes`` = ``time_to_train.seconds`` / 60, the time to reach the target (``ttt_target_text``,
+    :func:`ttt_target`: validation top-1 for single-label data, the mean per-class AUROC for multi-label data);
+    ``ttt_top5_minutes`` the same for the top-5 target (``time_to_train.top5``; the paper's Table 1 has both:
+    99 % top-1 and 100 % top-5); ``ttt_epochs`` = ``time_to_train.epochs``; ``images_per_second`` = global
+    training throughput over the timed window; ``achieved_gflops_per_second_per_node`` the training GFLOP/s a
+    node achieved and ``percent_of_peak`` = 100 x ``analytic.fraction_of_peak`` (a worker's GFLOP/s over its
+    node's 5x5-convolution peak, :mod:`benchmark.microbench.peak`); ``best_val_top1_ci`` the best validation
+    top-1 in % with the bootstrap interval of that epoch (:func:`top1_with_interval`), empty for multi-label
+    data, whose runs have ``best_val_auroc_mean``, the best validation mean per-class AUROC over the epochs
+    (Wilson et al., Dell EMC); ``model`` (``model.name``), ``optimizer`` (``training.optimizer``); ``workload`` as
     :func:`workload`. ``reason`` is the failure reason of a failed run, or why a completed run did not
     reach its TTT target; it is empty when the target was reached. Figures a run never reached (or a
     record made before they existed) are missing (NA). Rows are sorted by nodes, workers per node and
     global batch size (then sweep and run id).
     """
-    table = _renamed(runs)
+    table = _per_run(runs)
     table[TTT_MINUTES] = runs["ttt_seconds"] / SECONDS_PER_MINUTE
     table[TTT_TOP5_MINUTES] = runs["ttt_top5_seconds"] / SECONDS_PER_MINUTE
     table[BEST_TOP1_CI] = top1_with_interval(runs)
     table[WORKLOAD] = workload(runs)
     table[REASON] = runs["failure_reason"].combine_first(runs["ttt_reason"])
-    table[GFLOPS_PER_NODE] = runs["achieved_gflops_per_second_per_node"]
     table[PEAK_PERCENT] = 100 * runs["fraction_of_peak"]
     table[TTT_TARGET] = ttt_target(runs)
     return _sorted(table, _TABLE_ORDER)[TABLE1_COLUMNS]
+
+
+def table1_markdown(table: pd.DataFrame) -> str:
+    """Table 1 (:func:`table1`, or some of its rows) as Markdown (:func:`analysis.markdown.markdown_table`):
+    rounded to ``TABLE1_DECIMALS``, missing figures blank."""
+    return markdown_table(table.round(TABLE1_DECIMALS))
 
 
 def ttt_target(runs: pd.DataFrame) -> pd.Series:
@@ -148,15 +128,15 @@ def scaling(runs: pd.DataFrame) -> pd.DataFrame:
     """Throughput scaling per local batch size: one row per completed run, columns ``SCALING_COLUMNS``.
 
     Runs are grouped by (sweep, local batch size), i.e. weak scaling at a fixed per-worker batch. With
-    ``baseline workers`` the smallest worker count of the group and ``images/s`` global throughput:
+    ``baseline_workers`` the smallest worker count of the group and ``images_per_second`` global throughput:
     ``speedup`` = images/s / images/s at the baseline (the median, should several runs share the
-    baseline worker count), and ``scaling efficiency (%)`` = 100 * speedup / (workers / baseline workers),
+    baseline worker count), and ``scaling_efficiency`` = 100 * speedup / (workers / baseline workers),
     the standard definition, in which Datta et al. 2019 (sec. 4) report scaling efficiency.
     ``workload`` as :func:`workload`. Failed runs and runs without a throughput figure are left out. Sorted
     by sweep, local batch, workers.
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["workers"].notna()
-    table = _renamed(runs[usable])
+    table = _per_run(runs[usable])
     table[WORKLOAD] = workload(runs[usable])
     groups = [table[column] for column in _SCALING_GROUP]
     baseline_workers = table[WORKERS].groupby(groups).transform("min")
@@ -172,22 +152,22 @@ def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
     """Throughput scaling over nodes at a fixed workers per node (Datta et al. 2019, Figs. 8 and 10): one
     row per (sweep, workers per node, nodes) with completed runs, columns ``NODE_SCALING_COLUMNS``.
 
-    ``images/s`` is the median global throughput of the row's completed runs (``runs`` of them, at the
-    ``local batch sizes`` listed: the paper's Table 1 lowers the local batch once the global batch is
-    capped). With ``baseline nodes`` the smallest node count of the (sweep, workers per node) line:
-    ``speedup`` = images/s / images/s at the baseline, ``scaling efficiency (%)`` = 100 * speedup /
+    ``images_per_second`` is the median global throughput of the row's completed runs (``runs`` of them, at the
+    ``local_batch_sizes`` listed: the paper's Table 1 lowers the local batch once the global batch is
+    capped). With ``baseline_nodes`` the smallest node count of the (sweep, workers per node) line:
+    ``speedup`` = images/s / images/s at the baseline, ``scaling_efficiency`` = 100 * speedup /
     (nodes / baseline nodes). ``workload`` lists the runs' workloads (:func:`workload`). Sorted by sweep,
     workers per node, nodes.
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["nodes"].notna()
-    done = runs[usable].assign(workload=workload(runs[usable]))
-    keys = ["sweep", "workers_per_node", "nodes"]
+    done = runs[usable].assign(**{WORKLOAD: workload(runs[usable])})
+    keys = [SWEEP, WORKERS_PER_NODE, NODES]
     groups = done.groupby(keys, sort=True)
-    table = groups["images_per_second"].agg(["size", "median"]).reset_index()
-    table.columns = [SWEEP, WORKERS_PER_NODE, NODES, RUNS, IMAGES_PER_SECOND]
+    table = groups[IMAGES_PER_SECOND].agg(["size", "median"]).reset_index()
+    table.columns = [*keys, RUNS, IMAGES_PER_SECOND]
     table[WORKERS] = table[NODES] * table[WORKERS_PER_NODE]
-    table[LOCAL_BATCHES] = _distinct_per_group(done, keys, "local_batch_size", ", ")
-    table[WORKLOAD] = _distinct_per_group(done, keys, "workload", "; ")
+    table[LOCAL_BATCHES] = _distinct_per_group(done, keys, LOCAL_BATCH, ", ")
+    table[WORKLOAD] = _distinct_per_group(done, keys, WORKLOAD, "; ")
     table = table[[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, WORKLOAD]]
     table = table.astype({WORKERS_PER_NODE: "Int64", NODES: "Int64", WORKERS: "Int64", RUNS: "Int64",
                           IMAGES_PER_SECOND: "float64", SWEEP: "str", LOCAL_BATCHES: "str", WORKLOAD: "str"})
@@ -203,24 +183,23 @@ def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
 def memory_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Peak resident memory per worker, as Datta et al. 2019 report memory: one row per run.
 
-    Columns ``MEMORY_COLUMNS``; ``peak RSS per worker (MiB)`` = ``memory.peak_rss_bytes_max`` / 2**20,
-    the largest peak RSS of any one worker (rank) of the run; ``memory lower bound (MiB)`` =
+    Columns ``MEMORY_COLUMNS``; ``peak_rss_mib`` = ``memory.peak_rss_bytes_max`` / 2**20,
+    the largest peak RSS of any one worker (rank) of the run; ``memory_lower_bound_mib`` =
     ``analytic.memory_lower_bound_bytes`` / 2**20 (weights, gradients, momentum and one local batch's
-    activations, :mod:`benchmark.models.analytic`) and ``peak RSS / lower bound`` =
+    activations, :mod:`benchmark.models.analytic`) and ``peak_rss_over_lower_bound`` =
     ``analytic.peak_rss_over_lower_bound`` (NA in records made before the analytic model). Failed runs
     stay as rows (their memory figure is NA when the run never reached the measurement). Sorted as
     ``table1``.
     """
-    table = _renamed(runs)
+    table = _per_run(runs)
     table[PEAK_RSS_MIB] = runs["peak_rss_bytes_max"].astype("float64") / BYTES_PER_MIB
     table[LOWER_BOUND_MIB] = runs["memory_lower_bound_bytes"].astype("float64") / BYTES_PER_MIB
-    table[RSS_OVER_BOUND] = runs["peak_rss_over_lower_bound"]
     table[WORKLOAD] = workload(runs)
     return _sorted(table, _TABLE_ORDER)[MEMORY_COLUMNS]
 
 
-def _renamed(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[list(_RENAMES)].rename(columns=_RENAMES)
+def _per_run(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[_RUN_COLUMNS].copy()
 
 
 def distinct(values: pd.Series, separator: str = ", ") -> str:
@@ -241,3 +220,42 @@ def _distinct_per_group(frame: pd.DataFrame, keys: list[str], column: str, separ
 
 def _sorted(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return table.sort_values(order, na_position="last", kind="stable").reset_index(drop=True)
+
+
+class Table1(TableOutput):
+    name = "table1"
+    files = "table1.csv, table1.md"
+    description = ("Datta et al. 2019, Table 1: a row per run (completed or failed) with its TTT, epochs, images/s, "
+                   "GFLOP/s, accuracy, workload and, for a failed run or a missed target, the reason")
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        table = table1(records.runs)
+        return [write_atomic(out_dir / "table1.csv", csv_text(table)),
+                write_atomic(out_dir / "table1.md", table1_markdown(table) + "\n")]
+
+
+class ScalingTable(TableOutput):
+    name = "scaling"
+    files = "scaling.csv"
+    description = "throughput scaling over workers: speedup and scaling efficiency per completed run"
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [write_atomic(out_dir / self.files, csv_text(scaling(records.runs)))]
+
+
+class NodeScalingTable(TableOutput):
+    name = "node_scaling"
+    files = "node_scaling.csv"
+    description = "throughput scaling over nodes at a fixed workers per node (Datta et al. 2019, Figs. 8 and 10)"
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [write_atomic(out_dir / self.files, csv_text(node_scaling(records.runs)))]
+
+
+class MemoryTable(TableOutput):
+    name = "memory"
+    files = "memory.csv"
+    description = "peak RSS per worker of each run beside its analytic memory lower bound"
+
+    def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        return [write_atomic(out_dir / self.files, csv_text(memory_table(records.runs)))]

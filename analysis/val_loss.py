@@ -11,9 +11,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .differences import per_run_or_pooled
+from .columns import RUN_ID, SWEEP
+from .differences import per_run_or_pooled, settings
+from .outputs import FigureOutput
 from .plots import CI_ALPHA, MAX_SERIES, median_band, save_png
-from .tables import RUN_ID
+from .records import LoadedRecords
+
+#: The folder of the figures, one per sweep.
+VAL_LOSS_DIR = "val_loss"
 
 
 def plot_val_loss(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: str | Path) -> Path:
@@ -44,3 +49,33 @@ def plot_val_loss(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: st
     figure.legend(handles=handles, loc="outside right upper", fontsize="small")
     axes.set_title(f"{sweep}: validation loss per epoch, {len(runs)} run(s)")
     return save_png(figure, path, tight=False)
+
+
+def drawn_runs(records: LoadedRecords) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The completed multi-label runs that recorded a validation loss (:func:`analysis.differences.settings`
+    rows) and their epochs with one."""
+    runs, epochs = records.runs, records.epochs
+    runs = runs[(runs["status"] == "completed") & runs["multi_label"].fillna(False).astype(bool)]
+    with_loss = epochs[epochs["sweep"].isin(runs["sweep"].unique()) & epochs["val_loss"].notna()]
+    drawn = runs[pd.MultiIndex.from_frame(runs[[SWEEP, RUN_ID]]).isin(
+        pd.MultiIndex.from_frame(with_loss[[SWEEP, RUN_ID]]))]
+    return settings(drawn), with_loss
+
+
+class ValLossFigure(FigureOutput):
+    name = "val_loss"
+    files = f"{VAL_LOSS_DIR}/<sweep>.png"
+    description = ("each multi-label sweep's validation loss per epoch, a line per run labelled by what differs "
+                   "(or per group of runs)")
+    summary = False
+
+    def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
+        return records.by_sweep(sorted(drawn_runs(records)[0][SWEEP].unique()))
+
+    def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
+        runs, epochs = drawn_runs(records)
+        paths = []
+        for sweep, group in runs.groupby(SWEEP, sort=True):
+            rows = epochs[(epochs["sweep"] == sweep) & epochs["run_id"].isin(group[RUN_ID])]
+            paths.append(plot_val_loss(rows, group, sweep, out_dir / VAL_LOSS_DIR / f"{sweep}.png"))
+        return paths

@@ -1,6 +1,7 @@
 """The step-time breakdown in `mcnn-bench analyze`: step_breakdown.csv/.md and step_breakdown.png, from the
 records of real Horovod runs (1 and 2 workers started by horovodrun), next to records without a breakdown."""
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis.breakdown import MAX_BARS, PHASE_COLORS, bars, breakdown_task, plot_breakdown
-from analysis.records import BREAKDOWN_PHASES, load_records
+from analysis.breakdown import MAX_BARS, PHASE_COLORS, StepBreakdownFigure, bar_rows, bars, plot_breakdown
+from analysis.columns import BREAKDOWN_PHASES, SAMPLED_STEPS, SHARE_COLUMNS, read_csv
+from analysis.records import load_records
 from analysis.report import analyze
 from benchmark.config import TrainConfig
 from slurm.executor.local import launch_command
@@ -68,19 +70,18 @@ def count_bars(png: Path) -> int:
 
 
 def test_the_table_holds_each_real_runs_shares(results, analysed):
-    table = pd.read_csv(analysed.out_dir / "step_breakdown.csv")
+    table = read_csv(analysed.out_dir / "step_breakdown.csv")
     assert table["run_id"].tolist() == ["n1-w1-b4", "n1-w2-b4"]  # the runs without a breakdown are left out
     for _, row in table.iterrows():
         breakdown = json.loads((results / SWEEP / row["run_id"] / "record.json").read_text())["throughput"]["breakdown"]
-        assert row[list(BREAKDOWN_PHASES)].tolist() == pytest.approx(
-            [breakdown["shares"][phase] for phase in BREAKDOWN_PHASES])
-        assert row["sampled steps"] == min(rank["sampled_steps"] for rank in breakdown["per_rank"]) >= 1
-    assert table[list(BREAKDOWN_PHASES)].sum(axis=1).tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
-    allreduce = table.set_index("run_id")["allreduce"]
+        assert row[SHARE_COLUMNS].tolist() == pytest.approx([breakdown["shares"][phase] for phase in BREAKDOWN_PHASES])
+        assert row[SAMPLED_STEPS] == min(rank["sampled_steps"] for rank in breakdown["per_rank"]) >= 1
+    assert table[SHARE_COLUMNS].sum(axis=1).tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+    allreduce = table.set_index("run_id")["share_allreduce"]
     assert allreduce["n1-w1-b4"] < 0.01 < allreduce["n1-w2-b4"]  # one worker skips the allreduce
     markdown = (analysed.out_dir / "step_breakdown.md").read_text()
     assert "2 of 4 completed run(s) (2 without a breakdown" in markdown
-    assert markdown.count("| bd | n1-w") == 2 and "| compute (%) |" in markdown
+    assert len(re.findall(r"^\| bd +\| n1-w", markdown, re.MULTILINE)) == 2 and " compute share (%) |" in markdown
 
 
 def test_one_figure_with_a_bar_per_run(analysed):
@@ -90,16 +91,18 @@ def test_one_figure_with_a_bar_per_run(analysed):
     assert not [line for line in analysed.skipped if line.startswith("step_breakdown")]
 
 
-def test_without_any_breakdown_the_figure_is_skipped_with_its_reason(results, tmp_path):
-    runs = load_records(results).runs
-    function, reason = breakdown_task(runs[runs["sweep"] == "old"], tmp_path)
-    assert function(reason) == ([], [reason]) and reason.startswith("step_breakdown.png: no completed run with a")
+def test_without_any_breakdown_the_figure_is_skipped_with_its_reason(results):
+    loaded = load_records(results)
+    old = loaded.by_sweep(["old"])[0]
+    assert StepBreakdownFigure().unavailable(old).startswith("no completed run with a step breakdown")
+    assert StepBreakdownFigure().unavailable(loaded) is None
 
 
 def drawn_rows(results: Path) -> pd.DataFrame:
-    """The rows :func:`breakdown_task` hands to the figure: the runs with a breakdown, with their workload."""
-    function, rows, without, path = breakdown_task(load_records(results).runs, results)
-    assert without == 2 and path.name == "step_breakdown.png"
+    """The rows the figure draws: the runs with a breakdown, with their workload."""
+    runs = load_records(results).runs
+    rows = bar_rows(runs)
+    assert int((runs["status"] == "completed").sum()) - len(rows) == 2  # the copies without a breakdown
     return rows
 
 
@@ -109,7 +112,7 @@ def test_many_runs_draw_the_median_of_each_shape(results, tmp_path):
     labels, shares, pooled = bars(wide)
     assert labels == [f"n1 x w1 x b4 ({MAX_BARS} runs)", f"n1 x w2 x b4 ({MAX_BARS} runs)"]
     assert pooled.startswith("shape") and shares.sum(axis=1) == pytest.approx([1.0, 1.0])
-    assert shares == pytest.approx(runs[[f"share_{phase}" for phase in BREAKDOWN_PHASES]].to_numpy(), abs=1e-6)
+    assert shares == pytest.approx(runs[SHARE_COLUMNS].to_numpy(), abs=1e-6)
     assert count_bars(plot_breakdown(wide, 0, tmp_path / "wide.png")) == 2
     few = bars(runs)
     assert few[0] == ["n1-w1-b4", "n1-w2-b4"] and few[2] is None

@@ -6,11 +6,10 @@ import os
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 from analysis.report import analyze
-from analysis.tables import GFLOPS_PER_NODE, PEAK_PERCENT
+from analysis.columns import GFLOPS_PER_NODE, PEAK_PERCENT, read_csv
 from benchmark.models.analytic import model_figures
 from benchmark.train.metrics import analytic_figures
 from benchmark.microbench.peak import CACHE_VARIABLE, CONV_KERNEL, KernelPeaks, cache_dir, cache_path, conv_flop, matmul_flop
@@ -152,4 +151,4 @@ def test_analyze_shows_each_runs_fraction_of_peak(trained, tmp_path):
     row = outputs.table1.iloc[0]
     assert row[PEAK_PERCENT] == pytest.approx(100 * record.analytic.fraction_of_peak)
     assert row[GFLOPS_PER_NODE] == pytest.approx(record.analytic.achieved_gflops_per_second_per_node)
-    assert list(pd.read_csv(tmp_path / "analysis" / "table1.csv")[PEAK_PERCENT]) == pytest.approx([row[PEAK_PERCENT]])
+    assert list(read_csv(tmp_path / "analysis" / "table1.csv")[PEAK_PERCENT]) == pytest.approx([row[PEAK_PERCENT]])

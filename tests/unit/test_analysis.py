@@ -8,16 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.columns import (
+    BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
+    STATUS, TTT_MINUTES, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE, WORKLOAD, label, read_csv,
+)
 from analysis.records import from_records, load_records
 from benchmark.config import TrainConfig
 from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Scheduler, StepSeconds, Threads,
                               Throughput, TimeToTarget, TimeToTrain, Topology)
 from analysis.report import analyze, format_summary
-from analysis.tables import (
-    BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
-    STATUS, TTT_MINUTES, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE, WORKLOAD, memory_table, node_scaling, scaling,
-    table1,
-)
+from analysis.tables import memory_table, node_scaling, scaling, table1
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SWEEP = "unit"
@@ -78,7 +78,7 @@ def test_load_records_flattens_runs_and_epochs(sweep_dir):
     assert len(loaded.epochs) == 9
     run = loaded.runs.set_index("run_id").loc["n1-w2-b16"]
     assert (run["workers"], run["global_batch_size"], run["images_per_second"]) == (2, 32, 180.0)
-    assert run["step_median_seconds"] == 0.2
+    assert run["median_step_seconds"] == 0.2
     assert run["final_val_top1"] == pytest.approx(0.9)
     assert run["best_val_top1"] == pytest.approx(0.9)
     assert run["slurm_job_id"] == "42"
@@ -236,13 +236,14 @@ def test_analyze_writes_every_file(sweep_dir):
         assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
     assert not list(out.rglob("*.tmp"))
     pd.testing.assert_frame_equal(
-        pd.read_csv(out / "table1.csv")[[NODES, TTT_MINUTES]],
+        read_csv(out / "table1.csv")[[NODES, TTT_MINUTES]],
         outputs.table1[[NODES, TTT_MINUTES]].astype({NODES: "int64"}),
     )
-    assert list(pd.read_csv(out / "scaling.csv")[EFFICIENCY]) == pytest.approx([100.0, 90.0, 80.0])
+    assert list(read_csv(out / "scaling.csv")[EFFICIENCY]) == pytest.approx([100.0, 90.0, 80.0])
+    assert pd.read_csv(out / "scaling.csv").columns[-2] == "scaling efficiency (%)"  # headers: display labels
     assert len(pd.read_csv(out / "memory.csv")) == 4
     header = (out / "table1.md").read_text().splitlines()[0]
-    assert [cell.strip() for cell in header.strip("|").split("|")] == list(outputs.table1.columns)
+    assert [cell.strip() for cell in header.strip("|").split("|")] == list(map(label, outputs.table1.columns))
     assert outputs.problems == [(bad, outputs.problems[0][1])]
     summary = format_summary(outputs)
     assert f"{bad}: invalid JSON" in summary
@@ -279,8 +280,8 @@ def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
     assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv",
                                                      "memory.csv", "step_breakdown.csv", "step_breakdown.md",
                                                      "fig2_activations.png"]
-    assert "throughput.png" in outputs.skipped[0]
-    assert [line.split(":")[0] for line in outputs.skipped[1:]] == [
+    assert [line.split(":")[0] for line in outputs.skipped[:2]] == ["throughput.png", "scaling_efficiency.png"]
+    assert [line.split(":")[0] for line in outputs.skipped[2:]] == [
         "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png", "fig9_top1_lr.png",
         "fig10_scaling_efficiency.png", "step_breakdown.png"]
     assert "not drawn: throughput.png" in format_summary(outputs)

@@ -14,13 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.auroc import MEAN_AUROC, UNDEFINED
+from analysis.columns import (BEST_MEAN_AUROC, BEST_TOP1_CI, EPOCH, FASTEST_EPOCH, IMAGES_PER_SECOND, MEAN_AUROC, MODEL,
+                              OPTIMIZER, RUN_ID, SECONDS_PER_EPOCH, SLOWEST_EPOCH, SWEEP, THREADS, TTT_MINUTES,
+                              TTT_TARGET, UNDEFINED, read_csv)
 from analysis.differences import per_run_or_pooled, run_labels, settings
-from analysis.epoch_time import FASTEST_EPOCH, SECONDS_PER_EPOCH, SLOWEST_EPOCH
 from analysis.records import load_records
 from analysis.report import analyze, format_summary
-from analysis.tables import (BEST_MEAN_AUROC, BEST_TOP1_CI, MODEL, OPTIMIZER, RUN_ID, SWEEP, THREADS, TTT_MINUTES,
-                             TTT_TARGET)
 from benchmark.config import TrainConfig
 from benchmark.data.chestxray14 import CHEXNET_CLASSES
 from benchmark.train.metrics import time_to_train
@@ -146,7 +145,7 @@ def test_every_new_file_is_written(analysed):
 
 
 def test_per_class_auroc_equals_the_records_last_epoch(analysed, results):
-    table = pd.read_csv(analysed.out_dir / "auroc_per_class.csv")
+    table = read_csv(analysed.out_dir / "auroc_per_class.csv")
     for sweep in (THREADS_SWEEP, OPTIMIZER_SWEEP):
         records = {run_id: r for run_id, r in records_of(results, sweep).items() if r["status"] == "completed"}
         rows = table[table[SWEEP] == sweep].set_index(RUN_ID)
@@ -154,7 +153,7 @@ def test_per_class_auroc_equals_the_records_last_epoch(analysed, results):
         for run_id, record in records.items():
             last = record["epochs"][-1]
             row = rows.loc[run_id]
-            assert row["epoch"] == last["epoch"]
+            assert row[EPOCH] == last["epoch"]
             for name, value in last["val_auroc"].items():
                 assert math.isnan(row[name]) if value is None else row[name] == pytest.approx(value, abs=1e-12), name
             assert row[MEAN_AUROC] == pytest.approx(last["val_auroc_mean"])
@@ -162,7 +161,7 @@ def test_per_class_auroc_equals_the_records_last_epoch(analysed, results):
             assert (row[MODEL], row[OPTIMIZER], row[THREADS]) == (
                 record["config"]["model"]["name"], record["config"]["training"]["optimizer"],
                 record["provenance"]["threads"]["intra_op"])
-    assert list(table.columns[table.columns.get_loc("epoch") + 1:][:14]) == list(CHEXNET_CLASSES)
+    assert list(table.columns[table.columns.get_loc(EPOCH) + 1:][:14]) == list(CHEXNET_CLASSES)
     assert table["Hernia"].isna().sum() == 3 and table.drop(columns="Hernia").notna().all().all()
 
 
@@ -180,7 +179,7 @@ def test_undefined_aurocs_stay_empty_and_are_counted(analysed):
 
 
 def test_seconds_per_epoch_are_the_mean_wall_time_per_epoch(analysed, results):
-    table = pd.read_csv(analysed.out_dir / "epoch_time.csv")
+    table = read_csv(analysed.out_dir / "epoch_time.csv")
     assert set(table[SWEEP]) == {THREADS_SWEEP, MCNN_THREADS_SWEEP}  # the optimizer sweep varies neither
     for sweep in (THREADS_SWEEP, MCNN_THREADS_SWEEP):
         for run_id, record in records_of(results, sweep).items():
@@ -190,14 +189,14 @@ def test_seconds_per_epoch_are_the_mean_wall_time_per_epoch(analysed, results):
             assert row[SECONDS_PER_EPOCH] == pytest.approx(sum(per_epoch) / len(per_epoch))
             assert (row[FASTEST_EPOCH], row[SLOWEST_EPOCH]) == pytest.approx((min(per_epoch), max(per_epoch)))
             assert row[THREADS] == record["provenance"]["threads"]["intra_op"]
-            assert row["images/s"] == pytest.approx(record["throughput"]["images_per_second"])
+            assert row[IMAGES_PER_SECOND] == pytest.approx(record["throughput"]["images_per_second"])
     chexnet = table[table[SWEEP] == THREADS_SWEEP]
     medians = chexnet.groupby(THREADS)[SECONDS_PER_EPOCH].median()
     assert medians.is_monotonic_decreasing and len(medians) == 3  # more threads, shorter epochs
 
 
 def test_table1_shows_model_optimizer_and_the_ttt_metric(analysed, results):
-    table = pd.read_csv(analysed.out_dir / "table1.csv").set_index([SWEEP, RUN_ID])
+    table = read_csv(analysed.out_dir / "table1.csv").set_index([SWEEP, RUN_ID])
     for sweep in (THREADS_SWEEP, OPTIMIZER_SWEEP, MCNN_THREADS_SWEEP):
         for run_id, record in records_of(results, sweep).items():
             row = table.loc[(sweep, run_id)]
@@ -239,6 +238,6 @@ def test_mcnn_only_results_get_none_of_the_new_files(tmp_path):
     for name in (*NEW_FILES, *NEW_FOLDERS):
         assert not (out / name).exists(), name
     assert not [path for path in outputs.files if path.parent.name in NEW_FOLDERS]
-    table = pd.read_csv(out / "table1.csv")
+    table = read_csv(out / "table1.csv")
     assert set(table[MODEL]) == {"mcnn"} and set(table[TTT_TARGET]) == {"top-1 ≥ 90 %"}
     assert table[BEST_MEAN_AUROC].isna().all()

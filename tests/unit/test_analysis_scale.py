@@ -12,15 +12,17 @@ import pytest
 
 from analysis import records as records_module
 from analysis.bench import RUNS_PER_SWEEP, make_records, template_record
-from analysis.figures import FIGURES
+from analysis.figures import PAPER_FIGURES
 from analysis.plots import MAX_SERIES, series
 from analysis.records import load_records
 from analysis.report import SUMMARY_ROWS, analyze, format_summary
-from analysis.tables import LOCAL_BATCH, SWEEP, WORKERS_PER_NODE, scaling
+from analysis.columns import LOCAL_BATCH, SWEEP, WORKERS_PER_NODE
+from analysis.tables import scaling
 from mcnn_bench.cli import main
 
 SUMMARY = {"table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "step_breakdown.csv",
-           "step_breakdown.md", "throughput.png", "scaling_efficiency.png", *FIGURES, "step_breakdown.png"}
+           "step_breakdown.md", "throughput.png", "scaling_efficiency.png", *(figure.files for figure in PAPER_FIGURES),
+           "step_breakdown.png"}
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from analysis import paper
-from analysis.compare import (DIFFERS, FIGURE, IMAGES_PER_SECOND_RATIO, NO_RUN, NOT_PUBLISHED, OUR_GLOBAL_BATCH,
-                              OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_VALUE, OUR_WORKLOAD, PAPER_GLOBAL_BATCH,
-                              PAPER_IMAGES_PER_SECOND, PAPER_TTT, PAPER_VALUE, PAPER_WORKERS_PER_NODE, RATIO,
-                              TABLE1_VS_PAPER_COLUMNS, TTT_RATIO, markdown, sections_vs_paper, table1_vs_paper)
+from analysis.columns import (DIFFERS, FIGURE, IMAGES_PER_SECOND_RATIO, NODES, OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND,
+                              OUR_RUNS, OUR_TTT, OUR_VALUE, OUR_WORKLOAD, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND,
+                              PAPER_TTT, PAPER_VALUE, PAPER_WORKERS_PER_NODE, RATIO, TTT_RATIO, read_csv)
+from analysis.compare import (NO_RUN, NOT_PUBLISHED, TABLE1_VS_PAPER_COLUMNS, markdown, sections_vs_paper,
+                              table1_vs_paper)
 from analysis.records import load_records
 from analysis.report import analyze, format_summary
-from analysis.tables import NODES
 from mcnn_bench.cli import main
 from test_figures import XEON_6148, paper_like_record, write_paper_like_results, write_record
 
@@ -118,13 +118,13 @@ def test_hardware_is_a_difference_unless_the_cpu_is_a_xeon_6148(tmp_path):
 def test_analyze_compare_paper_writes_both_tables(results):
     outputs = analyze(results, compare="paper")
     out = outputs.out_dir
-    csv = pd.read_csv(out / "table1_vs_paper.csv")
+    csv = read_csv(out / "table1_vs_paper.csv")
     assert list(csv.columns) == TABLE1_VS_PAPER_COLUMNS and len(csv) == 8
     assert csv[PAPER_IMAGES_PER_SECOND].isna().all()  # not published: blank in the CSV
     text = (out / "table1_vs_paper.md").read_text()
     assert "leaky split" in text and NOT_PUBLISHED in text and "not transcribed" in text
     assert "sec. 5.3" in (out / "sections_vs_paper.md").read_text()
-    assert len(pd.read_csv(out / "sections_vs_paper.csv")) == 9
+    assert len(read_csv(out / "sections_vs_paper.csv")) == 9
     pd.testing.assert_frame_equal(outputs.comparison, table1_vs_paper(load_records(results).runs))
     assert "ours vs Datta et al. 2019" in format_summary(outputs)
 

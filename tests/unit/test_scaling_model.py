@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 
+from analysis import columns as col
 from analysis import predict as pr
 from analysis import scaling_model as sm
 from analysis.paper import Published, Table1Row
@@ -88,12 +88,12 @@ def test_prediction_by_hand():
                        epochs=lambda n, w: (10.0, "test"), images_per_epoch=1000)
     one, four = table.iloc[0], table.iloc[1]
     # 1 node: b 16, t_c 0.9, T(2) = 0.1, step 1.0, 32 images/s
-    assert (one[sm.LOCAL_BATCH], one[sm.STEP_SECONDS], one[sm.IMAGES_PER_SECOND]) == (16, pytest.approx(1.0), 32)
+    assert (one[col.LOCAL_BATCH], one[col.STEP_SECONDS], one[col.IMAGES_PER_SECOND]) == (16, pytest.approx(1.0), 32)
     # 4 nodes: 8 workers, cap 64 -> b 8, t_c 0.5, T(8) = 1.75 * 0.1, 64 / 0.675 images/s
-    assert four[sm.LOCAL_BATCH] == 8 and four[sm.STEP_SECONDS] == pytest.approx(0.675)
-    assert four[sm.SPEEDUP] == pytest.approx(64 / 0.675 / 32)
-    assert four[sm.EFFICIENCY] == pytest.approx(100 * 64 / 0.675 / 32 / 4)
-    assert four[sm.TTT_MINUTES] == pytest.approx(10 * 1000 / (64 / 0.675) / 60)
+    assert four[col.LOCAL_BATCH] == 8 and four[col.STEP_SECONDS] == pytest.approx(0.675)
+    assert four[col.SPEEDUP] == pytest.approx(64 / 0.675 / 32)
+    assert four[col.EFFICIENCY] == pytest.approx(100 * 64 / 0.675 / 32 / 4)
+    assert four[col.TTT_MINUTES] == pytest.approx(10 * 1000 / (64 / 0.675) / 60)
 
 
 
@@ -107,7 +107,7 @@ def test_bandwidth_for_speedup_by_hand():
     assert beta == pytest.approx(1.4 / 7.875e7)
     ring = sm.RingModel(0.0, beta, "test")
     table = sm.predict({4: sm.ComputeModel(4, 0.0, 1 / 8, "test")}, ring, 1e8, [1, 8], [4], 8, images_per_epoch=1)
-    assert table[sm.SPEEDUP].iloc[-1] == pytest.approx(6.6)
+    assert table[col.SPEEDUP].iloc[-1] == pytest.approx(6.6)
     # alpha's share: 2 alpha (S (P-1) - N (w-1)) = 2e-3 (204.6 - 24) comes off the numerator
     assert sm.bandwidth_for_speedup(6.6, 8, 4, 1.0, 1e8, alpha=1e-3) == pytest.approx((1.4 - 0.3612) / 7.875e7)
     with pytest.raises(ValueError, match="6.19x"):  # 8 x 3/4 x 32/31: however slow the flat ring
@@ -125,9 +125,9 @@ def test_fixed_cost_for_speedup_by_hand():
     a, c = sm.fixed_cost_for_speedup(19.2, 9.6, 16, 2, 16, ring.seconds(8, n), ring.seconds(1024, n))
     table = sm.predict({8: sm.ComputeModel(8, a, c, "test")}, ring, n, [1, 128], [8], 16, max_global_batch=2048,
                        images_per_epoch=1)
-    assert list(table[sm.LOCAL_BATCH]) == [16, 2]
-    assert table[sm.STEP_SECONDS].iloc[0] == pytest.approx(9.6)
-    assert table[sm.SPEEDUP].iloc[1] == pytest.approx(19.2)
+    assert list(table[col.LOCAL_BATCH]) == [16, 2]
+    assert table[col.STEP_SECONDS].iloc[0] == pytest.approx(9.6)
+    assert table[col.SPEEDUP].iloc[1] == pytest.approx(19.2)
     with pytest.raises(ValueError, match="global-batch ratio"):  # a fixed cost only brings S down towards R
         sm.fixed_cost_for_speedup(15.0, 84.0, 16, 2, 16)
     with pytest.raises(ValueError, match="shrink"):
@@ -180,16 +180,16 @@ def test_predict_end_to_end(batch_sweep, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "no one-node runs with [4] worker(s) per node" in printed
-    table = pd.read_csv(out / pr.TABLE_CSV)
+    table = col.read_csv(out / pr.TABLE_CSV)
     assert list(table.columns) == sm.PREDICTED_COLUMNS
-    assert list(zip(table[sm.WORKERS_PER_NODE], table[sm.NODES])) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (2, 4)]
-    assert list(table[sm.LOCAL_BATCH]) == [16, 16, 8, 16, 8, 4]
+    assert list(zip(table[col.WORKERS_PER_NODE], table[col.NODES])) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (2, 4)]
+    assert list(table[col.LOCAL_BATCH]) == [16, 16, 8, 16, 8, 4]
     # the one-node rows reproduce the measurement: the modelled allreduce among 2 workers was subtracted
     n = model_figures(64, 64).parameter_bytes
-    one = table[(table[sm.NODES] == 1) & (table[sm.WORKERS_PER_NODE] == 2)].iloc[0]
-    assert one[sm.IMAGES_PER_SECOND] == pytest.approx(32 / (0.05 + 0.32))
-    assert one[sm.ALLREDUCE_SECONDS] == pytest.approx(n * 8 / 10e9)
-    assert set(table[sm.EPOCHS_FROM]) == {"--epochs"}
+    one = table[(table[col.NODES] == 1) & (table[col.WORKERS_PER_NODE] == 2)].iloc[0]
+    assert one[col.IMAGES_PER_SECOND] == pytest.approx(32 / (0.05 + 0.32))
+    assert one[col.ALLREDUCE_SECONDS] == pytest.approx(n * 8 / 10e9)
+    assert set(table[col.EPOCHS_FROM]) == {"--epochs"}
     assert (out / pr.TABLE_MD).read_text().startswith("## Predicted Table 1")
     assert (out / pr.SPEEDUP_PNG).read_bytes().startswith(PNG_SIGNATURE)
 
@@ -255,13 +255,13 @@ def test_paper_path_runs_with_what_is_published(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "Predicted vs published Table 1" in printed and "128-node speedup" in printed
-    table = pd.read_csv(tmp_path / pr.TABLE_CSV)
+    table = col.read_csv(tmp_path / pr.TABLE_CSV)
     assert set(pr.PAPER_COLUMNS) <= set(table.columns)
     nodes = [row.nodes for row in paper.TABLE1] or list(pr.DEFAULT_NODES)
-    assert sorted(table[sm.NODES]) == sorted(nodes)
-    assert table[sm.IMAGES_PER_SECOND].iloc[0] == pytest.approx(paper.one_node_images_per_second() or 20)
+    assert sorted(table[col.NODES]) == sorted(nodes)
+    assert table[col.IMAGES_PER_SECOND].iloc[0] == pytest.approx(paper.one_node_images_per_second() or 20)
     if 128 in nodes:
-        assert list(table[sm.LOCAL_BATCH])[-1] == 2  # 1024 workers under the cap of 2048
+        assert list(table[col.LOCAL_BATCH])[-1] == 2  # 1024 workers under the cap of 2048
     if any(row.images_per_second.value is None for row in paper.TABLE1) or not paper.TABLE1:
         assert "not published" in printed
     assert (tmp_path / pr.SPEEDUP_PNG).read_bytes().startswith(PNG_SIGNATURE)
@@ -312,23 +312,23 @@ def fake_paper(**changes):
 
 def test_paper_validation_with_a_transcribed_table():
     result = pr.paper_validation(paper=fake_paper(), image_size=(64, 64), latency_seconds=0.0)
-    table = result.table.set_index(sm.NODES)
+    table = result.table.set_index(col.NODES)
     n = model_figures(64, 64).parameter_bytes
     beta = 8 / 8e9
     t1 = n * beta  # T(2) = 2 * 1/2 * n * beta
     tau = (2 * 8 / 40.0 - t1) / 16  # one-node step 0.4 s minus T(2), per image per node
-    assert table.loc[1, sm.IMAGES_PER_SECOND] == pytest.approx(40.0)
-    assert table.loc[1, pr.IMAGES_PER_SECOND_ERROR] == pytest.approx(0)
+    assert table.loc[1, col.IMAGES_PER_SECOND] == pytest.approx(40.0)
+    assert table.loc[1, col.IMAGES_PER_SECOND_ERROR] == pytest.approx(0)
     # 4 nodes x 2 workers, cap 32 -> local 4, compute tau * 2 * 4, T(8) = 1.75 n beta
     step = tau * 8 + 1.75 * n * beta
-    assert table.loc[4, sm.LOCAL_BATCH] == 4 and table.loc[4, sm.STEP_SECONDS] == pytest.approx(step)
+    assert table.loc[4, col.LOCAL_BATCH] == 4 and table.loc[4, col.STEP_SECONDS] == pytest.approx(step)
     ttt = 20 * 1000 / (32 / step) / 60
-    assert table.loc[4, sm.TTT_MINUTES] == pytest.approx(ttt)
-    assert table.loc[4, pr.TTT_ERROR] == pytest.approx(100 * (ttt - 50) / 50)
-    assert math.isnan(table.loc[4, pr.PUBLISHED_IMAGES_PER_SECOND])  # not published: no error
-    assert pr.display_table(result.table)[pr.IMAGES_PER_SECOND_ERROR].iloc[1] == pr.NOT_PUBLISHED
+    assert table.loc[4, col.TTT_MINUTES] == pytest.approx(ttt)
+    assert table.loc[4, col.TTT_ERROR] == pytest.approx(100 * (ttt - 50) / 50)
+    assert math.isnan(table.loc[4, col.PUBLISHED_IMAGES_PER_SECOND])  # not published: no error
+    assert pr.display_table(result.table)[col.IMAGES_PER_SECOND_ERROR].iloc[1] == pr.NOT_PUBLISHED
     assert all("not computed" in line for line in result.calibration)  # no 8- or 128-node speedup published
-    assert table.loc[4, sm.EPOCHS] == 20
+    assert table.loc[4, col.EPOCHS] == 20
 
 
 def test_cli_allreduce_rejects_bad_flags(capsys):

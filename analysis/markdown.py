@@ -1,0 +1,67 @@
+"""The one Markdown table writer of the analysis: a DataFrame as a pipe table under its display labels
+(:mod:`analysis.columns`).
+
+The layout is tabulate's ``pipe`` format, as ``DataFrame.to_markdown`` writes it: each column as wide as its
+widest cell and at least its header plus two; numbers right-aligned, text left-aligned, the rule's colon on
+the aligned side. Written here, column by column, rather than by tabulate, which guesses the type of every
+cell and so takes seconds over the 10,000 rows of a large Table 1.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .columns import label
+
+#: Header characters a column has beyond its header's, at least (tabulate's ``MIN_PADDING``).
+HEADER_PADDING = 2
+_LINE_BREAK = re.compile(r"\s*[\r\n]+\s*")
+
+
+def markdown_table(frame: pd.DataFrame, formats: Mapping[str, str] | None = None,
+                   missing: str | Mapping[str, str] = "", percent: Iterable[str] = (),
+                   verbatim: Iterable[str] = ()) -> str:
+    """``frame`` as a Markdown pipe table (no index), headed by its columns' display labels.
+
+    ``formats``: a format spec per column (``".3f"``) for its floating-point values; others are written with
+    ``"g"`` and every other value with ``str``. ``missing``: the text of a missing value (NA, None, NaN), one
+    for every column or one per column (default empty). ``percent``: columns of fractions, written x 100 under
+    their label followed by ``" (%)"``. ``verbatim``: columns named by the data (a class name), headed by their
+    own names. Line breaks in text become spaces and ``|`` is escaped, so a cell stays in its row. Numbers
+    (numeric, non-boolean columns) are right-aligned, the rest left-aligned. Raises ``KeyError`` for a column
+    outside :data:`analysis.columns.COLUMNS` and not in ``verbatim``.
+    """
+    formats, kept, percent = formats or {}, set(verbatim), set(percent)
+    header, cells, numeric = [], [], []
+    for name in frame.columns:
+        values = frame[name]
+        header.append(name if name in kept else label(name) + (" (%)" if name in percent else ""))
+        if name in percent:
+            values = 100 * values
+        spec = formats.get(name, "g")
+        text = values.astype(object).map(lambda value: _cell(value, spec), na_action="ignore")
+        blank = missing if isinstance(missing, str) else missing.get(name, "")
+        cells.append(text.where(values.notna(), blank).tolist())
+        numeric.append(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+    widths = [max([len(name) + HEADER_PADDING, *map(len, column)]) for name, column in zip(header, cells)]
+
+    def line(row) -> str:
+        return "| " + " | ".join(text.rjust(width) if number else text.ljust(width)
+                                 for text, width, number in zip(row, widths, numeric)) + " |"
+
+    rule = "|" + "|".join("-" * (width + 1) + ":" if number else ":" + "-" * (width + 1)
+                          for width, number in zip(widths, numeric)) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in zip(*cells))])
+
+
+def _cell(value, spec: str) -> str:
+    """One cell: a float formatted with ``spec``, text on one line with ``|`` escaped, anything else ``str``."""
+    if isinstance(value, (float, np.floating)):
+        return format(value, spec)
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        text = _LINE_BREAK.sub(" ", text)
+    return text.replace("|", r"\|")
