@@ -1,8 +1,6 @@
 """The input pipeline's parallel reading of BBBC021 TIFFs (benchmark.data.pipeline, benchmark.data.bbbc021) and
 `mcnn-bench bench input` (benchmark.microbench.input)."""
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -145,17 +143,3 @@ def test_cores_needed():
 
     assert cores_needed(30, 12.5) == 3 and cores_needed(30, 30) == 1 and cores_needed(30, 29.9) == 2
     assert model_size(1024, 1280) == (1024, 1280) and model_size(64, 80) == (64, 128)
-
-
-def test_bench_input_runs_end_to_end(shared_data):
-    done = subprocess.run(
-        [sys.executable, "-m", "mcnn_bench", "bench", "input", "--tables", str(shared_data / "bbbc021"),
-         "--size", "64", "80", "--fields-per-class", "2", "--batch-size", "2", "--warmup", "1", "--batches", "2",
-         "--variants", "none", "--cores", "1"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    rows = [line.split() for line in lines if line.startswith("none ")]
-    assert [row[1] for row in rows] == ["serial", "parallel"]
-    assert all(float(row[-2]) > 0 for row in rows), done.stdout  # images/s, then CPU busy
-    assert any("model input 64x128" in line for line in lines) and any("images/s" in line for line in lines)
-    assert any("per node (none)" in line for line in lines)

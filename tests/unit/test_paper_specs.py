@@ -239,16 +239,3 @@ def test_dry_run_on_a_cluster_too_small_reports_what_a_submit_would_refuse(tmp_p
                if f"{run_id}: asks for" in err]
     assert refused == ["n8-w8-b16", "n128-w8-b2"]
     assert len(list((tmp_path / "table1-fig9-dataset-b").glob("*/job.sbatch"))) == 8
-
-
-def test_status_reads_the_spec_with_the_data_dir_the_sweep_was_run_with(tmp_path, layout):
-    from slurm.sweep import sweep_status
-
-    spec = tmp_path / "local.toml"
-    spec.write_text(f'name = "moved"\n[data]\nsource = "bbbc021"\ndir = "{PLACEHOLDER}"\nimage_size = [64, 128]\n'
-                    '[grid]\nnodes = [1]\nworkers_per_node = [1]\nlocal_batch_size = [2]\n'
-                    '[training]\nepochs = 1\nwarmup_steps = 0\n[executor]\nkind = "local"\n')
-    done = cli("sweep", str(spec), "--data-dir", str(layout), "--results-dir", "results", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    statuses = sweep_status(tmp_path / "results" / "moved")
-    assert [(s.run_id, s.state, s.stale) for s in statuses] == [("n1-w1-b2", "completed", ())]

@@ -1,7 +1,5 @@
-"""The tf.data pipelines: padding to the model's input, worker shards, and a training run on the official
-BBBC021 layout (image table + MoA table + one TIFF per channel) built from the real tables."""
-import subprocess
-import sys
+"""The tf.data pipelines: padding to the model's input and worker shards (training runs on the official BBBC021
+layout: tests/integration/test_layout_runs.py)."""
 
 import pytest
 
@@ -40,30 +38,3 @@ def test_workers_read_disjoint_shards_of_the_same_step_count(shared_data):
 def official_layout(tmp_path, make_official_layout):
     """8 fields (4 DMSO, 4 of a real treatment) of 128x128 in BBBC021's own format."""
     return make_official_layout(tmp_path, [("DMSO", 0.0)] * 4 + [("emetine", 0.3)] * 4, (128, 128))
-
-
-def test_training_on_the_official_layout(official_layout, tmp_path, check_record):
-    results = tmp_path / "results"
-    done = subprocess.run(
-        [sys.executable, "-m", "mcnn_bench", "train", "--data", "bbbc021", "--data-dir", str(official_layout),
-         "--image-size", "128", "128", "--batch-size", "2", "--epochs", "1", "--warmup-steps", "0",
-         "--val-fraction", "0.5", "--results-dir", str(results), "--run-id", "official"],
-        capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    record = check_record(results / "adhoc" / "official" / "record.json")
-    assert record["status"] == "completed"
-    assert record["provenance"]["train_images"] == 4 and record["provenance"]["val_images"] == 4
-    assert record["throughput"]["images"] == 4 and record["epochs"][0]["val_top1"] is not None
-
-
-def test_a_missing_channel_fails_the_run_with_a_record(official_layout, tmp_path, check_record):
-    next(official_layout.glob("Week1/*/f5_Actin.tif")).unlink()
-    results = tmp_path / "results"
-    done = subprocess.run(
-        [sys.executable, "-m", "mcnn_bench", "train", "--data", "bbbc021", "--data-dir", str(official_layout),
-         "--image-size", "128", "128", "--batch-size", "2", "--epochs", "1", "--val-fraction", "0.5",
-         "--results-dir", str(results), "--run-id", "gap"], capture_output=True, text=True, timeout=600)
-    assert done.returncode != 0
-    record = check_record(results / "adhoc" / "gap" / "record.json")
-    assert record["status"] == "failed"
-    assert "Actin" in record["failure"]["reason"] and "f5_Actin.tif" in record["failure"]["reason"]
