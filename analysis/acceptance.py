@@ -12,6 +12,7 @@ A figure is also flagged ``UNSTABLE`` when its repeats spread (max - min) wider 
 The report is written as ``acceptance.md`` (people), ``acceptance.json`` (programs) and ``acceptance.xml``
 (JUnit XML, one test case per shape and figure), each atomically.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -23,8 +24,22 @@ import pandas as pd
 
 from benchmark.util.atomic import write_atomic, write_json_atomic
 
-from .columns import (BOUNDS, EFFICIENCY, FIGURE, NOTE, REFERENCE_VALUE, REPEAT_MAX, REPEAT_MEDIAN, REPEAT_MIN,
-                      REPEATS, RUN_ID, SHAPE, SWEEP, UNIT, VERDICT)
+from .columns import (
+    BOUNDS,
+    EFFICIENCY,
+    FIGURE,
+    NOTE,
+    REFERENCE_VALUE,
+    REPEAT_MAX,
+    REPEAT_MEDIAN,
+    REPEAT_MIN,
+    REPEATS,
+    RUN_ID,
+    SHAPE,
+    SWEEP,
+    UNIT,
+    VERDICT,
+)
 from .markdown import markdown_table
 from .records import load_records
 from .reference import FIGURES, FigureReference, Reference, ShapeReference, shape_key, shape_name
@@ -64,8 +79,14 @@ def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
     done = runs[runs["status"] == "completed"]
     shapes: dict[tuple, dict[str, list[float]]] = {}
     for _, run in done.iterrows():
-        key = shape_key(run["data_source"], run["image_size"], run["nodes"], run["workers_per_node"],
-                        run["local_batch_size"], run["model"])
+        key = shape_key(
+            run["data_source"],
+            run["image_size"],
+            run["nodes"],
+            run["workers_per_node"],
+            run["local_batch_size"],
+            run["model"],
+        )
         figures = shapes.setdefault(key, {name: [] for name in FIGURES})
         for name in FIGURES:
             if pd.notna(run[name]):
@@ -83,29 +104,74 @@ def check(shape: ShapeReference, name: str, ref: FigureReference, values: list[f
     """The verdict of one figure's measured ``values`` (one per repeat) against ``ref``."""
     figure, (low, high) = FIGURES[name], ref.bounds()
     if not values:
-        return Check(shape_name(shape.key), name, ref.unit, figure.direction, "MISSING", False, 0, None, None, None,
-                     ref.value, low, high, "no completed run has this figure")
+        return Check(
+            shape_name(shape.key),
+            name,
+            ref.unit,
+            figure.direction,
+            "MISSING",
+            False,
+            0,
+            None,
+            None,
+            None,
+            ref.value,
+            low,
+            high,
+            "no completed run has this figure",
+        )
     median, band = statistics.median(values), ref.band() or abs(ref.value * (ref.lower or ref.upper or 0))
     verdict, note = "PASS", ""
     if low is not None and median < low:
-        verdict, note = ("FAIL", "below the lower bound") if figure.direction == "higher" else \
-            ("PASS", "better than the reference: below its lower bound")
+        verdict, note = (
+            ("FAIL", "below the lower bound")
+            if figure.direction == "higher"
+            else ("PASS", "better than the reference: below its lower bound")
+        )
     elif high is not None and median > high:
-        verdict, note = ("FAIL", "above the upper bound") if figure.direction == "lower" else \
-            ("PASS", "better than the reference: above its upper bound")
+        verdict, note = (
+            ("FAIL", "above the upper bound")
+            if figure.direction == "lower"
+            else ("PASS", "better than the reference: above its upper bound")
+        )
     unstable = len(values) > 1 and max(values) - min(values) > band
     if unstable:
-        note = "; ".join(filter(None, [note, f"repeats spread {max(values) - min(values):.4g} {ref.unit}, wider "
-                                             f"than the tolerance band {band:.4g}"]))
-    return Check(shape_name(shape.key), name, ref.unit, figure.direction, verdict, unstable, len(values), median,
-                 min(values), max(values), ref.value, low, high, note)
+        note = "; ".join(
+            filter(
+                None,
+                [
+                    note,
+                    f"repeats spread {max(values) - min(values):.4g} {ref.unit}, wider "
+                    f"than the tolerance band {band:.4g}",
+                ],
+            )
+        )
+    return Check(
+        shape_name(shape.key),
+        name,
+        ref.unit,
+        figure.direction,
+        verdict,
+        unstable,
+        len(values),
+        median,
+        min(values),
+        max(values),
+        ref.value,
+        low,
+        high,
+        note,
+    )
 
 
 def accept(sweep_dir: str | Path, reference: Reference) -> list[Check]:
     """Every shape and figure of ``reference`` checked against the sweep in ``sweep_dir``."""
     measured = sweep_figures(sweep_dir)
-    return [check(shape, name, ref, measured.get(shape.key, {}).get(name, []))
-            for shape in reference.shape for name, ref in shape.figures.items()]
+    return [
+        check(shape, name, ref, measured.get(shape.key, {}).get(name, []))
+        for shape in reference.shape
+        for name, ref in shape.figures.items()
+    ]
 
 
 def passed(checks: list[Check]) -> bool:
@@ -125,8 +191,17 @@ def capture(sweep_dir: str | Path, system: str, tolerance: float, description: s
         source, size, nodes, wpn, batch, model = key
         refs = {name: _captured(name, values, tolerance) for name, values in figures.items() if values}
         refs = {name: ref for name, ref in refs.items() if ref is not None}
-        shapes.append(ShapeReference(source=source, model=model, image_size=tuple(map(int, size.split("x"))),
-                                     nodes=nodes, workers_per_node=wpn, local_batch_size=batch, figures=refs))
+        shapes.append(
+            ShapeReference(
+                source=source,
+                model=model,
+                image_size=tuple(map(int, size.split("x"))),
+                nodes=nodes,
+                workers_per_node=wpn,
+                local_batch_size=batch,
+                figures=refs,
+            )
+        )
     if not shapes:
         raise ValueError(f"{sweep_dir}: no completed run to capture a reference from")
     return Reference(system=system, description=description, shape=shapes)
@@ -147,13 +222,37 @@ def _figure(value: float | None) -> str:
 
 def markdown(checks: list[Check], system: str, sweep_dir: Path) -> str:
     """The report for people: one table row per shape and figure, and the overall verdict."""
-    table = pd.DataFrame([{
-        SHAPE: c.shape, FIGURE: c.figure, REPEATS: c.n, REPEAT_MEDIAN: _figure(c.median), REPEAT_MIN: _figure(c.min),
-        REPEAT_MAX: _figure(c.max), REFERENCE_VALUE: _figure(c.reference),
-        BOUNDS: f"{_figure(c.low)} .. {_figure(c.high)}", UNIT: c.unit,
-        VERDICT: c.verdict + (" UNSTABLE" if c.unstable else ""), NOTE: c.note} for c in checks],
-        columns=[SHAPE, FIGURE, REPEATS, REPEAT_MEDIAN, REPEAT_MIN, REPEAT_MAX, REFERENCE_VALUE, BOUNDS, UNIT,
-                 VERDICT, NOTE])
+    table = pd.DataFrame(
+        [
+            {
+                SHAPE: c.shape,
+                FIGURE: c.figure,
+                REPEATS: c.n,
+                REPEAT_MEDIAN: _figure(c.median),
+                REPEAT_MIN: _figure(c.min),
+                REPEAT_MAX: _figure(c.max),
+                REFERENCE_VALUE: _figure(c.reference),
+                BOUNDS: f"{_figure(c.low)} .. {_figure(c.high)}",
+                UNIT: c.unit,
+                VERDICT: c.verdict + (" UNSTABLE" if c.unstable else ""),
+                NOTE: c.note,
+            }
+            for c in checks
+        ],
+        columns=[
+            SHAPE,
+            FIGURE,
+            REPEATS,
+            REPEAT_MEDIAN,
+            REPEAT_MIN,
+            REPEAT_MAX,
+            REFERENCE_VALUE,
+            BOUNDS,
+            UNIT,
+            VERDICT,
+            NOTE,
+        ],
+    )
     overall = "PASS" if passed(checks) else "FAIL"
     return f"# Acceptance of {sweep_dir} against {system}: {overall}\n\n{markdown_table(table)}\n"
 
@@ -161,12 +260,15 @@ def markdown(checks: list[Check], system: str, sweep_dir: Path) -> str:
 def junit(checks: list[Check], system: str) -> str:
     """JUnit XML: one test case per shape and figure (a failure element for FAIL and MISSING)."""
     failures = sum(c.verdict != "PASS" for c in checks)
-    suite = ET.Element("testsuite", name=f"mcnn-bench acceptance: {system}", tests=str(len(checks)),
-                       failures=str(failures), errors="0")
+    suite = ET.Element(
+        "testsuite", name=f"mcnn-bench acceptance: {system}", tests=str(len(checks)), failures=str(failures), errors="0"
+    )
     for c in checks:
         case = ET.SubElement(suite, "testcase", classname=f"{system}.{c.shape}", name=c.figure)
-        detail = (f"median {_figure(c.median)} {c.unit} over {c.n} repeat(s), reference {_figure(c.reference)}, "
-                  f"bounds {_figure(c.low)} .. {_figure(c.high)}; {c.note}")
+        detail = (
+            f"median {_figure(c.median)} {c.unit} over {c.n} repeat(s), reference {_figure(c.reference)}, "
+            f"bounds {_figure(c.low)} .. {_figure(c.high)}; {c.note}"
+        )
         if c.verdict != "PASS":
             ET.SubElement(case, "failure", message=f"{c.verdict}: {c.note}").text = detail
         else:
@@ -179,7 +281,8 @@ def write_report(checks: list[Check], system: str, sweep_dir: Path, out: Path) -
     out.mkdir(parents=True, exist_ok=True)
     md, js, xml = (out / name for name in OUTPUTS)
     write_atomic(md, markdown(checks, system, sweep_dir))
-    write_json_atomic(js, {"system": system, "sweep": str(sweep_dir), "passed": passed(checks),
-                           "checks": [asdict(c) for c in checks]})
+    write_json_atomic(
+        js, {"system": system, "sweep": str(sweep_dir), "passed": passed(checks), "checks": [asdict(c) for c in checks]}
+    )
     write_atomic(xml, junit(checks, system))
     return [md, js, xml]

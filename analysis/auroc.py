@@ -9,6 +9,7 @@ scored on, which flatters it (Table 1's ``best mean AUROC`` gives that figure). 
 are all positive or all negative has no AUROC (null in the record, :mod:`benchmark.train.task`): an empty cell, a gap
 among the bars, counted in the caption and the title.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,9 +78,11 @@ def per_class_auroc(loaded: LoadedRecords) -> tuple[pd.DataFrame, list[str]]:
 def caption(table: pd.DataFrame, classes: list[str]) -> str:
     """One line saying what :func:`per_class_auroc`'s ``table`` shows, with its count of undefined AUROCs."""
     undefined = int(table[classes].isna().sum().sum())
-    return (f"Validation AUROC per class at each run's last epoch ({len(table)} run(s)); {label(MEAN_AUROC)}: "
-            f"the mean of the defined AUROCs; {undefined} undefined AUROC(s) (a class with no positive or no negative "
-            f"validation image) left empty.")
+    return (
+        f"Validation AUROC per class at each run's last epoch ({len(table)} run(s)); {label(MEAN_AUROC)}: "
+        f"the mean of the defined AUROCs; {undefined} undefined AUROC(s) (a class with no positive or no negative "
+        f"validation image) left empty."
+    )
 
 
 def markdown(table: pd.DataFrame, classes: list[str]) -> str:
@@ -116,8 +119,15 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
         if len(group) > 1:
             pooled = True
             whiskers = np.nan_to_num(np.vstack([heights - values.min().to_numpy(), values.max().to_numpy() - heights]))
-        axes.bar(x, np.nan_to_num(heights, nan=bottom), width, yerr=whiskers, color=color, label=legend,
-                 error_kw={"ecolor": "black", "elinewidth": 0.8, "capsize": 2})
+        axes.bar(
+            x,
+            np.nan_to_num(heights, nan=bottom),
+            width,
+            yerr=whiskers,
+            color=color,
+            label=legend,
+            error_kw={"ecolor": "black", "elinewidth": 0.8, "capsize": 2},
+        )
         gaps = np.isnan(heights)
         axes.plot(x[gaps], np.full(gaps.sum(), bottom + 0.015), "x", color=color, markersize=5)
     axes.axhline(CHANCE, color="gray", **IDEAL_STYLE)
@@ -126,12 +136,16 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
     axes.set_ylabel("validation AUROC at the run's last epoch")
     axes.grid(axis="y", alpha=0.3)
     undefined = int(rows[classes].isna().sum().sum())
-    axes.set_title(f"{sweep}: validation AUROC per class, {len(rows)} run(s)"
-                   + (f" in {len(groups)} groups (bar: median, whiskers: min to max)" if pooled else "")
-                   + f"\n{undefined} undefined AUROC(s) (no positive or no negative validation image): "
-                   + ("left out of a bar's median, × where a bar has none" if pooled else "gaps marked ×"))
-    handles = [*axes.get_legend_handles_labels()[0],
-               Line2D([], [], color="gray", label=f"{CHANCE:g}: chance", **IDEAL_STYLE)]
+    axes.set_title(
+        f"{sweep}: validation AUROC per class, {len(rows)} run(s)"
+        + (f" in {len(groups)} groups (bar: median, whiskers: min to max)" if pooled else "")
+        + f"\n{undefined} undefined AUROC(s) (no positive or no negative validation image): "
+        + ("left out of a bar's median, × where a bar has none" if pooled else "gaps marked ×")
+    )
+    handles = [
+        *axes.get_legend_handles_labels()[0],
+        Line2D([], [], color="gray", label=f"{CHANCE:g}: chance", **IDEAL_STYLE),
+    ]
     longest = max(len(handle.get_label()) for handle in handles)
     columns = max(1, min(len(handles), LEGEND_CHARACTERS // (longest + 8)))  # + 8: the handle and the gap
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize="small")
@@ -141,16 +155,19 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
 class AurocTable(TableOutput):
     name = "auroc_per_class"
     files = "auroc_per_class.csv, auroc_per_class.md"
-    description = ("validation AUROC per class at each multi-label run's last epoch, its mean and its undefined "
-                   "AUROCs (the Markdown under a caption counting them)")
+    description = (
+        "validation AUROC per class at each multi-label run's last epoch, its mean and its undefined "
+        "AUROCs (the Markdown under a caption counting them)"
+    )
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table, classes = per_class_auroc(records)
         if table.empty:
             return []
-        return [write_atomic(out_dir / "auroc_per_class.csv", csv_text(table, verbatim=classes)),
-                write_atomic(out_dir / "auroc_per_class.md",
-                             f"{caption(table, classes)}\n\n{markdown(table, classes)}\n")]
+        return [
+            write_atomic(out_dir / "auroc_per_class.csv", csv_text(table, verbatim=classes)),
+            write_atomic(out_dir / "auroc_per_class.md", f"{caption(table, classes)}\n\n{markdown(table, classes)}\n"),
+        ]
 
 
 class AurocFigure(FigureOutput):
@@ -164,5 +181,7 @@ class AurocFigure(FigureOutput):
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table, classes = per_class_auroc(records)
-        return [plot_auroc(rows, classes, sweep, out_dir / AUROC_DIR / f"{sweep}.png")
-                for sweep, rows in table.groupby(SWEEP, sort=True)]
+        return [
+            plot_auroc(rows, classes, sweep, out_dir / AUROC_DIR / f"{sweep}.png")
+            for sweep, rows in table.groupby(SWEEP, sort=True)
+        ]

@@ -12,6 +12,7 @@ it when it reads it.
 and prints, per size, the seconds it took to load the records, build and write the tables, draw the
 summary plots and the per-sweep curves, in total, and the number and total bytes of the files it wrote.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,12 +24,27 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.models.analytic import model_figures
 from benchmark.config import TrainConfig
+from benchmark.models.analytic import model_figures
+from benchmark.record import (
+    RECORD_NAME,
+    Epoch,
+    FieldAccuracy,
+    Memory,
+    ModelInfo,
+    Provenance,
+    RankBreakdown,
+    RunRecord,
+    StepBreakdown,
+    StepSeconds,
+    Threads,
+    Throughput,
+    TimeToTarget,
+    TimeToTrain,
+    Topology,
+    Validation,
+)
 from benchmark.train.metrics import analytic_figures
-from benchmark.record import (RECORD_NAME, Epoch, FieldAccuracy, Memory, ModelInfo, Provenance, RankBreakdown,
-                              RunRecord, StepBreakdown, StepSeconds, Threads, Throughput, TimeToTarget, TimeToTrain,
-                              Topology, Validation)
 
 from .columns import BREAKDOWN_PHASES
 
@@ -47,52 +63,100 @@ def template_record() -> RunRecord:
     """A completed run record with every section (1 node x 1 worker, local batch 8, 768x768 bbbc021
     Dataset B on the field split, 4 epochs), built with the record model like a real run's."""
     image_size, batch = (768, 768), 8
-    config = TrainConfig.from_flat(source="bbbc021", dir="/data/bbbc021", image_size=image_size, variant="dataset-b",
-                                   split="field", epochs=4, target_top1=0.9, target_top5=1.0, sweep="template",
-                                   run_id="n1-w1-b8", nodes=1, workers_per_node=1, local_batch_size=batch)
+    config = TrainConfig.from_flat(
+        source="bbbc021",
+        dir="/data/bbbc021",
+        image_size=image_size,
+        variant="dataset-b",
+        split="field",
+        epochs=4,
+        target_top1=0.9,
+        target_top5=1.0,
+        sweep="template",
+        run_id="n1-w1-b8",
+        nodes=1,
+        workers_per_node=1,
+        local_batch_size=batch,
+    )
     figures = model_figures(*image_size)
     lower_bound = figures.memory_lower_bound_bytes(batch)
     peak = int(1.6 * lower_bound)
     images_per_second = ONE_WORKER_IMAGES_PER_SECOND
     topology = Topology.of(1, 1, batch)
-    sampled = RankBreakdown(rank=0, sampled_steps=4, wall_seconds=5.2, compute=4.4, allreduce=0.0, optimizer=0.15,
-                            input_wait=0.05, host=0.6)
-    throughput = Throughput(warmup_steps=2, timed_steps=40, images=40 * batch, window_seconds=40 * batch / images_per_second,
-                            images_per_second=images_per_second,
-                            step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5),
-                            breakdown=StepBreakdown(per_rank=[sampled], shares={
-                                phase: getattr(sampled, phase) / sampled.wall_seconds for phase in BREAKDOWN_PHASES}))
+    sampled = RankBreakdown(
+        rank=0, sampled_steps=4, wall_seconds=5.2, compute=4.4, allreduce=0.0, optimizer=0.15, input_wait=0.05, host=0.6
+    )
+    throughput = Throughput(
+        warmup_steps=2,
+        timed_steps=40,
+        images=40 * batch,
+        window_seconds=40 * batch / images_per_second,
+        images_per_second=images_per_second,
+        step_seconds=StepSeconds(per_rank=[], min=1.2, median=1.3, max=1.5),
+        breakdown=StepBreakdown(
+            per_rank=[sampled],
+            shares={phase: getattr(sampled, phase) / sampled.wall_seconds for phase in BREAKDOWN_PHASES},
+        ),
+    )
     memory = Memory(peak_rss_bytes_per_rank=[peak], peak_rss_bytes_max=peak)
     return RunRecord(
-        sweep="template", run_id="n1-w1-b8", status="completed", config=config, topology=topology,
-        provenance=Provenance(hostnames=["node0"], cpu_model="Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
-                              logical_cpus=80, threads=Threads(intra_op=10, inter_op=2, omp_num_threads="10",
-                                                               affinity_cores=10),
-                              software={"tensorflow-cpu": "2.18.1"}, horovod_controller="mpi", git_commit=None,
-                              started_at="2026-11-22T00:00:00+00:00", train_images=9000, val_images=1000,
-                              steps_per_epoch=40),
+        sweep="template",
+        run_id="n1-w1-b8",
+        status="completed",
+        config=config,
+        topology=topology,
+        provenance=Provenance(
+            hostnames=["node0"],
+            cpu_model="Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
+            logical_cpus=80,
+            threads=Threads(intra_op=10, inter_op=2, omp_num_threads="10", affinity_cores=10),
+            software={"tensorflow-cpu": "2.18.1"},
+            horovod_controller="mpi",
+            git_commit=None,
+            started_at="2026-11-22T00:00:00+00:00",
+            train_images=9000,
+            val_images=1000,
+            steps_per_epoch=40,
+        ),
         model=ModelInfo(parameters=figures.parameters, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"]),
-        throughput=throughput, memory=memory,
+        throughput=throughput,
+        memory=memory,
         epochs=_epochs(4, 0.01, 1.0, random.Random(0)),
-        time_to_train=TimeToTrain(target_top1=0.9, seconds=1200.0, epochs=4, reason=None,
-                                  top5=TimeToTarget(target=1.0, seconds=900.0, epochs=3, reason=None)),
+        time_to_train=TimeToTrain(
+            target_top1=0.9,
+            seconds=1200.0,
+            epochs=4,
+            reason=None,
+            top5=TimeToTarget(target=1.0, seconds=900.0, epochs=3, reason=None),
+        ),
         analytic=analytic_figures(config, topology, throughput, memory),
-        validation=Validation(fields=2, images=12, resamples=1000, level=0.95, leaky=False,
-                              per_field=[FieldAccuracy(field="p1/a.tif", images=6, top1=1.0, top5=1.0),
-                                         FieldAccuracy(field="p2/b.tif", images=6, top1=0.5, top5=1.0)]),
+        validation=Validation(
+            fields=2,
+            images=12,
+            resamples=1000,
+            level=0.95,
+            leaky=False,
+            per_field=[
+                FieldAccuracy(field="p1/a.tif", images=6, top1=1.0, top5=1.0),
+                FieldAccuracy(field="p2/b.tif", images=6, top1=0.5, top5=1.0),
+            ],
+        ),
     )
 
 
-def make_records(results_dir: str | Path, count: int, template: RunRecord | None = None, seed: int = 0,
-                 workers: int = 1) -> list[Path]:
+def make_records(
+    results_dir: str | Path, count: int, template: RunRecord | None = None, seed: int = 0, workers: int = 1
+) -> list[Path]:
     """Write ``count`` records varied from ``template`` (default :func:`template_record`) under
     ``results_dir``, in sweeps of ``RUNS_PER_SWEEP`` runs named ``sweep-0000``, ...; the same ``seed``
     writes the same records. ``workers`` > 1 writes them from that many processes. Returns the record
     paths. Raises ``ValueError`` if ``template`` is not a completed run with epochs."""
     template = template or template_record()
     if template.status != "completed" or not template.epochs:
-        raise ValueError(f"the template must be a completed run with epochs, got a {template.status} run "
-                         f"{template.sweep}/{template.run_id}")
+        raise ValueError(
+            f"the template must be a completed run with epochs, got a {template.status} run "
+            f"{template.sweep}/{template.run_id}"
+        )
     data = template.model_dump(mode="json")
     chunks = [range(start, min(count, start + 1_000)) for start in range(0, count, 1_000)]
     jobs = [(Path(results_dir), data, seed, chunk) for chunk in chunks]
@@ -132,8 +196,17 @@ def _varied(template: dict, index: int, rng: random.Random) -> RunRecord:
     data["config"]["training"]["epochs"] = epochs
     data["topology"] = Topology.of(nodes, per_node, batch).model_dump()
     if rng.random() < FAILED_FRACTION:
-        for section in ("provenance", "model", "throughput", "memory", "epochs", "time_to_train", "validation",
-                        "analytic", "resumes"):
+        for section in (
+            "provenance",
+            "model",
+            "throughput",
+            "memory",
+            "epochs",
+            "time_to_train",
+            "validation",
+            "analytic",
+            "resumes",
+        ):
             data[section] = None
         data.update(status="failed", failure={"reason": "MemoryError: out of memory", "traceback": None})
         return RunRecord.model_validate(data)
@@ -147,32 +220,49 @@ def _varied(template: dict, index: int, rng: random.Random) -> RunRecord:
     step = throughput["step_seconds"]
     step["per_rank"], step["median"] = [], batch * workers / images_per_second
     step["min"], step["max"] = 0.9 * step["median"], 1.2 * step["median"]
-    peak = int(data["memory"]["peak_rss_bytes_max"] * (batch / template["topology"]["local_batch_size"]) ** 0.8
-               * (0.9 + 0.2 * rng.random()))
+    peak = int(
+        data["memory"]["peak_rss_bytes_max"]
+        * (batch / template["topology"]["local_batch_size"]) ** 0.8
+        * (0.9 + 0.2 * rng.random())
+    )
     data["memory"] = {"peak_rss_bytes_per_rank": [peak] * workers, "peak_rss_bytes_max": peak}
     data["provenance"]["hostnames"] = [f"node{rank // per_node}" for rank in range(workers)]
     data["model"]["final_weights_sha256_per_rank"] = data["model"]["final_weights_sha256_per_rank"][:1] * workers
     seconds_per_epoch = data["provenance"]["train_images"] / images_per_second
-    data["epochs"] = [epoch.model_dump(mode="json") for epoch in
-                      _epochs(epochs, 0.001 * workers, seconds_per_epoch, rng)]
+    data["epochs"] = [
+        epoch.model_dump(mode="json") for epoch in _epochs(epochs, 0.001 * workers, seconds_per_epoch, rng)
+    ]
     ttt = data["time_to_train"]
     target = ttt["target_top1"]
-    reached = [e for e in data["epochs"] if target is not None and e["val_top1"] is not None and e["val_top1"] >= target]
-    ttt.update(seconds=reached[0]["elapsed_seconds"] if reached else None, epochs=reached[0]["epoch"] if reached else None,
-               reason=None if reached else f"top-1 never reached {target}")
+    reached = [
+        e for e in data["epochs"] if target is not None and e["val_top1"] is not None and e["val_top1"] >= target
+    ]
+    ttt.update(
+        seconds=reached[0]["elapsed_seconds"] if reached else None,
+        epochs=reached[0]["epoch"] if reached else None,
+        reason=None if reached else f"top-1 never reached {target}",
+    )
     if ttt.get("top5"):
-        five = [e for e in data["epochs"] if e["val_top5"] is not None and e["val_top5"] >= (ttt["top5"]["target"] or 1)]
-        ttt["top5"].update(seconds=five[0]["elapsed_seconds"] if five else None, epochs=five[0]["epoch"] if five else None,
-                           reason=None if five else "top-5 never reached its target")
+        five = [
+            e for e in data["epochs"] if e["val_top5"] is not None and e["val_top5"] >= (ttt["top5"]["target"] or 1)
+        ]
+        ttt["top5"].update(
+            seconds=five[0]["elapsed_seconds"] if five else None,
+            epochs=five[0]["epoch"] if five else None,
+            reason=None if five else "top-5 never reached its target",
+        )
     if data.get("analytic"):
         size = data["config"]["data"]["image_size"]
         figures = model_figures(size[0], size[1], 3, data["config"]["data"]["num_classes"])
         gflops = images_per_second * figures.training_flops_per_image / 1e9
         bound = figures.memory_lower_bound_bytes(batch)
-        data["analytic"].update(activation_bytes=figures.activation_bytes(batch), memory_lower_bound_bytes=bound,
-                                achieved_gflops_per_second=gflops,
-                                achieved_gflops_per_second_per_worker=gflops / workers,
-                                peak_rss_over_lower_bound=peak / bound)
+        data["analytic"].update(
+            activation_bytes=figures.activation_bytes(batch),
+            memory_lower_bound_bytes=bound,
+            achieved_gflops_per_second=gflops,
+            achieved_gflops_per_second_per_worker=gflops / workers,
+            peak_rss_over_lower_bound=peak / bound,
+        )
     return RunRecord.model_validate(data)
 
 
@@ -183,12 +273,19 @@ def _epochs(count: int, peak_rate: float, seconds_per_epoch: float, rng: random.
     for e in range(1, count + 1):
         top1 = min(0.97, 1 - 0.8 * math.exp(-pace * e))
         top5 = min(1.0, top1 + 0.05)
-        epochs.append(Epoch(
-            epoch=e, learning_rate=peak_rate * min(e, 2) / 2 * (1 - (e - 1) / count) ** 2 + 1e-5,
-            train_loss=2.4 * math.exp(-pace * e), val_loss=2.0 * math.exp(-pace * e), val_top1=top1, val_top5=top5,
-            val_top1_ci=(max(0.0, top1 - 0.06), min(1.0, top1 + 0.02)),
-            val_top5_ci=(max(0.0, top5 - 0.05), min(1.0, top5 + 0.01)),
-            elapsed_seconds=seconds_per_epoch * e))
+        epochs.append(
+            Epoch(
+                epoch=e,
+                learning_rate=peak_rate * min(e, 2) / 2 * (1 - (e - 1) / count) ** 2 + 1e-5,
+                train_loss=2.4 * math.exp(-pace * e),
+                val_loss=2.0 * math.exp(-pace * e),
+                val_top1=top1,
+                val_top5=top5,
+                val_top1_ci=(max(0.0, top1 - 0.06), min(1.0, top1 + 0.02)),
+                val_top5_ci=(max(0.0, top5 - 0.05), min(1.0, top5 + 0.01)),
+                elapsed_seconds=seconds_per_epoch * e,
+            )
+        )
     return epochs
 
 
@@ -208,13 +305,21 @@ class Timing:
     bytes: int
 
     def line(self) -> str:
-        return (f"{self.records:>6} records: load {self.load:6.2f} s, tables {self.tables:6.2f} s, plots "
-                f"{self.plots:6.2f} s, curves {self.curves:6.2f} s, total {self.total:6.2f} s; {self.files} files, "
-                f"{self.bytes:,} bytes ({self.bytes / 2**20:.1f} MiB)")
+        return (
+            f"{self.records:>6} records: load {self.load:6.2f} s, tables {self.tables:6.2f} s, plots "
+            f"{self.plots:6.2f} s, curves {self.curves:6.2f} s, total {self.total:6.2f} s; {self.files} files, "
+            f"{self.bytes:,} bytes ({self.bytes / 2**20:.1f} MiB)"
+        )
 
 
-def bench_analyze(sizes=SIZES, out: str | Path | None = None, template: RunRecord | None = None,
-                  per_run_curves: bool = False, jobs: int | None = None, echo=print) -> list[Timing]:
+def bench_analyze(
+    sizes=SIZES,
+    out: str | Path | None = None,
+    template: RunRecord | None = None,
+    per_run_curves: bool = False,
+    jobs: int | None = None,
+    echo=print,
+) -> list[Timing]:
     """Make ``sizes`` records each (in ``out/records-N``; kept, and reused by the next call when it holds
     exactly N records) and time ``analyze`` over them (into ``out/analysis-N``, emptied first). Prints what
     it measures and a :meth:`Timing.line` per size through ``echo``; returns the timings."""
@@ -225,8 +330,11 @@ def bench_analyze(sizes=SIZES, out: str | Path | None = None, template: RunRecor
 
     jobs = jobs or default_jobs()
     out = Path(out) if out is not None else Path(mkdtemp(prefix="mcnn-bench-analyze-"))
-    echo(f"mcnn-bench analyze over generated records ({RUNS_PER_SWEEP} runs per sweep), {jobs} process(es)"
-         + (", with --per-run-curves" if per_run_curves else "") + f"; folder {out}")
+    echo(
+        f"mcnn-bench analyze over generated records ({RUNS_PER_SWEEP} runs per sweep), {jobs} process(es)"
+        + (", with --per-run-curves" if per_run_curves else "")
+        + f"; folder {out}"
+    )
     timings = []
     for size in sizes:
         results = out / f"records-{size}"
@@ -241,8 +349,16 @@ def bench_analyze(sizes=SIZES, out: str | Path | None = None, template: RunRecor
         outputs = analyze(results, analysis, per_run_curves=per_run_curves, jobs=jobs)
         total = time.perf_counter() - started
         seconds = outputs.seconds
-        timing = Timing(size, seconds["load"], seconds["tables"], seconds["plots"], seconds["curves"], total,
-                        len(outputs.files), sum(path.stat().st_size for path in outputs.files))
+        timing = Timing(
+            size,
+            seconds["load"],
+            seconds["tables"],
+            seconds["plots"],
+            seconds["curves"],
+            total,
+            len(outputs.files),
+            sum(path.stat().st_size for path in outputs.files),
+        )
         timings.append(timing)
         echo(timing.line())
     return timings
@@ -251,5 +367,3 @@ def bench_analyze(sizes=SIZES, out: str | Path | None = None, template: RunRecor
 def load_template(path: str | Path) -> RunRecord:
     """A real record to copy (``RunRecord.load``: raises ``RecordError``, a ``ValueError``, if malformed)."""
     return RunRecord.load(path)
-
-

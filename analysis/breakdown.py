@@ -11,6 +11,7 @@ out and counted. One figure for the whole results folder, not one per sweep: at 
 a figure per sweep cost 6 of ``analyze``'s 15 s, and the pooled figure says where the time goes as the
 shape grows, which is what a breakdown is read for.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,19 @@ from matplotlib.transforms import ScaledTranslation
 
 from benchmark.util.atomic import write_atomic
 
-from .columns import (BREAKDOWN_PHASES, LOCAL_BATCH, NODES, RUN_ID, SAMPLED_STEPS, SHARE_COLUMNS, SWEEP, WORKERS,
-                      WORKERS_PER_NODE, WORKLOAD, csv_text)
+from .columns import (
+    BREAKDOWN_PHASES,
+    LOCAL_BATCH,
+    NODES,
+    RUN_ID,
+    SAMPLED_STEPS,
+    SHARE_COLUMNS,
+    SWEEP,
+    WORKERS,
+    WORKERS_PER_NODE,
+    WORKLOAD,
+    csv_text,
+)
 from .figures import _Texts
 from .markdown import markdown_table
 from .outputs import FigureOutput, TableOutput
@@ -35,22 +47,38 @@ from .tables import workload
 #: Bars of the figure before runs of one shape are drawn as one bar (see :func:`bars`).
 MAX_BARS = 40
 #: The phases' names in the figure's legend.
-PHASE_LABELS = {"compute": "compute (forward + backward)", "allreduce": "allreduce (gradients)",
-                "optimizer": "optimizer update", "input_wait": "input wait", "host": "host (dispatch, between steps)"}
+PHASE_LABELS = {
+    "compute": "compute (forward + backward)",
+    "allreduce": "allreduce (gradients)",
+    "optimizer": "optimizer update",
+    "input_wait": "input wait",
+    "host": "host (dispatch, between steps)",
+}
 #: One colour per phase (matplotlib's tab10), the same in every figure.
-PHASE_COLORS = {"compute": "#1f77b4", "allreduce": "#d62728", "optimizer": "#2ca02c", "input_wait": "#ff7f0e",
-                "host": "#7f7f7f"}
+PHASE_COLORS = {
+    "compute": "#1f77b4",
+    "allreduce": "#d62728",
+    "optimizer": "#2ca02c",
+    "input_wait": "#ff7f0e",
+    "host": "#7f7f7f",
+}
 #: How more than ``MAX_BARS`` runs are drawn, finest first: the run columns one bar pools, what the
 #: title calls them and each bar's label.
-POOLINGS = ((("nodes", "workers_per_node", "local_batch_size"), "shape (nodes x workers per node x local batch)",
-             "n{} x w{} x b{}"),
-            (("nodes", "workers_per_node"), "nodes x workers per node", "n{} x w{}"),
-            (("workers",), "worker count", "{} workers"))
+POOLINGS = (
+    (
+        ("nodes", "workers_per_node", "local_batch_size"),
+        "shape (nodes x workers per node x local batch)",
+        "n{} x w{} x b{}",
+    ),
+    (("nodes", "workers_per_node"), "nodes x workers per node", "n{} x w{}"),
+    (("workers",), "worker count", "{} workers"),
+)
 #: The run columns of the table (and of the rows the figure draws).
 _TABLE_COLUMNS = [SWEEP, RUN_ID, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, SAMPLED_STEPS, *SHARE_COLUMNS]
 #: Why the figure cannot be drawn.
-NO_BREAKDOWN = ("no completed run with a step breakdown (failed runs, records made before it existed, or no "
-                "sampled step)")
+NO_BREAKDOWN = (
+    "no completed run with a step breakdown (failed runs, records made before it existed, or no sampled step)"
+)
 #: Longest bar label of a run, characters (longer ones are cut with an ellipsis).
 _MAX_LABEL = 48
 #: Layout of a figure, inches: least width; bar pitch; margins below (x axis) and right (legend); least width
@@ -82,28 +110,40 @@ def bar_rows(runs: pd.DataFrame) -> pd.DataFrame:
 class StepBreakdownTable(TableOutput):
     name = "step_breakdown"
     files = "step_breakdown.csv, step_breakdown.md"
-    description = ("the step-time breakdown of each completed run with one: shares of the sampled steps' wall "
-                   "time by phase (the Markdown in %, under a line counting the runs left out)")
+    description = (
+        "the step-time breakdown of each completed run with one: shares of the sampled steps' wall "
+        "time by phase (the Markdown in %, under a line counting the runs left out)"
+    )
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         runs = records.runs
         table = breakdown_table(runs)
         completed = int((runs["status"] == "completed").sum())
         missing = completed - len(table)
-        note = (f"Step-time breakdown: share of the sampled steps' wall time by phase (%), averaged over each run's "
-                f"workers; {len(table)} of {completed} completed run(s)"
-                + (f" ({missing} without a breakdown, made before records had one or sampling no step, are not "
-                   f"listed)" if missing else "") + ".")
+        note = (
+            f"Step-time breakdown: share of the sampled steps' wall time by phase (%), averaged over each run's "
+            f"workers; {len(table)} of {completed} completed run(s)"
+            + (
+                f" ({missing} without a breakdown, made before records had one or sampling no step, are not listed)"
+                if missing
+                else ""
+            )
+            + "."
+        )
         markdown = markdown_table(table, formats=dict.fromkeys(SHARE_COLUMNS, ".1f"), percent=SHARE_COLUMNS)
-        return [write_atomic(out_dir / "step_breakdown.csv", csv_text(table)),
-                write_atomic(out_dir / "step_breakdown.md", f"{note}\n\n{markdown}\n")]
+        return [
+            write_atomic(out_dir / "step_breakdown.csv", csv_text(table)),
+            write_atomic(out_dir / "step_breakdown.md", f"{note}\n\n{markdown}\n"),
+        ]
 
 
 class StepBreakdownFigure(FigureOutput):
     name = "step_breakdown"
     files = "step_breakdown.png"
-    description = (f"stacked bars of the step-time phases' shares, a bar per run or, beyond {MAX_BARS} runs, per "
-                   "shape of each workload")
+    description = (
+        f"stacked bars of the step-time phases' shares, a bar per run or, beyond {MAX_BARS} runs, per "
+        "shape of each workload"
+    )
 
     def unavailable(self, records: LoadedRecords) -> str | None:
         return NO_BREAKDOWN if with_breakdown(records.runs).empty else None
@@ -125,7 +165,7 @@ def bars(rows: pd.DataFrame) -> tuple[list[str], np.ndarray, str | None]:
     (and its workload) and its number of runs; ``pooled`` names the grouping."""
     if len(rows) <= MAX_BARS:
         names = rows["sweep"] + "/" + rows["run_id"] if rows["sweep"].nunique() > 1 else rows["run_id"]
-        labels = [text if len(text) <= _MAX_LABEL else text[:_MAX_LABEL - 1] + "…" for text in names]
+        labels = [text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…" for text in names]
         return labels, rows[SHARE_COLUMNS].to_numpy(dtype="float64"), None
     by_workload = ["workload"] if rows["workload"].nunique() > 1 else []
     for keys, name, label in POOLINGS:
@@ -135,8 +175,12 @@ def bars(rows: pd.DataFrame) -> tuple[list[str], np.ndarray, str | None]:
     medians = groups[SHARE_COLUMNS].median()
     shares = medians.to_numpy(dtype="float64")
     keys = [key if isinstance(key, tuple) else (key,) for key in medians.index]
-    labels = [(f"{key[0]}: " if by_workload else "") + label.format(*key[len(by_workload):])
-              + f" ({count} run{'s' if count > 1 else ''})" for key, count in zip(keys, groups.size())]
+    labels = [
+        (f"{key[0]}: " if by_workload else "")
+        + label.format(*key[len(by_workload) :])
+        + f" ({count} run{'s' if count > 1 else ''})"
+        for key, count in zip(keys, groups.size())
+    ]
     return labels, shares / shares.sum(axis=1, keepdims=True), name + (" of one workload" if by_workload else "")
 
 
@@ -157,16 +201,16 @@ def plot_breakdown(rows: pd.DataFrame, without: int, path: str | Path) -> Path:
     left = 0.3 + 0.065 * max(map(len, labels))  # 8-point labels: about 0.065 in a character
     width = max(_WIDTH, left + _RIGHT + _PLOT)
     figure = Figure(figsize=(width, height))
-    axes = figure.add_axes((left / width, _BOTTOM / height, 1 - (left + _RIGHT) / width,
-                            1 - (top + _BOTTOM) / height))
+    axes = figure.add_axes((left / width, _BOTTOM / height, 1 - (left + _RIGHT) / width, 1 - (top + _BOTTOM) / height))
     ends = 100 * np.cumsum(shares, axis=1)
     starts = ends - 100 * shares
     y = np.arange(count)[:, None] + np.array([-0.36, 0.36])  # each bar's lower and upper edge
     for index, phase in enumerate(BREAKDOWN_PHASES):
-        x0, x1 = starts[:, index:index + 1], ends[:, index:index + 1]
+        x0, x1 = starts[:, index : index + 1], ends[:, index : index + 1]
         corners = np.stack([np.hstack([x0, x0, x1, x1]), np.hstack([y, y[:, ::-1]])], axis=2)
-        axes.add_collection(PolyCollection(corners, facecolors=PHASE_COLORS[phase], linewidths=0,
-                                           label=PHASE_LABELS[phase]))
+        axes.add_collection(
+            PolyCollection(corners, facecolors=PHASE_COLORS[phase], linewidths=0, label=PHASE_LABELS[phase])
+        )
     axes.set_ylim(count - 0.5, -0.5)
     axes.set_xlim(0, max(100.0, float(ends[:, -1].max())))
     axes.set_yticks([])
@@ -179,9 +223,11 @@ def plot_breakdown(rows: pd.DataFrame, without: int, path: str | Path) -> Path:
     axes.set_axisbelow(True)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     sweeps = rows["sweep"].nunique()
-    title = (f"Step time by phase, {len(rows)} run(s)"
-             + (f" of {sweeps} sweeps" if sweeps > 1 else f", sweep {rows['sweep'].iloc[0]}")
-             + (f"; {without} completed run(s) without a breakdown not shown" if without else ""))
+    title = (
+        f"Step time by phase, {len(rows)} run(s)"
+        + (f" of {sweeps} sweeps" if sweeps > 1 else f", sweep {rows['sweep'].iloc[0]}")
+        + (f"; {without} completed run(s) without a breakdown not shown" if without else "")
+    )
     if pooled:
         title += f"\neach bar: the median share of each phase over the runs of one {pooled}, rescaled to 100 %"
     axes.set_title(title, fontsize=9, loc="left")

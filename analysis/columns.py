@@ -11,6 +11,7 @@ the run table's ``images_per_second`` is Table 1's, the scaling table's and a re
 To add a column: one :func:`_column` line here; a frame holding a column that is not here cannot be written
 (:func:`labelled` raises), and the unit tests check every frame ``analyze`` builds against :data:`COLUMNS`.
 """
+
 from __future__ import annotations
 
 import re
@@ -64,8 +65,9 @@ IMAGE_WIDTH = _column("image_width", "image width", "px", "the input's width")
 NUM_CLASSES = _column("num_classes", "classes", "classes", "data.num_classes")
 VARIANT = _column("variant", "variant", None, "data.variant (none, dataset-a, dataset-b)")
 SPLIT = _column("split", "split", None, "data.split: how validation was split off")
-LEAKY = _column("leaky", "leaky split", None, "whether validation may hold copies of training fields "
-                                              "(the paper's split)")
+LEAKY = _column(
+    "leaky", "leaky split", None, "whether validation may hold copies of training fields (the paper's split)"
+)
 MULTI_LABEL = _column("multi_label", "multi-label", None, "whether the data source's task is multi-label")
 MODEL = _column("model", "model", None, "model.name")
 OPTIMIZER = _column("optimizer", "optimizer", None, "training.optimizer")
@@ -74,8 +76,12 @@ THREADS = _column("intra_op_threads", "intra-op threads", "threads", "the intra-
 CPU_MODEL = _column("cpu_model", "CPU model", None, "provenance.cpu_model")
 SLURM_JOB_ID = _column("slurm_job_id", "SLURM job id", None, "slurm.job_id")
 RECORD_PATH = _column("path", "record path", None, "the record file the run was read from")
-WORKLOAD = _column("workload", "workload", None, "what a run trained on: \"HxW source variant[, leaky split]\" "
-                                                 "(the step breakdown's bars prefix the model)")
+WORKLOAD = _column(
+    "workload",
+    "workload",
+    None,
+    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model)',
+)
 
 # --- topology -----------------------------------------------------------------------------------------------
 NODES = _column("nodes", "nodes", "nodes", "nodes of the run")
@@ -85,51 +91,85 @@ LOCAL_BATCH = _column("local_batch_size", "local batch size", "images", "images 
 GLOBAL_BATCH = _column("global_batch_size", "global batch size", "images", "images per step over every worker")
 
 # --- throughput, memory, analytic figures --------------------------------------------------------------------
-IMAGES_PER_SECOND = _column("images_per_second", "images/s", "images/s",
-                            "global training throughput over the timed window")
+IMAGES_PER_SECOND = _column(
+    "images_per_second", "images/s", "images/s", "global training throughput over the timed window"
+)
 WINDOW_SECONDS = _column("window_seconds", "timed window (s)", "s", "the timed window's wall time")
 MEDIAN_STEP_SECONDS = _column("median_step_seconds", "median step (s)", "s", "median step time over all ranks")
-PEAK_RSS_BYTES = _column("peak_rss_bytes_max", "peak RSS per worker (bytes)", "bytes",
-                         "largest peak resident memory of any worker (memory.peak_rss_bytes_max)")
+PEAK_RSS_BYTES = _column(
+    "peak_rss_bytes_max",
+    "peak RSS per worker (bytes)",
+    "bytes",
+    "largest peak resident memory of any worker (memory.peak_rss_bytes_max)",
+)
 PEAK_RSS_MIB = _column("peak_rss_mib", "peak RSS per worker (MiB)", "MiB", "peak_rss_bytes_max / 2**20")
-TRAINING_GFLOP_PER_IMAGE = _column("training_gflop_per_image", "training GFLOP per image", "GFLOP",
-                                   "analytic training FLOPs of one image (forward and backward), 1e9 FLOPs")
-ACHIEVED_GFLOPS = _column("achieved_gflops_per_second", "achieved GFLOP/s", "GFLOP/s",
-                          "analytic training FLOPs per image x images/s")
-ACHIEVED_GFLOPS_PER_WORKER = _column("achieved_gflops_per_second_per_worker", "achieved GFLOP/s per worker",
-                                     "GFLOP/s", "achieved GFLOP/s / workers")
-GFLOPS_PER_NODE = _column("achieved_gflops_per_second_per_node", "GFLOP/s per node", "GFLOP/s",
-                          "achieved GFLOP/s / nodes")
-FRACTION_OF_PEAK = _column("fraction_of_peak", "fraction of peak", "fraction",
-                           "a worker's GFLOP/s over its node's 5x5-convolution peak (benchmark.microbench.peak)")
+TRAINING_GFLOP_PER_IMAGE = _column(
+    "training_gflop_per_image",
+    "training GFLOP per image",
+    "GFLOP",
+    "analytic training FLOPs of one image (forward and backward), 1e9 FLOPs",
+)
+ACHIEVED_GFLOPS = _column(
+    "achieved_gflops_per_second", "achieved GFLOP/s", "GFLOP/s", "analytic training FLOPs per image x images/s"
+)
+ACHIEVED_GFLOPS_PER_WORKER = _column(
+    "achieved_gflops_per_second_per_worker", "achieved GFLOP/s per worker", "GFLOP/s", "achieved GFLOP/s / workers"
+)
+GFLOPS_PER_NODE = _column(
+    "achieved_gflops_per_second_per_node", "GFLOP/s per node", "GFLOP/s", "achieved GFLOP/s / nodes"
+)
+FRACTION_OF_PEAK = _column(
+    "fraction_of_peak",
+    "fraction of peak",
+    "fraction",
+    "a worker's GFLOP/s over its node's 5x5-convolution peak (benchmark.microbench.peak)",
+)
 PEAK_PERCENT = _column("percent_of_peak", "fraction of peak (%)", "%", "100 x fraction_of_peak")
-ACTIVATION_BYTES = _column("activation_bytes", "activations (bytes)", "bytes",
-                           "analytic float32 activations of one local batch")
-LOWER_BOUND_BYTES = _column("memory_lower_bound_bytes", "memory lower bound (bytes)", "bytes",
-                            "analytic weights, gradients, momentum and one local batch's activations")
-LOWER_BOUND_MIB = _column("memory_lower_bound_mib", "memory lower bound (MiB)", "MiB",
-                          "memory_lower_bound_bytes / 2**20")
-RSS_OVER_BOUND = _column("peak_rss_over_lower_bound", "peak RSS / lower bound", "ratio",
-                         "peak_rss_bytes_max / memory_lower_bound_bytes")
+ACTIVATION_BYTES = _column(
+    "activation_bytes", "activations (bytes)", "bytes", "analytic float32 activations of one local batch"
+)
+LOWER_BOUND_BYTES = _column(
+    "memory_lower_bound_bytes",
+    "memory lower bound (bytes)",
+    "bytes",
+    "analytic weights, gradients, momentum and one local batch's activations",
+)
+LOWER_BOUND_MIB = _column(
+    "memory_lower_bound_mib", "memory lower bound (MiB)", "MiB", "memory_lower_bound_bytes / 2**20"
+)
+RSS_OVER_BOUND = _column(
+    "peak_rss_over_lower_bound", "peak RSS / lower bound", "ratio", "peak_rss_bytes_max / memory_lower_bound_bytes"
+)
 
 # --- the step-time breakdown ----------------------------------------------------------------------------------
 #: The phases of the step-time breakdown (the record's ``throughput.breakdown.shares`` keys), in the record's order.
 BREAKDOWN_PHASES: tuple[str, ...] = get_args(get_args(StepBreakdown.model_fields["shares"].annotation)[0])
 #: ``share_<phase>`` per phase: its fraction of the sampled steps' wall time, averaged over the ranks.
 SHARE_COLUMNS: list[str] = [
-    _column(f"share_{phase}", f"{phase.replace('_', ' ')} share", "fraction",
-            f"the {phase} phase's share of the sampled steps' wall time, averaged over the ranks")
-    for phase in BREAKDOWN_PHASES]
-SAMPLED_STEPS = _column("breakdown_sampled_steps", "sampled steps", "steps",
-                        "the fewest steps a rank sampled for the step-time breakdown")
+    _column(
+        f"share_{phase}",
+        f"{phase.replace('_', ' ')} share",
+        "fraction",
+        f"the {phase} phase's share of the sampled steps' wall time, averaged over the ranks",
+    )
+    for phase in BREAKDOWN_PHASES
+]
+SAMPLED_STEPS = _column(
+    "breakdown_sampled_steps", "sampled steps", "steps", "the fewest steps a rank sampled for the step-time breakdown"
+)
 
 # --- accuracy and time to train -----------------------------------------------------------------------------
 TTT_METRIC = _column("ttt_metric", "TTT metric", None, "what time to train timed: val_top1 or val_auroc_mean")
 TTT_TARGET_VALUE = _column("ttt_target", "TTT target value", "fraction", "time to train's target value")
-TTT_TARGET = _column("ttt_target_text", "TTT target", None, "what time to train timed, as text "
-                                                             "(\"top-1 ≥ 90 %\", \"mean AUROC ≥ 0.8\")")
-TTT_SECONDS = _column("ttt_seconds", "TTT (s)", "s", "time to train to the run's target (target_top1, or "
-                                                      "target_mean_auroc for multi-label data)")
+TTT_TARGET = _column(
+    "ttt_target_text", "TTT target", None, 'what time to train timed, as text ("top-1 ≥ 90 %", "mean AUROC ≥ 0.8")'
+)
+TTT_SECONDS = _column(
+    "ttt_seconds",
+    "TTT (s)",
+    "s",
+    "time to train to the run's target (target_top1, or target_mean_auroc for multi-label data)",
+)
 TTT_MINUTES = _column("ttt_minutes", "TTT (minutes)", "minutes", "ttt_seconds / 60")
 EPOCHS_TO_TARGET = _column("ttt_epochs", "epochs to target", "epochs", "epochs to the run's target")
 TTT_REASON = _column("ttt_reason", "TTT reason", None, "why the run did not reach its target")
@@ -142,18 +182,42 @@ TARGET_TOP5 = _column("target_top5", "target top-5", "fraction", "training.targe
 FINAL_TOP1 = _column("final_val_top1", "final top-1", "fraction", "the last epoch's validation top-1")
 BEST_TOP1 = _column("best_val_top1", "best top-1", "fraction", "best validation top-1 over the epochs")
 BEST_TOP5 = _column("best_val_top5", "best top-5", "fraction", "best validation top-5 over the epochs")
-BEST_TOP1_CI_LOW = _column("best_val_top1_ci_low", "best top-1 CI low", "fraction",
-                           "the 95 % bootstrap interval's low end at the best top-1 epoch")
-BEST_TOP1_CI_HIGH = _column("best_val_top1_ci_high", "best top-1 CI high", "fraction",
-                            "the 95 % bootstrap interval's high end at the best top-1 epoch")
-BEST_TOP5_CI_LOW = _column("best_val_top5_ci_low", "best top-5 CI low", "fraction",
-                           "the 95 % bootstrap interval's low end at the best top-5 epoch")
-BEST_TOP5_CI_HIGH = _column("best_val_top5_ci_high", "best top-5 CI high", "fraction",
-                            "the 95 % bootstrap interval's high end at the best top-5 epoch")
-BEST_TOP1_CI = _column("best_val_top1_ci", "best top-1 (95 % CI)", None,
-                       "best validation top-1 in % with its 95 % bootstrap interval, as text")
-BEST_MEAN_AUROC = _column("best_val_auroc_mean", "best mean AUROC", "fraction",
-                          "best validation mean per-class AUROC over the epochs (multi-label data)")
+BEST_TOP1_CI_LOW = _column(
+    "best_val_top1_ci_low",
+    "best top-1 CI low",
+    "fraction",
+    "the 95 % bootstrap interval's low end at the best top-1 epoch",
+)
+BEST_TOP1_CI_HIGH = _column(
+    "best_val_top1_ci_high",
+    "best top-1 CI high",
+    "fraction",
+    "the 95 % bootstrap interval's high end at the best top-1 epoch",
+)
+BEST_TOP5_CI_LOW = _column(
+    "best_val_top5_ci_low",
+    "best top-5 CI low",
+    "fraction",
+    "the 95 % bootstrap interval's low end at the best top-5 epoch",
+)
+BEST_TOP5_CI_HIGH = _column(
+    "best_val_top5_ci_high",
+    "best top-5 CI high",
+    "fraction",
+    "the 95 % bootstrap interval's high end at the best top-5 epoch",
+)
+BEST_TOP1_CI = _column(
+    "best_val_top1_ci",
+    "best top-1 (95 % CI)",
+    None,
+    "best validation top-1 in % with its 95 % bootstrap interval, as text",
+)
+BEST_MEAN_AUROC = _column(
+    "best_val_auroc_mean",
+    "best mean AUROC",
+    "fraction",
+    "best validation mean per-class AUROC over the epochs (multi-label data)",
+)
 REASON = _column("reason", "reason", None, "why a run failed, or why it did not reach its target")
 
 # --- an epoch, and the per-class AUROCs -----------------------------------------------------------------------
@@ -163,8 +227,9 @@ TRAIN_LOSS = _column("train_loss", "training loss", None, "mean training loss ov
 VAL_LOSS = _column("val_loss", "validation loss", None, "mean validation loss")
 VAL_TOP1 = _column("val_top1", "validation top-1", "fraction", "validation top-1 accuracy")
 VAL_TOP5 = _column("val_top5", "validation top-5", "fraction", "validation top-5 accuracy")
-MEAN_AUROC = _column("val_auroc_mean", "mean AUROC", "fraction",
-                     "validation mean of the defined per-class AUROCs (multi-label data)")
+MEAN_AUROC = _column(
+    "val_auroc_mean", "mean AUROC", "fraction", "validation mean of the defined per-class AUROCs (multi-label data)"
+)
 ELAPSED_SECONDS = _column("elapsed_seconds", "elapsed (s)", "s", "since the run's first training step")
 VAL_TOP1_CI_LOW = _column("val_top1_ci_low", "validation top-1 CI low", "fraction", "95 % bootstrap interval")
 VAL_TOP1_CI_HIGH = _column("val_top1_ci_high", "validation top-1 CI high", "fraction", "95 % bootstrap interval")
@@ -172,48 +237,70 @@ VAL_TOP5_CI_LOW = _column("val_top5_ci_low", "validation top-5 CI low", "fractio
 VAL_TOP5_CI_HIGH = _column("val_top5_ci_high", "validation top-5 CI high", "fraction", "95 % bootstrap interval")
 CLASS_NAME = _column("class_name", "class", None, "a multi-label class (pathology)")
 AUROC = _column("auroc", "AUROC", "fraction", "one class's validation AUROC at one epoch")
-UNDEFINED = _column("undefined_aurocs", "undefined AUROCs", "classes",
-                    "classes without an AUROC (no positive or no negative validation image)")
+UNDEFINED = _column(
+    "undefined_aurocs",
+    "undefined AUROCs",
+    "classes",
+    "classes without an AUROC (no positive or no negative validation image)",
+)
 
 # --- scaling --------------------------------------------------------------------------------------------------
-BASELINE_WORKERS = _column("baseline_workers", "baseline workers", "workers",
-                           "the smallest worker count of the run's sweep and local batch")
-BASELINE_NODES = _column("baseline_nodes", "baseline nodes", "nodes",
-                         "the smallest node count of the line's sweep and workers per node")
+BASELINE_WORKERS = _column(
+    "baseline_workers", "baseline workers", "workers", "the smallest worker count of the run's sweep and local batch"
+)
+BASELINE_NODES = _column(
+    "baseline_nodes", "baseline nodes", "nodes", "the smallest node count of the line's sweep and workers per node"
+)
 RUNS = _column("runs", "runs", "runs", "how many runs a row pools")
 LOCAL_BATCHES = _column("local_batch_sizes", "local batch sizes", None, "the distinct local batch sizes, joined")
 SPEEDUP = _column("speedup", "speedup", "x", "images/s over images/s at the baseline")
-EFFICIENCY = _column("scaling_efficiency", "scaling efficiency (%)", "%",
-                     "100 x speedup / (workers, or nodes, over the baseline's): against the sweep's smallest run "
-                     "at the same local batch (Datta et al. 2019, sec. 4)")
+EFFICIENCY = _column(
+    "scaling_efficiency",
+    "scaling efficiency (%)",
+    "%",
+    "100 x speedup / (workers, or nodes, over the baseline's): against the sweep's smallest run "
+    "at the same local batch (Datta et al. 2019, sec. 4)",
+)
 
 # --- seconds per epoch ----------------------------------------------------------------------------------------
-EPOCHS = _column("epochs", "epochs", "epochs", "a number of epochs: a run's recorded epochs, or those a "
-                                               "prediction assumes to reach the target")
-SECONDS_PER_EPOCH = _column("seconds_per_epoch", "seconds per epoch", "s",
-                            "mean wall time of a run's epochs (differences of elapsed_seconds)")
+EPOCHS = _column(
+    "epochs",
+    "epochs",
+    "epochs",
+    "a number of epochs: a run's recorded epochs, or those a prediction assumes to reach the target",
+)
+SECONDS_PER_EPOCH = _column(
+    "seconds_per_epoch", "seconds per epoch", "s", "mean wall time of a run's epochs (differences of elapsed_seconds)"
+)
 FASTEST_EPOCH = _column("fastest_epoch_seconds", "fastest epoch (s)", "s", "a run's shortest epoch")
 SLOWEST_EPOCH = _column("slowest_epoch_seconds", "slowest epoch (s)", "s", "a run's longest epoch")
 
 # --- ours against Datta et al. 2019 ---------------------------------------------------------------------------
 OUR_RUNS = _column("our_runs", "our runs", "runs", "our completed runs behind a row")
-OUR_WORKERS_PER_NODE = _column("our_workers_per_node", "workers per node (ours)", None,
-                               "our runs' distinct workers per node, joined")
-OUR_GLOBAL_BATCH = _column("our_global_batch_sizes", "global batch (ours)", None,
-                           "our runs' distinct global batch sizes, joined")
-OUR_IMAGES_PER_SECOND = _column("our_images_per_second", "images/s (ours, median)", "images/s",
-                                "median images/s of our runs")
-OUR_TTT = _column("our_ttt_minutes", "TTT minutes (ours, median)", "minutes",
-                  "median TTT of our runs that reached the top-1 target")
+OUR_WORKERS_PER_NODE = _column(
+    "our_workers_per_node", "workers per node (ours)", None, "our runs' distinct workers per node, joined"
+)
+OUR_GLOBAL_BATCH = _column(
+    "our_global_batch_sizes", "global batch (ours)", None, "our runs' distinct global batch sizes, joined"
+)
+OUR_IMAGES_PER_SECOND = _column(
+    "our_images_per_second", "images/s (ours, median)", "images/s", "median images/s of our runs"
+)
+OUR_TTT = _column(
+    "our_ttt_minutes", "TTT minutes (ours, median)", "minutes", "median TTT of our runs that reached the top-1 target"
+)
 OUR_WORKLOAD = _column("our_workload", "workload (ours)", None, "our runs' distinct workloads, joined")
-PAPER_WORKERS_PER_NODE = _column("paper_workers_per_node", "workers per node (paper)", "workers",
-                                 "Table 1's workers per node")
-PAPER_GLOBAL_BATCH = _column("paper_global_batch_size", "global batch (paper, derived)", "images",
-                             "Table 1's global batch (derived)")
+PAPER_WORKERS_PER_NODE = _column(
+    "paper_workers_per_node", "workers per node (paper)", "workers", "Table 1's workers per node"
+)
+PAPER_GLOBAL_BATCH = _column(
+    "paper_global_batch_size", "global batch (paper, derived)", "images", "Table 1's global batch (derived)"
+)
 PAPER_IMAGES_PER_SECOND = _column("paper_images_per_second", "images/s (paper)", "images/s", "Table 1's images/s")
 PAPER_TTT = _column("paper_ttt_minutes", "TTT minutes (paper)", "minutes", "Table 1's TTT")
-IMAGES_PER_SECOND_RATIO = _column("images_per_second_ratio", "images/s ours/paper", "ratio",
-                                  "our median images/s over the paper's")
+IMAGES_PER_SECOND_RATIO = _column(
+    "images_per_second_ratio", "images/s ours/paper", "ratio", "our median images/s over the paper's"
+)
 TTT_RATIO = _column("ttt_ratio", "TTT ours/paper", "ratio", "our median TTT over the paper's")
 DIFFERS = _column("differs", "differs from the paper", None, "every way our runs differ from the paper's setting")
 FIGURE = _column("figure", "figure", None, "the figure a row compares: a published figure, or a reference's")
@@ -225,8 +312,7 @@ RATIO = _column("ratio", "ours/paper", "ratio", "ours over the paper's, where bo
 BASIS = _column("basis", "ours: how", None, "how our figure was obtained")
 
 # --- acceptance against a reference ---------------------------------------------------------------------------
-SHAPE = _column("shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local "
-                                        "batch")
+SHAPE = _column("shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local batch")
 REPEATS = _column("repeats", "n", "runs", "the shape's completed repeats with the figure")
 REPEAT_MEDIAN = _column("repeat_median", "median", None, "the median over the repeats, in the figure's unit")
 REPEAT_MIN = _column("repeat_min", "min", None, "the least of the repeats, in the figure's unit")
@@ -242,20 +328,23 @@ ALLREDUCE_SECONDS = _column("allreduce_seconds", "allreduce (s)", "s", "the mode
 STEP_SECONDS = _column("step_seconds", "step (s)", "s", "a training step: measured, or compute + allreduce")
 EPOCHS_FROM = _column("epochs_from", "epochs from", None, "where a prediction's epochs come from")
 TTT_SPEEDUP = _column("ttt_speedup", "TTT speedup", "x", "TTT at the smallest node count over this row's")
-PUBLISHED_GLOBAL_BATCH = _column("published_global_batch_size", "published global batch size", "images",
-                                 "Table 1's global batch beside a prediction")
+PUBLISHED_GLOBAL_BATCH = _column(
+    "published_global_batch_size", "published global batch size", "images", "Table 1's global batch beside a prediction"
+)
 PUBLISHED_EPOCHS = _column("published_epochs", "published epochs", "epochs", "Table 1's epochs beside a prediction")
-PUBLISHED_IMAGES_PER_SECOND = _column("published_images_per_second", "published images/s", "images/s",
-                                      "Table 1's images/s beside a prediction")
-IMAGES_PER_SECOND_ERROR = _column("images_per_second_error_percent", "images/s error (%)", "%",
-                                  "100 (predicted - published) / published")
-PUBLISHED_TTT = _column("published_ttt_minutes", "published TTT (minutes)", "minutes",
-                        "Table 1's TTT beside a prediction")
+PUBLISHED_IMAGES_PER_SECOND = _column(
+    "published_images_per_second", "published images/s", "images/s", "Table 1's images/s beside a prediction"
+)
+IMAGES_PER_SECOND_ERROR = _column(
+    "images_per_second_error_percent", "images/s error (%)", "%", "100 (predicted - published) / published"
+)
+PUBLISHED_TTT = _column(
+    "published_ttt_minutes", "published TTT (minutes)", "minutes", "Table 1's TTT beside a prediction"
+)
 TTT_ERROR = _column("ttt_error_percent", "TTT error (%)", "%", "100 (predicted - published) / published")
 
 # --- internal to a drawing --------------------------------------------------------------------------------------
-CURVE_FILE = _column("curve_file", "curve file", None,
-                     "a per-run learning-curve PNG, relative to the curves folder")
+CURVE_FILE = _column("curve_file", "curve file", None, "a per-run learning-curve PNG, relative to the curves folder")
 
 _BY_LABEL = {column.label: column.name for column in COLUMNS.values()}
 

@@ -16,6 +16,7 @@ Medians are over our completed runs; a run that never reached the target has no 
 the TTT median. Most of the paper's body figures are as quoted in the project's issue 9, and Table 1's
 per-row throughput and TTT were not transcribed (see :mod:`analysis.paper`), so their ratios stay blank.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -28,22 +29,68 @@ from benchmark.models.analytic import model_figures
 from benchmark.util.atomic import write_atomic
 
 from . import paper
-from .columns import (BASELINE_NODES, BASIS, DIFFERS, EFFICIENCY, FIGURE, IMAGES_PER_SECOND_RATIO, NODES,
-                      OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_VALUE, OUR_WORKERS_PER_NODE,
-                      OUR_WORKLOAD, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_SOURCE, PAPER_TTT, PAPER_VALUE,
-                      PAPER_WORKERS_PER_NODE, RATIO, SPEEDUP, SWEEP, TTT_RATIO, UNIT, WORKERS_PER_NODE, csv_text)
+from .columns import (
+    BASELINE_NODES,
+    BASIS,
+    DIFFERS,
+    EFFICIENCY,
+    FIGURE,
+    IMAGES_PER_SECOND_RATIO,
+    NODES,
+    OUR_GLOBAL_BATCH,
+    OUR_IMAGES_PER_SECOND,
+    OUR_RUNS,
+    OUR_TTT,
+    OUR_VALUE,
+    OUR_WORKERS_PER_NODE,
+    OUR_WORKLOAD,
+    PAPER_GLOBAL_BATCH,
+    PAPER_IMAGES_PER_SECOND,
+    PAPER_SOURCE,
+    PAPER_TTT,
+    PAPER_VALUE,
+    PAPER_WORKERS_PER_NODE,
+    RATIO,
+    SPEEDUP,
+    SWEEP,
+    TTT_RATIO,
+    UNIT,
+    WORKERS_PER_NODE,
+    csv_text,
+)
 from .markdown import markdown_table
 from .outputs import TableOutput
 from .records import LoadedRecords
 from .tables import LEAKY_SPLIT, SECONDS_PER_MINUTE, dataset, distinct, node_scaling, workload
 
 TABLE1_VS_PAPER_COLUMNS = [
-    NODES, OUR_RUNS, OUR_WORKERS_PER_NODE, OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_WORKLOAD,
-    PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT, IMAGES_PER_SECOND_RATIO,
-    TTT_RATIO, DIFFERS,
+    NODES,
+    OUR_RUNS,
+    OUR_WORKERS_PER_NODE,
+    OUR_GLOBAL_BATCH,
+    OUR_IMAGES_PER_SECOND,
+    OUR_TTT,
+    OUR_WORKLOAD,
+    PAPER_WORKERS_PER_NODE,
+    PAPER_GLOBAL_BATCH,
+    PAPER_IMAGES_PER_SECOND,
+    PAPER_TTT,
+    IMAGES_PER_SECOND_RATIO,
+    TTT_RATIO,
+    DIFFERS,
 ]
-SECTIONS_VS_PAPER_COLUMNS = [FIGURE, PAPER_SOURCE, UNIT, PAPER_VALUE, OUR_VALUE, RATIO, OUR_RUNS, BASIS,
-                             OUR_WORKLOAD, DIFFERS]
+SECTIONS_VS_PAPER_COLUMNS = [
+    FIGURE,
+    PAPER_SOURCE,
+    UNIT,
+    PAPER_VALUE,
+    OUR_VALUE,
+    RATIO,
+    OUR_RUNS,
+    BASIS,
+    OUR_WORKLOAD,
+    DIFFERS,
+]
 
 #: The words of a missing figure in the Markdown tables.
 NOT_PUBLISHED = "not published"
@@ -55,8 +102,10 @@ PAPER_TABLE1_IMAGE_SIZE = f"{paper.DATASET['dataset_b_image_px'].value}x{paper.D
 #: Dataset A's image size (1024x1280), as "HxW".
 PAPER_DATASET_A_IMAGE_SIZE = f"{paper.DATASET['image_height_px'].value}x{paper.DATASET['image_width_px'].value}"
 #: The paper's nodes, from the abstract.
-PAPER_HARDWARE = (f"{paper.HARDWARE['sockets'].value}x Xeon {paper.HARDWARE['cpu'].value} + "
-                  f"{paper.HARDWARE['interconnect_gbits_per_second'].value} Gb/s Omni-Path")
+PAPER_HARDWARE = (
+    f"{paper.HARDWARE['sockets'].value}x Xeon {paper.HARDWARE['cpu'].value} + "
+    f"{paper.HARDWARE['interconnect_gbits_per_second'].value} Gb/s Omni-Path"
+)
 
 
 @dataclass(frozen=True)
@@ -90,25 +139,48 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
     for nodes in sorted(set(by_nodes) | set(int(n) for n in done["nodes"].dropna())):
         ours, theirs = done[done["nodes"] == nodes], by_nodes.get(nodes)
         batch = theirs.global_batch_size.value if theirs else None
-        setting = Setting(PAPER_TABLE1_IMAGE_SIZE, f"bbbc021 {paper.TABLE1_VARIANT}",
-                          theirs.workers_per_node if theirs else None, batch)
+        setting = Setting(
+            PAPER_TABLE1_IMAGE_SIZE,
+            f"bbbc021 {paper.TABLE1_VARIANT}",
+            theirs.workers_per_node if theirs else None,
+            batch,
+        )
         our_ips, our_ttt = _median(ours["images_per_second"]), _median(ours["ttt_seconds"] / SECONDS_PER_MINUTE)
         paper_ips = theirs.images_per_second.value if theirs else None
         paper_ttt = theirs.ttt_minutes.value if theirs else None
-        rows.append({
-            NODES: nodes, OUR_RUNS: len(ours), OUR_WORKERS_PER_NODE: distinct(ours["workers_per_node"]),
-            OUR_GLOBAL_BATCH: distinct(ours["global_batch_size"]), OUR_IMAGES_PER_SECOND: our_ips,
-            OUR_TTT: our_ttt, OUR_WORKLOAD: distinct(workload(ours), "; "),
-            PAPER_WORKERS_PER_NODE: theirs.workers_per_node if theirs else None, PAPER_GLOBAL_BATCH: batch,
-            PAPER_IMAGES_PER_SECOND: paper_ips, PAPER_TTT: paper_ttt,
-            IMAGES_PER_SECOND_RATIO: _ratio(our_ips, paper_ips), TTT_RATIO: _ratio(our_ttt, paper_ttt),
-            DIFFERS: differences(ours, setting),
-        })
+        rows.append(
+            {
+                NODES: nodes,
+                OUR_RUNS: len(ours),
+                OUR_WORKERS_PER_NODE: distinct(ours["workers_per_node"]),
+                OUR_GLOBAL_BATCH: distinct(ours["global_batch_size"]),
+                OUR_IMAGES_PER_SECOND: our_ips,
+                OUR_TTT: our_ttt,
+                OUR_WORKLOAD: distinct(workload(ours), "; "),
+                PAPER_WORKERS_PER_NODE: theirs.workers_per_node if theirs else None,
+                PAPER_GLOBAL_BATCH: batch,
+                PAPER_IMAGES_PER_SECOND: paper_ips,
+                PAPER_TTT: paper_ttt,
+                IMAGES_PER_SECOND_RATIO: _ratio(our_ips, paper_ips),
+                TTT_RATIO: _ratio(our_ttt, paper_ttt),
+                DIFFERS: differences(ours, setting),
+            }
+        )
     table = pd.DataFrame(rows, columns=TABLE1_VS_PAPER_COLUMNS)
-    return table.astype({NODES: "Int64", OUR_RUNS: "Int64", PAPER_WORKERS_PER_NODE: "Int64",
-                         PAPER_GLOBAL_BATCH: "Int64", OUR_IMAGES_PER_SECOND: "float64", OUR_TTT: "float64",
-                         PAPER_IMAGES_PER_SECOND: "float64", PAPER_TTT: "float64",
-                         IMAGES_PER_SECOND_RATIO: "float64", TTT_RATIO: "float64"})
+    return table.astype(
+        {
+            NODES: "Int64",
+            OUR_RUNS: "Int64",
+            PAPER_WORKERS_PER_NODE: "Int64",
+            PAPER_GLOBAL_BATCH: "Int64",
+            OUR_IMAGES_PER_SECOND: "float64",
+            OUR_TTT: "float64",
+            PAPER_IMAGES_PER_SECOND: "float64",
+            PAPER_TTT: "float64",
+            IMAGES_PER_SECOND_RATIO: "float64",
+            TTT_RATIO: "float64",
+        }
+    )
 
 
 def differences(runs: pd.DataFrame, setting: Setting) -> str:
@@ -159,22 +231,47 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     scaled = scaled[scaled[BASELINE_NODES] == 1]
     rows = [
         _activation_row(),
-        _row("one-node memory at batch 32", paper.SINGLE_NODE["memory_gb_batch32"],
-             one_node[one_node["local_batch_size"] == 32], lambda r: _median(r["peak_rss_bytes_max"] / BYTES_PER_GB),
-             "median peak RSS of the largest worker, 1-node runs at local batch 32", dataset_a),
-        _row("one-node TTT at batch 32", paper.SINGLE_NODE["ttt_minutes_batch32"],
-             one_node[one_node["global_batch_size"] == 32], lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE),
-             "median TTT, 1-node runs at global batch 32", dataset_a),
+        _row(
+            "one-node memory at batch 32",
+            paper.SINGLE_NODE["memory_gb_batch32"],
+            one_node[one_node["local_batch_size"] == 32],
+            lambda r: _median(r["peak_rss_bytes_max"] / BYTES_PER_GB),
+            "median peak RSS of the largest worker, 1-node runs at local batch 32",
+            dataset_a,
+        ),
+        _row(
+            "one-node TTT at batch 32",
+            paper.SINGLE_NODE["ttt_minutes_batch32"],
+            one_node[one_node["global_batch_size"] == 32],
+            lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE),
+            "median TTT, 1-node runs at global batch 32",
+            dataset_a,
+        ),
         _best_configuration_row(one_node, dataset_a),
-        _row("TTT on 8 nodes", paper.EIGHT_NODES["ttt_minutes"], done[done["nodes"] == 8],
-             lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE), "median TTT, 8-node runs", eight),
+        _row(
+            "TTT on 8 nodes",
+            paper.EIGHT_NODES["ttt_minutes"],
+            done[done["nodes"] == 8],
+            lambda r: _median(r["ttt_seconds"] / SECONDS_PER_MINUTE),
+            "median TTT, 8-node runs",
+            eight,
+        ),
         _scaling_row("speedup on 8 nodes", paper.EIGHT_NODES["speedup"], done, scaled, 8, SPEEDUP, eight),
-        _scaling_row("scaling efficiency on 8 nodes", paper.EIGHT_NODES["scaling_efficiency"], done, scaled, 8,
-                     EFFICIENCY, eight),
-        _scaling_row("speedup on 128 nodes", paper.LARGE_SCALE["speedup_1_to_128"], done, scaled, 128, SPEEDUP,
-                     Setting()),
-        _scaling_row("scaling efficiency on 128 nodes", paper.LARGE_SCALE["scaling_efficiency_128"], done, scaled,
-                     128, EFFICIENCY, Setting()),
+        _scaling_row(
+            "scaling efficiency on 8 nodes", paper.EIGHT_NODES["scaling_efficiency"], done, scaled, 8, EFFICIENCY, eight
+        ),
+        _scaling_row(
+            "speedup on 128 nodes", paper.LARGE_SCALE["speedup_1_to_128"], done, scaled, 128, SPEEDUP, Setting()
+        ),
+        _scaling_row(
+            "scaling efficiency on 128 nodes",
+            paper.LARGE_SCALE["scaling_efficiency_128"],
+            done,
+            scaled,
+            128,
+            EFFICIENCY,
+            Setting(),
+        ),
     ]
     return pd.DataFrame(rows, columns=SECTIONS_VS_PAPER_COLUMNS).astype({OUR_RUNS: "Int64"})
 
@@ -182,36 +279,48 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
 class PaperComparison(TableOutput):
     name = "vs_paper"
     files = "table1_vs_paper.csv, table1_vs_paper.md, sections_vs_paper.csv, sections_vs_paper.md"
-    description = ("our runs beside Datta et al. 2019: Table 1 per node count, and the figures of Fig. 2 and "
-                   "sec. 5.2-5.4")
+    description = (
+        "our runs beside Datta et al. 2019: Table 1 per node count, and the figures of Fig. 2 and sec. 5.2-5.4"
+    )
     on_request = "compare"
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table, sections = table1_vs_paper(records.runs), sections_vs_paper(records.runs)
-        table1_note = ("Ours: median over our completed runs with that node count (TTT over those that reached "
-                       "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
-                       "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
-                       "2048)); its per-row images/s and TTT were not transcribed, hence no ratio.")
-        sections_note = ("The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
-                         "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
-                         "node at the same workers per node; whether the paper's are throughput or TTT speedups "
-                         "was not transcribed.")
+        table1_note = (
+            "Ours: median over our completed runs with that node count (TTT over those that reached "
+            "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
+            "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
+            "2048)); its per-row images/s and TTT were not transcribed, hence no ratio."
+        )
+        sections_note = (
+            "The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
+            "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
+            "node at the same workers per node; whether the paper's are throughput or TTT speedups "
+            "was not transcribed."
+        )
         return [
             write_atomic(out_dir / "table1_vs_paper.csv", csv_text(table)),
-            write_atomic(out_dir / "table1_vs_paper.md", _document("Table 1: ours vs Datta et al. 2019",
-                                                                   table1_note, markdown(table))),
+            write_atomic(
+                out_dir / "table1_vs_paper.md",
+                _document("Table 1: ours vs Datta et al. 2019", table1_note, markdown(table)),
+            ),
             write_atomic(out_dir / "sections_vs_paper.csv", csv_text(sections)),
-            write_atomic(out_dir / "sections_vs_paper.md", _document(
-                "Fig. 2 and sec. 5.2-5.4: ours vs Datta et al. 2019", sections_note, markdown(sections))),
+            write_atomic(
+                out_dir / "sections_vs_paper.md",
+                _document("Fig. 2 and sec. 5.2-5.4: ours vs Datta et al. 2019", sections_note, markdown(sections)),
+            ),
         ]
 
 
 def markdown(table: pd.DataFrame) -> str:
     """A comparison table as Markdown: numbers to 4 significant digits, the paper's missing figures
     "not published", our missing figures "no run" (blank in the other columns)."""
-    missing = {**dict.fromkeys([PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT,
-                                PAPER_VALUE], NOT_PUBLISHED),
-               **dict.fromkeys([OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE], NO_RUN)}
+    missing = {
+        **dict.fromkeys(
+            [PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT, PAPER_VALUE], NOT_PUBLISHED
+        ),
+        **dict.fromkeys([OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE], NO_RUN),
+    }
     return markdown_table(table, formats=dict.fromkeys(table.columns, ".4g"), missing=missing)
 
 
@@ -220,19 +329,35 @@ def _activation_row() -> dict:
     batch, published = paper.FIG2_ACTIVATIONS[0]
     figures = model_figures(paper.DATASET["image_height_px"].value, paper.DATASET["image_width_px"].value)
     ours = figures.activation_bytes(batch) / BYTES_PER_GB
-    return {FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3", PAPER_SOURCE: published.source,
-            UNIT: published.unit, PAPER_VALUE: published.value, OUR_VALUE: ours,
-            RATIO: _ratio(ours, published.value), OUR_RUNS: 0,
-            BASIS: "benchmark.models.analytic (float32 outputs of every layer; not measured)",
-            OUR_WORKLOAD: f"{PAPER_DATASET_A_IMAGE_SIZE} (analytic)", DIFFERS: ""}
+    return {
+        FIGURE: f"activations at batch {batch}, {PAPER_DATASET_A_IMAGE_SIZE}x3",
+        PAPER_SOURCE: published.source,
+        UNIT: published.unit,
+        PAPER_VALUE: published.value,
+        OUR_VALUE: ours,
+        RATIO: _ratio(ours, published.value),
+        OUR_RUNS: 0,
+        BASIS: "benchmark.models.analytic (float32 outputs of every layer; not measured)",
+        OUR_WORKLOAD: f"{PAPER_DATASET_A_IMAGE_SIZE} (analytic)",
+        DIFFERS: "",
+    }
 
 
 def _row(figure: str, published: paper.Published, runs: pd.DataFrame, measure, basis: str, setting: Setting) -> dict:
     """One figure: ``measure(runs)`` (None without runs) beside ``published``."""
     ours = measure(runs) if not runs.empty else None
-    return {FIGURE: figure, PAPER_SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
-            OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs), BASIS: basis,
-            OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
+    return {
+        FIGURE: figure,
+        PAPER_SOURCE: published.source,
+        UNIT: published.unit,
+        PAPER_VALUE: published.value,
+        OUR_VALUE: ours,
+        RATIO: _ratio(ours, published.value),
+        OUR_RUNS: len(runs),
+        BASIS: basis,
+        OUR_WORKLOAD: distinct(workload(runs), "; "),
+        DIFFERS: differences(runs, setting),
+    }
 
 
 def _best_configuration_row(one_node: pd.DataFrame, setting: Setting) -> dict:
@@ -245,14 +370,29 @@ def _best_configuration_row(one_node: pd.DataFrame, setting: Setting) -> dict:
         medians = measured.groupby(["workers_per_node", "local_batch_size"])["images_per_second"].median()
         best_workers, best_batch = medians.idxmax()
         ours = f"{best_workers} x {best_batch}"
-    return {FIGURE: "best one-node configuration", PAPER_SOURCE: workers.source, UNIT: "workers x local batch",
-            PAPER_VALUE: f"{workers.value} x {batch.value}", OUR_VALUE: ours, RATIO: None,
-            OUR_RUNS: len(measured), BASIS: "highest median images/s of the 1-node runs",
-            OUR_WORKLOAD: distinct(workload(measured), "; "), DIFFERS: differences(measured, setting)}
+    return {
+        FIGURE: "best one-node configuration",
+        PAPER_SOURCE: workers.source,
+        UNIT: "workers x local batch",
+        PAPER_VALUE: f"{workers.value} x {batch.value}",
+        OUR_VALUE: ours,
+        RATIO: None,
+        OUR_RUNS: len(measured),
+        BASIS: "highest median images/s of the 1-node runs",
+        OUR_WORKLOAD: distinct(workload(measured), "; "),
+        DIFFERS: differences(measured, setting),
+    }
 
 
-def _scaling_row(figure: str, published: paper.Published, done: pd.DataFrame, scaled: pd.DataFrame, nodes: int,
-                 column: str, setting: Setting) -> dict:
+def _scaling_row(
+    figure: str,
+    published: paper.Published,
+    done: pd.DataFrame,
+    scaled: pd.DataFrame,
+    nodes: int,
+    column: str,
+    setting: Setting,
+) -> dict:
     """A speedup or efficiency at ``nodes`` from ``node_scaling`` (lines whose baseline is 1 node)."""
     at = scaled[scaled[NODES] == nodes]
     lines = set(zip(at[SWEEP], at[WORKERS_PER_NODE]))
@@ -260,10 +400,18 @@ def _scaling_row(figure: str, published: paper.Published, done: pd.DataFrame, sc
     on_a_line = pd.Series([key in lines for key in keys], index=done.index, dtype=bool)
     runs = done[on_a_line & (done["nodes"] == nodes)]
     ours = _median(at[column]) if not at.empty else None
-    return {FIGURE: figure, PAPER_SOURCE: published.source, UNIT: published.unit, PAPER_VALUE: published.value,
-            OUR_VALUE: ours, RATIO: _ratio(ours, published.value), OUR_RUNS: len(runs),
-            BASIS: f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup",
-            OUR_WORKLOAD: distinct(workload(runs), "; "), DIFFERS: differences(runs, setting)}
+    return {
+        FIGURE: figure,
+        PAPER_SOURCE: published.source,
+        UNIT: published.unit,
+        PAPER_VALUE: published.value,
+        OUR_VALUE: ours,
+        RATIO: _ratio(ours, published.value),
+        OUR_RUNS: len(runs),
+        BASIS: f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup",
+        OUR_WORKLOAD: distinct(workload(runs), "; "),
+        DIFFERS: differences(runs, setting),
+    }
 
 
 def _document(title: str, note: str, table: str) -> str:

@@ -6,6 +6,7 @@ Wilson et al. (Dell EMC, "Fast and Accurate Training of an AI Radiologist on Int
 Supercomputers") compare their CheXNet and VGG-16 runs by model, optimizer, batch size and threads
 (Figs. 4-14); :mod:`analysis.auroc`, :mod:`analysis.epoch_time` and :mod:`analysis.val_loss` label the runs so.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -25,9 +26,13 @@ def _plural(value, unit: str) -> str:
 
 #: How a label shows one value of each setting.
 _VALUE_TEXT = {
-    MODEL: str, OPTIMIZER: str, LR_SCHEDULE: lambda value: f"{value} LR schedule",
-    NODES: lambda value: _plural(value, "node"), WORKERS_PER_NODE: lambda value: f"{_plural(value, 'worker')}/node",
-    LOCAL_BATCH: lambda value: f"batch {value}", THREADS: lambda value: _plural(value, "thread"),
+    MODEL: str,
+    OPTIMIZER: str,
+    LR_SCHEDULE: lambda value: f"{value} LR schedule",
+    NODES: lambda value: _plural(value, "node"),
+    WORKERS_PER_NODE: lambda value: f"{_plural(value, 'worker')}/node",
+    LOCAL_BATCH: lambda value: f"batch {value}",
+    THREADS: lambda value: _plural(value, "thread"),
 }
 
 
@@ -46,9 +51,10 @@ def varying(runs: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
 def labels(runs: pd.DataFrame, keys: list[str]) -> list[str]:
     """Per run of ``runs`` (:func:`settings` rows), its values of ``keys`` as text, e.g. ``"adam, batch 8,
     2 threads"`` (``"<key> unknown"`` for a missing value); empty strings without keys."""
-    return [", ".join(f"{key} unknown" if pd.isna(value) else _VALUE_TEXT[key](value)
-                      for key, value in zip(keys, values))
-            for values in runs[keys].itertuples(index=False, name=None)]
+    return [
+        ", ".join(f"{key} unknown" if pd.isna(value) else _VALUE_TEXT[key](value) for key, value in zip(keys, values))
+        for values in runs[keys].itertuples(index=False, name=None)
+    ]
 
 
 def run_labels(runs: pd.DataFrame) -> list[str]:
@@ -57,8 +63,10 @@ def run_labels(runs: pd.DataFrame) -> list[str]:
     apart (repeats of a shape); the run id alone when no setting varies."""
     texts = labels(runs, varying(runs))
     counts = pd.Series(texts).value_counts()
-    return [text if text and counts[text] == 1 else f"{text} ({run_id})" if text else str(run_id)
-            for text, run_id in zip(texts, runs[RUN_ID])]
+    return [
+        text if text and counts[text] == 1 else f"{text} ({run_id})" if text else str(run_id)
+        for text, run_id in zip(texts, runs[RUN_ID])
+    ]
 
 
 def grouped(runs: pd.DataFrame, keys: list[str], limit: int) -> list[tuple[str, pd.DataFrame]]:

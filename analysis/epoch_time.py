@@ -15,6 +15,7 @@ the fastest and slowest epoch of each run (the same differences).
 Sweeps shown: those whose completed runs vary the intra-op threads (any model), and multi-label sweeps whose
 completed runs vary the local batch size (a single-label batch sweep has ``fig5_batch_size.png``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,19 @@ from matplotlib.patches import Patch
 
 from benchmark.util.atomic import write_atomic
 
-from .columns import (EPOCHS, FASTEST_EPOCH, IMAGES_PER_SECOND, LOCAL_BATCH, RUN_ID, SECONDS_PER_EPOCH, SLOWEST_EPOCH,
-                      STATUS, SWEEP, THREADS, csv_text)
+from .columns import (
+    EPOCHS,
+    FASTEST_EPOCH,
+    IMAGES_PER_SECOND,
+    LOCAL_BATCH,
+    RUN_ID,
+    SECONDS_PER_EPOCH,
+    SLOWEST_EPOCH,
+    STATUS,
+    SWEEP,
+    THREADS,
+    csv_text,
+)
 from .differences import SETTINGS, grouped, settings, varying
 from .outputs import FigureOutput, TableOutput
 from .plots import CI_ALPHA, MAX_SERIES, save_png
@@ -35,8 +47,17 @@ from .records import LoadedRecords
 
 #: The folder of the figures, one per sweep.
 EPOCH_TIME_DIR = "epoch_time"
-EPOCH_TIME_COLUMNS = [SWEEP, RUN_ID, STATUS, *SETTINGS, EPOCHS, SECONDS_PER_EPOCH, FASTEST_EPOCH,
-                      SLOWEST_EPOCH, IMAGES_PER_SECOND]
+EPOCH_TIME_COLUMNS = [
+    SWEEP,
+    RUN_ID,
+    STATUS,
+    *SETTINGS,
+    EPOCHS,
+    SECONDS_PER_EPOCH,
+    FASTEST_EPOCH,
+    SLOWEST_EPOCH,
+    IMAGES_PER_SECOND,
+]
 _AXIS_LABELS = {THREADS: "intra-op threads per worker", LOCAL_BATCH: "local batch size (images per worker)"}
 
 
@@ -44,9 +65,11 @@ def timed_sweeps(runs: pd.DataFrame) -> list[str]:
     """The sweeps of ``runs`` (``LoadedRecords.runs``) shown: their completed runs vary the intra-op threads, or,
     for a sweep with multi-label runs, the local batch size. Sorted."""
     done = runs[runs["status"] == "completed"]
-    by_sweep = done.groupby("sweep", sort=True).agg(threads=("intra_op_threads", "nunique"),
-                                                     batches=("local_batch_size", "nunique"),
-                                                     multi_label=("multi_label", "any"))
+    by_sweep = done.groupby("sweep", sort=True).agg(
+        threads=("intra_op_threads", "nunique"),
+        batches=("local_batch_size", "nunique"),
+        multi_label=("multi_label", "any"),
+    )
     shown = (by_sweep["threads"] > 1) | (by_sweep["multi_label"] & (by_sweep["batches"] > 1))
     return list(by_sweep.index[shown])
 
@@ -96,10 +119,18 @@ def plot_epoch_time(rows: pd.DataFrame, sweep: str, path: str | Path) -> Path:
         x = np.array([slots[value] for value in values.index]) - 0.4 + width * (index + 0.5)
         if values.map(len).max() > 1:
             boxes = True
-            axes.boxplot(list(values), positions=x, widths=0.7 * width, manage_ticks=False, patch_artist=True,
-                         boxprops={"facecolor": color, "alpha": 2 * CI_ALPHA, "edgecolor": color},
-                         medianprops={"color": color}, whiskerprops={"color": color}, capprops={"color": color},
-                         flierprops={"markeredgecolor": color, "markersize": 4})
+            axes.boxplot(
+                list(values),
+                positions=x,
+                widths=0.7 * width,
+                manage_ticks=False,
+                patch_artist=True,
+                boxprops={"facecolor": color, "alpha": 2 * CI_ALPHA, "edgecolor": color},
+                medianprops={"color": color},
+                whiskerprops={"color": color},
+                capprops={"color": color},
+                flierprops={"markeredgecolor": color, "markersize": 4},
+            )
         axes.plot(x, [np.median(v) for v in values], "o-", color=color, markersize=4, label=label)
     axes.set_xticks(list(slots.values()), [f"{value:g}" for value in slots])
     axes.set_xlim(-0.6, len(slots) - 0.4)
@@ -109,8 +140,13 @@ def plot_epoch_time(rows: pd.DataFrame, sweep: str, path: str | Path) -> Path:
     axes.grid(axis="y", alpha=0.3)
     handles = axes.get_legend_handles_labels()[0]
     if boxes:
-        handles.append(Patch(color="gray", alpha=2 * CI_ALPHA, label="box: repeats (quartiles, median; whiskers "
-                                                                       "1.5 IQR); line: medians"))
+        handles.append(
+            Patch(
+                color="gray",
+                alpha=2 * CI_ALPHA,
+                label="box: repeats (quartiles, median; whiskers 1.5 IQR); line: medians",
+            )
+        )
     axes.legend(handles=handles, fontsize="small", loc="upper right")
     axes.set_title(f"{sweep}: seconds per epoch vs {_AXIS_LABELS[x_key].split(' (')[0]}, {len(rows)} run(s)")
     return save_png(figure, path, tight=False)
@@ -119,8 +155,10 @@ def plot_epoch_time(rows: pd.DataFrame, sweep: str, path: str | Path) -> Path:
 class EpochTimeTable(TableOutput):
     name = "epoch_time"
     files = "epoch_time.csv"
-    description = ("seconds per epoch (mean, fastest, slowest) of each completed run of the sweeps that vary the "
-                   "intra-op threads or, multi-label, the local batch size")
+    description = (
+        "seconds per epoch (mean, fastest, slowest) of each completed run of the sweeps that vary the "
+        "intra-op threads or, multi-label, the local batch size"
+    )
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table = epoch_time_table(records)
@@ -130,13 +168,17 @@ class EpochTimeTable(TableOutput):
 class EpochTimeFigure(FigureOutput):
     name = "epoch_time"
     files = f"{EPOCH_TIME_DIR}/<sweep>.png"
-    description = ("seconds per epoch against intra-op threads (or local batch size) for each sweep that varies "
-                   "them, repeats as box plots")
+    description = (
+        "seconds per epoch against intra-op threads (or local batch size) for each sweep that varies "
+        "them, repeats as box plots"
+    )
     summary = False
 
     def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
         return records.by_sweep(timed_sweeps(records.runs))
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
-        return [plot_epoch_time(rows, sweep, out_dir / EPOCH_TIME_DIR / f"{sweep}.png")
-                for sweep, rows in epoch_time_table(records).groupby(SWEEP, sort=True)]
+        return [
+            plot_epoch_time(rows, sweep, out_dir / EPOCH_TIME_DIR / f"{sweep}.png")
+            for sweep, rows in epoch_time_table(records).groupby(SWEEP, sort=True)
+        ]

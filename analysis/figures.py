@@ -19,6 +19,7 @@ Each is a :class:`analysis.outputs.FigureOutput` (:data:`PAPER_FIGURES`) whose `
 can feed it (its drawing function raises ``ValueError`` with that reason). :class:`SweepCurves` draws each
 sweep's learning curves, ``curves/<sweep>.png``, as Fig. 9 draws them.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,15 +30,22 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.path import Path as Path_
 from matplotlib.textpath import TextPath, text_to_path
-from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator,
-                               ScalarFormatter)
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+    ScalarFormatter,
+)
 from matplotlib.transforms import Affine2D
 
 from benchmark.models.analytic import model_figures
@@ -95,17 +103,37 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
     for index, (height, width, classes) in enumerate(shapes):
         color, figures = f"C{index % 10}", model_figures(height, width, 3, classes)
         name = f"{height}x{width}x3" + (" (the paper's Dataset A)" if index == 0 else "")
-        axes.plot(FIG2_BATCHES, [figures.activation_bytes(b) / BYTES_PER_GB for b in FIG2_BATCHES], ".-",
-                  color=color, label=f"analytic activations, {name}")
-        measured = runs[(runs["image_height"] == height) & (runs["image_width"] == width)
-                        & (runs["num_classes"] == classes) & runs["peak_rss_bytes_max"].notna()
-                        & runs["local_batch_size"].notna()]
+        axes.plot(
+            FIG2_BATCHES,
+            [figures.activation_bytes(b) / BYTES_PER_GB for b in FIG2_BATCHES],
+            ".-",
+            color=color,
+            label=f"analytic activations, {name}",
+        )
+        measured = runs[
+            (runs["image_height"] == height)
+            & (runs["image_width"] == width)
+            & (runs["num_classes"] == classes)
+            & runs["peak_rss_bytes_max"].notna()
+            & runs["local_batch_size"].notna()
+        ]
         if not measured.empty:
-            axes.plot(measured["local_batch_size"], measured["peak_rss_bytes_max"] / BYTES_PER_GB, "o", color=color,
-                      markerfacecolor="none", label=f"measured peak RSS per worker (whole process), {height}x{width}")
+            axes.plot(
+                measured["local_batch_size"],
+                measured["peak_rss_bytes_max"] / BYTES_PER_GB,
+                "o",
+                color=color,
+                markerfacecolor="none",
+                label=f"measured peak RSS per worker (whole process), {height}x{width}",
+            )
     for batch, published in paper.FIG2_ACTIVATIONS:
-        axes.plot([batch], [published.value], "*", label=f"Datta et al. 2019, Fig. 2: about {published.value:g} "
-                                                         f"{published.unit} at batch {batch}", **PAPER_STYLE)
+        axes.plot(
+            [batch],
+            [published.value],
+            "*",
+            label=f"Datta et al. 2019, Fig. 2: about {published.value:g} {published.unit} at batch {batch}",
+            **PAPER_STYLE,
+        )
     _plain_log_y(axes)
     axes.set_xticks(sorted({*FIG2_BATCHES, *(int(b) for b in runs["local_batch_size"].dropna())}))
     axes.set_xlabel("batch size (images per worker)")
@@ -153,16 +181,27 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
         median_band(speed_axes, group["local_batch_size"], group["images_per_second"], color, label)
         median_band(memory_axes, group["local_batch_size"], group["peak_rss_bytes_max"] / BYTES_PER_GB, color, label)
     best_workers, best_batch = paper.SINGLE_NODE["best_workers_per_node"], paper.SINGLE_NODE["best_local_batch"]
-    speed_axes.axvline(best_batch.value, color="black", linestyle=":",
-                       label=f"Datta et al. 2019, {best_batch.source}: best {best_workers.value} workers x "
-                             f"local batch {best_batch.value}")
+    speed_axes.axvline(
+        best_batch.value,
+        color="black",
+        linestyle=":",
+        label=f"Datta et al. 2019, {best_batch.source}: best {best_workers.value} workers x "
+        f"local batch {best_batch.value}",
+    )
     memory = paper.SINGLE_NODE["memory_gb_batch32"]
-    memory_axes.plot([32], [memory.value], "*", label=f"Datta et al. 2019, {memory.source}: {memory.value:g} "
-                                                      f"{memory.unit} at batch 32 (1 node)", **PAPER_STYLE)
+    memory_axes.plot(
+        [32],
+        [memory.value],
+        "*",
+        label=f"Datta et al. 2019, {memory.source}: {memory.value:g} {memory.unit} at batch 32 (1 node)",
+        **PAPER_STYLE,
+    )
     _plain_log_y(memory_axes)
     batches = sorted({*one_node["local_batch_size"].astype(int), best_batch.value, 32})
-    for axes, ylabel in ((speed_axes, "throughput (images/s, all workers of the node)"),
-                         (memory_axes, "peak RSS per worker (GB = 10^9 bytes, log scale)")):
+    for axes, ylabel in (
+        (speed_axes, "throughput (images/s, all workers of the node)"),
+        (memory_axes, "peak RSS per worker (GB = 10^9 bytes, log scale)"),
+    ):
         _batch_axis(axes, batches)
         axes.set_ylabel(ylabel)
         axes.grid(alpha=0.3, which="both")
@@ -194,7 +233,7 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
     run_lines = []
     if bands:
         for color, label, rows in _run_series(epochs):
-            line, = loss_axes.plot(rows["epoch"], rows["train_loss"], "-", color=color, label=label)
+            (line,) = loss_axes.plot(rows["epoch"], rows["train_loss"], "-", color=color, label=label)
             top1_axes.plot(rows["epoch"], 100 * rows["val_top1"], "-", color=color)
             top5_axes.plot(rows["epoch"], 100 * rows["val_top5"], "-", color=color)
             interval_band(top1_axes, rows, "val_top1_ci_low", "val_top1_ci_high", color)
@@ -205,8 +244,11 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         groups = epochs.groupby(keys, sort=True) if keys else [((), epochs)]
         for index, (values, rows) in enumerate(groups):
             count = rows.groupby(["sweep", "run_id"]).ngroups
-            label = (f"sweep {values[0] if isinstance(values, tuple) else values}" if keys
-                     else f"all {epochs['sweep'].nunique()} sweeps") + f": median of {count} runs"
+            label = (
+                f"sweep {values[0] if isinstance(values, tuple) else values}"
+                if keys
+                else f"all {epochs['sweep'].nunique()} sweeps"
+            ) + f": median of {count} runs"
             color = f"C{index % 10}"
             median_band(loss_axes, rows["epoch"], rows["train_loss"], color, label, "-")
             median_band(top1_axes, rows["epoch"], 100 * rows["val_top1"], color, None, "-")
@@ -215,14 +257,17 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         run_lines.append(Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="band: min to max over the runs"))
     for axes, key, what in ((top1_axes, "top1", "top-1"), (top5_axes, "top5", "top-5")):
         target = paper.TARGETS[key]
-        axes.axhline(100 * target.value, color="black", linestyle=":",
-                     label=f"Datta et al. 2019, Table 1 target: {100 * target.value:g} % {what}")
+        axes.axhline(
+            100 * target.value,
+            color="black",
+            linestyle=":",
+            label=f"Datta et al. 2019, Table 1 target: {100 * target.value:g} % {what}",
+        )
         axes.set_ylim(0, 101)
         axes.set_ylabel(f"validation {what} accuracy (%)")
         axes.legend(fontsize="small", loc="lower right")
     loss_axes.set_ylabel("training loss (cross-entropy, mean over the epoch)")
-    band_note = (" (bands: 95 % CI over fields of view)" if bands
-                 else f" (median of {runs} runs)")
+    band_note = " (bands: 95 % CI over fields of view)" if bands else f" (median of {runs} runs)"
     top1_axes.set_title("Validation top-1" + band_note)
     top5_axes.set_title("Validation top-5" + band_note)
     loss_axes.set_title("Training loss")
@@ -230,8 +275,9 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
-    figure.legend(handles=_limited(run_lines), loc="outside right upper", fontsize="small",
-                  title="runs" if bands else "sweeps")
+    figure.legend(
+        handles=_limited(run_lines), loc="outside right upper", fontsize="small", title="runs" if bands else "sweeps"
+    )
     figure.suptitle("Fig. 7: training loss, validation top-1 and top-5 per epoch")
     return save_png(figure, path)
 
@@ -255,15 +301,26 @@ def plot_fig8_speedup(loaded: LoadedRecords, path: str | Path) -> Path:
     for color, label, group in lines:
         median_band(axes, group[NODES], group[SPEEDUP], color, label)
         if (group[BASELINE_NODES] != 1).any() and group[BASELINE_NODES].nunique() == 1:
-            axes.plot(group[NODES], group[NODES] / group[BASELINE_NODES], color=color,
-                      label=f"ideal for {label} (nodes / {group[BASELINE_NODES].iloc[0]})", **IDEAL_STYLE)
+            axes.plot(
+                group[NODES],
+                group[NODES] / group[BASELINE_NODES],
+                color=color,
+                label=f"ideal for {label} (nodes / {group[BASELINE_NODES].iloc[0]})",
+                **IDEAL_STYLE,
+            )
     eight, large = paper.EIGHT_NODES["speedup"], paper.LARGE_SCALE["speedup_1_to_128"]
     top = max(128, *(int(group[NODES].max()) for _, _, group in lines))
     axes.plot([1, top], [1, top], color="gray", **IDEAL_STYLE, label="ideal from 1 node (speedup = nodes)")
-    axes.plot([8], [eight.value], "*", label=f"Datta et al. 2019, {eight.source}: {eight.value:g}x on 8 nodes",
-              **PAPER_STYLE)
-    axes.plot([128], [large.value], "D", label=f"Datta et al. 2019, {large.source}: {large.value:g}x, 1 to 128 nodes",
-              **{**PAPER_STYLE, "markersize": 9})
+    axes.plot(
+        [8], [eight.value], "*", label=f"Datta et al. 2019, {eight.source}: {eight.value:g}x on 8 nodes", **PAPER_STYLE
+    )
+    axes.plot(
+        [128],
+        [large.value],
+        "D",
+        label=f"Datta et al. 2019, {large.source}: {large.value:g}x, 1 to 128 nodes",
+        **{**PAPER_STYLE, "markersize": 9},
+    )
     _nodes_axis(axes, lines)
     axes.set_yscale("log", base=2)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
@@ -285,8 +342,14 @@ def plot_fig9_top1_lr(loaded: LoadedRecords, path: str | Path) -> Path:
     epochs = _with_top1(loaded.epochs)
     if epochs.empty:
         raise ValueError(NO_TOP1)
-    return plot_top1_lr_grid(epochs, loaded.runs, path, "Fig. 9: validation top-1 and learning rate per epoch",
-                             MAX_PANELS, "every sweep's runs are in curves/<sweep>.png")
+    return plot_top1_lr_grid(
+        epochs,
+        loaded.runs,
+        path,
+        "Fig. 9: validation top-1 and learning rate per epoch",
+        MAX_PANELS,
+        "every sweep's runs are in curves/<sweep>.png",
+    )
 
 
 def plot_sweep_curves(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: str | Path) -> Path:
@@ -299,13 +362,19 @@ def plot_sweep_curves(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path
     rows = _with_top1(epochs[epochs["sweep"] == sweep])
     if rows.empty:
         raise ValueError(f"no run of sweep {sweep} recorded a validation top-1")
-    return plot_top1_lr_grid(rows, runs[runs["sweep"] == sweep], path,
-                             f"Sweep {sweep}: validation top-1 and learning rate per epoch", MAX_CELLS,
-                             "analyze --per-run-curves draws one PNG per run")
+    return plot_top1_lr_grid(
+        rows,
+        runs[runs["sweep"] == sweep],
+        path,
+        f"Sweep {sweep}: validation top-1 and learning rate per epoch",
+        MAX_CELLS,
+        "analyze --per-run-curves draws one PNG per run",
+    )
 
 
-def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path, title: str, max_cells: int,
-                      more_note: str) -> Path:
+def plot_top1_lr_grid(
+    epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path, title: str, max_cells: int, more_note: str
+) -> Path:
     """Small multiples of Datta et al. 2019, Fig. 9, one cell per run of ``epochs`` (in (sweep, run id)
     order, at most ``max_cells``; the title then says how many of how many and ``more_note``): validation
     top-1 (%, blue, 0 to 100 in every cell) with its 95 % interval as a band and the run's top-1 target
@@ -329,7 +398,7 @@ def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path
     values = values.astype("float64").to_numpy(na_value=np.nan)
     sweeps, run_ids = ordered["sweep"].to_numpy(dtype=object), ordered["run_id"].to_numpy(dtype=object)
     boundaries = np.flatnonzero(np.r_[True, (sweeps[1:] != sweeps[:-1]) | (run_ids[1:] != run_ids[:-1]), True])
-    arrays = [values[boundaries[i]:boundaries[i + 1]].T for i in range(len(shown))]
+    arrays = [values[boundaries[i] : boundaries[i + 1]].T for i in range(len(shown))]
     columns = len(shown) if len(shown) <= 3 else min(8, math.ceil(math.sqrt(len(shown))))
     rows = math.ceil(len(shown) / columns)
     info = runs.assign(workload=workload(runs)).drop_duplicates(["sweep", "run_id"]).set_index(["sweep", "run_id"])
@@ -349,13 +418,18 @@ def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path
     # Cell units to the figure: no Axes (its axis machinery would cost more than the cells), one affine
     # map onto the figure less margins of 0.5 in left, 0.45 in right, 0.4 in below, 0.6 in above.
     inches_w, inches_h = figure.get_figwidth(), figure.get_figheight()
-    to_figure = (Affine2D().translate(-x_range[0], -y_range[0])
-                 .scale((inches_w - 0.95) / (x_range[1] - x_range[0]), (inches_h - 1.0) / (y_range[1] - y_range[0]))
-                 .translate(0.5, 0.4) + figure.dpi_scale_trans)
+    to_figure = (
+        Affine2D()
+        .translate(-x_range[0], -y_range[0])
+        .scale((inches_w - 0.95) / (x_range[1] - x_range[0]), (inches_h - 1.0) / (y_range[1] - y_range[0]))
+        .translate(0.5, 0.4)
+        + figure.dpi_scale_trans
+    )
     frames, targets, top1, rates, bands = [], [], [], [], []
     texts = _Texts()
     for cell, ((sweep, run_id), run, (epoch, accuracy, low, high, rate)) in enumerate(
-            zip(shown, cells.itertuples(), arrays)):
+        zip(shown, cells.itertuples(), arrays)
+    ):
         label = f"{sweep}/{run_id}" if several_sweeps else run_id
         row, column = divmod(cell, columns)
         x0, y0 = column * (width + gap), (rows - 1 - row) * (height + head)
@@ -366,13 +440,15 @@ def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path
         with_interval = ~(np.isnan(low) | np.isnan(high))
         if with_interval.any():
             xs = x[with_interval]
-            bands.append(np.column_stack([np.r_[xs, xs[::-1]],
-                                          y0 + 100 * np.r_[low[with_interval], high[with_interval][::-1]]]))
+            bands.append(
+                np.column_stack([np.r_[xs, xs[::-1]], y0 + 100 * np.r_[low[with_interval], high[with_interval][::-1]]])
+            )
         if pd.notna(run.target_top1):
             targets.append([(x0, y0 + 100 * run.target_top1), (x0 + width, y0 + 100 * run.target_top1)])
         text = label
         if pd.isna(run.nodes) or not str(run.Index[1]).startswith(
-                f"n{run.nodes}-w{run.workers_per_node}-b{run.local_batch_size}"):
+            f"n{run.nodes}-w{run.workers_per_node}-b{run.local_batch_size}"
+        ):
             text += f" ({_short_topology(run)})"
         lines = [text, str(run.workload)] if len(workloads) > 1 else [text]
         for line, text in enumerate(reversed(lines)):
@@ -391,17 +467,31 @@ def plot_top1_lr_grid(epochs: pd.DataFrame, runs: pd.DataFrame, path: str | Path
     more = f" ({len(shown)} of {len(keys)} runs; {more_note})" if len(keys) > len(shown) else ""
     common = f"; every run: {next(iter(workloads))}" if len(workloads) == 1 else ""
     middle = (x_range[0] + x_range[1]) / 2
-    texts.add(f"{title}{more}", (middle, y_range[1]), "center", "bottom", size=TITLE_POINTS,
-              raise_points=0.6 * 72 - 1.6 * TITLE_POINTS)
-    texts.add(f"blue: validation top-1 (0 to 100 %), band: its 95 % CI, dotted: target; orange dashed: learning "
-              f"rate (0 to {top_rate:.2g}){common}", (middle, y_range[1]), "center", "bottom", size=LABEL_POINTS,
-              raise_points=0.6 * 72 - 1.6 * TITLE_POINTS - 1.5 * LABEL_POINTS)
-    for artist in (PolyCollection(bands, facecolor="C0", alpha=CI_ALPHA, linewidth=0, transform=to_figure),
-                   LineCollection(frames, colors="0.75", linewidths=0.6, transform=to_figure),
-                   LineCollection(targets, colors="C0", linewidths=0.8, linestyles=":", transform=to_figure),
-                   LineCollection(top1, colors="C0", linewidths=1.2, transform=to_figure),
-                   LineCollection(rates, colors="C1", linewidths=1.0, linestyles="--", transform=to_figure),
-                   texts.collection(figure, to_figure)):
+    texts.add(
+        f"{title}{more}",
+        (middle, y_range[1]),
+        "center",
+        "bottom",
+        size=TITLE_POINTS,
+        raise_points=0.6 * 72 - 1.6 * TITLE_POINTS,
+    )
+    texts.add(
+        f"blue: validation top-1 (0 to 100 %), band: its 95 % CI, dotted: target; orange dashed: learning "
+        f"rate (0 to {top_rate:.2g}){common}",
+        (middle, y_range[1]),
+        "center",
+        "bottom",
+        size=LABEL_POINTS,
+        raise_points=0.6 * 72 - 1.6 * TITLE_POINTS - 1.5 * LABEL_POINTS,
+    )
+    for artist in (
+        PolyCollection(bands, facecolor="C0", alpha=CI_ALPHA, linewidth=0, transform=to_figure),
+        LineCollection(frames, colors="0.75", linewidths=0.6, transform=to_figure),
+        LineCollection(targets, colors="C0", linewidths=0.8, linestyles=":", transform=to_figure),
+        LineCollection(top1, colors="C0", linewidths=1.2, transform=to_figure),
+        LineCollection(rates, colors="C1", linewidths=1.0, linestyles="--", transform=to_figure),
+        texts.collection(figure, to_figure),
+    ):
         figure.add_artist(artist)
     return save_png(figure, path, tight=False, dpi=GRID_DPI, palette=True)
 
@@ -417,8 +507,16 @@ class _Texts:
         self.offsets: list[tuple[float, float]] = []
         self.colors: list[str] = []
 
-    def add(self, text: str, at: tuple[float, float], ha: str = "left", va: str = "bottom", color: str = "black",
-            size: float | None = None, raise_points: float = 0.0) -> None:
+    def add(
+        self,
+        text: str,
+        at: tuple[float, float],
+        ha: str = "left",
+        va: str = "bottom",
+        color: str = "black",
+        size: float | None = None,
+        raise_points: float = 0.0,
+    ) -> None:
         size = size or LABEL_POINTS
         shift_x = {"left": 0.0, "center": -0.5, "right": -1.0}[ha] * _text_width(text, size)
         shift_y = raise_points + {"bottom": 0.15, "center": -0.35, "top": -0.85}[va] * size
@@ -427,9 +525,14 @@ class _Texts:
         self.colors.append(color)
 
     def collection(self, figure: Figure, to_figure) -> PathCollection:
-        return PathCollection(self.paths, offsets=self.offsets, offset_transform=to_figure,
-                              transform=Affine2D().scale(1 / 72) + figure.dpi_scale_trans,
-                              facecolors=self.colors, linewidths=0)
+        return PathCollection(
+            self.paths,
+            offsets=self.offsets,
+            offset_transform=to_figure,
+            transform=Affine2D().scale(1 / 72) + figure.dpi_scale_trans,
+            facecolors=self.colors,
+            linewidths=0,
+        )
 
 
 def _text_width(text: str, size: float) -> float:
@@ -489,11 +592,17 @@ def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Pa
         median_band(axes, group[NODES], group[EFFICIENCY], color, label)
     axes.axhline(100, color="gray", **IDEAL_STYLE)
     for published, nodes, speedup, marker in (
-            (paper.EIGHT_NODES["scaling_efficiency"], 8, paper.EIGHT_NODES["speedup"], "*"),
-            (paper.LARGE_SCALE["scaling_efficiency_128"], 128, paper.LARGE_SCALE["speedup_1_to_128"], "D")):
-        axes.plot([nodes], [published.value], marker,
-                  label=f"Datta et al. 2019, derived from {speedup.source}'s quoted {speedup.value:g}x: "
-                        f"100 x {speedup.value:g} / {nodes} = {published.value:g} %", **DERIVED_STYLE)
+        (paper.EIGHT_NODES["scaling_efficiency"], 8, paper.EIGHT_NODES["speedup"], "*"),
+        (paper.LARGE_SCALE["scaling_efficiency_128"], 128, paper.LARGE_SCALE["speedup_1_to_128"], "D"),
+    ):
+        axes.plot(
+            [nodes],
+            [published.value],
+            marker,
+            label=f"Datta et al. 2019, derived from {speedup.source}'s quoted {speedup.value:g}x: "
+            f"100 x {speedup.value:g} / {nodes} = {published.value:g} %",
+            **DERIVED_STYLE,
+        )
     _nodes_axis(axes, lines)
     axes.set_ylim(0, max(110, 1.1 * max(group[EFFICIENCY].max() for _, _, group in lines)))
     axes.set_ylabel("scaling efficiency (%)")
@@ -515,8 +624,10 @@ def _with_top1(epochs: pd.DataFrame) -> pd.DataFrame:
 class Fig2Activations(FigureOutput):
     name = "fig2_activations"
     files = "fig2_activations.png"
-    description = ("Datta et al. 2019, Fig. 2: analytic activation memory vs batch size, the M-CNN runs' peak RSS "
-                   "per worker and the paper's point")
+    description = (
+        "Datta et al. 2019, Fig. 2: analytic activation memory vs batch size, the M-CNN runs' peak RSS "
+        "per worker and the paper's point"
+    )
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_fig2_activations(records, out_dir / self.files)]
@@ -525,8 +636,10 @@ class Fig2Activations(FigureOutput):
 class Fig5BatchSize(FigureOutput):
     name = "fig5_batch_size"
     files = "fig5_batch_size.png"
-    description = ("Datta et al. 2019, Fig. 5: one-node images/s and peak RSS per worker vs local batch size, a "
-                   "line per workers per node")
+    description = (
+        "Datta et al. 2019, Fig. 5: one-node images/s and peak RSS per worker vs local batch size, a "
+        "line per workers per node"
+    )
 
     def unavailable(self, records: LoadedRecords) -> str | None:
         return NO_ONE_NODE_RUN if _one_node(records.runs).empty else None
@@ -538,8 +651,10 @@ class Fig5BatchSize(FigureOutput):
 class Fig7TrainingCurves(FigureOutput):
     name = "fig7_training_curves"
     files = "fig7_training_curves.png"
-    description = ("Datta et al. 2019, Fig. 7: training loss, validation top-1 and top-5 per epoch, a line per "
-                   "run (or the median per sweep), with the paper's targets")
+    description = (
+        "Datta et al. 2019, Fig. 7: training loss, validation top-1 and top-5 per epoch, a line per "
+        "run (or the median per sweep), with the paper's targets"
+    )
 
     def unavailable(self, records: LoadedRecords) -> str | None:
         return NO_EPOCH if records.epochs.empty else None
@@ -558,8 +673,10 @@ class _NodeScalingFigure(FigureOutput):
 class Fig8Speedup(_NodeScalingFigure):
     name = "fig8_speedup"
     files = "fig8_speedup.png"
-    description = ("Datta et al. 2019, Fig. 8: speedup vs nodes per sweep and workers per node, with the ideal "
-                   "and the paper's 6.6x on 8 nodes and 19.2x on 128")
+    description = (
+        "Datta et al. 2019, Fig. 8: speedup vs nodes per sweep and workers per node, with the ideal "
+        "and the paper's 6.6x on 8 nodes and 19.2x on 128"
+    )
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_fig8_speedup(records, out_dir / self.files)]
@@ -568,8 +685,10 @@ class Fig8Speedup(_NodeScalingFigure):
 class Fig9Top1LearningRate(FigureOutput):
     name = "fig9_top1_lr"
     files = "fig9_top1_lr.png"
-    description = ("Datta et al. 2019, Fig. 9: validation top-1 and learning rate per epoch, a panel per run "
-                   f"(at most {MAX_PANELS})")
+    description = (
+        "Datta et al. 2019, Fig. 9: validation top-1 and learning rate per epoch, a panel per run "
+        f"(at most {MAX_PANELS})"
+    )
 
     def unavailable(self, records: LoadedRecords) -> str | None:
         return NO_TOP1 if _with_top1(records.epochs).empty else None
@@ -581,8 +700,10 @@ class Fig9Top1LearningRate(FigureOutput):
 class Fig10ScalingEfficiency(_NodeScalingFigure):
     name = "fig10_scaling_efficiency"
     files = "fig10_scaling_efficiency.png"
-    description = ("Datta et al. 2019, Fig. 10: scaling efficiency vs nodes, with the efficiencies derived from "
-                   "the paper's speedups")
+    description = (
+        "Datta et al. 2019, Fig. 10: scaling efficiency vs nodes, with the efficiencies derived from "
+        "the paper's speedups"
+    )
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_fig10_scaling_efficiency(records, out_dir / self.files)]
@@ -591,8 +712,10 @@ class Fig10ScalingEfficiency(_NodeScalingFigure):
 class SweepCurves(FigureOutput):
     name = "curves"
     files = f"{CURVES_DIR}/<sweep>.png"
-    description = (f"each sweep's learning curves: validation top-1 and learning rate per epoch, a cell per run "
-                   f"(at most {MAX_CELLS}), for every sweep with a completed run that recorded epochs")
+    description = (
+        f"each sweep's learning curves: validation top-1 and learning rate per epoch, a cell per run "
+        f"(at most {MAX_CELLS}), for every sweep with a completed run that recorded epochs"
+    )
     summary = False
 
     def parts(self, records: LoadedRecords) -> list[LoadedRecords]:
@@ -606,13 +729,22 @@ class SweepCurves(FigureOutput):
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         shown = set(_with_top1(records.epochs)["sweep"])
-        return [plot_sweep_curves(records.epochs, runs, sweep, out_dir / CURVES_DIR / f"{sweep}.png")
-                for sweep, runs in with_epochs(records).groupby("sweep", sort=True) if sweep in shown]
+        return [
+            plot_sweep_curves(records.epochs, runs, sweep, out_dir / CURVES_DIR / f"{sweep}.png")
+            for sweep, runs in with_epochs(records).groupby("sweep", sort=True)
+            if sweep in shown
+        ]
 
 
 #: The paper's figures, in its order.
-PAPER_FIGURES: list[FigureOutput] = [Fig2Activations(), Fig5BatchSize(), Fig7TrainingCurves(), Fig8Speedup(),
-                                     Fig9Top1LearningRate(), Fig10ScalingEfficiency()]
+PAPER_FIGURES: list[FigureOutput] = [
+    Fig2Activations(),
+    Fig5BatchSize(),
+    Fig7TrainingCurves(),
+    Fig8Speedup(),
+    Fig9Top1LearningRate(),
+    Fig10ScalingEfficiency(),
+]
 
 
 def _run_series(epochs: pd.DataFrame):
@@ -650,8 +782,10 @@ def _node_lines(loaded: LoadedRecords) -> list[tuple[str, str, pd.DataFrame]]:
     if len(groups) > MAX_SERIES:  # one line per workers per node, pooled over the sweeps
         pooled = pd.concat([group for _, group in groups])
         for index, (per_node, group) in enumerate(pooled.groupby(WORKERS_PER_NODE, sort=True)):
-            label = (f"{per_node} worker{'s' if per_node > 1 else ''} per node, median of {group[SWEEP].nunique()} "
-                     f"sweeps (band: min to max)")
+            label = (
+                f"{per_node} worker{'s' if per_node > 1 else ''} per node, median of {group[SWEEP].nunique()} "
+                f"sweeps (band: min to max)"
+            )
             lines.append((f"C{index % 10}", label, group.sort_values(NODES)))
         return lines
     for index, ((sweep, per_node), group) in enumerate(groups):
@@ -702,5 +836,7 @@ def _topology(run: pd.Series) -> str:
     if pd.isna(run["nodes"]):
         return "topology not recorded"
     workers = run["workers_per_node"]
-    return (f"{run['nodes']} node{'s' if run['nodes'] > 1 else ''} x {workers} worker{'s' if workers > 1 else ''}, "
-            f"local batch {run['local_batch_size']}")
+    return (
+        f"{run['nodes']} node{'s' if run['nodes'] > 1 else ''} x {workers} worker{'s' if workers > 1 else ''}, "
+        f"local batch {run['local_batch_size']}"
+    )

@@ -6,6 +6,7 @@ widest cell and at least its header plus two; numbers right-aligned, text left-a
 the aligned side. Written here, column by column, rather than by tabulate, which guesses the type of every
 cell and so takes seconds over the 10,000 rows of a large Table 1.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,13 @@ HEADER_PADDING = 2
 _LINE_BREAK = re.compile(r"\s*[\r\n]+\s*")
 
 
-def markdown_table(frame: pd.DataFrame, formats: Mapping[str, str] | None = None,
-                   missing: str | Mapping[str, str] = "", percent: Iterable[str] = (),
-                   verbatim: Iterable[str] = ()) -> str:
+def markdown_table(
+    frame: pd.DataFrame,
+    formats: Mapping[str, str] | None = None,
+    missing: str | Mapping[str, str] = "",
+    percent: Iterable[str] = (),
+    verbatim: Iterable[str] = (),
+) -> str:
     """``frame`` as a Markdown pipe table (no index), headed by its columns' display labels.
 
     ``formats``: a format spec per column (``".3f"``) for its floating-point values; others are written with
@@ -49,11 +54,21 @@ def markdown_table(frame: pd.DataFrame, formats: Mapping[str, str] | None = None
     widths = [max([len(name) + HEADER_PADDING, *map(len, column)]) for name, column in zip(header, cells)]
 
     def line(row) -> str:
-        return "| " + " | ".join(text.rjust(width) if number else text.ljust(width)
-                                 for text, width, number in zip(row, widths, numeric)) + " |"
+        return (
+            "| "
+            + " | ".join(
+                text.rjust(width) if number else text.ljust(width) for text, width, number in zip(row, widths, numeric)
+            )
+            + " |"
+        )
 
-    rule = "|" + "|".join("-" * (width + 1) + ":" if number else ":" + "-" * (width + 1)
-                          for width, number in zip(widths, numeric)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            "-" * (width + 1) + ":" if number else ":" + "-" * (width + 1) for width, number in zip(widths, numeric)
+        )
+        + "|"
+    )
     return "\n".join([line(header), rule, *(line(row) for row in zip(*cells))])
 
 

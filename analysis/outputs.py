@@ -2,6 +2,7 @@
 (:class:`FigureOutput`). :mod:`analysis.registry` lists every one ``analyze`` writes, in order; adding an
 output is one subclass beside the code it draws or computes and one line there.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

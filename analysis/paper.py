@@ -23,6 +23,7 @@ Rules: a value is ``None`` exactly when it was not transcribed (its note says "n
 derived value's note says "derived:" and also "not transcribed" (it is not the paper's printed number).
 Table 1's per-row epochs, TTT and images/s were not transcribed and stay ``None``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ _NOT_QUOTED = f"{NOT_TRANSCRIBED}: neither the abstract nor the project's issue 
 
 #: The stored copies of the paper whose abstract is quoted in :data:`EVIDENCE`.
 SOURCES: dict[str, str] = {
-    "v2": ("https://anonyproxies.com/a2/index.php?q=https%3A%2F%2Fwww.academia.edu%2F97761004%2F"
-           "Training_Multiscale_CNN_for_Large_Microscopy_Image_Classification_in_One_Hour"),
-    "v1": ("https://vdocument.in/arxiv191004852v1-eessiv-3-oct-2019-using-128-two-socket-intel-xeon-6148-"
-           "processor.html"),
+    "v2": (
+        "https://anonyproxies.com/a2/index.php?q=https%3A%2F%2Fwww.academia.edu%2F97761004%2F"
+        "Training_Multiscale_CNN_for_Large_Microscopy_Image_Classification_in_One_Hour"
+    ),
+    "v1": (
+        "https://vdocument.in/arxiv191004852v1-eessiv-3-oct-2019-using-128-two-socket-intel-xeon-6148-processor.html"
+    ),
     "abs": "http://arxiv.org/abs/1910.04852",
     "lncs": "https://rd.springer.com/content/pdf/10.1007%2F978-3-030-34356-9_35.pdf",
 }
@@ -88,11 +92,15 @@ def _missing(unit: str, source: str, what: str) -> Published:
     return Published(None, unit, source, f"{_NOT_QUOTED} ({what})")
 
 
-_ABSTRACT_HW = ("We achieve fast time to convergence using 128 two socket Intel Xeon 6148 processor nodes "
-                "with 192GB DDR4 memory connected with 100Gbps Intel Omnipath architecture.")
-_ABSTRACT_ACC = ("In conjunction with large batch sizes, we find a generalized methodology of linearly "
-                 "scaling of learning rate and train M-CNN to state-of-the-art (SOTA) accuracy of 99% "
-                 "within one hour.")
+_ABSTRACT_HW = (
+    "We achieve fast time to convergence using 128 two socket Intel Xeon 6148 processor nodes "
+    "with 192GB DDR4 memory connected with 100Gbps Intel Omnipath architecture."
+)
+_ABSTRACT_ACC = (
+    "In conjunction with large batch sizes, we find a generalized methodology of linearly "
+    "scaling of learning rate and train M-CNN to state-of-the-art (SOTA) accuracy of 99% "
+    "within one hour."
+)
 
 #: Datta et al. 2019, sec. 4: the two datasets. Dataset A: the 1,684 fields in 6 dihedral copies each;
 #: Dataset B: 724x724 crops of 15-degree rotations, padded to 768x768. The paper split both 90/10 over the
@@ -111,8 +119,9 @@ DATASET: dict[str, Published] = {
     "dataset_b_train_images": _quoted(313_282, "images", "sec. 4", "Dataset B: training images"),
     "dataset_b_val_images": _quoted(35_306, "images", "sec. 4", "Dataset B: validation images"),
     "dataset_b_disk_gb": _quoted(512, "GB", "sec. 4", "Dataset B: on disk"),
-    "val_fraction": _quoted(0.1, "fraction", "sec. 4",
-                            "90/10 split over the copies, not over fields of view: a leaky split"),
+    "val_fraction": _quoted(
+        0.1, "fraction", "sec. 4", "90/10 split over the copies, not over fields of view: a leaky split"
+    ),
 }
 
 #: Datta et al. 2019, sec. 5.2 (one node, Dataset A; Fig. 5 for throughput per batch size and workers).
@@ -131,27 +140,34 @@ EIGHT_NODES: dict[str, Published] = {
     "ttt_minutes": _quoted(31, "minutes", "sec. 5.3", "TTT on 8 nodes x 4 workers"),
     "speedup": _quoted(6.6, "x", "sec. 5.3", "speedup on 8 nodes (over one node)"),
     "scaling_efficiency": Published(
-        82.5, "%", "sec. 5.3", f"{DERIVED} 100 x 6.6 / 8 from the quoted speedup; {NOT_TRANSCRIBED} as such"),
+        82.5, "%", "sec. 5.3", f"{DERIVED} 100 x 6.6 / 8 from the quoted speedup; {NOT_TRANSCRIBED} as such"
+    ),
 }
 
 #: Datta et al. 2019, sec. 5.4 (up to 128 nodes) and the abstract (the 128-node count).
 LARGE_SCALE: dict[str, Published] = {
-    "max_nodes": Published(128, "nodes", "abstract",
-                           "'using 128 two socket Intel Xeon 6148 processor nodes' (the fastest TTT)"),
+    "max_nodes": Published(
+        128, "nodes", "abstract", "'using 128 two socket Intel Xeon 6148 processor nodes' (the fastest TTT)"
+    ),
     "max_global_batch_size": _quoted(2_048, "images", "sec. 5.4", "global batch capped beyond 16 nodes"),
     "max_learning_rate": _quoted(0.032, "1", "sec. 5.4", "learning rate capped beyond 16 nodes"),
     "cap_beyond_nodes": _quoted(16, "nodes", "sec. 5.4", "the caps apply beyond 16 nodes"),
     "speedup_1_to_128": _quoted(19.2, "x", "sec. 5.4", "speedup from 1 to 128 nodes"),
     "scaling_efficiency_128": Published(
-        15.0, "%", "sec. 5.4", f"{DERIVED} 100 x 19.2 / 128 from the quoted speedup; {NOT_TRANSCRIBED} as such "
-                               "(Fig. 10 itself was not transcribed)"),
+        15.0,
+        "%",
+        "sec. 5.4",
+        f"{DERIVED} 100 x 19.2 / 128 from the quoted speedup; {NOT_TRANSCRIBED} as such "
+        "(Fig. 10 itself was not transcribed)",
+    ),
 }
 
 _TABLE1_NODES = (1, 2, 4, 8, 16, 32, 64, 128)
 _TABLE1_WORKERS_PER_NODE = 8
 _TABLE1_ONE_NODE_BATCH = 128
-_TABLE1_BATCH_NOTE = (f"{DERIVED} 128 at 1 node doubling to the 2048 cap of sec. 5.4, as issue 9 describes "
-                      f"Table 1; {NOT_TRANSCRIBED}")
+_TABLE1_BATCH_NOTE = (
+    f"{DERIVED} 128 at 1 node doubling to the 2048 cap of sec. 5.4, as issue 9 describes Table 1; {NOT_TRANSCRIBED}"
+)
 _ROW_NOT_TRANSCRIBED = f"{NOT_TRANSCRIBED}: issue 9 does not give Table 1's per-row figures"
 
 
@@ -159,7 +175,8 @@ def _table1_row(nodes: int) -> Table1Row:
     """Table 1's row for ``nodes``: global batch min(128 x nodes, 2048) (derived), the rest None."""
     cap = LARGE_SCALE["max_global_batch_size"].value
     return Table1Row(
-        nodes=nodes, workers_per_node=_TABLE1_WORKERS_PER_NODE,
+        nodes=nodes,
+        workers_per_node=_TABLE1_WORKERS_PER_NODE,
         epochs=Published(None, "epochs", "Table 1", _ROW_NOT_TRANSCRIBED),
         global_batch_size=Published(min(_TABLE1_ONE_NODE_BATCH * nodes, cap), "images", "Table 1", _TABLE1_BATCH_NOTE),
         ttt_minutes=Published(None, "minutes", "Table 1", _ROW_NOT_TRANSCRIBED),
@@ -177,8 +194,15 @@ TABLE1_VARIANT = "dataset-b"
 TABLE1_SPLIT = "paper"
 
 #: The columns of :func:`table1_frame_rows`, for ``pandas.DataFrame(rows, columns=TABLE1_COLUMNS)``.
-TABLE1_COLUMNS: tuple[str, ...] = ("nodes", "workers_per_node", "epochs", "global_batch_size", "ttt_minutes",
-                                   "images_per_second", "source")
+TABLE1_COLUMNS: tuple[str, ...] = (
+    "nodes",
+    "workers_per_node",
+    "epochs",
+    "global_batch_size",
+    "ttt_minutes",
+    "images_per_second",
+    "source",
+)
 
 #: Datta et al. 2019, Fig. 2: (batch size, activation size) for batch sizes 8..64; only the point at batch
 #: 32 was transcribed (issue 9: "about 11 GB").
@@ -189,11 +213,16 @@ FIG2_ACTIVATIONS: tuple[tuple[int, Published], ...] = (
 #: Datta et al. 2019, abstract (and sec. 5): the nodes.
 HARDWARE: dict[str, Published] = {
     "sockets": Published(2, "sockets per node", "abstract", "'two socket Intel Xeon 6148 processor nodes'"),
-    "cpu": Published(6148, "Intel Xeon model number", "abstract",
-                     "'Intel Xeon 6148' (the abstract's words; the tier, Gold, is not in the excerpt)"),
+    "cpu": Published(
+        6148,
+        "Intel Xeon model number",
+        "abstract",
+        "'Intel Xeon 6148' (the abstract's words; the tier, Gold, is not in the excerpt)",
+    ),
     "memory_gb_per_node": Published(192, "GB", "abstract", "'192GB DDR4 memory' per node"),
-    "interconnect_gbits_per_second": Published(100, "Gb/s", "abstract",
-                                               "'connected with 100Gbps Intel Omnipath architecture'"),
+    "interconnect_gbits_per_second": Published(
+        100, "Gb/s", "abstract", "'connected with 100Gbps Intel Omnipath architecture'"
+    ),
     "cores_per_socket": _missing("cores", "sec. 5", "cores per socket"),
 }
 
@@ -216,20 +245,26 @@ HYPERPARAMETERS: dict[str, Published] = {
 
 #: Datta et al. 2019, Table 1's targets (top-1 also in the abstract) and the abstract's time budget.
 TARGETS: dict[str, Published] = {
-    "top1": Published(0.99, "fraction", "Table 1; abstract",
-                      f"Table 1's 99 % top-1 {AS_QUOTED}; the abstract: 'state-of-the-art (SOTA) accuracy of 99%'"),
+    "top1": Published(
+        0.99,
+        "fraction",
+        "Table 1; abstract",
+        f"Table 1's 99 % top-1 {AS_QUOTED}; the abstract: 'state-of-the-art (SOTA) accuracy of 99%'",
+    ),
     "top5": _quoted(1.0, "fraction", "Table 1", "100 % top-5"),
     "ttt_budget_minutes": Published(60, "minutes", "abstract", "'within one hour': an upper bound"),
 }
 
 #: Datta et al. 2019: M-CNN's parameter size as the paper prints it ("162.2 MB"; issue 9 does not say in
 #: which section). 42,577,261 float32 parameters are 170.3 MB = 162.4 MiB (:mod:`benchmark.models.analytic`).
-PARAMETER_MB: Published = _quoted(162.2, "MB", "parameter size (section not given in issue 9)",
-                                  "'162.2 MB', with 42,577,261 parameters")
+PARAMETER_MB: Published = _quoted(
+    162.2, "MB", "parameter size (section not given in issue 9)", "'162.2 MB', with 42,577,261 parameters"
+)
 
 #: M-CNN's parameter count at 1024x1280x3 and 13 classes, as issue 9 gives it beside :data:`PARAMETER_MB`.
-PARAMETERS: Published = _quoted(42_577_261, "parameters", "parameter size (section not given in issue 9)",
-                                "beside '162.2 MB'")
+PARAMETERS: Published = _quoted(
+    42_577_261, "parameters", "parameter size (section not given in issue 9)", "beside '162.2 MB'"
+)
 
 #: The excerpt behind each value that the abstract states, by its name in :func:`all_published`.
 EVIDENCE: dict[str, Evidence] = {
@@ -243,9 +278,14 @@ EVIDENCE: dict[str, Evidence] = {
 }
 
 _DICTS: dict[str, dict[str, Published]] = {
-    "DATASET": DATASET, "SINGLE_NODE": SINGLE_NODE, "EIGHT_NODES": EIGHT_NODES, "LARGE_SCALE": LARGE_SCALE,
-    "HARDWARE": HARDWARE, "SOFTWARE": SOFTWARE,
-    "HYPERPARAMETERS": HYPERPARAMETERS, "TARGETS": TARGETS,
+    "DATASET": DATASET,
+    "SINGLE_NODE": SINGLE_NODE,
+    "EIGHT_NODES": EIGHT_NODES,
+    "LARGE_SCALE": LARGE_SCALE,
+    "HARDWARE": HARDWARE,
+    "SOFTWARE": SOFTWARE,
+    "HYPERPARAMETERS": HYPERPARAMETERS,
+    "TARGETS": TARGETS,
 }
 
 
@@ -269,10 +309,18 @@ def all_published() -> dict[str, Published]:
 def table1_frame_rows() -> list[dict]:
     """:data:`TABLE1` as plain dicts with the keys :data:`TABLE1_COLUMNS` (``source`` is "Datta et al.
     2019, Table 1"), for ``pandas.DataFrame(rows, columns=TABLE1_COLUMNS)``. None stays None."""
-    return [{"nodes": row.nodes, "workers_per_node": row.workers_per_node, "epochs": row.epochs.value,
-             "global_batch_size": row.global_batch_size.value, "ttt_minutes": row.ttt_minutes.value,
-             "images_per_second": row.images_per_second.value, "source": "Datta et al. 2019, Table 1"}
-            for row in TABLE1]
+    return [
+        {
+            "nodes": row.nodes,
+            "workers_per_node": row.workers_per_node,
+            "epochs": row.epochs.value,
+            "global_batch_size": row.global_batch_size.value,
+            "ttt_minutes": row.ttt_minutes.value,
+            "images_per_second": row.images_per_second.value,
+            "source": "Datta et al. 2019, Table 1",
+        }
+        for row in TABLE1
+    ]
 
 
 def one_node_images_per_second() -> float | None:

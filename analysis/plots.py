@@ -11,19 +11,36 @@ from io import BytesIO
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator,
-                               ScalarFormatter)
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+    ScalarFormatter,
+)
+from PIL import Image
 
 from benchmark.util.atomic import write_atomic
 
-from .columns import (BASELINE_WORKERS, CURVE_FILE, EFFICIENCY, IMAGES_PER_SECOND, LOCAL_BATCH, RUN_ID, SPEEDUP,
-                      SWEEP, WORKERS, WORKERS_PER_NODE)
+from .columns import (
+    BASELINE_WORKERS,
+    CURVE_FILE,
+    EFFICIENCY,
+    IMAGES_PER_SECOND,
+    LOCAL_BATCH,
+    RUN_ID,
+    SPEEDUP,
+    SWEEP,
+    WORKERS,
+    WORKERS_PER_NODE,
+)
 from .outputs import FigureOutput
 from .records import LoadedRecords
 from .tables import scaling
@@ -60,7 +77,9 @@ def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
     axes = figure.add_subplot()
     for color, label, group in series(scaling_df, ([SWEEP], [LOCAL_BATCH], [WORKERS_PER_NODE])):
         axes.plot(group[WORKERS], group[IMAGES_PER_SECOND], "o", color=color, alpha=0.3, markersize=3)
-        medians = median_band(axes, group[WORKERS], group[IMAGES_PER_SECOND], color, f"{label} (median per worker count)")
+        medians = median_band(
+            axes, group[WORKERS], group[IMAGES_PER_SECOND], color, f"{label} (median per worker count)"
+        )
         axes.plot(medians.index, medians.iloc[0] * medians.index / medians.index[0], color=color, **IDEAL_STYLE)
     _finish(axes, scaling_df, "throughput (images/s, all workers)", "ideal linear scaling", log_y=True)
     axes.set_title("Training throughput vs workers")
@@ -79,8 +98,12 @@ def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
     """
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     speedup_axes, efficiency_axes = figure.subplots(1, 2)
-    groupings = ([SWEEP, LOCAL_BATCH, WORKERS_PER_NODE], [LOCAL_BATCH, WORKERS_PER_NODE], [WORKERS_PER_NODE],
-                 [LOCAL_BATCH])
+    groupings = (
+        [SWEEP, LOCAL_BATCH, WORKERS_PER_NODE],
+        [LOCAL_BATCH, WORKERS_PER_NODE],
+        [WORKERS_PER_NODE],
+        [LOCAL_BATCH],
+    )
     for color, label, group in series(scaling_df, groupings):
         median_band(speedup_axes, group[WORKERS], group[SPEEDUP], color, label)
         ideal = (group[WORKERS] / group[BASELINE_WORKERS]).groupby(group[WORKERS]).median()
@@ -118,8 +141,9 @@ def series(frame: pd.DataFrame, groupings, max_series: int | None = None) -> Ite
         yield f"C{index % 10}", label, group.sort_values(WORKERS) if WORKERS in group else group
 
 
-def median_band(axes: Axes, x: pd.Series, y: pd.Series, color, label: str | None = None,
-                style: str = "o-") -> pd.Series:
+def median_band(
+    axes: Axes, x: pd.Series, y: pd.Series, color, label: str | None = None, style: str = "o-"
+) -> pd.Series:
     """The median of ``y`` per value of ``x`` as a line (labelled ``label``) and, where some ``x`` has
     several values, their min-max as a band of the line's colour; returns the medians (index: x)."""
     stats = y.astype("float64").groupby(x.astype("float64")).agg(["median", "min", "max"]).sort_index()
@@ -182,12 +206,20 @@ def interval_band(axes: Axes, rows: pd.DataFrame, low: str, high: str, color, la
     where the epochs have one (records from before the intervals have none)."""
     with_interval = rows[rows[low].notna() & rows[high].notna()] if low in rows else rows.iloc[:0]
     if not with_interval.empty:
-        axes.fill_between(with_interval["epoch"], 100 * with_interval[low], 100 * with_interval[high],
-                          color=color, alpha=CI_ALPHA, linewidth=0, label=label)
+        axes.fill_between(
+            with_interval["epoch"],
+            100 * with_interval[low],
+            100 * with_interval[high],
+            color=color,
+            alpha=CI_ALPHA,
+            linewidth=0,
+            label=label,
+        )
 
 
-def _finish(axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str, loc: str = "upper left",
-            log_y: bool = False) -> None:
+def _finish(
+    axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str, loc: str = "upper left", log_y: bool = False
+) -> None:
     """Axis labels, a workers axis (:func:`workers_axis`), grid and a legend at ``loc`` (a fixed place: "best"
     would weigh every point) with one entry for the dashed reference and one for the bands. ``log_y``: a
     log y axis too when the workers axis is log (throughput and speedup then scale along a straight line)."""
@@ -290,8 +322,10 @@ class Throughput(_ScalingFigure):
 class ScalingEfficiency(_ScalingFigure):
     name = "scaling_efficiency"
     files = "scaling_efficiency.png"
-    description = ("speedup and scaling efficiency vs workers against the smallest worker count of each local "
-                   "batch size, with the ideal")
+    description = (
+        "speedup and scaling efficiency vs workers against the smallest worker count of each local "
+        "batch size, with the ideal"
+    )
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         return [plot_scaling_efficiency(scaling(records.runs), out_dir / self.files)]
@@ -300,8 +334,10 @@ class ScalingEfficiency(_ScalingFigure):
 class RunCurves(FigureOutput):
     name = "run_curves"
     files = f"{CURVES_DIR}/<run_id>.png"
-    description = (f"each completed run's validation top-1 and learning rate per epoch ({CURVES_DIR}/<sweep>/"
-                   "<run_id>.png when the records span several sweeps, so equal run ids cannot overwrite each other)")
+    description = (
+        f"each completed run's validation top-1 and learning rate per epoch ({CURVES_DIR}/<sweep>/"
+        "<run_id>.png when the records span several sweeps, so equal run ids cannot overwrite each other)"
+    )
     summary = False
     on_request = "per_run_curves"
 
@@ -310,15 +346,24 @@ class RunCurves(FigureOutput):
         layout depends on every sweep of ``records``, which a part no longer holds)."""
         runs = _with_curve_files(records)
         keys = pd.MultiIndex.from_frame(records.epochs[[SWEEP, RUN_ID]])
-        chunks = [runs.iloc[start:start + RUNS_PER_PART] for start in range(0, len(runs), RUNS_PER_PART)]
-        return [LoadedRecords(chunk, records.epochs[keys.isin(pd.MultiIndex.from_frame(chunk[[SWEEP, RUN_ID]]))],
-                              []) for chunk in chunks]
+        chunks = [runs.iloc[start : start + RUNS_PER_PART] for start in range(0, len(runs), RUNS_PER_PART)]
+        return [
+            LoadedRecords(chunk, records.epochs[keys.isin(pd.MultiIndex.from_frame(chunk[[SWEEP, RUN_ID]]))], [])
+            for chunk in chunks
+        ]
 
     def draw(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         runs = records.runs if CURVE_FILE in records.runs else _with_curve_files(records)
-        return [plot_run_curves(records.epochs, run.run_id, out_dir / CURVES_DIR / run.curve_file, sweep=run.sweep,
-                                target_top1=None if pd.isna(run.target_top1) else run.target_top1)
-                for run in runs.itertuples()]
+        return [
+            plot_run_curves(
+                records.epochs,
+                run.run_id,
+                out_dir / CURVES_DIR / run.curve_file,
+                sweep=run.sweep,
+                target_top1=None if pd.isna(run.target_top1) else run.target_top1,
+            )
+            for run in runs.itertuples()
+        ]
 
 
 def _with_curve_files(records: LoadedRecords) -> pd.DataFrame:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +22,86 @@ from benchmark.record import RECORD_NAME, Epoch, RecordError, RunRecord
 
 from .columns import BREAKDOWN_PHASES
 
-EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "val_auroc_mean",
-                 "elapsed_seconds")
+EPOCH_METRICS = ("learning_rate", "train_loss", "val_loss", "val_top1", "val_top5", "val_auroc_mean", "elapsed_seconds")
 #: The epochs' 95 % bootstrap intervals (``Epoch.val_top1_ci``/``val_top5_ci``), each as a low and a high column.
-EPOCH_INTERVALS = {"val_top1_ci": ("val_top1_ci_low", "val_top1_ci_high"),
-                   "val_top5_ci": ("val_top5_ci_low", "val_top5_ci_high")}
+EPOCH_INTERVALS = {
+    "val_top1_ci": ("val_top1_ci_low", "val_top1_ci_high"),
+    "val_top5_ci": ("val_top5_ci_low", "val_top5_ci_high"),
+}
 #: The record's ``analytic`` figures copied into the run table (:mod:`benchmark.models.analytic`; GFLOP = 1e9 FLOPs).
 ANALYTIC_FIGURES = {
-    "training_gflop_per_image": "float64", "achieved_gflops_per_second": "float64",
-    "achieved_gflops_per_second_per_worker": "float64", "activation_bytes": "Int64",
-    "memory_lower_bound_bytes": "Int64", "peak_rss_over_lower_bound": "float64",
-    "achieved_gflops_per_second_per_node": "float64", "fraction_of_peak": "float64",
+    "training_gflop_per_image": "float64",
+    "achieved_gflops_per_second": "float64",
+    "achieved_gflops_per_second_per_worker": "float64",
+    "activation_bytes": "Int64",
+    "memory_lower_bound_bytes": "Int64",
+    "peak_rss_over_lower_bound": "float64",
+    "achieved_gflops_per_second_per_node": "float64",
+    "fraction_of_peak": "float64",
 }
 # Column (:mod:`analysis.columns`) -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
 # missing, and records made before a figure existed leave it missing too.
 RUN_COLUMNS = {
-    "sweep": "object", "run_id": "object", "status": "object", "failure_reason": "object",
-    "data_source": "object", "image_size": "object", "image_height": "Int64", "image_width": "Int64",
-    "num_classes": "Int64", "variant": "object", "split": "object", "leaky": "boolean",
-    "multi_label": "boolean", "model": "object", "optimizer": "object", "lr_schedule": "object",
-    "intra_op_threads": "Int64", "ttt_metric": "object", "ttt_target": "float64", "best_val_auroc_mean": "float64",
-    "nodes": "Int64", "workers_per_node": "Int64", "workers": "Int64",
-    "local_batch_size": "Int64", "global_batch_size": "Int64",
-    "images_per_second": "float64", "window_seconds": "float64", "median_step_seconds": "float64",
+    "sweep": "object",
+    "run_id": "object",
+    "status": "object",
+    "failure_reason": "object",
+    "data_source": "object",
+    "image_size": "object",
+    "image_height": "Int64",
+    "image_width": "Int64",
+    "num_classes": "Int64",
+    "variant": "object",
+    "split": "object",
+    "leaky": "boolean",
+    "multi_label": "boolean",
+    "model": "object",
+    "optimizer": "object",
+    "lr_schedule": "object",
+    "intra_op_threads": "Int64",
+    "ttt_metric": "object",
+    "ttt_target": "float64",
+    "best_val_auroc_mean": "float64",
+    "nodes": "Int64",
+    "workers_per_node": "Int64",
+    "workers": "Int64",
+    "local_batch_size": "Int64",
+    "global_batch_size": "Int64",
+    "images_per_second": "float64",
+    "window_seconds": "float64",
+    "median_step_seconds": "float64",
     "peak_rss_bytes_max": "Int64",
-    "ttt_seconds": "float64", "ttt_epochs": "Int64", "ttt_reason": "object", "target_top1": "float64",
-    "ttt_top5_seconds": "float64", "ttt_top5_epochs": "Int64", "ttt_top5_reason": "object",
+    "ttt_seconds": "float64",
+    "ttt_epochs": "Int64",
+    "ttt_reason": "object",
+    "target_top1": "float64",
+    "ttt_top5_seconds": "float64",
+    "ttt_top5_epochs": "Int64",
+    "ttt_top5_reason": "object",
     "target_top5": "float64",
-    "final_val_top1": "float64", "best_val_top1": "float64", "best_val_top5": "float64",
-    "best_val_top1_ci_low": "float64", "best_val_top1_ci_high": "float64",
-    "best_val_top5_ci_low": "float64", "best_val_top5_ci_high": "float64",
+    "final_val_top1": "float64",
+    "best_val_top1": "float64",
+    "best_val_top5": "float64",
+    "best_val_top1_ci_low": "float64",
+    "best_val_top1_ci_high": "float64",
+    "best_val_top5_ci_low": "float64",
+    "best_val_top5_ci_high": "float64",
     **ANALYTIC_FIGURES,
-    **{f"share_{phase}": "float64" for phase in BREAKDOWN_PHASES}, "breakdown_sampled_steps": "Int64",
-    "cpu_model": "object", "slurm_job_id": "object", "path": "object",
+    **{f"share_{phase}": "float64" for phase in BREAKDOWN_PHASES},
+    "breakdown_sampled_steps": "Int64",
+    "cpu_model": "object",
+    "slurm_job_id": "object",
+    "path": "object",
 }
 #: Records from which ``load_records`` reads and validates in several processes (below, one is faster).
 PARALLEL_FROM = 2_000
-EPOCH_COLUMNS = ({"sweep": "object", "run_id": "object", "epoch": "Int64"} | dict.fromkeys(EPOCH_METRICS, "float64")
-                 | dict.fromkeys([column for pair in EPOCH_INTERVALS.values() for column in pair], "float64"))
+EPOCH_COLUMNS = (
+    {"sweep": "object", "run_id": "object", "epoch": "Int64"}
+    | dict.fromkeys(EPOCH_METRICS, "float64")
+    | dict.fromkeys([column for pair in EPOCH_INTERVALS.values() for column in pair], "float64")
+)
 #: One row per (run, epoch, class) of multi-label data: ``Epoch.val_auroc``, NaN where a class has no AUROC.
-AUROC_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64", "class_name": "object",
-                 "auroc": "float64"}
-
+AUROC_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64", "class_name": "object", "auroc": "float64"}
 
 
 @dataclass(frozen=True)
@@ -95,10 +133,18 @@ class LoadedRecords:
     def by_sweep(self, sweeps: Iterable[str]) -> list[LoadedRecords]:
         """The records of each of ``sweeps``, in that order, each with its runs, epochs and per-class AUROCs
         only (and no problems): the parts of a figure drawn per sweep."""
-        runs, epochs, auroc = (dict(tuple(frame.groupby("sweep", sort=False)))
-                               for frame in (self.runs, self.epochs, self.auroc))
-        return [LoadedRecords(runs.get(sweep, self.runs.iloc[:0]), epochs.get(sweep, self.epochs.iloc[:0]), [],
-                              auroc.get(sweep, self.auroc.iloc[:0])) for sweep in sweeps]
+        runs, epochs, auroc = (
+            dict(tuple(frame.groupby("sweep", sort=False))) for frame in (self.runs, self.epochs, self.auroc)
+        )
+        return [
+            LoadedRecords(
+                runs.get(sweep, self.runs.iloc[:0]),
+                epochs.get(sweep, self.epochs.iloc[:0]),
+                [],
+                auroc.get(sweep, self.auroc.iloc[:0]),
+            )
+            for sweep in sweeps
+        ]
 
 
 def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedRecords:
@@ -117,8 +163,11 @@ def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedReco
     if workers > 1:
         size = -(-len(paths) // workers)
         with ProcessPoolExecutor(workers) as pool:
-            loaded = [row for rows in pool.map(_load_rows, [paths[i:i + size] for i in range(0, len(paths), size)])
-                      for row in rows]
+            loaded = [
+                row
+                for rows in pool.map(_load_rows, [paths[i : i + size] for i in range(0, len(paths), size)])
+                for row in rows
+            ]
     else:
         loaded = _load_rows(paths)
     return _collect(loaded)
@@ -173,8 +222,9 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
         runs.append(run)
         epochs.extend(run_epochs)
         aurocs.extend(run_aurocs)
-    return LoadedRecords(_frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), malformed + duplicates,
-                         _frame(aurocs, AUROC_COLUMNS))
+    return LoadedRecords(
+        _frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), malformed + duplicates, _frame(aurocs, AUROC_COLUMNS)
+    )
 
 
 def _record_paths(root: Path) -> list[Path]:
@@ -184,8 +234,11 @@ def _record_paths(root: Path) -> list[Path]:
     if not root.is_dir():
         raise ValueError(f"results folder {root} is not a folder")
     # os.walk, as Path.rglob (not into symlinked folders) but a few times faster over 10,000 run folders.
-    found = [os.path.join(folder, RECORD_NAME) for folder, _, files in os.walk(root)
-             if RECORD_NAME in files and os.path.isfile(os.path.join(folder, RECORD_NAME))]
+    found = [
+        os.path.join(folder, RECORD_NAME)
+        for folder, _, files in os.walk(root)
+        if RECORD_NAME in files and os.path.isfile(os.path.join(folder, RECORD_NAME))
+    ]
     paths = [Path(text) for text in sorted(found, key=lambda text: text.split(os.sep))]  # as Paths sort
     if not paths:
         raise ValueError(f"no {RECORD_NAME} found under {root}")
@@ -224,13 +277,16 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "model": record.config.model.name,
         "optimizer": record.config.training.optimizer,
         "lr_schedule": record.config.learning_rate.schedule,
-        "intra_op_threads": (record.provenance.threads.intra_op if record.provenance
-                             else record.config.run.intra_op_threads),
+        "intra_op_threads": (
+            record.provenance.threads.intra_op if record.provenance else record.config.run.intra_op_threads
+        ),
         "ttt_metric": ttt.metric if ttt else None,
         "ttt_target": ttt.target if ttt else None,
         "best_val_auroc_mean": max((e.val_auroc_mean for e in epochs if e.val_auroc_mean is not None), default=None),
-        **{key: topology.get(key) for key in (
-            "nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")},
+        **{
+            key: topology.get(key)
+            for key in ("nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")
+        },
         "images_per_second": throughput.images_per_second if throughput else None,
         "window_seconds": throughput.window_seconds if throughput else None,
         "median_step_seconds": throughput.step_seconds.median if throughput else None,
@@ -246,8 +302,10 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "final_val_top1": top1[-1] if top1 else None,
         "best_val_top1": record.best_top1,
         "best_val_top5": max((e.val_top5 for e in epochs if e.val_top5 is not None), default=None),
-        "best_val_top1_ci_low": top1_ci[0], "best_val_top1_ci_high": top1_ci[1],
-        "best_val_top5_ci_low": top5_ci[0], "best_val_top5_ci_high": top5_ci[1],
+        "best_val_top1_ci_low": top1_ci[0],
+        "best_val_top1_ci_high": top1_ci[1],
+        "best_val_top5_ci_low": top5_ci[0],
+        "best_val_top5_ci_high": top5_ci[1],
         **{key: analytic.get(key) for key in ANALYTIC_FIGURES},
         **{f"share_{phase}": breakdown.shares.get(phase) if breakdown else None for phase in BREAKDOWN_PHASES},
         "breakdown_sampled_steps": min(r.sampled_steps for r in breakdown.per_rank) if breakdown else None,
@@ -255,8 +313,11 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "slurm_job_id": scheduler.job_id if scheduler and scheduler.kind == "slurm" else None,
         "path": str(path),
     }
-    aurocs = [{"sweep": record.sweep, "run_id": record.run_id, "epoch": epoch.epoch, "class_name": name, "auroc": value}
-              for epoch in epochs for name, value in (epoch.val_auroc or {}).items()]
+    aurocs = [
+        {"sweep": record.sweep, "run_id": record.run_id, "epoch": epoch.epoch, "class_name": name, "auroc": value}
+        for epoch in epochs
+        for name, value in (epoch.val_auroc or {}).items()
+    ]
     return run, [_epoch_row(record, epoch) for epoch in epochs], aurocs
 
 

@@ -24,6 +24,7 @@ A file::
     lower = -0.5
     unit = "images/s"
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,13 +34,23 @@ from typing import Literal
 import tomli_w
 from pydantic import Field, field_validator, model_validator
 
-from benchmark.util.atomic import write_atomic
-from benchmark.errors import McnnBenchError
 from benchmark.config import ImageSize, ModelName, SourceName
+from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
+from benchmark.util.atomic import write_atomic
 
-from .columns import (BEST_MEAN_AUROC, BEST_TOP1, BEST_TOP5, COLUMNS, EFFICIENCY, EPOCHS_TO_TARGET, IMAGES_PER_SECOND,
-                      MEDIAN_STEP_SECONDS, PEAK_RSS_BYTES, TTT_SECONDS)
+from .columns import (
+    BEST_MEAN_AUROC,
+    BEST_TOP1,
+    BEST_TOP5,
+    COLUMNS,
+    EFFICIENCY,
+    EPOCHS_TO_TARGET,
+    IMAGES_PER_SECOND,
+    MEDIAN_STEP_SECONDS,
+    PEAK_RSS_BYTES,
+    TTT_SECONDS,
+)
 
 
 @dataclass(frozen=True)
@@ -61,14 +72,28 @@ class Figure:
 
 #: The figures that can be referenced, by name: the column's (achieved GFLOP/s joins them when the record holds
 #: it).
-FIGURES: dict[str, Figure] = {column: Figure(column, direction) for column, direction in (
-    (IMAGES_PER_SECOND, "higher"), (MEDIAN_STEP_SECONDS, "lower"), (EFFICIENCY, "higher"), (TTT_SECONDS, "lower"),
-    (EPOCHS_TO_TARGET, "lower"), (BEST_TOP1, "higher"), (BEST_TOP5, "higher"), (BEST_MEAN_AUROC, "higher"),
-    (PEAK_RSS_BYTES, "lower"))}
+FIGURES: dict[str, Figure] = {
+    column: Figure(column, direction)
+    for column, direction in (
+        (IMAGES_PER_SECOND, "higher"),
+        (MEDIAN_STEP_SECONDS, "lower"),
+        (EFFICIENCY, "higher"),
+        (TTT_SECONDS, "lower"),
+        (EPOCHS_TO_TARGET, "lower"),
+        (BEST_TOP1, "higher"),
+        (BEST_TOP5, "higher"),
+        (BEST_MEAN_AUROC, "higher"),
+        (PEAK_RSS_BYTES, "lower"),
+    )
+}
 FigureName = Literal[tuple(FIGURES)]
 #: Figure names of reference files made before a figure took its column's name: old name -> the name now.
-RENAMED = {"best_top1": BEST_TOP1, "best_top5": BEST_TOP5, "best_mean_auroc": BEST_MEAN_AUROC,
-           "peak_rss_bytes_per_worker": PEAK_RSS_BYTES}
+RENAMED = {
+    "best_top1": BEST_TOP1,
+    "best_top5": BEST_TOP5,
+    "best_mean_auroc": BEST_MEAN_AUROC,
+    "peak_rss_bytes_per_worker": PEAK_RSS_BYTES,
+}
 
 
 class ReferenceFileError(McnnBenchError, ValueError):
@@ -79,12 +104,14 @@ class FigureReference(Model):
     """One figure's reference value and bounds (fractions of the value, ReFrame's convention)."""
 
     value: float = Field(description="the reference value, in unit")
-    lower: float | None = Field(None, ge=-1, le=0, description="lowest acceptable, as a fraction of value "
-                                                               "below it (-0.1: 10 % below)")
+    lower: float | None = Field(
+        None, ge=-1, le=0, description="lowest acceptable, as a fraction of value below it (-0.1: 10 % below)"
+    )
     upper: float | None = Field(None, ge=0, description="highest acceptable, as a fraction of value above it")
     unit: Line
-    direction: Literal["higher", "lower"] | None = Field(None, description="which way is better (default: "
-                                                                         "the figure's)")
+    direction: Literal["higher", "lower"] | None = Field(
+        None, description="which way is better (default: the figure's)"
+    )
 
     @model_validator(mode="after")
     def _a_bound(self) -> FigureReference:
@@ -118,8 +145,14 @@ class ShapeReference(Model):
     @property
     def key(self) -> tuple:
         """The shape, as :func:`shape_key` gives it for a run."""
-        return shape_key(self.source, "x".join(map(str, self.image_size)), self.nodes, self.workers_per_node,
-                         self.local_batch_size, self.model)
+        return shape_key(
+            self.source,
+            "x".join(map(str, self.image_size)),
+            self.nodes,
+            self.workers_per_node,
+            self.local_batch_size,
+            self.model,
+        )
 
     @field_validator("figures", mode="before")
     @classmethod
@@ -127,8 +160,13 @@ class ShapeReference(Model):
         """A figure under its old name fails, naming its name now (old names are not read)."""
         old = [name for name in (figures if isinstance(figures, dict) else {}) if name in RENAMED]
         if old:
-            raise ValueError("; ".join(f"{name} was renamed {RENAMED[name]} (the run table's column): rename "
-                                       f"[shape.figures.{name}] to [shape.figures.{RENAMED[name]}]" for name in old))
+            raise ValueError(
+                "; ".join(
+                    f"{name} was renamed {RENAMED[name]} (the run table's column): rename "
+                    f"[shape.figures.{name}] to [shape.figures.{RENAMED[name]}]"
+                    for name in old
+                )
+            )
         return figures
 
     @model_validator(mode="after")
@@ -139,8 +177,9 @@ class ShapeReference(Model):
             if ref.unit != figure.unit:
                 problems.append(f"figures.{name}.unit: must be {figure.unit!r}, got {ref.unit!r}")
             if ref.direction not in (None, figure.direction):
-                problems.append(f"figures.{name}.direction: {figure.direction} is better for {name}, got "
-                                f"{ref.direction!r}")
+                problems.append(
+                    f"figures.{name}.direction: {figure.direction} is better for {name}, got {ref.direction!r}"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -162,8 +201,9 @@ class Reference(Model):
         return self
 
 
-def shape_key(source: str, image_size: str, nodes: int, workers_per_node: int, local_batch_size: int,
-              model: str = "mcnn") -> tuple:
+def shape_key(
+    source: str, image_size: str, nodes: int, workers_per_node: int, local_batch_size: int, model: str = "mcnn"
+) -> tuple:
     """A run shape: ``(source, "HxW", nodes, workers per node, local batch size, model)``."""
     return source, image_size, int(nodes), int(workers_per_node), int(local_batch_size), model
 

@@ -5,6 +5,7 @@ figures (:data:`FIGURES`), each a :class:`analysis.outputs.TableOutput` or
 To add a figure: a ``FigureOutput`` subclass (``name``, ``files``, ``description``, ``unavailable``, ``draw``)
 and one line in :data:`FIGURES`; a table likewise. :func:`describe_outputs` lists them for the docs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,12 +21,29 @@ from .tables import MemoryTable, NodeScalingTable, ScalingTable, Table1
 from .val_loss import ValLossFigure
 
 #: The tables, in writing order.
-TABLES: list[TableOutput] = [Table1(), ScalingTable(), NodeScalingTable(), MemoryTable(), StepBreakdownTable(),
-                             AurocTable(), EpochTimeTable(), PaperComparison()]
+TABLES: list[TableOutput] = [
+    Table1(),
+    ScalingTable(),
+    NodeScalingTable(),
+    MemoryTable(),
+    StepBreakdownTable(),
+    AurocTable(),
+    EpochTimeTable(),
+    PaperComparison(),
+]
 #: The figures, in drawing order: the summary figures (one file for every record), then those drawn per sweep
 #: or per run.
-FIGURES: list[FigureOutput] = [Throughput(), ScalingEfficiency(), *PAPER_FIGURES, StepBreakdownFigure(),
-                               SweepCurves(), RunCurves(), AurocFigure(), EpochTimeFigure(), ValLossFigure()]
+FIGURES: list[FigureOutput] = [
+    Throughput(),
+    ScalingEfficiency(),
+    *PAPER_FIGURES,
+    StepBreakdownFigure(),
+    SweepCurves(),
+    RunCurves(),
+    AurocFigure(),
+    EpochTimeFigure(),
+    ValLossFigure(),
+]
 
 
 @dataclass(frozen=True)
@@ -43,5 +61,8 @@ class OutputDescription:
 def describe_outputs() -> list[OutputDescription]:
     """Every output ``analyze`` can write, tables then figures, in order, with its description (what the docs'
     page of outputs and ``analyze``'s docstring list)."""
-    return [OutputDescription(kind, output.files, output.description, output.on_request)
-            for kind, outputs in (("table", TABLES), ("figure", FIGURES)) for output in outputs]
+    return [
+        OutputDescription(kind, output.files, output.description, output.on_request)
+        for kind, outputs in (("table", TABLES), ("figure", FIGURES))
+        for output in outputs
+    ]

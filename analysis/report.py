@@ -31,8 +31,15 @@ COMPARISONS = ("paper",)
 #: The ``on_request`` of the per-run curves (:class:`analysis.plots.RunCurves`).
 PER_RUN_CURVES = "per_run_curves"
 #: The columns of the comparison that ``format_summary`` prints (the files have them all).
-_SUMMARY_COMPARISON = [NODES, OUR_RUNS, OUR_IMAGES_PER_SECOND, PAPER_IMAGES_PER_SECOND, OUR_TTT, PAPER_TTT,
-                       OUR_WORKLOAD]
+_SUMMARY_COMPARISON = [
+    NODES,
+    OUR_RUNS,
+    OUR_IMAGES_PER_SECOND,
+    PAPER_IMAGES_PER_SECOND,
+    OUR_TTT,
+    PAPER_TTT,
+    OUR_WORKLOAD,
+]
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,13 @@ class AnalysisOutputs:
     per_run_curves: list[Path] = field(default_factory=list)
 
 
-def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare: str | None = None,
-            per_run_curves: bool = False, jobs: int | None = None) -> AnalysisOutputs:
+def analyze(
+    results_dir: str | Path,
+    out_dir: str | Path | None = None,
+    compare: str | None = None,
+    per_run_curves: bool = False,
+    jobs: int | None = None,
+) -> AnalysisOutputs:
     """Analyse every ``record.json`` under ``results_dir`` and write the results to ``out_dir``.
 
     ``out_dir`` defaults to ``results_dir / "analysis"``. Writes every table of
@@ -112,8 +124,12 @@ def analyze(results_dir: str | Path, out_dir: str | Path | None = None, compare:
     done_at = time.perf_counter()
     files += [path for _, paths in drawn for path in paths]
     per_run = [path for figure, paths in drawn if figure.on_request == PER_RUN_CURVES for path in paths]
-    seconds = {"load": loaded_at - started, "tables": tables_at - loaded_at, "plots": plots_at - tables_at,
-               "curves": done_at - plots_at}
+    seconds = {
+        "load": loaded_at - started,
+        "tables": tables_at - loaded_at,
+        "plots": plots_at - tables_at,
+        "curves": done_at - plots_at,
+    }
     return AnalysisOutputs(out, files, table1(loaded.runs), loaded.problems, skipped, comparison, seconds, per_run)
 
 
@@ -125,9 +141,12 @@ def _files_of(figure: FigureOutput, part: LoadedRecords) -> str:
 
 def _outputs_doc() -> str:
     """The outputs of :data:`analysis.registry` as lines of ``analyze``'s docstring."""
-    lines = [f"    - ``{output.files}`` ({output.kind}"
-             + (f", on request: ``{output.on_request}``" if output.on_request else "") + f"): {output.description}."
-             for output in registry.describe_outputs()]
+    lines = [
+        f"    - ``{output.files}`` ({output.kind}"
+        + (f", on request: ``{output.on_request}``" if output.on_request else "")
+        + f"): {output.description}."
+        for output in registry.describe_outputs()
+    ]
     return "\n    Outputs (:func:`analysis.registry.describe_outputs`):\n\n" + "\n".join(lines) + "\n"
 
 
@@ -141,11 +160,20 @@ def format_summary(outputs: AnalysisOutputs) -> str:
     drawn, and the malformed records, one line each with path and reason."""
     shown = outputs.table1.head(SUMMARY_ROWS)
     more = len(outputs.table1) - len(shown)
-    lines = ["Table 1 (Datta et al. 2019): TTT = time to reach the target validation top-1 (top-5: the top-5 "
-             "target)", "", table1_markdown(shown), *([f"... {more} more rows in table1.md"] if more else []), ""]
+    lines = [
+        "Table 1 (Datta et al. 2019): TTT = time to reach the target validation top-1 (top-5: the top-5 target)",
+        "",
+        table1_markdown(shown),
+        *([f"... {more} more rows in table1.md"] if more else []),
+        "",
+    ]
     if outputs.comparison is not None:
-        lines += ["Table 1, ours vs Datta et al. 2019 (table1_vs_paper.md has the differences):", "",
-                  compare_markdown(outputs.comparison[_SUMMARY_COMPARISON]), ""]
+        lines += [
+            "Table 1, ours vs Datta et al. 2019 (table1_vs_paper.md has the differences):",
+            "",
+            compare_markdown(outputs.comparison[_SUMMARY_COMPARISON]),
+            "",
+        ]
     lines.append(f"{len(outputs.files)} files written to {outputs.out_dir}:")
     per_run = set(outputs.per_run_curves)
     lines += [f"  {path.relative_to(outputs.out_dir)}" for path in outputs.files if path not in per_run]

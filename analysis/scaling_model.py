@@ -31,6 +31,7 @@ The model (no overlap of communication and computation unless ``overlap`` says s
 Two inversions say what the model would need to reproduce a published speedup: the allreduce bandwidth
 (:func:`bandwidth_for_speedup`) or a fixed per-step cost ``a`` (:func:`fixed_cost_for_speedup`).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .columns import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, EFFICIENCY, EPOCHS, EPOCHS_FROM, GLOBAL_BATCH,
-                      IMAGES_PER_SECOND, LOCAL_BATCH, NODES, NOTE, SPEEDUP, STEP_SECONDS, TTT_MINUTES, TTT_SPEEDUP,
-                      WORKERS, WORKERS_PER_NODE)
+from .columns import (
+    ALLREDUCE_SECONDS,
+    COMPUTE_SECONDS,
+    EFFICIENCY,
+    EPOCHS,
+    EPOCHS_FROM,
+    GLOBAL_BATCH,
+    IMAGES_PER_SECOND,
+    LOCAL_BATCH,
+    NODES,
+    NOTE,
+    SPEEDUP,
+    STEP_SECONDS,
+    TTT_MINUTES,
+    TTT_SPEEDUP,
+    WORKERS,
+    WORKERS_PER_NODE,
+)
 
 #: alpha (s) when the measurements cannot determine it (a single (workers, bytes) shape) and none is given:
 #: an assumption, not a measurement. Omni-Path's MPI point-to-point latency is about 1 us; a ring step
@@ -52,12 +68,28 @@ from .columns import (ALLREDUCE_SECONDS, COMPUTE_SECONDS, EFFICIENCY, EPOCHS, EP
 DEFAULT_LATENCY_SECONDS = 5e-6
 
 #: The columns of the predicted table (:mod:`analysis.columns`).
-PREDICTED_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, GLOBAL_BATCH, COMPUTE_SECONDS,
-                     ALLREDUCE_SECONDS, STEP_SECONDS, IMAGES_PER_SECOND, SPEEDUP, EFFICIENCY, EPOCHS, EPOCHS_FROM,
-                     TTT_MINUTES, TTT_SPEEDUP, NOTE]
+PREDICTED_COLUMNS = [
+    NODES,
+    WORKERS_PER_NODE,
+    WORKERS,
+    LOCAL_BATCH,
+    GLOBAL_BATCH,
+    COMPUTE_SECONDS,
+    ALLREDUCE_SECONDS,
+    STEP_SECONDS,
+    IMAGES_PER_SECOND,
+    SPEEDUP,
+    EFFICIENCY,
+    EPOCHS,
+    EPOCHS_FROM,
+    TTT_MINUTES,
+    TTT_SPEEDUP,
+    NOTE,
+]
 
 
 # --- the allreduce: alpha-beta ring model ------------------------------------------------------------------
+
 
 def ring_allreduce_seconds(workers: int, nbytes: float, alpha: float, beta: float) -> float:
     """Seconds of a ring allreduce of ``nbytes`` among ``workers``: ``2(p-1) alpha + 2(p-1)/p n beta``.
@@ -88,8 +120,10 @@ class RingModel:
         return math.inf if self.beta == 0 else 8 / self.beta / 1e9
 
     def describe(self) -> str:
-        return (f"ring allreduce: alpha {self.alpha * 1e6:.3g} us, beta {self.beta:.4g} s/B "
-                f"(bandwidth {self.bandwidth_gbits:.3g} Gb/s); {self.how}")
+        return (
+            f"ring allreduce: alpha {self.alpha * 1e6:.3g} us, beta {self.beta:.4g} s/B "
+            f"(bandwidth {self.bandwidth_gbits:.3g} Gb/s); {self.how}"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,11 +151,21 @@ def load_allreduce(paths: Iterable[str | Path]) -> list[AllreduceMeasurement]:
             data = json.loads(path.read_text())
             kind = data.get("kind")
             if kind not in ("mcnn-bench-allreduce", "mcnn-bench-allreduce-sweep"):
-                raise ValueError("not an `mcnn-bench allreduce` result (no kind 'mcnn-bench-allreduce' or "
-                                 "'mcnn-bench-allreduce-sweep')")
+                raise ValueError(
+                    "not an `mcnn-bench allreduce` result (no kind 'mcnn-bench-allreduce' or "
+                    "'mcnn-bench-allreduce-sweep')"
+                )
             rows = data["sizes"] if kind == "mcnn-bench-allreduce-sweep" else [data]
-            found = [AllreduceMeasurement(int(data["workers"]), int(data["nodes"]), int(row["bytes"]),
-                                          float(row["median_seconds"]), str(data["controller"])) for row in rows]
+            found = [
+                AllreduceMeasurement(
+                    int(data["workers"]),
+                    int(data["nodes"]),
+                    int(row["bytes"]),
+                    float(row["median_seconds"]),
+                    str(data["controller"]),
+                )
+                for row in rows
+            ]
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path}: {exc}") from None
         if any(m.workers < 1 or m.bytes <= 0 or not m.median_seconds > 0 for m in found):
@@ -130,8 +174,9 @@ def load_allreduce(paths: Iterable[str | Path]) -> list[AllreduceMeasurement]:
     return out
 
 
-def fit_ring(points: Sequence[tuple[int, float, float]], alpha: float | None = None,
-             beta: float | None = None) -> RingModel:
+def fit_ring(
+    points: Sequence[tuple[int, float, float]], alpha: float | None = None, beta: float | None = None
+) -> RingModel:
     """Fit the ring model to ``(workers, bytes, seconds)`` points by least squares.
 
     Points with one worker carry no information (the model says 0 s) and are left out. ``alpha`` or
@@ -153,8 +198,10 @@ def fit_ring(points: Sequence[tuple[int, float, float]], alpha: float | None = N
         return RingModel(alpha, beta, "alpha and beta given")
     used = [(int(p), float(n), float(t)) for p, n, t in points if p >= 2]
     if not used:
-        raise ValueError("no allreduce measurement with 2 or more workers to fit the ring model to; give "
-                         "--bandwidth-gbits (and --latency-us)")
+        raise ValueError(
+            "no allreduce measurement with 2 or more workers to fit the ring model to; give "
+            "--bandwidth-gbits (and --latency-us)"
+        )
     x1 = np.array([2.0 * (p - 1) for p, _, _ in used])
     x2 = np.array([2.0 * (p - 1) / p * n for p, n, _ in used])
     y = np.array([t for _, _, t in used])
@@ -169,8 +216,10 @@ def fit_ring(points: Sequence[tuple[int, float, float]], alpha: float | None = N
         how = f"alpha given, beta fitted to {shapes}"
     elif np.linalg.matrix_rank(np.column_stack([x1 / x1.max(), x2 / x2.max()]), tol=1e-9) < 2:
         alpha = DEFAULT_LATENCY_SECONDS
-        how = (f"one (workers, bytes) shape in {shapes}: alpha cannot be fitted, assumed {alpha * 1e6:g} us "
-               "(give --latency-us); beta fitted")
+        how = (
+            f"one (workers, bytes) shape in {shapes}: alpha cannot be fitted, assumed {alpha * 1e6:g} us "
+            "(give --latency-us); beta fitted"
+        )
     else:
         (alpha, fitted_beta), *_ = np.linalg.lstsq(np.column_stack([x1, x2]), y, rcond=None)
         how = f"alpha and beta least-squares fitted to {shapes}"
@@ -178,8 +227,10 @@ def fit_ring(points: Sequence[tuple[int, float, float]], alpha: float | None = N
             alpha, how = 0.0, how + " (alpha negative, clamped to 0, beta refitted)"
     model = RingModel(float(alpha), _through_origin(x2, y - alpha * x1), how)
     if not model.beta > 0:
-        raise ValueError(f"the fitted beta is {model.beta:.3g} s/B: the allreduce times do not grow with the "
-                         "bytes sent; measure larger tensors or more workers, or give --bandwidth-gbits")
+        raise ValueError(
+            f"the fitted beta is {model.beta:.3g} s/B: the allreduce times do not grow with the "
+            "bytes sent; measure larger tensors or more workers, or give --bandwidth-gbits"
+        )
     return model
 
 
@@ -189,6 +240,7 @@ def _through_origin(x: np.ndarray, y: np.ndarray) -> float:
 
 
 # --- compute time per step -------------------------------------------------------------------------------
+
 
 def fit_line(batches: Sequence[float], seconds: Sequence[float]) -> tuple[float, float, str]:
     """``(a, c, how)`` of the least-squares line ``seconds = a + c * batch``, non-negative: one distinct
@@ -229,8 +281,9 @@ class ComputeModel:
         return max((p[0] for p in self.points), default=None)
 
 
-def compute_models(step_times: pd.DataFrame, ring: RingModel, nbytes: float,
-                   overlap: float = 0.0) -> dict[int, ComputeModel]:
+def compute_models(
+    step_times: pd.DataFrame, ring: RingModel, nbytes: float, overlap: float = 0.0
+) -> dict[int, ComputeModel]:
     """One :class:`ComputeModel` per workers-per-node value of ``step_times`` (columns workers_per_node,
     local_batch_size, step_seconds: one-node runs): each measured step minus the modelled
     ``(1 - overlap) * T(w)`` of its own ``w`` workers, then :func:`fit_line`. Raises ``ValueError`` if a
@@ -242,9 +295,11 @@ def compute_models(step_times: pd.DataFrame, ring: RingModel, nbytes: float,
         points = []
         for b, step in zip(group["local_batch_size"], group["step_seconds"]):
             if step <= hidden:
-                raise ValueError(f"{per_node} worker(s) per node, local batch {b}: the measured step ({step:.4g} s) "
-                                 f"is not longer than the modelled allreduce among its {per_node} workers "
-                                 f"({hidden:.4g} s); check --bandwidth-gbits/--latency-us")
+                raise ValueError(
+                    f"{per_node} worker(s) per node, local batch {b}: the measured step ({step:.4g} s) "
+                    f"is not longer than the modelled allreduce among its {per_node} workers "
+                    f"({hidden:.4g} s); check --bandwidth-gbits/--latency-us"
+                )
             points.append((int(b), float(step), float(step - hidden)))
         a, c, how = fit_line([p[0] for p in points], [p[2] for p in points])
         models[per_node] = ComputeModel(per_node, a, c, how, tuple(points))
@@ -252,6 +307,7 @@ def compute_models(step_times: pd.DataFrame, ring: RingModel, nbytes: float,
 
 
 # --- the prediction ------------------------------------------------------------------------------------
+
 
 def capped_local_batch(local_batch: int, workers: int, max_global_batch: int | None) -> int:
     """The local batch under the global-batch cap: ``min(local, cap // workers)`` (0 when the cap is smaller
@@ -265,10 +321,19 @@ def capped_local_batch(local_batch: int, workers: int, max_global_batch: int | N
 EpochsRule = Callable[[int, int], tuple[float | None, str]]
 
 
-def predict(compute: dict[int, ComputeModel], ring: RingModel, nbytes: float, nodes: Sequence[int],
-            workers_per_node: Sequence[int], local_batch: int | dict[int, int], *, images_per_epoch: float,
-            max_global_batch: int | None = None, epochs: EpochsRule | None = None,
-            overlap: float = 0.0) -> pd.DataFrame:
+def predict(
+    compute: dict[int, ComputeModel],
+    ring: RingModel,
+    nbytes: float,
+    nodes: Sequence[int],
+    workers_per_node: Sequence[int],
+    local_batch: int | dict[int, int],
+    *,
+    images_per_epoch: float,
+    max_global_batch: int | None = None,
+    epochs: EpochsRule | None = None,
+    overlap: float = 0.0,
+) -> pd.DataFrame:
     """The predicted Table 1: one row per (workers per node, nodes), columns :data:`PREDICTED_COLUMNS`.
     Figures a row cannot have are NA, with the reason in ``note`` (cap below the worker count, no epochs).
     ``local_batch``: one value, or one per workers per node; ``epochs``: no TTT without it. Speedup and
@@ -291,16 +356,30 @@ def predict(compute: dict[int, ComputeModel], ring: RingModel, nbytes: float, no
             p = count * per_node
             b = capped_local_batch(base, p, max_global_batch)
             n_epochs, source = epochs(count, per_node) if epochs else (None, "")
-            row = {NODES: count, WORKERS_PER_NODE: per_node, WORKERS: p, EPOCHS: n_epochs, EPOCHS_FROM: source,
-                   NOTE: ""}
+            row = {
+                NODES: count,
+                WORKERS_PER_NODE: per_node,
+                WORKERS: p,
+                EPOCHS: n_epochs,
+                EPOCHS_FROM: source,
+                NOTE: "",
+            }
             rows.append(row)
             if b < 1:
                 row[NOTE] = f"global-batch cap {max_global_batch} < {p} workers"
                 continue
             t_c, t_ar = compute[per_node].seconds(b), (1 - overlap) * ring.seconds(p, nbytes)
             ips = p * b / (t_c + t_ar)
-            row.update({LOCAL_BATCH: b, GLOBAL_BATCH: p * b, COMPUTE_SECONDS: t_c, ALLREDUCE_SECONDS: t_ar,
-                        STEP_SECONDS: t_c + t_ar, IMAGES_PER_SECOND: ips})
+            row.update(
+                {
+                    LOCAL_BATCH: b,
+                    GLOBAL_BATCH: p * b,
+                    COMPUTE_SECONDS: t_c,
+                    ALLREDUCE_SECONDS: t_ar,
+                    STEP_SECONDS: t_c + t_ar,
+                    IMAGES_PER_SECOND: ips,
+                }
+            )
             if n_epochs is None:
                 row[NOTE] = "no epochs (give --epochs) so no TTT"
             else:
@@ -327,8 +406,10 @@ def add_speedups(table: pd.DataFrame) -> pd.DataFrame:
 
 # --- inversions: what the model needs to reproduce a published speedup ------------------------------------
 
-def bandwidth_for_speedup(speedup: float, nodes: int, workers_per_node: int, compute_seconds: float,
-                          nbytes: float, alpha: float = 0.0) -> float:
+
+def bandwidth_for_speedup(
+    speedup: float, nodes: int, workers_per_node: int, compute_seconds: float, nbytes: float, alpha: float = 0.0
+) -> float:
     """The ``beta`` (s/B) at which the model gives ``speedup`` (images/s over one node) on ``N = nodes``
     nodes of ``w`` workers each, at the same local batch everywhere (no cap) and compute ``t_c`` seconds
     per step. ``S = N (t_c + T(w)) / (t_c + T(P))`` with ``P = N w`` is linear in beta::
@@ -344,14 +425,23 @@ def bandwidth_for_speedup(speedup: float, nodes: int, workers_per_node: int, com
     numerator = (n_nodes - s) * compute_seconds - 2 * alpha * (s * (p - 1) - n_nodes * (w - 1))
     denominator = 2 * nbytes * (s * (p - 1) / p - n_nodes * (w - 1) / w)
     if not (numerator > 0 and denominator > 0):
-        raise ValueError(f"no allreduce bandwidth gives {s:g}x on {n_nodes} nodes of {w} workers: the flat ring "
-                         f"gives between {n_nodes * (w - 1) / w * p / (p - 1):.3g}x (arbitrarily slow) and "
-                         f"about {n_nodes}x")
+        raise ValueError(
+            f"no allreduce bandwidth gives {s:g}x on {n_nodes} nodes of {w} workers: the flat ring "
+            f"gives between {n_nodes * (w - 1) / w * p / (p - 1):.3g}x (arbitrarily slow) and "
+            f"about {n_nodes}x"
+        )
     return numerator / denominator
 
 
-def fixed_cost_for_speedup(speedup: float, step_1: float, batch_1: int, batch_n: int, global_batch_ratio: float,
-                           allreduce_1: float = 0.0, allreduce_n: float = 0.0) -> tuple[float, float]:
+def fixed_cost_for_speedup(
+    speedup: float,
+    step_1: float,
+    batch_1: int,
+    batch_n: int,
+    global_batch_ratio: float,
+    allreduce_1: float = 0.0,
+    allreduce_n: float = 0.0,
+) -> tuple[float, float]:
     """``(a, c)`` of ``t_c(b) = a + c b`` at which the model reproduces the one-node step ``step_1`` (s, at
     local batch ``batch_1``) and gives ``speedup`` (images/s) on a row whose local batch the cap shrank to
     ``batch_n``, its global batch ``global_batch_ratio`` times the one-node one, its allreduce
@@ -368,6 +458,8 @@ def fixed_cost_for_speedup(speedup: float, step_1: float, batch_1: int, batch_n:
     c = (step_1 * (1 - global_batch_ratio / speedup) - allreduce_1 + allreduce_n) / (batch_1 - batch_n)
     a = step_1 - allreduce_1 - c * batch_1
     if not (c > 0 and a >= 0):
-        raise ValueError(f"no fixed per-step cost gives {speedup:g}x (a = {a:.3g} s, c = {c:.3g} s): it needs a "
-                         f"speedup above the global-batch ratio {global_batch_ratio:g}")
+        raise ValueError(
+            f"no fixed per-step cost gives {speedup:g}x (a = {a:.3g} s, c = {c:.3g} s): it needs a "
+            f"speedup above the global-batch ratio {global_batch_ratio:g}"
+        )
     return a, c

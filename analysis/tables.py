@@ -11,11 +11,39 @@ import pandas as pd
 
 from benchmark.util.atomic import write_atomic
 
-from .columns import (BASELINE_NODES, BASELINE_WORKERS, BEST_MEAN_AUROC, BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET,
-                      GFLOPS_PER_NODE, GLOBAL_BATCH, IMAGES_PER_SECOND, LOCAL_BATCH, LOCAL_BATCHES, LOWER_BOUND_MIB,
-                      MODEL, NODES, OPTIMIZER, PEAK_PERCENT, PEAK_RSS_MIB, REASON, RSS_OVER_BOUND, RUN_ID, RUNS,
-                      SPEEDUP, STATUS, SWEEP, TTT_MINUTES, TTT_TARGET, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE,
-                      WORKLOAD, csv_text)
+from .columns import (
+    BASELINE_NODES,
+    BASELINE_WORKERS,
+    BEST_MEAN_AUROC,
+    BEST_TOP1_CI,
+    EFFICIENCY,
+    EPOCHS_TO_TARGET,
+    GFLOPS_PER_NODE,
+    GLOBAL_BATCH,
+    IMAGES_PER_SECOND,
+    LOCAL_BATCH,
+    LOCAL_BATCHES,
+    LOWER_BOUND_MIB,
+    MODEL,
+    NODES,
+    OPTIMIZER,
+    PEAK_PERCENT,
+    PEAK_RSS_MIB,
+    REASON,
+    RSS_OVER_BOUND,
+    RUN_ID,
+    RUNS,
+    SPEEDUP,
+    STATUS,
+    SWEEP,
+    TTT_MINUTES,
+    TTT_TARGET,
+    TTT_TOP5_MINUTES,
+    WORKERS,
+    WORKERS_PER_NODE,
+    WORKLOAD,
+    csv_text,
+)
 from .markdown import markdown_table
 from .outputs import TableOutput
 from .records import LoadedRecords
@@ -24,20 +52,66 @@ from .records import LoadedRecords
 LEAKY_SPLIT = "leaky split"
 
 TABLE1_COLUMNS = [
-    NODES, WORKERS_PER_NODE, EPOCHS_TO_TARGET, GLOBAL_BATCH, TTT_MINUTES, TTT_TARGET, TTT_TOP5_MINUTES,
-    IMAGES_PER_SECOND, GFLOPS_PER_NODE, PEAK_PERCENT, BEST_TOP1_CI, BEST_MEAN_AUROC, MODEL, OPTIMIZER, WORKLOAD,
-    LOCAL_BATCH, STATUS, RUN_ID, SWEEP, REASON,
+    NODES,
+    WORKERS_PER_NODE,
+    EPOCHS_TO_TARGET,
+    GLOBAL_BATCH,
+    TTT_MINUTES,
+    TTT_TARGET,
+    TTT_TOP5_MINUTES,
+    IMAGES_PER_SECOND,
+    GFLOPS_PER_NODE,
+    PEAK_PERCENT,
+    BEST_TOP1_CI,
+    BEST_MEAN_AUROC,
+    MODEL,
+    OPTIMIZER,
+    WORKLOAD,
+    LOCAL_BATCH,
+    STATUS,
+    RUN_ID,
+    SWEEP,
+    REASON,
 ]
 SCALING_COLUMNS = [
-    SWEEP, LOCAL_BATCH, WORKERS, NODES, WORKERS_PER_NODE, RUN_ID, IMAGES_PER_SECOND,
-    BASELINE_WORKERS, SPEEDUP, EFFICIENCY, WORKLOAD,
+    SWEEP,
+    LOCAL_BATCH,
+    WORKERS,
+    NODES,
+    WORKERS_PER_NODE,
+    RUN_ID,
+    IMAGES_PER_SECOND,
+    BASELINE_WORKERS,
+    SPEEDUP,
+    EFFICIENCY,
+    WORKLOAD,
 ]
 NODE_SCALING_COLUMNS = [
-    SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, BASELINE_NODES, SPEEDUP,
-    EFFICIENCY, WORKLOAD,
+    SWEEP,
+    WORKERS_PER_NODE,
+    NODES,
+    WORKERS,
+    RUNS,
+    LOCAL_BATCHES,
+    IMAGES_PER_SECOND,
+    BASELINE_NODES,
+    SPEEDUP,
+    EFFICIENCY,
+    WORKLOAD,
 ]
-MEMORY_COLUMNS = [NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, PEAK_RSS_MIB, LOWER_BOUND_MIB, RSS_OVER_BOUND,
-                  WORKLOAD, STATUS, RUN_ID, SWEEP]
+MEMORY_COLUMNS = [
+    NODES,
+    WORKERS_PER_NODE,
+    WORKERS,
+    LOCAL_BATCH,
+    PEAK_RSS_MIB,
+    LOWER_BOUND_MIB,
+    RSS_OVER_BOUND,
+    WORKLOAD,
+    STATUS,
+    RUN_ID,
+    SWEEP,
+]
 #: Decimals of Table 1's Markdown (:func:`table1_markdown`); the CSV keeps every digit.
 TABLE1_DECIMALS = {TTT_MINUTES: 2, TTT_TOP5_MINUTES: 2, IMAGES_PER_SECOND: 1, BEST_MEAN_AUROC: 3}
 
@@ -45,8 +119,23 @@ SECONDS_PER_MINUTE = 60
 BYTES_PER_MIB = 2**20
 
 #: The run table's columns every per-run table starts from.
-_RUN_COLUMNS = [SWEEP, RUN_ID, STATUS, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, GLOBAL_BATCH, EPOCHS_TO_TARGET,
-                IMAGES_PER_SECOND, MODEL, OPTIMIZER, BEST_MEAN_AUROC, RSS_OVER_BOUND, GFLOPS_PER_NODE]
+_RUN_COLUMNS = [
+    SWEEP,
+    RUN_ID,
+    STATUS,
+    NODES,
+    WORKERS_PER_NODE,
+    WORKERS,
+    LOCAL_BATCH,
+    GLOBAL_BATCH,
+    EPOCHS_TO_TARGET,
+    IMAGES_PER_SECOND,
+    MODEL,
+    OPTIMIZER,
+    BEST_MEAN_AUROC,
+    RSS_OVER_BOUND,
+    GFLOPS_PER_NODE,
+]
 _TABLE_ORDER = [NODES, WORKERS_PER_NODE, GLOBAL_BATCH, SWEEP, RUN_ID]
 _SCALING_GROUP = [SWEEP, LOCAL_BATCH]
 
@@ -90,8 +179,14 @@ def ttt_target(runs: pd.DataFrame) -> pd.Series:
     """What each run's time to train timed, as text: ``"top-1 ≥ 90 %"`` (``time_to_train.metric`` =
     ``val_top1``: validation top-1, in %) or ``"mean AUROC ≥ 0.8"`` (``val_auroc_mean``: the mean per-class
     AUROC); NA without a target."""
-    texts = [None if pd.isna(target) else f"mean AUROC ≥ {target:g}" if metric == "val_auroc_mean"
-             else f"top-1 ≥ {100 * target:g} %" for metric, target in zip(runs["ttt_metric"], runs["ttt_target"])]
+    texts = [
+        None
+        if pd.isna(target)
+        else f"mean AUROC ≥ {target:g}"
+        if metric == "val_auroc_mean"
+        else f"top-1 ≥ {100 * target:g} %"
+        for metric, target in zip(runs["ttt_metric"], runs["ttt_target"])
+    ]
     return pd.Series(texts, index=runs.index, dtype="object")
 
 
@@ -113,6 +208,7 @@ def dataset(runs: pd.DataFrame) -> pd.Series:
 def top1_with_interval(runs: pd.DataFrame) -> pd.Series:
     """The best validation top-1 in %, with its epoch's 95 % bootstrap interval over fields of view when
     the record has one: ``"92.1 % [88.0, 95.0]"``, ``"92.1 %"`` without it, NA without validation."""
+
     def text(run) -> str | None:
         if pd.isna(run.best_val_top1):
             return None
@@ -169,8 +265,18 @@ def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
     table[LOCAL_BATCHES] = _distinct_per_group(done, keys, LOCAL_BATCH, ", ")
     table[WORKLOAD] = _distinct_per_group(done, keys, WORKLOAD, "; ")
     table = table[[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, WORKLOAD]]
-    table = table.astype({WORKERS_PER_NODE: "Int64", NODES: "Int64", WORKERS: "Int64", RUNS: "Int64",
-                          IMAGES_PER_SECOND: "float64", SWEEP: "str", LOCAL_BATCHES: "str", WORKLOAD: "str"})
+    table = table.astype(
+        {
+            WORKERS_PER_NODE: "Int64",
+            NODES: "Int64",
+            WORKERS: "Int64",
+            RUNS: "Int64",
+            IMAGES_PER_SECOND: "float64",
+            SWEEP: "str",
+            LOCAL_BATCHES: "str",
+            WORKLOAD: "str",
+        }
+    )
     line = [table[SWEEP], table[WORKERS_PER_NODE]]
     baseline_nodes = table[NODES].groupby(line).transform("min")
     baseline = table[IMAGES_PER_SECOND].where(table[NODES] == baseline_nodes).groupby(line).transform("first")
@@ -225,13 +331,17 @@ def _sorted(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 class Table1(TableOutput):
     name = "table1"
     files = "table1.csv, table1.md"
-    description = ("Datta et al. 2019, Table 1: a row per run (completed or failed) with its TTT, epochs, images/s, "
-                   "GFLOP/s, accuracy, workload and, for a failed run or a missed target, the reason")
+    description = (
+        "Datta et al. 2019, Table 1: a row per run (completed or failed) with its TTT, epochs, images/s, "
+        "GFLOP/s, accuracy, workload and, for a failed run or a missed target, the reason"
+    )
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table = table1(records.runs)
-        return [write_atomic(out_dir / "table1.csv", csv_text(table)),
-                write_atomic(out_dir / "table1.md", table1_markdown(table) + "\n")]
+        return [
+            write_atomic(out_dir / "table1.csv", csv_text(table)),
+            write_atomic(out_dir / "table1.md", table1_markdown(table) + "\n"),
+        ]
 
 
 class ScalingTable(TableOutput):

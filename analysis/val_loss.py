@@ -2,6 +2,7 @@
 Accurate Training of an AI Radiologist on Intel Xeon-based Dell EMC Supercomputers", Figs. 4, 11, 12) compare
 CheXNet's and VGG-16's runs by optimizer, batch size and threads: a figure per sweep (:func:`plot_val_loss`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,9 @@ def plot_val_loss(epochs: pd.DataFrame, runs: pd.DataFrame, sweep: str, path: st
     axes.grid(alpha=0.3)
     handles = axes.get_legend_handles_labels()[0]
     if len(groups) < len(runs):
-        handles.append(Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="median of a group's runs; band: "
-                                                                              "min to max"))
+        handles.append(
+            Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="median of a group's runs; band: min to max")
+        )
     figure.legend(handles=handles, loc="outside right upper", fontsize="small")
     axes.set_title(f"{sweep}: validation loss per epoch, {len(runs)} run(s)")
     return save_png(figure, path, tight=False)
@@ -57,16 +59,19 @@ def drawn_runs(records: LoadedRecords) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs, epochs = records.runs, records.epochs
     runs = runs[(runs["status"] == "completed") & runs["multi_label"].fillna(False).astype(bool)]
     with_loss = epochs[epochs["sweep"].isin(runs["sweep"].unique()) & epochs["val_loss"].notna()]
-    drawn = runs[pd.MultiIndex.from_frame(runs[[SWEEP, RUN_ID]]).isin(
-        pd.MultiIndex.from_frame(with_loss[[SWEEP, RUN_ID]]))]
+    drawn = runs[
+        pd.MultiIndex.from_frame(runs[[SWEEP, RUN_ID]]).isin(pd.MultiIndex.from_frame(with_loss[[SWEEP, RUN_ID]]))
+    ]
     return settings(drawn), with_loss
 
 
 class ValLossFigure(FigureOutput):
     name = "val_loss"
     files = f"{VAL_LOSS_DIR}/<sweep>.png"
-    description = ("each multi-label sweep's validation loss per epoch, a line per run labelled by what differs "
-                   "(or per group of runs)")
+    description = (
+        "each multi-label sweep's validation loss per epoch, a line per run labelled by what differs "
+        "(or per group of runs)"
+    )
     summary = False
 
     def parts(self, records: LoadedRecords) -> list[LoadedRecords]:

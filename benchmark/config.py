@@ -5,6 +5,7 @@ derived, with one set of defaults and bounds.
 Defaults follow Datta et al. 2019 (sec. 3): momentum 0.9, weight decay 5e-5, warm-up from ``lr_start`` =
 0.001 to the linearly scaled peak, then polynomial decay of power 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,17 +18,17 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from benchmark.util.allocator import ALLOCATORS
-from benchmark.util.atomic import write_json_atomic
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
-from benchmark.errors import McnnBenchError
 from benchmark.engines import ENGINES
+from benchmark.errors import McnnBenchError
 from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.precisions import PRECISIONS
 from benchmark.train.schedule import SCHEDULES
+from benchmark.util.allocator import ALLOCATORS
+from benchmark.util.atomic import write_json_atomic
 
 
 class SettingsError(McnnBenchError, ValueError):
@@ -43,8 +44,10 @@ Schedule = Literal[tuple(SCHEDULES)]
 Allocator = Literal[tuple(ALLOCATORS)]
 ModelName = Literal[tuple(MODELS)]
 EngineName = Literal[tuple(ENGINES)]
-ImageSize = Annotated[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
-                      BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v)]
+ImageSize = Annotated[
+    tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
+    BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
+]
 
 
 def _flag(name: str) -> dict:
@@ -82,42 +85,69 @@ class DataSettings(Model):
             data = data if classes is None else {**data, "num_classes": classes}
         return data
 
-    source: SourceName = Field(description="image source: " + "; ".join(
-        f"{s.name}, {s.help}" for s in SOURCES.values()), json_schema_extra=_flag("--data"))
-    dir: Line | None = Field(None, description="folder of the data (not for synthetic); in a spec, relative "
-                                              "to the spec file", json_schema_extra=_flag("--data-dir"))
-    image_size: ImageSize = Field(description="model input [height, width] in pixels; M-CNN: multiples of 64 "
-                                              "(Dataset A of the paper: 1024 1280); DenseNet-121 and VGG-16: "
-                                              "at least 32 (CheXNet: 224 224)")
-    num_classes: int = Field(13, gt=0, description="classes (13 BBBC021 MoAs, 14 ChestX-ray14 pathologies); "
-                                                   "when left out, a real source's own count")
-    val_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of fields of view held out for "
-                                                              "validation (of the copies, with split = paper)")
-    variant: Variant = Field("none", description="the paper's workloads, made on the fly from the bbbc021 "
-                                                 "source's fields (Datta et al. 2019, sec. 4): none (the "
-                                                 "images as read); dataset-a (1,684 fields, 6 dihedral copies "
-                                                 "each); dataset-b (724x724 centre crops of every 15-degree "
-                                                 "rotation of each field and of its mirror image, padded)",
-                           json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    split: Split = Field("field", description="field: every copy of a field of view (ChestX-ray14: every "
-                                              "image of a patient) on one side (the default); paper: the "
-                                              "paper's split over copies, in which validation may hold a copy "
-                                              "of a training field (a leaky split, flagged in every table); "
-                                              "lists: the dataset's published split lists (ChestX-ray14: "
-                                              "CheXNet's patient-wise chexnet_{train,val}_list.txt)",
-                       json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    source: SourceName = Field(
+        description="image source: " + "; ".join(f"{s.name}, {s.help}" for s in SOURCES.values()),
+        json_schema_extra=_flag("--data"),
+    )
+    dir: Line | None = Field(
+        None,
+        description="folder of the data (not for synthetic); in a spec, relative to the spec file",
+        json_schema_extra=_flag("--data-dir"),
+    )
+    image_size: ImageSize = Field(
+        description="model input [height, width] in pixels; M-CNN: multiples of 64 "
+        "(Dataset A of the paper: 1024 1280); DenseNet-121 and VGG-16: "
+        "at least 32 (CheXNet: 224 224)"
+    )
+    num_classes: int = Field(
+        13,
+        gt=0,
+        description="classes (13 BBBC021 MoAs, 14 ChestX-ray14 pathologies); when left out, a real source's own count",
+    )
+    val_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="fraction of fields of view held out for validation (of the copies, with split = paper)",
+    )
+    variant: Variant = Field(
+        "none",
+        description="the paper's workloads, made on the fly from the bbbc021 "
+        "source's fields (Datta et al. 2019, sec. 4): none (the "
+        "images as read); dataset-a (1,684 fields, 6 dihedral copies "
+        "each); dataset-b (724x724 centre crops of every 15-degree "
+        "rotation of each field and of its mirror image, padded)",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    split: Split = Field(
+        "field",
+        description="field: every copy of a field of view (ChestX-ray14: every "
+        "image of a patient) on one side (the default); paper: the "
+        "paper's split over copies, in which validation may hold a copy "
+        "of a training field (a leaky split, flagged in every table); "
+        "lists: the dataset's published split lists (ChestX-ray14: "
+        "CheXNet's patient-wise chexnet_{train,val}_list.txt)",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
 
 
 class ModelSettings(Model):
     """``[model]``: the network a run trains (:data:`benchmark.models.MODELS`) and where its weights start."""
 
-    name: ModelName = Field(_default(MODELS), description=_choices(MODELS),
-                            json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--model"})
-    init_weights: Line | None = Field(None, min_length=1, description="a local Keras weights file (.h5 or "
-                                                                      ".weights.h5) loaded into the backbone "
-                                                                      "before training, e.g. ImageNet weights; "
-                                                                      "nothing is downloaded",
-                                      json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    name: ModelName = Field(
+        _default(MODELS),
+        description=_choices(MODELS),
+        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--model"},
+    )
+    init_weights: Line | None = Field(
+        None,
+        min_length=1,
+        description="a local Keras weights file (.h5 or "
+        ".weights.h5) loaded into the backbone "
+        "before training, e.g. ImageNet weights; "
+        "nothing is downloaded",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
 
 
 class TrainingSettings(Model):
@@ -125,36 +155,57 @@ class TrainingSettings(Model):
     start from."""
 
     epochs: int = Field(gt=0, description="epochs to train")
-    steps_per_epoch: int | None = Field(None, gt=0, description="steps per epoch (required for synthetic "
-                                                                "data; for real data, a cap)")
+    steps_per_epoch: int | None = Field(
+        None, gt=0, description="steps per epoch (required for synthetic data; for real data, a cap)"
+    )
     warmup_steps: int = Field(2, ge=0, description="steps excluded from the throughput window")
-    target_top1: float | None = Field(None, gt=0, le=1, description="validation top-1 (fraction) that "
-                                                                    "defines time to train")
-    target_top5: float | None = Field(None, gt=0, le=1, description="validation top-5 (fraction) of the "
-                                                                    "second time to train (the paper's 100 %)",
-                                        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    target_mean_auroc: float | None = Field(None, gt=0, le=1, description="validation mean per-class AUROC "
-                                                                          "that defines time to train "
-                                                                          "(multi-label data)",
-                                            json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    optimizer: Optimizer = Field(_default(OPTIMIZERS), description=_choices(OPTIMIZERS),
-                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    target_top1: float | None = Field(
+        None, gt=0, le=1, description="validation top-1 (fraction) that defines time to train"
+    )
+    target_top5: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="validation top-5 (fraction) of the second time to train (the paper's 100 %)",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    target_mean_auroc: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="validation mean per-class AUROC that defines time to train (multi-label data)",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    optimizer: Optimizer = Field(
+        _default(OPTIMIZERS), description=_choices(OPTIMIZERS), json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT
+    )
     seed: int = Field(0, ge=0, description="seed of the weights, the split and the shuffles")
     momentum: float = Field(0.9, ge=0, le=1, description="SGD momentum")
     weight_decay: float = Field(5e-5, ge=0, description="L2 factor on the kernels")
-    checkpoint_every_epochs: int | None = Field(1, gt=0, description="write a checkpoint every this many "
-                                                                     "epochs, after the evaluation (null: "
-                                                                     "none; a final one is always written)",
-                                                json_schema_extra=NOT_FINGERPRINTED)
-    checkpoint_every_minutes: float | None = Field(None, gt=0, description="also write a checkpoint when this "
-                                                                           "many minutes passed since the "
-                                                                           "last one (null: none)",
-                                                   json_schema_extra=NOT_FINGERPRINTED)
-    init_from: Line | None = Field(None, min_length=1, description="RUN_DIR of another run: start from the "
-                                                                   "model weights (not the optimizer, not the "
-                                                                   "position) of its newest valid checkpoint")
-    precision: Precision = Field(_default(PRECISIONS), description=_choices(PRECISIONS),
-                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    checkpoint_every_epochs: int | None = Field(
+        1,
+        gt=0,
+        description="write a checkpoint every this many "
+        "epochs, after the evaluation (null: "
+        "none; a final one is always written)",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    checkpoint_every_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="also write a checkpoint when this many minutes passed since the last one (null: none)",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    init_from: Line | None = Field(
+        None,
+        min_length=1,
+        description="RUN_DIR of another run: start from the "
+        "model weights (not the optimizer, not the "
+        "position) of its newest valid checkpoint",
+    )
+    precision: Precision = Field(
+        _default(PRECISIONS), description=_choices(PRECISIONS), json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT
+    )
 
 
 class LearningRateSettings(Model):
@@ -162,54 +213,89 @@ class LearningRateSettings(Model):
     2019, sec. 3; :mod:`benchmark.train.schedule`)."""
 
     lr_start: float = Field(0.001, ge=0, description="rate where the warm-up starts")
-    base_lr: float = Field(0.001, gt=0, description="per-worker peak; peak = base_lr x workers (with "
-                                                    "reference_batch_size: base_lr x global batch / reference)")
-    reference_batch_size: int | None = Field(None, gt=0, description="the global batch at which the rate is "
-                                                                     "base_lr, for the linear scaling rule over "
-                                                                     "global batches (Wilson et al. double the rate "
-                                                                     "with the batch); null: scale by workers",
-                                             json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    base_lr: float = Field(
+        0.001,
+        gt=0,
+        description="per-worker peak; peak = base_lr x workers (with "
+        "reference_batch_size: base_lr x global batch / reference)",
+    )
+    reference_batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="the global batch at which the rate is "
+        "base_lr, for the linear scaling rule over "
+        "global batches (Wilson et al. double the rate "
+        "with the batch); null: scale by workers",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
     lr_end: float = Field(1e-5, ge=0, description="rate at the last epoch")
     warmup_epochs: float = Field(1.0, ge=0, description="length of the linear warm-up, in epochs")
     power: float = Field(2.0, gt=0, description="exponent of the polynomial decay")
     max_lr: float | None = Field(None, gt=0, description="cap on the scaled peak rate")
-    max_global_batch_size: int | None = Field(None, gt=0, description="the linear scaling stops growing "
-                                                                      "once the global batch reaches this")
-    schedule: Schedule = Field(_default(SCHEDULES), description=_choices(SCHEDULES),
-                               json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    decay_factor: float = Field(0.9, gt=0, le=1, description="step schedule: factor applied once per epoch",
-                                json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    decay_from_epoch: int = Field(5, ge=0, description="step schedule: the first epoch (0-based) whose rate "
-                                                       "is decayed",
-                                  json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
+    max_global_batch_size: int | None = Field(
+        None, gt=0, description="the linear scaling stops growing once the global batch reaches this"
+    )
+    schedule: Schedule = Field(
+        _default(SCHEDULES), description=_choices(SCHEDULES), json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT
+    )
+    decay_factor: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="step schedule: factor applied once per epoch",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    decay_from_epoch: int = Field(
+        5,
+        ge=0,
+        description="step schedule: the first epoch (0-based) whose rate is decayed",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
 
 
 class RunSettings(Model):
     """Where one run sits: its local batch and topology (a sweep's grid sets them), its threads (the
     executor sets them) and its place in the results."""
 
-    local_batch_size: int = Field(2, gt=0, description="local batch size per worker; global = local x "
-                                                       "workers", json_schema_extra=_flag("--batch-size"))
-    nodes: int | None = Field(None, gt=0, description="expected node count; the run fails if Horovod sees "
-                                                      "another")
-    workers_per_node: int | None = Field(None, gt=0, description="expected workers per node; the run fails "
-                                                                 "if Horovod sees another")
+    local_batch_size: int = Field(
+        2,
+        gt=0,
+        description="local batch size per worker; global = local x workers",
+        json_schema_extra=_flag("--batch-size"),
+    )
+    nodes: int | None = Field(None, gt=0, description="expected node count; the run fails if Horovod sees another")
+    workers_per_node: int | None = Field(
+        None, gt=0, description="expected workers per node; the run fails if Horovod sees another"
+    )
     intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
     inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
-    engine: EngineName = Field(_default(ENGINES), description="the training engine: " + _choices(ENGINES),
-                               json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"})
-    allocator: Allocator = Field(_default(ALLOCATORS), description="the workers' malloc: " + _choices(ALLOCATORS),
-                                 json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT)
-    results_dir: Line = Field("results", min_length=1, description="where sweeps land",
-                              json_schema_extra=NOT_FINGERPRINTED)
-    sweep: PlainName = Field("adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID",
-                             json_schema_extra=NOT_FINGERPRINTED)
+    engine: EngineName = Field(
+        _default(ENGINES),
+        description="the training engine: " + _choices(ENGINES),
+        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"},
+    )
+    allocator: Allocator = Field(
+        _default(ALLOCATORS),
+        description="the workers' malloc: " + _choices(ALLOCATORS),
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    results_dir: Line = Field(
+        "results", min_length=1, description="where sweeps land", json_schema_extra=NOT_FINGERPRINTED
+    )
+    sweep: PlainName = Field(
+        "adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID", json_schema_extra=NOT_FINGERPRINTED
+    )
     run_id: PlainName = Field("run", description="the run's name in its sweep", json_schema_extra=NOT_FINGERPRINTED)
 
 
 #: The sections of a training config, in the order of the sweep spec and ``--help``.
-SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "model": ModelSettings, "training": TrainingSettings,
-                                    "learning_rate": LearningRateSettings, "run": RunSettings}
+SECTIONS: dict[str, type[Model]] = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "training": TrainingSettings,
+    "learning_rate": LearningRateSettings,
+    "run": RunSettings,
+}
 #: Each setting's section: setting names are unique across sections, so a flat name (a flag) finds it.
 SECTION_OF = {name: section for section, model in SECTIONS.items() for name in model.model_fields}
 
@@ -227,8 +313,10 @@ def data_problems(data: DataSettings, training: TrainingSettings, model: ModelSe
     single = source.task == "single-label"
     for key in ("target_top1", "target_top5") if not single else ("target_mean_auroc",):
         if getattr(training, key) is not None:
-            problems.append(f"training.{key}: not a figure of {source.task} data ({data.source}); use "
-                            + ("target_top1/target_top5" if single else "target_mean_auroc"))
+            problems.append(
+                f"training.{key}: not a figure of {source.task} data ({data.source}); use "
+                + ("target_top1/target_top5" if single else "target_mean_auroc")
+            )
     if data.split == "lists" and not source.split_lists:
         problems.append(f"data.split: {data.source} data has no published split lists; use field")
     if source.needs_folder and not data.dir:
@@ -236,8 +324,10 @@ def data_problems(data: DataSettings, training: TrainingSettings, model: ModelSe
     if not source.needs_folder and training.steps_per_epoch is None:
         problems.append(f"training.steps_per_epoch: required for {data.source} data (it has no natural epoch)")
     if data.variant != "none" and data.source != "bbbc021":
-        problems.append(f"data.variant: {data.variant} is made from full fields of view: needs data source "
-                        f"'bbbc021', not {data.source!r}")
+        problems.append(
+            f"data.variant: {data.variant} is made from full fields of view: needs data source "
+            f"'bbbc021', not {data.source!r}"
+        )
     if data.split == "paper" and not source.needs_folder:
         problems.append(f"data.split: {data.source} data has no validation set to split")
     return problems
@@ -277,8 +367,9 @@ class TrainConfig(Model):
         flat = {}
         for section, values in self.to_json_dict().items():
             fields = SECTIONS[section].model_fields
-            flat.update({f"{section}.{key}": value for key, value in values.items()
-                         if _fingerprinted(fields[key], value)})
+            flat.update(
+                {f"{section}.{key}": value for key, value in values.items() if _fingerprinted(fields[key], value)}
+            )
         return flat
 
     def fingerprint(self) -> str:
@@ -308,8 +399,9 @@ class TrainConfig(Model):
             return cls.model_validate(data)
         except ValidationError as exc:
             lines = describe_all(exc)
-            raise SettingsError(f"{where}{': ' if where else ''}invalid training config:\n"
-                                + "\n".join(f"  - {line}" for line in lines)) from None
+            raise SettingsError(
+                f"{where}{': ' if where else ''}invalid training config:\n" + "\n".join(f"  - {line}" for line in lines)
+            ) from None
 
     @classmethod
     def from_flat(cls, **settings) -> TrainConfig:
@@ -371,9 +463,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             kind, nargs, choices = _argument_type(field.annotation)
             flag = (field.json_schema_extra or {}).get("flag", "--" + name.replace("_", "-"))
             default = "required" if field.is_required() else f"default: {field.default}"
-            group.add_argument(flag, dest=name, type=kind, nargs=nargs, choices=choices, default=None,
-                               metavar=name.upper() if nargs is None else ("H", "W"),
-                               help=f"{field.description} ({default})".replace("%", "%%"))
+            group.add_argument(
+                flag,
+                dest=name,
+                type=kind,
+                nargs=nargs,
+                choices=choices,
+                default=None,
+                metavar=name.upper() if nargs is None else ("H", "W"),
+                help=f"{field.description} ({default})".replace("%", "%%"),
+            )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

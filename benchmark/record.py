@@ -5,6 +5,7 @@ sweep status and the analysis. Its JSON Schema is exported to ``docs/run-record.
 A failed run is a record too (``status: failed`` with the reason), never a silent gap. Units: seconds,
 bytes, images/s; top-1/top-5 are fractions in [0, 1].
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from benchmark.util.atomic import write_atomic
 from benchmark.config import Precision, TrainConfig
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Model, PlainName, describe_all
+from benchmark.util.atomic import write_atomic
 
 SCHEMA_VERSION = 3
 RECORD_NAME = "record.json"
@@ -61,8 +62,13 @@ class Topology(Model):
     def of(cls, nodes: int, workers_per_node: int, local_batch_size: int) -> Topology:
         """The topology of ``nodes`` x ``workers_per_node`` workers at ``local_batch_size`` each."""
         workers = nodes * workers_per_node
-        return cls(nodes=nodes, workers_per_node=workers_per_node, workers=workers,
-                   local_batch_size=local_batch_size, global_batch_size=local_batch_size * workers)
+        return cls(
+            nodes=nodes,
+            workers_per_node=workers_per_node,
+            workers=workers,
+            local_batch_size=local_batch_size,
+            global_batch_size=local_batch_size * workers,
+        )
 
     @classmethod
     def expected(cls, config: TrainConfig) -> Topology | None:
@@ -81,10 +87,13 @@ class Threads(Model):
     inter_op: Positive
     omp_num_threads: str | None
     affinity_cores: Positive
-    env: dict[str, str] = Field(default_factory=dict, description="the worker's environment variables named "
-                                "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_*, TF_ENABLE_ONEDNN* or HOROVOD_CYCLE_TIME "
-                                "(OpenMP, Intel OpenMP, MKL, oneDNN, Horovod's background thread), as set, "
-                                "whether or not the TensorFlow build reads them (empty in records made before)")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="the worker's environment variables named "
+        "OMP_*, KMP_*, MKL_*, DNNL_*, ONEDNN_*, TF_ENABLE_ONEDNN* or HOROVOD_CYCLE_TIME "
+        "(OpenMP, Intel OpenMP, MKL, oneDNN, Horovod's background thread), as set, "
+        "whether or not the TensorFlow build reads them (empty in records made before)",
+    )
 
 
 class EngineInfo(Model):
@@ -104,22 +113,30 @@ class Provenance(Model):
 
     hostnames: list[str] = Field(description="per rank")
     cpu_model: str
-    isa_flags: list[str] = Field(default_factory=list, description="of benchmark.util.provenance.ISA_FLAGS, those the "
-                                                                   "CPU has (empty in records made before)")
+    isa_flags: list[str] = Field(
+        default_factory=list,
+        description="of benchmark.util.provenance.ISA_FLAGS, those the CPU has (empty in records made before)",
+    )
     logical_cpus: int | None
     threads: Threads
     software: dict[str, str | None]
-    horovod_controller: Literal["mpi", "gloo"] | None = Field(description="the Horovod engine's controller "
-                                                                    "(null for another engine)")
-    engine: EngineInfo | None = Field(None, description="the training engine; null in records made before "
-                                                        "engines existed (all Horovod)")
+    horovod_controller: Literal["mpi", "gloo"] | None = Field(
+        description="the Horovod engine's controller (null for another engine)"
+    )
+    engine: EngineInfo | None = Field(
+        None, description="the training engine; null in records made before engines existed (all Horovod)"
+    )
     git_commit: str | None
-    allocator: str | None = Field(None, description="the malloc rank 0 ran with: system (the C library's), "
-                                                    "jemalloc or tcmalloc (run.allocator; "
-                                                    "benchmark.util.allocator.loaded_allocator); null in records "
-                                                    "made before")
-    started_at: str = Field(description="UTC, ISO 8601: when the run's first segment started (a resumed run "
-                                        "keeps its first start)")
+    allocator: str | None = Field(
+        None,
+        description="the malloc rank 0 ran with: system (the C library's), "
+        "jemalloc or tcmalloc (run.allocator; "
+        "benchmark.util.allocator.loaded_allocator); null in records "
+        "made before",
+    )
+    started_at: str = Field(
+        description="UTC, ISO 8601: when the run's first segment started (a resumed run keeps its first start)"
+    )
     finished_at: str | None = Field(None, description="UTC, ISO 8601: when the record was made")
     train_images: Count
     val_images: Count
@@ -143,8 +160,7 @@ class ModelInfo(Model):
     parameters: Positive
     initial_weights_sha256: str
     final_weights_sha256_per_rank: list[str]
-    init_from: InitFrom | None = Field(None, description="null: the weights started from the seeded "
-                                                         "initialisation")
+    init_from: InitFrom | None = Field(None, description="null: the weights started from the seeded initialisation")
 
 
 class Spread(Model):
@@ -173,8 +189,11 @@ class RankBreakdown(Model):
 
     rank: Count
     sampled_steps: Positive = Field(description="the timed steps that timed their phases")
-    wall_seconds: float = Field(gt=0, description="the sampled steps' call times plus the time before each one "
-                                                  "that follows another step within an epoch")
+    wall_seconds: float = Field(
+        gt=0,
+        description="the sampled steps' call times plus the time before each one "
+        "that follows another step within an epoch",
+    )
     compute: float = Field(ge=0, description="forward and backward")
     allreduce: float = Field(ge=0, description="the step's grouped allreduce of gradients, loss and requests")
     optimizer: float = Field(ge=0, description="the momentum-SGD update")
@@ -193,16 +212,21 @@ class Throughput(Model):
     """Global training throughput over the timed window (see :mod:`benchmark.train.metrics`)."""
 
     warmup_steps: Count = Field(description="steps left out at the start of every segment")
-    segments: Positive = Field(1, description="training segments: 1 + resumes (each re-traces, so each "
-                                              "leaves out its first warmup_steps)")
+    segments: Positive = Field(
+        1, description="training segments: 1 + resumes (each re-traces, so each leaves out its first warmup_steps)"
+    )
     timed_steps: Positive
     images: Positive = Field(description="images of all ranks in the timed steps")
-    window_seconds: float = Field(gt=0, description="the whole wall-clock span of the timed steps, input waits "
-                                                    "included, evaluations between epochs left out")
+    window_seconds: float = Field(
+        gt=0,
+        description="the whole wall-clock span of the timed steps, input waits "
+        "included, evaluations between epochs left out",
+    )
     images_per_second: float = Field(gt=0, description="images / window_seconds")
     step_seconds: StepSeconds
-    breakdown: StepBreakdown | None = Field(None, description="null when no timed step was sampled, and in "
-                                                             "records made before it existed")
+    breakdown: StepBreakdown | None = Field(
+        None, description="null when no timed step was sampled, and in records made before it existed"
+    )
 
 
 class Memory(Model):
@@ -224,14 +248,19 @@ class Epoch(Model):
     val_loss: float | None = None
     val_top1: Fraction | None = None
     val_top5: Fraction | None = None
-    val_top1_ci: Interval | None = Field(None, description="95 % interval of val_top1 from a "
-                                                                            "bootstrap over fields of view")
+    val_top1_ci: Interval | None = Field(
+        None, description="95 % interval of val_top1 from a bootstrap over fields of view"
+    )
     val_top5_ci: Interval | None = Field(None, description="95 % interval of val_top5, likewise")
-    val_auroc: dict[str, Fraction | None] | None = Field(None, description="multi-label data: the AUROC of each "
-                                                                           "class by name (null: the class has no "
-                                                                           "positive or no negative in validation)")
-    val_auroc_mean: Fraction | None = Field(None, description="multi-label data: the mean of the defined "
-                                                              "per-class AUROCs")
+    val_auroc: dict[str, Fraction | None] | None = Field(
+        None,
+        description="multi-label data: the AUROC of each "
+        "class by name (null: the class has no "
+        "positive or no negative in validation)",
+    )
+    val_auroc_mean: Fraction | None = Field(
+        None, description="multi-label data: the mean of the defined per-class AUROCs"
+    )
     elapsed_seconds: float
 
 
@@ -244,10 +273,12 @@ class ResumeEvent(Model):
     global_step: Count = Field(description="training steps done at the checkpoint")
     reason: Literal["periodic", "signal", "final"] = Field(description="why the checkpoint was written")
     written_at: str = Field(description="UTC, ISO 8601: when the checkpoint was written")
-    resumed_at: str = Field(description="UTC, ISO 8601: the resumed segment's first step (or, with nothing "
-                                        "left to train, when it found so)")
-    lost_seconds: float = Field(description="resumed_at - written_at: work thrown away, requeue, queue wait "
-                                            "and start-up")
+    resumed_at: str = Field(
+        description="UTC, ISO 8601: the resumed segment's first step (or, with nothing left to train, when it found so)"
+    )
+    lost_seconds: float = Field(
+        description="resumed_at - written_at: work thrown away, requeue, queue wait and start-up"
+    )
     fell_back: bool = Field(description="newer checkpoints were cut short or corrupt and were skipped")
     skipped: list[str] = Field(default_factory=list, description="each skipped checkpoint and why")
 
@@ -282,14 +313,16 @@ class TimeToTrain(Model):
     for top-5 in ``top5`` (Datta et al. 2019, Table 1: 99 % top-1 and 100 % top-5)."""
 
     metric: Literal["val_top1", "val_auroc_mean"] = Field("val_top1", description="the Epoch field timed")
-    target: Fraction | None = Field(None, description="the target of metric (records made before it existed: "
-                                                      "see target_top1)")
+    target: Fraction | None = Field(
+        None, description="the target of metric (records made before it existed: see target_top1)"
+    )
     target_top1: Fraction | None = Field(description="single-label data: training.target_top1 (null otherwise)")
     seconds: float | None
     epochs: Positive | None
     reason: str | None
-    top5: TimeToTarget | None = Field(None, description="time to training.target_top5 (null in records made "
-                                                        "before it existed)")
+    top5: TimeToTarget | None = Field(
+        None, description="time to training.target_top5 (null in records made before it existed)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -330,12 +363,14 @@ class KernelPeak(Model):
 
     kernel: Kernel
     precision: Precision
-    shape: list[int] = Field(description="conv5x5: [batch, height, width, in channels, out channels]; "
-                                         "matmul: [M, N, K]")
+    shape: list[int] = Field(
+        description="conv5x5: [batch, height, width, in channels, out channels]; matmul: [M, N, K]"
+    )
     gflop: float = Field(gt=0, description="FLOPs of one call / 1e9")
     iterations: int = Field(ge=0, description="timed calls (0: not measured)")
-    gflops_per_second: float | None = Field(gt=0, description="median over the timed calls; null: not measured "
-                                                              "(bf16 on a CPU without native bf16)")
+    gflops_per_second: float | None = Field(
+        gt=0, description="median over the timed calls; null: not measured (bf16 on a CPU without native bf16)"
+    )
 
 
 class KernelPeaks(Model):
@@ -352,8 +387,7 @@ class KernelPeaks(Model):
 
     def gflops(self, kernel: Kernel, precision: Precision) -> float | None:
         """The measured GFLOP/s of ``kernel`` at ``precision``, or None (not measured, or not native)."""
-        return next((k.gflops_per_second for k in self.kernels if (k.kernel, k.precision) == (kernel, precision)),
-                    None)
+        return next((k.gflops_per_second for k in self.kernels if (k.kernel, k.precision) == (kernel, precision)), None)
 
 
 class Analytic(Model):
@@ -371,20 +405,25 @@ class Analytic(Model):
     forward_gflop_per_image: float = Field(gt=0)
     training_gflop_per_image: float = Field(gt=0)
     activation_bytes: Positive = Field(description="activations of one local batch (float32)")
-    memory_lower_bound_bytes: Positive = Field(description="weights + gradients + momentum + activations of "
-                                                           "one local batch")
-    achieved_gflops_per_second: float = Field(gt=0, description="training FLOPs of the run's images/s, all "
-                                                                "workers")
+    memory_lower_bound_bytes: Positive = Field(
+        description="weights + gradients + momentum + activations of one local batch"
+    )
+    achieved_gflops_per_second: float = Field(gt=0, description="training FLOPs of the run's images/s, all workers")
     achieved_gflops_per_second_per_worker: float = Field(gt=0)
-    peak_rss_over_lower_bound: float = Field(gt=0, description="memory.peak_rss_bytes_max / "
-                                                               "memory_lower_bound_bytes")
+    peak_rss_over_lower_bound: float = Field(gt=0, description="memory.peak_rss_bytes_max / memory_lower_bound_bytes")
     achieved_gflops_per_second_per_node: float | None = Field(
-        None, gt=0, description="achieved_gflops_per_second_per_worker x workers per node (null in records "
-                                "made before it existed)")
-    peak: KernelPeaks | None = Field(None, description="rank 0's node's peak GFLOP/s per worker (null in records "
-                                                       "made before it existed)")
-    fraction_of_peak: float | None = Field(None, gt=0, description="achieved_gflops_per_second_per_worker / the "
-                                                                  "peak's conv5x5 GFLOP/s at the run's precision")
+        None,
+        gt=0,
+        description="achieved_gflops_per_second_per_worker x workers per node (null in records made before it existed)",
+    )
+    peak: KernelPeaks | None = Field(
+        None, description="rank 0's node's peak GFLOP/s per worker (null in records made before it existed)"
+    )
+    fraction_of_peak: float | None = Field(
+        None,
+        gt=0,
+        description="achieved_gflops_per_second_per_worker / the peak's conv5x5 GFLOP/s at the run's precision",
+    )
 
 
 class SlurmJob(Model):
@@ -405,14 +444,19 @@ class Scheduler(Model):
 
     kind: PlainName = Field(description="the executor that ran the job (executor.kind): slurm, local ...")
     job_id: str | None = None
-    state: str | None = Field(None, description="how the job ended, in the scheduler's words: for SLURM "
-                                                "sacct's State (COMPLETED, FAILED, CANCELLED, TIMEOUT ...); for "
-                                                "the local executor COMPLETED, FAILED, or KILLED (it ended "
-                                                "without a result)")
-    elapsed_seconds: float | None = Field(None, description="the job's wall time, start to end (SLURM: sacct's "
-                                                            "ElapsedRaw)")
-    node_list: str | None = Field(None, description="the nodes the job ran on (SLURM's node list, e.g. "
-                                                    "node[1-2]; the local executor: this host)")
+    state: str | None = Field(
+        None,
+        description="how the job ended, in the scheduler's words: for SLURM "
+        "sacct's State (COMPLETED, FAILED, CANCELLED, TIMEOUT ...); for "
+        "the local executor COMPLETED, FAILED, or KILLED (it ended "
+        "without a result)",
+    )
+    elapsed_seconds: float | None = Field(
+        None, description="the job's wall time, start to end (SLURM: sacct's ElapsedRaw)"
+    )
+    node_list: str | None = Field(
+        None, description="the nodes the job ran on (SLURM's node list, e.g. node[1-2]; the local executor: this host)"
+    )
     slurm: SlurmJob | None = Field(None, description="SLURM's own fields (null for another scheduler)")
 
     def merged(self, other: Scheduler) -> Scheduler:
@@ -433,24 +477,32 @@ _GENERIC_FIELDS = ("job_id", "node_list", "state", "elapsed_seconds")
 def _scheduler_of_slurm_section(slurm: dict) -> dict:
     """The ``slurm`` section of a record of schema version 2 (:data:`_GENERIC_FIELDS` and SLURM's own fields) as
     the data of a ``scheduler`` section."""
-    return {"kind": "slurm", **{key: slurm[key] for key in _GENERIC_FIELDS if key in slurm},
-            "slurm": {key: value for key, value in slurm.items() if key not in _GENERIC_FIELDS}}
+    return {
+        "kind": "slurm",
+        **{key: slurm[key] for key in _GENERIC_FIELDS if key in slurm},
+        "slurm": {key: value for key, value in slurm.items() if key not in _GENERIC_FIELDS},
+    }
 
 
 class RunRecord(Model):
     """Everything known about one run. A completed run has every section but ``failure``; a failed run
     has ``failure`` and whatever it reached (null elsewhere)."""
 
-    schema_version: Literal[3] = Field(SCHEMA_VERSION, description="3: the job's view is the generic scheduler "
-                                       "section (records of version 2, whose slurm section held SLURM's view, "
-                                       "are read as version 3)")
+    schema_version: Literal[3] = Field(
+        SCHEMA_VERSION,
+        description="3: the job's view is the generic scheduler "
+        "section (records of version 2, whose slurm section held SLURM's view, "
+        "are read as version 3)",
+    )
     sweep: PlainName
     run_id: PlainName
     status: Literal["completed", "failed"]
     failure: Failure | None = None
     config: TrainConfig
-    fingerprint: str = Field(description="the run's identity: config.fingerprint(), every setting that "
-                                         "changes what is trained or measured (benchmark.config)")
+    fingerprint: str = Field(
+        description="the run's identity: config.fingerprint(), every setting that "
+        "changes what is trained or measured (benchmark.config)"
+    )
     topology: Topology | None = None
     provenance: Provenance | None = None
     model: ModelInfo | None = None
@@ -461,8 +513,9 @@ class RunRecord(Model):
     validation: Validation | None = None
     analytic: Analytic | None = None
     resumes: Resumes | None = None
-    scheduler: Scheduler | None = Field(None, description="null for a run outside any scheduler (a lone "
-                                                         "mcnn-bench train)")
+    scheduler: Scheduler | None = Field(
+        None, description="null for a run outside any scheduler (a lone mcnn-bench train)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -483,7 +536,11 @@ class RunRecord(Model):
         """Fill in ``fingerprint`` from ``config`` when it is not given (records are built from a config)."""
         if isinstance(data, dict) and "fingerprint" not in data and "config" in data:
             try:
-                config = data["config"] if isinstance(data["config"], TrainConfig) else TrainConfig.model_validate(data["config"])
+                config = (
+                    data["config"]
+                    if isinstance(data["config"], TrainConfig)
+                    else TrainConfig.model_validate(data["config"])
+                )
             except ValidationError:
                 return data  # the config's own errors are reported by the field's validation
             data = {**data, "fingerprint": config.fingerprint()}
@@ -492,24 +549,36 @@ class RunRecord(Model):
     @model_validator(mode="after")
     def _sections_of_status(self) -> RunRecord:
         if self.fingerprint != self.config.fingerprint():
-            raise ValueError(f"fingerprint: {self.fingerprint} is not the fingerprint of config "
-                             f"({self.config.fingerprint()})")
+            raise ValueError(
+                f"fingerprint: {self.fingerprint} is not the fingerprint of config ({self.config.fingerprint()})"
+            )
         if self.status == "failed":
             if self.failure is None:
                 raise ValueError("failure: required for a failed run")
             return self
-        missing = [name for name in ("topology", "provenance", "model", "throughput", "memory", "epochs",
-                                     "time_to_train") if getattr(self, name) is None]
+        missing = [
+            name
+            for name in ("topology", "provenance", "model", "throughput", "memory", "epochs", "time_to_train")
+            if getattr(self, name) is None
+        ]
         if missing or self.failure is not None:
-            raise ValueError(f"{', '.join(missing) or 'failure'}: "
-                             f"{'required' if missing else 'not allowed'} for a completed run")
+            raise ValueError(
+                f"{', '.join(missing) or 'failure'}: {'required' if missing else 'not allowed'} for a completed run"
+            )
         return self
 
     @classmethod
     def failed(cls, config: TrainConfig, failure: Failure, scheduler: Scheduler | None = None) -> RunRecord:
         """The record of a run of ``config`` that failed, keeping what is known of its topology and job."""
-        return cls(sweep=config.run.sweep, run_id=config.run.run_id, status="failed", failure=failure,
-                   config=config, topology=Topology.expected(config), scheduler=scheduler)
+        return cls(
+            sweep=config.run.sweep,
+            run_id=config.run.run_id,
+            status="failed",
+            failure=failure,
+            config=config,
+            topology=Topology.expected(config),
+            scheduler=scheduler,
+        )
 
     @property
     def best_top1(self) -> float | None:
@@ -558,8 +627,9 @@ class RunRecord(Model):
         except ValidationError as exc:
             if any(e["type"] == "json_invalid" for e in exc.errors()):
                 raise RecordError(f"{path}: invalid JSON (cut short?): {exc.errors()[0]['msg']}") from None
-            raise RecordError(f"{path}: not a run record (schema version {SCHEMA_VERSION}): "
-                              + "; ".join(describe_all(exc))) from None
+            raise RecordError(
+                f"{path}: not a run record (schema version {SCHEMA_VERSION}): " + "; ".join(describe_all(exc))
+            ) from None
 
     @classmethod
     def read(cls, run_dir: str | Path) -> RunRecord | None:

@@ -5,20 +5,27 @@ place that turns pydantic's validation errors into lines that name the key: ``tr
 Models are strict (``"3"`` is not an integer, ``true`` is not a number), frozen, refuse unknown keys,
 and refuse NaN and infinity, so that everything they hold is strict JSON.
 """
+
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
+import tomllib
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 #: What a value of each pydantic type error should have been.
 _EXPECTED = {
-    "int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
-    "string_type": "a string", "bool_type": "true or false", "list_type": "a list", "tuple_type": "a list",
-    "dict_type": "an object (a TOML table)", "model_type": "an object (a TOML table)",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "an object (a TOML table)",
+    "model_type": "an object (a TOML table)",
     "model_attributes_type": "an object (a TOML table)",
 }
 #: pydantic's constraint errors, as the comparison they failed.
@@ -47,8 +54,7 @@ PlainName = Annotated[str, AfterValidator(_plain_name)]
 class Model(BaseModel):
     """A strict, frozen pydantic model that refuses unknown keys and non-finite numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False,
-                              validate_default=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, validate_default=False)
 
     def to_json_dict(self) -> dict:
         """A JSON-ready dict of every field (tuples as lists)."""

@@ -20,6 +20,7 @@ Generated blocks inside hand-written pages, between ``<!-- generated: NAME ... -
 The module imports only the standard library at the top, so that ``tests/unit/test_docs.py`` can load it for
 :func:`slug`; the suite's packages are imported where a page is made.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,12 @@ import json
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
+
+import tomllib
 
 if TYPE_CHECKING:
     from slurm.executor.base import Executor
@@ -51,6 +53,7 @@ END = "<!-- end generated: {name} -->"
 
 
 # --- Markdown ----------------------------------------------------------------------------------------------
+
 
 def slug(heading: str) -> str:
     """The anchor GitHub gives a Markdown heading (github-slugger's rules): the text as rendered (links to
@@ -124,6 +127,7 @@ def code(value: str) -> str:
 
 
 # --- JSON Schema: types and bounds ------------------------------------------------------------------------
+
 
 def ref_name(schema: dict) -> str | None:
     """The definition a ``$ref`` schema points to, or None."""
@@ -211,8 +215,10 @@ def key_rows(model, prefix: str, train_flags: bool) -> list[list[str]]:
         schema, extra = properties[name], field.json_schema_extra or {}
         row = [code(prefix + name), prose(type_of(schema)), default_of(field), prose(bounds_of(schema))]
         if train_flags:
-            row += [code(extra.get("flag", "--" + name.replace("_", "-"))),
-                    _FINGERPRINT[extra.get("fingerprint", True)]]
+            row += [
+                code(extra.get("flag", "--" + name.replace("_", "-"))),
+                _FINGERPRINT[extra.get("fingerprint", True)],
+            ]
         rows.append(row + [prose(field.description)])
     return rows
 
@@ -241,37 +247,72 @@ def spec_keys_page() -> str:
     train_header = ["key", "type", "default", "bounds", "`mcnn-bench train` flag", "fingerprinted", "description"]
     spec_header = ["key", "type", "default", "bounds", "description"]
     in_spec = [name for name in TRAIN_SECTIONS if name in spec.SECTIONS]
-    out = [GENERATED.format(source="benchmark/config.py, slurm/spec.py and slurm/executor/"), "",
-           "# Settings and sweep-spec keys", "",
-           "Every setting of a training run, every key of a sweep spec and of each executor, from the models "
-           "that validate them. A sweep spec (TOML) holds the top-level keys, "
-           + ", ".join(code(f"[{name}]") for name in spec.SECTIONS) + " and `[executor]`; "
-           "`mcnn-bench train` takes one flag per setting of "
-           + ", ".join(code(f"[{name}]") for name in TRAIN_SECTIONS) + ". How sweeps use them: "
-           "[the sweeps guide](../guides/sweeps.md).", "",
-           ("*Fingerprinted*: part of the run's identity (`TrainConfig.fingerprint()`); a run whose fingerprinted "
+    out = [
+        GENERATED.format(source="benchmark/config.py, slurm/spec.py and slurm/executor/"),
+        "",
+        "# Settings and sweep-spec keys",
+        "",
+        "Every setting of a training run, every key of a sweep spec and of each executor, from the models "
+        "that validate them. A sweep spec (TOML) holds the top-level keys, "
+        + ", ".join(code(f"[{name}]") for name in spec.SECTIONS)
+        + " and `[executor]`; "
+        "`mcnn-bench train` takes one flag per setting of "
+        + ", ".join(code(f"[{name}]") for name in TRAIN_SECTIONS)
+        + ". How sweeps use them: "
+        "[the sweeps guide](../guides/sweeps.md).",
+        "",
+        (
+            "*Fingerprinted*: part of the run's identity (`TrainConfig.fingerprint()`); a run whose fingerprinted "
             "settings changed since it ran is stale. *When not the default*: added after runs were recorded, so "
             "it counts only when set to another value. Keys of `[grid]` and `[executor]` reach a run as its "
-            "`run` settings (topology, batch, threads), which are fingerprinted; the rest of them are not."), "",
-           "## Top-level keys", "", first_paragraph(spec.Header.__doc__), "",
-           table(spec_header, key_rows(spec.Header, "", False)), ""]
+            "`run` settings (topology, batch, threads), which are fingerprinted; the rest of them are not."
+        ),
+        "",
+        "## Top-level keys",
+        "",
+        first_paragraph(spec.Header.__doc__),
+        "",
+        table(spec_header, key_rows(spec.Header, "", False)),
+        "",
+    ]
     for name, model in TRAIN_SECTIONS.items():
-        where = ("In a sweep spec and as `mcnn-bench train` flags." if name in in_spec else
-                 "Flags of `mcnn-bench train` only: in a sweep the grid and the executor set them.")
-        out += [f"## `[{name}]`", "", first_paragraph(model.__doc__) + " " + where, "",
-                table(train_header, key_rows(model, f"{name}.", True)), ""]
+        where = (
+            "In a sweep spec and as `mcnn-bench train` flags."
+            if name in in_spec
+            else "Flags of `mcnn-bench train` only: in a sweep the grid and the executor set them."
+        )
+        out += [
+            f"## `[{name}]`",
+            "",
+            first_paragraph(model.__doc__) + " " + where,
+            "",
+            table(train_header, key_rows(model, f"{name}.", True)),
+            "",
+        ]
     for name, model in spec.SECTIONS.items():
         if name not in TRAIN_SECTIONS:
-            out += [f"## `[{name}]`", "", first_paragraph(model.__doc__), "",
-                    table(spec_header, key_rows(model, f"{name}.", False)), ""]
+            out += [
+                f"## `[{name}]`",
+                "",
+                first_paragraph(model.__doc__),
+                "",
+                table(spec_header, key_rows(model, f"{name}.", False)),
+                "",
+            ]
     for executor in executors():
-        out += [f"## `[executor]`, kind = \"{executor.kind}\"", "",
-                first_paragraph(executor.Settings.__doc__) + f" Defined in `{executor.__module__}`.", "",
-                table(spec_header, key_rows(executor.Settings, "executor.", False)), ""]
+        out += [
+            f'## `[executor]`, kind = "{executor.kind}"',
+            "",
+            first_paragraph(executor.Settings.__doc__) + f" Defined in `{executor.__module__}`.",
+            "",
+            table(spec_header, key_rows(executor.Settings, "executor.", False)),
+            "",
+        ]
     return "\n".join(out)
 
 
 # --- docs/reference/run-record.md -------------------------------------------------------------------------
+
 
 def record_sections(schema: dict) -> list[tuple[str, dict, list[str]]]:
     """Every object of the record schema, root first, then in the order a depth-first walk meets them:
@@ -307,12 +348,19 @@ def run_record_page() -> str:
     """``docs/reference/run-record.md``."""
     schema = json.loads((DOCS / "run-record.schema.json").read_text())
     defs = schema.get("$defs", {})
-    out = [GENERATED.format(source="docs/run-record.schema.json (`mcnn-bench record-schema`)"), "",
-           "# The run record", "",
-           ("Every field of `RUN_DIR/record.json`, from its published JSON Schema, "
+    out = [
+        GENERATED.format(source="docs/run-record.schema.json (`mcnn-bench record-schema`)"),
+        "",
+        "# The run record",
+        "",
+        (
+            "Every field of `RUN_DIR/record.json`, from its published JSON Schema, "
             "[`run-record.schema.json`](../run-record.schema.json): one section per object, the record "
             "first. What the record is and how it is written: "
-            "[training and engines](../guides/training-and-engines.md#the-run-record)."), ""]
+            "[training and engines](../guides/training-and-engines.md#the-run-record)."
+        ),
+        "",
+    ]
 
     def link(name: str) -> str:
         return f"[{name}](#{slug(name)})"
@@ -325,14 +373,20 @@ def run_record_page() -> str:
         rows = []
         for key, prop in node.get("properties", {}).items():
             target = next((ref_name(o) for o in [prop, *prop.get("anyOf", [])] if ref_name(o)), None)
-            description = (prose(prop["description"]) if prop.get("description") else
-                           first_paragraph(defs[target].get("description")) if target else "")
+            description = (
+                prose(prop["description"])
+                if prop.get("description")
+                else first_paragraph(defs[target].get("description"))
+                if target
+                else ""
+            )
             rows.append([code(key), prose(type_of(prop, link)), "yes" if key in required else "", description])
         out += ["", table(["field", "type", "required", "description"], rows) if rows else "", ""]
     return "\n".join(out)
 
 
 # --- docs/reference/cli.md and README.md's command list ---------------------------------------------------
+
 
 class _Parsed(BaseException):
     """Raised in place of parsing, carrying the parser that was about to parse."""
@@ -353,16 +407,19 @@ def cli_parser() -> argparse.ArgumentParser:
         raise _Parsed(self)
 
     try:
-        with mock.patch.object(argparse.ArgumentParser, "parse_known_args", stop), \
-                mock.patch.object(sys, "argv", ["mcnn-bench", "--help"]):
+        with (
+            mock.patch.object(argparse.ArgumentParser, "parse_known_args", stop),
+            mock.patch.object(sys, "argv", ["mcnn-bench", "--help"]),
+        ):
             entry()
     except _Parsed as parsed:
         return parsed.parser
     raise RuntimeError(f"{target} returned without parsing its arguments")
 
 
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-             ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str, bool]]:
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str, bool]]:
     """Every command under ``parser``, depth first: ``(words, parser, one-line help, is_leaf)``."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -396,9 +453,20 @@ def cli_page() -> str:
     prog = parser.prog
 
     def page() -> str:
-        out = [GENERATED.format(source="the `--help` of every command"), "", "# The command line", "",
-               f"Every `{prog}` command's `--help`, wrapped at {COLUMNS} columns.", "",
-               f"## `{prog}`", "", "```text", parser.format_help().rstrip(), "```", ""]
+        out = [
+            GENERATED.format(source="the `--help` of every command"),
+            "",
+            "# The command line",
+            "",
+            f"Every `{prog}` command's `--help`, wrapped at {COLUMNS} columns.",
+            "",
+            f"## `{prog}`",
+            "",
+            "```text",
+            parser.format_help().rstrip(),
+            "```",
+            "",
+        ]
         for words, sub, _, _ in commands(parser):
             out += [f"## `{prog} {' '.join(words)}`", "", "```text", sub.format_help().rstrip(), "```", ""]
         return "\n".join(out)
@@ -427,9 +495,9 @@ def first_sentence(paragraph: str) -> str:
     """``paragraph`` up to the first full stop followed by a capital (or a code span) that does not end an
     abbreviation, without that full stop."""
     for stop in re.finditer(r"\.\s+(?=[A-Z`])", paragraph):
-        word = paragraph[:stop.start()].rsplit(None, 1)[-1].lstrip("(")
+        word = paragraph[: stop.start()].rsplit(None, 1)[-1].lstrip("(")
         if word not in ABBREVIATIONS:
-            return paragraph[:stop.start()]
+            return paragraph[: stop.start()]
     return paragraph.rstrip(".")
 
 
@@ -443,8 +511,10 @@ def layout_block() -> str:
     """A table of every package and module of the suite with the first sentence of its docstring."""
     rows = []
     for package in PACKAGES:
-        files = sorted((ROOT / package).rglob("*.py"),
-                       key=lambda p: (p.parent.relative_to(ROOT).parts, p.name != "__init__.py", p.name))
+        files = sorted(
+            (ROOT / package).rglob("*.py"),
+            key=lambda p: (p.parent.relative_to(ROOT).parts, p.name != "__init__.py", p.name),
+        )
         for path in files:
             relative = path.relative_to(ROOT)
             shown = f"{relative.parent}/" if path.name == "__init__.py" else str(relative)
@@ -468,11 +538,15 @@ def import_rules_block() -> str:
     for contract in config["contracts"]:
         if contract["type"] == "layers":
             rule = "layers, top to bottom (a layer imports only those below it): " + " > ".join(
-                _layer(layer) for layer in contract["layers"])
+                _layer(layer) for layer in contract["layers"]
+            )
         elif contract["type"] == "forbidden":
-            rule = (", ".join(code(m) for m in contract["source_modules"]) + " may not import "
-                    + ", ".join(code(m) for m in contract["forbidden_modules"])
-                    + (" directly" if contract.get("allow_indirect_imports") else ""))
+            rule = (
+                ", ".join(code(m) for m in contract["source_modules"])
+                + " may not import "
+                + ", ".join(code(m) for m in contract["forbidden_modules"])
+                + (" directly" if contract.get("allow_indirect_imports") else "")
+            )
         else:
             rule = f"a `{contract['type']}` contract (see pyproject.toml)"
         lines.append(f"- **{contract['name']}**: {rule}.")
@@ -505,7 +579,7 @@ def with_block(text: str, name: str, content: str, where: str) -> str:
     start, stop = text.find(begin), text.find(end)
     if start < 0 or stop < start:
         raise ValueError(f"{where}: no generated block {name!r}: put {begin!r} and {end!r} on lines of their own")
-    return text[:start + len(begin)] + "\n" + content + "\n" + text[stop:]
+    return text[: start + len(begin)] + "\n" + content + "\n" + text[stop:]
 
 
 def expected() -> dict[str, str]:
@@ -519,8 +593,9 @@ def expected() -> dict[str, str]:
 
 def stale() -> list[str]:
     """The generated files whose text differs from what the code says now."""
-    return [path for path, text in expected().items()
-            if not (ROOT / path).is_file() or (ROOT / path).read_text() != text]
+    return [
+        path for path, text in expected().items() if not (ROOT / path).is_file() or (ROOT / path).read_text() != text
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ Exit status: 0 done; 1 a failed verdict or run (the command returns it); 2 a use
 ``mcnn-bench COMMAND: error: MESSAGE`` without a traceback (:data:`USER_ERRORS`; argparse's own errors
 alike); 130 Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,15 +16,39 @@ import sys
 
 from benchmark.errors import McnnBenchError
 
-from .commands import (accept, allreduce, analyze, bench, devcluster, peak, predict, record_schema, reference,
-                       status, sweep, train)
+from .commands import (
+    accept,
+    allreduce,
+    analyze,
+    bench,
+    devcluster,
+    peak,
+    predict,
+    record_schema,
+    reference,
+    status,
+    sweep,
+    train,
+)
 
 # TensorFlow's C++ start-up notices drown the progress lines; warnings and errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: The commands, in the order ``mcnn-bench --help`` lists them.
-COMMANDS = (train, sweep, status, analyze, accept, reference, devcluster, allreduce, peak, predict, bench,
-            record_schema)
+COMMANDS = (
+    train,
+    sweep,
+    status,
+    analyze,
+    accept,
+    reference,
+    devcluster,
+    allreduce,
+    peak,
+    predict,
+    bench,
+    record_schema,
+)
 
 #: What exits with status 2 as the user's to mend: :class:`McnnBenchError` (bad settings, specs, records,
 #: reference files, data, checkpoints, allocators, a scheduler that refuses), and the two builtins the
@@ -37,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mcnn-bench",
         description="Benchmark data-parallel M-CNN training (Datta et al. 2019) with Horovod, on one "
-                    "machine or through SLURM, and rebuild the paper's tables and plots.",
+        "machine or through SLURM, and rebuild the paper's tables and plots.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

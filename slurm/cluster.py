@@ -2,6 +2,7 @@
 
 Runs SLURM's client commands; they find the cluster through ``SLURM_CONF`` or /etc/slurm/slurm.conf.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -11,8 +12,18 @@ from dataclasses import dataclass
 from slurm.executor.base import ExecutorError
 
 #: sacct states after which a job will not run again (sacct(1), "JOB STATE CODES").
-FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-                "BOOT_FAIL", "DEADLINE", "REVOKED"}
+FINAL_STATES = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
+}
 SACCT_FIELDS = ("JobID", "State", "Submit", "Start", "End", "ElapsedRaw", "NodeList", "NNodes", "ExitCode")
 
 
@@ -24,8 +35,10 @@ def _run(args: list[str]) -> str:
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     except FileNotFoundError as exc:
-        raise SlurmError(f"{args[0]} not found: is this a SLURM login node? (for the development "
-                         "cluster: mcnn-bench devcluster start)") from exc
+        raise SlurmError(
+            f"{args[0]} not found: is this a SLURM login node? (for the development "
+            "cluster: mcnn-bench devcluster start)"
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise SlurmError(f"{' '.join(args)} did not answer in 60 s") from exc
     if done.returncode:
@@ -39,9 +52,21 @@ def _run(args: list[str]) -> str:
 USABLE_NODE_STATES = {"idle", "alloc", "allocated", "mix", "mixed", "comp", "completing", "plnd", "planned"}
 #: Pending reasons (squeue %r) that do not clear by themselves: an administrator or the user must act.
 #: squeue(1), "JOB REASON CODES".
-STUCK_REASONS = ("ReqNodeNotAvail", "PartitionDown", "PartitionInactive", "PartitionNodeLimit",
-                 "PartitionTimeLimit", "NodeDown", "BadConstraints", "InvalidAccount", "InvalidQOS",
-                 "AccountNotAllowed", "QOSNotAllowed", "DependencyNeverSatisfied", "JobHeldAdmin")
+STUCK_REASONS = (
+    "ReqNodeNotAvail",
+    "PartitionDown",
+    "PartitionInactive",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "NodeDown",
+    "BadConstraints",
+    "InvalidAccount",
+    "InvalidQOS",
+    "AccountNotAllowed",
+    "QOSNotAllowed",
+    "DependencyNeverSatisfied",
+    "JobHeldAdmin",
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +104,11 @@ def partition(name: str | None = None) -> Partition:
     if not mine:
         known = sorted({line[0].rstrip("*") for line in lines})
         raise SlurmError(f"partition {name!r} not found; sinfo lists: {', '.join(known)}")
-    unusable = {node: state for node, _, state, _ in mine if state.rstrip("*~#!%$@^-") not in USABLE_NODE_STATES
-                or state.endswith("*")}
+    unusable = {
+        node: state
+        for node, _, state, _ in mine
+        if state.rstrip("*~#!%$@^-") not in USABLE_NODE_STATES or state.endswith("*")
+    }
     return Partition(name, next(iter(mine))[3], len(mine), min(cpus for _, cpus, _, _ in mine), unusable)
 
 
@@ -97,16 +125,22 @@ def check_capacity(runs, part: Partition, cpus_per_task) -> list[str]:
     unusable = "".join(f"; {node} is {state}" for node, state in sorted(part.unusable.items()))
     for run in runs:
         if run.nodes > part.usable_nodes:
-            problems.append(f"{run.run_id}: asks for {run.nodes} nodes, partition {part.name!r} has "
-                            f"{part.usable_nodes} usable of {part.nodes}{unusable}")
+            problems.append(
+                f"{run.run_id}: asks for {run.nodes} nodes, partition {part.name!r} has "
+                f"{part.usable_nodes} usable of {part.nodes}{unusable}"
+            )
         cpus = run.workers_per_node * cpus_per_task(run)
         if cpus > part.min_cpus_per_node:
-            problems.append(f"{run.run_id}: asks for {run.workers_per_node} workers per node x {cpus_per_task(run)} "
-                            f"CPUs per task = {cpus} CPUs per node, partition {part.name!r} nodes have "
-                            f"{part.min_cpus_per_node}")
+            problems.append(
+                f"{run.run_id}: asks for {run.workers_per_node} workers per node x {cpus_per_task(run)} "
+                f"CPUs per task = {cpus} CPUs per node, partition {part.name!r} nodes have "
+                f"{part.min_cpus_per_node}"
+            )
     if problems:
-        raise SlurmError("the cluster cannot hold these runs (sinfo); nothing was submitted:\n"
-                         + "\n".join(f"  - {p}" for p in problems))
+        raise SlurmError(
+            "the cluster cannot hold these runs (sinfo); nothing was submitted:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
     if part.available != "up":
         return [f"partition {part.name!r} is {part.available} now (sinfo): the runs will pend until it is up"]
     return []

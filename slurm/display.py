@@ -1,6 +1,7 @@
 """What the sweep driver shows a person: a progress line redrawn in place (rich), the lines of runs that
 ended, and the status table of ``mcnn-bench status``. Figures are rounded for reading; the records keep
 them whole."""
+
 from __future__ import annotations
 
 from typing import TextIO
@@ -49,14 +50,16 @@ class Progress:
             p = read_progress(state.run_dir(status.run_id)) if status.state == "running" else None
             detail = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}" if p else status.state
             parts.append(f"{status.run_id} {detail}" + (f" ({status.short_reason})" if status.reason else ""))
-        self.live.update(Text(f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")),
-                         refresh=True)
+        self.live.update(Text(f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")), refresh=True)
 
     def finished(self, status: RunStatus) -> None:
         """Count a run that ended and print how, figures rounded."""
         self.done += 1
-        detail = (f"{_figure(status.images_per_second, '.1f')} images/s, best {status.metric} {_figure(status.best, '.3f')}"
-                  if status.state == "completed" else status.reason)
+        detail = (
+            f"{_figure(status.images_per_second, '.1f')} images/s, best {status.metric} {_figure(status.best, '.3f')}"
+            if status.state == "completed"
+            else status.reason
+        )
         self.note(f"[{self.done}/{self.total} runs done] {status.run_id}: {status.state}: {detail}")
 
 
@@ -66,6 +69,8 @@ def format_status(statuses: list[RunStatus]) -> str:
     lines = [header]
     for s in statuses:
         reason = f"STALE ({'; '.join(s.stale)}) {s.short_reason}".rstrip() if s.stale else s.short_reason
-        lines.append(f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
-                     f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best, '6.3f'):>6}  {reason}")
+        lines.append(
+            f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
+            f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best, '6.3f'):>6}  {reason}"
+        )
     return "\n".join(lines)

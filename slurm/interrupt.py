@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) in the sweep driver: swapping its handler for the length of a block, in the main thread
 (the only one whose signal handlers Python lets change; elsewhere the blocks are left as they are)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ The lock file is ``SWEEP_DIR/sweep.lock``; beside it ``sweep.lock.json`` names t
 start time) for the message a second driver gets. The operating system drops an ``flock`` when its
 process dies, so the lock of a killed driver is taken over by the next one without anyone cleaning up.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -38,11 +39,18 @@ class SweepLock:
         try:
             self.lock.acquire()
         except Timeout:
-            raise SweepBusy(f"{self.dir}: another sweep is running into this folder ({self.holder()}); wait "
-                            "for it to end, or give this sweep another name or results folder") from None
-        write_json_atomic(self.dir / HOLDER_NAME, {
-            "host": socket.gethostname(), "pid": os.getpid(),
-            "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+            raise SweepBusy(
+                f"{self.dir}: another sweep is running into this folder ({self.holder()}); wait "
+                "for it to end, or give this sweep another name or results folder"
+            ) from None
+        write_json_atomic(
+            self.dir / HOLDER_NAME,
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         return self
 
     def __exit__(self, *exc) -> None:

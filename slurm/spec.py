@@ -8,6 +8,7 @@ each section is validated on its own, and a check across sections runs whenever 
 are valid. Relative paths are resolved from the spec file's folder; ``mcnn-bench sweep --data-dir`` replaces
 ``data.dir`` before validation (:func:`load_spec`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,10 +19,18 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, Field, model_validator
 
-from benchmark.config import (DataSettings, LearningRateSettings, ModelSettings, Optimizer, RunSettings,
-                              TrainConfig, TrainingSettings, data_problems)
-from benchmark.errors import McnnBenchError
+from benchmark.config import (
+    DataSettings,
+    LearningRateSettings,
+    ModelSettings,
+    Optimizer,
+    RunSettings,
+    TrainConfig,
+    TrainingSettings,
+    data_problems,
+)
 from benchmark.data.sources import SOURCES
+from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
 
@@ -71,28 +80,45 @@ class Grid(Model):
     workers_per_node: Counts
     local_batch_size: Counts | None = None
     global_batch_size: Counts | None = None
-    max_global_batch_size: int | None = Field(None, gt=0, description="cap on the global batch (with "
-                                              "local_batch_size): a run's local batch is min(local, cap // "
-                                              "workers), and the cap must divide by the workers where it binds")
-    intra_op_threads: Counts | None = Field(None, description="TensorFlow intra-op threads (and OMP_NUM_THREADS) "
-                                            "per worker, one run each (run ids get -t<N>); at most the cores a "
-                                            "worker gets; default: each worker's share of the cores")
-    optimizer: Annotated[list[Optimizer], AfterValidator(_unique)] | None = Field(None, min_length=1, description="optimizers to compare, one run "
-                                              "each (run ids get -<optimizer>; Wilson et al., Fig. 12); replaces "
-                                              "training.optimizer")
-    repeats: int = Field(1, ge=1, description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
-                                              "acceptance takes the median over the repeats")
+    max_global_batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="cap on the global batch (with "
+        "local_batch_size): a run's local batch is min(local, cap // "
+        "workers), and the cap must divide by the workers where it binds",
+    )
+    intra_op_threads: Counts | None = Field(
+        None,
+        description="TensorFlow intra-op threads (and OMP_NUM_THREADS) "
+        "per worker, one run each (run ids get -t<N>); at most the cores a "
+        "worker gets; default: each worker's share of the cores",
+    )
+    optimizer: Annotated[list[Optimizer], AfterValidator(_unique)] | None = Field(
+        None,
+        min_length=1,
+        description="optimizers to compare, one run "
+        "each (run ids get -<optimizer>; Wilson et al., Fig. 12); replaces "
+        "training.optimizer",
+    )
+    repeats: int = Field(
+        1,
+        ge=1,
+        description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
+        "acceptance takes the median over the repeats",
+    )
 
     @model_validator(mode="after")
     def _one_batch_kind_that_divides(self) -> Grid:
         if (self.local_batch_size is None) == (self.global_batch_size is None):
-            raise ValueError("grid.local_batch_size: give exactly one of grid.local_batch_size and "
-                             "grid.global_batch_size")
-        problems = [f"grid.global_batch_size: {batch} does not divide by {nodes} nodes x {wpn} workers per "
-                    f"node = {nodes * wpn} workers"
-                    for batch, nodes, wpn in itertools.product(self.global_batch_size or [], self.nodes,
-                                                               self.workers_per_node)
-                    if batch % (nodes * wpn)]
+            raise ValueError(
+                "grid.local_batch_size: give exactly one of grid.local_batch_size and grid.global_batch_size"
+            )
+        problems = [
+            f"grid.global_batch_size: {batch} does not divide by {nodes} nodes x {wpn} workers per "
+            f"node = {nodes * wpn} workers"
+            for batch, nodes, wpn in itertools.product(self.global_batch_size or [], self.nodes, self.workers_per_node)
+            if batch % (nodes * wpn)
+        ]
         problems += self._cap_problems()
         if problems:
             raise ValueError("\n".join(problems))
@@ -105,23 +131,29 @@ class Grid(Model):
         if cap is None:
             return []
         if self.local_batch_size is None:
-            return ["grid.max_global_batch_size: only with grid.local_batch_size (with grid.global_batch_size, "
-                    "list global batches no larger than the cap)"]
+            return [
+                "grid.max_global_batch_size: only with grid.local_batch_size (with grid.global_batch_size, "
+                "list global batches no larger than the cap)"
+            ]
         problems = []
         for nodes, wpn in itertools.product(self.nodes, self.workers_per_node):
             workers = nodes * wpn
             binds = [local for local in self.local_batch_size if local * workers > cap]
             if binds and cap % workers:
-                problems.append(f"grid.max_global_batch_size: {cap} does not divide by {nodes} nodes x {wpn} "
-                                f"workers per node = {workers} workers, where it caps local batch {binds[0]} "
-                                f"(global {binds[0] * workers})")
+                problems.append(
+                    f"grid.max_global_batch_size: {cap} does not divide by {nodes} nodes x {wpn} "
+                    f"workers per node = {workers} workers, where it caps local batch {binds[0]} "
+                    f"(global {binds[0] * workers})"
+                )
                 continue
             effective = [self._local(local, workers) for local in self.local_batch_size]
             same = sorted({batch for batch in effective if effective.count(batch) > 1})
-            problems += [f"grid.max_global_batch_size: {cap} makes local batches "
-                         f"{', '.join(str(b) for b in self.local_batch_size if self._local(b, workers) == batch)} "
-                         f"the same run at {nodes} nodes x {wpn} workers per node (local batch {batch})"
-                         for batch in same]
+            problems += [
+                f"grid.max_global_batch_size: {cap} makes local batches "
+                f"{', '.join(str(b) for b in self.local_batch_size if self._local(b, workers) == batch)} "
+                f"the same run at {nodes} nodes x {wpn} workers per node (local batch {batch})"
+                for batch in same
+            ]
         return problems
 
     def _local(self, local: int, workers: int) -> int:
@@ -138,8 +170,12 @@ class Grid(Model):
         ``-<optimizer>`` when it compares optimizers, then ``-r<repeat>`` when ``repeats`` > 1."""
         per_worker, points = self.local_batch_size is not None, []
         for nodes, wpn, batch, threads, optimizer in itertools.product(
-                self.nodes, self.workers_per_node, self.local_batch_size or self.global_batch_size,
-                self.intra_op_threads or [None], self.optimizer or [None]):
+            self.nodes,
+            self.workers_per_node,
+            self.local_batch_size or self.global_batch_size,
+            self.intra_op_threads or [None],
+            self.optimizer or [None],
+        ):
             local = self._local(batch, nodes * wpn) if per_worker else batch // (nodes * wpn)
             shape = f"n{nodes}-w{wpn}-" + (f"b{local}" if per_worker else f"gb{batch}")
             shape += ("" if threads is None else f"-t{threads}") + ("" if optimizer is None else f"-{optimizer}")
@@ -150,8 +186,13 @@ class Grid(Model):
 
 
 #: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``.
-SECTIONS: dict[str, type[Model]] = {"data": DataSettings, "model": ModelSettings, "grid": Grid,
-                                    "training": TrainingSettings, "learning_rate": LearningRateSettings}
+SECTIONS: dict[str, type[Model]] = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "grid": Grid,
+    "training": TrainingSettings,
+    "learning_rate": LearningRateSettings,
+}
 
 
 @dataclass(frozen=True)
@@ -205,10 +246,18 @@ class SweepSpec:
             training = training.model_copy(update={"init_from": str(self.resolve(training.init_from))})
         runs = []
         for point in self.grid.points():
-            run = RunSettings(local_batch_size=point.local_batch_size, nodes=point.nodes,
-                              workers_per_node=point.workers_per_node, intra_op_threads=point.intra_op_threads,
-                              results_dir=str(results_dir), sweep=self.name, run_id=point.run_id)
-            trained = training if point.optimizer is None else training.model_copy(update={"optimizer": point.optimizer})
+            run = RunSettings(
+                local_batch_size=point.local_batch_size,
+                nodes=point.nodes,
+                workers_per_node=point.workers_per_node,
+                intra_op_threads=point.intra_op_threads,
+                results_dir=str(results_dir),
+                sweep=self.name,
+                run_id=point.run_id,
+            )
+            trained = (
+                training if point.optimizer is None else training.model_copy(update={"optimizer": point.optimizer})
+            )
             config = TrainConfig(data=data, model=model, training=trained, learning_rate=self.learning_rate, run=run)
             runs.append(Run(point.run_id, point.nodes, point.workers_per_node, config))
         return runs
@@ -222,24 +271,31 @@ def _executor_section(raw: dict) -> tuple[Model | None, list[str]]:
         return None, [f"executor.kind: {problem}"]
     own = EXECUTORS[kind].Settings.model_fields
     owner = {key: other for other, e in EXECUTORS.items() for key in e.Settings.model_fields if key not in own}
-    errors = [f"executor.{key}: only for the {owner[key]} executor, not {kind!r}" for key in sorted(set(raw) & set(owner))]
-    settings, problems = validate(EXECUTORS[kind].Settings, {k: v for k, v in raw.items() if k not in owner},
-                                  "executor")
+    errors = [
+        f"executor.{key}: only for the {owner[key]} executor, not {kind!r}" for key in sorted(set(raw) & set(owner))
+    ]
+    settings, problems = validate(
+        EXECUTORS[kind].Settings, {k: v for k, v in raw.items() if k not in owner}, "executor"
+    )
     return settings, errors + problems
 
 
 def _sections(raw: dict) -> tuple[dict, list[str]]:
     """Every section validated on its own: the valid ones, and every problem."""
     tables = {key: value for key, value in raw.items() if isinstance(value, dict)}
-    errors = [f"[{name}]: unknown section; known: {', '.join([*SECTIONS, 'executor'])}"
-              for name in sorted(set(tables) - {*SECTIONS, "executor"})]
+    errors = [
+        f"[{name}]: unknown section; known: {', '.join([*SECTIONS, 'executor'])}"
+        for name in sorted(set(tables) - {*SECTIONS, "executor"})
+    ]
     header, problems = validate(Header, {k: v for k, v in raw.items() if k not in tables})
     valid, errors = {"header": header}, errors + problems
     for name, model in {**SECTIONS, "executor": None}.items():
         if name not in tables and (model is None or any(f.is_required() for f in model.model_fields.values())):
             errors.append(f"[{name}]: missing section")
             continue
-        section, problems = _executor_section(tables[name]) if model is None else validate(model, tables.get(name, {}), name)
+        section, problems = (
+            _executor_section(tables[name]) if model is None else validate(model, tables.get(name, {}), name)
+        )
         valid[name] = section
         errors += problems
     return valid, errors
@@ -247,8 +303,7 @@ def _sections(raw: dict) -> tuple[dict, list[str]]:
 
 def _cross_checks(sections: dict, base: Path) -> list[str]:
     """Checks across sections, each run when the sections it reads are valid."""
-    data, grid, training, executor, model = (sections.get(k) for k in ("data", "grid", "training", "executor",
-                                                                       "model"))
+    data, grid, training, executor, model = (sections.get(k) for k in ("data", "grid", "training", "executor", "model"))
     errors = []
     if data and training and model:
         errors += data_problems(data, training, model)
@@ -260,8 +315,9 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
     if training and training.init_from and not (base / training.init_from).is_dir():
         errors.append(f"training.init_from: {(base / training.init_from).resolve()} is not a run's folder")
     if executor and grid:
-        errors += EXECUTORS[executor.kind].spec_problems(executor, grid.nodes, grid.workers_per_node,
-                                                         grid.intra_op_threads)
+        errors += EXECUTORS[executor.kind].spec_problems(
+            executor, grid.nodes, grid.workers_per_node, grid.intra_op_threads
+        )
     return errors
 
 

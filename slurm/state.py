@@ -5,6 +5,7 @@ A run's status is derived, in this order, from its record (completed / failed wi
 executor's view of its job (pending / running, or failed when the job ended without a record), or is
 ``missing`` when it was never submitted.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -14,9 +15,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from benchmark.util.atomic import write_json_atomic
 from benchmark.record import RecordError, RunRecord
 from benchmark.schema import describe_all
+from benchmark.util.atomic import write_json_atomic
 from slurm.executor import EXECUTORS, Job
 
 STATE_NAME = "sweep.json"
@@ -124,9 +125,15 @@ class SweepState:
     def note_submitted(self, run_id: str, job: Job, **extra) -> None:
         """Remember that ``run_id`` was submitted as ``job`` and save the state."""
         previous = self.runs.get(run_id, {})
-        self.runs[run_id] = {"executor": job.executor, "job_id": job.job_id, "submitit_folder": job.folder,
-                             "started": job.started, "submitted_at": now(),
-                             "attempt": previous.get("attempt", 0) + 1, **extra}
+        self.runs[run_id] = {
+            "executor": job.executor,
+            "job_id": job.job_id,
+            "submitit_folder": job.folder,
+            "started": job.started,
+            "submitted_at": now(),
+            "attempt": previous.get("attempt", 0) + 1,
+            **extra,
+        }
         self.save()
 
     def note_finished(self, run_id: str) -> None:
@@ -145,8 +152,11 @@ class SweepState:
         if not entry or "settings" not in entry:
             return ()
         old = entry["settings"]
-        return tuple(f"{key}: {old.get(key, '(unset)')} -> {settings.get(key, '(unset)')}"
-                     for key in sorted(set(old) | set(settings)) if old.get(key) != settings.get(key))
+        return tuple(
+            f"{key}: {old.get(key, '(unset)')} -> {settings.get(key, '(unset)')}"
+            for key in sorted(set(old) | set(settings))
+            if old.get(key) != settings.get(key)
+        )
 
     def archive(self, run_id: str, *names: str) -> list[Path]:
         """Move the named files or folders of a run (its record, its checkpoints) to
@@ -167,9 +177,15 @@ class SweepState:
 
 def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> RunStatus:
     """The status a run's record gives (completed, or failed with the reason)."""
-    return RunStatus(run_id, record.status, record.failure.reason if record.failure else None,
-                     job_id or (record.scheduler.job_id if record.scheduler else None), record.elapsed_seconds,
-                     record.throughput.images_per_second if record.throughput else None, *reversed(record.best_main))
+    return RunStatus(
+        run_id,
+        record.status,
+        record.failure.reason if record.failure else None,
+        job_id or (record.scheduler.job_id if record.scheduler else None),
+        record.elapsed_seconds,
+        record.throughput.images_per_second if record.throughput else None,
+        *reversed(record.best_main),
+    )
 
 
 def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:

@@ -10,6 +10,7 @@ before training, stuck pending), the driver records the run as failed with the r
 ``status`` only read; the driver alone writes records and ``sweep.json``, under the sweep folder's lock.
 Each invocation uses a fresh submitit folder, so an old job's result is never taken for a new one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,11 +21,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from benchmark.train.checkpoint import CHECKPOINT_DIR
-from benchmark.errors import McnnBenchError
 from benchmark.config import TrainConfig
-from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
+from benchmark.errors import McnnBenchError
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
+from benchmark.train.checkpoint import CHECKPOINT_DIR
+from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Run
 from slurm.interrupt import deferred_interrupt
@@ -71,8 +72,10 @@ def poll(state: SweepState, executor: Executor, run_ids: list[str]) -> dict[str,
     try:
         views = executor.poll(list(jobs.values()))
     except ExecutorError as exc:
-        return {run_id: f"cannot ask the {executor.kind} executor about job {job.job_id}: {exc}"
-                for run_id, job in jobs.items()}
+        return {
+            run_id: f"cannot ask the {executor.kind} executor about job {job.job_id}: {exc}"
+            for run_id, job in jobs.items()
+        }
     return {run_id: views[job.job_id] for run_id, job in jobs.items()}
 
 
@@ -159,8 +162,10 @@ def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
     executor = saved_executor(state)
     run_ids = sorted(state.runs)
     views, changes = poll(state, executor, run_ids), _spec_changes(state)
-    return [dataclasses.replace(current_status(state, executor, run_id, views.get(run_id)),
-                                stale=changes.get(run_id, ())) for run_id in run_ids]
+    return [
+        dataclasses.replace(current_status(state, executor, run_id, views.get(run_id)), stale=changes.get(run_id, ()))
+        for run_id in run_ids
+    ]
 
 
 def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> None:
@@ -171,9 +176,15 @@ def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> Non
     config = executor.prepare(run)
     with deferred_interrupt():
         job = executor.submit(run, config.write_json(state.config_path(run.run_id)))
-        state.note_submitted(run.run_id, job, fingerprint=config.fingerprint(), settings=config.fingerprinted(),
-                             nodes=run.nodes, workers_per_node=run.workers_per_node,
-                             local_batch_size=run.config.run.local_batch_size)
+        state.note_submitted(
+            run.run_id,
+            job,
+            fingerprint=config.fingerprint(),
+            settings=config.fingerprinted(),
+            nodes=run.nodes,
+            workers_per_node=run.workers_per_node,
+            local_batch_size=run.config.run.local_batch_size,
+        )
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
 
 
@@ -194,8 +205,14 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
     return paths
 
 
-def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool = True, out: TextIO = sys.stdout,
-              rerun_stale: bool = False, submit: bool = True) -> list[RunStatus]:
+def run_sweep(
+    spec: SweepSpec,
+    results_dir: str | Path | None = None,
+    wait: bool = True,
+    out: TextIO = sys.stdout,
+    rerun_stale: bool = False,
+    submit: bool = True,
+) -> list[RunStatus]:
     """Submit the spec's missing and failed runs and (with ``wait``) follow them, and the runs an earlier
     driver left pending or running, until all have ended.
 
@@ -219,16 +236,23 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path | None = None, wait: bool
     """
     kind = spec.executor.kind
     if not wait and EXECUTORS[kind].foreground:
-        raise ValueError(f"--no-wait needs the slurm executor: the {kind} executor runs the runs one after "
-                         "another in the foreground")
+        raise ValueError(
+            f"--no-wait needs the slurm executor: the {kind} executor runs the runs one after another in the foreground"
+        )
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
     with SweepLock(results / spec.name):
         return _drive(spec, SweepState(results / spec.name), runs, wait, out, rerun_stale, submit)
 
 
-def _plan(state: SweepState, spec: SweepSpec, executor: Executor, runs: list[Run], statuses: dict[str, RunStatus],
-          rerun_stale: bool) -> list[tuple[Run, bool]]:
+def _plan(
+    state: SweepState,
+    spec: SweepSpec,
+    executor: Executor,
+    runs: list[Run],
+    statuses: dict[str, RunStatus],
+    rerun_stale: bool,
+) -> list[tuple[Run, bool]]:
     """The runs to submit, each with whether it starts fresh (a stale run) or may resume its checkpoint.
 
     Raises:
@@ -237,23 +261,38 @@ def _plan(state: SweepState, spec: SweepSpec, executor: Executor, runs: list[Run
     stale = stale_changes(state, spec, executor, [run for run in runs if statuses[run.run_id].state != "missing"])
     busy = [run_id for run_id in stale if statuses[run_id].state not in TERMINAL]
     if stale and (busy or not rerun_stale):
-        lines = "\n".join(f"  - {run_id} ({statuses[run_id].state}): {'; '.join(changed)}"
-                          for run_id, changed in stale.items())
-        advice = (f"wait for {', '.join(busy)} to end, or cancel them, then use --rerun-stale" if busy else
-                  "re-run them with --rerun-stale (their old records and checkpoints are kept under "
-                  "RUN/attempts/), or run the spec as another sweep with --new-sweep NAME")
-        raise StaleRuns(f"sweep {spec.name}: {len(stale)} run(s) were run with other settings than the spec "
-                        f"gives now; nothing was submitted:\n{lines}\n{advice}")
-    return [(run, run.run_id in stale) for run in runs
-            if run.run_id in stale or statuses[run.run_id].state in ("missing", "failed")]
+        lines = "\n".join(
+            f"  - {run_id} ({statuses[run_id].state}): {'; '.join(changed)}" for run_id, changed in stale.items()
+        )
+        advice = (
+            f"wait for {', '.join(busy)} to end, or cancel them, then use --rerun-stale"
+            if busy
+            else "re-run them with --rerun-stale (their old records and checkpoints are kept under "
+            "RUN/attempts/), or run the spec as another sweep with --new-sweep NAME"
+        )
+        raise StaleRuns(
+            f"sweep {spec.name}: {len(stale)} run(s) were run with other settings than the spec "
+            f"gives now; nothing was submitted:\n{lines}\n{advice}"
+        )
+    return [
+        (run, run.run_id in stale)
+        for run in runs
+        if run.run_id in stale or statuses[run.run_id].state in ("missing", "failed")
+    ]
 
 
-def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO, rerun_stale: bool,
-           submit: bool) -> list[RunStatus]:
+def _drive(
+    spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO, rerun_stale: bool, submit: bool
+) -> list[RunStatus]:
     """:func:`run_sweep`'s work, under the sweep folder's lock."""
     kind = spec.executor.kind
-    state.data.update(name=spec.name, spec=str(spec.path), data_dir=spec.data_dir and str(spec.data_dir),
-                      executor=kind, executor_settings=spec.executor.to_json_dict())
+    state.data.update(
+        name=spec.name,
+        spec=str(spec.path),
+        data_dir=spec.data_dir and str(spec.data_dir),
+        executor=kind,
+        executor_settings=spec.executor.to_json_dict(),
+    )
     executor = make_executor(kind, spec.executor, state.dir)
     run_ids = [run.run_id for run in runs]
     with Progress(out) as progress:
@@ -266,8 +305,9 @@ def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out:
         running = [run_id for run_id in run_ids if statuses[run_id].state not in (*TERMINAL, "missing")]
         for run_id in running:
             progress.note(f"{run_id}: {statuses[run_id].state} (job {statuses[run_id].job_id}), followed")
-        progress.note(f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit ({kind} executor); "
-                      f"results in {state.dir}")
+        progress.note(
+            f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit ({kind} executor); results in {state.dir}"
+        )
         progress.start(len(todo) + len(running))
         try:
             _follow(state, executor, todo, running, wait, progress)
@@ -277,8 +317,14 @@ def _drive(spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out:
     return [current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids]
 
 
-def _follow(state: SweepState, executor: Executor, todo: list[tuple[Run, bool]], running: list[str], wait: bool,
-            progress: Progress) -> None:
+def _follow(
+    state: SweepState,
+    executor: Executor,
+    todo: list[tuple[Run, bool]],
+    running: list[str],
+    wait: bool,
+    progress: Progress,
+) -> None:
     """Submit ``todo`` (one at a time for a foreground executor) and, with ``wait``, follow the ``running``
     runs (which it extends) until all have ended, recording each ended job."""
     pending = list(todo)
@@ -312,12 +358,21 @@ def _interrupted(state: SweepState, executor: Executor, run_ids: list[str]) -> s
             job = state.job(run_id)
             executor.cancel(job)
             view = executor.poll([job])[job.job_id]
-            finish(executor, job, TrainConfig.from_json(state.config_path(run_id)), view,
-                   "interrupted by the user (Ctrl-C): the run was stopped")
+            finish(
+                executor,
+                job,
+                TrainConfig.from_json(state.config_path(run_id)),
+                view,
+                "interrupted by the user (Ctrl-C): the run was stopped",
+            )
             state.note_finished(run_id)
-        return (f"interrupted: stopped {', '.join(running)} and recorded it as failed; running the sweep again "
-                "runs it again")
+        return (
+            f"interrupted: stopped {', '.join(running)} and recorded it as failed; running the sweep again "
+            "runs it again"
+        )
     jobs = ", ".join(f"{run_id} (job {state.job(run_id).job_id})" for run_id in running)
-    return (f"interrupted: the {executor.kind} jobs keep running: {jobs}; the sweep's state is saved in "
-            f"{state.path}. `mcnn-bench status {state.dir}` shows them, running the sweep again waits for them "
-            "and records them, and scancel stops them")
+    return (
+        f"interrupted: the {executor.kind} jobs keep running: {jobs}; the sweep's state is saved in "
+        f"{state.path}. `mcnn-bench status {state.dir}` shows them, running the sweep again waits for them "
+        "and records them, and scancel stops them"
+    )

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 # submitit configures logging at import (logging.config.dictConfig), which closes every handler that exists
 # then: after TensorFlow is imported that includes absl's handler, whose stream is pytest's captured stderr,
 # and closing it ends the session ("I/O operation on closed file"). Imported first, it finds no handler.
@@ -68,7 +69,9 @@ def check_record():
     validator = jsonschema.Draft202012Validator(schema)
 
     def check(record: Path | dict) -> dict:
-        where, record = (record, json.loads(Path(record).read_text())) if isinstance(record, Path) else ("record", record)
+        where, record = (
+            (record, json.loads(Path(record).read_text())) if isinstance(record, Path) else ("record", record)
+        )
         errors = sorted(validator.iter_errors(record), key=lambda e: list(e.path))
         assert not errors, f"{where}: " + "; ".join(f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors)
         return record
@@ -95,11 +98,21 @@ def make_official_layout(shared_data):
         rows = []
         for i, (compound, conc) in enumerate(treatments):
             plate = f"Week1/Week1_{i // 2}"
-            names = {f"Image_{kind}_{channel}": f"f{i}_{channel}.tif" if kind == "FileName" else plate
-                     for channel in ("DAPI", "Tubulin", "Actin") for kind in ("FileName", "PathName")}
-            row = {"TableNumber": 1, "ImageNumber": i, **names, "Image_Metadata_Plate_DAPI": plate.split("/")[1],
-                   "Image_Metadata_Well_DAPI": "B02", "Replicate": 1, "Image_Metadata_Compound": compound,
-                   "Image_Metadata_Concentration": conc}
+            names = {
+                f"Image_{kind}_{channel}": f"f{i}_{channel}.tif" if kind == "FileName" else plate
+                for channel in ("DAPI", "Tubulin", "Actin")
+                for kind in ("FileName", "PathName")
+            }
+            row = {
+                "TableNumber": 1,
+                "ImageNumber": i,
+                **names,
+                "Image_Metadata_Plate_DAPI": plate.split("/")[1],
+                "Image_Metadata_Well_DAPI": "B02",
+                "Replicate": 1,
+                "Image_Metadata_Compound": compound,
+                "Image_Metadata_Concentration": conc,
+            }
             rows.append({**{column: row[column] for column in header}, "moa": moa[(compound, conc)]})
         return write_layout(root, rows, (real / "BBBC021_v1_moa.csv").read_bytes(), shape)
 

@@ -5,6 +5,7 @@ small runs; a new executor adds its harness there.
 
 A test module takes the contract's tests with ``from executor_contract import *`` (pytest puts tests/, the
 folder of tests/conftest.py, on ``sys.path``)."""
+
 from __future__ import annotations
 
 import time

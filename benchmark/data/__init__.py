@@ -4,11 +4,20 @@
 Pure numpy / pandas / tifffile; nothing here imports TensorFlow. Every bad-input error is a ``DataError``.
 """
 
-from .bbbc021 import CHANNELS, annotated_fields, load_fields, open_fields, read_field, read_image_table, read_moa_table, read_tiff
+from .bbbc021 import (
+    CHANNELS,
+    annotated_fields,
+    load_fields,
+    open_fields,
+    read_field,
+    read_image_table,
+    read_moa_table,
+    read_tiff,
+)
 from .cells import SAMPLE_DIR, CellSet, load_cells, open_cells
 from .errors import DataError
-from .moa import MOA_CLASSES, moa_to_label
 from .imageset import ImageSet
+from .moa import MOA_CLASSES, moa_to_label
 from .split import field_ids, shard, split_by_field
 
 __all__ = [

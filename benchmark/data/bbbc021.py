@@ -153,7 +153,7 @@ def _aligned_empty(shape: tuple[int, ...], dtype=np.uint16) -> np.ndarray:
     nbytes = int(np.prod(shape)) * dtype.itemsize
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 def _plain_layout(path: Path) -> tuple[int, int, int] | None:
@@ -171,9 +171,16 @@ def _page_layout(path: Path, size: int, mtime_ns: int) -> tuple[int, int, int] |
     (BBBC021's MetaMorph files are). None for anything else. ``size`` and ``mtime_ns`` key the cache."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
-        plain = (not tif.pages.is_multipage and tif.byteorder == "<" and page.dtype == np.uint16
-                 and page.samplesperpixel == 1 and page.compression == 1 and page.predictor == 1
-                 and page.is_contiguous and len(page.shape) == 2)
+        plain = (
+            not tif.pages.is_multipage
+            and tif.byteorder == "<"
+            and page.dtype == np.uint16
+            and page.samplesperpixel == 1
+            and page.compression == 1
+            and page.predictor == 1
+            and page.is_contiguous
+            and len(page.shape) == 2
+        )
         return (*page.shape, int(page.dataoffsets[0])) if plain else None
 
 
@@ -290,5 +297,9 @@ def open_fields(root: str | PathLike) -> ImageSet:
         shape.setdefault("field", (*images.shape[2:], images.shape[1]))
         return images
 
-    return ImageSet(moa_to_label(table["moa"]), _field_ids(table),
-                    lambda indices: np.ascontiguousarray(np.moveaxis(planar(indices), 1, -1)), planar)
+    return ImageSet(
+        moa_to_label(table["moa"]),
+        _field_ids(table),
+        lambda indices: np.ascontiguousarray(np.moveaxis(planar(indices), 1, -1)),
+        planar,
+    )

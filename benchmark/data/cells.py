@@ -6,9 +6,9 @@ with the suite (see its README.md).
 """
 
 import zipfile
-from importlib import resources
 import zlib
 from dataclasses import dataclass
+from importlib import resources
 from os import PathLike
 from pathlib import Path
 

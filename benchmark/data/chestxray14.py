@@ -26,8 +26,20 @@ log = logging.getLogger(__name__)
 #: The 14 pathologies, in the column order of CheXNet's split lists (Rajpurkar et al. 2017; the names are
 #: those of the label table, Wang et al. 2017).
 CHEXNET_CLASSES = (
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
-    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+    "Consolidation",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Pleural_Thickening",
+    "Hernia",
 )
 
 #: The finding of an image with none of the 14 pathologies (an all-zero label row).
@@ -77,8 +89,10 @@ def finding_labels(findings: pd.Series, table: str | PathLike) -> np.ndarray:
     hot = findings.str.get_dummies(sep="|")
     unknown = sorted(set(hot.columns) - {*CHEXNET_CLASSES, NO_FINDING})
     if unknown:
-        raise DataError(f"{table}: unknown finding(s) {unknown} in 'Finding Labels'; known: {list(CHEXNET_CLASSES)}"
-                        f" and {NO_FINDING!r}")
+        raise DataError(
+            f"{table}: unknown finding(s) {unknown} in 'Finding Labels'; known: {list(CHEXNET_CLASSES)}"
+            f" and {NO_FINDING!r}"
+        )
     return hot.reindex(columns=list(CHEXNET_CLASSES), fill_value=0).to_numpy(dtype=np.float32)
 
 
@@ -105,16 +119,18 @@ def read_split_lists(folder: str | PathLike) -> dict[str, str] | None:
     present = [side for side, path in paths.items() if path.is_file()]
     if len(present) < len(SPLITS):
         if present:
-            log.warning("%s: CheXNet split list(s) for %s missing; no published split", folder,
-                        [side for side in SPLITS if side not in present])
+            log.warning(
+                "%s: CheXNet split list(s) for %s missing; no published split",
+                folder,
+                [side for side in SPLITS if side not in present],
+            )
         return None
     sides: dict[str, str] = {}
     for side, path in paths.items():
         names = read_csv_table(path, (0,), sep=r"\s+", header=None, usecols=[0], dtype=str)[0]
         twice = [name for name in names if name in sides]
         if twice:
-            raise DataError(f"{path}: {len(twice)} image(s) also in {paths[sides[twice[0]]].name}, "
-                            f"e.g. {twice[0]}")
+            raise DataError(f"{path}: {len(twice)} image(s) also in {paths[sides[twice[0]]].name}, e.g. {twice[0]}")
         sides.update(dict.fromkeys(names, side))
     return sides
 
@@ -136,16 +152,22 @@ def index_images(folder: str | PathLike) -> pd.DataFrame:
     images = folder / "images"
     if not images.is_dir():
         raise DataError(f"{images}: image folder not found")
-    table = read_csv_table(table_file, TABLE_COLUMNS, dtype={"Image Index": str, "Finding Labels": str,
-                                                             "Patient ID": np.int64})
+    table = read_csv_table(
+        table_file, TABLE_COLUMNS, dtype={"Image Index": str, "Finding Labels": str, "Patient ID": np.int64}
+    )
     twice = table["Image Index"][table["Image Index"].duplicated()]
     if len(twice):
         raise DataError(f"{table_file}: {len(twice)} image(s) listed twice, e.g. {twice.iloc[0]}")
     on_disk = {path.name for path in images.glob("*.png")}
     listed = table["Image Index"].isin(on_disk)
     if not listed.all():
-        log.warning("%s: %d of the %d images in %s are not on disk; left out", images, int((~listed).sum()),
-                    len(table), table_file.name)
+        log.warning(
+            "%s: %d of the %d images in %s are not on disk; left out",
+            images,
+            int((~listed).sum()),
+            len(table),
+            table_file.name,
+        )
     unlisted = len(on_disk) - int(listed.sum())
     if unlisted:
         log.warning("%s: %d PNG(s) are not in %s; left out", images, unlisted, table_file.name)

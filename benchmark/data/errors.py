@@ -1,4 +1,5 @@
 """The single exception type raised by ``benchmark.data`` for bad input."""
+
 from __future__ import annotations
 
 from benchmark.errors import McnnBenchError

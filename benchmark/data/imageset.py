@@ -36,6 +36,10 @@ class ImageSet:
         """The images at ``indices`` ((M,) int64 into this set), in that order, as an image set of their own."""
         indices = np.asarray(indices, dtype=np.int64)
         planar = self.fetch_planar
-        return ImageSet(self.labels[indices], self.fields[indices], lambda picked: self.fetch(indices[picked]),
-                        None if planar is None else lambda picked: planar(indices[picked]),
-                        None if self.split is None else self.split[indices])
+        return ImageSet(
+            self.labels[indices],
+            self.fields[indices],
+            lambda picked: self.fetch(indices[picked]),
+            None if planar is None else lambda picked: planar(indices[picked]),
+            None if self.split is None else self.split[indices],
+        )

@@ -17,10 +17,11 @@ released, into a channels-first array that TensorFlow takes over without a copy 
 :func:`benchmark.data.bbbc021.read_fields_planar`). Interleaving the channels, the normalisation, the
 copies and the padding are TensorFlow ops, which never hold the GIL.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -110,8 +111,16 @@ def fit_to_size(images: tf.Tensor, height: int, width: int, fit: str = "pad") ->
     return tf.image.resize_with_pad(images, height, width)
 
 
-def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std, drop_remainder: bool,
-             field_codes: np.ndarray | None = None, decode_calls: int | None = PARALLEL) -> tf.data.Dataset:
+def _batches(
+    copies: Copies,
+    indices: np.ndarray,
+    config: TrainConfig,
+    mean,
+    std,
+    drop_remainder: bool,
+    field_codes: np.ndarray | None = None,
+    decode_calls: int | None = PARALLEL,
+) -> tf.data.Dataset:
     """Batches of the copies at ``indices``: ``(x, y)``, or ``(x, y, field code)`` when ``field_codes``
     ((N,) int32, one per index) is given. Each field is read, normalised, transformed into its copy (when
     the variant makes copies), and fitted to the model's input size. ``decode_calls`` batches are made at
@@ -141,11 +150,18 @@ def _batches(copies: Copies, indices: np.ndarray, config: TrainConfig, mean, std
             x = (tf.cast(tf.ensure_shape(raw, [None, *copies.shape]), tf.float32) - mean) / std
         if copies.variant.transformed:
             x = tf.raw_ops.ImageProjectiveTransformV3(
-                images=x, transforms=tf.gather(table, batch_indices % copies.per_field),
-                output_shape=tf.constant(copies.canvas, tf.int32), fill_value=0.0, interpolation="BILINEAR",
-                fill_mode="CONSTANT")
-        return (fit_to_size(x, height, width, source.fit), tf.ensure_shape(y, task.label_shape(config.data.num_classes)),
-                *codes)
+                images=x,
+                transforms=tf.gather(table, batch_indices % copies.per_field),
+                output_shape=tf.constant(copies.canvas, tf.int32),
+                fill_value=0.0,
+                interpolation="BILINEAR",
+                fill_mode="CONSTANT",
+            )
+        return (
+            fit_to_size(x, height, width, source.fit),
+            tf.ensure_shape(y, task.label_shape(config.data.num_classes)),
+            *codes,
+        )
 
     slices = indices.astype(np.int64) if field_codes is None else (indices.astype(np.int64), field_codes)
     ds = tf.data.Dataset.from_tensor_slices(slices).batch(config.run.local_batch_size, drop_remainder=drop_remainder)
@@ -232,16 +248,20 @@ def list_split(images: ImageSet, source: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"data.split = lists: the {source} folder has no split lists")
     train, val = np.flatnonzero(images.split == "train"), np.flatnonzero(images.split == "val")
     if not len(train) or not len(val):
-        sides = ", ".join(f"{np.count_nonzero(images.split == side)} {side or 'in no list'}"
-                          for side in ("train", "val", "test", ""))
-        raise DataError(f"data.split = lists: of the {len(images.split)} images found, the split lists put {sides}; "
-                        "a side to train or validate on is empty: use data.split = field to split the images "
-                        "found by patient")
+        sides = ", ".join(
+            f"{np.count_nonzero(images.split == side)} {side or 'in no list'}" for side in ("train", "val", "test", "")
+        )
+        raise DataError(
+            f"data.split = lists: of the {len(images.split)} images found, the split lists put {sides}; "
+            "a side to train or validate on is empty: use data.split = field to split the images "
+            "found by patient"
+        )
     return train, val
 
 
-def real_pipelines(config: TrainConfig, images: ImageSet, rank: int, workers: int,
-                   decode_calls: int | None = PARALLEL) -> Pipelines:
+def real_pipelines(
+    config: TrainConfig, images: ImageSet, rank: int, workers: int, decode_calls: int | None = PARALLEL
+) -> Pipelines:
     """Pipelines over a real source's ``images`` for worker ``rank`` of ``workers``: its own shard of the
     training split (reshuffled every epoch) and its own shard of the validation split, as ``data.variant``
     copies them and ``data.split`` splits them; ``decode_calls`` batches are read at once (see
@@ -255,8 +275,9 @@ def real_pipelines(config: TrainConfig, images: ImageSet, rank: int, workers: in
 
     def epoch(epoch_seed: int) -> tf.data.Dataset:
         order = np.random.default_rng([seed, rank, epoch_seed]).permutation(my_train)
-        return _batches(copies, order[: steps * batch], config, mean, std, True,
-                        decode_calls=decode_calls).prefetch(tf.data.AUTOTUNE)
+        return _batches(copies, order[: steps * batch], config, mean, std, True, decode_calls=decode_calls).prefetch(
+            tf.data.AUTOTUNE
+        )
 
     my_val = shard(val_idx, rank, workers)
     val_fields, codes = np.unique(copies.images.fields[copies.field_of(val_idx)], return_inverse=True)

@@ -65,13 +65,34 @@ class DataSource:
         return self.open is not None
 
 
-SOURCES: dict[str, DataSource] = {source.name: source for source in (
-    DataSource("synthetic", "random images and labels made on the fly (the throughput default)"),
-    DataSource("bbbc021-cells", "BBBC021 single-cell crops: index.csv + images.npy/.npz", open_cells,
-               (("index.csv",), ("images.npy", "images.npz")), classes=13),
-    DataSource("bbbc021", "the official BBBC021 layout: image and MoA tables, one TIFF per channel", open_fields,
-               (("BBBC021_v1_image.csv",), ("BBBC021_v1_moa.csv",)), classes=13),
-    DataSource("chestxray14", "NIH ChestX-ray14: Data_Entry_2017_v2020.csv(.gz) + images/*.png (+ CheXNet split lists)",
-               open_chestxray14, (("Data_Entry_2017_v2020.csv", "Data_Entry_2017_v2020.csv.gz"),), task="multi-label",
-               classes=14, fit="resize", split_lists=True, class_names=CHEXNET_CLASSES),
-)}
+SOURCES: dict[str, DataSource] = {
+    source.name: source
+    for source in (
+        DataSource("synthetic", "random images and labels made on the fly (the throughput default)"),
+        DataSource(
+            "bbbc021-cells",
+            "BBBC021 single-cell crops: index.csv + images.npy/.npz",
+            open_cells,
+            (("index.csv",), ("images.npy", "images.npz")),
+            classes=13,
+        ),
+        DataSource(
+            "bbbc021",
+            "the official BBBC021 layout: image and MoA tables, one TIFF per channel",
+            open_fields,
+            (("BBBC021_v1_image.csv",), ("BBBC021_v1_moa.csv",)),
+            classes=13,
+        ),
+        DataSource(
+            "chestxray14",
+            "NIH ChestX-ray14: Data_Entry_2017_v2020.csv(.gz) + images/*.png (+ CheXNet split lists)",
+            open_chestxray14,
+            (("Data_Entry_2017_v2020.csv", "Data_Entry_2017_v2020.csv.gz"),),
+            task="multi-label",
+            classes=14,
+            fit="resize",
+            split_lists=True,
+            class_names=CHEXNET_CLASSES,
+        ),
+    )
+}

@@ -57,13 +57,22 @@ def real_rows(tables: str | PathLike, per_class: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.data.synthetic_layout", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", type=Path, required=True, help="folder with the real BBBC021_v1_image.csv and "
-                                                                   "BBBC021_v1_moa.csv")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.data.synthetic_layout", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--tables", type=Path, required=True, help="folder with the real BBBC021_v1_image.csv and BBBC021_v1_moa.csv"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where the layout goes")
     parser.add_argument("--fields-per-class", type=int, default=2, help="fields of each MoA (default: %(default)s)")
-    parser.add_argument("--size", type=int, nargs=2, default=(1024, 1280), metavar=("H", "W"),
-                        help="field size in pixels (default: 1024 1280)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(1024, 1280),
+        metavar=("H", "W"),
+        help="field size in pixels (default: 1024 1280)",
+    )
     args = parser.parse_args(argv)
     rows = real_rows(args.tables, args.fields_per_class)
     write_layout(args.out, rows, (args.tables / "BBBC021_v1_moa.csv").read_bytes(), tuple(args.size))

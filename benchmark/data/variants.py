@@ -73,14 +73,26 @@ def _rotation_safe_square(height: int, width: int) -> tuple[int, int]:
     return side, side
 
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    Variant("none", (Copy(False, 0),), _same, False, {}),
-    Variant("dataset-a", tuple(Copy(m, d) for m, d in ((False, 0), (False, 90), (True, 0), (True, 180),
-                                                          (True, 90), (True, 270))), _same, True,
-            DATASET_A_CLASS_CAP),
-    Variant("dataset-b", tuple(Copy(m, d) for m in (False, True) for d in range(0, 360, 15)),
-            _rotation_safe_square, False, DATASET_A_CLASS_CAP),
-)}
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("none", (Copy(False, 0),), _same, False, {}),
+        Variant(
+            "dataset-a",
+            tuple(Copy(m, d) for m, d in ((False, 0), (False, 90), (True, 0), (True, 180), (True, 90), (True, 270))),
+            _same,
+            True,
+            DATASET_A_CLASS_CAP,
+        ),
+        Variant(
+            "dataset-b",
+            tuple(Copy(m, d) for m in (False, True) for d in range(0, 360, 15)),
+            _rotation_safe_square,
+            False,
+            DATASET_A_CLASS_CAP,
+        ),
+    )
+}
 
 
 def select_fields(labels: np.ndarray, caps: dict[str, int], seed: int) -> np.ndarray:

@@ -5,6 +5,7 @@ imported only when a run uses it (:func:`benchmark.engines.base.engine_class`), 
 never loads another's framework. This module imports nothing of the suite: the settings
 (:mod:`benchmark.config`) take their choices from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ class EngineEntry:
 
 #: Every engine, by ``run.engine``. The first is the default.
 ENGINES: dict[str, EngineEntry] = {
-    "horovod": EngineEntry("benchmark.engines.horovod.engine", "HorovodEngine",
-                           "TensorFlow + Horovod (Datta et al. 2019, sec. 3): tf.GradientTape and "
-                           "hvd.grouped_allreduce, MPI or Gloo"),
+    "horovod": EngineEntry(
+        "benchmark.engines.horovod.engine",
+        "HorovodEngine",
+        "TensorFlow + Horovod (Datta et al. 2019, sec. 3): tf.GradientTape and hvd.grouped_allreduce, MPI or Gloo",
+    ),
 }
-

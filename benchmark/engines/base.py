@@ -10,12 +10,14 @@ and allgather of objects; and the model's and optimizer's state as named arrays 
 Engines are registered by name in :data:`benchmark.engines.ENGINES` (``run.engine``). To add one, see
 ``docs/contributing.md`` ("Add an engine").
 """
+
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 

@@ -22,6 +22,7 @@ the number of ranks p (it is 0 for p = 1, when nothing crosses a link).
 Rank 0 writes the result, atomically, as JSON (see :func:`run_allreduce`); ``analysis.scaling_model`` fits
 the ring allreduce model to one or more of these files.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,14 @@ SWEEP_KIND = "mcnn-bench-allreduce-sweep"
 #: Sizes from which a sweep runs only its ``large_iterations`` (64 MiB).
 LARGE_BYTES = 64 * 2**20
 #: Horovod's settings that change what is measured; their values (or null) go into the result.
-HOROVOD_VARIABLES = ("HOROVOD_FUSION_THRESHOLD", "HOROVOD_CYCLE_TIME", "HOROVOD_CPU_OPERATIONS",
-                     "HOROVOD_HIERARCHICAL_ALLREDUCE", "HOROVOD_GLOO_IFACE", "HOROVOD_TIMELINE")
+HOROVOD_VARIABLES = (
+    "HOROVOD_FUSION_THRESHOLD",
+    "HOROVOD_CYCLE_TIME",
+    "HOROVOD_CPU_OPERATIONS",
+    "HOROVOD_HIERARCHICAL_ALLREDUCE",
+    "HOROVOD_GLOO_IFACE",
+    "HOROVOD_TIMELINE",
+)
 
 
 def bus_bandwidth(algorithm_bandwidth: float, workers: int) -> float:
@@ -46,8 +53,9 @@ def bus_bandwidth(algorithm_bandwidth: float, workers: int) -> float:
     return algorithm_bandwidth * 2 * (workers - 1) / workers
 
 
-def tensor_shapes(height: int, width: int, channels: int = 3, num_classes: int = 13,
-                  bytes_scale: float = 1.0, model: str = "mcnn") -> list[tuple[int, ...]]:
+def tensor_shapes(
+    height: int, width: int, channels: int = 3, num_classes: int = 13, bytes_scale: float = 1.0, model: str = "mcnn"
+) -> list[tuple[int, ...]]:
     """The shapes of the tensors to allreduce: the gradient shapes of ``model`` (a name of
     :data:`benchmark.models.MODELS`) at ``height x width`` (:meth:`~benchmark.models.ModelKind.gradient_shapes`;
     a model without an analytic model is built, with TensorFlow, to read them).
@@ -84,9 +92,17 @@ def default_out(workers: int) -> Path:
     return Path(f"allreduce-w{workers}.json")
 
 
-def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_classes: int = 13,
-                  iterations: int = 20, warmup: int = 3, bytes_scale: float = 1.0,
-                  out: str | Path | None = None, model: str = "mcnn") -> dict | None:
+def run_allreduce(
+    height: int = 1024,
+    width: int = 1280,
+    channels: int = 3,
+    num_classes: int = 13,
+    iterations: int = 20,
+    warmup: int = 3,
+    bytes_scale: float = 1.0,
+    out: str | Path | None = None,
+    model: str = "mcnn",
+) -> dict | None:
     """Run the microbenchmark on this rank (collective: every rank must call it with the same settings).
 
     Returns the result (also written to ``out``, default :func:`default_out`) on rank 0, None elsewhere.
@@ -129,13 +145,23 @@ def run_allreduce(height: int = 1024, width: int = 1280, channels: int = 3, num_
     algorithm = total / median
     result = {
         "kind": KIND,
-        "workers": size, "nodes": nodes, "workers_per_node": per_node,
-        "model": model, "image_size": [height, width], "channels": channels, "num_classes": num_classes,
+        "workers": size,
+        "nodes": nodes,
+        "workers_per_node": per_node,
+        "model": model,
+        "image_size": [height, width],
+        "channels": channels,
+        "num_classes": num_classes,
         "bytes_scale": bytes_scale,
-        "tensors": len(shapes), "bytes": total, "tensor_bytes": tensor_bytes,
-        "warmup": warmup, "iterations": iterations,
+        "tensors": len(shapes),
+        "bytes": total,
+        "tensor_bytes": tensor_bytes,
+        "warmup": warmup,
+        "iterations": iterations,
         "seconds": seconds,
-        "median_seconds": median, "min_seconds": min(seconds), "max_seconds": max(seconds),
+        "median_seconds": median,
+        "min_seconds": min(seconds),
+        "max_seconds": max(seconds),
         "rank_median_seconds": [statistics.median(r["seconds"]) for r in everyone],
         "algorithm_bandwidth_bytes_per_second": algorithm,
         "bus_bandwidth_bytes_per_second": bus_bandwidth(algorithm, size),
@@ -173,8 +199,12 @@ def time_allreduce(hvd, tf, tensors: list, warmup: int, iterations: int, name: s
         start = time.perf_counter()
         allreduce(tensors)  # eager call of a graph: returns when the collective's outputs are ready
         mine.append(time.perf_counter() - start)
-    return sorted(hvd.allgather_object({"rank": rank, "seconds": mine, "host": socket.gethostname()},
-                                       name=f"allreduce.times.{name}"), key=lambda r: r["rank"])
+    return sorted(
+        hvd.allgather_object(
+            {"rank": rank, "seconds": mine, "host": socket.gethostname()}, name=f"allreduce.times.{name}"
+        ),
+        key=lambda r: r["rank"],
+    )
 
 
 def slowest(everyone: list[dict]) -> list[float]:
@@ -199,8 +229,14 @@ def sweep_sizes(smallest: int, largest: int) -> list[int]:
     return sizes
 
 
-def run_sweep(smallest: int = 1024, largest: int = 2**30, iterations: int = 20, warmup: int = 3,
-              large_iterations: int = 3, out: str | Path | None = None) -> dict | None:
+def run_sweep(
+    smallest: int = 1024,
+    largest: int = 2**30,
+    iterations: int = 20,
+    warmup: int = 3,
+    large_iterations: int = 3,
+    out: str | Path | None = None,
+) -> dict | None:
     """The allreduce of one float32 tensor of each size of :func:`sweep_sizes`, as OSU's
     ``osu_allreduce`` and nccl-tests' ``all_reduce_perf`` sweep it (collective: every rank calls it).
 
@@ -234,14 +270,29 @@ def run_sweep(smallest: int = 1024, largest: int = 2**30, iterations: int = 20, 
         del tensor
         seconds = slowest(everyone)
         median = statistics.median(seconds)
-        rows.append({"bytes": size, "iterations": count, "median_seconds": median, "min_seconds": min(seconds),
-                     "max_seconds": max(seconds), "algorithm_bandwidth_bytes_per_second": size / median,
-                     "bus_bandwidth_bytes_per_second": bus_bandwidth(size / median, hvd.size())})
+        rows.append(
+            {
+                "bytes": size,
+                "iterations": count,
+                "median_seconds": median,
+                "min_seconds": min(seconds),
+                "max_seconds": max(seconds),
+                "algorithm_bandwidth_bytes_per_second": size / median,
+                "bus_bandwidth_bytes_per_second": bus_bandwidth(size / median, hvd.size()),
+            }
+        )
     if hvd.rank() != 0:
         return None
-    result = {"kind": SWEEP_KIND, "workers": hvd.size(), "nodes": hvd.cross_size(),
-              "workers_per_node": hvd.local_size(), "controller": "mpi" if hvd.mpi_enabled() else "gloo",
-              "hostnames": [r["host"] for r in everyone], "started_at": started_at, "sizes": rows}
+    result = {
+        "kind": SWEEP_KIND,
+        "workers": hvd.size(),
+        "nodes": hvd.cross_size(),
+        "workers_per_node": hvd.local_size(),
+        "controller": "mpi" if hvd.mpi_enabled() else "gloo",
+        "hostnames": [r["host"] for r in everyone],
+        "started_at": started_at,
+        "sizes": rows,
+    }
     path = write_json_atomic(Path(f"allreduce-sweep-w{hvd.size()}.json") if out is None else out, result)
     result["path"] = str(path)
     return result
@@ -249,22 +300,29 @@ def run_sweep(smallest: int = 1024, largest: int = 2**30, iterations: int = 20, 
 
 def sweep_table(result: dict) -> str:
     """The sweep as OSU prints it: size, median latency (us), algorithm and bus bandwidth (GB/s)."""
-    lines = [f"# allreduce of one float32 tensor, {result['workers']} workers ({result['nodes']} node(s) x "
-             f"{result['workers_per_node']}, {result['controller']}); median of the slowest rank per iteration",
-             f"{'bytes':>12} {'iterations':>10} {'median us':>12} {'algbw GB/s':>11} {'busbw GB/s':>11}"]
-    lines += [f"{row['bytes']:>12} {row['iterations']:>10} {row['median_seconds'] * 1e6:>12.1f} "
-              f"{row['algorithm_bandwidth_bytes_per_second'] / 1e9:>11.3f} "
-              f"{row['bus_bandwidth_bytes_per_second'] / 1e9:>11.3f}" for row in result["sizes"]]
+    lines = [
+        f"# allreduce of one float32 tensor, {result['workers']} workers ({result['nodes']} node(s) x "
+        f"{result['workers_per_node']}, {result['controller']}); median of the slowest rank per iteration",
+        f"{'bytes':>12} {'iterations':>10} {'median us':>12} {'algbw GB/s':>11} {'busbw GB/s':>11}",
+    ]
+    lines += [
+        f"{row['bytes']:>12} {row['iterations']:>10} {row['median_seconds'] * 1e6:>12.1f} "
+        f"{row['algorithm_bandwidth_bytes_per_second'] / 1e9:>11.3f} "
+        f"{row['bus_bandwidth_bytes_per_second'] / 1e9:>11.3f}"
+        for row in result["sizes"]
+    ]
     return "\n".join(lines + ([f"-> {result['path']}"] if "path" in result else []))
 
 
 def summary_line(result: dict) -> str:
     """Rank 0's one line: size, median and bandwidths (GB/s = 1e9 bytes/s; Gb/s = 1e9 bits/s)."""
     algorithm, bus = result["algorithm_bandwidth_bytes_per_second"], result["bus_bandwidth_bytes_per_second"]
-    return (f"allreduce of {result['tensors']} tensors ({result['model']}'s gradients), "
-            f"{result['bytes'] / 1e6:.1f} MB, over {result['workers']} workers ({result['nodes']} node(s) x "
-            f"{result['workers_per_node']}, {result['controller']}): "
-            f"median {result['median_seconds'] * 1e3:.2f} ms (min {result['min_seconds'] * 1e3:.2f}, max "
-            f"{result['max_seconds'] * 1e3:.2f}) over {result['iterations']} iterations; algorithm bandwidth "
-            f"{algorithm / 1e9:.3f} GB/s, bus bandwidth {bus / 1e9:.3f} GB/s ({8 * bus / 1e9:.2f} Gb/s)"
-            + (f" -> {result['path']}" if "path" in result else ""))
+    return (
+        f"allreduce of {result['tensors']} tensors ({result['model']}'s gradients), "
+        f"{result['bytes'] / 1e6:.1f} MB, over {result['workers']} workers ({result['nodes']} node(s) x "
+        f"{result['workers_per_node']}, {result['controller']}): "
+        f"median {result['median_seconds'] * 1e3:.2f} ms (min {result['min_seconds'] * 1e3:.2f}, max "
+        f"{result['max_seconds'] * 1e3:.2f}) over {result['iterations']} iterations; algorithm bandwidth "
+        f"{algorithm / 1e9:.3f} GB/s, bus bandwidth {bus / 1e9:.3f} GB/s ({8 * bus / 1e9:.2f} Gb/s)"
+        + (f" -> {result['path']}" if "path" in result else "")
+    )

@@ -17,6 +17,7 @@ to feed the paper's one-node rate.
     mcnn-bench bench input --tables ../shared/data/bbbc021            # a synthetic 1024x1280 layout
     mcnn-bench bench input --data-dir /scratch/bbbc021 --size 1024 1280  # an official layout
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,17 @@ class Setting:
         return None if self.decode == "serial" else -1  # -1 is tf.data.AUTOTUNE
 
 
-def measure(data_dir: str, variant: str, image_size: tuple[int, int], batch: int, warmup: int, batches: int,
-            decode_calls: int | None, val_fraction: float, seed: int) -> dict:
+def measure(
+    data_dir: str,
+    variant: str,
+    image_size: tuple[int, int],
+    batch: int,
+    warmup: int,
+    batches: int,
+    decode_calls: int | None,
+    val_fraction: float,
+    seed: int,
+) -> dict:
     """Run the training pipeline of worker 0 of 1 over ``data_dir``, epoch after epoch, and time
     ``batches`` batches in the steady state: the first ``warmup`` batches and the first batch of every
     later epoch (the pipeline filling up, once an epoch in training) are not timed. Returns images,
@@ -67,12 +77,22 @@ def measure(data_dir: str, variant: str, image_size: tuple[int, int], batch: int
     from benchmark.config import TrainConfig
     from benchmark.data.pipeline import make_pipelines
 
-    config = TrainConfig.from_flat(source="bbbc021", dir=str(data_dir), image_size=tuple(image_size), epochs=1,
-                                   local_batch_size=batch, val_fraction=val_fraction, variant=variant, seed=seed)
+    config = TrainConfig.from_flat(
+        source="bbbc021",
+        dir=str(data_dir),
+        image_size=tuple(image_size),
+        epochs=1,
+        local_batch_size=batch,
+        val_fraction=val_fraction,
+        variant=variant,
+        seed=seed,
+    )
     pipes = make_pipelines(config, 0, 1, decode_calls=decode_calls)
     if pipes.steps_per_epoch < 2 or pipes.steps_per_epoch <= warmup:
-        raise ValueError(f"{pipes.steps_per_epoch} batches an epoch: too few to time after {warmup} warm-up "
-                         f"batch(es); use more fields or a smaller batch")
+        raise ValueError(
+            f"{pipes.steps_per_epoch} batches an epoch: too few to time after {warmup} warm-up "
+            f"batch(es); use more fields or a smaller batch"
+        )
     images = timed = 0
     seconds = cpu = 0.0
     epoch = 0
@@ -90,8 +110,15 @@ def measure(data_dir: str, variant: str, image_size: tuple[int, int], batch: int
         after = os.times()
         cpu += after.user + after.system - times.user - times.system
         epoch += 1
-    return {"images": images, "seconds": seconds, "images_per_second": images / seconds, "cpu_busy": cpu / seconds,
-            "train_images": pipes.train_images, "steps_per_epoch": pipes.steps_per_epoch, "epochs": epoch}
+    return {
+        "images": images,
+        "seconds": seconds,
+        "images_per_second": images / seconds,
+        "cpu_busy": cpu / seconds,
+        "train_images": pipes.train_images,
+        "steps_per_epoch": pipes.steps_per_epoch,
+        "epochs": epoch,
+    }
 
 
 def _child(spec: dict) -> None:
@@ -107,8 +134,12 @@ def run_setting(spec: dict, cpus: list[int]) -> dict:
         RuntimeError: the process failed (its stderr's end is quoted).
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-m", "benchmark.microbench.input", "--child",
-                           json.dumps({**spec, "cpus": cpus})], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.microbench.input", "--child", json.dumps({**spec, "cpus": cpus})],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the input pipeline failed on cores {cpus}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -138,10 +169,23 @@ def _cores(count: int) -> str:
     return f"{count} core{'s' if count != 1 else ''}"
 
 
-def run_bench(*, data_dir: Path | None, tables: Path | None, size: tuple[int, int], fields_per_class: int,
-              variants: Sequence[str], batch_size: int, warmup: int, batches: int, cores: Sequence[int],
-              val_fraction: float, seed: int, target: float, train_rate: float | None,
-              out: TextIO = sys.stdout) -> dict:
+def run_bench(
+    *,
+    data_dir: Path | None,
+    tables: Path | None,
+    size: tuple[int, int],
+    fields_per_class: int,
+    variants: Sequence[str],
+    batch_size: int,
+    warmup: int,
+    batches: int,
+    cores: Sequence[int],
+    val_fraction: float,
+    seed: int,
+    target: float,
+    train_rate: float | None,
+    out: TextIO = sys.stdout,
+) -> dict:
     """Measure every (variant, setting) and print the table and the cores-per-node figure; returns the
     results as ``{variant: [(setting, result), ...]}``. The parameters are the options of ``mcnn-bench bench
     input`` (:func:`add_arguments`): exactly one of ``data_dir`` (an official layout) and ``tables`` (real
@@ -172,85 +216,159 @@ def run_bench(*, data_dir: Path | None, tables: Path | None, size: tuple[int, in
             data_dir, where = Path(data_dir), f"the layout in {data_dir}"
         else:
             data_dir = Path(scratch)
-            print(f"writing {fields_per_class} fields of each MoA at {size[0]}x{size[1]} to "
-                  f"{data_dir} ...", file=sys.stderr, flush=True)
+            print(
+                f"writing {fields_per_class} fields of each MoA at {size[0]}x{size[1]} to {data_dir} ...",
+                file=sys.stderr,
+                flush=True,
+            )
             count = write_synthetic_layout(tables, data_dir, fields_per_class, tuple(size))
-            where = (f"{count} fields ({fields_per_class} of each MoA) with real table rows from {tables} "
-                     f"and synthetic uncompressed uint16 TIFFs of {size[0]}x{size[1]}")
-        print(f"Input pipeline alone (make_pipelines, training split of worker 0 of 1), bbbc021 source, model "
-              f"input {image_size[0]}x{image_size[1]}, local batch {batch_size}, {warmup} warm-up then "
-              f"{batches} timed batches per setting (steady state: an epoch's first batch is not timed), "
-              f"each setting in a fresh process pinned to its cores; {where}.", file=out)
+            where = (
+                f"{count} fields ({fields_per_class} of each MoA) with real table rows from {tables} "
+                f"and synthetic uncompressed uint16 TIFFs of {size[0]}x{size[1]}"
+            )
+        print(
+            f"Input pipeline alone (make_pipelines, training split of worker 0 of 1), bbbc021 source, model "
+            f"input {image_size[0]}x{image_size[1]}, local batch {batch_size}, {warmup} warm-up then "
+            f"{batches} timed batches per setting (steady state: an epoch's first batch is not timed), "
+            f"each setting in a fresh process pinned to its cores; {where}.",
+            file=out,
+        )
         print(f"{'variant':<10} {'decode':<29} {'cores':>5} {'images/s':>9} {'CPU busy':>9}", file=out, flush=True)
         results: dict[str, list] = {}
         for variant in variants:
-            spec = {"data_dir": str(data_dir), "variant": variant, "image_size": list(image_size),
-                    "batch": batch_size, "warmup": warmup, "batches": batches,
-                    "val_fraction": val_fraction, "seed": seed}
+            spec = {
+                "data_dir": str(data_dir),
+                "variant": variant,
+                "image_size": list(image_size),
+                "batch": batch_size,
+                "warmup": warmup,
+                "batches": batches,
+                "val_fraction": val_fraction,
+                "seed": seed,
+            }
             rows = results[variant] = []
             for setting in settings:
-                result = run_setting({**spec, "decode_calls": setting.decode_calls}, available[:setting.cores])
+                result = run_setting({**spec, "decode_calls": setting.decode_calls}, available[: setting.cores])
                 rows.append((setting, result))
-                label = ("serial (one batch at a time)" if setting.decode == "serial"
-                         else "parallel (AUTOTUNE, in order)")
+                label = (
+                    "serial (one batch at a time)" if setting.decode == "serial" else "parallel (AUTOTUNE, in order)"
+                )
                 note = ""
                 one = next((r for s, r in rows if s == Setting("parallel", 1)), None)
                 if setting.decode == "parallel" and setting.cores > 1 and one:
                     note = f"  x{result['images_per_second'] / one['images_per_second']:.2f} of 1 core"
-                print(f"{variant:<10} {label:<29} {setting.cores:>5} {result['images_per_second']:>9.1f} "
-                      f"{result['cpu_busy']:>9.2f}{note}", file=out, flush=True)
+                print(
+                    f"{variant:<10} {label:<29} {setting.cores:>5} {result['images_per_second']:>9.1f} "
+                    f"{result['cpu_busy']:>9.2f}{note}",
+                    file=out,
+                    flush=True,
+                )
     if skipped:
         print(f"(not measured: {skipped} cores; this process may run on {len(available)})", file=out)
-    per_core = {variant: min(r["images_per_second"] / s.cores for s, r in rows if s.decode == "parallel")
-                for variant, rows in results.items()}
-    print(f"Per core (parallel; the lowest of images/s / cores over {cores} cores): "
-          + ", ".join(f"{v} {rate:.1f} images/s" for v, rate in per_core.items()) + ".", file=out)
-    print(f"To feed {target:g} images/s per node (the paper's one-node rate), the input pipeline needs "
-          + ", ".join(f"{_cores(cores_needed(target, rate))} per node ({v})" for v, rate in per_core.items())
-          + ".", file=out)
+    per_core = {
+        variant: min(r["images_per_second"] / s.cores for s, r in rows if s.decode == "parallel")
+        for variant, rows in results.items()
+    }
+    print(
+        f"Per core (parallel; the lowest of images/s / cores over {cores} cores): "
+        + ", ".join(f"{v} {rate:.1f} images/s" for v, rate in per_core.items())
+        + ".",
+        file=out,
+    )
+    print(
+        f"To feed {target:g} images/s per node (the paper's one-node rate), the input pipeline needs "
+        + ", ".join(f"{_cores(cores_needed(target, rate))} per node ({v})" for v, rate in per_core.items())
+        + ".",
+        file=out,
+    )
     best = {v: max(r["images_per_second"] for _, r in rows) for v, rows in results.items()}
     if train_rate:
         for variant, rate in best.items():
             ratio = rate / train_rate
-            print(f"{variant}: the pipeline delivers {rate:.1f} images/s = {ratio:.1f}x the training step's "
-                  f"{train_rate:g} images/s ({'at least' if ratio >= HEADROOM else 'LESS than'} the "
-                  f"{HEADROOM:g}x it must).", file=out)
+            print(
+                f"{variant}: the pipeline delivers {rate:.1f} images/s = {ratio:.1f}x the training step's "
+                f"{train_rate:g} images/s ({'at least' if ratio >= HEADROOM else 'LESS than'} the "
+                f"{HEADROOM:g}x it must).",
+                file=out,
+            )
     else:
-        print(f"Compare with the training step's images/s (`mcnn-bench train`: throughput.images_per_second; "
-              f"about {TRAIN_RATE_HERE[0]}-{TRAIN_RATE_HERE[1]} at 1024x1280 on the 2-core development machine): "
-              f"the pipeline must deliver at least {HEADROOM:g}x that (--train-rate checks it).", file=out)
+        print(
+            f"Compare with the training step's images/s (`mcnn-bench train`: throughput.images_per_second; "
+            f"about {TRAIN_RATE_HERE[0]}-{TRAIN_RATE_HERE[1]} at 1024x1280 on the 2-core development machine): "
+            f"the pipeline must deliver at least {HEADROOM:g}x that (--train-rate checks it).",
+            file=out,
+        )
     return results
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mcnn-bench bench input``."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="an official BBBC021 layout (the two tables and the WeekN folders of TIFFs)")
-    source.add_argument("--tables", type=Path, metavar="DIR",
-                        help="folder with the real BBBC021_v1_image.csv and BBBC021_v1_moa.csv: write a layout "
-                             "with their rows and synthetic TIFFs of --size into a temporary folder")
-    parser.add_argument("--size", type=int, nargs=2, default=(1024, 1280), metavar=("H", "W"),
-                        help="field size (of the synthetic TIFFs; the model input is it rounded up to multiples "
-                             "of 64) (default: 1024 1280)")
-    parser.add_argument("--fields-per-class", type=int, default=4,
-                        help="with --tables: fields of each of the 13 MoAs (default: %(default)s)")
-    parser.add_argument("--variants", nargs="+", default=["none", "dataset-a"],
-                        choices=["none", "dataset-a", "dataset-b"], help="data.variant (default: none dataset-a)")
+    source.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="an official BBBC021 layout (the two tables and the WeekN folders of TIFFs)",
+    )
+    source.add_argument(
+        "--tables",
+        type=Path,
+        metavar="DIR",
+        help="folder with the real BBBC021_v1_image.csv and BBBC021_v1_moa.csv: write a layout "
+        "with their rows and synthetic TIFFs of --size into a temporary folder",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(1024, 1280),
+        metavar=("H", "W"),
+        help="field size (of the synthetic TIFFs; the model input is it rounded up to multiples "
+        "of 64) (default: 1024 1280)",
+    )
+    parser.add_argument(
+        "--fields-per-class",
+        type=int,
+        default=4,
+        help="with --tables: fields of each of the 13 MoAs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["none", "dataset-a"],
+        choices=["none", "dataset-a", "dataset-b"],
+        help="data.variant (default: none dataset-a)",
+    )
     parser.add_argument("--batch-size", type=int, default=4, help="local batch (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=4, help="untimed batches first (default: %(default)s)")
     parser.add_argument("--batches", type=int, default=40, help="timed batches (default: %(default)s)")
-    parser.add_argument("--cores", type=int, nargs="+", default=[1, 2],
-                        help="core counts for the parallel path; the serial path runs on the largest "
-                             "(default: 1 2)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="fields held out for validation, not read (default: %(default)s)")
+    parser.add_argument(
+        "--cores",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="core counts for the parallel path; the serial path runs on the largest (default: 1 2)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="fields held out for validation, not read (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="training.seed (default: %(default)s)")
-    parser.add_argument("--target", type=float, default=PAPER_NODE_RATE,
-                        help="images/s a node must be fed, for the cores-per-node figure (default: %(default)s, "
-                             "the paper's one-node rate)")
-    parser.add_argument("--train-rate", type=float, metavar="IMAGES_PER_S",
-                        help="the training step's images/s (from a run record): check the pipeline gives 3x")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=PAPER_NODE_RATE,
+        help="images/s a node must be fed, for the cores-per-node figure (default: %(default)s, "
+        "the paper's one-node rate)",
+    )
+    parser.add_argument(
+        "--train-rate",
+        type=float,
+        metavar="IMAGES_PER_S",
+        help="the training step's images/s (from a run record): check the pipeline gives 3x",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ reports images/s over the whole wall span of its timed steps and its peak RSS.
 The overhead is ``bare images/s / suite images/s - 1`` of each side's best run; the memory ratio
 ``suite peak RSS / bare peak RSS`` of the medians.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark.util.allocator import ensure_allocator, loaded_allocator
 from benchmark.config import TrainConfig
 from benchmark.models import MODELS
-from benchmark.util.provenance import peak_rss_bytes
 from benchmark.record import RunRecord
+from benchmark.util.allocator import ensure_allocator, loaded_allocator
+from benchmark.util.provenance import peak_rss_bytes
 
 
 def bare_model(config: TrainConfig):
@@ -73,23 +74,37 @@ def bare_loop(config: TrainConfig) -> dict:
         float(step(x, y))
         if index >= warmup:
             timed, images = timed + 1, images + int(y.shape[0])
-    return {"images_per_second": images / (time.time() - began), "timed_steps": timed,
-            "peak_rss_bytes": peak_rss_bytes(), "allocator": loaded_allocator()}
+    return {
+        "images_per_second": images / (time.time() - began),
+        "timed_steps": timed,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "allocator": loaded_allocator(),
+    }
 
 
 def suite_run(config_path: Path, results: Path) -> dict:
     """One ``mcnn-bench train --config`` run (a fresh process); its record's images/s and peak RSS."""
-    subprocess.run([sys.executable, "-m", "mcnn_bench", "train", "--config", str(config_path)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", "train", "--config", str(config_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     record = RunRecord.load(results)
-    return {"images_per_second": record.throughput.images_per_second,
-            "peak_rss_bytes": record.memory.peak_rss_bytes_max}
+    return {
+        "images_per_second": record.throughput.images_per_second,
+        "peak_rss_bytes": record.memory.peak_rss_bytes_max,
+    }
 
 
 def bare_run(config_path: Path) -> dict:
     """One bare loop (a fresh process) of the config at ``config_path``."""
-    done = subprocess.run([sys.executable, "-m", "benchmark.microbench.overhead", "--bare", str(config_path)], check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark.microbench.overhead", "--bare", str(config_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -104,17 +119,21 @@ def compare(config: TrainConfig, repeats: int) -> dict:
         path = config.write_json(Path(folder) / "config.json")
         suite, bare = [], []
         for repeat in range(repeats):
-            order = (("suite", "bare") if repeat % 2 == 0 else ("bare", "suite"))
+            order = ("suite", "bare") if repeat % 2 == 0 else ("bare", "suite")
             for side in order:
                 if side == "suite":
                     suite.append(suite_run(path, config.run_dir / "record.json"))
                     shutil.rmtree(config.run_dir)  # each suite run starts afresh, not from a checkpoint
                 else:
                     bare.append(bare_run(path))
-    out = {side: {"images_per_second": max(run["images_per_second"] for run in runs),
-                  "median_images_per_second": statistics.median(run["images_per_second"] for run in runs),
-                  "peak_rss_bytes": statistics.median(run["peak_rss_bytes"] for run in runs)}
-           for side, runs in (("suite", suite), ("bare", bare))}
+    out = {
+        side: {
+            "images_per_second": max(run["images_per_second"] for run in runs),
+            "median_images_per_second": statistics.median(run["images_per_second"] for run in runs),
+            "peak_rss_bytes": statistics.median(run["peak_rss_bytes"] for run in runs),
+        }
+        for side, runs in (("suite", suite), ("bare", bare))
+    }
     out["overhead"] = out["bare"]["images_per_second"] / out["suite"]["images_per_second"] - 1
     out["memory_ratio"] = out["suite"]["peak_rss_bytes"] / out["bare"]["peak_rss_bytes"]
     out["runs"] = {"suite": suite, "bare": bare}
@@ -124,31 +143,53 @@ def compare(config: TrainConfig, repeats: int) -> dict:
 def report(config: TrainConfig, result: dict, repeats: int) -> str:
     """The comparison as a few lines: shape, medians, overhead and memory ratio."""
     h, w = config.data.image_size
-    lines = [f"trainer vs bare loop: {config.model.name} on synthetic {h}x{w}, local batch "
-             f"{config.run.local_batch_size}, 1 worker, {config.run.allocator} malloc, "
-             f"{config.training.steps_per_epoch - config.training.warmup_steps} timed steps after "
-             f"{config.training.warmup_steps}, {repeats} interleaved pairs",
-             f"{'':8}{'best images/s':>14}{'median images/s':>17}{'median peak RSS GiB':>21}"]
+    lines = [
+        f"trainer vs bare loop: {config.model.name} on synthetic {h}x{w}, local batch "
+        f"{config.run.local_batch_size}, 1 worker, {config.run.allocator} malloc, "
+        f"{config.training.steps_per_epoch - config.training.warmup_steps} timed steps after "
+        f"{config.training.warmup_steps}, {repeats} interleaved pairs",
+        f"{'':8}{'best images/s':>14}{'median images/s':>17}{'median peak RSS GiB':>21}",
+    ]
     for side in ("suite", "bare"):
         row = result[side]
-        lines.append(f"{side:8}{row['images_per_second']:>14.2f}{row['median_images_per_second']:>17.2f}"
-                     f"{row['peak_rss_bytes'] / 2**30:>21.2f}")
-    lines.append(f"overhead (bare images/s / suite images/s - 1): {100 * result['overhead']:+.1f} %; "
-                 f"memory (suite / bare peak RSS): {result['memory_ratio']:.2f}x")
+        lines.append(
+            f"{side:8}{row['images_per_second']:>14.2f}{row['median_images_per_second']:>17.2f}"
+            f"{row['peak_rss_bytes'] / 2**30:>21.2f}"
+        )
+    lines.append(
+        f"overhead (bare images/s / suite images/s - 1): {100 * result['overhead']:+.1f} %; "
+        f"memory (suite / bare peak RSS): {result['memory_ratio']:.2f}x"
+    )
     return "\n".join(lines)
 
 
-def overhead_config(height: int, width: int, batch: int, steps: int, warmup: int, threads: int | None,
-                    allocator: str = "system", model: str = "mcnn") -> TrainConfig:
+def overhead_config(
+    height: int,
+    width: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    threads: int | None,
+    allocator: str = "system",
+    model: str = "mcnn",
+) -> TrainConfig:
     """The synthetic one-epoch run of ``model`` (``model.name``) both sides train, with malloc ``allocator``
     (``run.allocator``).
 
     Raises:
         SettingsError: naming each setting that cannot run (e.g. an input size ``model`` cannot take).
     """
-    return TrainConfig.from_flat(source="synthetic", image_size=(height, width), local_batch_size=batch, epochs=1,
-                                 steps_per_epoch=warmup + steps, warmup_steps=warmup, intra_op_threads=threads,
-                                 allocator=allocator, name=model)
+    return TrainConfig.from_flat(
+        source="synthetic",
+        image_size=(height, width),
+        local_batch_size=batch,
+        epochs=1,
+        steps_per_epoch=warmup + steps,
+        warmup_steps=warmup,
+        intra_op_threads=threads,
+        allocator=allocator,
+        name=model,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ else its rate is null. Per kernel and precision: :data:`WARMUP` untimed calls (t
 TensorFlow version, written atomically under a file lock so that two workers of a node never measure at
 once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,12 +33,12 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
-from benchmark.util.atomic import write_atomic
-from benchmark.util.times import utc_iso
 from benchmark.config import Precision
-from benchmark.train.precisions import PRECISIONS
-from benchmark.util.provenance import cpu_model, hostname, native_bf16
 from benchmark.record import KernelPeak, KernelPeaks
+from benchmark.train.precisions import PRECISIONS
+from benchmark.util.atomic import write_atomic
+from benchmark.util.provenance import cpu_model, hostname, native_bf16
+from benchmark.util.times import utc_iso
 
 if TYPE_CHECKING:
     from benchmark.engines.base import Engine
@@ -71,8 +72,9 @@ def peak_table(peaks: KernelPeaks) -> str:
     return "\n".join(lines)
 
 
-def conv_flop(batch: int, height: int, width: int, in_channels: int, out_channels: int,
-              kernel: int = CONV_KERNEL) -> int:
+def conv_flop(
+    batch: int, height: int, width: int, in_channels: int, out_channels: int, kernel: int = CONV_KERNEL
+) -> int:
     """FLOPs of one ``kernel`` x ``kernel`` "same" convolution: 2 x K x K x C_in x C_out x H x W x N."""
     return 2 * kernel * kernel * in_channels * out_channels * height * width * batch
 
@@ -98,7 +100,8 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
         raise ValueError(
             f"TensorFlow already runs with {threading.get_intra_op_parallelism_threads()} intra-op and "
             f"{threading.get_inter_op_parallelism_threads()} inter-op threads (0: its default); cannot measure "
-            f"at {intra_op_threads} and {inter_op_threads}: measure in a fresh process") from None
+            f"at {intra_op_threads} and {inter_op_threads}: measure in a fresh process"
+        ) from None
 
 
 def native_precisions() -> tuple[Precision, ...]:
@@ -120,10 +123,15 @@ def _median_gflops(fn, inputs, flop: int, warmup: int, iterations: int) -> float
     return statistics.median(rates)
 
 
-def measure_peaks(intra_op_threads: int, inter_op_threads: int,
-                  precisions: tuple[Precision, ...] = tuple(PRECISIONS),
-                  conv_shape: tuple[int, int, int, int, int] = CONV_SHAPE, matmul_size: int = MATMUL_SIZE,
-                  warmup: int = WARMUP, iterations: int = ITERATIONS) -> KernelPeaks:
+def measure_peaks(
+    intra_op_threads: int,
+    inter_op_threads: int,
+    precisions: tuple[Precision, ...] = tuple(PRECISIONS),
+    conv_shape: tuple[int, int, int, int, int] = CONV_SHAPE,
+    matmul_size: int = MATMUL_SIZE,
+    warmup: int = WARMUP,
+    iterations: int = ITERATIONS,
+) -> KernelPeaks:
     """Time the 5x5 convolution and the matmul (see the module) in this process, in each of ``precisions``.
 
     Args:
@@ -144,20 +152,30 @@ def measure_peaks(intra_op_threads: int, inter_op_threads: int,
     """
     import tensorflow as tf
 
-
     if iterations < 1:
         raise ValueError(f"iterations must be positive, got {iterations}")
     use_threads(intra_op_threads, inter_op_threads)
     measured = set(precisions) & set(native_precisions())
     batch, height, width, cin, cout = conv_shape
     generator = tf.random.Generator.from_seed(0)
-    conv_inputs = (generator.normal((batch, height, width, cin)), generator.normal((CONV_KERNEL, CONV_KERNEL, cin, cout)))
+    conv_inputs = (
+        generator.normal((batch, height, width, cin)),
+        generator.normal((CONV_KERNEL, CONV_KERNEL, cin, cout)),
+    )
     matmul_inputs = (generator.normal((matmul_size, matmul_size)), generator.normal((matmul_size, matmul_size)))
     kernels = {
-        "conv5x5": (tf.function(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="SAME")), conv_inputs,
-                    list(conv_shape), conv_flop(*conv_shape)),
-        "matmul": (tf.function(tf.linalg.matmul), matmul_inputs, [matmul_size] * 3,
-                   matmul_flop(matmul_size, matmul_size, matmul_size)),
+        "conv5x5": (
+            tf.function(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="SAME")),
+            conv_inputs,
+            list(conv_shape),
+            conv_flop(*conv_shape),
+        ),
+        "matmul": (
+            tf.function(tf.linalg.matmul),
+            matmul_inputs,
+            [matmul_size] * 3,
+            matmul_flop(matmul_size, matmul_size, matmul_size),
+        ),
     }
     peaks = []
     for name, (fn, inputs, shape, flop) in kernels.items():
@@ -166,11 +184,25 @@ def measure_peaks(intra_op_threads: int, inter_op_threads: int,
             if precision in measured:
                 cast = [tf.cast(tensor, PRECISIONS[precision].compute_dtype) for tensor in inputs]
                 rate = _median_gflops(fn, cast, flop, warmup, iterations)
-            peaks.append(KernelPeak(kernel=name, precision=precision, shape=shape, gflop=flop / 1e9,
-                                    iterations=iterations if rate is not None else 0, gflops_per_second=rate))
-    return KernelPeaks(host=hostname(), cpu_model=cpu_model(), intra_op_threads=intra_op_threads,
-                       inter_op_threads=inter_op_threads, tensorflow=tf.__version__, measured_at=utc_iso(),
-                       kernels=peaks)
+            peaks.append(
+                KernelPeak(
+                    kernel=name,
+                    precision=precision,
+                    shape=shape,
+                    gflop=flop / 1e9,
+                    iterations=iterations if rate is not None else 0,
+                    gflops_per_second=rate,
+                )
+            )
+    return KernelPeaks(
+        host=hostname(),
+        cpu_model=cpu_model(),
+        intra_op_threads=intra_op_threads,
+        inter_op_threads=inter_op_threads,
+        tensorflow=tf.__version__,
+        measured_at=utc_iso(),
+        kernels=peaks,
+    )
 
 
 def cache_dir(results_dir: str | Path) -> Path:
@@ -181,7 +213,6 @@ def cache_dir(results_dir: str | Path) -> Path:
 def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int) -> Path:
     """The cache file of this host at these threads and this TensorFlow version, in ``folder``."""
     import tensorflow as tf
-
 
     return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-tf{tf.__version__}.json"
 
@@ -200,7 +231,11 @@ def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelP
     shapes = {k.kernel: k.shape for k in peaks.kernels}
     current = {"conv5x5": list(CONV_SHAPE), "matmul": [MATMUL_SIZE] * 3}
     if (peaks.cpu_model, peaks.intra_op_threads, peaks.inter_op_threads, shapes) != (
-            cpu_model(), intra_op_threads, inter_op_threads, current):
+        cpu_model(),
+        intra_op_threads,
+        inter_op_threads,
+        current,
+    ):
         log.info("peak cache %s is of another CPU, threads or kernel size; measuring again", path)
         return None
     return peaks
@@ -239,8 +274,9 @@ def node_peaks(folder: str | Path, intra_op_threads: int, inter_op_threads: int,
         lock.release()
 
 
-def worker_peaks(engine: Engine, results_dir: str | Path, intra_op_threads: int,
-                 inter_op_threads: int) -> KernelPeaks | None:
+def worker_peaks(
+    engine: Engine, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int
+) -> KernelPeaks | None:
     """Collective, before training: local rank 0 of each node reads or measures its node's peaks
     (:func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``) while the node's other workers wait
     (:meth:`~benchmark.engines.base.Engine.barrier`), so that nothing else runs on the node meanwhile.

@@ -8,6 +8,7 @@ backbones come from ``keras.applications`` with ``weights=None`` (nothing is dow
 head of Wilson et al. (Dell EMC) and CheXNet (Rajpurkar et al. 2017, sec. 3.1): DenseNet-121's globally
 average-pooled features, or VGG-16's flattened features, then one dense layer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,8 +27,10 @@ def check_backbone_size(height: int, width: int) -> None:
     """Raise ``ValueError`` unless ``height`` and ``width`` (pixels) are at least 32, the least
     ``keras.applications`` accepts for DenseNet-121 and VGG-16 without their top."""
     if min(height, width) < MIN_BACKBONE_SIZE:
-        raise ValueError(f"DenseNet-121 and VGG-16 take inputs of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
-                         f"pixels, got {height}x{width} (CheXNet: 224x224)")
+        raise ValueError(
+            f"DenseNet-121 and VGG-16 take inputs of at least {MIN_BACKBONE_SIZE}x{MIN_BACKBONE_SIZE} "
+            f"pixels, got {height}x{width} (CheXNet: 224x224)"
+        )
 
 
 def _backbone_model(application: str, flatten: bool):
@@ -38,8 +41,8 @@ def _backbone_model(application: str, flatten: bool):
         import keras
 
         backbone = getattr(keras.applications, application)(
-            include_top=False, weights=None, input_shape=(height, width, channels),
-            pooling=None if flatten else "avg")
+            include_top=False, weights=None, input_shape=(height, width, channels), pooling=None if flatten else "avg"
+        )
         features = keras.layers.Flatten(name="flatten")(backbone.output) if flatten else backbone.output
         logits = keras.layers.Dense(classes, name="logits")(features)
         return keras.Model(backbone.input, logits, name=application.lower())
@@ -117,8 +120,10 @@ class ModelKind:
         """
         if self.analytic is None:
             known = ", ".join(kind.name for kind in MODELS.values() if kind.analytic is not None)
-            raise FigureNotKnown(f"{needed}: not known for model {self.name!r}, which has no analytic model "
-                                 f"(benchmark.models.analytic models {known} only)")
+            raise FigureNotKnown(
+                f"{needed}: not known for model {self.name!r}, which has no analytic model "
+                f"(benchmark.models.analytic models {known} only)"
+            )
         return self.analytic
 
 
@@ -135,17 +140,34 @@ def load_weights(model, path: Path) -> None:
     try:
         model.load_weights(path, **({"by_name": True} if legacy else {}))
     except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for a file that does not fit
-        raise ValueError(f"model.init_weights: cannot load {path} into {model.name}: {type(exc).__name__}: "
-                         f"{exc}") from exc
+        raise ValueError(
+            f"model.init_weights: cannot load {path} into {model.name}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 #: Every model, by ``model.name``. The first is the default.
-MODELS: dict[str, ModelKind] = {kind.name: kind for kind in (
-    ModelKind("mcnn", "M-CNN (Godinez et al. 2017), as Datta et al. 2019 train it", check_input_size,
-              lambda h, w, c, k: build_mcnn(h, w, c, k), model_figures),
-    ModelKind("densenet121", "CheXNet's DenseNet-121 (Rajpurkar et al. 2017), from keras.applications with a new "
-                             "head, one output per class", check_backbone_size,
-              _backbone_model("DenseNet121", flatten=False)),
-    ModelKind("vgg16", "VGG-16 (Simonyan & Zisserman 2015), from keras.applications with a new head, one output "
-                       "per class", check_backbone_size, _backbone_model("VGG16", flatten=True)),
-)}
+MODELS: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind(
+            "mcnn",
+            "M-CNN (Godinez et al. 2017), as Datta et al. 2019 train it",
+            check_input_size,
+            lambda h, w, c, k: build_mcnn(h, w, c, k),
+            model_figures,
+        ),
+        ModelKind(
+            "densenet121",
+            "CheXNet's DenseNet-121 (Rajpurkar et al. 2017), from keras.applications with a new "
+            "head, one output per class",
+            check_backbone_size,
+            _backbone_model("DenseNet121", flatten=False),
+        ),
+        ModelKind(
+            "vgg16",
+            "VGG-16 (Simonyan & Zisserman 2015), from keras.applications with a new head, one output per class",
+            check_backbone_size,
+            _backbone_model("VGG16", flatten=True),
+        ),
+    )
+}

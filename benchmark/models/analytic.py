@@ -32,6 +32,7 @@ Counting rules:
 * Memory lower bound: with momentum SGD (``benchmark.train.loop``) training holds three parameter-sized
   float32 tensors (weights, gradients, momentum) beside the batch's activations.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -192,7 +193,7 @@ def _layer_figures(plan: tuple[LayerSpec, ...]) -> dict[str, LayerFigures]:
     return figures
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_figures(height: int, width: int, channels: int = 3, num_classes: int = 13) -> ModelFigures:
     """The analytic figures of M-CNN for ``(height, width, channels)`` float32 images and ``num_classes``
     logits (cached: called once per record).

@@ -10,6 +10,7 @@ The architecture is written down once, as a pure-Python plan (:func:`mcnn_plan`)
 builds the Keras model by walking it, and :mod:`benchmark.models.analytic` walks the same plan to size the model
 without TensorFlow.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,21 +77,30 @@ def _pathway_plan(index: int, filters: int, source: str) -> tuple[LayerSpec, ...
     2**(6 - index) to 1/64 of the input's size (a pooling by 1 is left out)."""
     layers = []
     if index:
-        scale = 2 ** index
+        scale = 2**index
         layers.append(LayerSpec(f"p{index}_in_pool", "maxpool", (source,), kernel=scale, strides=scale))
     for conv in range(PATHWAY_CONVOLUTIONS):
         previous = layers[-1].name if layers else source
         layers.append(
             LayerSpec(
-                f"p{index}_conv{conv}", "conv", (previous,), kernel=PATHWAY_KERNEL, filters=filters,
-                padding="same", activation="relu",
+                f"p{index}_conv{conv}",
+                "conv",
+                (previous,),
+                kernel=PATHWAY_KERNEL,
+                filters=filters,
+                padding="same",
+                activation="relu",
             )
         )
-    out_scale = SIZE_MULTIPLE // 2 ** index
+    out_scale = SIZE_MULTIPLE // 2**index
     if out_scale > 1:
         layers.append(
             LayerSpec(
-                f"p{index}_out_pool", "maxpool", (layers[-1].name,), kernel=out_scale, strides=out_scale,
+                f"p{index}_out_pool",
+                "maxpool",
+                (layers[-1].name,),
+                kernel=out_scale,
+                strides=out_scale,
                 padding="same",
             )
         )
@@ -151,7 +161,11 @@ def _keras_layer(layers, spec: LayerSpec):
     """The Keras layer of a non-input ``spec``."""
     if spec.kind == "conv":
         return layers.Conv2D(
-            spec.filters, spec.kernel, strides=spec.strides, padding=spec.padding, activation=spec.activation,
+            spec.filters,
+            spec.kernel,
+            strides=spec.strides,
+            padding=spec.padding,
+            activation=spec.activation,
             name=spec.name,
         )
     if spec.kind == "maxpool":

@@ -14,6 +14,7 @@ array. Both are written atomically (:func:`benchmark.util.atomic.atomic_writer`:
 writes; the newest :data:`KEEP` checkpoints are kept. Reading verifies the digest, the shapes and the
 dtypes; a checkpoint that fails is logged and skipped for the one before it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,12 +31,12 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
+from benchmark.config import TrainConfig
+from benchmark.errors import McnnBenchError
+from benchmark.record import Epoch, InitFrom, ResumeEvent
+from benchmark.train.metrics import StepLog
 from benchmark.util.atomic import atomic_writer, write_json_atomic
 from benchmark.util.times import utc_iso
-from benchmark.errors import McnnBenchError
-from benchmark.config import TrainConfig
-from benchmark.train.metrics import StepLog
-from benchmark.record import Epoch, InitFrom, ResumeEvent
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,18 @@ class RunState:
 
     def without_logs(self) -> RunState:
         """A copy without ``step_logs`` and ``peak_rss`` (what the ranks other than 0 need)."""
-        return dataclasses.replace(self, epochs=list(self.epochs), resumes=list(self.resumes), step_logs=[],
-                                   peak_rss=[])
+        return dataclasses.replace(
+            self, epochs=list(self.epochs), resumes=list(self.resumes), step_logs=[], peak_rss=[]
+        )
 
     def to_json(self) -> dict:
         """Everything but the step logs, as JSON data."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "step_logs"}
-        data.update(epochs=[e.model_dump(mode="json") for e in self.epochs],
-                    resumes=[r.model_dump(mode="json") for r in self.resumes],
-                    init_from=self.init_from and self.init_from.model_dump(mode="json"))
+        data.update(
+            epochs=[e.model_dump(mode="json") for e in self.epochs],
+            resumes=[r.model_dump(mode="json") for r in self.resumes],
+            init_from=self.init_from and self.init_from.model_dump(mode="json"),
+        )
         return data
 
     @classmethod
@@ -107,10 +111,15 @@ class RunState:
         Raises:
             KeyError, TypeError, ValueError: ``data`` is not such a state.
         """
-        return cls(**{**data, "epochs": [Epoch.model_validate(e) for e in data["epochs"]],
-                      "resumes": [ResumeEvent.model_validate(r) for r in data["resumes"]],
-                      "init_from": data["init_from"] and InitFrom.model_validate(data["init_from"]),
-                      "step_logs": step_logs})
+        return cls(
+            **{
+                **data,
+                "epochs": [Epoch.model_validate(e) for e in data["epochs"]],
+                "resumes": [ResumeEvent.model_validate(r) for r in data["resumes"]],
+                "init_from": data["init_from"] and InitFrom.model_validate(data["init_from"]),
+                "step_logs": step_logs,
+            }
+        )
 
 
 @dataclass
@@ -174,8 +183,10 @@ def rng_state() -> dict:
     JSON data."""
     version, internal, gauss = random.getstate()
     algorithm, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": [version, list(internal), gauss],
-            "numpy": [algorithm, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [algorithm, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
 
 
 def restore_rng(state: dict) -> None:
@@ -227,12 +238,23 @@ def write_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> Path:
         np.savez(stream, **arrays)
     checkpoint.name = f"{stem}.json"
     manifest = {
-        "format": FORMAT, "name": checkpoint.name, "reason": checkpoint.reason, "written_at": checkpoint.written_at,
-        "fingerprint": checkpoint.fingerprint, "settings": checkpoint.settings,
-        "arrays": {"file": npz.name, "sha256": _file_sha256(npz), "bytes": npz.stat().st_size,
-                   "shapes": {key: {"shape": list(a.shape), "dtype": str(a.dtype)} for key, a in arrays.items()}},
-        "model_paths": checkpoint.model_paths, "optimizer_paths": checkpoint.optimizer_paths,
-        "rng": checkpoint.rng, "ranks_logged": len(checkpoint.state.step_logs), "state": checkpoint.state.to_json(),
+        "format": FORMAT,
+        "name": checkpoint.name,
+        "reason": checkpoint.reason,
+        "written_at": checkpoint.written_at,
+        "fingerprint": checkpoint.fingerprint,
+        "settings": checkpoint.settings,
+        "arrays": {
+            "file": npz.name,
+            "sha256": _file_sha256(npz),
+            "bytes": npz.stat().st_size,
+            "shapes": {key: {"shape": list(a.shape), "dtype": str(a.dtype)} for key, a in arrays.items()},
+        },
+        "model_paths": checkpoint.model_paths,
+        "optimizer_paths": checkpoint.optimizer_paths,
+        "rng": checkpoint.rng,
+        "ranks_logged": len(checkpoint.state.step_logs),
+        "state": checkpoint.state.to_json(),
     }
     path = write_json_atomic(folder / checkpoint.name, manifest)
     _prune(folder)
@@ -270,9 +292,14 @@ def read_checkpoint(manifest_path: str | Path) -> Checkpoint:
             model=[arrays[f"model.{i}"] for i in range(len(manifest["model_paths"]))],
             model_paths=manifest["model_paths"],
             optimizer=[arrays[f"optimizer.{i}"] for i in range(len(manifest["optimizer_paths"]))],
-            optimizer_paths=manifest["optimizer_paths"], rng=manifest["rng"], fingerprint=manifest["fingerprint"],
-            settings=manifest["settings"], reason=manifest["reason"], written_at=manifest["written_at"],
-            name=path.name)
+            optimizer_paths=manifest["optimizer_paths"],
+            rng=manifest["rng"],
+            fingerprint=manifest["fingerprint"],
+            settings=manifest["settings"],
+            reason=manifest["reason"],
+            written_at=manifest["written_at"],
+            name=path.name,
+        )
     except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
         raise CheckpointError(f"{path}: malformed manifest: {type(exc).__name__}: {exc}") from exc
 
@@ -284,8 +311,9 @@ def _read_arrays(npz: Path, expected: dict) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise CheckpointError(f"{npz}: cannot read the arrays: {exc.strerror or exc}") from exc
     if digest != expected["sha256"]:
-        raise CheckpointError(f"{npz}: SHA-256 {digest[:12]}... is not the manifest's "
-                              f"{expected['sha256'][:12]}... (cut short or corrupt)")
+        raise CheckpointError(
+            f"{npz}: SHA-256 {digest[:12]}... is not the manifest's {expected['sha256'][:12]}... (cut short or corrupt)"
+        )
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -295,8 +323,10 @@ def _read_arrays(npz: Path, expected: dict) -> dict[str, np.ndarray]:
         if key not in arrays:
             raise CheckpointError(f"{npz}: array {key} is missing")
         if list(arrays[key].shape) != spec["shape"] or str(arrays[key].dtype) != spec["dtype"]:
-            raise CheckpointError(f"{npz}: array {key} is {arrays[key].dtype}{list(arrays[key].shape)}, the "
-                                  f"manifest says {spec['dtype']}{spec['shape']}")
+            raise CheckpointError(
+                f"{npz}: array {key} is {arrays[key].dtype}{list(arrays[key].shape)}, the "
+                f"manifest says {spec['dtype']}{spec['shape']}"
+            )
     return arrays
 
 
@@ -327,13 +357,17 @@ def check_same_run(checkpoint: Checkpoint, config: TrainConfig, folder: str | Pa
     if checkpoint.fingerprint == config.fingerprint():
         return
     then, now, unset = checkpoint.settings, config.fingerprinted(), "(unset)"
-    changed = [f"{key}: {then.get(key, unset)!r} -> {now.get(key, unset)!r}" for key in sorted({*then, *now})
-               if then.get(key, unset) != now.get(key, unset)]
+    changed = [
+        f"{key}: {then.get(key, unset)!r} -> {now.get(key, unset)!r}"
+        for key in sorted({*then, *now})
+        if then.get(key, unset) != now.get(key, unset)
+    ]
     raise CheckpointError(
         f"{folder} holds a checkpoint ({checkpoint.name}) of another configuration (fingerprint "
         f"{checkpoint.fingerprint}, this run's {config.fingerprint()}); changed: "
         f"{'; '.join(changed) or 'no setting (the fingerprint is computed differently)'}. Restore those "
-        "settings to resume, or move the folder away to start from scratch")
+        "settings to resume, or move the folder away to start from scratch"
+    )
 
 
 def check_shapes(source: str, arrays: list[np.ndarray], here: list[tuple[str, tuple]]) -> None:
@@ -347,5 +381,7 @@ def check_shapes(source: str, arrays: list[np.ndarray], here: list[tuple[str, tu
         raise CheckpointError(f"{source}: {len(arrays)} variables there, {len(here)} here (another model?)")
     for array, (path, shape) in zip(arrays, here):
         if tuple(array.shape) != tuple(shape):
-            raise CheckpointError(f"{source}: variable {path} has shape {tuple(array.shape)} there but "
-                                  f"{tuple(shape)} here (another image size or number of classes?)")
+            raise CheckpointError(
+                f"{source}: variable {path} has shape {tuple(array.shape)} there but "
+                f"{tuple(shape)} here (another image size or number of classes?)"
+            )

@@ -16,6 +16,7 @@ collective, so every rank acts at the same step. A run started again in its fold
 newest valid checkpoint, which must carry the run's fingerprint; ``training.init_from`` starts a fresh run
 from another run's model weights.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,10 +33,33 @@ from benchmark.config import TrainConfig
 from benchmark.data.sources import SOURCES
 from benchmark.engines.base import Engine, engine_class
 from benchmark.models import MODELS
-from benchmark.record import (Epoch, Failure, InitFrom, KernelPeaks, Memory, ModelInfo, Provenance, ResumeEvent, Resumes,
-                              RunRecord, Threads, Topology, record_path)
-from benchmark.train.checkpoint import (Checkpoint, CheckpointError, Reason, RunState, check_same_run, checkpoint_dir,
-                                        latest_checkpoint, restore_rng, rng_state, write_checkpoint)
+from benchmark.record import (
+    Epoch,
+    Failure,
+    InitFrom,
+    KernelPeaks,
+    Memory,
+    ModelInfo,
+    Provenance,
+    ResumeEvent,
+    Resumes,
+    RunRecord,
+    Threads,
+    Topology,
+    record_path,
+)
+from benchmark.train.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    Reason,
+    RunState,
+    check_same_run,
+    checkpoint_dir,
+    latest_checkpoint,
+    restore_rng,
+    rng_state,
+    write_checkpoint,
+)
 from benchmark.train.metrics import StepLog, analytic_figures, global_throughput, time_to_train, validation_section
 from benchmark.train.mllog import SUCCESS, RunLog
 from benchmark.train.progress import ProgressWriter
@@ -76,8 +100,10 @@ class TrainingInterrupted(Exception):
     """
 
     def __init__(self, epoch: int, step: int, global_step: int):
-        super().__init__(f"stopped on request with {epoch} epochs and {step} steps done (global step "
-                         f"{global_step}); checkpoint written, start the run again to resume")
+        super().__init__(
+            f"stopped on request with {epoch} epochs and {step} steps done (global step "
+            f"{global_step}); checkpoint written, start the run again to resume"
+        )
         self.epoch, self.step, self.global_step = epoch, step, global_step
 
 
@@ -92,8 +118,10 @@ def check_topology(config: TrainConfig, topology: Topology) -> None:
     for key in ("nodes", "workers_per_node"):
         wanted, seen = getattr(config.run, key), getattr(topology, key)
         if wanted is not None and seen != wanted:
-            raise RuntimeError(f"asked for {key}={wanted}, but the workers see {seen} "
-                               f"(topology {topology.model_dump()}); check the launcher's task layout")
+            raise RuntimeError(
+                f"asked for {key}={wanted}, but the workers see {seen} "
+                f"(topology {topology.model_dump()}); check the launcher's task layout"
+            )
 
 
 class TrainingClock:
@@ -176,8 +204,9 @@ class Trainer:
             raise ``RuntimeError`` quoting it).
     """
 
-    def __init__(self, config: TrainConfig, engine: Engine, started_at: float | None = None,
-                 mllog: RunLog | None = None):
+    def __init__(
+        self, config: TrainConfig, engine: Engine, started_at: float | None = None, mllog: RunLog | None = None
+    ):
         self.config, self.engine = config, engine
         self.rank, self.size = engine.rank, engine.size
         self.topology = Topology.of(engine.nodes, engine.local_size, config.run.local_batch_size)
@@ -185,8 +214,14 @@ class Trainer:
         self.source = SOURCES[config.data.source]
         self.task = TASKS[self.source.task]
         lr = config.learning_rate
-        peak = scaled_peak(lr.base_lr, self.size, config.run.local_batch_size, lr.max_lr, lr.max_global_batch_size,
-                           lr.reference_batch_size)
+        peak = scaled_peak(
+            lr.base_lr,
+            self.size,
+            config.run.local_batch_size,
+            lr.max_lr,
+            lr.max_global_batch_size,
+            lr.reference_batch_size,
+        )
         self.schedule = make_schedule(lr, peak, config.training.epochs)
         engine.build(config, self.task, self.schedule(0.0))
         self.folder = checkpoint_dir(config.run_dir)
@@ -199,10 +234,17 @@ class Trainer:
         self.mllog = mllog or RunLog(None, 0.0)
         self.mllog.open(fresh=self.pending_resume is None)
         self.mllog.initialized(
-            nodes=self.topology.nodes, workers_per_node=self.topology.workers_per_node,
-            global_batch_size=self.topology.global_batch_size, seed=config.training.seed,
-            train_samples=engine.train_images, eval_samples=engine.val_images, base_lr=peak,
-            end_lr=lr.lr_end, warmup_epochs=lr.warmup_epochs, weight_decay=config.training.weight_decay)
+            nodes=self.topology.nodes,
+            workers_per_node=self.topology.workers_per_node,
+            global_batch_size=self.topology.global_batch_size,
+            seed=config.training.seed,
+            train_samples=engine.train_images,
+            eval_samples=engine.val_images,
+            base_lr=peak,
+            end_lr=lr.lr_end,
+            warmup_epochs=lr.warmup_epochs,
+            weight_decay=config.training.weight_decay,
+        )
 
     def _from_rank0(self, work, name: str, share=lambda result: result):
         """``work()`` run on rank 0 only: rank 0 gets its result, the other ranks ``share(result)``
@@ -230,8 +272,11 @@ class Trainer:
         begin = self._from_rank0(self._load_start, "start", Begin.shared)
         self.engine.broadcast_state()
         if begin.state is None:
-            return RunState(started_at=utc_iso(started_at), initial_weights_sha256=self.engine.weights_digest(),
-                            init_from=begin.init_from), None
+            return RunState(
+                started_at=utc_iso(started_at),
+                initial_weights_sha256=self.engine.weights_digest(),
+                init_from=begin.init_from,
+            ), None
         restore_rng(begin.rng)
         return begin.state, begin.resume
 
@@ -248,17 +293,33 @@ class Trainer:
         check_same_run(found, self.config, self.folder)
         st = found.state
         if len(st.step_logs) != self.size:
-            raise CheckpointError(f"{self.folder / found.name}: written by {len(st.step_logs)} workers, this run "
-                                  f"has {self.size}; run it with {len(st.step_logs)} workers to resume")
+            raise CheckpointError(
+                f"{self.folder / found.name}: written by {len(st.step_logs)} workers, this run "
+                f"has {self.size}; run it with {len(st.step_logs)} workers to resume"
+            )
         source = f"checkpoint {self.folder / found.name}"
         self.engine.load_model_state(found.model, source)
         self.engine.load_optimizer_state(found.optimizer, source)
-        log.info("resuming from %s (%s, written %s): %d epochs and %d steps done (global step %d)%s",
-                 found.name, found.reason, found.written_at, st.epoch, st.step, st.global_step,
-                 f"; skipped {len(latest.skipped)} newer checkpoint(s)" if latest.skipped else "")
-        resume = {"checkpoint": found.name, "epoch": st.epoch, "step": st.step, "global_step": st.global_step,
-                  "reason": found.reason, "written_at": found.written_at, "fell_back": bool(latest.skipped),
-                  "skipped": latest.skipped}
+        log.info(
+            "resuming from %s (%s, written %s): %d epochs and %d steps done (global step %d)%s",
+            found.name,
+            found.reason,
+            found.written_at,
+            st.epoch,
+            st.step,
+            st.global_step,
+            f"; skipped {len(latest.skipped)} newer checkpoint(s)" if latest.skipped else "",
+        )
+        resume = {
+            "checkpoint": found.name,
+            "epoch": st.epoch,
+            "step": st.step,
+            "global_step": st.global_step,
+            "reason": found.reason,
+            "written_at": found.written_at,
+            "fell_back": bool(latest.skipped),
+            "skipped": latest.skipped,
+        }
         return Begin(state=st, rng=found.rng, resume=resume)
 
     def _load_init_from(self) -> InitFrom | None:
@@ -278,10 +339,15 @@ class Trainer:
             why = "; ".join(latest.skipped) or "is it the folder of a run (RUN_DIR)? runs write their checkpoints there"
             raise CheckpointError(f"training.init_from: {folder} holds no valid checkpoint ({why})")
         self.engine.load_model_state(found.model, f"training.init_from: {folder / found.name}")
-        log.info("initial weights from %s (%d epochs, global step %d)", folder / found.name, found.state.epoch,
-                 found.state.global_step)
-        return InitFrom(run_dir=source, checkpoint=found.name, epoch=found.state.epoch,
-                        global_step=found.state.global_step)
+        log.info(
+            "initial weights from %s (%d epochs, global step %d)",
+            folder / found.name,
+            found.state.epoch,
+            found.state.global_step,
+        )
+        return InitFrom(
+            run_dir=source, checkpoint=found.name, epoch=found.state.epoch, global_step=found.state.global_step
+        )
 
     def _requests(self) -> np.ndarray:
         """This rank's requests for the coming step, ``(2,)`` float32 (1 = asked): stop, and checkpoint now
@@ -312,8 +378,11 @@ class Trainer:
             CheckpointError: rank 0 could not write a checkpoint (the other ranks raise ``RuntimeError``).
         """
         st = self.state
-        progress = ProgressWriter(self.config.run_dir, self.config.training.epochs,
-                                  self.engine.steps_per_epoch) if self.rank == 0 else None
+        progress = (
+            ProgressWriter(self.config.run_dir, self.config.training.epochs, self.engine.steps_per_epoch)
+            if self.rank == 0
+            else None
+        )
         self.mllog.run_start(self.pending_resume)
         while st.epoch < self.config.training.epochs:
             self.mllog.epoch_start(st.epoch + 1, st.step)
@@ -337,9 +406,11 @@ class Trainer:
             loss = result.loss
             end = time.time()
             if not math.isfinite(loss):
-                raise FloatingPointError(f"the training loss became {loss} at epoch {epoch + 1}, step {st.step + 1} "
-                                         f"(learning rate {rate:.4g}); the run diverged: lower "
-                                         "learning_rate.base_lr or lengthen the warm-up")
+                raise FloatingPointError(
+                    f"the training loss became {loss} at epoch {epoch + 1}, step {st.step + 1} "
+                    f"(learning rate {rate:.4g}); the run diverged: lower "
+                    "learning_rate.base_lr or lengthen the warm-up"
+                )
             self._segment_work_starts(start)
             images = engine.batch_images(y)
             self._time_step(start, end, images, tuple(np.diff(result.stamps)), fetched - waited)
@@ -367,8 +438,9 @@ class Trainer:
             self._checkpoint("periodic")
         self.due_at_epoch_end |= due and last_of_epoch
 
-    def _time_step(self, start: float, end: float, images: int, phases: tuple[float, float, float],
-                   input_wait: float) -> None:
+    def _time_step(
+        self, start: float, end: float, images: int, phases: tuple[float, float, float], input_wait: float
+    ) -> None:
         """Log a step for the throughput (its call from ``start`` to ``end``, its ``phases``: compute, allreduce
         and optimizer seconds, and the ``input_wait`` before it) unless it is among this segment's first
         ``warmup_steps``; it joins the previous timed step unless an epoch began or a checkpoint was written
@@ -392,8 +464,11 @@ class Trainer:
         st, training = self.state, self.config.training
         self._segment_work_starts(time.time())
         self.mllog.epoch_stop(st.epoch + 1)
-        row = {"epoch": st.epoch + 1, "learning_rate": self.schedule(st.epoch),
-               "train_loss": st.loss_sum / self.engine.steps_per_epoch}
+        row = {
+            "epoch": st.epoch + 1,
+            "learning_rate": self.schedule(st.epoch),
+            "train_loss": st.loss_sum / self.engine.steps_per_epoch,
+        }
         if self.engine.has_validation:
             self.mllog.eval_start(st.epoch + 1)
             row.update(self.evaluate())
@@ -428,12 +503,26 @@ class Trainer:
         """Rank 0: write the run's checkpoint; returns the manifest's path."""
         st, model, optimizer = self.state, self.engine.model_state(), self.engine.optimizer_state()
         checkpoint = Checkpoint(
-            state=st, model=model.values, model_paths=model.paths, optimizer=optimizer.values,
-            optimizer_paths=optimizer.paths, rng=rng_state(),
-            fingerprint=self.config.fingerprint(), settings=self.config.fingerprinted(), reason=reason)
+            state=st,
+            model=model.values,
+            model_paths=model.paths,
+            optimizer=optimizer.values,
+            optimizer_paths=optimizer.paths,
+            rng=rng_state(),
+            fingerprint=self.config.fingerprint(),
+            settings=self.config.fingerprinted(),
+            reason=reason,
+        )
         path = write_checkpoint(self.folder, checkpoint)
-        log.info("checkpoint %s (%s): %d epochs and %d steps done (global step %d)%s", path.name, reason, st.epoch,
-                 st.step, st.global_step, "; stopping as requested" if reason == "signal" else "")
+        log.info(
+            "checkpoint %s (%s): %d epochs and %d steps done (global step %d)%s",
+            path.name,
+            reason,
+            st.epoch,
+            st.step,
+            st.global_step,
+            "; stopping as requested" if reason == "signal" else "",
+        )
         return path
 
     def _gather(self, **extra) -> list[dict] | None:
@@ -463,8 +552,16 @@ class Trainer:
         if len(steps_here):
             seconds = steps_here.end[-1] - steps_here.start[0]
             rate = f"{self.topology.global_batch_size * len(steps_here) / seconds:.1f}"
-        log.info("epoch %d/%d: train loss %.4f, %s %s, %s images/s, lr %.4g", row.epoch,
-                 self.config.training.epochs, row.train_loss, self.task.label, main, rate, row.learning_rate)
+        log.info(
+            "epoch %d/%d: train loss %.4f, %s %s, %s images/s, lr %.4g",
+            row.epoch,
+            self.config.training.epochs,
+            row.train_loss,
+            self.task.label,
+            main,
+            rate,
+            row.learning_rate,
+        )
 
     def _gather_record(self, threads: Threads, peaks: KernelPeaks | None) -> RunRecord | None:
         self._segment_work_starts(time.time())  # a resume that found nothing left to train
@@ -475,24 +572,46 @@ class Trainer:
         st, config, info = self.state, self.config, engine.info()
         training = config.training
         provenance = Provenance(
-            **host_facts(), started_at=st.started_at, finished_at=utc_iso(),
-            hostnames=[r["host"] for r in everyone], threads=threads,
-            horovod_controller=info.backend if info.name == "horovod" else None, engine=info,
-            train_images=engine.train_images, val_images=engine.val_images, steps_per_epoch=engine.steps_per_epoch)
+            **host_facts(),
+            started_at=st.started_at,
+            finished_at=utc_iso(),
+            hostnames=[r["host"] for r in everyone],
+            threads=threads,
+            horovod_controller=info.backend if info.name == "horovod" else None,
+            engine=info,
+            train_images=engine.train_images,
+            val_images=engine.val_images,
+            steps_per_epoch=engine.steps_per_epoch,
+        )
         throughput = global_throughput(st.step_logs, training.warmup_steps, segments=1 + len(st.resumes))
         memory = Memory(peak_rss_bytes_per_rank=st.peak_rss, peak_rss_bytes_max=max(st.peak_rss))
         return RunRecord(
-            sweep=config.run.sweep, run_id=config.run.run_id, status="completed", config=config,
-            topology=self.topology, provenance=provenance, throughput=throughput, memory=memory,
-            epochs=st.epochs, time_to_train=time_to_train(st.epochs, getattr(training, self.task.target_setting),
-                                                          training.target_top5, self.task.main_metric),
-            validation=None if self.task.multi_label else validation_section(
-                self.val_outcomes, engine.val_fields, config.data.split == "paper"),
+            sweep=config.run.sweep,
+            run_id=config.run.run_id,
+            status="completed",
+            config=config,
+            topology=self.topology,
+            provenance=provenance,
+            throughput=throughput,
+            memory=memory,
+            epochs=st.epochs,
+            time_to_train=time_to_train(
+                st.epochs, getattr(training, self.task.target_setting), training.target_top5, self.task.main_metric
+            ),
+            validation=None
+            if self.task.multi_label
+            else validation_section(self.val_outcomes, engine.val_fields, config.data.split == "paper"),
             analytic=analytic_figures(config, self.topology, throughput, memory, peaks)
-            if MODELS[config.model.name].analytic else None,
-            resumes=Resumes.of(st.resumes), scheduler=scheduler_job(),
-            model=ModelInfo(parameters=engine.parameter_count(), initial_weights_sha256=st.initial_weights_sha256,
-                            final_weights_sha256_per_rank=[r["digest"] for r in everyone], init_from=st.init_from),
+            if MODELS[config.model.name].analytic
+            else None,
+            resumes=Resumes.of(st.resumes),
+            scheduler=scheduler_job(),
+            model=ModelInfo(
+                parameters=engine.parameter_count(),
+                initial_weights_sha256=st.initial_weights_sha256,
+                final_weights_sha256_per_rank=[r["digest"] for r in everyone],
+                init_from=st.init_from,
+            ),
         )
 
 
@@ -519,15 +638,26 @@ def run_training(config: TrainConfig) -> RunRecord | None:
             threads = engine.configure_threads(config)
             # the peaks are held against the analytic model's FLOPs: no other model needs them measured
             peaks = engine.kernel_peaks(config, threads) if MODELS[config.model.name].analytic else None
-            log.info("run %s/%s: rank %d of %d starting (%s engine)", config.run.sweep, config.run.run_id,
-                     engine.rank, engine.size, engine.name)
+            log.info(
+                "run %s/%s: rank %d of %d starting (%s engine)",
+                config.run.sweep,
+                config.run.run_id,
+                engine.rank,
+                engine.size,
+                engine.name,
+            )
             record = Trainer(config, engine, started, mllog).run(threads, peaks)
             if record is not None:
                 mllog.stop(SUCCESS, epoch_num=len(record.epochs))
                 record.write(config.run_dir)
-                log.info("run %s: %.1f images/s; %s", config.run.run_id, record.throughput.images_per_second,
-                         f"TTT {record.time_to_train.seconds:.1f} s" if record.time_to_train.seconds is not None
-                         else record.time_to_train.reason)
+                log.info(
+                    "run %s: %.1f images/s; %s",
+                    config.run.run_id,
+                    record.throughput.images_per_second,
+                    f"TTT {record.time_to_train.seconds:.1f} s"
+                    if record.time_to_train.seconds is not None
+                    else record.time_to_train.reason,
+                )
             return record
         except TrainingInterrupted as exc:
             if rank0:

@@ -12,6 +12,7 @@ A resumed run trains in segments (see :mod:`benchmark.train.checkpoint`): each r
 of its segments' timed steps, each segment leaving out its own first ``warmup_steps`` (it re-traces the
 step), so step ``i`` is the same step on every rank and the per-step window stays valid.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -19,10 +20,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmark.models.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.record import (Analytic, Epoch, FieldAccuracy, KernelPeaks, Memory, RankBreakdown, RankSteps,
-                              StepBreakdown, StepSeconds, Throughput, TimeToTarget, TimeToTrain, Topology, Validation)
+from benchmark.models.analytic import model_figures
+from benchmark.record import (
+    Analytic,
+    Epoch,
+    FieldAccuracy,
+    KernelPeaks,
+    Memory,
+    RankBreakdown,
+    RankSteps,
+    StepBreakdown,
+    StepSeconds,
+    Throughput,
+    TimeToTarget,
+    TimeToTrain,
+    Topology,
+    Validation,
+)
 
 #: Bootstrap draws behind every validation interval, and the intervals' coverage.
 BOOTSTRAP_RESAMPLES = 1000
@@ -51,8 +66,15 @@ class StepLog:
     input_wait: list[float] = field(default_factory=list)
     joined: list[bool] = field(default_factory=list)
 
-    def add(self, start: float, end: float, images: int, phases: tuple[float, float, float] = (0.0, 0.0, 0.0),
-            input_wait: float = 0.0, joined: bool = False) -> None:
+    def add(
+        self,
+        start: float,
+        end: float,
+        images: int,
+        phases: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        input_wait: float = 0.0,
+        joined: bool = False,
+    ) -> None:
         """Record one step whose call ran from ``start`` to ``end`` (seconds since the epoch) on ``images``
         images, with its compute, allreduce and optimizer ``phases`` and the ``input_wait`` before it
         (seconds); ``joined``: it follows the previous timed step within an epoch."""
@@ -73,8 +95,11 @@ class StepLog:
 
     def to_array(self) -> np.ndarray:
         """The log as a ``(steps, len(STEP_COLUMNS))`` float64 array."""
-        return np.column_stack([getattr(self, name) for name in STEP_COLUMNS]).astype(np.float64).reshape(
-            -1, len(STEP_COLUMNS))
+        return (
+            np.column_stack([getattr(self, name) for name in STEP_COLUMNS])
+            .astype(np.float64)
+            .reshape(-1, len(STEP_COLUMNS))
+        )
 
     @classmethod
     def from_array(cls, rank: int, steps: np.ndarray) -> StepLog:
@@ -83,10 +108,17 @@ class StepLog:
         steps."""
         full = np.zeros((len(steps), len(STEP_COLUMNS)))
         full[:, [STEP_COLUMNS.index(name) for name in PHASES]] = np.nan
-        full[:, :steps.shape[1]] = steps
+        full[:, : steps.shape[1]] = steps
         columns = dict(zip(STEP_COLUMNS, full.T))
-        return cls(rank, **{name: (values.astype(int) if name == "images" else values.astype(bool)
-                                   if name == "joined" else values).tolist() for name, values in columns.items()})
+        return cls(
+            rank,
+            **{
+                name: (
+                    values.astype(int) if name == "images" else values.astype(bool) if name == "joined" else values
+                ).tolist()
+                for name, values in columns.items()
+            },
+        )
 
 
 def _spread(values: list[float]) -> dict:
@@ -121,8 +153,10 @@ def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1)
         raise ValueError(f"ranks timed different numbers of steps: {sorted(counts)}")
     steps = counts.pop()
     if steps == 0:
-        raise ValueError(f"no timed step: every step was inside the {warmup_steps}-step warm-up; "
-                         "run more steps or lower --warmup-steps")
+        raise ValueError(
+            f"no timed step: every step was inside the {warmup_steps}-step warm-up; "
+            "run more steps or lower --warmup-steps"
+        )
     starts = np.array([log.start for log in logs])
     ends = np.array([log.end for log in logs])
     joined = np.array([log.joined for log in logs]).all(axis=0)
@@ -132,7 +166,11 @@ def global_throughput(logs: list[StepLog], warmup_steps: int, segments: int = 1)
     durations = {log.rank: log.durations() for log in logs}
     per_rank = [RankSteps(rank=rank, steps=times, **_spread(times)) for rank, times in durations.items()]
     return Throughput(
-        warmup_steps=warmup_steps, segments=segments, timed_steps=steps, images=images, window_seconds=window,
+        warmup_steps=warmup_steps,
+        segments=segments,
+        timed_steps=steps,
+        images=images,
+        window_seconds=window,
         images_per_second=images / window,
         step_seconds=StepSeconds(per_rank=per_rank, **_spread([d for times in durations.values() for d in times])),
         breakdown=step_breakdown(logs),
@@ -157,10 +195,19 @@ def step_breakdown(logs: list[StepLog]) -> StepBreakdown | None:
         wall = float((end - start)[sampled].sum() + before[counted].sum())
         phases = {name: float(np.array(getattr(log, name))[sampled].sum()) for name in PHASES}
         phases["input_wait"] = float(np.array(log.input_wait)[counted].sum())
-        ranks.append(RankBreakdown(rank=log.rank, sampled_steps=int(sampled.sum()), wall_seconds=wall, **phases,
-                                   host=max(0.0, wall - sum(phases.values()))))
-    shares = {name: statistics.fmean(getattr(r, name) / r.wall_seconds for r in ranks)
-              for name in (*PHASES, "input_wait", "host")}
+        ranks.append(
+            RankBreakdown(
+                rank=log.rank,
+                sampled_steps=int(sampled.sum()),
+                wall_seconds=wall,
+                **phases,
+                host=max(0.0, wall - sum(phases.values())),
+            )
+        )
+    shares = {
+        name: statistics.fmean(getattr(r, name) / r.wall_seconds for r in ranks)
+        for name in (*PHASES, "input_wait", "host")
+    }
     return StepBreakdown(per_rank=ranks, shares=shares)
 
 
@@ -192,18 +239,30 @@ def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeT
     return TimeToTarget(target=target, seconds=None, epochs=None, reason=reason)
 
 
-def time_to_train(epochs: list[Epoch], target: float | None, target_top5: float | None = None,
-                  metric: str = "val_top1") -> TimeToTrain:
+def time_to_train(
+    epochs: list[Epoch], target: float | None, target_top5: float | None = None, metric: str = "val_top1"
+) -> TimeToTrain:
     """The record's ``time_to_train``: to ``target`` on ``metric`` (an :class:`Epoch` field: ``val_top1``, or
     ``val_auroc_mean`` for multi-label data; see :func:`time_to_target`) and, in ``top5``, to ``target_top5``."""
     main = time_to_target(epochs, metric, target)
-    return TimeToTrain(metric=metric, target=target, target_top1=target if metric == "val_top1" else None,
-                       seconds=main.seconds, epochs=main.epochs, reason=main.reason,
-                       top5=time_to_target(epochs, "val_top5", target_top5))
+    return TimeToTrain(
+        metric=metric,
+        target=target,
+        target_top1=target if metric == "val_top1" else None,
+        seconds=main.seconds,
+        epochs=main.epochs,
+        reason=main.reason,
+        top5=time_to_target(epochs, "val_top5", target_top5),
+    )
 
 
-def bootstrap_interval(correct: np.ndarray, groups: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
-                       seed: int = 0, level: float = CI_LEVEL) -> tuple[float, float]:
+def bootstrap_interval(
+    correct: np.ndarray,
+    groups: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> tuple[float, float]:
     """Percentile interval of an accuracy when whole fields of view are resampled, not images.
 
     The cluster (case) bootstrap (Davison & Hinkley 1997, sec. 3.8; Field & Welsh 2007): ``resamples``
@@ -246,8 +305,11 @@ def per_field_accuracy(top1: np.ndarray, top5: np.ndarray, codes: np.ndarray, na
     counts = np.bincount(codes, minlength=len(names))
     hits1 = np.bincount(codes, weights=top1, minlength=len(names))
     hits5 = np.bincount(codes, weights=top5, minlength=len(names))
-    return [FieldAccuracy(field=str(name), images=int(n), top1=float(h1 / n), top5=float(h5 / n))
-            for name, n, h1, h5 in zip(names, counts, hits1, hits5) if n]
+    return [
+        FieldAccuracy(field=str(name), images=int(n), top1=float(h1 / n), top5=float(h5 / n))
+        for name, n, h1, h5 in zip(names, counts, hits1, hits5)
+        if n
+    ]
 
 
 def validation_section(outcomes: np.ndarray | None, names: np.ndarray, leaky: bool) -> Validation | None:
@@ -257,12 +319,19 @@ def validation_section(outcomes: np.ndarray | None, names: np.ndarray, leaky: bo
         return None
     top1, top5, codes = outcomes.T
     per_field = per_field_accuracy(top1, top5, codes.astype(np.int64), names)
-    return Validation(fields=len(per_field), images=len(codes), resamples=BOOTSTRAP_RESAMPLES, level=CI_LEVEL,
-                      leaky=leaky, per_field=per_field)
+    return Validation(
+        fields=len(per_field),
+        images=len(codes),
+        resamples=BOOTSTRAP_RESAMPLES,
+        level=CI_LEVEL,
+        leaky=leaky,
+        per_field=per_field,
+    )
 
 
-def analytic_figures(config: TrainConfig, topology: Topology, throughput: Throughput, memory: Memory,
-                     peak: KernelPeaks | None = None) -> Analytic:
+def analytic_figures(
+    config: TrainConfig, topology: Topology, throughput: Throughput, memory: Memory, peak: KernelPeaks | None = None
+) -> Analytic:
     """The record's ``analytic``: :func:`benchmark.models.analytic.model_figures` at the run's input size and local
     batch, the training GFLOP/s its images/s mean (run, per worker and per node), its peak RSS per worker
     over the memory lower bound of one worker and, given the node's ``peak`` (:mod:`benchmark.microbench.peak`), the
@@ -275,11 +344,16 @@ def analytic_figures(config: TrainConfig, topology: Topology, throughput: Throug
     per_worker = gflops / topology.workers
     conv_peak = peak.gflops("conv5x5", config.training.precision) if peak else None
     return Analytic(
-        parameters=figures.parameters, parameter_bytes=figures.parameter_bytes,
+        parameters=figures.parameters,
+        parameter_bytes=figures.parameter_bytes,
         forward_gflop_per_image=figures.forward_flops_per_image / 1e9,
         training_gflop_per_image=figures.training_flops_per_image / 1e9,
-        activation_bytes=figures.activation_bytes(batch), memory_lower_bound_bytes=lower_bound,
-        achieved_gflops_per_second=gflops, achieved_gflops_per_second_per_worker=per_worker,
+        activation_bytes=figures.activation_bytes(batch),
+        memory_lower_bound_bytes=lower_bound,
+        achieved_gflops_per_second=gflops,
+        achieved_gflops_per_second_per_worker=per_worker,
         achieved_gflops_per_second_per_node=per_worker * topology.workers_per_node,
-        peak_rss_over_lower_bound=memory.peak_rss_bytes_max / lower_bound, peak=peak,
-        fraction_of_peak=per_worker / conv_peak if conv_peak else None)
+        peak_rss_over_lower_bound=memory.peak_rss_bytes_max / lower_bound,
+        peak=peak,
+        fraction_of_peak=per_worker / conv_peak if conv_peak else None,
+    )

@@ -17,6 +17,7 @@ without ``run_stop``. The rules accept such a history when it is consistent and 
 Only rank 0 logs: on the other ranks a :class:`RunLog` is disabled and every method does nothing. As with
 MLPerf's reference implementations, ``mllog``'s shared logger also prints each line on rank 0's stdout.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from mlperf_logging import mllog
 from mlperf_logging.mllog import constants
-from mlperf_logging.mllog.constants import ABORTED, SUCCESS
+from mlperf_logging.mllog.constants import ABORTED
 
 from benchmark.util.provenance import cpu_model
 
@@ -65,8 +66,17 @@ def checker_command(log: str | Path, output: str | Path | None = None) -> list[s
     this Python; it exits with 0 and logs ``SUCCESS`` on a compliant log, 1 and ``FAILED`` otherwise.
     ``output``: where the checker writes its own log (default: ``compliance_checker.log`` in the working
     folder)."""
-    command = [sys.executable, "-m", "mlperf_logging.compliance_checker", "--usage", CHECKER_USAGE,
-               "--ruleset", CHECKER_RULESET, "--config", str(rules_path())]
+    command = [
+        sys.executable,
+        "-m",
+        "mlperf_logging.compliance_checker",
+        "--usage",
+        CHECKER_USAGE,
+        "--ruleset",
+        CHECKER_RULESET,
+        "--config",
+        str(rules_path()),
+    ]
     if output is not None:
         command += ["--log_output", str(output)]
     return [*command, str(log)]
@@ -111,9 +121,20 @@ class RunLog:
         self.handler = next(h for h in logger.handlers if h not in before)
         self._log("start", constants.INIT_START, time_ms=int(self.started_at * 1e3), depth=depth + 1)
 
-    def initialized(self, *, nodes: int, workers_per_node: int, global_batch_size: int, seed: int,
-                    train_samples: int, eval_samples: int, base_lr: float, end_lr: float, warmup_epochs: float,
-                    weight_decay: float) -> None:
+    def initialized(
+        self,
+        *,
+        nodes: int,
+        workers_per_node: int,
+        global_batch_size: int,
+        seed: int,
+        train_samples: int,
+        eval_samples: int,
+        base_lr: float,
+        end_lr: float,
+        warmup_epochs: float,
+        weight_decay: float,
+    ) -> None:
         """Log the submission and system keys, the hyperparameters and ``init_stop``.
 
         Args:
@@ -126,15 +147,24 @@ class RunLog:
             end_lr: the rate at the last epoch. warmup_epochs: length of the linear warm-up, in epochs.
             weight_decay: the L2 coefficient.
         """
-        for key, value in ((constants.SUBMISSION_BENCHMARK, BENCHMARK), (constants.SUBMISSION_ORG, ORG),
-                           (constants.SUBMISSION_DIVISION, DIVISION), (constants.SUBMISSION_STATUS, STATUS),
-                           (constants.SUBMISSION_PLATFORM, platform(nodes)), (NUMBER_OF_NODES, nodes),
-                           (WORKERS_PER_NODE, workers_per_node), (constants.GLOBAL_BATCH_SIZE, global_batch_size),
-                           (constants.SEED, seed), (constants.TRAIN_SAMPLES, train_samples),
-                           (constants.EVAL_SAMPLES, eval_samples), (constants.OPT_NAME, constants.SGD),
-                           (constants.OPT_BASE_LR, base_lr), (constants.OPT_END_LR, end_lr),
-                           (constants.OPT_LR_WARMUP_EPOCHS, warmup_epochs),
-                           (constants.OPT_WEIGHT_DECAY, weight_decay)):
+        for key, value in (
+            (constants.SUBMISSION_BENCHMARK, BENCHMARK),
+            (constants.SUBMISSION_ORG, ORG),
+            (constants.SUBMISSION_DIVISION, DIVISION),
+            (constants.SUBMISSION_STATUS, STATUS),
+            (constants.SUBMISSION_PLATFORM, platform(nodes)),
+            (NUMBER_OF_NODES, nodes),
+            (WORKERS_PER_NODE, workers_per_node),
+            (constants.GLOBAL_BATCH_SIZE, global_batch_size),
+            (constants.SEED, seed),
+            (constants.TRAIN_SAMPLES, train_samples),
+            (constants.EVAL_SAMPLES, eval_samples),
+            (constants.OPT_NAME, constants.SGD),
+            (constants.OPT_BASE_LR, base_lr),
+            (constants.OPT_END_LR, end_lr),
+            (constants.OPT_LR_WARMUP_EPOCHS, warmup_epochs),
+            (constants.OPT_WEIGHT_DECAY, weight_decay),
+        ):
             self._log("event", key, value)
         self._log("end", constants.INIT_STOP)
 
@@ -142,8 +172,15 @@ class RunLog:
         """Log ``run_start``; for a resumed segment, ``resumed`` (the checkpoint's name, ``epoch``: epochs done,
         ``step``: steps done in the next one) goes into the metadata as ``resumed_from``,
         ``resumed_epochs`` and ``resumed_step``."""
-        metadata = None if resumed is None else {"resumed_from": resumed["checkpoint"],
-                                                 "resumed_epochs": resumed["epoch"], "resumed_step": resumed["step"]}
+        metadata = (
+            None
+            if resumed is None
+            else {
+                "resumed_from": resumed["checkpoint"],
+                "resumed_epochs": resumed["epoch"],
+                "resumed_step": resumed["step"],
+            }
+        )
         self._log("start", constants.RUN_START, metadata=metadata)
 
     def epoch_start(self, epoch_num: int, step: int = 0) -> None:
@@ -196,12 +233,12 @@ class RunLog:
         finally:
             self.close()
 
-    def _log(self, kind: str, key: str, value=None, metadata: dict | None = None, time_ms: int | None = None,
-             depth: int = 0) -> None:
+    def _log(
+        self, kind: str, key: str, value=None, metadata: dict | None = None, time_ms: int | None = None, depth: int = 0
+    ) -> None:
         """Write one line through ``mllog``; ``depth``: frames of this class between the caller to name and
         the public method it called."""
         if self.handler is None:
             return
         write = getattr(mllog.get_mllogger(), kind)
         write(key, value, metadata=metadata, time_ms=time_ms, stack_offset=_STACK_OFFSET + depth)
-

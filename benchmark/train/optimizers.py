@@ -7,6 +7,7 @@ with :attr:`OptimizerKind.constants` and the ``training`` settings of :attr:`Opt
 that the same run trains the same update on every engine. The weight decay is not the optimizer's: the
 step adds ``training.weight_decay`` x the kernels' L2 to the loss (Datta et al. 2019, sec. 3).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,12 +32,25 @@ class OptimizerKind:
 
 
 #: Every optimizer, by ``training.optimizer``. The first is the default.
-OPTIMIZERS: dict[str, OptimizerKind] = {kind.name: kind for kind in (
-    OptimizerKind("momentum", "SGD with momentum training.momentum in the velocity form v = m v - rate g, "
-                              "w = w + v (Sutskever et al. 2013; Datta et al. 2019, sec. 3)", settings=("momentum",)),
-    OptimizerKind("adam", "Adam (Kingma & Ba 2015) with beta_1 0.9, beta_2 0.999, epsilon 1e-7 (CheXNet: "
-                          "Rajpurkar et al. 2017, sec. 3.1; Wilson et al., Fig. 12)",
-                  constants={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
-    OptimizerKind("adadelta", "Adadelta (Zeiler 2012) with rho 0.95, epsilon 1e-7 (Wilson et al., Fig. 12)",
-                  constants={"rho": 0.95, "epsilon": 1e-7}),
-)}
+OPTIMIZERS: dict[str, OptimizerKind] = {
+    kind.name: kind
+    for kind in (
+        OptimizerKind(
+            "momentum",
+            "SGD with momentum training.momentum in the velocity form v = m v - rate g, "
+            "w = w + v (Sutskever et al. 2013; Datta et al. 2019, sec. 3)",
+            settings=("momentum",),
+        ),
+        OptimizerKind(
+            "adam",
+            "Adam (Kingma & Ba 2015) with beta_1 0.9, beta_2 0.999, epsilon 1e-7 (CheXNet: "
+            "Rajpurkar et al. 2017, sec. 3.1; Wilson et al., Fig. 12)",
+            constants={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+        ),
+        OptimizerKind(
+            "adadelta",
+            "Adadelta (Zeiler 2012) with rho 0.95, epsilon 1e-7 (Wilson et al., Fig. 12)",
+            constants={"rho": 0.95, "epsilon": 1e-7},
+        ),
+    )
+}

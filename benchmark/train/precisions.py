@@ -7,6 +7,7 @@ Weights, their updates and the loss stay float32 in every precision (mixed preci
 the weights, Micikevicius et al. 2018, sec. 3.1; with bf16: Kalamkar et al. 2019), so only the layers'
 compute changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,15 @@ class PrecisionKind:
 
 
 #: Every precision, by ``training.precision``. The first is the default.
-PRECISIONS: dict[str, PrecisionKind] = {kind.name: kind for kind in (
-    PrecisionKind("fp32", "float32 compute and weights", "float32"),
-    PrecisionKind("bf16", "bf16 compute, fp32 weights and loss (mixed precision: Kalamkar et al. 2019), on CPUs "
-                          "with AVX512-BF16 or AMX only", "bfloat16"),
-)}
+PRECISIONS: dict[str, PrecisionKind] = {
+    kind.name: kind
+    for kind in (
+        PrecisionKind("fp32", "float32 compute and weights", "float32"),
+        PrecisionKind(
+            "bf16",
+            "bf16 compute, fp32 weights and loss (mixed precision: Kalamkar et al. 2019), on CPUs "
+            "with AVX512-BF16 or AMX only",
+            "bfloat16",
+        ),
+    )
+}

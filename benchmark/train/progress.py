@@ -1,4 +1,5 @@
 """A run's progress, written by rank 0 to ``run_dir/progress.json`` for the sweep driver to show."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ class ProgressWriter:
 
     def __init__(self, run_dir: str | Path, epochs: int, steps_per_epoch: int):
         self.path = Path(run_dir) / PROGRESS_NAME
-        self.state = {"epoch": 0, "epochs": epochs, "step": 0, "steps_per_epoch": steps_per_epoch,
-                      "last_epoch": None}
+        self.state = {"epoch": 0, "epochs": epochs, "step": 0, "steps_per_epoch": steps_per_epoch, "last_epoch": None}
         self.written = 0.0
 
     def update(self, epoch: int, step: int) -> None:

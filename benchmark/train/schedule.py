@@ -6,6 +6,7 @@ names them; :func:`make_schedule` builds the one a run's settings name.
 The peak rate follows the linear scaling rule (Goyal et al. 2017, used by Datta et al. sec. 3): with k
 workers the peak is ``base_lr * k``, optionally capped at ``max_lr``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -48,7 +49,7 @@ class LearningRateSchedule:
         if decay_epochs == 0:
             return self.peak
         remaining = max(0.0, 1.0 - (epoch - self.warmup_epochs) / decay_epochs)
-        return (self.peak - self.lr_end) * remaining ** self.power + self.lr_end
+        return (self.peak - self.lr_end) * remaining**self.power + self.lr_end
 
 
 def _warmup(lr_start: float, peak: float, warmup_epochs: float, epoch: float) -> float:
@@ -109,15 +110,23 @@ class ScheduleKind:
 
 
 #: Every schedule, by ``learning_rate.schedule``. The first is the default.
-SCHEDULES: dict[str, ScheduleKind] = {kind.name: kind for kind in (
-    ScheduleKind("poly", "warm-up then polynomial decay to lr_end (Datta et al. 2019, sec. 3)",
-                 lambda s, peak, total: LearningRateSchedule(s.lr_start, peak, s.lr_end, s.warmup_epochs, total,
-                                                             s.power)),
-    ScheduleKind("step", "warm-up then the peak times decay_factor per epoch from decay_from_epoch on (Wilson et "
-                         "al., VGG-16)",
-                 lambda s, peak, total: StepDecaySchedule(s.lr_start, peak, s.warmup_epochs, s.decay_factor,
-                                                          s.decay_from_epoch)),
-)}
+SCHEDULES: dict[str, ScheduleKind] = {
+    kind.name: kind
+    for kind in (
+        ScheduleKind(
+            "poly",
+            "warm-up then polynomial decay to lr_end (Datta et al. 2019, sec. 3)",
+            lambda s, peak, total: LearningRateSchedule(s.lr_start, peak, s.lr_end, s.warmup_epochs, total, s.power),
+        ),
+        ScheduleKind(
+            "step",
+            "warm-up then the peak times decay_factor per epoch from decay_from_epoch on (Wilson et al., VGG-16)",
+            lambda s, peak, total: StepDecaySchedule(
+                s.lr_start, peak, s.warmup_epochs, s.decay_factor, s.decay_from_epoch
+            ),
+        ),
+    )
+}
 
 
 def make_schedule(settings, peak: float, total_epochs: float):
@@ -131,9 +140,14 @@ def make_schedule(settings, peak: float, total_epochs: float):
     return SCHEDULES[settings.schedule].build(settings, peak, total_epochs)
 
 
-def scaled_peak(base_lr: float, workers: int, local_batch_size: int,
-                max_lr: float | None = None, max_global_batch_size: int | None = None,
-                reference_batch_size: int | None = None) -> float:
+def scaled_peak(
+    base_lr: float,
+    workers: int,
+    local_batch_size: int,
+    max_lr: float | None = None,
+    max_global_batch_size: int | None = None,
+    reference_batch_size: int | None = None,
+) -> float:
     """Peak learning rate by the linear scaling rule (Goyal et al. 2017): ``base_lr * k``.
 
     ``k`` is the number of workers (Datta et al. 2019, sec. 3: ``base_lr`` is one worker's rate at its local
@@ -146,8 +160,10 @@ def scaled_peak(base_lr: float, workers: int, local_batch_size: int,
         ValueError: if ``workers``, ``local_batch_size`` or ``reference_batch_size`` is not positive.
     """
     if workers <= 0 or local_batch_size <= 0 or (reference_batch_size is not None and reference_batch_size <= 0):
-        raise ValueError(f"workers, local_batch_size and reference_batch_size must be positive, got {workers}, "
-                         f"{local_batch_size}, {reference_batch_size}")
+        raise ValueError(
+            f"workers, local_batch_size and reference_batch_size must be positive, got {workers}, "
+            f"{local_batch_size}, {reference_batch_size}"
+        )
     global_batch = float(local_batch_size * workers)
     if max_global_batch_size is not None:
         global_batch = min(global_batch, max_global_batch_size)

@@ -13,6 +13,7 @@ set gathered from every worker: it is exact (the Mann-Whitney statistic over all
 ``AUC`` metric approximates the curve on 200 fixed thresholds and would have to be merged across workers.
 A class with no positive or no negative image in validation has no AUROC (null) and is left out of the mean.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,15 +74,20 @@ class Task:
         the gathered ``outcomes`` rows (see :meth:`outcomes`) of the whole validation set."""
         if self.multi_label:
             classes = (outcomes.shape[1] - 1) // 2
-            per_class = class_auroc(outcomes[:, classes:2 * classes], outcomes[:, :classes])
+            per_class = class_auroc(outcomes[:, classes : 2 * classes], outcomes[:, :classes])
             names = class_names or tuple(f"class_{i}" for i in range(classes))
             defined = [v for v in per_class if v is not None]
-            return {"val_auroc": dict(zip(names, per_class)),
-                    "val_auroc_mean": float(np.mean(defined)) if defined else None}
+            return {
+                "val_auroc": dict(zip(names, per_class)),
+                "val_auroc_mean": float(np.mean(defined)) if defined else None,
+            }
         top1, top5, codes = outcomes.T
-        return {"val_top1": float(top1.mean()), "val_top5": float(top5.mean()),
-                "val_top1_ci": bootstrap_interval(top1, codes, seed=seed),
-                "val_top5_ci": bootstrap_interval(top5, codes, seed=seed)}
+        return {
+            "val_top1": float(top1.mean()),
+            "val_top5": float(top5.mean()),
+            "val_top1_ci": bootstrap_interval(top1, codes, seed=seed),
+            "val_top5_ci": bootstrap_interval(top5, codes, seed=seed),
+        }
 
 
 def class_auroc(labels: np.ndarray, scores: np.ndarray) -> list[float | None]:
@@ -89,11 +95,16 @@ def class_auroc(labels: np.ndarray, scores: np.ndarray) -> list[float | None]:
     ``(n, K)`` probabilities; None for a class whose labels are all 0 or all 1 (AUROC undefined)."""
     from sklearn.metrics import roc_auc_score
 
-    return [float(roc_auc_score(labels[:, k], scores[:, k])) if 0 < labels[:, k].sum() < len(labels) else None
-            for k in range(labels.shape[1])]
+    return [
+        float(roc_auc_score(labels[:, k], scores[:, k])) if 0 < labels[:, k].sum() < len(labels) else None
+        for k in range(labels.shape[1])
+    ]
 
 
-TASKS: dict[str, Task] = {task.name: task for task in (
-    Task("single-label", "val_top1", "target_top1", "val top-1"),
-    Task("multi-label", "val_auroc_mean", "target_mean_auroc", "val mean AUROC"),
-)}
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task("single-label", "val_top1", "target_top1", "val top-1"),
+        Task("multi-label", "val_auroc_mean", "target_mean_auroc", "val mean AUROC"),
+    )
+}

@@ -10,6 +10,7 @@ for is not the one in use. Launchers (horovodrun, mpirun, srun, the local execut
 worker re-runs itself before TensorFlow, Horovod or MPI start. Debian's packages ``libjemalloc2`` and
 ``libtcmalloc-minimal4`` hold the libraries (``setup.sh`` installs them).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -51,14 +52,26 @@ class AllocatorKind:
 
 
 #: Every value of ``run.allocator``. The first is the default.
-ALLOCATORS: dict[str, AllocatorKind] = {kind.name: kind for kind in (
-    AllocatorKind("system", "the C library's own malloc (glibc's)"),
-    AllocatorKind("jemalloc", "jemalloc, preloaded (LD_PRELOAD; Debian's libjemalloc2, setup.sh installs it)",
-                  "libjemalloc.so.2", "libjemalloc2", "libjemalloc"),
-    AllocatorKind("tcmalloc", "gperftools' tcmalloc_minimal, preloaded (LD_PRELOAD; Debian's libtcmalloc-minimal4, "
-                              "setup.sh installs it)",
-                  "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4", "libtcmalloc"),
-)}
+ALLOCATORS: dict[str, AllocatorKind] = {
+    kind.name: kind
+    for kind in (
+        AllocatorKind("system", "the C library's own malloc (glibc's)"),
+        AllocatorKind(
+            "jemalloc",
+            "jemalloc, preloaded (LD_PRELOAD; Debian's libjemalloc2, setup.sh installs it)",
+            "libjemalloc.so.2",
+            "libjemalloc2",
+            "libjemalloc",
+        ),
+        AllocatorKind(
+            "tcmalloc",
+            "gperftools' tcmalloc_minimal, preloaded (LD_PRELOAD; Debian's libtcmalloc-minimal4, setup.sh installs it)",
+            "libtcmalloc_minimal.so.4",
+            "libtcmalloc-minimal4",
+            "libtcmalloc",
+        ),
+    )
+}
 #: Set (to the allocator asked for) in the environment of a re-run, so that a re-run whose preload did not
 #: take raises instead of re-running again; the re-run removes it, so the processes it starts never see it.
 RERUN_MARKER = "MCNN_BENCH_ALLOCATOR_RERUN"
@@ -95,7 +108,8 @@ def library_path(name: str) -> Path:
     raise AllocatorError(
         f"run.allocator = {name!r}: {kind.library} is not installed (looked in "
         f"{', '.join(map(str, dirs))}); run ./setup.sh, which installs Debian's {kind.package} "
-        f"(or: apt-get install {kind.package})")
+        f"(or: apt-get install {kind.package})"
+    )
 
 
 def _malloc_library() -> str | None:
@@ -153,9 +167,11 @@ def ensure_allocator(name: str, argv: Sequence[str]) -> None:
     if loaded == name:
         return
     if rerun_for == name:
-        raise AllocatorError(f"run.allocator = {name!r}: this process was run again with "
-                             f"LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r}, yet its malloc is still "
-                             f"{loaded}'s ({_malloc_library()})")
+        raise AllocatorError(
+            f"run.allocator = {name!r}: this process was run again with "
+            f"LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r}, yet its malloc is still "
+            f"{loaded}'s ({_malloc_library()})"
+        )
     value = preload(name, os.environ.get("LD_PRELOAD", ""))
     log.info("running again with LD_PRELOAD=%s (malloc: %s, asked for %s)", value, loaded, name)
     env = {**os.environ, "LD_PRELOAD": value, RERUN_MARKER: name}

@@ -1,4 +1,5 @@
 """Atomic file writes: a reader sees either the old file or the complete new one, never a partial file."""
+
 from __future__ import annotations
 
 import contextlib

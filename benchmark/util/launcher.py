@@ -1,5 +1,6 @@
 """What a worker's launcher (horovodrun/Gloo, Open MPI's mpirun, PMIx, SLURM's srun) tells it through its
 environment, readable before any framework starts."""
+
 from __future__ import annotations
 
 import os

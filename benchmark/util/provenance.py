@@ -1,4 +1,5 @@
 """Where and with what a run ran: host, CPU, software versions, threads, the suite's git commit, the SLURM job."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,8 @@ import subprocess
 from importlib import metadata, resources
 from pathlib import Path
 
-from benchmark.util.allocator import loaded_allocator
 from benchmark.record import Scheduler, SlurmJob
+from benchmark.util.allocator import loaded_allocator
 
 #: The installed trainer package's folder: git finds the suite's checkout from there, if there is one.
 PACKAGE_DIR = Path(str(resources.files("benchmark")))
@@ -79,8 +80,9 @@ def software_versions() -> dict:
 def git_commit() -> str | None:
     """The suite's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
     try:
-        run = lambda *args: subprocess.run(["git", "-C", str(PACKAGE_DIR), *args], capture_output=True,
-                                           text=True, timeout=10, check=True).stdout.strip()
+        run = lambda *args: subprocess.run(
+            ["git", "-C", str(PACKAGE_DIR), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
         commit = run("rev-parse", "HEAD")
         return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
@@ -98,8 +100,9 @@ def scheduler_job() -> Scheduler | None:
         return None
     own = {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
     slurm = SlurmJob(**{key: _count(value) if key in SLURM_COUNTS else value for key, value in own.items()})
-    return Scheduler(kind="slurm", **{key: os.environ.get(var) for key, var in SLURM_JOB_VARIABLES.items()},
-                     slurm=slurm)
+    return Scheduler(
+        kind="slurm", **{key: os.environ.get(var) for key, var in SLURM_JOB_VARIABLES.items()}, slurm=slurm
+    )
 
 
 def peak_rss_bytes() -> int:

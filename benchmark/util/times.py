@@ -1,4 +1,5 @@
 """Times as the records write them: UTC ISO 8601 text and seconds since the epoch."""
+
 from __future__ import annotations
 
 import datetime
@@ -6,8 +7,11 @@ import datetime
 
 def utc_iso(seconds: float | None = None) -> str:
     """``seconds`` since the epoch (default: now) as UTC ISO 8601 with milliseconds."""
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc) if seconds is not None else \
-        datetime.datetime.now(datetime.timezone.utc)
+    moment = (
+        datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+        if seconds is not None
+        else datetime.datetime.now(datetime.timezone.utc)
+    )
     return moment.isoformat(timespec="milliseconds")
 
 

@@ -12,6 +12,7 @@ TensorFlow).
 
 To add a command: a module here with ``register`` and ``run``, listed in :data:`mcnn_bench.cli.COMMANDS`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,4 +32,3 @@ def add_command(subparsers, name: str, run: Callable[[argparse.Namespace], int],
     parser = subparsers.add_parser(name, **kwargs)
     parser.set_defaults(run=run, prog=parser.prog)
     return parser
-

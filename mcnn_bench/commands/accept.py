@@ -1,4 +1,5 @@
 """``mcnn-bench accept``: PASS/FAIL of a sweep's figures against a system's reference file."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,15 +10,23 @@ from . import add_command
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "accept", run, help="PASS/FAIL of a sweep's figures against a system's reference file",
+        subparsers,
+        "accept",
+        run,
+        help="PASS/FAIL of a sweep's figures against a system's reference file",
         description="Hold each run shape's median figures (over its completed repeats) against a reference "
-                    "file: PASS inside the bounds (or beyond them on the good side), FAIL outside on the bad "
-                    "side, MISSING without a completed run; UNSTABLE when the repeats spread wider than the "
-                    "tolerance band. Writes acceptance.md, acceptance.json and acceptance.xml (JUnit). Exit "
-                    "status 0 when every figure passes, 1 when any fails or is missing, 2 on bad input.")
+        "file: PASS inside the bounds (or beyond them on the good side), FAIL outside on the bad "
+        "side, MISSING without a completed run; UNSTABLE when the repeats spread wider than the "
+        "tolerance band. Writes acceptance.md, acceptance.json and acceptance.xml (JUnit). Exit "
+        "status 0 when every figure passes, 1 when any fails or is missing, 2 on bad input.",
+    )
     parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
-    parser.add_argument("--reference", type=Path, required=True,
-                        help="the system's reference file (TOML); the suite ships analysis/references/")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="the system's reference file (TOML); the suite ships analysis/references/",
+    )
     parser.add_argument("--out", type=Path, help="where the reports go (default: SWEEP_DIR)")
 
 

@@ -1,4 +1,5 @@
 """``mcnn-bench record-schema``: the run record's JSON Schema."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,13 @@ from . import add_command
 
 
 def register(subparsers) -> None:
-    add_command(subparsers, "record-schema", run, help="print the JSON Schema of the run record",
-                description="Print the JSON Schema of record.json (docs/run-record.schema.json).")
+    add_command(
+        subparsers,
+        "record-schema",
+        run,
+        help="print the JSON Schema of the run record",
+        description="Print the JSON Schema of record.json (docs/run-record.schema.json).",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

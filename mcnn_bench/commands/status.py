@@ -1,4 +1,5 @@
 """``mcnn-bench status``: every run of a sweep, read from its folder."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,10 +10,14 @@ from . import add_command
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "status", run, help="show each run of a sweep: state, job id, elapsed, reason",
+        subparsers,
+        "status",
+        run,
+        help="show each run of a sweep: state, job id, elapsed, reason",
         description="Show every run of a sweep (pending with SLURM's reason, running, completed, failed with "
-                    "its reason, and stale runs with the settings that changed). Reads only: the sweep driver "
-                    "records ended jobs.")
+        "its reason, and stale runs with the settings that changed). Reads only: the sweep driver "
+        "records ended jobs.",
+    )
     parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
 
 

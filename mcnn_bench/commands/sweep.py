@@ -1,4 +1,5 @@
 """``mcnn-bench sweep``: expand a sweep spec into runs and submit them through its executor."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,32 +17,52 @@ if TYPE_CHECKING:
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "sweep", run,
+        subparsers,
+        "sweep",
+        run,
         help="run a sweep spec (nodes x workers per node x batch sizes) locally or on SLURM",
         description="Expand a TOML sweep spec into runs and submit each through submitit, with the local "
-                    "executor (one run after another on this machine) or the SLURM executor (one job per "
-                    "run). Running it again submits only the runs that are missing or failed.")
-    parser.add_argument("spec", type=Path, help="the sweep spec (TOML); the suite ships examples in "
-                                               "slurm/examples/")
-    parser.add_argument("--results-dir", type=Path,
-                        help="where runs land (default: the spec's results_dir, else ./results)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="write every run's config and job script (a plain sbatch script for SLURM, "
-                             "runnable by hand) and submit nothing")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="submit and return; follow the runs with `mcnn-bench status`")
-    parser.add_argument("--no-submit", action="store_true",
-                        help="submit nothing: record the runs whose jobs ended and (unless --no-wait) follow "
-                             "the ones still pending or running")
-    parser.add_argument("--rerun-stale", action="store_true",
-                        help="run again, from scratch, the runs whose settings changed since they ran (their old "
-                             "records and checkpoints are kept under RUN/attempts/)")
-    parser.add_argument("--new-sweep", metavar="NAME",
-                        help="run the spec as the sweep NAME (a new results folder) instead of its own name")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
-                        help="use DIR (relative to the current directory) as the spec's data.dir, before the "
-                             "spec is validated: e.g. the paper's specs (slurm/examples/paper/) name "
-                             "/data/BBBC021 as a placeholder")
+        "executor (one run after another on this machine) or the SLURM executor (one job per "
+        "run). Running it again submits only the runs that are missing or failed.",
+    )
+    parser.add_argument("spec", type=Path, help="the sweep spec (TOML); the suite ships examples in slurm/examples/")
+    parser.add_argument(
+        "--results-dir", type=Path, help="where runs land (default: the spec's results_dir, else ./results)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write every run's config and job script (a plain sbatch script for SLURM, "
+        "runnable by hand) and submit nothing",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="submit and return; follow the runs with `mcnn-bench status`"
+    )
+    parser.add_argument(
+        "--no-submit",
+        action="store_true",
+        help="submit nothing: record the runs whose jobs ended and (unless --no-wait) follow "
+        "the ones still pending or running",
+    )
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="run again, from scratch, the runs whose settings changed since they ran (their old "
+        "records and checkpoints are kept under RUN/attempts/)",
+    )
+    parser.add_argument(
+        "--new-sweep",
+        metavar="NAME",
+        help="run the spec as the sweep NAME (a new results folder) instead of its own name",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="use DIR (relative to the current directory) as the spec's data.dir, before the "
+        "spec is validated: e.g. the paper's specs (slurm/examples/paper/) name "
+        "/data/BBBC021 as a placeholder",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         _dry_run(spec, args.results_dir, args.prog)
         return 0
     try:
-        statuses = run_sweep(spec, args.results_dir, wait=not args.no_wait, rerun_stale=args.rerun_stale,
-                             submit=not args.no_submit)
+        statuses = run_sweep(
+            spec, args.results_dir, wait=not args.no_wait, rerun_stale=args.rerun_stale, submit=not args.no_submit
+        )
     except SweepInterrupted as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return 130
@@ -76,16 +98,16 @@ def _dry_run(spec: SweepSpec, results_dir: Path | None, prog: str) -> None:
     from slurm.sweep import dry_run, make_executor
 
     paths = dry_run(spec, results_dir)
-    print(f"sweep {spec.name}: dry run: {len(paths)} job script(s) written, nothing submitted "
-          f"({spec.executor.kind} executor)")
+    print(
+        f"sweep {spec.name}: dry run: {len(paths)} job script(s) written, nothing submitted "
+        f"({spec.executor.kind} executor)"
+    )
     # What a real submit checks first (SLURM: the partition can hold every run, from sinfo), only reported:
     # a dry run needs no cluster, and a cluster too small for the spec is worth knowing.
     sweep_dir = spec.results_dir(results_dir) / spec.name
     try:
-        notes = make_executor(spec.executor.kind, spec.executor, sweep_dir, "sbatch").check(
-            spec.runs(sweep_dir.parent))
+        notes = make_executor(spec.executor.kind, spec.executor, sweep_dir, "sbatch").check(spec.runs(sweep_dir.parent))
     except McnnBenchError as exc:
-        notes = [f"the check a real submit makes first did not pass (the scripts are written all the "
-                 f"same): {exc}"]
+        notes = [f"the check a real submit makes first did not pass (the scripts are written all the same): {exc}"]
     for note in notes:
         print(f"{prog}: dry run: note: {note}", file=sys.stderr)

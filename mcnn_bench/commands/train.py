@@ -1,4 +1,5 @@
 """``mcnn-bench train``: one training run, as one worker of its engine (what every worker executes)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,13 @@ from . import add_command
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "train", run, help="run one training run (what every Horovod worker executes)",
+        subparsers,
+        "train",
+        run,
+        help="run one training run (what every Horovod worker executes)",
         description="Train M-CNN as one Horovod worker. Run it under horovodrun, mpirun or srun for "
-                    "several workers; rank 0 writes RESULTS/SWEEP/RUN_ID/record.json.")
+        "several workers; rank 0 writes RESULTS/SWEEP/RUN_ID/record.json.",
+    )
     add_train_arguments(parser)
 
 
@@ -40,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         main = "-" if value is None else f"{value:.3f}"
         if ttt.metric == "val_top1" and last.val_top1_ci is not None:
             main += " (95 % CI {:.3f}-{:.3f} over fields)".format(*last.val_top1_ci)
-        print(f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
-              f"{record.topology.workers} workers; last epoch {ttt.metric.removeprefix('val_')} {main}; "
-              + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})"))
+        print(
+            f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
+            f"{record.topology.workers} workers; last epoch {ttt.metric.removeprefix('val_')} {main}; "
+            + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})")
+        )
     return 0

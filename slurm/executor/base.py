@@ -4,6 +4,7 @@ alone commits state (records, ``sweep.json``): polling and reading an outcome ar
 executor cannot do what is asked (its scheduler cannot be asked, or cannot hold the runs), it raises
 :class:`ExecutorError`, which is all the driver catches.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,20 +54,26 @@ class ExecutorSettings(Model):
     cores a worker gets (:meth:`cores_per_worker`)."""
 
     kind: str
-    env: dict[str, Line] = Field(default_factory=dict, description="environment variables exported for every "
-                                 "worker, e.g. KMP_AFFINITY and KMP_BLOCKTIME (Wilson et al., Dell EMC); not "
-                                 "OMP_NUM_THREADS, which the executor sets to the intra-op threads")
+    env: dict[str, Line] = Field(
+        default_factory=dict,
+        description="environment variables exported for every "
+        "worker, e.g. KMP_AFFINITY and KMP_BLOCKTIME (Wilson et al., Dell EMC); not "
+        "OMP_NUM_THREADS, which the executor sets to the intra-op threads",
+    )
 
     @field_validator("env")
     @classmethod
     def _exportable(cls, env: dict[str, str]) -> dict[str, str]:
         bad = [name for name in env if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)]
         if bad:
-            raise ValueError(f"names must be shell variable names ([A-Za-z_][A-Za-z0-9_]*), got "
-                             f"{', '.join(map(repr, bad))}")
+            raise ValueError(
+                f"names must be shell variable names ([A-Za-z_][A-Za-z0-9_]*), got {', '.join(map(repr, bad))}"
+            )
         if OMP_NUM_THREADS in env:
-            raise ValueError(f"{OMP_NUM_THREADS} is set by the executor to each worker's intra-op threads "
-                             "(grid.intra_op_threads, else the worker's share of the cores): remove it")
+            raise ValueError(
+                f"{OMP_NUM_THREADS} is set by the executor to each worker's intra-op threads "
+                "(grid.intra_op_threads, else the worker's share of the cores): remove it"
+            )
         return env
 
     @abstractmethod
@@ -137,8 +144,13 @@ class Executor(ABC):
         self.settings = settings
 
     @classmethod
-    def spec_problems(cls, settings: ExecutorSettings, nodes: list[int], workers_per_node: list[int],
-                      intra_op_threads: list[int] | None = None) -> list[str]:
+    def spec_problems(
+        cls,
+        settings: ExecutorSettings,
+        nodes: list[int],
+        workers_per_node: list[int],
+        intra_op_threads: list[int] | None = None,
+    ) -> list[str]:
         """What this executor, so set, cannot run in a grid of these node and workers-per-node counts and
         (``grid.intra_op_threads``) threads per worker, one ``key: why`` line each. Here: more threads than
         the cores a worker gets."""
@@ -147,8 +159,10 @@ class Executor(ABC):
             cores = settings.cores_per_worker(wpn)
             over = [str(n) for n in intra_op_threads or [] if n > cores]
             if over and cores > 0:
-                problems.append(f"grid.intra_op_threads: {', '.join(over)} threads per worker, but a worker gets "
-                                f"{cores} cores at {wpn} workers per node ({settings.cores_origin(wpn)})")
+                problems.append(
+                    f"grid.intra_op_threads: {', '.join(over)} threads per worker, but a worker gets "
+                    f"{cores} cores at {wpn} workers per node ({settings.cores_origin(wpn)})"
+                )
         return problems
 
     def threads(self, run: Run) -> int:
@@ -201,8 +215,10 @@ class Executor(ABC):
 SUBMITIT_RULE = "-" * 22
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 #: The lines Python puts between the tracebacks of chained exceptions (the ``traceback`` module).
-CHAINED = ("During handling of the above exception, another exception occurred:",
-           "The above exception was the direct cause of the following exception:")
+CHAINED = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
 
 
 def raised(text: str) -> str:
@@ -217,7 +233,7 @@ def raised(text: str) -> str:
         return lines[-1] if lines else ""
     before = lambda i: next((line for line in reversed(lines[:i]) if line.strip()), "")
     last = [headers[0], *(i for i in headers[1:] if before(i) in CHAINED)][-1]
-    body = lines[last + 1:]
+    body = lines[last + 1 :]
     start = next((i for i, line in enumerate(body) if not line.startswith(" ")), len(body))
     return "\n".join(body[start:]).strip()
 

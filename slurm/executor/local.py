@@ -8,6 +8,7 @@ launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log 
 is the job process's pid; the record's ``scheduler`` section names this host and times the job from its
 process's start to the last write of its result or logs (there is no accounting to ask).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,8 +67,21 @@ def launch_command(config_path: Path, workers: int) -> list[str]:
     horovodrun = shutil.which("horovodrun", path=str(bindir)) or shutil.which("horovodrun")
     if horovodrun is None:
         raise ExecutorError("horovodrun not found: run ./setup.sh to build Horovod")
-    return [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo",
-            sys.executable, "-u", "-m", "mcnn_bench", "train", "--config", str(config_path)]
+    return [
+        horovodrun,
+        "-np",
+        str(workers),
+        "-H",
+        f"localhost:{workers}",
+        "--gloo",
+        sys.executable,
+        "-u",
+        "-m",
+        "mcnn_bench",
+        "train",
+        "--config",
+        str(config_path),
+    ]
 
 
 def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> str:
@@ -82,8 +96,9 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
     log_path = Path(config_path).parent / LOG_NAME
     env = {**os.environ, **worker_env}
     with open(log_path, "ab") as log:
-        code = subprocess.run(launch_command(Path(config_path), workers), stdout=log,
-                              stderr=subprocess.STDOUT, env=env).returncode
+        code = subprocess.run(
+            launch_command(Path(config_path), workers), stdout=log, stderr=subprocess.STDOUT, env=env
+        ).returncode
     if code:
         errors = log_tail(log_path, WORKER_STDERR)
         where = f"the workers' last errors in {log_path}" if errors else f"end of {log_path}"
@@ -112,17 +127,26 @@ class LocalExecutor(Executor):
         self._jobs: dict[str, object] = {}  # job id -> the submitit job this instance started
 
     @classmethod
-    def spec_problems(cls, settings: LocalSettings, nodes: list[int], workers_per_node: list[int],
-                      intra_op_threads: list[int] | None = None) -> list[str]:
+    def spec_problems(
+        cls,
+        settings: LocalSettings,
+        nodes: list[int],
+        workers_per_node: list[int],
+        intra_op_threads: list[int] | None = None,
+    ) -> list[str]:
         """Several nodes (the local executor runs on this one machine), more workers or cpus than it has
         cores, or more threads than a worker's share of them."""
         cores, problems = os.cpu_count() or 1, []
         if any(n > 1 for n in nodes):
-            problems.append(f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
-                            f"{nodes}; use executor.kind = \"slurm\" for several nodes")
+            problems.append(
+                f"grid.nodes: the local executor runs on this one machine, so nodes must be [1], got "
+                f'{nodes}; use executor.kind = "slurm" for several nodes'
+            )
         if max(workers_per_node) > cores:
-            problems.append(f"grid.workers_per_node: this machine has {cores} cores, so at most {cores} local "
-                            f"workers, got {max(workers_per_node)}")
+            problems.append(
+                f"grid.workers_per_node: this machine has {cores} cores, so at most {cores} local "
+                f"workers, got {max(workers_per_node)}"
+            )
         if settings.cpus is not None and settings.cpus > cores:
             problems.append(f"executor.cpus: this machine has {cores} cores, got {settings.cpus}")
         return problems + super().spec_problems(settings, nodes, workers_per_node, intra_op_threads)
@@ -186,11 +210,18 @@ class LocalExecutor(Executor):
         error = submitit_error(submitted)
         state = "FAILED" if error else "COMPLETED" if submitted.paths.result_pickle.exists() else "KILLED"
         log = config.run_dir / LOG_NAME
-        scheduler = Scheduler(kind=self.kind, job_id=job.job_id, state=state, node_list=hostname(),
-                              elapsed_seconds=_elapsed(job, [submitted.paths.result_pickle, submitted.paths.stdout,
-                                                             submitted.paths.stderr, log]))
-        reason = error or (f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n"
-                           f"{log_tail(log)}")
+        scheduler = Scheduler(
+            kind=self.kind,
+            job_id=job.job_id,
+            state=state,
+            node_list=hostname(),
+            elapsed_seconds=_elapsed(
+                job, [submitted.paths.result_pickle, submitted.paths.stdout, submitted.paths.stderr, log]
+            ),
+        )
+        reason = error or (
+            f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n{log_tail(log)}"
+        )
         return Outcome(scheduler, reason)
 
 

@@ -10,6 +10,7 @@ share hardware, as on the development cluster). ``--dry-run`` writes, per run, t
 plain sbatch script of the same job (same #SBATCH header and srun flags, from submitit's own generator),
 whose task command is ``mcnn-bench train --config`` instead of submitit's pickled call of the same trainer.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,10 +23,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from benchmark.util.atomic import write_atomic
 from benchmark.config import TrainConfig
 from benchmark.record import Scheduler, SlurmJob
 from benchmark.schema import Line, one_line
+from benchmark.util.atomic import write_atomic
 from slurm import cluster
 
 from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
@@ -46,19 +47,29 @@ class SlurmSettings(ExecutorSettings):
     partition: Line | None = Field(None, min_length=1, description="default: the cluster's default partition")
     account: Line | None = Field(None, min_length=1)
     time_minutes: int = Field(60, gt=0, description="the job's time limit")
-    cpus_per_task: int = Field(1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS "
-                                                    "(unless grid.intra_op_threads)")
-    cpus_per_node: int | None = Field(None, gt=0, description="instead of cpus_per_task: the cores of a node, "
-                                                              "shared by its workers (each gets cpus_per_node "
-                                                              "// workers per node)")
+    cpus_per_task: int = Field(
+        1, gt=0, description="cores per worker: intra-op threads and OMP_NUM_THREADS (unless grid.intra_op_threads)"
+    )
+    cpus_per_node: int | None = Field(
+        None,
+        gt=0,
+        description="instead of cpus_per_task: the cores of a node, "
+        "shared by its workers (each gets cpus_per_node "
+        "// workers per node)",
+    )
     cpu_bind: Line = Field("cores", min_length=1, description="srun --cpu-bind=...")
     numactl: bool = Field(False, description="run each worker under numactl --localalloc")
     one_at_a_time: bool = Field(False, description="one job at a time (--dependency=singleton)")
-    max_requeues: int = Field(3, ge=0, description="times a run that reaches its time limit is requeued to "
-                                                   "resume from its checkpoint")
-    max_pending_minutes: float | None = Field(None, gt=0, description="cancel a run, recorded as failed, that "
-                                              "pends longer than this for a reason that cannot clear by itself "
-                                              "(ReqNodeNotAvail, PartitionDown ...)")
+    max_requeues: int = Field(
+        3, ge=0, description="times a run that reaches its time limit is requeued to resume from its checkpoint"
+    )
+    max_pending_minutes: float | None = Field(
+        None,
+        gt=0,
+        description="cancel a run, recorded as failed, that "
+        "pends longer than this for a reason that cannot clear by itself "
+        "(ReqNodeNotAvail, PartitionDown ...)",
+    )
     sbatch_args: dict[str, str | int] | None = Field(None, description="extra #SBATCH flags (long options)")
     srun_args: list[Line] | None = Field(None, description="extra srun flags")
     setup: list[Line] | None = Field(None, description="shell lines before srun")
@@ -67,8 +78,10 @@ class SlurmSettings(ExecutorSettings):
     @classmethod
     def _after_the_signal(cls, minutes: int) -> int:
         if minutes * 60 <= SIGNAL_DELAY_SECONDS:
-            raise ValueError(f"must be more than submitit's signal delay ({SIGNAL_DELAY_SECONDS} s before the "
-                             f"time limit, when the job is told to stop), so at least 2, got {minutes}")
+            raise ValueError(
+                f"must be more than submitit's signal delay ({SIGNAL_DELAY_SECONDS} s before the "
+                f"time limit, when the job is told to stop), so at least 2, got {minutes}"
+            )
         return minutes
 
     @model_validator(mode="after")
@@ -96,8 +109,10 @@ class SlurmSettings(ExecutorSettings):
     def _long_options(cls, args: dict | None) -> dict | None:
         bad = [key for key in args or {} if not re.fullmatch(r"[a-z][a-z0-9-]*", key)]
         if bad:
-            raise ValueError(f"keys must look like sbatch long options ([a-z][a-z0-9-]*, no dashes in front), "
-                             f"got {', '.join(map(repr, bad))}")
+            raise ValueError(
+                f"keys must look like sbatch long options ([a-z][a-z0-9-]*, no dashes in front), "
+                f"got {', '.join(map(repr, bad))}"
+            )
         for value in (args or {}).values():
             if isinstance(value, str):
                 one_line(value)
@@ -159,8 +174,10 @@ class SlurmExecutor(Executor):
             "cpus_per_task": s.cpus_per_task_of(run),
             "time": s.time_minutes,
             "srun_args": [*BASE_SRUN_ARGS, f"--cpu-bind={s.cpu_bind}", *(s.srun_args or [])],
-            "setup": [*(f"export {name}={shlex.quote(value)}" for name, value in self.worker_env(run).items()),
-                      *(s.setup or [])],
+            "setup": [
+                *(f"export {name}={shlex.quote(value)}" for name, value in self.worker_env(run).items()),
+                *(s.setup or []),
+            ],
         }
         for key in ("partition", "account"):
             if getattr(s, key):
@@ -175,20 +192,28 @@ class SlurmExecutor(Executor):
         """A submitit ``SlurmExecutor`` set up for ``run``."""
         import submitit
 
-        executor = submitit.SlurmExecutor(folder=self.folder / "%j", python=self.python,
-                                          max_num_timeout=self.settings.max_requeues)
+        executor = submitit.SlurmExecutor(
+            folder=self.folder / "%j", python=self.python, max_num_timeout=self.settings.max_requeues
+        )
         executor.update_parameters(**self.parameters(run))
         return executor
 
     @classmethod
-    def spec_problems(cls, settings: SlurmSettings, nodes: list[int], workers_per_node: list[int],
-                      intra_op_threads: list[int] | None = None) -> list[str]:
+    def spec_problems(
+        cls,
+        settings: SlurmSettings,
+        nodes: list[int],
+        workers_per_node: list[int],
+        intra_op_threads: list[int] | None = None,
+    ) -> list[str]:
         """``cpus_per_node`` that leaves a worker of the grid without a core, or more threads than the cores
         a worker gets."""
         problems = []
         if settings.cpus_per_node is not None and max(workers_per_node) > settings.cpus_per_node:
-            problems.append(f"executor.cpus_per_node: {settings.cpus_per_node} cores cannot hold "
-                            f"{max(workers_per_node)} workers per node")
+            problems.append(
+                f"executor.cpus_per_node: {settings.cpus_per_node} cores cannot hold "
+                f"{max(workers_per_node)} workers per node"
+            )
         return problems + super().spec_problems(settings, nodes, workers_per_node, intra_op_threads)
 
     def check(self, runs: list[Run]) -> list[str]:
@@ -249,8 +274,10 @@ class SlurmExecutor(Executor):
             return None
         if not view.reason.startswith(cluster.STUCK_REASONS):
             return None
-        return (f"pending {waited / 60:.1f} min (executor.max_pending_minutes = {limit:g}) for a reason that "
-                f"cannot clear by itself: {view.reason}; cancelled")
+        return (
+            f"pending {waited / 60:.1f} min (executor.max_pending_minutes = {limit:g}) for a reason that "
+            f"cannot clear by itself: {view.reason}; cancelled"
+        )
 
     def cancel(self, job: Job) -> None:
         """``scancel`` the job."""
@@ -263,13 +290,24 @@ class SlurmExecutor(Executor):
 
         info = view.accounting
         if info is None:  # never known to accounting: cancelled while it pended
-            return Outcome(Scheduler(kind=self.kind, job_id=job.job_id,
-                                     slurm=SlurmJob(tasks_per_node=config.run.workers_per_node)),
-                           f"SLURM job {job.job_id} never started")
-        scheduler = Scheduler(kind=self.kind, job_id=info["job_id"], state=info["state"],
-                              elapsed_seconds=info["elapsed_seconds"], node_list=info["node_list"],
-                              slurm=SlurmJob(nodes=info["nodes"], tasks_per_node=config.run.workers_per_node,
-                                             queue_wait_seconds=info["queue_wait_seconds"]))
+            return Outcome(
+                Scheduler(
+                    kind=self.kind, job_id=job.job_id, slurm=SlurmJob(tasks_per_node=config.run.workers_per_node)
+                ),
+                f"SLURM job {job.job_id} never started",
+            )
+        scheduler = Scheduler(
+            kind=self.kind,
+            job_id=info["job_id"],
+            state=info["state"],
+            elapsed_seconds=info["elapsed_seconds"],
+            node_list=info["node_list"],
+            slurm=SlurmJob(
+                nodes=info["nodes"],
+                tasks_per_node=config.run.workers_per_node,
+                queue_wait_seconds=info["queue_wait_seconds"],
+            ),
+        )
         submitted = submitit.SlurmJob(folder=job.folder, job_id=job.job_id)
         reason = f"SLURM job {job.job_id} ended {info['raw_state']} (exit code {info['exit_code']})"
         error, tail = submitit_error(submitted), log_tail(submitted.paths.stderr)

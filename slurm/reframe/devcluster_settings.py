@@ -20,6 +20,7 @@ default ``./perflogs``), ``|``-separated under a header line: completion time, R
 system, partition, environment, SLURM job id, result, then per performance variable its value, unit,
 reference, lower and upper thresholds (fractions of the reference).
 """
+
 import os
 import sys
 
@@ -28,63 +29,67 @@ import sys
 VENV_BIN = os.path.dirname(sys.executable)
 
 site_configuration = {
-    'systems': [
+    "systems": [
         {
-            'name': 'devcluster',
-            'descr': 'mcnn-bench development SLURM cluster on this machine (slurm/devcluster)',
+            "name": "devcluster",
+            "descr": "mcnn-bench development SLURM cluster on this machine (slurm/devcluster)",
             # The cluster runs on the machine that submits to it, whatever its name.
-            'hostnames': ['.*'],
-            'modules_system': 'nomod',
-            'partitions': [
+            "hostnames": [".*"],
+            "modules_system": "nomod",
+            "partitions": [
                 {
-                    'name': 'debug',
-                    'descr': 'partition debug: node1..nodeN, all sharing this machine\'s cores',
-                    'scheduler': 'slurm',
-                    'launcher': 'srun',
-                    'access': ['--partition=debug'],
-                    'environs': ['mcnn-bench'],
-                    'max_jobs': 4,
-                    'time_limit': '10m',
+                    "name": "debug",
+                    "descr": "partition debug: node1..nodeN, all sharing this machine's cores",
+                    "scheduler": "slurm",
+                    "launcher": "srun",
+                    "access": ["--partition=debug"],
+                    "environs": ["mcnn-bench"],
+                    "max_jobs": 4,
+                    "time_limit": "10m",
                 },
             ],
         },
     ],
-    'environments': [
+    "environments": [
         {
-            'name': 'mcnn-bench',
-            'target_systems': ['devcluster'],
-            'env_vars': [['PATH', f'{VENV_BIN}:$PATH']],
-            'features': ['mcnn-bench'],
+            "name": "mcnn-bench",
+            "target_systems": ["devcluster"],
+            "env_vars": [["PATH", f"{VENV_BIN}:$PATH"]],
+            "features": ["mcnn-bench"],
         },
     ],
-    'logging': [
+    "logging": [
         {
-            'handlers': [
+            "handlers": [
                 {
-                    'type': 'file',
-                    'name': 'reframe.log',
-                    'level': 'debug',
-                    'format': '[%(asctime)s] %(levelname)s: %(check_info)s: %(message)s',
-                    'append': False,
+                    "type": "file",
+                    "name": "reframe.log",
+                    "level": "debug",
+                    "format": "[%(asctime)s] %(levelname)s: %(check_info)s: %(message)s",
+                    "append": False,
                 },
                 {
-                    'type': 'stream',
-                    'name': 'stdout',
-                    'level': 'info',
-                    'format': '%(message)s',
+                    "type": "stream",
+                    "name": "stdout",
+                    "level": "info",
+                    "format": "%(message)s",
                 },
             ],
-            'handlers_perflog': [
+            "handlers_perflog": [
                 {
-                    'type': 'filelog',
-                    'prefix': '%(check_system)s/%(check_partition)s',
-                    'level': 'info',
-                    'format': ('%(check_job_completion_time)s|%(version)s|%(check_display_name)s|'
-                               '%(check_system)s|%(check_partition)s|%(check_environ)s|'
-                               '%(check_jobid)s|%(check_result)s|%(check_perfvalues)s'),
-                    'format_perfvars': ('%(check_perf_value)s|%(check_perf_unit)s|%(check_perf_ref)s|'
-                                        '%(check_perf_lower_thres)s|%(check_perf_upper_thres)s|'),
-                    'append': True,
+                    "type": "filelog",
+                    "prefix": "%(check_system)s/%(check_partition)s",
+                    "level": "info",
+                    "format": (
+                        "%(check_job_completion_time)s|%(version)s|%(check_display_name)s|"
+                        "%(check_system)s|%(check_partition)s|%(check_environ)s|"
+                        "%(check_jobid)s|%(check_result)s|%(check_perfvalues)s"
+                    ),
+                    "format_perfvars": (
+                        "%(check_perf_value)s|%(check_perf_unit)s|%(check_perf_ref)s|"
+                        "%(check_perf_lower_thres)s|%(check_perf_upper_thres)s|"
+                    ),
+                    "append": True,
                 },
             ],
         },

@@ -23,6 +23,7 @@ The test needs an environment that puts ``mcnn-bench`` on ``PATH`` and declares 
 ``mcnn-bench`` (``valid_prog_environs = ['+mcnn-bench']``); ReFrame itself must run on the interpreter
 where mcnn-bench is installed, since the check finds its sample data and srun flags through the package.
 """
+
 import importlib.resources
 import json
 import os
@@ -40,7 +41,7 @@ def shipped_sample() -> str:
     """The folder of the real BBBC021 single-cell sample shipped in the package
     (``benchmark/sample/bbbc021-cells``: 720 crops of 68x68 pixels, 3 channels), found through the
     installed package."""
-    return str(importlib.resources.files('benchmark') / 'sample' / 'bbbc021-cells')
+    return str(importlib.resources.files("benchmark") / "sample" / "bbbc021-cells")
 
 
 def read_record(path, *keys):
@@ -53,17 +54,17 @@ def read_record(path, *keys):
         with open(path) as fp:
             record = json.load(fp)
     except FileNotFoundError:
-        raise SanityError(f'no run record: {path} does not exist (see the job\'s stdout and stderr)') from None
+        raise SanityError(f"no run record: {path} does not exist (see the job's stdout and stderr)") from None
     except ValueError as e:
-        raise SanityError(f'{path}: not a JSON run record: {e}') from None
+        raise SanityError(f"{path}: not a JSON run record: {e}") from None
 
     value = record
     for i, key in enumerate(keys):
         if not isinstance(value, dict) or value.get(key) is None:
-            reason = ''
-            if keys[0] == 'time_to_train' and isinstance(record.get('time_to_train'), dict):
+            reason = ""
+            if keys[0] == "time_to_train" and isinstance(record.get("time_to_train"), dict):
                 reason = f": {record['time_to_train'].get('reason')}"
-            raise SanityError(f"{path}: {'.'.join(keys[:i + 1])} is missing or null{reason}")
+            raise SanityError(f"{path}: {'.'.join(keys[: i + 1])} is missing or null{reason}")
         value = value[key]
 
     return value
@@ -79,16 +80,16 @@ def assert_run_completed(path, workers):
     holds both figures (throughput in images/s and time to train in s); otherwise raises
     :class:`SanityError` with the record's failure reason or the missing figure."""
     record = read_record(path)
-    if record.get('status') != 'completed':
-        reason = (record.get('failure') or {}).get('reason')
+    if record.get("status") != "completed":
+        reason = (record.get("failure") or {}).get("reason")
         raise SanityError(f"{path}: status {record.get('status')!r}: {reason}")
 
-    seen = read_record(path, 'topology', 'workers')
+    seen = read_record(path, "topology", "workers")
     if seen != workers:
-        raise SanityError(f'{path}: {seen} workers trained, {workers} tasks were started')
+        raise SanityError(f"{path}: {seen} workers trained, {workers} tasks were started")
 
-    read_record(path, 'throughput', 'images_per_second')
-    read_record(path, 'time_to_train', 'seconds')
+    read_record(path, "throughput", "images_per_second")
+    read_record(path, "time_to_train", "seconds")
     return True
 
 
@@ -106,7 +107,7 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
     #:
     #: :type: :class:`str`
     #: :default: ``'bbbc021-cells'``
-    data = variable(str, value='bbbc021-cells')
+    data = variable(str, value="bbbc021-cells")
 
     #: Data folder (``--data-dir``); ``None``: the BBBC021 sample shipped in the package, see
     #: :func:`shipped_sample`. Must be readable at the same path on the compute nodes.
@@ -173,24 +174,24 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
     #:
     #: :type: :class:`List[str]`
     #: :default: ``['--mpi=pmix', '--kill-on-bad-exit=1', '--cpu-bind=cores']``
-    srun_opts = variable(typ.List[str], value=[*BASE_SRUN_ARGS, '--cpu-bind=cores'])
+    srun_opts = variable(typ.List[str], value=[*BASE_SRUN_ARGS, "--cpu-bind=cores"])
 
     #: Sweep name: the record lands in ``results/SWEEP/RUN_ID/record.json`` under the stage directory.
     #:
     #: :type: :class:`str`
     #: :default: ``'reframe'``
-    sweep = variable(str, value='reframe')
+    sweep = variable(str, value="reframe")
 
     num_tasks = 2
     num_tasks_per_node = 2
     num_cpus_per_task = 1
-    time_limit = '10m'
-    executable = 'mcnn-bench'
+    time_limit = "10m"
+    executable = "mcnn-bench"
     sourcesdir = None
-    valid_systems = ['*']
-    valid_prog_environs = ['+mcnn-bench']
-    tags = {'ml', 'cnn', 'horovod', 'mcnn'}
-    maintainers = ['mcnn-bench']
+    valid_systems = ["*"]
+    valid_prog_environs = ["+mcnn-bench"]
+    tags = {"ml", "cnn", "horovod", "mcnn"}
+    maintainers = ["mcnn-bench"]
 
     #: References on the development cluster (``slurm/devcluster``: 1 node x 2 workers, the cluster's
     #: nodes sharing one 2-core machine), the medians of five runs with the defaults above on a quiet
@@ -199,9 +200,9 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
     #: 78-168 images/s and up to 23 s, so the check fails only below 60 images/s or above 30 s, a
     #: gross slowdown or hang rather than noise. Faster is never a failure. A centre sets its own.
     reference = {
-        'devcluster:debug': {
-            'images_per_second': (240.0, -0.75, None, 'images/s'),
-            'time_to_train': (6.0, None, 4.0, 's'),
+        "devcluster:debug": {
+            "images_per_second": (240.0, -0.75, None, "images/s"),
+            "time_to_train": (6.0, None, 4.0, "s"),
         },
     }
 
@@ -209,7 +210,7 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
     def run_id(self):
         """The run's name in its sweep, as the suite names sweep runs: ``n<nodes>-w<workers per
         node>-b<local batch>``."""
-        return f'n{self.num_nodes}-w{self.num_tasks_per_node}-b{self.batch_size}'
+        return f"n{self.num_nodes}-w{self.num_tasks_per_node}-b{self.batch_size}"
 
     @property
     def num_nodes(self):
@@ -224,55 +225,70 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
     @property
     def record_file(self):
         """The run record relative to the stage directory."""
-        return os.path.join('results', self.sweep, self.run_id, 'record.json')
+        return os.path.join("results", self.sweep, self.run_id, "record.json")
 
-    @run_after('init')
+    @run_after("init")
     def set_description(self):
         """Describe the run: data source and model input size (pixels)."""
-        self.descr = (f'M-CNN training with Horovod through mcnn-bench ({self.data}, '
-                      f'{"x".join(map(str, self.image_size))} px)')
+        self.descr = (
+            f"M-CNN training with Horovod through mcnn-bench ({self.data}, {'x'.join(map(str, self.image_size))} px)"
+        )
 
-    @run_before('run')
+    @run_before("run")
     def set_train_options(self):
         """The ``mcnn-bench train`` command line from the variables, the threads per worker
         (``OMP_NUM_THREADS``, intra-op threads = ``num_cpus_per_task``), and the record and training log
         kept in the output directory."""
         if self.num_tasks % self.num_tasks_per_node:
-            raise ValueError(f'num_tasks ({self.num_tasks}) must be a multiple of num_tasks_per_node '
-                             f'({self.num_tasks_per_node})')
+            raise ValueError(
+                f"num_tasks ({self.num_tasks}) must be a multiple of num_tasks_per_node ({self.num_tasks_per_node})"
+            )
 
         data_dir = self.data_dir
-        if data_dir is None and self.data != 'synthetic':
+        if data_dir is None and self.data != "synthetic":
             data_dir = shipped_sample()
 
-        opts = ['train', '--data', self.data]
+        opts = ["train", "--data", self.data]
         if data_dir is not None:
-            opts += ['--data-dir', data_dir]
+            opts += ["--data-dir", data_dir]
 
-        opts += ['--image-size', *map(str, self.image_size),
-                 '--epochs', str(self.epochs),
-                 '--batch-size', str(self.batch_size),
-                 '--warmup-steps', str(self.warmup_steps),
-                 '--target-top1', str(self.target_top1),
-                 '--base-lr', str(self.base_lr),
-                 '--nodes', str(self.num_nodes),
-                 '--workers-per-node', str(self.num_tasks_per_node),
-                 '--intra-op-threads', str(self.num_cpus_per_task),
-                 '--results-dir', 'results',
-                 '--sweep', self.sweep,
-                 '--run-id', self.run_id]
+        opts += [
+            "--image-size",
+            *map(str, self.image_size),
+            "--epochs",
+            str(self.epochs),
+            "--batch-size",
+            str(self.batch_size),
+            "--warmup-steps",
+            str(self.warmup_steps),
+            "--target-top1",
+            str(self.target_top1),
+            "--base-lr",
+            str(self.base_lr),
+            "--nodes",
+            str(self.num_nodes),
+            "--workers-per-node",
+            str(self.num_tasks_per_node),
+            "--intra-op-threads",
+            str(self.num_cpus_per_task),
+            "--results-dir",
+            "results",
+            "--sweep",
+            self.sweep,
+            "--run-id",
+            self.run_id,
+        ]
         if self.steps_per_epoch is not None:
-            opts += ['--steps-per-epoch', str(self.steps_per_epoch)]
+            opts += ["--steps-per-epoch", str(self.steps_per_epoch)]
 
         self.executable_opts = opts + self.train_opts
-        self.env_vars['OMP_NUM_THREADS'] = str(self.num_cpus_per_task)
-        self.keep_files = [self.record_file,
-                           os.path.join(os.path.dirname(self.record_file), 'train.log')]
+        self.env_vars["OMP_NUM_THREADS"] = str(self.num_cpus_per_task)
+        self.keep_files = [self.record_file, os.path.join(os.path.dirname(self.record_file), "train.log")]
 
-    @run_before('run')
+    @run_before("run")
     def set_launcher_options(self):
         """Add :attr:`srun_opts` when the partition launches with ``srun``."""
-        if self.job.launcher.registered_name == 'srun':
+        if self.job.launcher.registered_name == "srun":
             self.job.launcher.options += self.srun_opts
 
     @sanity_function
@@ -282,14 +298,14 @@ class mcnn_train_check(rfm.RunOnlyRegressionTest):
         record's reason)."""
         return assert_run_completed(self.record_path, self.num_tasks)
 
-    @performance_function('images/s')
+    @performance_function("images/s")
     def images_per_second(self):
         """Global training throughput of all workers in ``images/s`` (the record's
         ``throughput.images_per_second``: images of all ranks in the timed steps over the timed window)."""
-        return record_value(self.record_path, 'throughput', 'images_per_second')
+        return record_value(self.record_path, "throughput", "images_per_second")
 
-    @performance_function('s')
+    @performance_function("s")
     def time_to_train(self):
         """Time to train in ``s``: training time until validation top-1 first reached ``target_top1``
         (the record's ``time_to_train.seconds``)."""
-        return record_value(self.record_path, 'time_to_train', 'seconds')
+        return record_value(self.record_path, "time_to_train", "seconds")

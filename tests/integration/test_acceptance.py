@@ -1,6 +1,7 @@
 """Acceptance benchmarking: reference files (validation), the verdict rules (pure logic), and the whole
 path on the development SLURM cluster: the shipped acceptance sweep, accepted against the shipped
 reference (PASS), against a reference it cannot meet (FAIL, exit status 1), and a captured reference."""
+
 import json
 import re
 import subprocess
@@ -18,19 +19,23 @@ REFERENCES = sorted((ROOT / "analysis" / "references").glob("*.toml"))
 
 
 def shape(**figures) -> ShapeReference:
-    return ShapeReference(source="synthetic", image_size=(64, 64), nodes=1, workers_per_node=1, local_batch_size=8,
-                          figures=figures)
+    return ShapeReference(
+        source="synthetic", image_size=(64, 64), nodes=1, workers_per_node=1, local_batch_size=8, figures=figures
+    )
 
 
 def verdict(name: str, ref: FigureReference, values: list[float]):
     return check(shape(**{name: ref}), name, ref, values)
 
 
-@pytest.mark.parametrize("values, expected, note", [
-    ([100.0, 95.0, 104.0], "PASS", ""),
-    ([80.0], "FAIL", "below the lower bound"),
-    ([130.0], "PASS", "better than the reference: above its upper bound"),
-])
+@pytest.mark.parametrize(
+    "values, expected, note",
+    [
+        ([100.0, 95.0, 104.0], "PASS", ""),
+        ([80.0], "FAIL", "below the lower bound"),
+        ([130.0], "PASS", "better than the reference: above its upper bound"),
+    ],
+)
 def test_a_higher_is_better_figure(values, expected, note):
     result = verdict("images_per_second", FigureReference(value=100, lower=-0.1, upper=0.1, unit="images/s"), values)
     assert (result.verdict, result.note) == (expected, note)
@@ -51,26 +56,36 @@ def test_a_figure_with_one_bound_and_a_missing_figure():
 
 
 def test_repeats_spread_wider_than_the_band_are_unstable():
-    result = verdict("images_per_second", FigureReference(value=100, lower=-0.1, upper=0.1, unit="images/s"),
-                     [85.0, 100.0, 108.0])
+    result = verdict(
+        "images_per_second", FigureReference(value=100, lower=-0.1, upper=0.1, unit="images/s"), [85.0, 100.0, 108.0]
+    )
     assert result.verdict == "PASS" and result.unstable and "wider than the tolerance band 20" in result.note
 
 
-@pytest.mark.parametrize("figure, problem", [
-    ('[shape.figures.images_per_second]\nvalue = 1.0\nunit = "images/s"', "give lower, upper or both"),
-    ('[shape.figures.images_per_second]\nvalue = 1.0\nlower = 0.1\nunit = "images/s"', "lower: must be <= 0"),
-    ('[shape.figures.images_per_second]\nvalue = 1.0\nlower = -0.1\nunit = "s"', "must be 'images/s'"),
-    ('[shape.figures.gflops]\nvalue = 1.0\nlower = -0.1\nunit = "GFLOP/s"', "gflops"),
-    ('[shape.figures.ttt_seconds]\nvalue = 1.0\nlower = -0.1\nunit = "s"\ndirection = "higher"',
-     "lower is better for ttt_seconds"),
-    ('[shape.figures.best_top1]\nvalue = 0.9\nlower = -0.1\nunit = "fraction"',
-     "shape.figures: best_top1 was renamed best_val_top1 (the run table's column): rename [shape.figures.best_top1] "
-     "to [shape.figures.best_val_top1]"),
-])
+@pytest.mark.parametrize(
+    "figure, problem",
+    [
+        ('[shape.figures.images_per_second]\nvalue = 1.0\nunit = "images/s"', "give lower, upper or both"),
+        ('[shape.figures.images_per_second]\nvalue = 1.0\nlower = 0.1\nunit = "images/s"', "lower: must be <= 0"),
+        ('[shape.figures.images_per_second]\nvalue = 1.0\nlower = -0.1\nunit = "s"', "must be 'images/s'"),
+        ('[shape.figures.gflops]\nvalue = 1.0\nlower = -0.1\nunit = "GFLOP/s"', "gflops"),
+        (
+            '[shape.figures.ttt_seconds]\nvalue = 1.0\nlower = -0.1\nunit = "s"\ndirection = "higher"',
+            "lower is better for ttt_seconds",
+        ),
+        (
+            '[shape.figures.best_top1]\nvalue = 0.9\nlower = -0.1\nunit = "fraction"',
+            "shape.figures: best_top1 was renamed best_val_top1 (the run table's column): rename [shape.figures.best_top1] "
+            "to [shape.figures.best_val_top1]",
+        ),
+    ],
+)
 def test_a_bad_reference_file_names_the_key(tmp_path, figure, problem):
     path = tmp_path / "ref.toml"
-    path.write_text('system = "x"\n[[shape]]\nsource = "synthetic"\nimage_size = [64, 64]\nnodes = 1\n'
-                    f'workers_per_node = 1\nlocal_batch_size = 8\n{figure}\n')
+    path.write_text(
+        'system = "x"\n[[shape]]\nsource = "synthetic"\nimage_size = [64, 64]\nnodes = 1\n'
+        f"workers_per_node = 1\nlocal_batch_size = 8\n{figure}\n"
+    )
     with pytest.raises(ReferenceFileError, match="ref.toml: invalid reference file") as info:
         load_reference(path)
     assert problem in str(info.value)
@@ -96,7 +111,9 @@ def acceptance_sweep(slurm_cluster, tmp_path_factory) -> Path:
 
 @pytest.mark.slurm
 def test_the_devcluster_sweep_passes_its_reference(acceptance_sweep):
-    done = cli("accept", str(acceptance_sweep), "--reference", str(ROOT / "analysis" / "references" / "devcluster.toml"))
+    done = cli(
+        "accept", str(acceptance_sweep), "--reference", str(ROOT / "analysis" / "references" / "devcluster.toml")
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "against devcluster: PASS" in done.stdout
     report = json.loads((acceptance_sweep / "acceptance.json").read_text())
@@ -115,7 +132,11 @@ def test_a_reference_the_system_cannot_meet_fails_naming_the_figure(acceptance_s
     tight.write_text(text.replace(f"value = {first}", f"value = {first * 10}", 1))
     done = cli("accept", str(acceptance_sweep), "--reference", str(tight), "--out", str(tmp_path / "out"))
     assert done.returncode == 1, done.stdout + done.stderr
-    assert re.search(r"\| images_per_second +\|", done.stdout) and "FAIL" in done.stdout and "below the lower bound" in done.stdout
+    assert (
+        re.search(r"\| images_per_second +\|", done.stdout)
+        and "FAIL" in done.stdout
+        and "below the lower bound" in done.stdout
+    )
     suite = ET.parse(tmp_path / "out" / "acceptance.xml").getroot()
     failed = [case.get("name") for case in suite.findall("testcase") if case.find("failure") is not None]
     assert failed == ["images_per_second"]
@@ -124,8 +145,9 @@ def test_a_reference_the_system_cannot_meet_fails_naming_the_figure(acceptance_s
 @pytest.mark.slurm
 def test_a_captured_reference_accepts_its_own_sweep(acceptance_sweep, tmp_path):
     out = tmp_path / "captured.toml"
-    done = cli("reference", "capture", str(acceptance_sweep), "--system", "captured", "--tolerance", "0.1",
-               "--out", str(out))
+    done = cli(
+        "reference", "capture", str(acceptance_sweep), "--system", "captured", "--tolerance", "0.1", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     reference = load_reference(out)
     assert {s.key[2] for s in reference.shape} == {1, 2}

@@ -1,5 +1,6 @@
 """run.allocator: real training processes that run themselves again with jemalloc or tcmalloc preloaded, and
 record the malloc they ran with."""
+
 import dataclasses
 import json
 import subprocess
@@ -9,22 +10,44 @@ from pathlib import Path
 import pytest
 
 import benchmark.util.allocator as allocator
-from benchmark.util.allocator import (RERUN_MARKER, AllocatorError, ensure_allocator, library_path, loaded_allocator,
-                                 preload)
 from benchmark.config import TrainConfig
 from benchmark.microbench.overhead import bare_run, overhead_config
+from benchmark.util.allocator import (
+    RERUN_MARKER,
+    AllocatorError,
+    ensure_allocator,
+    library_path,
+    loaded_allocator,
+    preload,
+)
 from slurm.executor.local import launch_command
 
 #: What a wrongly started re-run would do: end the test process with status 3, which fails the session.
 EXIT_IF_RUN = [sys.executable, "-c", "raise SystemExit(3)"]
 #: A tiny synthetic run of one worker: `mcnn-bench train` with these flags and --results-dir.
-TRAIN = ["train", "--data", "synthetic", "--image-size", "64", "64", "--epochs", "1", "--steps-per-epoch", "3",
-         "--intra-op-threads", "1"]
+TRAIN = [
+    "train",
+    "--data",
+    "synthetic",
+    "--image-size",
+    "64",
+    "64",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "3",
+    "--intra-op-threads",
+    "1",
+]
 
 
 def train(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcnn_bench", *TRAIN, "--results-dir", str(tmp_path), *flags],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", *TRAIN, "--results-dir", str(tmp_path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_this_process_runs_the_c_librarys_malloc():
@@ -42,11 +65,22 @@ def test_a_training_run_records_the_malloc_it_ran_with(tmp_path, check_record, n
 
 
 def test_two_horovod_workers_each_run_again_preloaded(tmp_path):
-    config = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), local_batch_size=4, epochs=1,
-                                   steps_per_epoch=3, warmup_steps=1, nodes=1, workers_per_node=2,
-                                   intra_op_threads=1, allocator="tcmalloc", results_dir=str(tmp_path))
-    done = subprocess.run(launch_command(config.write_json(tmp_path / "config.json"), 2), capture_output=True,
-                          text=True, timeout=600)
+    config = TrainConfig.from_flat(
+        source="synthetic",
+        image_size=(64, 64),
+        local_batch_size=4,
+        epochs=1,
+        steps_per_epoch=3,
+        warmup_steps=1,
+        nodes=1,
+        workers_per_node=2,
+        intra_op_threads=1,
+        allocator="tcmalloc",
+        results_dir=str(tmp_path),
+    )
+    done = subprocess.run(
+        launch_command(config.write_json(tmp_path / "config.json"), 2), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((config.run_dir / "record.json").read_text())
     assert record["topology"]["workers"] == 2 and record["provenance"]["allocator"] == "tcmalloc"
@@ -67,7 +101,8 @@ def test_tensorflow_starts_only_after_the_allocator_is_in_place(tmp_path):
         "    sys.exit(0)\n"
         "os.execve = report\n"
         "from mcnn_bench.cli import main\n"
-        f"main({TRAIN + ['--results-dir', str(tmp_path), '--allocator', 'jemalloc']!r})\n")
+        f"main({TRAIN + ['--results-dir', str(tmp_path), '--allocator', 'jemalloc']!r})\n"
+    )
     done = subprocess.run([sys.executable, "-c", script, RERUN_MARKER], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     same_python, tensorflow_loaded, preloaded, marker = done.stdout.split()
@@ -89,12 +124,18 @@ def test_a_missing_library_says_to_run_setup(monkeypatch):
 
 
 def test_a_missing_library_stops_the_train_command_with_that_message(tmp_path):
-    script = ("import dataclasses, sys\nfrom benchmark.util import allocator\n"
-              "allocator.ALLOCATORS['tcmalloc'] = dataclasses.replace(allocator.ALLOCATORS['tcmalloc'], "
-              "library='libtcmalloc-not-installed.so.9')\n"
-              "from mcnn_bench.cli import main\nsys.exit(main(sys.argv[1:]))\n")
-    done = subprocess.run([sys.executable, "-c", script, *TRAIN, "--results-dir", str(tmp_path), "--allocator",
-                           "tcmalloc"], capture_output=True, text=True, timeout=120)
+    script = (
+        "import dataclasses, sys\nfrom benchmark.util import allocator\n"
+        "allocator.ALLOCATORS['tcmalloc'] = dataclasses.replace(allocator.ALLOCATORS['tcmalloc'], "
+        "library='libtcmalloc-not-installed.so.9')\n"
+        "from mcnn_bench.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *TRAIN, "--results-dir", str(tmp_path), "--allocator", "tcmalloc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "mcnn-bench train: error: run.allocator = 'tcmalloc'" in done.stderr and "./setup.sh" in done.stderr
 

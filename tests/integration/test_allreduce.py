@@ -1,5 +1,6 @@
 """`mcnn-bench allreduce` for real: two Horovod workers started by horovodrun (Gloo) on this machine, small
 tensors (M-CNN at 64x64; DenseNet-121's, shrunk), and the scaling model's fit of the results."""
+
 import json
 import math
 import os
@@ -23,13 +24,36 @@ def allreduce_command(out: Path, *flags: str) -> list[str]:
     horovodrun = shutil.which("horovodrun", path=str(bindir)) or shutil.which("horovodrun")
     command = shutil.which("mcnn-bench", path=str(bindir))
     assert horovodrun and command, "horovodrun and mcnn-bench must be installed (./setup.sh)"
-    return [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", command, "allreduce", "--image-size", "64", "64",
-            "--warmup", "1", "--iterations", "3", "--out", str(out), *flags]
+    return [
+        horovodrun,
+        "-np",
+        "2",
+        "-H",
+        "localhost:2",
+        "--gloo",
+        command,
+        "allreduce",
+        "--image-size",
+        "64",
+        "64",
+        "--warmup",
+        "1",
+        "--iterations",
+        "3",
+        "--out",
+        str(out),
+        *flags,
+    ]
 
 
 def run(out: Path, *flags: str) -> tuple[subprocess.CompletedProcess, dict]:
-    done = subprocess.run(allreduce_command(out, *flags), capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        allreduce_command(out, *flags),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done, {**json.loads(out.read_text()), "file": out}
 
@@ -99,9 +123,17 @@ def test_a_size_sweep_reports_every_size_as_points_of_the_ring_model(tmp_path):
 
 
 def test_a_bad_sweep_is_refused_before_horovod_starts(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "2M", "1K"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "2M", "1K"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "--sweep needs 4 <= MIN <= MAX bytes" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "1X", "1K"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", "allreduce", "--sweep", "1X", "1K"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "not a size in bytes" in done.stderr

@@ -12,17 +12,27 @@ import pytest
 
 from analysis import records as records_module
 from analysis.bench import RUNS_PER_SWEEP, make_records, template_record
+from analysis.columns import LOCAL_BATCH, SWEEP, WORKERS_PER_NODE
 from analysis.figures import PAPER_FIGURES
 from analysis.plots import MAX_SERIES, series
 from analysis.records import load_records
 from analysis.report import SUMMARY_ROWS, analyze, format_summary
-from analysis.columns import LOCAL_BATCH, SWEEP, WORKERS_PER_NODE
 from analysis.tables import scaling
 from mcnn_bench.cli import main
 
-SUMMARY = {"table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "step_breakdown.csv",
-           "step_breakdown.md", "throughput.png", "scaling_efficiency.png", *(figure.files for figure in PAPER_FIGURES),
-           "step_breakdown.png"}
+SUMMARY = {
+    "table1.csv",
+    "table1.md",
+    "scaling.csv",
+    "node_scaling.csv",
+    "memory.csv",
+    "step_breakdown.csv",
+    "step_breakdown.md",
+    "throughput.png",
+    "scaling_efficiency.png",
+    *(figure.files for figure in PAPER_FIGURES),
+    "step_breakdown.png",
+}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -55,7 +65,8 @@ def test_analyze_writes_sweep_level_outputs_only(many, tmp_path):
     assert names == SUMMARY | {f"curves/{sweep}.png" for sweep in sweeps}
     assert outputs.skipped == [] and outputs.problems == []
     assert sorted(p.relative_to(outputs.out_dir).as_posix() for p in outputs.out_dir.rglob("*.png")) == sorted(
-        name for name in names if name.endswith(".png"))
+        name for name in names if name.endswith(".png")
+    )
     assert set(outputs.seconds) == {"load", "tables", "plots", "curves"}
     summary = format_summary(outputs)
     assert f"... {300 - SUMMARY_ROWS} more rows in table1.md" in summary
@@ -70,8 +81,13 @@ def test_figure_size_and_legend_do_not_grow_with_the_runs(many, tmp_path):
     for name in ("throughput.png", "scaling_efficiency.png"):
         assert png_size(small.out_dir / name) == png_size(large.out_dir / name), name
     assert png_size(large.out_dir / "throughput.png") == (900, 576)  # 7.5 x 4.8 in at 120 dpi
-    for name in ("fig2_activations.png", "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png",
-                 "fig10_scaling_efficiency.png"):
+    for name in (
+        "fig2_activations.png",
+        "fig5_batch_size.png",
+        "fig7_training_curves.png",
+        "fig8_speedup.png",
+        "fig10_scaling_efficiency.png",
+    ):
         width, height = png_size(large.out_dir / name)
         assert width <= 2200 and height <= 800, name
     table = scaling(load_records(many).runs)
@@ -89,11 +105,15 @@ def test_per_run_curves_write_one_png_per_completed_run(tmp_path):
     completed = loaded.runs[loaded.runs["status"] == "completed"]
     assert completed["sweep"].nunique() == 1  # 40 runs: one sweep, so curves/<run_id>.png
     outputs = analyze(results, tmp_path / "out", per_run_curves=True, jobs=2)
-    assert sorted(outputs.per_run_curves) == sorted(p for p in outputs.files if p.stem != "sweep-0000"
-                                                    and p.parent.name == "curves")
+    assert sorted(outputs.per_run_curves) == sorted(
+        p for p in outputs.files if p.stem != "sweep-0000" and p.parent.name == "curves"
+    )
     assert f"curves/: {len(completed)} per-run curve(s)" in format_summary(outputs)
-    curves = {path.relative_to(outputs.out_dir / "curves").as_posix() for path in outputs.files
-              if path.parent.name == "curves"}
+    curves = {
+        path.relative_to(outputs.out_dir / "curves").as_posix()
+        for path in outputs.files
+        if path.parent.name == "curves"
+    }
     assert curves == {"sweep-0000.png"} | {f"{run.run_id}.png" for run in completed.itertuples()}
     for path in outputs.files:
         assert path.is_file() and path.stat().st_size > 1000
@@ -126,7 +146,9 @@ def test_cli_bench_analyze(tmp_path, capsys):
     assert main(["bench", "analyze", "--records", "5", "20", "--out", str(tmp_path), "--jobs", "1"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if " records: load " in line]
     assert [int(line.split()[0]) for line in lines] == [5, 20]
-    assert all("tables" in line and "plots" in line and "total" in line and "files" in line and "bytes" in line
-               for line in lines)
+    assert all(
+        "tables" in line and "plots" in line and "total" in line and "files" in line and "bytes" in line
+        for line in lines
+    )
     assert (tmp_path / "records-20").is_dir() and (tmp_path / "analysis-20" / "throughput.png").is_file()
     assert main(["bench", "analyze", "--records", "0"]) == 2

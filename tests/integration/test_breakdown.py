@@ -1,5 +1,6 @@
 """The step-time breakdown in `mcnn-bench analyze`: step_breakdown.csv/.md and step_breakdown.png, from the
 records of real Horovod runs (1 and 2 workers started by horovodrun), next to records without a breakdown."""
+
 import json
 import re
 import subprocess
@@ -22,8 +23,17 @@ pytestmark = pytest.mark.horovod
 SWEEP = "bd"
 #: 12 steps of 4 synthetic 64x64 images per worker: steps 0 and 10 time their phases (benchmark.train.loop.PHASE_EVERY),
 #: step 10 after the warm-up.
-SETTINGS = dict(source="synthetic", image_size=(64, 64), local_batch_size=4, epochs=1, steps_per_epoch=12,
-                warmup_steps=1, nodes=1, intra_op_threads=1, sweep=SWEEP)
+SETTINGS = dict(
+    source="synthetic",
+    image_size=(64, 64),
+    local_batch_size=4,
+    epochs=1,
+    steps_per_epoch=12,
+    warmup_steps=1,
+    nodes=1,
+    intra_op_threads=1,
+    sweep=SWEEP,
+)
 
 
 def without_breakdown(record: Path, sweep: str, run_id: str) -> None:
@@ -44,10 +54,15 @@ def results(tmp_path_factory) -> Path:
     sweep, and one in sweep ``old``."""
     root = tmp_path_factory.mktemp("breakdown")
     for workers in (1, 2):
-        config = TrainConfig.from_flat(**SETTINGS, workers_per_node=workers, results_dir=str(root),
-                                       run_id=f"n1-w{workers}-b4")
-        done = subprocess.run(launch_command(config.write_json(root / f"w{workers}.json"), workers),
-                              capture_output=True, text=True, timeout=600)
+        config = TrainConfig.from_flat(
+            **SETTINGS, workers_per_node=workers, results_dir=str(root), run_id=f"n1-w{workers}-b4"
+        )
+        done = subprocess.run(
+            launch_command(config.write_json(root / f"w{workers}.json"), workers),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     first = root / SWEEP / "n1-w1-b4" / "record.json"
     without_breakdown(first, SWEEP, "older")
@@ -124,8 +139,9 @@ def test_runs_of_other_workloads_never_share_a_bar_and_sweeps_name_the_runs(resu
     assert workload == "mcnn 64x64 synthetic"
     wide = pd.concat([runs.assign(run_id=runs["run_id"] + f"-r{repeat}") for repeat in range(MAX_BARS)])
     labels, _, pooled = bars(pd.concat([wide, wide.assign(workload="vgg16 64x64 synthetic")]))
-    assert labels == [f"{name} 64x64 synthetic: n1 x w{w} x b4 ({MAX_BARS} runs)" for name in ("mcnn", "vgg16")
-                      for w in (1, 2)]
+    assert labels == [
+        f"{name} 64x64 synthetic: n1 x w{w} x b4 ({MAX_BARS} runs)" for name in ("mcnn", "vgg16") for w in (1, 2)
+    ]
     assert pooled.endswith("of one workload")
     two_sweeps = bars(pd.concat([runs, runs.assign(sweep="again")]))[0]
     assert two_sweeps == ["bd/n1-w1-b4", "bd/n1-w2-b4", "again/n1-w1-b4", "again/n1-w2-b4"]

@@ -1,5 +1,6 @@
 """The second workload end to end: CheXNet's DenseNet-121 and VGG-16 trained by the same trainer on the real
 X-rays of the shipped ChestX-ray14 sample, multi-label, with real Horovod workers."""
+
 import json
 import subprocess
 
@@ -12,8 +13,17 @@ from slurm.executor.local import launch_command
 
 pytestmark = pytest.mark.horovod
 
-SETTINGS = dict(source="chestxray14", dir=str(SAMPLE_DIR), image_size=(32, 32), local_batch_size=8, epochs=2,
-                steps_per_epoch=3, warmup_steps=1, intra_op_threads=1, sweep="xray")
+SETTINGS = dict(
+    source="chestxray14",
+    dir=str(SAMPLE_DIR),
+    image_size=(32, 32),
+    local_batch_size=8,
+    epochs=2,
+    steps_per_epoch=3,
+    warmup_steps=1,
+    intra_op_threads=1,
+    sweep="xray",
+)
 
 
 def run(tmp_path, workers: int, **settings):
@@ -26,8 +36,17 @@ def run(tmp_path, workers: int, **settings):
 
 
 def test_densenet121_two_workers_multi_label_with_per_class_auroc(tmp_path, check_record):
-    done, record = run(tmp_path, 2, name="densenet121", optimizer="adam", base_lr=0.0005, target_mean_auroc=0.3,
-                       run_id="densenet", nodes=1, workers_per_node=2)
+    done, record = run(
+        tmp_path,
+        2,
+        name="densenet121",
+        optimizer="adam",
+        base_lr=0.0005,
+        target_mean_auroc=0.3,
+        run_id="densenet",
+        nodes=1,
+        workers_per_node=2,
+    )
     assert done.returncode == 0 and record["status"] == "completed", record.get("failure")
     check_record(record)
     last = record["epochs"][-1]
@@ -46,16 +65,29 @@ def test_densenet121_two_workers_multi_label_with_per_class_auroc(tmp_path, chec
 
 
 def test_vgg16_adadelta_with_the_step_schedule(tmp_path):
-    done, record = run(tmp_path, 1, name="vgg16", optimizer="adadelta", schedule="step", base_lr=1.0,
-                       lr_start=0.1, warmup_epochs=1, decay_factor=0.5, decay_from_epoch=1, epochs=3,
-                       steps_per_epoch=2, run_id="vgg")
+    done, record = run(
+        tmp_path,
+        1,
+        name="vgg16",
+        optimizer="adadelta",
+        schedule="step",
+        base_lr=1.0,
+        lr_start=0.1,
+        warmup_epochs=1,
+        decay_factor=0.5,
+        decay_from_epoch=1,
+        epochs=3,
+        steps_per_epoch=2,
+        run_id="vgg",
+    )
     assert record["status"] == "completed", record.get("failure")
     assert [e["learning_rate"] for e in record["epochs"]] == pytest.approx([0.1, 0.5, 0.25])
     assert record["model"]["parameters"] == 14_714_688 + 512 * 14 + 14  # 1x1x512 features at 32x32
 
 
 def test_the_chexnet_lists_that_leave_no_training_image_fail_with_the_reason(tmp_path, shared_data):
-    done, record = run(tmp_path, 1, dir=str(shared_data / "chestxray14"), name="densenet121", split="lists",
-                       run_id="lists")
+    done, record = run(
+        tmp_path, 1, dir=str(shared_data / "chestxray14"), name="densenet121", split="lists", run_id="lists"
+    )
     assert done.returncode != 0 and record["status"] == "failed"
     assert "0 train" in record["failure"]["reason"] and "380 test" in record["failure"]["reason"]

@@ -116,8 +116,13 @@ def test_srun_runs_two_tasks_on_each_of_two_nodes():
 @pytest.mark.slurm
 def test_srun_mpi_pmix_gives_every_task_its_rank():
     out = run(
-        "srun", "--mpi=pmix", "-N2", "--ntasks-per-node=2",
-        "sh", "-c", 'echo "$(hostname) ${PMIX_RANK:-unset} $SLURM_PROCID"',
+        "srun",
+        "--mpi=pmix",
+        "-N2",
+        "--ntasks-per-node=2",
+        "sh",
+        "-c",
+        'echo "$(hostname) ${PMIX_RANK:-unset} $SLURM_PROCID"',
     )
 
     rows = [line.split() for line in out.splitlines()]

@@ -1,21 +1,25 @@
 """The executor contract (tests/executor_contract.py) over the real executors: the local one (submitit +
 horovodrun on this machine) and SLURM (the development cluster), with small real runs of the BBBC021
 cells at 64x64 (one worker, one epoch of 2 steps; 50 x 50 steps for a run to cancel)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from executor_contract import *  # noqa: F403 (the contract's tests)
 from executor_contract import Fate, Harness, Submission
-from slurm.executor import EXECUTORS
-from slurm.spec import parse_spec
 from test_slurm_sweep import ROOT, raw_spec
 
+from slurm.executor import EXECUTORS
+from slurm.spec import parse_spec
+
 #: Training of each fate (a failing job's config is not a config at all).
-TRAINING = {"completes": {"epochs": 1, "steps": 2}, "fails": {"epochs": 1, "steps": 2},
-            "runs long": {"epochs": 50, "steps": 50}}
+TRAINING = {
+    "completes": {"epochs": 1, "steps": 2},
+    "fails": {"epochs": 1, "steps": 2},
+    "runs long": {"epochs": 50, "steps": 50},
+}
 
 
 class RealHarness(Harness):
@@ -40,8 +44,9 @@ class RealHarness(Harness):
         return Submission(run, config, path)
 
 
-@pytest.fixture(params=[pytest.param("local", marks=pytest.mark.horovod),
-                        pytest.param("slurm", marks=pytest.mark.slurm)])
+@pytest.fixture(
+    params=[pytest.param("local", marks=pytest.mark.horovod), pytest.param("slurm", marks=pytest.mark.slurm)]
+)
 def harness(request, shared_data, tmp_path):
     if request.param == "slurm":
         request.getfixturevalue("slurm_cluster")

@@ -1,5 +1,6 @@
 """Real distributed training: two Horovod worker processes started by horovodrun (Gloo) on real cells,
 including runs stopped by a signal or killed and then resumed from their checkpoints."""
+
 import json
 import os
 import signal
@@ -9,17 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.train.checkpoint import checkpoint_dir, latest_checkpoint
 from benchmark.config import TrainConfig
 from benchmark.engines.horovod.engine import WORKERS_CYCLE_MS
+from benchmark.train.checkpoint import checkpoint_dir, latest_checkpoint
 from slurm.executor.local import launch_command
 
 pytestmark = pytest.mark.horovod
 
 #: The settings of these runs: 64x64 crops, 3 steps of 8 images per worker and epoch, 2 workers on 1 node.
-SETTINGS = dict(source="bbbc021-cells", image_size=(64, 64), local_batch_size=8, epochs=2, steps_per_epoch=3,
-                warmup_steps=1, base_lr=0.01, target_top1=0.5, nodes=1, workers_per_node=2, intra_op_threads=1,
-                sweep="hvd")
+SETTINGS = dict(
+    source="bbbc021-cells",
+    image_size=(64, 64),
+    local_batch_size=8,
+    epochs=2,
+    steps_per_epoch=3,
+    warmup_steps=1,
+    base_lr=0.01,
+    target_top1=0.5,
+    nodes=1,
+    workers_per_node=2,
+    intra_op_threads=1,
+    sweep="hvd",
+)
 #: The resumable runs train longer, so that a signal sent after the first checkpoint lands mid-run.
 RESUMABLE = dict(epochs=5)
 #: A worker as the SLURM side runs it: SIGUSR2 asks the trainer to stop (installed before anything else);
@@ -42,8 +54,9 @@ except TrainingInterrupted:
 
 
 def make_config(tmp_path, cells_dir, run_id, **settings) -> TrainConfig:
-    return TrainConfig.from_flat(**{**SETTINGS, "dir": str(cells_dir), "results_dir": str(tmp_path),
-                                    "run_id": run_id, **settings})
+    return TrainConfig.from_flat(
+        **{**SETTINGS, "dir": str(cells_dir), "results_dir": str(tmp_path), "run_id": run_id, **settings}
+    )
 
 
 def launch(config: TrainConfig, tmp_path):
@@ -67,10 +80,12 @@ def start_and_signal(config: TrainConfig, tmp_path, sig: int, rank: int) -> tupl
     marks.mkdir()
     path = config.write_json(tmp_path / f"{config.run.run_id}.json")
     command = launch_command(path, 2)
-    command[command.index("-m"):] = [str(script), str(path), str(marks)]
+    command[command.index("-m") :] = [str(script), str(path), str(marks)]
     folder, deadline = checkpoint_dir(config.run_dir), time.monotonic() + 300
-    with open(tmp_path / f"{config.run.run_id}.out", "wb") as out, \
-            subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT) as launcher:
+    with (
+        open(tmp_path / f"{config.run.run_id}.out", "wb") as out,
+        subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT) as launcher,
+    ):
         while not list(folder.glob("ckpt-*.json")):
             assert launcher.poll() is None, (tmp_path / f"{config.run.run_id}.out").read_text()[-3000:]
             assert time.monotonic() < deadline, "no checkpoint within 300 s"
@@ -90,8 +105,13 @@ def two_worker_run(tmp_path_factory, shared_data):
 def test_two_workers_ran_as_one_job(two_worker_run):
     r = two_worker_run
     assert r["status"] == "completed"
-    assert r["topology"] == {"nodes": 1, "workers_per_node": 2, "workers": 2, "local_batch_size": 8,
-                             "global_batch_size": 16}
+    assert r["topology"] == {
+        "nodes": 1,
+        "workers_per_node": 2,
+        "workers": 2,
+        "local_batch_size": 8,
+        "global_batch_size": 16,
+    }
     assert r["provenance"]["horovod_controller"] == "gloo"
     assert len(r["provenance"]["hostnames"]) == 2
     assert r["provenance"]["threads"]["intra_op"] == 1
@@ -132,8 +152,9 @@ def test_the_record_follows_the_published_schema(two_worker_run, check_record):
 
 
 def test_a_diverging_run_stops_on_every_worker_and_is_recorded_as_failed(tmp_path, shared_data, check_record):
-    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30,
-                         warmup_epochs=0.0)
+    done, record = train(
+        tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30, warmup_epochs=0.0
+    )
     assert done.returncode != 0  # and both workers ended: subprocess.run returned within its timeout
     check_record(record)
     assert record["status"] == "failed"
@@ -169,7 +190,8 @@ def assert_resumed_like(record: dict, uninterrupted: dict, reason: str) -> dict:
     assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5]
     # CPU training with one thread per worker is bit-identical, resumed or not
     assert set(record["model"]["final_weights_sha256_per_rank"]) == set(
-        uninterrupted["model"]["final_weights_sha256_per_rank"])
+        uninterrupted["model"]["final_weights_sha256_per_rank"]
+    )
     assert record["model"]["initial_weights_sha256"] == uninterrupted["model"]["initial_weights_sha256"]
     assert [e["train_loss"] for e in record["epochs"]] == [e["train_loss"] for e in uninterrupted["epochs"]]
     assert [e["val_top1"] for e in record["epochs"]] == [e["val_top1"] for e in uninterrupted["epochs"]]
@@ -188,8 +210,9 @@ def assert_resumed_like(record: dict, uninterrupted: dict, reason: str) -> dict:
     assert throughput["segments"] == 2 and throughput["timed_steps"] == 15 - 2
     assert throughput["images"] == 2 * 13 * 8
     # the time between the checkpoint and the resumed segment is not training time
-    assert elapsed[-1] < (_seconds(provenance["finished_at"]) - _seconds(provenance["started_at"])
-                          - event["lost_seconds"])
+    assert elapsed[-1] < (
+        _seconds(provenance["finished_at"]) - _seconds(provenance["started_at"]) - event["lost_seconds"]
+    )
     return event
 
 
@@ -199,8 +222,9 @@ def _seconds(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_if_never_stopped(tmp_path, shared_data, uninterrupted,
-                                                                            check_record):
+def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_if_never_stopped(
+    tmp_path, shared_data, uninterrupted, check_record
+):
     config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "stopped", **RESUMABLE)
     code, marks = start_and_signal(config, tmp_path, signal.SIGUSR2, rank=1)  # one rank asked; both stop
     assert code != 0
@@ -233,8 +257,14 @@ def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_if_never_stopped(tmp
 def test_a_killed_run_resumes_from_its_last_periodic_checkpoint(tmp_path, shared_data, uninterrupted, check_record):
     # time-based checkpoints only (every 6 ms after the last one: every step or two), mid-epoch too; they do
     # not change the run's fingerprint
-    config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "killed", checkpoint_every_epochs=None,
-                         checkpoint_every_minutes=1e-4, **RESUMABLE)
+    config = make_config(
+        tmp_path,
+        shared_data / "bbbc021" / "cells",
+        "killed",
+        checkpoint_every_epochs=None,
+        checkpoint_every_minutes=1e-4,
+        **RESUMABLE,
+    )
     code, _ = start_and_signal(config, tmp_path, signal.SIGKILL, rank=1)
     assert code != 0
     # rank 0 may see its peer vanish and record a failure before horovodrun kills it
@@ -257,16 +287,17 @@ def test_init_from_starts_from_another_runs_final_weights(tmp_path, shared_data,
     assert model["initial_weights_sha256"] == source["model"]["final_weights_sha256_per_rank"][0]
     final = latest_checkpoint(checkpoint_dir(source_dir)).checkpoint
     assert final.reason == "final"
-    assert model["init_from"] == {"run_dir": str(source_dir), "checkpoint": final.name, "epoch": 5,
-                                  "global_step": 15}
+    assert model["init_from"] == {"run_dir": str(source_dir), "checkpoint": final.name, "epoch": 5, "global_step": 15}
     assert record["resumes"] is None and record["fingerprint"] != source["fingerprint"]
 
 
-def test_init_from_a_model_of_another_shape_fails_naming_the_variable(tmp_path, shared_data, uninterrupted,
-                                                                     check_record):
+def test_init_from_a_model_of_another_shape_fails_naming_the_variable(
+    tmp_path, shared_data, uninterrupted, check_record
+):
     source_dir = uninterrupted[1]
-    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "wide", epochs=1, image_size=(64, 192),
-                         init_from=str(source_dir))
+    done, record = train(
+        tmp_path, shared_data / "bbbc021" / "cells", "wide", epochs=1, image_size=(64, 192), init_from=str(source_dir)
+    )
     assert done.returncode != 0
     check_record(record)
     reason = record["failure"]["reason"]

@@ -1,5 +1,6 @@
 """A real short sweep with the local executor (submitit + horovodrun), then ``mcnn-bench analyze`` and
 ``mcnn-bench status`` on its results, and a re-run that submits nothing that already completed."""
+
 import io
 import json
 import subprocess
@@ -18,8 +19,7 @@ pytestmark = pytest.mark.horovod
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mcnn_bench", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", "mcnn_bench", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,12 @@ def sweep(shared_data, tmp_path_factory):
     results = tmp_path_factory.mktemp("local")
     raw = {
         "name": "short",
-        "data": {"source": "bbbc021-cells", "dir": str(shared_data / "bbbc021" / "cells"),
-                 "image_size": [64, 64], "val_fraction": 0.25},
+        "data": {
+            "source": "bbbc021-cells",
+            "dir": str(shared_data / "bbbc021" / "cells"),
+            "image_size": [64, 64],
+            "val_fraction": 0.25,
+        },
         "grid": {"nodes": [1], "workers_per_node": [1, 2], "local_batch_size": [8]},
         "training": {"epochs": 2, "steps_per_epoch": 3, "warmup_steps": 1, "target_top1": 0.5},
         "learning_rate": {"base_lr": 0.01},

@@ -1,5 +1,6 @@
 """One sweep at a time per sweep folder: a second driver is refused at once, naming the holder; the lock of
 a killed driver is taken over. Real processes hold the lock; the drivers are real ``mcnn-bench`` commands."""
+
 import os
 import signal
 import subprocess

@@ -3,6 +3,7 @@ judged by mlperf-logging's own compliance checker (its command line) against the
 (``benchmark/compliance/mcnn.yaml``). First a log history written with :class:`RunLog` and broken in each way
 the rules forbid; then real two-worker Horovod runs (marked ``horovod``): a completed run, one stopped and
 resumed (its segments appended to one log), and a diverging one."""
+
 import json
 import subprocess
 from pathlib import Path
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 from mlperf_logging.mllog import constants
+from test_horovod import RESUMABLE, launch, make_config, start_and_signal
 
 from benchmark.train.mllog import ABORTED, RULES, SUCCESS, RunLog, checker_command, log_path, rules_path
-from test_horovod import RESUMABLE, launch, make_config, start_and_signal
 
 #: What the checker prints last on a compliant log, and on another.
 PASSED, FAILED = "INFO - SUCCESS", "ERROR - FAILED"
@@ -20,8 +21,9 @@ PASSED, FAILED = "INFO - SUCCESS", "ERROR - FAILED"
 
 def check(log: Path) -> subprocess.CompletedProcess:
     """mlperf-logging's compliance checker run on ``log`` with the suite's rules (its own log beside it)."""
-    return subprocess.run(checker_command(log, output=log.with_suffix(".checker.log")), capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        checker_command(log, output=log.with_suffix(".checker.log")), capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_passes(log: Path) -> subprocess.CompletedProcess:
@@ -50,8 +52,18 @@ def write(log: Path, entries: list[dict]) -> Path:
 
 # ---- the rules, on a history written by RunLog ----
 
-SETTINGS = dict(nodes=1, workers_per_node=2, global_batch_size=16, seed=0, train_samples=480, eval_samples=240,
-                base_lr=0.02, end_lr=1e-5, warmup_epochs=1.0, weight_decay=5e-5)
+SETTINGS = dict(
+    nodes=1,
+    workers_per_node=2,
+    global_batch_size=16,
+    seed=0,
+    train_samples=480,
+    eval_samples=240,
+    base_lr=0.02,
+    end_lr=1e-5,
+    warmup_epochs=1.0,
+    weight_decay=5e-5,
+)
 
 
 def segment(run_dir: Path, fresh: bool, resumed: dict | None, epochs: list[tuple[int, int, float]]) -> RunLog:
@@ -74,10 +86,12 @@ def history(tmp_path) -> Path:
     """A run of 3 epochs over 3 segments: stopped for a requeue in epoch 2, killed in epoch 3 after a periodic
     checkpoint at the end of epoch 2, then completed."""
     segment(tmp_path, True, None, [(1, 0, 0.5), (2, 0, None)]).abort("stopped on request", epochs_done=1, step=2)
-    segment(tmp_path, False, {"checkpoint": "ckpt-000005.json", "epoch": 1, "step": 2},
-            [(2, 2, 0.6), (3, 0, None)]).close()
-    segment(tmp_path, False, {"checkpoint": "ckpt-000006.json", "epoch": 2, "step": 0},
-            [(3, 0, 0.7)]).stop(SUCCESS, epoch_num=3)
+    segment(
+        tmp_path, False, {"checkpoint": "ckpt-000005.json", "epoch": 1, "step": 2}, [(2, 2, 0.6), (3, 0, None)]
+    ).close()
+    segment(tmp_path, False, {"checkpoint": "ckpt-000006.json", "epoch": 2, "step": 0}, [(3, 0, 0.7)]).stop(
+        SUCCESS, epoch_num=3
+    )
     return log_path(tmp_path)
 
 
@@ -85,9 +99,21 @@ def test_the_rules_ship_with_the_package_in_the_checkers_format():
     assert RULES.is_file() and rules_path().is_absolute()
     rules = yaml.safe_load(RULES.read_text())
     names = {entry["KEY"]["NAME"] for entry in rules if "KEY" in entry}
-    assert {"init_start", "init_stop", "run_start", "run_stop", "epoch_start", "epoch_stop", "eval_accuracy",
-            "global_batch_size", "number_of_nodes", "opt_base_learning_rate",
-            "opt_learning_rate_warmup_epochs", "submission_benchmark", "submission_platform"} <= names
+    assert {
+        "init_start",
+        "init_stop",
+        "run_start",
+        "run_stop",
+        "epoch_start",
+        "epoch_stop",
+        "eval_accuracy",
+        "global_batch_size",
+        "number_of_nodes",
+        "opt_base_learning_rate",
+        "opt_learning_rate_warmup_epochs",
+        "submission_benchmark",
+        "submission_platform",
+    } <= names
     command = checker_command("run/mllog.log")
     assert command[1:3] == ["-m", "mlperf_logging.compliance_checker"]
     assert command[command.index("--config") + 1] == str(rules_path()) and command[-1] == "run/mllog.log"
@@ -108,8 +134,7 @@ def test_a_fresh_start_truncates_and_a_resume_appends(tmp_path):
     segment(tmp_path, True, None, [(1, 0, 0.5)]).stop(SUCCESS, epoch_num=1)
     segment(tmp_path, True, None, [(1, 0, 0.5)]).stop(SUCCESS, epoch_num=1)
     assert [e["key"] for e in lines(log_path(tmp_path))].count(constants.INIT_START) == 1
-    segment(tmp_path, False, {"checkpoint": "ckpt-000001.json", "epoch": 1, "step": 0}, []).stop(SUCCESS,
-                                                                                                 epoch_num=1)
+    segment(tmp_path, False, {"checkpoint": "ckpt-000001.json", "epoch": 1, "step": 0}, []).stop(SUCCESS, epoch_num=1)
     assert [e["key"] for e in lines(log_path(tmp_path))].count(constants.INIT_START) == 2
     assert_passes(log_path(tmp_path))
 
@@ -132,6 +157,7 @@ def _set(key, index, **changes):
         for name, value in changes.items():
             (found["metadata"] if name in ("status", "epoch_num", "resumed_epochs", "step") else found)[name] = value
         return entries
+
     return change
 
 
@@ -140,27 +166,43 @@ def _swap(key_a, key_b):
         a, b = (next(i for i, e in enumerate(entries) if e["key"] == key) for key in (key_a, key_b))
         entries[a], entries[b] = entries[b], entries[a]
         return entries
+
     return swap
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (_drop(constants.RUN_STOP), "Required AT_LEAST_ONE occurrence of 'run_stop'"),
-    (_set(constants.RUN_STOP, -1, status=ABORTED), "s['status'] == 'success'"),
-    (_swap(constants.INIT_STOP, constants.RUN_START), "CHECK for 'run_start' failed"),
-    (_set(constants.EPOCH_START, 0, epoch_num=2), "CHECK for 'epoch_start' failed"),
-    (_set(constants.EVAL_ACCURACY, 1, value=1.5), "0 <= v['value'] <= 1"),
-    (_drop(constants.EVAL_ACCURACY), "CHECK for 'eval_stop' failed"),
-    (_set(constants.RUN_START, 2, resumed_epochs=3), "CHECK for 'run_start' failed"),
-    (_set(constants.GLOBAL_BATCH_SIZE, 1, value=32), "CHECK for 'global_batch_size' failed"),
-    (_set(constants.SUBMISSION_DIVISION, 0, value="closed"), "CHECK for 'submission_division' failed"),
-    (_drop(constants.SUBMISSION_PLATFORM), "Required AT_LEAST_ONE occurrence of 'submission_platform'"),
-], ids=["no-run_stop", "last-aborted", "run_start-in-init", "epoch-skipped", "accuracy-out-of-range",
-        "no-accuracy", "resumed-beyond-the-log", "batch-changed", "closed-division", "no-platform"])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (_drop(constants.RUN_STOP), "Required AT_LEAST_ONE occurrence of 'run_stop'"),
+        (_set(constants.RUN_STOP, -1, status=ABORTED), "s['status'] == 'success'"),
+        (_swap(constants.INIT_STOP, constants.RUN_START), "CHECK for 'run_start' failed"),
+        (_set(constants.EPOCH_START, 0, epoch_num=2), "CHECK for 'epoch_start' failed"),
+        (_set(constants.EVAL_ACCURACY, 1, value=1.5), "0 <= v['value'] <= 1"),
+        (_drop(constants.EVAL_ACCURACY), "CHECK for 'eval_stop' failed"),
+        (_set(constants.RUN_START, 2, resumed_epochs=3), "CHECK for 'run_start' failed"),
+        (_set(constants.GLOBAL_BATCH_SIZE, 1, value=32), "CHECK for 'global_batch_size' failed"),
+        (_set(constants.SUBMISSION_DIVISION, 0, value="closed"), "CHECK for 'submission_division' failed"),
+        (_drop(constants.SUBMISSION_PLATFORM), "Required AT_LEAST_ONE occurrence of 'submission_platform'"),
+    ],
+    ids=[
+        "no-run_stop",
+        "last-aborted",
+        "run_start-in-init",
+        "epoch-skipped",
+        "accuracy-out-of-range",
+        "no-accuracy",
+        "resumed-beyond-the-log",
+        "batch-changed",
+        "closed-division",
+        "no-platform",
+    ],
+)
 def test_the_rules_refuse_a_broken_history(history, tmp_path, breakage, message):
     assert_fails(write(tmp_path / "broken.log", breakage(lines(history))), message)
 
 
 # ---- real runs: two Horovod workers on real cells ----
+
 
 @pytest.fixture(scope="module")
 def completed_run(tmp_path_factory, shared_data):
@@ -210,14 +252,17 @@ def test_the_log_holds_rank_0s_view_of_the_run(completed_run):
 @pytest.mark.horovod
 def test_the_checker_fails_the_log_without_run_stop(completed_run, tmp_path):
     entries = lines(completed_run[1])
-    assert_fails(write(tmp_path / "cut.log", _drop(constants.RUN_STOP)(entries)),
-                 "Required AT_LEAST_ONE occurrence of 'run_stop' but found 0")
+    assert_fails(
+        write(tmp_path / "cut.log", _drop(constants.RUN_STOP)(entries)),
+        "Required AT_LEAST_ONE occurrence of 'run_stop' but found 0",
+    )
 
 
 @pytest.mark.horovod
 def test_a_diverging_run_logs_run_stop_aborted(tmp_path, shared_data):
-    config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30,
-                         warmup_epochs=0.0)
+    config = make_config(
+        tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30, warmup_epochs=0.0
+    )
     done, record = launch(config, tmp_path)
     assert done.returncode != 0 and record["status"] == "failed"
     log = log_path(config.run_dir)
@@ -247,8 +292,11 @@ def test_a_stopped_and_resumed_run_appends_a_segment_the_checker_passes(tmp_path
     starts = [e for e in entries if e["key"] == constants.RUN_START]
     assert len(starts) == 2 and "resumed_from" not in starts[0]["metadata"]
     event = record["resumes"]["events"][0]
-    assert (starts[1]["metadata"]["resumed_from"], starts[1]["metadata"]["resumed_epochs"],
-            starts[1]["metadata"]["resumed_step"]) == (event["checkpoint"], event["epoch"], event["step"])
+    assert (
+        starts[1]["metadata"]["resumed_from"],
+        starts[1]["metadata"]["resumed_epochs"],
+        starts[1]["metadata"]["resumed_step"],
+    ) == (event["checkpoint"], event["epoch"], event["step"])
     assert [e["metadata"]["status"] for e in entries if e["key"] == constants.RUN_STOP] == [ABORTED, SUCCESS]
     assert_passes(log)
 
@@ -260,5 +308,8 @@ def test_a_failure_before_the_log_opened_appends_init_start_and_run_stop_aborted
     start, stop = lines(history)[-2:]
     assert (start["key"], start["time_ms"]) == (constants.INIT_START, 1.7e12)
     assert (stop["key"], stop["metadata"]["status"], stop["metadata"]["reason"]) == (
-        constants.RUN_STOP, ABORTED, "DataError: no index.csv")
+        constants.RUN_STOP,
+        ABORTED,
+        "DataError: no index.csv",
+    )
     assert_fails(history, "s['status'] == 'success'")

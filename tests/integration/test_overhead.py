@@ -1,4 +1,5 @@
 """`mcnn-bench bench overhead`: the trainer and a bare loop of the same run, as real processes, side by side."""
+
 import re
 import subprocess
 import sys
@@ -15,12 +16,35 @@ def test_the_bare_loop_times_only_the_steps_after_the_warm_up(tmp_path):
 
 
 def test_bench_overhead_prints_both_sides_and_the_ratios():
-    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "bench", "overhead", "--image-size", "64", "64",
-                           "--batch-size", "4", "--steps", "4", "--warmup", "1", "--repeats", "1", "--threads", "1"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcnn_bench",
+            "bench",
+            "overhead",
+            "--image-size",
+            "64",
+            "64",
+            "--batch-size",
+            "4",
+            "--steps",
+            "4",
+            "--warmup",
+            "1",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()
-            if line.startswith(("suite ", "bare "))}
+    rows = {
+        line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line.startswith(("suite ", "bare "))
+    }
     assert set(rows) == {"suite", "bare"} and all(float(v) > 0 for values in rows.values() for v in values)
     ratios = re.search(r"overhead .*: ([+-][\d.]+) %; memory .*: ([\d.]+)x", done.stdout)
     assert ratios and float(ratios.group(2)) > 0

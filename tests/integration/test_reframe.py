@@ -10,6 +10,7 @@ The tests marked ``slurm`` use the ``slurm_cluster`` fixture (tests/conftest.py)
 skip, or fail when MCNN_REQUIRE_SLURM=1. The sanity helpers are also tested on hand-made records, without
 a cluster.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,10 +38,26 @@ def run_reframe(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
     """Runs ``reframe -C SETTINGS -c CHECK -r`` with ``options``, in ``tmp_path``, with every folder it
     writes under ``tmp_path``: ``output/``, ``stage/``, ``perflogs/``, ``report.json`` and ``reframe.log``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RFM_")}
-    cmd = [str(REFRAME), "-C", str(SETTINGS), "-c", str(CHECK), "-r", "--nocolor",
-           "--prefix", str(tmp_path), "-o", str(tmp_path / "output"), "-s", str(tmp_path / "stage"),
-           "--perflogdir", str(tmp_path / "perflogs"), "--report-file", str(tmp_path / "report.json"),
-           *options]
+    cmd = [
+        str(REFRAME),
+        "-C",
+        str(SETTINGS),
+        "-c",
+        str(CHECK),
+        "-r",
+        "--nocolor",
+        "--prefix",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "output"),
+        "-s",
+        str(tmp_path / "stage"),
+        "--perflogdir",
+        str(tmp_path / "perflogs"),
+        "--report-file",
+        str(tmp_path / "report.json"),
+        *options,
+    ]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=REFRAME_TIMEOUT)
 
 
@@ -75,8 +92,12 @@ def test_the_perflog_holds_the_records_throughput(passed, check_record):
     tmp_path, proc = passed
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [row] = perflog_rows(tmp_path)
-    assert (row["system"], row["partition"], row["environ"], row["result"]) == ("devcluster", "debug",
-                                                                                 "mcnn-bench", "pass")
+    assert (row["system"], row["partition"], row["environ"], row["result"]) == (
+        "devcluster",
+        "debug",
+        "mcnn-bench",
+        "pass",
+    )
     assert row["jobid"].isdigit()
     assert row["images_per_second_unit"] == "images/s" and row["time_to_train_unit"] == "s"
     images_per_second, time_to_train = float(row["images_per_second_value"]), float(row["time_to_train_value"])
@@ -87,8 +108,13 @@ def test_the_perflog_holds_the_records_throughput(passed, check_record):
     [record_path] = (tmp_path / "output").rglob("record.json")
     record = check_record(record_path)
     assert record["status"] == "completed"
-    assert record["topology"] == {"nodes": 1, "workers_per_node": 2, "workers": 2, "local_batch_size": 8,
-                                  "global_batch_size": 16}
+    assert record["topology"] == {
+        "nodes": 1,
+        "workers_per_node": 2,
+        "workers": 2,
+        "local_batch_size": 8,
+        "global_batch_size": 16,
+    }
     assert images_per_second == pytest.approx(record["throughput"]["images_per_second"])
     assert time_to_train == pytest.approx(record["time_to_train"]["seconds"])
     # srun started both workers as one MPI job on one node of the cluster.
@@ -108,6 +134,7 @@ def test_a_run_that_fails_fails_the_check(slurm_cluster, tmp_path):
 
 # The sanity helpers on hand-made records: no cluster needed.
 
+
 @pytest.fixture(scope="module")
 def check_module():
     """The check file, imported the way ReFrame's loader imports it."""
@@ -118,8 +145,13 @@ def check_module():
 
 def write_record(path: Path, **fields) -> Path:
     """Writes a minimal completed run record, with ``fields`` replaced, to ``path``."""
-    record = {"status": "completed", "failure": None, "topology": {"workers": 2},
-              "throughput": {"images_per_second": 90.5}, "time_to_train": {"seconds": 12.5, "reason": None}}
+    record = {
+        "status": "completed",
+        "failure": None,
+        "topology": {"workers": 2},
+        "throughput": {"images_per_second": 90.5},
+        "time_to_train": {"seconds": 12.5, "reason": None},
+    }
     record.update(fields)
     path.write_text(json.dumps(record))
     return path
@@ -131,13 +163,23 @@ def test_sanity_passes_a_completed_record(check_module, tmp_path):
     assert check_module.record_value(str(path), "throughput", "images_per_second").evaluate() == 90.5
 
 
-@pytest.mark.parametrize("fields, workers, message", [
-    ({"status": "failed", "failure": {"reason": "DataError: no images"}}, 2, "status 'failed': DataError: no images"),
-    ({}, 4, "2 workers trained, 4 tasks were started"),
-    ({"time_to_train": {"seconds": None, "reason": "top-1 never reached 0.99"}}, 2,
-     "time_to_train.seconds is missing or null: top-1 never reached 0.99"),
-    ({"throughput": {"images_per_second": None}}, 2, "throughput.images_per_second is missing or null"),
-])
+@pytest.mark.parametrize(
+    "fields, workers, message",
+    [
+        (
+            {"status": "failed", "failure": {"reason": "DataError: no images"}},
+            2,
+            "status 'failed': DataError: no images",
+        ),
+        ({}, 4, "2 workers trained, 4 tasks were started"),
+        (
+            {"time_to_train": {"seconds": None, "reason": "top-1 never reached 0.99"}},
+            2,
+            "time_to_train.seconds is missing or null: top-1 never reached 0.99",
+        ),
+        ({"throughput": {"images_per_second": None}}, 2, "throughput.images_per_second is missing or null"),
+    ],
+)
 def test_sanity_fails_with_the_records_reason(check_module, tmp_path, fields, workers, message):
     from reframe.core.exceptions import SanityError
 

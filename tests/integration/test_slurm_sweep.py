@@ -1,6 +1,7 @@
 """SLURM sweeps against the real development cluster (slurmctld, slurmd per node, slurmdbd): Horovod over
 MPI across nodes, failed and cancelled jobs as failed rows, re-runs that submit only what is missing, and
 the dry-run sbatch script pinned by a golden file and submitted by hand."""
+
 import datetime
 import io
 import json
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def read_record(run_dir: Path) -> dict:
     """The run's record, validated by the record model, as JSON data."""
     return RunRecord.read(run_dir).model_dump(mode="json")
+
+
 GOLDEN = ROOT / "tests" / "integration" / "golden" / "devcluster-scaling-n2-w2-b8.sbatch"
 pytestmark = pytest.mark.slurm
 
@@ -63,8 +66,13 @@ def two_by_two(slurm_cluster, cells, tmp_path_factory):
 def test_two_nodes_two_workers_each_over_mpi(two_by_two):
     _, statuses, record = two_by_two
     assert [s.state for s in statuses] == ["completed"], statuses
-    assert record["topology"] == {"nodes": 2, "workers_per_node": 2, "workers": 4, "local_batch_size": 8,
-                                  "global_batch_size": 32}
+    assert record["topology"] == {
+        "nodes": 2,
+        "workers_per_node": 2,
+        "workers": 4,
+        "local_batch_size": 8,
+        "global_batch_size": 32,
+    }
     assert record["provenance"]["horovod_controller"] == "mpi"
     hosts = record["provenance"]["hostnames"]
     # ranks 0,1 on one node and 2,3 on another (SLURM's block distribution), both cluster nodes
@@ -208,8 +216,13 @@ def test_runs_stuck_pending_show_why_and_are_cancelled(slurm_cluster, cells, tmp
 def test_ctrl_c_leaves_slurm_jobs_running_and_the_next_sweep_waits_for_them(slurm_cluster, cells, tmp_path):
     spec_path = tmp_path / "interrupt.toml"
     spec_path.write_text(tomli_w.dumps(raw_spec(cells, "interrupt", nodes=(1,), wpn=(1,), epochs=2, steps=3)))
-    driver = subprocess.Popen([sys.executable, "-m", "mcnn_bench", "sweep", str(spec_path)], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "mcnn_bench", "sweep", str(spec_path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = tmp_path / "results" / "interrupt" / "sweep.json"
     deadline = time.time() + 60
     while not (state.exists() and json.loads(state.read_text())["runs"]) and time.time() < deadline:
@@ -255,8 +268,9 @@ def test_dry_run_script_runs_with_plain_sbatch(slurm_cluster, tmp_path):
     # the example trains for 3 full epochs; a short version of the same script is enough here
     config = run_dir / "config.dry-run.json"
     config.write_text(config.read_text().replace('"steps_per_epoch": null', '"steps_per_epoch": 2'))
-    done = subprocess.run(["sbatch", "--parsable", "--wait", str(run_dir / "job.sbatch")],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["sbatch", "--parsable", "--wait", str(run_dir / "job.sbatch")], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     record = read_record(run_dir)
     assert record["status"] == "completed" and record["topology"]["workers"] == 2
@@ -305,8 +319,9 @@ def test_a_run_past_its_time_limit_is_requeued_and_resumes(uninterrupted, cells,
     assert record["model"]["final_weights_sha256_per_rank"] == uninterrupted["model"]["final_weights_sha256_per_rank"]
     assert record["epochs"][-1]["val_top1"] == pytest.approx(uninterrupted["epochs"][-1]["val_top1"], abs=0.02)
     # time to train counts training time only: less than the wall time from start to finish
-    wall = datetime.datetime.fromisoformat(record["provenance"]["finished_at"]) - \
-        datetime.datetime.fromisoformat(record["provenance"]["started_at"])
+    wall = datetime.datetime.fromisoformat(record["provenance"]["finished_at"]) - datetime.datetime.fromisoformat(
+        record["provenance"]["started_at"]
+    )
     assert record["epochs"][-1]["elapsed_seconds"] < wall.total_seconds() - resumes["wall_seconds_lost"] + 1
 
 

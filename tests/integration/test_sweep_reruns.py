@@ -1,6 +1,7 @@
 """Re-running a sweep whose spec changed, and interrupting a sweep, with the real local executor
 (submitit + horovodrun): a run is identified by its fingerprint, so an edited spec never passes old
 results off as new ones; Ctrl-C stops local runs and records them as failed."""
+
 import io
 import json
 import os
@@ -107,9 +108,13 @@ def _workers_of(config: Path) -> list[psutil.Process]:
 def test_ctrl_c_stops_the_local_run_and_records_it_as_failed(cells, tmp_path):
     spec_path = write_spec(tmp_path / "long.toml", cells, epochs=50, steps=50, name="long")
     results = tmp_path / "results"
-    driver = subprocess.Popen([sys.executable, "-m", "mcnn_bench", "sweep", str(spec_path), "--results-dir",
-                               str(results)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "mcnn_bench", "sweep", str(spec_path), "--results-dir", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     run_dir = results / "long" / "n1-w1-b8"
     deadline = time.time() + 120
     while not (run_dir / "progress.json").exists() and time.time() < deadline:

@@ -4,6 +4,7 @@ stuck, running until cancelled, vanished) and outlives the driver's executor ins
 scheduler does; :meth:`FakeScheduler.executor` is the :class:`slurm.executor.Executor` class to register
 as ``executor.kind = "fake"``. Every poll moves each job asked about one phase on, so a test runs in
 milliseconds what takes a real executor minutes."""
+
 from __future__ import annotations
 
 import itertools
@@ -48,8 +49,13 @@ FATES = {
     "fails with a record": Fate(record="failed", state="FAILED", reason="DataError: the trainer's own failure"),
     "stuck": Fate(phases=("pending",), pending_reason="PartitionDown", record=None, state="CANCELLED"),
     "runs long": Fate(phases=("pending", "running"), record=None),
-    "vanishes": Fate(phases=("running", "done"), record=None, state=None, vanishes=True,
-                     reason="fake job {job_id} vanished: the scheduler no longer knows it"),
+    "vanishes": Fate(
+        phases=("running", "done"),
+        record=None,
+        state=None,
+        vanishes=True,
+        reason="fake job {job_id} vanished: the scheduler no longer knows it",
+    ),
 }
 
 
@@ -193,9 +199,15 @@ class FakeExecutor(Executor):
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
         """One call to the fake scheduler for all jobs; each moves one phase on."""
         known = self.scheduler.poll([job.job_id for job in jobs])
-        return {job_id: JobView(job.phase, float(job.polls), accounting={"pending_seconds": 60.0 * job.polls},
-                                reason=job.fate.pending_reason if job.phase == "pending" else None)
-                for job_id, job in known.items()}
+        return {
+            job_id: JobView(
+                job.phase,
+                float(job.polls),
+                accounting={"pending_seconds": 60.0 * job.polls},
+                reason=job.fate.pending_reason if job.phase == "pending" else None,
+            )
+            for job_id, job in known.items()
+        }
 
     def stuck(self, view: JobView) -> str | None:
         """Give up on a job pending for one of :data:`STUCK_REASONS`."""
@@ -213,8 +225,13 @@ class FakeExecutor(Executor):
         if fake.fate.vanishes:
             scheduler = Scheduler(kind=self.kind, job_id=job.job_id)
         else:
-            scheduler = Scheduler(kind=self.kind, job_id=job.job_id, node_list=NODE, elapsed_seconds=float(fake.polls),
-                                  state="CANCELLED" if fake.cancelled else fake.fate.state)
+            scheduler = Scheduler(
+                kind=self.kind,
+                job_id=job.job_id,
+                node_list=NODE,
+                elapsed_seconds=float(fake.polls),
+                state="CANCELLED" if fake.cancelled else fake.fate.state,
+            )
         reason = f"fake job {job.job_id} was cancelled" if fake.cancelled else fake.fate.reason
         return Outcome(scheduler, reason.format(job_id=job.job_id, config=fake.config_path))
 

@@ -9,47 +9,112 @@ import pandas as pd
 import pytest
 
 from analysis.columns import (
-    BEST_TOP1_CI, EFFICIENCY, EPOCHS_TO_TARGET, GLOBAL_BATCH, IMAGES_PER_SECOND, NODES, PEAK_RSS_MIB, REASON, SPEEDUP,
-    STATUS, TTT_MINUTES, TTT_TOP5_MINUTES, WORKERS, WORKERS_PER_NODE, WORKLOAD, label, read_csv,
+    BEST_TOP1_CI,
+    EFFICIENCY,
+    EPOCHS_TO_TARGET,
+    GLOBAL_BATCH,
+    IMAGES_PER_SECOND,
+    NODES,
+    PEAK_RSS_MIB,
+    REASON,
+    SPEEDUP,
+    STATUS,
+    TTT_MINUTES,
+    TTT_TOP5_MINUTES,
+    WORKERS,
+    WORKERS_PER_NODE,
+    WORKLOAD,
+    label,
+    read_csv,
 )
 from analysis.records import from_records, load_records
-from benchmark.config import TrainConfig
-from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, Scheduler, StepSeconds, Threads,
-                              Throughput, TimeToTarget, TimeToTrain, Topology)
 from analysis.report import analyze, format_summary
 from analysis.tables import memory_table, node_scaling, scaling, table1
+from benchmark.config import TrainConfig
+from benchmark.record import (
+    Epoch,
+    Failure,
+    Memory,
+    ModelInfo,
+    Provenance,
+    RunRecord,
+    Scheduler,
+    StepSeconds,
+    Threads,
+    Throughput,
+    TimeToTarget,
+    TimeToTrain,
+    Topology,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SWEEP = "unit"
 CONFIG = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=3, steps_per_epoch=40)
-PROVENANCE = Provenance(hostnames=["node1"], cpu_model="test CPU", logical_cpus=2,
-                        threads=Threads(intra_op=1, inter_op=1, omp_num_threads="1", affinity_cores=2),
-                        software={"tensorflow-cpu": "2.18.1"}, horovod_controller="gloo", git_commit=None,
-                        started_at="2026-11-22T00:00:00+00:00", train_images=640, val_images=160, steps_per_epoch=40)
+PROVENANCE = Provenance(
+    hostnames=["node1"],
+    cpu_model="test CPU",
+    logical_cpus=2,
+    threads=Threads(intra_op=1, inter_op=1, omp_num_threads="1", affinity_cores=2),
+    software={"tensorflow-cpu": "2.18.1"},
+    horovod_controller="gloo",
+    git_commit=None,
+    started_at="2026-11-22T00:00:00+00:00",
+    train_images=640,
+    val_images=160,
+    steps_per_epoch=40,
+)
 
 
-def make_record(nodes=1, workers_per_node=1, local_batch=16, images_per_second=100.0, ttt_seconds=300.0,
-                status="completed", run_id=None):
+def make_record(
+    nodes=1,
+    workers_per_node=1,
+    local_batch=16,
+    images_per_second=100.0,
+    ttt_seconds=300.0,
+    status="completed",
+    run_id=None,
+):
     """A record made by the record model, as JSON data; a failed run carries a failure and nulls where it
     never got to."""
     workers = nodes * workers_per_node
     run_id = run_id or f"n{nodes}-w{workers_per_node}-b{local_batch}"
-    config = CONFIG.updated("run", sweep=SWEEP, run_id=run_id, nodes=nodes, workers_per_node=workers_per_node,
-                            local_batch_size=local_batch)
+    config = CONFIG.updated(
+        "run", sweep=SWEEP, run_id=run_id, nodes=nodes, workers_per_node=workers_per_node, local_batch_size=local_batch
+    )
     if status == "failed":
         failure = Failure(reason="MemoryError: out of memory", traceback="...")
         return RunRecord.failed(config, failure, scheduler=Scheduler(kind="slurm", job_id="42")).model_dump(mode="json")
-    epochs = [Epoch(epoch=e, learning_rate=0.001 * e, train_loss=2.0 / e, val_loss=1.9 / e, val_top1=0.3 * e,
-                    val_top5=1.0, elapsed_seconds=100.0 * e) for e in (1, 2, 3)]
+    epochs = [
+        Epoch(
+            epoch=e,
+            learning_rate=0.001 * e,
+            train_loss=2.0 / e,
+            val_loss=1.9 / e,
+            val_top1=0.3 * e,
+            val_top5=1.0,
+            elapsed_seconds=100.0 * e,
+        )
+        for e in (1, 2, 3)
+    ]
     record = RunRecord(
-        sweep=SWEEP, run_id=run_id, status="completed", config=config,
-        topology=Topology.of(nodes, workers_per_node, local_batch), provenance=PROVENANCE,
+        sweep=SWEEP,
+        run_id=run_id,
+        status="completed",
+        config=config,
+        topology=Topology.of(nodes, workers_per_node, local_batch),
+        provenance=PROVENANCE,
         model=ModelInfo(parameters=1000, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"] * workers),
-        throughput=Throughput(warmup_steps=5, timed_steps=40, images=1280, window_seconds=1280 / images_per_second,
-                              images_per_second=images_per_second,
-                              step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3)),
+        throughput=Throughput(
+            warmup_steps=5,
+            timed_steps=40,
+            images=1280,
+            window_seconds=1280 / images_per_second,
+            images_per_second=images_per_second,
+            step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3),
+        ),
         memory=Memory(peak_rss_bytes_per_rank=[3 * 2**20] * workers, peak_rss_bytes_max=3 * 2**20),
-        epochs=epochs, time_to_train=TimeToTrain(target_top1=0.9, seconds=ttt_seconds, epochs=3, reason=None),
+        epochs=epochs,
+        time_to_train=TimeToTrain(target_top1=0.9, seconds=ttt_seconds, epochs=3, reason=None),
         scheduler=Scheduler(kind="slurm", job_id="42"),
     )
     return record.model_dump(mode="json")
@@ -101,8 +166,15 @@ def test_records_made_before_the_new_sections_still_load(tmp_path):
     assert loaded.problems == []
     run = loaded.runs.iloc[0]
     assert (run["variant"], run["split"], run["leaky"]) == ("none", "field", False)
-    for column in ("ttt_top5_seconds", "ttt_top5_epochs", "target_top5", "best_val_top1_ci_low", "activation_bytes",
-                   "achieved_gflops_per_second", "peak_rss_over_lower_bound"):
+    for column in (
+        "ttt_top5_seconds",
+        "ttt_top5_epochs",
+        "target_top5",
+        "best_val_top1_ci_low",
+        "activation_bytes",
+        "achieved_gflops_per_second",
+        "peak_rss_over_lower_bound",
+    ):
         assert pd.isna(run[column]), column
     assert loaded.epochs[["val_top1_ci_low", "val_top5_ci_high"]].isna().all().all()
     row = table1(loaded.runs).iloc[0]
@@ -111,15 +183,34 @@ def test_records_made_before_the_new_sections_still_load(tmp_path):
 
 def test_intervals_top5_time_and_analytic_reach_the_tables():
     """Records with every new section (read in memory: ``from_records``)."""
-    epochs = [Epoch(epoch=e, learning_rate=0.01, train_loss=1.0 / e, val_top1=top1, val_top5=top5,
-                    val_top1_ci=(top1 - 0.05, min(1.0, top1 + 0.03)), val_top5_ci=(top5 - 0.02, top5),
-                    elapsed_seconds=60.0 * e) for e, top1, top5 in ((1, 0.6, 0.9), (2, 0.8, 0.97), (3, 0.7, 0.95))]
+    epochs = [
+        Epoch(
+            epoch=e,
+            learning_rate=0.01,
+            train_loss=1.0 / e,
+            val_top1=top1,
+            val_top5=top5,
+            val_top1_ci=(top1 - 0.05, min(1.0, top1 + 0.03)),
+            val_top5_ci=(top5 - 0.02, top5),
+            elapsed_seconds=60.0 * e,
+        )
+        for e, top1, top5 in ((1, 0.6, 0.9), (2, 0.8, 0.97), (3, 0.7, 0.95))
+    ]
     data = make_record()
-    record = RunRecord.model_validate({
-        **data, "epochs": [e.model_dump() for e in epochs],
-        "time_to_train": TimeToTrain(target_top1=0.9, seconds=None, epochs=None, reason="not reached",
-                                     top5=TimeToTarget(target=0.95, seconds=120.0, epochs=2, reason=None)).model_dump(),
-    }, strict=False)
+    record = RunRecord.model_validate(
+        {
+            **data,
+            "epochs": [e.model_dump() for e in epochs],
+            "time_to_train": TimeToTrain(
+                target_top1=0.9,
+                seconds=None,
+                epochs=None,
+                reason="not reached",
+                top5=TimeToTarget(target=0.95, seconds=120.0, epochs=2, reason=None),
+            ).model_dump(),
+        },
+        strict=False,
+    )
     loaded = from_records([(record, Path("record.json"))])
     run = loaded.runs.iloc[0]
     assert (run["best_val_top1_ci_low"], run["best_val_top1_ci_high"]) == pytest.approx((0.75, 0.83))
@@ -189,14 +280,17 @@ def test_memory_table_in_mib(sweep_dir):
     assert pd.isna(table[PEAK_RSS_MIB].iloc[-1])
 
 
-@pytest.mark.parametrize("content, reason", [
-    ('{"schema_version": 1, "sweep": "unit", "run_', "invalid JSON"),
-    ("", "invalid JSON"),
-    ('{"schema_version": 2, "sweep": "unit", "run_id": "x", "status": "completed"}', "config: required"),
-    (json.dumps({**make_record(), "schema_version": 1}), "schema_version"),
-    (json.dumps({**make_record(), "topology": None}), "topology"),
-    (json.dumps([1, 2]), "must be an object"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ('{"schema_version": 1, "sweep": "unit", "run_', "invalid JSON"),
+        ("", "invalid JSON"),
+        ('{"schema_version": 2, "sweep": "unit", "run_id": "x", "status": "completed"}', "config: required"),
+        (json.dumps({**make_record(), "schema_version": 1}), "schema_version"),
+        (json.dumps({**make_record(), "topology": None}), "topology"),
+        (json.dumps([1, 2]), "must be an object"),
+    ],
+)
 def test_malformed_record_is_reported_and_skipped(sweep_dir, content, reason):
     bad = sweep_dir / SWEEP / "broken" / "record.json"
     bad.parent.mkdir(parents=True)
@@ -226,10 +320,24 @@ def test_analyze_writes_every_file(sweep_dir):
     outputs = analyze(sweep_dir)
     out = sweep_dir / "analysis"
     assert outputs.out_dir == out
-    expected = ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv", "memory.csv", "step_breakdown.csv",
-                "step_breakdown.md", "throughput.png",
-                "scaling_efficiency.png", "fig2_activations.png", "fig5_batch_size.png", "fig7_training_curves.png",
-                "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png", "curves/unit.png"]
+    expected = [
+        "table1.csv",
+        "table1.md",
+        "scaling.csv",
+        "node_scaling.csv",
+        "memory.csv",
+        "step_breakdown.csv",
+        "step_breakdown.md",
+        "throughput.png",
+        "scaling_efficiency.png",
+        "fig2_activations.png",
+        "fig5_batch_size.png",
+        "fig7_training_curves.png",
+        "fig8_speedup.png",
+        "fig9_top1_lr.png",
+        "fig10_scaling_efficiency.png",
+        "curves/unit.png",
+    ]
     assert sorted(outputs.files) == sorted(out / name for name in expected)
     assert set(outputs.seconds) == {"load", "tables", "plots", "curves"}
     for png in out.rglob("*.png"):
@@ -252,8 +360,11 @@ def test_analyze_writes_every_file(sweep_dir):
 
 def test_per_run_curves_are_written_on_request(sweep_dir):
     outputs = analyze(sweep_dir, per_run_curves=True, jobs=2)
-    curves = sorted(path.relative_to(outputs.out_dir / "curves").as_posix()
-                    for path in outputs.files if path.parent.name == "curves")
+    curves = sorted(
+        path.relative_to(outputs.out_dir / "curves").as_posix()
+        for path in outputs.files
+        if path.parent.name == "curves"
+    )
     assert curves == ["n1-w1-b16.png", "n1-w2-b16.png", "n2-w2-b16.png", "unit.png"]
     for path in outputs.files:
         assert path.is_file()
@@ -269,21 +380,36 @@ def test_analyze_honours_out_dir_and_separates_sweeps(tmp_path):
     assert (out / "curves" / SWEEP / "n1-w1-b16.png").is_file()
     assert (out / "curves" / "other" / "n1-w1-b16.png").is_file()
     assert not (results / "analysis").exists()
-    assert [line.split(":")[0] for line in outputs.skipped] == ["fig8_speedup.png", "fig10_scaling_efficiency.png",
-                                                                "step_breakdown.png"]  # these records have no breakdown
+    assert [line.split(":")[0] for line in outputs.skipped] == [
+        "fig8_speedup.png",
+        "fig10_scaling_efficiency.png",
+        "step_breakdown.png",
+    ]  # these records have no breakdown
 
 
 def test_analyze_all_runs_failed_skips_scaling_figures(tmp_path):
     write_record(tmp_path, {**make_record(status="failed"), "topology": None, "epochs": None})
     outputs = analyze(tmp_path)
     assert outputs.table1[REASON].tolist() == ["MemoryError: out of memory"]
-    assert [path.name for path in outputs.files] == ["table1.csv", "table1.md", "scaling.csv", "node_scaling.csv",
-                                                     "memory.csv", "step_breakdown.csv", "step_breakdown.md",
-                                                     "fig2_activations.png"]
+    assert [path.name for path in outputs.files] == [
+        "table1.csv",
+        "table1.md",
+        "scaling.csv",
+        "node_scaling.csv",
+        "memory.csv",
+        "step_breakdown.csv",
+        "step_breakdown.md",
+        "fig2_activations.png",
+    ]
     assert [line.split(":")[0] for line in outputs.skipped[:2]] == ["throughput.png", "scaling_efficiency.png"]
     assert [line.split(":")[0] for line in outputs.skipped[2:]] == [
-        "fig5_batch_size.png", "fig7_training_curves.png", "fig8_speedup.png", "fig9_top1_lr.png",
-        "fig10_scaling_efficiency.png", "step_breakdown.png"]
+        "fig5_batch_size.png",
+        "fig7_training_curves.png",
+        "fig8_speedup.png",
+        "fig9_top1_lr.png",
+        "fig10_scaling_efficiency.png",
+        "step_breakdown.png",
+    ]
     assert "not drawn: throughput.png" in format_summary(outputs)
 
 

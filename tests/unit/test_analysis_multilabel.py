@@ -13,23 +13,68 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_analysis import PNG_SIGNATURE, make_record, write_record
 
-from analysis.columns import (BEST_MEAN_AUROC, BEST_TOP1_CI, EPOCH, FASTEST_EPOCH, IMAGES_PER_SECOND, MEAN_AUROC, MODEL,
-                              OPTIMIZER, RUN_ID, SECONDS_PER_EPOCH, SLOWEST_EPOCH, SWEEP, THREADS, TTT_MINUTES,
-                              TTT_TARGET, UNDEFINED, read_csv)
+from analysis.columns import (
+    BEST_MEAN_AUROC,
+    BEST_TOP1_CI,
+    EPOCH,
+    FASTEST_EPOCH,
+    IMAGES_PER_SECOND,
+    MEAN_AUROC,
+    MODEL,
+    OPTIMIZER,
+    RUN_ID,
+    SECONDS_PER_EPOCH,
+    SLOWEST_EPOCH,
+    SWEEP,
+    THREADS,
+    TTT_MINUTES,
+    TTT_TARGET,
+    UNDEFINED,
+    read_csv,
+)
 from analysis.differences import per_run_or_pooled, run_labels, settings
 from analysis.records import load_records
 from analysis.report import analyze, format_summary
 from benchmark.config import TrainConfig
 from benchmark.data.chestxray14 import CHEXNET_CLASSES
+from benchmark.record import (
+    Epoch,
+    Failure,
+    Memory,
+    ModelInfo,
+    Provenance,
+    RunRecord,
+    StepSeconds,
+    Threads,
+    Throughput,
+    Topology,
+)
 from benchmark.train.metrics import time_to_train
-from benchmark.record import (Epoch, Failure, Memory, ModelInfo, Provenance, RunRecord, StepSeconds, Threads,
-                              Throughput, Topology)
-from test_analysis import PNG_SIGNATURE, make_record, write_record
 
 #: CheXNet's test AUROCs (Rajpurkar et al. 2017, Table 1), the level the generated runs approach.
-CHEXNET_AUROC = dict(zip(CHEXNET_CLASSES, (0.8094, 0.9248, 0.8638, 0.7345, 0.8676, 0.7802, 0.7680, 0.8887, 0.7901,
-                                           0.8878, 0.9371, 0.8047, 0.8062, 0.9164)))
+CHEXNET_AUROC = dict(
+    zip(
+        CHEXNET_CLASSES,
+        (
+            0.8094,
+            0.9248,
+            0.8638,
+            0.7345,
+            0.8676,
+            0.7802,
+            0.7680,
+            0.8887,
+            0.7901,
+            0.8878,
+            0.9371,
+            0.8047,
+            0.8062,
+            0.9164,
+        ),
+    )
+)
 #: CheXNet's published split (chexnet_{train,val}_list.txt): training and validation images.
 TRAIN_IMAGES, VAL_IMAGES = 78_468, 11_219
 PARAMETERS = {"densenet121": 6_968_206, "vgg16": 14_721_870}
@@ -39,15 +84,36 @@ NEW_FILES = ("auroc_per_class.csv", "auroc_per_class.md", "epoch_time.csv")
 NEW_FOLDERS = ("auroc", "epoch_time", "val_loss")
 
 
-def chexnet_record(sweep: str, run_id: str, model: str = "densenet121", optimizer: str = "adam", batch: int = 8,
-                   threads: int = 4, seed: int = 0, undefined: tuple[str, ...] = (), status: str = "completed") -> dict:
+def chexnet_record(
+    sweep: str,
+    run_id: str,
+    model: str = "densenet121",
+    optimizer: str = "adam",
+    batch: int = 8,
+    threads: int = 4,
+    seed: int = 0,
+    undefined: tuple[str, ...] = (),
+    status: str = "completed",
+) -> dict:
     """A CheXNet-style run record as JSON data: 1 node x 1 worker at local batch ``batch`` and ``threads``
     intra-op threads, ``EPOCHS`` epochs whose per-class AUROCs approach CheXNet's, the classes in
     ``undefined`` without an AUROC (null) in every epoch, wall time per epoch falling with threads."""
-    config = TrainConfig.from_flat(source="chestxray14", dir="/data/chestxray14", image_size=(224, 224), split="lists",
-                                   name=model, optimizer=optimizer, epochs=EPOCHS, target_mean_auroc=0.8,
-                                   sweep=sweep, run_id=run_id, nodes=1, workers_per_node=1, local_batch_size=batch,
-                                   intra_op_threads=threads)
+    config = TrainConfig.from_flat(
+        source="chestxray14",
+        dir="/data/chestxray14",
+        image_size=(224, 224),
+        split="lists",
+        name=model,
+        optimizer=optimizer,
+        epochs=EPOCHS,
+        target_mean_auroc=0.8,
+        sweep=sweep,
+        run_id=run_id,
+        nodes=1,
+        workers_per_node=1,
+        local_batch_size=batch,
+        intra_op_threads=threads,
+    )
     if status == "failed":
         return RunRecord.failed(config, Failure(reason="MemoryError: out of memory")).model_dump(mode="json")
     rng = random.Random(seed)
@@ -57,29 +123,55 @@ def chexnet_record(sweep: str, run_id: str, model: str = "densenet121", optimize
         tracing = 40.0 if epoch == 1 else 0.0  # the first epoch traces the step
         elapsed += (TRAIN_IMAGES + VAL_IMAGES / 3) / images_per_second * rng.uniform(0.97, 1.03) + tracing
         reached = 0.8 + 0.2 * epoch / EPOCHS
-        auroc = {name: None if name in undefined else min(1.0, value * reached + rng.uniform(-0.02, 0.02))
-                 for name, value in CHEXNET_AUROC.items()}
+        auroc = {
+            name: None if name in undefined else min(1.0, value * reached + rng.uniform(-0.02, 0.02))
+            for name, value in CHEXNET_AUROC.items()
+        }
         defined = [value for value in auroc.values() if value is not None]
-        epochs.append(Epoch(epoch=epoch, learning_rate=0.001 * 0.9 ** (epoch - 1), train_loss=0.2 - 0.015 * epoch,
-                            val_loss=0.19 - 0.01 * epoch + rng.uniform(0, 0.01), val_auroc=auroc,
-                            val_auroc_mean=sum(defined) / len(defined), elapsed_seconds=elapsed))
+        epochs.append(
+            Epoch(
+                epoch=epoch,
+                learning_rate=0.001 * 0.9 ** (epoch - 1),
+                train_loss=0.2 - 0.015 * epoch,
+                val_loss=0.19 - 0.01 * epoch + rng.uniform(0, 0.01),
+                val_auroc=auroc,
+                val_auroc_mean=sum(defined) / len(defined),
+                elapsed_seconds=elapsed,
+            )
+        )
     steps = TRAIN_IMAGES // batch
     step = batch / images_per_second
     record = RunRecord(
-        sweep=sweep, run_id=run_id, status="completed", config=config, topology=Topology.of(1, 1, batch),
-        provenance=Provenance(hostnames=["node1"], cpu_model="Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
-                              logical_cpus=80,
-                              threads=Threads(intra_op=threads, inter_op=2, omp_num_threads=str(threads),
-                                              affinity_cores=20),
-                              software={"tensorflow-cpu": "2.18.1"}, horovod_controller="gloo", git_commit=None,
-                              started_at="2026-11-22T00:00:00+00:00", train_images=TRAIN_IMAGES,
-                              val_images=VAL_IMAGES, steps_per_epoch=steps),
+        sweep=sweep,
+        run_id=run_id,
+        status="completed",
+        config=config,
+        topology=Topology.of(1, 1, batch),
+        provenance=Provenance(
+            hostnames=["node1"],
+            cpu_model="Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz",
+            logical_cpus=80,
+            threads=Threads(intra_op=threads, inter_op=2, omp_num_threads=str(threads), affinity_cores=20),
+            software={"tensorflow-cpu": "2.18.1"},
+            horovod_controller="gloo",
+            git_commit=None,
+            started_at="2026-11-22T00:00:00+00:00",
+            train_images=TRAIN_IMAGES,
+            val_images=VAL_IMAGES,
+            steps_per_epoch=steps,
+        ),
         model=ModelInfo(parameters=PARAMETERS[model], initial_weights_sha256="a", final_weights_sha256_per_rank=["b"]),
-        throughput=Throughput(warmup_steps=2, timed_steps=steps - 2, images=(steps - 2) * batch,
-                              window_seconds=(steps - 2) * step, images_per_second=images_per_second,
-                              step_seconds=StepSeconds(per_rank=[], min=0.9 * step, median=step, max=1.2 * step)),
+        throughput=Throughput(
+            warmup_steps=2,
+            timed_steps=steps - 2,
+            images=(steps - 2) * batch,
+            window_seconds=(steps - 2) * step,
+            images_per_second=images_per_second,
+            step_seconds=StepSeconds(per_rank=[], min=0.9 * step, median=step, max=1.2 * step),
+        ),
         memory=Memory(peak_rss_bytes_per_rank=[6 * 2**30], peak_rss_bytes_max=6 * 2**30),
-        epochs=epochs, time_to_train=time_to_train(epochs, 0.8, metric="val_auroc_mean"),
+        epochs=epochs,
+        time_to_train=time_to_train(epochs, 0.8, metric="val_auroc_mean"),
     )
     return record.model_dump(mode="json")
 
@@ -101,12 +193,31 @@ def results(tmp_path_factory) -> Path:
             for repeat in (1, 2):
                 seed += 1
                 undefined = ("Hernia",) if threads == 1 and repeat == 2 else ()
-                write_record(root, chexnet_record(THREADS_SWEEP, f"n1-w1-b{batch}-t{threads}-r{repeat}", batch=batch,
-                                                  threads=threads, seed=seed, undefined=undefined))
+                write_record(
+                    root,
+                    chexnet_record(
+                        THREADS_SWEEP,
+                        f"n1-w1-b{batch}-t{threads}-r{repeat}",
+                        batch=batch,
+                        threads=threads,
+                        seed=seed,
+                        undefined=undefined,
+                    ),
+                )
     for model, optimizer in (("densenet121", "adam"), ("densenet121", "adadelta"), ("vgg16", "adam")):
         undefined = ("Hernia",) if model == "vgg16" else ()
-        write_record(root, chexnet_record(OPTIMIZER_SWEEP, f"{model}-{optimizer}", model, optimizer, batch=16,
-                                          seed=len(model + optimizer), undefined=undefined))
+        write_record(
+            root,
+            chexnet_record(
+                OPTIMIZER_SWEEP,
+                f"{model}-{optimizer}",
+                model,
+                optimizer,
+                batch=16,
+                seed=len(model + optimizer),
+                undefined=undefined,
+            ),
+        )
     write_record(root, chexnet_record(OPTIMIZER_SWEEP, "vgg16-adadelta", "vgg16", "adadelta", status="failed"))
     for threads in (1, 2):
         record = make_record(run_id=f"n1-w1-b16-t{threads}")
@@ -130,9 +241,15 @@ def records_of(results: Path, sweep: str) -> dict[str, dict]:
 def test_every_new_file_is_written(analysed):
     out = analysed.out_dir
     names = {path.relative_to(out).as_posix() for path in analysed.files}
-    expected = {*NEW_FILES, f"auroc/{THREADS_SWEEP}.png", f"auroc/{OPTIMIZER_SWEEP}.png",
-                f"epoch_time/{THREADS_SWEEP}.png", f"epoch_time/{MCNN_THREADS_SWEEP}.png",
-                f"val_loss/{THREADS_SWEEP}.png", f"val_loss/{OPTIMIZER_SWEEP}.png"}
+    expected = {
+        *NEW_FILES,
+        f"auroc/{THREADS_SWEEP}.png",
+        f"auroc/{OPTIMIZER_SWEEP}.png",
+        f"epoch_time/{THREADS_SWEEP}.png",
+        f"epoch_time/{MCNN_THREADS_SWEEP}.png",
+        f"val_loss/{THREADS_SWEEP}.png",
+        f"val_loss/{OPTIMIZER_SWEEP}.png",
+    }
     assert expected <= names
     assert not {name for name in names if name.split("/")[0] in NEW_FOLDERS} - expected  # no M-CNN AUROC or loss
     for name in expected:
@@ -159,16 +276,19 @@ def test_per_class_auroc_equals_the_records_last_epoch(analysed, results):
             assert row[MEAN_AUROC] == pytest.approx(last["val_auroc_mean"])
             assert row[UNDEFINED] == sum(value is None for value in last["val_auroc"].values())
             assert (row[MODEL], row[OPTIMIZER], row[THREADS]) == (
-                record["config"]["model"]["name"], record["config"]["training"]["optimizer"],
-                record["provenance"]["threads"]["intra_op"])
-    assert list(table.columns[table.columns.get_loc(EPOCH) + 1:][:14]) == list(CHEXNET_CLASSES)
+                record["config"]["model"]["name"],
+                record["config"]["training"]["optimizer"],
+                record["provenance"]["threads"]["intra_op"],
+            )
+    assert list(table.columns[table.columns.get_loc(EPOCH) + 1 :][:14]) == list(CHEXNET_CLASSES)
     assert table["Hernia"].isna().sum() == 3 and table.drop(columns="Hernia").notna().all().all()
 
 
 def test_undefined_aurocs_stay_empty_and_are_counted(analysed):
     text = (analysed.out_dir / "auroc_per_class.md").read_text()
-    assert text.splitlines()[0].endswith("3 undefined AUROC(s) (a class with no positive or no negative validation "
-                                         "image) left empty.")
+    assert text.splitlines()[0].endswith(
+        "3 undefined AUROC(s) (a class with no positive or no negative validation image) left empty."
+    )
     vgg = next(line for line in text.splitlines() if "| vgg16-adam " in line)
     cells = [cell.strip() for cell in vgg.strip("|").split("|")]
     header = [cell.strip() for cell in text.splitlines()[2].strip("|").split("|")]
@@ -200,8 +320,10 @@ def test_table1_shows_model_optimizer_and_the_ttt_metric(analysed, results):
     for sweep in (THREADS_SWEEP, OPTIMIZER_SWEEP, MCNN_THREADS_SWEEP):
         for run_id, record in records_of(results, sweep).items():
             row = table.loc[(sweep, run_id)]
-            assert (row[MODEL], row[OPTIMIZER]) == (record["config"]["model"]["name"],
-                                                    record["config"]["training"]["optimizer"])
+            assert (row[MODEL], row[OPTIMIZER]) == (
+                record["config"]["model"]["name"],
+                record["config"]["training"]["optimizer"],
+            )
             if record["status"] == "failed":
                 assert pd.isna(row[BEST_MEAN_AUROC]) and pd.isna(row[TTT_TARGET])
                 continue

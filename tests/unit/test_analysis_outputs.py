@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from test_analysis import PNG_SIGNATURE, make_record, write_record
+from test_analysis_multilabel import chexnet_record
 
 from analysis import columns, registry
 from analysis.auroc import per_class_auroc
@@ -22,8 +24,6 @@ from analysis.plots import save_png
 from analysis.records import LoadedRecords, load_records
 from analysis.report import analyze
 from analysis.tables import memory_table, node_scaling, scaling, table1
-from test_analysis import PNG_SIGNATURE, make_record, write_record
-from test_analysis_multilabel import chexnet_record
 
 
 class Marker(FigureOutput):
@@ -67,7 +67,7 @@ def test_every_output_has_a_unique_name_files_and_a_one_line_description(outputs
 def test_describe_outputs_lists_every_table_then_every_figure():
     described = registry.describe_outputs()
     assert [d.files for d in described] == [output.files for output in (*registry.TABLES, *registry.FIGURES)]
-    assert {d.kind for d in described[:len(registry.TABLES)]} == {"table"}
+    assert {d.kind for d in described[: len(registry.TABLES)]} == {"table"}
     assert {d.on_request for d in described} == {None, "compare", "per_run_curves"}
     assert all(f"``{d.files}``" in analyze.__doc__ for d in described)  # analyze's docstring lists them
 
@@ -78,8 +78,15 @@ def test_records_lacking_what_a_figure_needs_list_it_as_skipped_with_its_reason(
     outputs = analyze(tmp_path, jobs=1)
     figures = {figure.files: figure for figure in registry.FIGURES}
     assert [line.split(": ")[0] for line in outputs.skipped] == [  # all but Fig. 2; no sweep to draw a figure of
-        "throughput.png", "scaling_efficiency.png", "fig5_batch_size.png", "fig7_training_curves.png",
-        "fig8_speedup.png", "fig9_top1_lr.png", "fig10_scaling_efficiency.png", "step_breakdown.png"]
+        "throughput.png",
+        "scaling_efficiency.png",
+        "fig5_batch_size.png",
+        "fig7_training_curves.png",
+        "fig8_speedup.png",
+        "fig9_top1_lr.png",
+        "fig10_scaling_efficiency.png",
+        "step_breakdown.png",
+    ]
     for line in outputs.skipped:
         files, reason = line.split(": ", 1)
         assert reason == figures[files].unavailable(loaded)
@@ -116,11 +123,21 @@ def frames(results: Path) -> dict[str, pd.DataFrame]:
     loaded = load_records(results)
     runs = loaded.runs
     auroc, classes = per_class_auroc(loaded)
-    return {"runs": runs, "epochs": loaded.epochs, "auroc": loaded.auroc, "table1": table1(runs),
-            "scaling": scaling(runs), "node_scaling": node_scaling(runs), "memory": memory_table(runs),
-            "breakdown": breakdown_table(runs), "bars": bar_rows(runs), "auroc_per_class": auroc.drop(columns=classes),
-            "epoch_time": epoch_time_table(loaded), "table1_vs_paper": table1_vs_paper(runs),
-            "sections_vs_paper": sections_vs_paper(runs)}
+    return {
+        "runs": runs,
+        "epochs": loaded.epochs,
+        "auroc": loaded.auroc,
+        "table1": table1(runs),
+        "scaling": scaling(runs),
+        "node_scaling": node_scaling(runs),
+        "memory": memory_table(runs),
+        "breakdown": breakdown_table(runs),
+        "bars": bar_rows(runs),
+        "auroc_per_class": auroc.drop(columns=classes),
+        "epoch_time": epoch_time_table(loaded),
+        "table1_vs_paper": table1_vs_paper(runs),
+        "sections_vs_paper": sections_vs_paper(runs),
+    }
 
 
 def test_every_column_the_analysis_builds_is_in_the_vocabulary(mixed):
@@ -141,8 +158,13 @@ def test_names_are_snake_case_and_names_and_labels_unique():
 def test_labels_are_applied_when_writing_and_read_back(mixed):
     table = table1(load_records(mixed).runs)
     text = csv_text(table)
-    assert text.splitlines()[0].split(",")[:5] == ["nodes", "workers per node", "epochs to target",
-                                                   "global batch size", "TTT (minutes)"]
+    assert text.splitlines()[0].split(",")[:5] == [
+        "nodes",
+        "workers per node",
+        "epochs to target",
+        "global batch size",
+        "TTT (minutes)",
+    ]
     path = mixed / "table1.csv"
     path.write_text(text)
     shown = ["nodes", "ttt_minutes", "model", "run_id"]
@@ -158,13 +180,28 @@ def test_the_markdown_writer_lays_out_as_tabulate_does():
 
 
 def test_the_markdown_writer_formats_missing_percent_and_text():
-    frame = pd.DataFrame({"sweep": ["a|b", "multi\nline"], "share_compute": [0.25, None],
-                          "Hernia": [0.81234, float("nan")], "paper_value": [None, 3.0]})
-    text = markdown_table(frame, formats={"share_compute": ".1f", "Hernia": ".3f"},
-                          missing={"paper_value": "not published"}, percent=["share_compute"], verbatim=["Hernia"])
+    frame = pd.DataFrame(
+        {
+            "sweep": ["a|b", "multi\nline"],
+            "share_compute": [0.25, None],
+            "Hernia": [0.81234, float("nan")],
+            "paper_value": [None, 3.0],
+        }
+    )
+    text = markdown_table(
+        frame,
+        formats={"share_compute": ".1f", "Hernia": ".3f"},
+        missing={"paper_value": "not published"},
+        percent=["share_compute"],
+        verbatim=["Hernia"],
+    )
     header, rule, first, second = text.splitlines()
-    assert [cell.strip() for cell in header.strip("|").split("|")] == ["sweep", "compute share (%)", "Hernia",
-                                                                      label("paper_value")]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [
+        "sweep",
+        "compute share (%)",
+        "Hernia",
+        label("paper_value"),
+    ]
     assert rule.startswith("|:") and rule.endswith(":|")  # text left-aligned, numbers right-aligned
     assert [cell.strip() for cell in first[1:-1].split(" | ")] == [r"a\|b", "25.0", "0.812", "not published"]
     assert [cell.strip() for cell in second[1:-1].split(" | ")] == ["multi line", "", "", "3"]

@@ -1,4 +1,5 @@
 """The analytic model of M-CNN (benchmark.models.analytic): figures by hand, against Keras, and against the paper."""
+
 import math
 import subprocess
 import sys

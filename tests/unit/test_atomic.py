@@ -1,4 +1,5 @@
 """Atomic writes: a failed write leaves the old file whole and no temporary file behind."""
+
 import os
 import stat
 

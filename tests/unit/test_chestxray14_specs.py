@@ -1,5 +1,6 @@
 """The Dell EMC paper's experiments as shipped specs (slurm/examples/chestxray14/): each validates against the
 shipped ChestX-ray14 sample and dry-runs through the real CLI into the paper's runs."""
+
 import json
 import subprocess
 import sys
@@ -17,8 +18,21 @@ LOCAL = {"chexnet-batch-sweep": 4, "chexnet-threads": 20, "chexnet-optimizers": 
 
 def dry_run(name: str, tmp_path: Path) -> dict[str, dict]:
     """The configs of the spec's runs as the CLI's dry run wrote them, by run id."""
-    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "sweep", str(SPECS / f"{name}.toml"), "--dry-run",
-                           "--results-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcnn_bench",
+            "sweep",
+            str(SPECS / f"{name}.toml"),
+            "--dry-run",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / name).glob("*/config.dry-run.json")}
 
@@ -35,8 +49,10 @@ def test_local_specs_dry_run_into_their_runs_on_the_shipped_sample(name, runs, t
 def test_the_batch_sweep_doubles_the_rate_with_the_batch():
     spec = load_spec(SPECS / "chexnet-batch-sweep.toml")
     lr = spec.learning_rate
-    peaks = [scaled_peak(lr.base_lr, 1, run.config.run.local_batch_size, reference_batch_size=lr.reference_batch_size)
-             for run in spec.runs(Path("/tmp"))]
+    peaks = [
+        scaled_peak(lr.base_lr, 1, run.config.run.local_batch_size, reference_batch_size=lr.reference_batch_size)
+        for run in spec.runs(Path("/tmp"))
+    ]
     assert peaks == pytest.approx([0.001, 0.002, 0.004, 0.008])
 
 
@@ -50,14 +66,21 @@ def test_the_thread_sweep_sets_threads_and_the_papers_openmp_settings_per_worker
 def test_the_optimizer_comparison_runs_one_optimizer_each(tmp_path):
     configs = dry_run("chexnet-optimizers", tmp_path)
     assert {run_id: c["training"]["optimizer"] for run_id, c in configs.items()} == {
-        "n1-w2-b64-adam": "adam", "n1-w2-b64-adadelta": "adadelta", "n1-w2-b64-momentum": "momentum"}
+        "n1-w2-b64-adam": "adam",
+        "n1-w2-b64-adadelta": "adadelta",
+        "n1-w2-b64-momentum": "momentum",
+    }
 
 
 def test_vgg16_uses_adadelta_and_the_step_schedule():
     (run,) = load_spec(SPECS / "vgg16-adadelta.toml").runs(Path("/tmp"))
     c = run.config
-    assert (c.model.name, c.training.optimizer, c.learning_rate.schedule, c.learning_rate.warmup_epochs) == \
-        ("vgg16", "adadelta", "step", 5)
+    assert (c.model.name, c.training.optimizer, c.learning_rate.schedule, c.learning_rate.warmup_epochs) == (
+        "vgg16",
+        "adadelta",
+        "step",
+        5,
+    )
 
 
 def test_the_scaling_spec_makes_two_workers_per_node_at_local_batch_4_and_16():

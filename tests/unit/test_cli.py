@@ -2,6 +2,7 @@
 and a user error exits with status 2 and one `mcnn-bench COMMAND: error: ...` message, no traceback. Real
 processes (`python -m mcnn_bench`) for the whole path, started together; main() in this process for the rest
 (the same parser and error mapping, a second per process saved). Nothing here trains."""
+
 import argparse
 import subprocess
 import sys
@@ -29,19 +30,31 @@ def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Par
 
 def documented(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """What a user gives (not -h, not a group's subcommand), by how --help shows it."""
+
     def shown(action: argparse.Action) -> str:
         if action.option_strings:
             return action.option_strings[0]
         return action.metavar or ("{" + ",".join(action.choices) + "}" if action.choices else action.dest)
 
-    return {shown(action): action for action in parser._actions
-            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))}
+    return {
+        shown(action): action
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+    }
 
 
 def run_all(argvs: list[list[str]], cwd: Path | None = None) -> list[subprocess.CompletedProcess]:
     """``python -m mcnn_bench ARGV`` for each of ``argvs``, started together; their ends, in order."""
-    started = [subprocess.Popen([sys.executable, "-m", "mcnn_bench", *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=cwd) for argv in argvs]
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mcnn_bench", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+        )
+        for argv in argvs
+    ]
     done = []
     for argv, process in zip(argvs, started, strict=True):
         out, err = process.communicate(timeout=TIMEOUT_SECONDS)
@@ -54,10 +67,25 @@ PARSERS = commands(build_parser())
 
 def test_every_command_is_reached():
     assert {path for path in PARSERS if len(path) == 1} == {
-        ("train",), ("sweep",), ("status",), ("analyze",), ("accept",), ("reference",), ("devcluster",),
-        ("allreduce",), ("peak",), ("predict",), ("bench",), ("record-schema",)}
+        ("train",),
+        ("sweep",),
+        ("status",),
+        ("analyze",),
+        ("accept",),
+        ("reference",),
+        ("devcluster",),
+        ("allreduce",),
+        ("peak",),
+        ("predict",),
+        ("bench",),
+        ("record-schema",),
+    }
     assert {path for path in PARSERS if len(path) == 2} == {
-        ("reference", "capture"), ("bench", "overhead"), ("bench", "analyze"), ("bench", "input")}
+        ("reference", "capture"),
+        ("bench", "overhead"),
+        ("bench", "analyze"),
+        ("bench", "input"),
+    }
 
 
 @pytest.mark.parametrize("path", list(PARSERS), ids=lambda path: " ".join(path) or "mcnn-bench")
@@ -109,16 +137,19 @@ def test_user_errors_of_the_real_command_exit_2_with_one_message_and_no_tracebac
         assert "Traceback" not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("command, args, named", [
-    ("status", ["{tmp}/no-sweep"], "no-sweep"),  # a missing input (FileNotFoundError)
-    ("analyze", ["{tmp}/no-results"], "no-results"),
-    ("bench overhead", ["--batch-size", "0"], "local_batch_size"),  # a bad setting, as train's
-    ("bench analyze", ["--records", "0"], "--records"),
-    ("reference capture", ["{tmp}", "--system", "x", "--out", "{tmp}/x.toml"], "{tmp}"),
-    ("peak", ["--inter-op-threads", "0"], "--inter-op-threads"),
-    ("predict", ["--overlap", "2", "--bandwidth-gbits", "1"], "--overlap"),
-    ("allreduce", ["--image-size", "100", "64"], "multiple of 64"),
-])
+@pytest.mark.parametrize(
+    "command, args, named",
+    [
+        ("status", ["{tmp}/no-sweep"], "no-sweep"),  # a missing input (FileNotFoundError)
+        ("analyze", ["{tmp}/no-results"], "no-results"),
+        ("bench overhead", ["--batch-size", "0"], "local_batch_size"),  # a bad setting, as train's
+        ("bench analyze", ["--records", "0"], "--records"),
+        ("reference capture", ["{tmp}", "--system", "x", "--out", "{tmp}/x.toml"], "{tmp}"),
+        ("peak", ["--inter-op-threads", "0"], "--inter-op-threads"),
+        ("predict", ["--overlap", "2", "--bandwidth-gbits", "1"], "--overlap"),
+        ("allreduce", ["--image-size", "100", "64"], "multiple of 64"),
+    ],
+)
 def test_user_errors_exit_2_naming_what_is_wrong(tmp_path, capsys, command, args, named):
     argv = [*command.split(), *(arg.format(tmp=tmp_path) for arg in args)]
     assert main(argv) == 2
@@ -135,9 +166,11 @@ def test_argparse_errors_take_the_same_form_and_status(capsys):
 
 
 def test_status_and_analyze_never_load_tensorflow(tmp_path):
-    script = ("import sys\nfrom mcnn_bench.cli import main\n"
-              f"codes = main(['status', {str(tmp_path)!r}]), main(['analyze', {str(tmp_path)!r}])\n"
-              "print(*codes, any(m.split('.')[0] in ('tensorflow', 'keras', 'horovod') for m in sys.modules))\n")
+    script = (
+        "import sys\nfrom mcnn_bench.cli import main\n"
+        f"codes = main(['status', {str(tmp_path)!r}]), main(['analyze', {str(tmp_path)!r}])\n"
+        "print(*codes, any(m.split('.')[0] in ('tensorflow', 'keras', 'horovod') for m in sys.modules))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2", "2", "False"], done.stdout + done.stderr

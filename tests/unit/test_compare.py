@@ -7,17 +7,40 @@ import re
 
 import pandas as pd
 import pytest
+from test_figures import XEON_6148, paper_like_record, write_paper_like_results, write_record
 
 from analysis import paper
-from analysis.columns import (DIFFERS, FIGURE, IMAGES_PER_SECOND_RATIO, NODES, OUR_GLOBAL_BATCH, OUR_IMAGES_PER_SECOND,
-                              OUR_RUNS, OUR_TTT, OUR_VALUE, OUR_WORKLOAD, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND,
-                              PAPER_TTT, PAPER_VALUE, PAPER_WORKERS_PER_NODE, RATIO, TTT_RATIO, read_csv)
-from analysis.compare import (NO_RUN, NOT_PUBLISHED, TABLE1_VS_PAPER_COLUMNS, markdown, sections_vs_paper,
-                              table1_vs_paper)
+from analysis.columns import (
+    DIFFERS,
+    FIGURE,
+    IMAGES_PER_SECOND_RATIO,
+    NODES,
+    OUR_GLOBAL_BATCH,
+    OUR_IMAGES_PER_SECOND,
+    OUR_RUNS,
+    OUR_TTT,
+    OUR_VALUE,
+    OUR_WORKLOAD,
+    PAPER_GLOBAL_BATCH,
+    PAPER_IMAGES_PER_SECOND,
+    PAPER_TTT,
+    PAPER_VALUE,
+    PAPER_WORKERS_PER_NODE,
+    RATIO,
+    TTT_RATIO,
+    read_csv,
+)
+from analysis.compare import (
+    NO_RUN,
+    NOT_PUBLISHED,
+    TABLE1_VS_PAPER_COLUMNS,
+    markdown,
+    sections_vs_paper,
+    table1_vs_paper,
+)
 from analysis.records import load_records
 from analysis.report import analyze, format_summary
 from mcnn_bench.cli import main
-from test_figures import XEON_6148, paper_like_record, write_paper_like_results, write_record
 
 
 @pytest.fixture
@@ -55,10 +78,24 @@ def test_our_medians_per_node_count(results):
 
 
 def test_ratio_where_both_are_published(results):
-    rows = (paper.Table1Row(1, 8, *(paper.Published(value, unit, "Table 1") for value, unit in (
-                (10, "epochs"), (128, "images"), (1000.0, "minutes"), (20.0, "images/s")))),
-            paper.Table1Row(8, 8, *(paper.Published(value, unit, "Table 1") for value, unit in (
-                (None, "epochs"), (1024, "images"), (None, "minutes"), (500.0, "images/s")))))
+    rows = (
+        paper.Table1Row(
+            1,
+            8,
+            *(
+                paper.Published(value, unit, "Table 1")
+                for value, unit in ((10, "epochs"), (128, "images"), (1000.0, "minutes"), (20.0, "images/s"))
+            ),
+        ),
+        paper.Table1Row(
+            8,
+            8,
+            *(
+                paper.Published(value, unit, "Table 1")
+                for value, unit in ((None, "epochs"), (1024, "images"), (None, "minutes"), (500.0, "images/s"))
+            ),
+        ),
+    )
     table = table1_vs_paper(load_records(results).runs, rows)
     assert list(table[NODES]) == [1, 2, 4, 8]  # the paper's rows and ours
     one, eight, two = _row(table, 1), _row(table, 8), _row(table, 2)
@@ -77,9 +114,13 @@ def test_leaky_split_is_flagged_and_differences_are_named(results):
     # the scaling sweep differs from Table 1 only in workers per node and global batch (Xeon 6148, leaky split)
     assert eight[DIFFERS] == "workers per node 4 (paper 8); global batch 256 (paper 1024, derived)"
     assert "1024x1280 bbbc021 dataset-a; 768x768 bbbc021 dataset-b, leaky split" == one[OUR_WORKLOAD]
-    for named in ("image size 1024x1280, 768x768 (paper 768x768)", "dataset bbbc021 dataset-a, bbbc021 dataset-b",
-                  "field split (paper: leaky split, 90/10 over copies)", "workers per node 1, 2, 4 (paper 8)",
-                  "hardware AMD EPYC 7742 / " + XEON_6148):
+    for named in (
+        "image size 1024x1280, 768x768 (paper 768x768)",
+        "dataset bbbc021 dataset-a, bbbc021 dataset-b",
+        "field split (paper: leaky split, 90/10 over copies)",
+        "workers per node 1, 2, 4 (paper 8)",
+        "hardware AMD EPYC 7742 / " + XEON_6148,
+    ):
         assert named in one[DIFFERS], named
     assert _row(table, 16)[DIFFERS] == ""
 
@@ -93,8 +134,9 @@ def test_sections_against_ours(results):
     assert sections.loc["scaling efficiency on 8 nodes", PAPER_VALUE] == 82.5
     memory = sections.loc["one-node memory at batch 32"]
     assert memory[PAPER_VALUE] == 47.5 and memory[OUR_RUNS] == 1
-    assert memory[OUR_VALUE] == pytest.approx(load_records(results).runs.set_index("run_id").loc[
-        "n1-w1-b32", "peak_rss_bytes_max"] / 1e9)
+    assert memory[OUR_VALUE] == pytest.approx(
+        load_records(results).runs.set_index("run_id").loc["n1-w1-b32", "peak_rss_bytes_max"] / 1e9
+    )
     assert sections.loc["best one-node configuration", OUR_VALUE] == "4 x 8"  # the scaling sweep's 40 images/s
     assert sections.loc["activations at batch 32, 1024x1280x3", OUR_VALUE] == pytest.approx(11.66, abs=0.005)
     assert pd.isna(sections.loc["speedup on 128 nodes", OUR_VALUE])
@@ -105,12 +147,18 @@ def test_sections_against_ours(results):
 
 def test_hardware_is_a_difference_unless_the_cpu_is_a_xeon_6148(tmp_path):
     for cpu, sweep in ((XEON_6148, "xeon"), ("AMD EPYC 7742", "epyc")):
-        write_record(tmp_path, paper_like_record(sweep, 2, 8, 16, 100.0, image_size=(768, 768), variant="dataset-b",
-                                                 split="paper", cpu_model=cpu))
+        write_record(
+            tmp_path,
+            paper_like_record(
+                sweep, 2, 8, 16, 100.0, image_size=(768, 768), variant="dataset-b", split="paper", cpu_model=cpu
+            ),
+        )
     runs = load_records(tmp_path).runs
     both = _row(table1_vs_paper(runs), 2)
-    assert both[DIFFERS] == "hardware AMD EPYC 7742 / Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz (paper 2x Xeon 6148 + " \
-                            "100 Gb/s Omni-Path)"
+    assert (
+        both[DIFFERS] == "hardware AMD EPYC 7742 / Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz (paper 2x Xeon 6148 + "
+        "100 Gb/s Omni-Path)"
+    )
     xeon_only = _row(table1_vs_paper(runs[runs["sweep"] == "xeon"]), 2)
     assert xeon_only[DIFFERS] == ""  # 768x768 Dataset B, leaky split, 8 workers x 16 = 256 on a Xeon 6148
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from benchmark.data import MOA_CLASSES, SAMPLE_DIR, DataError, load_cells
-from benchmark.data.makers.cells_sample import main as make_sample, select_fields
+from benchmark.data.makers.cells_sample import main as make_sample
+from benchmark.data.makers.cells_sample import select_fields
 
 DMSO, PROTEIN_SYNTHESIS = MOA_CLASSES.index("DMSO"), MOA_CLASSES.index("Protein synthesis")
 

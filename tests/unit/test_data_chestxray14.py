@@ -61,9 +61,22 @@ def make_folder(folder, lines, images):
 
 
 def test_class_order_is_chexnets():
-    assert CHEXNET_CLASSES == ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
-                               "Pneumonia", "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis",
-                               "Pleural_Thickening", "Hernia")
+    assert CHEXNET_CLASSES == (
+        "Atelectasis",
+        "Cardiomegaly",
+        "Effusion",
+        "Infiltration",
+        "Mass",
+        "Nodule",
+        "Pneumonia",
+        "Pneumothorax",
+        "Consolidation",
+        "Edema",
+        "Emphysema",
+        "Fibrosis",
+        "Pleural_Thickening",
+        "Hernia",
+    )
 
 
 def test_labels_match_the_raw_table(xray_dir, xrays, raw_rows):
@@ -131,8 +144,12 @@ def test_missing_and_unlisted_images_are_reported_once(tmp_path, caplog):
     lines = gzip.decompress((SAMPLE_DIR / f"{TABLE}.gz").read_bytes()).decode().splitlines(keepends=True)
     names = names_in(SAMPLE_DIR)
     kept = names[::40]
-    make_folder(tmp_path, lines, [(name, SAMPLE_DIR / "images" / name) for name in kept]
-                + [("99999999_000.png", SAMPLE_DIR / "images" / names[1])])
+    make_folder(
+        tmp_path,
+        lines,
+        [(name, SAMPLE_DIR / "images" / name) for name in kept]
+        + [("99999999_000.png", SAMPLE_DIR / "images" / names[1])],
+    )
     with caplog.at_level(logging.WARNING, logger="benchmark"):
         images = open_chestxray14(tmp_path)
     messages = [record.getMessage() for record in caplog.records]
@@ -175,7 +192,7 @@ def test_shipped_sample(xray_dir, xrays, sample):
     assert names == names_in(xray_dir) and len(names) == 380
     sizes = {Image.open(SAMPLE_DIR / "images" / name).size for name in names}
     assert len(sizes) == 1
-    (width, height), = sizes
+    ((width, height),) = sizes
     assert np.array_equal(sample.labels, xrays.labels) and np.array_equal(sample.fields, xrays.fields)
     picked = np.array([0, 7, 379])
     images = sample.fetch(picked)
@@ -188,8 +205,11 @@ def test_shipped_sample(xray_dir, xrays, sample):
 
 def test_images_of_other_sizes_are_resized(xray_dir, tmp_path, table_lines):
     names = names_in(SAMPLE_DIR)[:3]
-    folder = make_folder(tmp_path, table_lines, [(names[0], SAMPLE_DIR / "images" / names[0]),
-                                                 (names[1], xray_dir / "images" / names[1])])
+    folder = make_folder(
+        tmp_path,
+        table_lines,
+        [(names[0], SAMPLE_DIR / "images" / names[0]), (names[1], xray_dir / "images" / names[1])],
+    )
     Image.open(xray_dir / "images" / names[2]).convert("RGBA").save(folder / "images" / names[2])
     size = Image.open(SAMPLE_DIR / "images" / names[0]).size
     assert Image.open(folder / "images" / names[1]).size != size
@@ -212,8 +232,9 @@ def test_split_by_patient(tmp_path, table_lines, xrays):
     sample X-ray, as only the grouping matters here)."""
     rows = table_lines[1:41]
     source = SAMPLE_DIR / "images" / names_in(SAMPLE_DIR)[0]
-    images = open_chestxray14(make_folder(tmp_path, table_lines[:1] + rows,
-                                          [(row.split(",")[0], source) for row in rows]))
+    images = open_chestxray14(
+        make_folder(tmp_path, table_lines[:1] + rows, [(row.split(",")[0], source) for row in rows])
+    )
     assert len(np.unique(images.fields)) < len(images.fields)
     for seed in range(5):
         for fields in (images.fields, xrays.fields):
@@ -228,13 +249,16 @@ def test_make_sample_is_deterministic(xray_dir, tmp_path, table_lines):
         make_sample(["--source", str(source), "--out", str(tmp_path / out), "--size", "32"])
     files = sorted(path.relative_to(tmp_path / "a") for path in (tmp_path / "a").rglob("*") if path.is_file())
     assert len(files) == len(names) + 2
-    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files
-               if f.name != "README.md")
+    assert all(
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files if f.name != "README.md"
+    )
     assert [(tmp_path / out / "README.md").read_text().replace(str(tmp_path / out), "OUT") for out in "ab"] == [
-        (tmp_path / "a" / "README.md").read_text().replace(str(tmp_path / "a"), "OUT")] * 2  # only --out differs
+        (tmp_path / "a" / "README.md").read_text().replace(str(tmp_path / "a"), "OUT")
+    ] * 2  # only --out differs
     written = gzip.decompress((tmp_path / "a" / f"{TABLE}.gz").read_bytes()).decode()
-    assert written.splitlines(keepends=True) == [line for line in table_lines if line.split(",")[0] in names
-                                                 or line is table_lines[0]]
+    assert written.splitlines(keepends=True) == [
+        line for line in table_lines if line.split(",")[0] in names or line is table_lines[0]
+    ]
     made, original = open_chestxray14(tmp_path / "a"), open_chestxray14(source)
     assert np.array_equal(made.labels, original.labels) and made.fetch(np.arange(6)).shape == (6, 32, 32, 3)
     readme = (tmp_path / "a" / "README.md").read_text()

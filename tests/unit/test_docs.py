@@ -1,6 +1,7 @@
 """The docs: the pages generated from code are current (``python docs/generate.py --check``), every relative
 link of the README and ``docs/`` resolves to a file and, for a Markdown file, to one of its headings (GitHub's
 anchors), and the README stays short."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -59,8 +60,9 @@ def broken_links(page: Path) -> list[str]:
 
 
 def test_generated_pages_are_current():
-    done = subprocess.run([sys.executable, str(GENERATOR), "--check"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, str(GENERATOR), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-4000:] + done.stdout[-2000:]
 
 
@@ -72,15 +74,19 @@ def test_every_relative_link_resolves(page):
 def test_a_broken_link_or_anchor_is_caught(tmp_path):
     (tmp_path / "other.md").write_text("# A `code` title: its part (one)\n\n## Repeat\n\n## Repeat\n")
     page = tmp_path / "page.md"
-    page.write_text("[ok](other.md#a-code-title-its-part-one) [ok](other.md#repeat-1) [ok](#here)\n"
-                    "[bad](other.md#nowhere) [bad](missing.md) `[not a link](missing.md)`\n\n# Here\n"
-                    "```\n[in code](missing.md)\n# not a heading\n```\n")
+    page.write_text(
+        "[ok](other.md#a-code-title-its-part-one) [ok](other.md#repeat-1) [ok](#here)\n"
+        "[bad](other.md#nowhere) [bad](missing.md) `[not a link](missing.md)`\n\n# Here\n"
+        "```\n[in code](missing.md)\n# not a heading\n```\n"
+    )
     assert broken_links(page) == ["other.md#nowhere: no such heading", "missing.md: no such file"]
 
 
 def test_slugs_follow_githubs_rules():
-    assert generate.slug("The trainer's own cost (`mcnn-bench bench overhead`)") == \
-        "the-trainers-own-cost-mcnn-bench-bench-overhead"
+    assert (
+        generate.slug("The trainer's own cost (`mcnn-bench bench overhead`)")
+        == "the-trainers-own-cost-mcnn-bench-bench-overhead"
+    )
     assert generate.slug("Data sources (`data.source`, `--data`)") == "data-sources-datasource---data"
     assert generate.slug("`[learning_rate]`") == "learning_rate"
 

@@ -1,13 +1,14 @@
 """The executor contract (tests/executor_contract.py) over the fake executor (fake_executor.py), and what
 the fake adds to it: one scheduler call per poll, and its scripted fates."""
+
 from __future__ import annotations
 
 import pytest
-
-from benchmark.config import TrainConfig
 from executor_contract import *  # noqa: F403 (the contract's tests)
 from executor_contract import Fate, Harness, Submission, wait_for
 from fake_executor import FakeScheduler
+
+from benchmark.config import TrainConfig
 from slurm.executor import Run
 
 
@@ -21,9 +22,17 @@ class FakeHarness(Harness):
         self.scheduler, self.results = scheduler, results
 
     def submission(self, name: str, fate: Fate) -> Submission:
-        config = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=2,
-                                       results_dir=str(self.results), sweep="contract", run_id=name, nodes=1,
-                                       workers_per_node=1)
+        config = TrainConfig.from_flat(
+            source="synthetic",
+            image_size=(64, 64),
+            epochs=1,
+            steps_per_epoch=2,
+            results_dir=str(self.results),
+            sweep="contract",
+            run_id=name,
+            nodes=1,
+            workers_per_node=1,
+        )
         run = Run(name, 1, 1, config)
         self.scheduler.script(name, fate)
         prepared = self.executor.prepare(run)

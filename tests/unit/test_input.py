@@ -1,5 +1,6 @@
 """The input pipeline's parallel reading of BBBC021 TIFFs (benchmark.data.pipeline, benchmark.data.bbbc021) and
 `mcnn-bench bench input` (benchmark.microbench.input)."""
+
 import re
 
 import numpy as np
@@ -16,8 +17,18 @@ def layout(tmp_path, make_official_layout):
 
 
 def config_of(layout, **settings) -> TrainConfig:
-    return TrainConfig.from_flat(**{"source": "bbbc021", "dir": str(layout), "image_size": (64, 128), "epochs": 1,
-                                    "local_batch_size": 3, "val_fraction": 0.25, "seed": 7, **settings})
+    return TrainConfig.from_flat(
+        **{
+            "source": "bbbc021",
+            "dir": str(layout),
+            "image_size": (64, 128),
+            "epochs": 1,
+            "local_batch_size": 3,
+            "val_fraction": 0.25,
+            "seed": 7,
+            **settings,
+        }
+    )
 
 
 def everything(pipes) -> list[list[np.ndarray]]:
@@ -71,8 +82,9 @@ def _break(layout, name: str, how: str):
     return path
 
 
-@pytest.mark.parametrize("how, message", [("corrupt", "unreadable or corrupt TIFF"),
-                                          ("missing", "Tubulin channel file is missing")])
+@pytest.mark.parametrize(
+    "how, message", [("corrupt", "unreadable or corrupt TIFF"), ("missing", "Tubulin channel file is missing")]
+)
 def test_a_bad_tiff_raises_the_data_error_naming_it(layout, how, message):
     import tensorflow as tf
 
@@ -90,8 +102,10 @@ def test_a_bad_tiff_raises_the_data_error_naming_it(layout, how, message):
                 del batch
 
 
-@pytest.mark.parametrize("encoding", [{}, {"rowsperstrip": 3}, {"compression": "zlib"}, {"byteorder": ">"},
-                                      {"tile": (16, 16)}, {"bigtiff": True}])
+@pytest.mark.parametrize(
+    "encoding",
+    [{}, {"rowsperstrip": 3}, {"compression": "zlib"}, {"byteorder": ">"}, {"tile": (16, 16)}, {"bigtiff": True}],
+)
 def test_every_tiff_encoding_reads_as_tifffile_reads_it(tmp_path, encoding):
     """Plain TIFFs take the fast path (the page described by tifffile, one readinto), others tifffile's; the
     pixels are tifffile's either way, channels first and 64-byte aligned."""
@@ -112,7 +126,8 @@ def test_every_tiff_encoding_reads_as_tifffile_reads_it(tmp_path, encoding):
     np.testing.assert_array_equal(planar, want)
     np.testing.assert_array_equal(read_fields(fields), np.moveaxis(want, 1, -1))
     assert _read_plain_tiff(fields[0][0], np.empty((32, 48), np.uint16)) == (
-        encoding in ({}, {"rowsperstrip": 3}, {"bigtiff": True}))  # tifffile describes BigTIFF too
+        encoding in ({}, {"rowsperstrip": 3}, {"bigtiff": True})
+    )  # tifffile describes BigTIFF too
 
 
 def test_the_real_tiff_takes_the_fast_path(shared_data):

@@ -1,4 +1,5 @@
 """Global throughput from every rank's step timestamps, and where the steps' time went (pure logic)."""
+
 import pytest
 
 from benchmark.train.metrics import StepLog, global_throughput
@@ -25,7 +26,7 @@ def test_window_spans_the_slowest_rank_of_each_step():
 
 
 def test_gaps_between_epochs_are_not_in_the_window():
-    log = _log(0, [(0.0, 1.0), (100.0, 101.0)], 4)   # not joined: an evaluation between the two steps
+    log = _log(0, [(0.0, 1.0), (100.0, 101.0)], 4)  # not joined: an evaluation between the two steps
     assert global_throughput([log], 0).window_seconds == pytest.approx(2.0)
 
 

@@ -1,4 +1,5 @@
 """M-CNN's structure: the parameter count and output shapes of Godinez et al. 2017 / Datta et al. 2019."""
+
 import pytest
 
 from benchmark.models.mcnn import build_mcnn, check_input_size, padded_size

@@ -1,6 +1,7 @@
 """analysis.paper: the published numbers of Datta et al. 2019 are consistent, sourced, and backed by the
 abstract's excerpts or marked as quoted by the project's issue 9 (or derived). Checks on figures that were
 not transcribed skip (naming what is missing) rather than pass silently."""
+
 from __future__ import annotations
 
 import ast
@@ -13,9 +14,28 @@ import pytest
 
 from analysis import paper
 from analysis.paper import (
-    AS_QUOTED, DATASET, DERIVED, EIGHT_NODES, EVIDENCE, FIG2_ACTIVATIONS, HARDWARE, HYPERPARAMETERS, LARGE_SCALE,
-    NOT_TRANSCRIBED, PARAMETER_MB, PARAMETERS, SINGLE_NODE, SOURCES, TABLE1, TABLE1_COLUMNS, TARGETS, Published,
-    Table1Row, all_published, one_node_images_per_second, table1_frame_rows,
+    AS_QUOTED,
+    DATASET,
+    DERIVED,
+    EIGHT_NODES,
+    EVIDENCE,
+    FIG2_ACTIVATIONS,
+    HARDWARE,
+    HYPERPARAMETERS,
+    LARGE_SCALE,
+    NOT_TRANSCRIBED,
+    PARAMETER_MB,
+    PARAMETERS,
+    SINGLE_NODE,
+    SOURCES,
+    TABLE1,
+    TABLE1_COLUMNS,
+    TARGETS,
+    Published,
+    Table1Row,
+    all_published,
+    one_node_images_per_second,
+    table1_frame_rows,
 )
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
@@ -44,6 +64,7 @@ def _known(published: Published) -> bool:
 
 # --- every Published: sourced, unit, None <=> "not transcribed" -------------------------------------------
 
+
 def test_every_published_has_source_and_unit():
     everything = all_published()
     assert everything, "all_published() found nothing"
@@ -60,15 +81,22 @@ def test_none_exactly_when_not_transcribed():
             assert NOT_TRANSCRIBED in published.note, f"{name}: None without the note {NOT_TRANSCRIBED!r}"
         else:
             assert NOT_TRANSCRIBED not in published.note or published.note.startswith(DERIVED), (
-                f"{name}: has a value but its note says {NOT_TRANSCRIBED!r} without being {DERIVED!r}")
+                f"{name}: has a value but its note says {NOT_TRANSCRIBED!r} without being {DERIVED!r}"
+            )
             assert isinstance(published.value, (int, float)) and not isinstance(published.value, bool), name
 
 
 def test_all_published_covers_every_dict():
     names = all_published()
-    for dict_name, entries in [("DATASET", DATASET), ("SINGLE_NODE", SINGLE_NODE), ("EIGHT_NODES", EIGHT_NODES),
-                               ("LARGE_SCALE", LARGE_SCALE), ("HARDWARE", HARDWARE),
-                               ("HYPERPARAMETERS", HYPERPARAMETERS), ("TARGETS", TARGETS)]:
+    for dict_name, entries in [
+        ("DATASET", DATASET),
+        ("SINGLE_NODE", SINGLE_NODE),
+        ("EIGHT_NODES", EIGHT_NODES),
+        ("LARGE_SCALE", LARGE_SCALE),
+        ("HARDWARE", HARDWARE),
+        ("HYPERPARAMETERS", HYPERPARAMETERS),
+        ("TARGETS", TARGETS),
+    ]:
         for key in entries:
             assert f"{dict_name}.{key}" in names
     assert names["PARAMETER_MB"] is PARAMETER_MB
@@ -81,13 +109,15 @@ def test_published_is_frozen():
 
 # --- every transcribed value is backed by a verbatim excerpt that states it --------------------------------
 
+
 def test_every_value_has_evidence_or_is_quoted_or_derived():
     """A value is backed by an excerpt of the abstract, or marked as issue 9's quotation, or derived."""
     everything = all_published()
     for name, published in everything.items():
         if _known(published):
-            assert (name in EVIDENCE or AS_QUOTED in published.note or published.note.startswith(DERIVED)), (
-                f"{name} = {published.value}: no excerpt in EVIDENCE, not quoted from issue 9, not derived")
+            assert name in EVIDENCE or AS_QUOTED in published.note or published.note.startswith(DERIVED), (
+                f"{name} = {published.value}: no excerpt in EVIDENCE, not quoted from issue 9, not derived"
+            )
             if "abstract" in published.source:
                 assert name in EVIDENCE, f"{name} cites the abstract but has no excerpt"
     for name in EVIDENCE:
@@ -102,7 +132,8 @@ def test_excerpt_states_the_value(name):
     assert evidence.source in SOURCES, f"{name}: unknown source {evidence.source!r}"
     assert evidence.stated in evidence.quote, f"{name}: {evidence.stated!r} is not in its excerpt"
     assert _stated_number(evidence.stated, published.unit) == pytest.approx(published.value), (
-        f"{name}: the excerpt says {evidence.stated!r}, the value is {published.value} {published.unit}")
+        f"{name}: the excerpt says {evidence.stated!r}, the value is {published.value} {published.unit}"
+    )
 
 
 def test_no_press_material():
@@ -126,6 +157,7 @@ def test_sources_are_urls():
 
 
 # --- Table 1 ------------------------------------------------------------------------------------------------
+
 
 def test_table1_sorted_unique_within_1_to_128():
     nodes = [row.nodes for row in TABLE1]
@@ -201,6 +233,7 @@ def test_derived_scaling_efficiencies_follow_the_quoted_speedups():
 
 # --- other sections -----------------------------------------------------------------------------------------
 
+
 def test_dataset_a_images_are_six_per_field():
     images, fields = DATASET["dataset_a_images_per_epoch"].value, DATASET["dataset_a_fields"].value
     if images is None or fields is None:
@@ -223,7 +256,7 @@ def test_dataset_b_split_is_about_90_10():
 
 
 def test_parameter_size_matches_parameter_count():
-    """"162.2 MB" is 42,577,261 float32 parameters in MiB (162.4) to within 0.2 %."""
+    """ "162.2 MB" is 42,577,261 float32 parameters in MiB (162.4) to within 0.2 %."""
     mib = 4 * PARAMETERS.value / 2**20
     assert PARAMETER_MB.value == pytest.approx(mib, rel=0.002)
 

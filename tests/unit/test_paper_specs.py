@@ -1,14 +1,15 @@
 """The paper's experiments as shipped specs (slurm/examples/paper/): each validates, expands into the
 paper's runs and dry-runs through the real CLI (``mcnn-bench sweep SPEC --dry-run --data-dir DIR``)
 against a tiny official BBBC021 layout, without a SLURM cluster."""
+
 import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from benchmark.config import TrainConfig
 from benchmark.train.schedule import scaled_peak
@@ -32,8 +33,9 @@ NO_SRUN = "no srun on this machine: submitit will not render a SLURM job without
 
 def cli(*args, cwd: Path, path: str | None = None) -> subprocess.CompletedProcess:
     env = None if path is None else {**os.environ, "PATH": path}
-    return subprocess.run([sys.executable, "-m", "mcnn_bench", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,9 @@ def dry_runs(tmp_path_factory, layout) -> dict[str, dict]:
     out = {}
     for name in SPECS:
         results = work / "results"
-        done = cli("sweep", str(PAPER / name), "--dry-run", "--data-dir", "BBBC021", "--results-dir", "results",
-                   cwd=work)
+        done = cli(
+            "sweep", str(PAPER / name), "--dry-run", "--data-dir", "BBBC021", "--results-dir", "results", cwd=work
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         sweep = tomllib.loads((PAPER / name).read_text())["name"]
         runs = {}
@@ -63,8 +66,11 @@ def dry_runs(tmp_path_factory, layout) -> dict[str, dict]:
             run_id, sep, script = line.partition(": ")
             if sep and script.endswith("job.sbatch"):
                 script = Path(script)
-                runs[run_id] = {"config": TrainConfig.from_json(script.parent / "config.dry-run.json"),
-                                "sbatch": script.read_text(), "script": script}
+                runs[run_id] = {
+                    "config": TrainConfig.from_json(script.parent / "config.dry-run.json"),
+                    "sbatch": script.read_text(),
+                    "script": script,
+                }
         out[name] = {"done": done, "dir": results / sweep, "runs": runs}
     return out
 
@@ -112,8 +118,16 @@ def test_fig7_8_is_1_to_8_nodes_of_4_workers_at_local_batch_8(dry_runs):
 
 def test_table1_caps_the_global_batch_at_2048_and_the_peak_rate_at_0_032(dry_runs):
     runs = dry_runs[TABLE1]["runs"]
-    assert list(runs) == ["n1-w8-b16", "n2-w8-b16", "n4-w8-b16", "n8-w8-b16", "n16-w8-b16", "n32-w8-b8",
-                          "n64-w8-b4", "n128-w8-b2"]
+    assert list(runs) == [
+        "n1-w8-b16",
+        "n2-w8-b16",
+        "n4-w8-b16",
+        "n8-w8-b16",
+        "n16-w8-b16",
+        "n32-w8-b8",
+        "n64-w8-b4",
+        "n128-w8-b2",
+    ]
     configs = [run["config"] for run in runs.values()]
     assert [c.run.nodes for c in configs] == [1, 2, 4, 8, 16, 32, 64, 128]
     assert [c.run.local_batch_size for c in configs] == [16, 16, 16, 16, 16, 8, 4, 2]
@@ -146,8 +160,9 @@ def test_fig10_is_weak_scaling_to_64_nodes_at_local_batch_16(dry_runs):
     assert "#SBATCH --nodes=64\n" in runs["n64-w8-b16"]["sbatch"]
     for run in runs.values():
         c = run["config"]
-        peak = scaled_peak(c.learning_rate.base_lr, c.run.nodes * 8, 16, c.learning_rate.max_lr,
-                           c.learning_rate.max_global_batch_size)
+        peak = scaled_peak(
+            c.learning_rate.base_lr, c.run.nodes * 8, 16, c.learning_rate.max_lr, c.learning_rate.max_global_batch_size
+        )
         assert peak <= 0.032 + 1e-12
 
 
@@ -162,8 +177,17 @@ def test_dry_run_needs_no_cluster_and_says_so(tmp_path, layout):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "srun").symlink_to(srun)
-    done = cli("sweep", str(PAPER / TABLE1), "--dry-run", "--data-dir", str(layout), "--results-dir",
-               str(tmp_path / "results"), cwd=tmp_path, path=str(bin_dir))
+    done = cli(
+        "sweep",
+        str(PAPER / TABLE1),
+        "--dry-run",
+        "--data-dir",
+        str(layout),
+        "--results-dir",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+        path=str(bin_dir),
+    )
     assert done.returncode == 0, done.stderr
     assert "dry run: 8 job script(s) written" in done.stdout
     assert "note: the check a real submit makes first did not pass" in done.stderr
@@ -189,15 +213,19 @@ def test_a_grid_cap_that_does_not_divide_is_refused():
         parse_spec(raw, PAPER / TABLE1)
     lines = [line for line in str(info.value).splitlines() if "grid.max_global_batch_size" in line]
     assert [line.split(" does not divide by ")[1].split(" nodes")[0] for line in lines] == ["16", "32", "64", "128"]
-    assert ("grid.max_global_batch_size: 2000 does not divide by 32 nodes x 8 workers per node = 256 workers, "
-            "where it caps local batch 16 (global 4096)") in lines[1]
+    assert (
+        "grid.max_global_batch_size: 2000 does not divide by 32 nodes x 8 workers per node = 256 workers, "
+        "where it caps local batch 16 (global 4096)"
+    ) in lines[1]
 
 
 def test_the_caps_match_the_papers_where_transcribed(layout):
     paper = pytest.importorskip("analysis.paper")
     spec = load_spec(PAPER / TABLE1, data_dir=layout)
-    published = {key: getattr(getattr(paper, "LARGE_SCALE", {}).get(key), "value", None)
-                 for key in ("max_global_batch_size", "max_learning_rate")}
+    published = {
+        key: getattr(getattr(paper, "LARGE_SCALE", {}).get(key), "value", None)
+        for key in ("max_global_batch_size", "max_learning_rate")
+    }
     if all(value is None for value in published.values()):
         pytest.skip("analysis/paper.py has the caps of sec. 5.4 as not transcribed")
     if published["max_global_batch_size"] is not None:
@@ -208,8 +236,9 @@ def test_the_caps_match_the_papers_where_transcribed(layout):
     beyond = getattr(paper.LARGE_SCALE.get("cap_beyond_nodes"), "value", None)
     if beyond is not None:  # the cap binds exactly on the runs beyond that node count
         runs = spec.runs(Path("/tmp/results"))
-        assert [r.nodes for r in runs if r.config.run.local_batch_size < 16] == [n for n in spec.grid.nodes
-                                                                                  if n > beyond]
+        assert [r.nodes for r in runs if r.config.run.local_batch_size < 16] == [
+            n for n in spec.grid.nodes if n > beyond
+        ]
 
 
 def test_the_data_dir_given_is_part_of_the_runs_identity(dry_runs, layout):
@@ -230,12 +259,17 @@ def test_dry_run_on_a_cluster_too_small_reports_what_a_submit_would_refuse(tmp_p
 
     part = cluster.Partition("debug", "up", 4, 40, {})
     monkeypatch.setattr(cluster, "partition", lambda name=None: part)
-    assert main(["sweep", str(PAPER / TABLE1), "--dry-run", "--data-dir", str(layout), "--results-dir",
-                 str(tmp_path)]) == 0
+    assert (
+        main(["sweep", str(PAPER / TABLE1), "--dry-run", "--data-dir", str(layout), "--results-dir", str(tmp_path)])
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "dry run: 8 job script(s) written" in out
     assert "the cluster cannot hold these runs" in err
-    refused = [run_id for run_id in ("n1-w8-b16", "n2-w8-b16", "n4-w8-b16", "n8-w8-b16", "n128-w8-b2")
-               if f"{run_id}: asks for" in err]
+    refused = [
+        run_id
+        for run_id in ("n1-w8-b16", "n2-w8-b16", "n4-w8-b16", "n8-w8-b16", "n128-w8-b2")
+        if f"{run_id}: asks for" in err
+    ]
     assert refused == ["n8-w8-b16", "n128-w8-b2"]
     assert len(list((tmp_path / "table1-fig9-dataset-b").glob("*/job.sbatch"))) == 8

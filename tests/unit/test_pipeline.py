@@ -26,8 +26,14 @@ def test_larger_images_are_resized_with_the_aspect_kept():
 
 
 def test_workers_read_disjoint_shards_of_the_same_step_count(shared_data):
-    config = TrainConfig.from_flat(source="bbbc021-cells", dir=str(shared_data / "bbbc021" / "cells"),
-                                   image_size=(64, 64), epochs=1, local_batch_size=8, val_fraction=0.25)
+    config = TrainConfig.from_flat(
+        source="bbbc021-cells",
+        dir=str(shared_data / "bbbc021" / "cells"),
+        image_size=(64, 64),
+        epochs=1,
+        local_batch_size=8,
+        val_fraction=0.25,
+    )
     pipes = [make_pipelines(config, rank, 2) for rank in range(2)]
     assert pipes[0].steps_per_epoch == pipes[1].steps_per_epoch == (pipes[0].train_images // 2) // 8
     seen = [{float(x.numpy().sum()) for x, _ in p.train(0)} for p in pipes]

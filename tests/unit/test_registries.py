@@ -1,6 +1,7 @@
 """Every registry owns its choices: the settings' types, their defaults, the flags' choices and the settings'
 descriptions come from the optimizer, precision, schedule, allocator, model and engine registries; every engine
 implements every optimizer and precision; fingerprints stay those of the runs recorded before the registries."""
+
 import argparse
 import importlib
 import typing
@@ -16,11 +17,23 @@ from benchmark.train.schedule import SCHEDULES, LearningRateSchedule, StepDecayS
 from benchmark.util.allocator import ALLOCATORS
 
 #: Each registry, by the setting that names one of its entries.
-REGISTRIES = {"optimizer": OPTIMIZERS, "precision": PRECISIONS, "schedule": SCHEDULES, "allocator": ALLOCATORS,
-              "name": MODELS, "engine": ENGINES}
+REGISTRIES = {
+    "optimizer": OPTIMIZERS,
+    "precision": PRECISIONS,
+    "schedule": SCHEDULES,
+    "allocator": ALLOCATORS,
+    "name": MODELS,
+    "engine": ENGINES,
+}
 #: Each registry's default before the registries existed (what earlier runs were recorded with).
-DEFAULTS = {"optimizer": "momentum", "precision": "fp32", "schedule": "poly", "allocator": "system", "name": "mcnn",
-            "engine": "horovod"}
+DEFAULTS = {
+    "optimizer": "momentum",
+    "precision": "fp32",
+    "schedule": "poly",
+    "allocator": "system",
+    "name": "mcnn",
+    "engine": "horovod",
+}
 BASE = dict(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=1)
 
 
@@ -43,7 +56,8 @@ def test_the_train_flags_take_the_registrys_names_and_nothing_else(setting, caps
     add_train_arguments(parser)
     flag = (field(setting).json_schema_extra or {}).get("flag", "--" + setting.replace("_", "-"))
     assert [getattr(parser.parse_args([flag, name]), setting) for name in REGISTRIES[setting]] == list(
-        REGISTRIES[setting])
+        REGISTRIES[setting]
+    )
     with pytest.raises(SystemExit):
         parser.parse_args([flag, "not-a-choice"])
     assert "invalid choice: 'not-a-choice'" in capsys.readouterr().err
@@ -74,8 +88,11 @@ def test_every_optimizer_is_built_by_the_horovod_engine():
 
     training = TrainConfig.from_flat(**BASE).training
     built = {name: OPTIMIZER_BUILDERS[name](keras, training, 0.5) for name in OPTIMIZERS}
-    assert {name: type(o).__name__ for name, o in built.items()} == {"momentum": "SGD", "adam": "Adam",
-                                                                     "adadelta": "Adadelta"}
+    assert {name: type(o).__name__ for name, o in built.items()} == {
+        "momentum": "SGD",
+        "adam": "Adam",
+        "adadelta": "Adadelta",
+    }
     assert built["momentum"].momentum == training.momentum and built["adam"].epsilon == 1e-7
 
 
@@ -83,15 +100,20 @@ def test_make_schedule_builds_the_registrys_schedule():
     settings = TrainConfig.from_flat(**BASE).learning_rate
     assert isinstance(make_schedule(settings, 1.0, 10), LearningRateSchedule)
     step = make_schedule(settings.model_copy(update={"schedule": "step"}), 1.0, 10)
-    assert isinstance(step, StepDecaySchedule) and step(9) == pytest.approx(0.9 ** 5)  # decays from epoch 5
+    assert isinstance(step, StepDecaySchedule) and step(9) == pytest.approx(0.9**5)  # decays from epoch 5
 
 
-@pytest.mark.parametrize("changes, fingerprint", [
-    ({}, "3dcb7ad7b3f00e35"),
-    (dict(optimizer="adam", precision="bf16", schedule="step", allocator="jemalloc", name="densenet121"),
-     "d0c02c14940a20c3"),
-    (dict(optimizer="adadelta", allocator="tcmalloc", name="vgg16"), "561be8bc4bd27483"),
-])
+@pytest.mark.parametrize(
+    "changes, fingerprint",
+    [
+        ({}, "3dcb7ad7b3f00e35"),
+        (
+            dict(optimizer="adam", precision="bf16", schedule="step", allocator="jemalloc", name="densenet121"),
+            "d0c02c14940a20c3",
+        ),
+        (dict(optimizer="adadelta", allocator="tcmalloc", name="vgg16"), "561be8bc4bd27483"),
+    ],
+)
 def test_fingerprints_are_those_of_the_runs_recorded_before_the_registries(changes, fingerprint):
     """Pinned from the suite before the registries (commit 1255587)."""
     assert TrainConfig.from_flat(**BASE, **changes).fingerprint() == fingerprint

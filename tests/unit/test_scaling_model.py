@@ -1,5 +1,6 @@
 """The scaling model (analysis/scaling_model.py), pinned on hand-computed cases, and `mcnn-bench predict`
 (analysis/predict.py)."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,26 @@ from analysis import columns as col
 from analysis import predict as pr
 from analysis import scaling_model as sm
 from analysis.paper import Published, Table1Row
-from benchmark.models.analytic import model_figures
 from benchmark.config import TrainConfig
-from benchmark.record import (Memory, ModelInfo, Provenance, RunRecord, StepSeconds, Threads, Throughput, TimeToTrain,
-                              Topology)
+from benchmark.models.analytic import model_figures
+from benchmark.record import (
+    Memory,
+    ModelInfo,
+    Provenance,
+    RunRecord,
+    StepSeconds,
+    Threads,
+    Throughput,
+    TimeToTrain,
+    Topology,
+)
 from mcnn_bench.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --- the ring allreduce ----------------------------------------------------------------------------------
+
 
 def test_ring_time_by_hand():
     alpha, beta, n = 1e-5, 1e-9, 1e8
@@ -65,6 +76,7 @@ def test_fit_with_one_shape_assumes_alpha_and_fixed_parameters():
 
 # --- compute time and the cap ----------------------------------------------------------------------------
 
+
 def test_step_time_fit():
     a, c, how = sm.fit_line([4, 8, 16], [0.5 + 0.25 * b for b in (4, 8, 16)])
     assert (a, c) == (pytest.approx(0.5), pytest.approx(0.25)) and "least squares" in how
@@ -84,8 +96,17 @@ def test_cap_rule():
 def test_prediction_by_hand():
     ring = sm.RingModel(alpha=0.0, beta=1e-9, how="test")
     compute = {2: sm.ComputeModel(2, 0.1, 0.05, "test")}
-    table = sm.predict(compute, ring, 1e8, [1, 4], [2], 16, max_global_batch=64,
-                       epochs=lambda n, w: (10.0, "test"), images_per_epoch=1000)
+    table = sm.predict(
+        compute,
+        ring,
+        1e8,
+        [1, 4],
+        [2],
+        16,
+        max_global_batch=64,
+        epochs=lambda n, w: (10.0, "test"),
+        images_per_epoch=1000,
+    )
     one, four = table.iloc[0], table.iloc[1]
     # 1 node: b 16, t_c 0.9, T(2) = 0.1, step 1.0, 32 images/s
     assert (one[col.LOCAL_BATCH], one[col.STEP_SECONDS], one[col.IMAGES_PER_SECOND]) == (16, pytest.approx(1.0), 32)
@@ -96,8 +117,8 @@ def test_prediction_by_hand():
     assert four[col.TTT_MINUTES] == pytest.approx(10 * 1000 / (64 / 0.675) / 60)
 
 
-
 # --- the inversions ------------------------------------------------------------------------------------
+
 
 def test_bandwidth_for_speedup_by_hand():
     # 2 nodes x 1 worker, t_c 1 s: S = 2 / (1 + n beta) = 1.6 -> n beta = 0.25 -> beta = 2.5e-9 s/B
@@ -123,8 +144,9 @@ def test_fixed_cost_for_speedup_by_hand():
     # with the allreduce: the model then reproduces the one-node step and the speedup
     ring, n = sm.RingModel(5e-6, 8e-11, "test"), 78e6
     a, c = sm.fixed_cost_for_speedup(19.2, 9.6, 16, 2, 16, ring.seconds(8, n), ring.seconds(1024, n))
-    table = sm.predict({8: sm.ComputeModel(8, a, c, "test")}, ring, n, [1, 128], [8], 16, max_global_batch=2048,
-                       images_per_epoch=1)
+    table = sm.predict(
+        {8: sm.ComputeModel(8, a, c, "test")}, ring, n, [1, 128], [8], 16, max_global_batch=2048, images_per_epoch=1
+    )
     assert list(table[col.LOCAL_BATCH]) == [16, 2]
     assert table[col.STEP_SECONDS].iloc[0] == pytest.approx(9.6)
     assert table[col.SPEEDUP].iloc[1] == pytest.approx(19.2)
@@ -133,30 +155,51 @@ def test_fixed_cost_for_speedup_by_hand():
     with pytest.raises(ValueError, match="shrink"):
         sm.fixed_cost_for_speedup(19.2, 84.0, 16, 16, 16)
 
+
 # --- end to end ----------------------------------------------------------------------------------------
 
 CONFIG = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=10)
-PROVENANCE = Provenance(hostnames=["node1"], cpu_model="test CPU", logical_cpus=2,
-                        threads=Threads(intra_op=1, inter_op=1, omp_num_threads="1", affinity_cores=2),
-                        software={}, horovod_controller="gloo", git_commit=None,
-                        started_at="2026-11-22T00:00:00+00:00", train_images=640, val_images=0, steps_per_epoch=10)
+PROVENANCE = Provenance(
+    hostnames=["node1"],
+    cpu_model="test CPU",
+    logical_cpus=2,
+    threads=Threads(intra_op=1, inter_op=1, omp_num_threads="1", affinity_cores=2),
+    software={},
+    horovod_controller="gloo",
+    git_commit=None,
+    started_at="2026-11-22T00:00:00+00:00",
+    train_images=640,
+    val_images=0,
+    steps_per_epoch=10,
+)
 
 
 def write_run(root: Path, nodes: int, per_node: int, batch: int, images_per_second: float) -> None:
     """A completed run record (the record model's own JSON) under ``root/sweep/run_id/``."""
     workers, run_id = nodes * per_node, f"n{nodes}-w{per_node}-b{batch}"
-    config = CONFIG.updated("run", sweep="sweep", run_id=run_id, nodes=nodes, workers_per_node=per_node,
-                            local_batch_size=batch)
+    config = CONFIG.updated(
+        "run", sweep="sweep", run_id=run_id, nodes=nodes, workers_per_node=per_node, local_batch_size=batch
+    )
     record = RunRecord(
-        sweep="sweep", run_id=run_id, status="completed", config=config,
-        topology=Topology.of(nodes, per_node, batch), provenance=PROVENANCE,
+        sweep="sweep",
+        run_id=run_id,
+        status="completed",
+        config=config,
+        topology=Topology.of(nodes, per_node, batch),
+        provenance=PROVENANCE,
         model=ModelInfo(parameters=1, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"] * workers),
-        throughput=Throughput(warmup_steps=1, timed_steps=9, images=9 * batch * workers,
-                              window_seconds=9 * batch * workers / images_per_second,
-                              images_per_second=images_per_second,
-                              step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3)),
+        throughput=Throughput(
+            warmup_steps=1,
+            timed_steps=9,
+            images=9 * batch * workers,
+            window_seconds=9 * batch * workers / images_per_second,
+            images_per_second=images_per_second,
+            step_seconds=StepSeconds(per_rank=[], min=0.1, median=0.2, max=0.3),
+        ),
         memory=Memory(peak_rss_bytes_per_rank=[2**20] * workers, peak_rss_bytes_max=2**20),
-        epochs=[], time_to_train=TimeToTrain(target_top1=None, seconds=None, epochs=None, reason="no target"))
+        epochs=[],
+        time_to_train=TimeToTrain(target_top1=None, seconds=None, epochs=None, reason="no target"),
+    )
     path = root / "sweep" / run_id / "record.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(record.model_dump(mode="json")))
@@ -174,9 +217,33 @@ def batch_sweep(tmp_path) -> Path:
 
 def test_predict_end_to_end(batch_sweep, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["predict", "--step-times", str(batch_sweep), "--bandwidth-gbits", "10", "--latency-us", "0",
-                 "--nodes", "1", "2", "4", "--workers-per-node", "1", "2", "4", "--max-global-batch", "32",
-                 "--epochs", "5", "--images-per-epoch", "640", "--out", str(out)])
+    code = main(
+        [
+            "predict",
+            "--step-times",
+            str(batch_sweep),
+            "--bandwidth-gbits",
+            "10",
+            "--latency-us",
+            "0",
+            "--nodes",
+            "1",
+            "2",
+            "4",
+            "--workers-per-node",
+            "1",
+            "2",
+            "4",
+            "--max-global-batch",
+            "32",
+            "--epochs",
+            "5",
+            "--images-per-epoch",
+            "640",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "no one-node runs with [4] worker(s) per node" in printed
@@ -197,10 +264,38 @@ def test_predict_end_to_end(batch_sweep, tmp_path, capsys):
 def test_predict_fits_allreduce_results(batch_sweep, tmp_path, capsys):
     n = model_figures(64, 64).parameter_bytes
     result = tmp_path / "ar.json"
-    result.write_text(json.dumps({"kind": "mcnn-bench-allreduce", "workers": 2, "nodes": 1, "workers_per_node": 2,
-                                  "bytes": n, "median_seconds": 2e-5 + n * 1e-9, "controller": "gloo"}))
-    assert main(["predict", "--step-times", str(batch_sweep), "--allreduce", str(result), "--latency-us", "10",
-                 "--nodes", "1", "2", "--measured", str(batch_sweep)]) == 0
+    result.write_text(
+        json.dumps(
+            {
+                "kind": "mcnn-bench-allreduce",
+                "workers": 2,
+                "nodes": 1,
+                "workers_per_node": 2,
+                "bytes": n,
+                "median_seconds": 2e-5 + n * 1e-9,
+                "controller": "gloo",
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "predict",
+                "--step-times",
+                str(batch_sweep),
+                "--allreduce",
+                str(result),
+                "--latency-us",
+                "10",
+                "--nodes",
+                "1",
+                "2",
+                "--measured",
+                str(batch_sweep),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "beta 1e-09 s/B" in printed and "alpha given, beta fitted" in printed
     assert "no epochs" in printed
@@ -225,7 +320,8 @@ def test_predict_refuses_a_model_without_analytic_figures_naming_it_and_the_figu
     assert main(["predict", "--model", "densenet121", "--step-times", str(batch_sweep), "--bandwidth-gbits", "1"]) == 2
     assert capsys.readouterr().err.strip() == (
         "mcnn-bench predict: error: the gradient bytes n of the scaling model's allreduce: not known for model "
-        "'densenet121', which has no analytic model (benchmark.models.analytic models mcnn only)")
+        "'densenet121', which has no analytic model (benchmark.models.analytic models mcnn only)"
+    )
     assert main(["predict", "--paper", "--model", "vgg16"]) == 2
     assert "whose model is mcnn: drop --model vgg16" in capsys.readouterr().err
 
@@ -238,6 +334,7 @@ def test_predict_reads_the_step_times_of_its_model_only(batch_sweep):
 
 
 # --- the paper ----------------------------------------------------------------------------------------
+
 
 def test_paper_path_runs_with_what_is_published(tmp_path, capsys):
     """With analysis.paper as it is: what it has not transcribed of the one-node point comes from the flags."""
@@ -299,13 +396,15 @@ def fake_paper(**changes):
     def p(value, unit="x"):
         return Published(value, unit, "test")
 
-    rows = (Table1Row(1, 2, p(10), p(16), p(None), p(40.0)),
-            Table1Row(4, 2, p(20), p(32), p(50.0), p(None)))
-    values = dict(TABLE1=rows, DATASET={"dataset_b_train_images": p(1000)},
-                  HARDWARE={"interconnect_gbits_per_second": p(8)},
-                  LARGE_SCALE={"max_global_batch_size": p(32), "speedup_1_to_128": p(None)},
-                  EIGHT_NODES={"speedup": p(None), "ttt_minutes": p(None)},
-                  one_node_images_per_second=lambda: 40.0)
+    rows = (Table1Row(1, 2, p(10), p(16), p(None), p(40.0)), Table1Row(4, 2, p(20), p(32), p(50.0), p(None)))
+    values = dict(
+        TABLE1=rows,
+        DATASET={"dataset_b_train_images": p(1000)},
+        HARDWARE={"interconnect_gbits_per_second": p(8)},
+        LARGE_SCALE={"max_global_batch_size": p(32), "speedup_1_to_128": p(None)},
+        EIGHT_NODES={"speedup": p(None), "ttt_minutes": p(None)},
+        one_node_images_per_second=lambda: 40.0,
+    )
     values.update(changes)
     return SimpleNamespace(**values)
 

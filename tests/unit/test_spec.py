@@ -1,4 +1,5 @@
 """Sweep-spec validation and expansion (pure logic: no run is started)."""
+
 import copy
 import os
 from pathlib import Path
@@ -45,59 +46,80 @@ def test_expands_the_cartesian_product(tmp_path):
 
 
 def test_global_batch_size_is_split_over_workers(tmp_path):
-    raw = spec_with(grid={"nodes": [1, 2], "workers_per_node": [2], "global_batch_size": [32]},
-                    executor={"kind": "slurm"})
+    raw = spec_with(
+        grid={"nodes": [1, 2], "workers_per_node": [2], "global_batch_size": [32]}, executor={"kind": "slurm"}
+    )
     runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
     assert [(r.run_id, r.config.run.local_batch_size) for r in runs] == [("n1-w2-gb32", 16), ("n2-w2-gb32", 8)]
 
 
 def test_nodes_to_128_and_8_workers_per_node_are_expressible(tmp_path):
-    raw = spec_with(grid={"nodes": [1, 2, 4, 8, 16, 32, 64, 128], "workers_per_node": [1, 2, 4, 8],
-                          "local_batch_size": [4]}, executor={"kind": "slurm"})
+    raw = spec_with(
+        grid={"nodes": [1, 2, 4, 8, 16, 32, 64, 128], "workers_per_node": [1, 2, 4, 8], "local_batch_size": [4]},
+        executor={"kind": "slurm"},
+    )
     runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
     assert len(runs) == 32 and max(r.workers for r in runs) == 1024
 
 
-@pytest.mark.parametrize("changes,expected", [
-    ({"grid__typo": [1]}, "grid.typo: unknown key"),
-    ({"extra": {"a": 1}}, "[extra]: unknown section"),
-    ({"grid__workers_per_node": []}, "grid.workers_per_node: must be a non-empty list"),
-    ({"grid__local_batch_size": [0]}, "grid.local_batch_size: item 0 must be > 0"),
-    ({"training__epochs": -1}, "training.epochs: must be > 0"),
-    ({"training__epochs": "3"}, "training.epochs: must be an integer"),
-    ({"grid__nodes": [1, 2]}, "grid.nodes: the local executor runs on this one machine"),
-    ({"data__image_size": [64, 100]}, "data.image_size: M-CNN input width must be a positive multiple of 64"),
-    ({"data__dir": "no/such/folder"}, "data.dir: no such folder"),
-    ({"data__source": "imagenet"}, "data.source: must be one of"),
-    ({"executor__kind": "pbs"}, "executor.kind: must be one of"),
-    ({"executor__partition": "debug"}, "executor.partition: only for the slurm executor"),
-    ({"grid__global_batch_size": [32]}, "give exactly one of grid.local_batch_size and grid.global_batch_size"),
-    ({"name": ""}, "name: must be a non-empty string"),
-    ({"learning_rate__base_lr": 0}, "learning_rate.base_lr: must be > 0"),
-    ({"executor": {"kind": "slurm", "cpus_per_task": 4, "cpus_per_node": 8}},
-     "executor.cpus_per_node: give cpus_per_task or cpus_per_node, not both"),
-    ({"executor": {"kind": "slurm", "cpus_per_node": 1}}, "executor.cpus_per_node: 1 cores cannot hold 2 workers"),
-])
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"grid__typo": [1]}, "grid.typo: unknown key"),
+        ({"extra": {"a": 1}}, "[extra]: unknown section"),
+        ({"grid__workers_per_node": []}, "grid.workers_per_node: must be a non-empty list"),
+        ({"grid__local_batch_size": [0]}, "grid.local_batch_size: item 0 must be > 0"),
+        ({"training__epochs": -1}, "training.epochs: must be > 0"),
+        ({"training__epochs": "3"}, "training.epochs: must be an integer"),
+        ({"grid__nodes": [1, 2]}, "grid.nodes: the local executor runs on this one machine"),
+        ({"data__image_size": [64, 100]}, "data.image_size: M-CNN input width must be a positive multiple of 64"),
+        ({"data__dir": "no/such/folder"}, "data.dir: no such folder"),
+        ({"data__source": "imagenet"}, "data.source: must be one of"),
+        ({"executor__kind": "pbs"}, "executor.kind: must be one of"),
+        ({"executor__partition": "debug"}, "executor.partition: only for the slurm executor"),
+        ({"grid__global_batch_size": [32]}, "give exactly one of grid.local_batch_size and grid.global_batch_size"),
+        ({"name": ""}, "name: must be a non-empty string"),
+        ({"learning_rate__base_lr": 0}, "learning_rate.base_lr: must be > 0"),
+        (
+            {"executor": {"kind": "slurm", "cpus_per_task": 4, "cpus_per_node": 8}},
+            "executor.cpus_per_node: give cpus_per_task or cpus_per_node, not both",
+        ),
+        ({"executor": {"kind": "slurm", "cpus_per_node": 1}}, "executor.cpus_per_node: 1 cores cannot hold 2 workers"),
+    ],
+)
 def test_errors_name_the_key(changes, expected):
     assert expected in error_of(spec_with(**changes))
 
 
-@pytest.mark.parametrize("changes,expected", [
-    ({"name": "../../x"}, "name: must be a plain name"),
-    ({"name": ".."}, "name: must be a plain name"),
-    ({"learning_rate__base_lr": float("nan")}, "learning_rate.base_lr: must be a finite number"),
-    ({"training__target_top1": float("inf")}, "training.target_top1: must be a finite number"),
-    ({"executor": {"kind": "slurm", "sbatch_args": {"mem=1G\nrm -rf ~\n#": "x"}}},
-     "executor.sbatch_args: keys must look like sbatch long options"),
-    ({"executor": {"kind": "slurm", "sbatch_args": {"--mem": "1G"}}}, "executor.sbatch_args: keys must look like"),
-    ({"executor": {"kind": "slurm", "sbatch_args": {"mem": "1G\n#SBATCH --time=99999"}}},
-     "executor.sbatch_args: must not hold newlines"),
-    ({"executor": {"kind": "slurm", "partition": "debug\nhostname"}}, "executor.partition: must not hold newlines"),
-    ({"executor": {"kind": "slurm", "srun_args": ["--exclusive\r"]}}, "executor.srun_args: item '--exclusive\\r' must"),
-    ({"executor": {"kind": "slurm", "time_minutes": 1}}, "executor.time_minutes: must be more than submitit's signal"),
-    ({"grid__workers_per_node": [(os.cpu_count() or 1) + 1]}, "grid.workers_per_node: this machine has"),
-    ({"executor": {"kind": "local", "cpus": (os.cpu_count() or 1) + 1}}, "executor.cpus: this machine has"),
-])
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"name": "../../x"}, "name: must be a plain name"),
+        ({"name": ".."}, "name: must be a plain name"),
+        ({"learning_rate__base_lr": float("nan")}, "learning_rate.base_lr: must be a finite number"),
+        ({"training__target_top1": float("inf")}, "training.target_top1: must be a finite number"),
+        (
+            {"executor": {"kind": "slurm", "sbatch_args": {"mem=1G\nrm -rf ~\n#": "x"}}},
+            "executor.sbatch_args: keys must look like sbatch long options",
+        ),
+        ({"executor": {"kind": "slurm", "sbatch_args": {"--mem": "1G"}}}, "executor.sbatch_args: keys must look like"),
+        (
+            {"executor": {"kind": "slurm", "sbatch_args": {"mem": "1G\n#SBATCH --time=99999"}}},
+            "executor.sbatch_args: must not hold newlines",
+        ),
+        ({"executor": {"kind": "slurm", "partition": "debug\nhostname"}}, "executor.partition: must not hold newlines"),
+        (
+            {"executor": {"kind": "slurm", "srun_args": ["--exclusive\r"]}},
+            "executor.srun_args: item '--exclusive\\r' must",
+        ),
+        (
+            {"executor": {"kind": "slurm", "time_minutes": 1}},
+            "executor.time_minutes: must be more than submitit's signal",
+        ),
+        ({"grid__workers_per_node": [(os.cpu_count() or 1) + 1]}, "grid.workers_per_node: this machine has"),
+        ({"executor": {"kind": "local", "cpus": (os.cpu_count() or 1) + 1}}, "executor.cpus: this machine has"),
+    ],
+)
 def test_specs_cannot_inject_escape_or_overreach(changes, expected):
     assert expected in error_of(spec_with(**changes))
 
@@ -121,11 +143,17 @@ def test_global_batch_that_does_not_divide():
 
 
 def test_a_global_batch_cap_shrinks_the_local_batch_where_it_binds(tmp_path):
-    raw = spec_with(grid={"nodes": [1, 2, 4, 8], "workers_per_node": [4], "local_batch_size": [16],
-                          "max_global_batch_size": 64}, executor={"kind": "slurm"})
+    raw = spec_with(
+        grid={"nodes": [1, 2, 4, 8], "workers_per_node": [4], "local_batch_size": [16], "max_global_batch_size": 64},
+        executor={"kind": "slurm"},
+    )
     runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
     assert [(r.run_id, r.config.run.local_batch_size) for r in runs] == [
-        ("n1-w4-b16", 16), ("n2-w4-b8", 8), ("n4-w4-b4", 4), ("n8-w4-b2", 2)]
+        ("n1-w4-b16", 16),
+        ("n2-w4-b8", 8),
+        ("n4-w4-b4", 4),
+        ("n8-w4-b2", 2),
+    ]
     assert max(r.config.run.local_batch_size * r.workers for r in runs) == 64
 
 
@@ -134,36 +162,53 @@ def test_without_a_cap_the_run_ids_are_as_before(tmp_path):
     assert [r.run_id for r in runs] == ["n1-w1-b8", "n1-w1-b16", "n1-w2-b8", "n1-w2-b16"]
 
 
-@pytest.mark.parametrize("grid,expected", [
-    ({"nodes": [1, 3], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 10},
-     "grid.max_global_batch_size: 10 does not divide by 3 nodes x 2 workers per node = 6 workers, where it "
-     "caps local batch 8 (global 48)"),
-    ({"nodes": [4], "workers_per_node": [2], "local_batch_size": [1], "max_global_batch_size": 4},
-     "grid.max_global_batch_size: 4 does not divide by 4 nodes x 2 workers per node = 8 workers"),
-    ({"nodes": [2], "workers_per_node": [2], "local_batch_size": [8, 16], "max_global_batch_size": 16},
-     "grid.max_global_batch_size: 16 makes local batches 8, 16 the same run at 2 nodes x 2 workers per node "
-     "(local batch 4)"),
-    ({"nodes": [1], "workers_per_node": [2], "global_batch_size": [8], "max_global_batch_size": 16},
-     "grid.max_global_batch_size: only with grid.local_batch_size"),
-    ({"nodes": [1], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 0},
-     "grid.max_global_batch_size: must be > 0"),
-])
+@pytest.mark.parametrize(
+    "grid,expected",
+    [
+        (
+            {"nodes": [1, 3], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 10},
+            "grid.max_global_batch_size: 10 does not divide by 3 nodes x 2 workers per node = 6 workers, where it "
+            "caps local batch 8 (global 48)",
+        ),
+        (
+            {"nodes": [4], "workers_per_node": [2], "local_batch_size": [1], "max_global_batch_size": 4},
+            "grid.max_global_batch_size: 4 does not divide by 4 nodes x 2 workers per node = 8 workers",
+        ),
+        (
+            {"nodes": [2], "workers_per_node": [2], "local_batch_size": [8, 16], "max_global_batch_size": 16},
+            "grid.max_global_batch_size: 16 makes local batches 8, 16 the same run at 2 nodes x 2 workers per node "
+            "(local batch 4)",
+        ),
+        (
+            {"nodes": [1], "workers_per_node": [2], "global_batch_size": [8], "max_global_batch_size": 16},
+            "grid.max_global_batch_size: only with grid.local_batch_size",
+        ),
+        (
+            {"nodes": [1], "workers_per_node": [2], "local_batch_size": [8], "max_global_batch_size": 0},
+            "grid.max_global_batch_size: must be > 0",
+        ),
+    ],
+)
 def test_a_global_batch_cap_that_cannot_apply_is_refused(grid, expected):
     assert expected in error_of(spec_with(grid=grid, executor={"kind": "slurm"}))
 
 
 def test_a_cap_that_never_binds_needs_not_divide(tmp_path):
-    raw = spec_with(grid={"nodes": [1], "workers_per_node": [3], "local_batch_size": [2],
-                          "max_global_batch_size": 7}, executor={"kind": "slurm"})
+    raw = spec_with(
+        grid={"nodes": [1], "workers_per_node": [3], "local_batch_size": [2], "max_global_batch_size": 7},
+        executor={"kind": "slurm"},
+    )
     assert [r.run_id for r in parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)] == ["n1-w3-b2"]
 
 
 def test_data_dir_overrides_the_spec_from_the_current_directory(tmp_path, monkeypatch):
     spec_file = tmp_path / "specs" / "spec.toml"
     spec_file.parent.mkdir()
-    spec_file.write_text('name = "t"\n[data]\nsource = "bbbc021-cells"\ndir = "/no/such/data"\n'
-                         'image_size = [64, 64]\n[grid]\nnodes = [1]\nworkers_per_node = [1]\n'
-                         'local_batch_size = [8]\n[training]\nepochs = 1\n[executor]\nkind = "local"\n')
+    spec_file.write_text(
+        'name = "t"\n[data]\nsource = "bbbc021-cells"\ndir = "/no/such/data"\n'
+        "image_size = [64, 64]\n[grid]\nnodes = [1]\nworkers_per_node = [1]\n"
+        'local_batch_size = [8]\n[training]\nepochs = 1\n[executor]\nkind = "local"\n'
+    )
     with pytest.raises(SpecError, match="data.dir: no such folder: /no/such/data"):
         load_spec(spec_file)
     monkeypatch.chdir(SAMPLE.parent)

@@ -1,4 +1,5 @@
 """Sweep state bookkeeping (pure logic on files; no job is run)."""
+
 import json
 
 import pytest
@@ -10,8 +11,17 @@ from slurm.state import SweepState, recorded_status
 
 
 def config(tmp_path):
-    return TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=1,
-                                 results_dir=str(tmp_path), sweep="s", run_id="r", nodes=2, workers_per_node=4)
+    return TrainConfig.from_flat(
+        source="synthetic",
+        image_size=(64, 64),
+        epochs=1,
+        steps_per_epoch=1,
+        results_dir=str(tmp_path),
+        sweep="s",
+        run_id="r",
+        nodes=2,
+        workers_per_node=4,
+    )
 
 
 def failed(tmp_path, reason):
@@ -39,13 +49,20 @@ def test_a_failed_record_is_archived_before_a_new_attempt(tmp_path):
     assert SweepState(tmp_path / "s").runs["r"]["attempt"] == 2
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("[]", "must be an object"),
-    ('{"runs": {"n1": {"executor": "slurm", "job_id": 7, "submitit_folder": "x", "attempt": 1}}}',
-     "runs.n1.job_id: must be a string, got 7"),
-    ('{"runs": {"n1": {"executor": "pbs", "job_id": "7", "submitit_folder": "x", "attempt": 1}}}',
-     "'pbs' is not one of local, slurm"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[]", "must be an object"),
+        (
+            '{"runs": {"n1": {"executor": "slurm", "job_id": 7, "submitit_folder": "x", "attempt": 1}}}',
+            "runs.n1.job_id: must be a string, got 7",
+        ),
+        (
+            '{"runs": {"n1": {"executor": "pbs", "job_id": "7", "submitit_folder": "x", "attempt": 1}}}',
+            "'pbs' is not one of local, slurm",
+        ),
+    ],
+)
 def test_a_sweep_state_of_the_wrong_shape_is_a_clear_error(tmp_path, content, problem):
     (tmp_path / "sweep.json").write_text(content)
     with pytest.raises(ValueError, match="sweep.json: sweep state is malformed") as info:

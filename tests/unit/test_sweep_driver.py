@@ -2,6 +2,7 @@
 run ends with a record, stale runs, a sweep resumed when partly done, Ctrl-C (during a poll and during a
 submission), runs stuck pending, a scheduler that cannot be asked, runs refused before submission. The real
 executors keep their own tests (tests/integration/)."""
+
 from __future__ import annotations
 
 import io
@@ -12,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from fake_executor import NODE, FakeScheduler
 
 from benchmark.errors import McnnBenchError
 from benchmark.record import RunRecord, Scheduler
-from fake_executor import NODE, FakeScheduler
 from slurm import sweep
 from slurm.executor import ExecutorError
 from slurm.spec import SweepSpec, load_spec
@@ -36,9 +37,13 @@ def scheduler(monkeypatch) -> FakeScheduler:
 
 def write_spec(folder: Path, workers_per_node=(1,), epochs: int = 1) -> SweepSpec:
     """A spec of synthetic runs on the fake executor, written as ``folder/fake.toml``, and loaded."""
-    raw = {"name": "fake", "data": {"source": "synthetic", "image_size": [64, 64]},
-           "grid": {"nodes": [1], "workers_per_node": list(workers_per_node), "local_batch_size": [8]},
-           "training": {"epochs": epochs, "steps_per_epoch": 2}, "executor": {"kind": "fake"}}
+    raw = {
+        "name": "fake",
+        "data": {"source": "synthetic", "image_size": [64, 64]},
+        "grid": {"nodes": [1], "workers_per_node": list(workers_per_node), "local_batch_size": [8]},
+        "training": {"epochs": epochs, "steps_per_epoch": 2},
+        "executor": {"kind": "fake"},
+    }
     path = folder / "fake.toml"
     path.write_text(tomli_w.dumps(raw))
     return load_spec(path)
@@ -62,8 +67,9 @@ def test_every_run_ends_with_a_record_of_how_it_went(scheduler, tmp_path):
     assert "[3/3 runs done]" in out.getvalue()
     results = tmp_path / "results"
     w1, w2, w4 = (scheduler.submissions(run_id)[0].job_id for run_id in (W1, W2, W4))
-    assert record(results, W1).scheduler == Scheduler(kind="fake", job_id=w1, state="COMPLETED",
-                                                      elapsed_seconds=3.0, node_list=NODE)
+    assert record(results, W1).scheduler == Scheduler(
+        kind="fake", job_id=w1, state="COMPLETED", elapsed_seconds=3.0, node_list=NODE
+    )
     # a job that left no record: the driver records the run as failed, with the executor's reason
     config = results / "fake" / W2 / "config.json"
     assert statuses[1].reason == f"fake job {w2} failed: {config}: the trainer crashed"
@@ -205,8 +211,10 @@ def test_while_the_scheduler_cannot_be_asked_runs_are_unknown_and_nothing_is_rec
     job_id = scheduler.submissions(W1)[0].job_id
     scheduler.unreachable = "the fake controller is restarting"
     (status,) = sweep_status(results / "fake")
-    assert (status.state, status.reason) == ("unknown", f"cannot ask the fake executor about job {job_id}: the "
-                                                        "fake controller is restarting")
+    assert (status.state, status.reason) == (
+        "unknown",
+        f"cannot ask the fake executor about job {job_id}: the fake controller is restarting",
+    )
     (status,) = run_sweep(spec, results, wait=False, out=io.StringIO())
     assert status.state == "unknown" and record(results, W1) is None and len(scheduler.submissions(W1)) == 1
     scheduler.unreachable = None

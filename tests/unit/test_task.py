@@ -1,12 +1,13 @@
 """Tasks (single- and multi-label), the step-decay schedule and the settings that follow the data and the
 model: pure logic, checked against hand-computed values."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from benchmark.config import SettingsError, TrainConfig
-from benchmark.train.metrics import time_to_train
 from benchmark.record import Epoch
+from benchmark.train.metrics import time_to_train
 from benchmark.train.schedule import StepDecaySchedule, make_schedule
 from benchmark.train.task import TASKS, class_auroc
 
@@ -52,8 +53,10 @@ def test_losses_are_softmax_and_sigmoid_cross_entropy():
 
 
 def test_time_to_train_on_the_mean_auroc():
-    epochs = [Epoch(epoch=i + 1, learning_rate=0.1, train_loss=1.0, val_auroc_mean=v, elapsed_seconds=10.0 * (i + 1))
-              for i, v in enumerate([0.55, 0.71, 0.69])]
+    epochs = [
+        Epoch(epoch=i + 1, learning_rate=0.1, train_loss=1.0, val_auroc_mean=v, elapsed_seconds=10.0 * (i + 1))
+        for i, v in enumerate([0.55, 0.71, 0.69])
+    ]
     ttt = time_to_train(epochs, 0.7, None, "val_auroc_mean")
     assert (ttt.metric, ttt.target, ttt.target_top1, ttt.seconds, ttt.epochs) == ("val_auroc_mean", 0.7, None, 20.0, 2)
     assert "target_mean_auroc" in time_to_train(epochs, None, None, "val_auroc_mean").reason
@@ -67,12 +70,22 @@ def test_step_decay_warms_up_then_decays_once_per_epoch_from_its_epoch():
 
 
 def test_make_schedule_follows_the_setting():
-    config = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=10, steps_per_epoch=1,
-                                   schedule="step", decay_factor=0.9, decay_from_epoch=5, warmup_epochs=5)
+    config = TrainConfig.from_flat(
+        source="synthetic",
+        image_size=(64, 64),
+        epochs=10,
+        steps_per_epoch=1,
+        schedule="step",
+        decay_factor=0.9,
+        decay_from_epoch=5,
+        warmup_epochs=5,
+    )
     schedule = make_schedule(config.learning_rate, 1.0, 10)
     assert isinstance(schedule, StepDecaySchedule) and schedule(5) == pytest.approx(0.9)
-    assert type(make_schedule(config.learning_rate.model_copy(update={"schedule": "poly"}), 1.0, 10)).__name__ \
+    assert (
+        type(make_schedule(config.learning_rate.model_copy(update={"schedule": "poly"}), 1.0, 10)).__name__
         == "LearningRateSchedule"
+    )
 
 
 def test_settings_follow_the_task_of_the_data(tmp_path):
@@ -89,8 +102,14 @@ def test_settings_follow_the_task_of_the_data(tmp_path):
 def test_settings_at_their_defaults_keep_the_fingerprints_of_earlier_runs():
     config = TrainConfig.from_flat(source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=1)
     keys = set(config.fingerprinted())
-    assert not keys & {"model.name", "model.init_weights", "training.optimizer", "learning_rate.schedule",
-                       "run.allocator", "training.target_mean_auroc"}
+    assert not keys & {
+        "model.name",
+        "model.init_weights",
+        "training.optimizer",
+        "learning_rate.schedule",
+        "run.allocator",
+        "training.target_mean_auroc",
+    }
     changed = config.updated("training", optimizer="adam")
     assert changed.fingerprint() != config.fingerprint()
 
@@ -108,9 +127,16 @@ def test_train_help_lists_the_new_settings():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "mcnn_bench", "train", "--help"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcnn_bench", "train", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
-    for flag in ("--model", "--init-weights", "--optimizer", "--schedule", "--target-mean-auroc",
-                 "--reference-batch-size"):
+    for flag in (
+        "--model",
+        "--init-weights",
+        "--optimizer",
+        "--schedule",
+        "--target-mean-auroc",
+        "--reference-batch-size",
+    ):
         assert flag in done.stdout

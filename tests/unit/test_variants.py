@@ -1,14 +1,15 @@
 """The paper's workloads made on the fly (Datta et al. 2019, sec. 4): Dataset A's 1,684 fields on the real
 tables, the dihedral and rotated copies (exact against numpy where a copy is exact), the splits by field and
 the paper's leaky split over copies, and the validation figures with their bootstrap intervals."""
+
 import numpy as np
 import pytest
 
 from benchmark.config import SettingsError, TrainConfig
 from benchmark.data import MOA_CLASSES, annotated_fields
 from benchmark.data.variants import DATASET_A_CLASS_CAP, VARIANTS, select_fields, transforms
-from benchmark.train.metrics import bootstrap_interval, per_field_accuracy, time_to_train
 from benchmark.record import Epoch
+from benchmark.train.metrics import bootstrap_interval, per_field_accuracy, time_to_train
 
 
 def moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
@@ -18,8 +19,13 @@ def moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
     table = transforms(VARIANTS[variant], *image.shape[:2])
     canvas = VARIANTS[variant].canvas(*image.shape[:2])
     out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=np.repeat(image[None], len(table), axis=0), transforms=table, output_shape=canvas,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=np.repeat(image[None], len(table), axis=0),
+        transforms=table,
+        output_shape=canvas,
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     return list(out.numpy())
 
 
@@ -39,8 +45,14 @@ def test_dataset_a_keeps_1684_fields_of_the_real_tables(shared_data):
 
 def test_dataset_a_copies_are_the_six_dihedral_images():
     image = np.random.default_rng(0).random((6, 6, 2)).astype(np.float32)
-    expected = [image, np.rot90(image), np.fliplr(image), np.flipud(image), np.rot90(np.fliplr(image)),
-                np.rot90(np.flipud(image))]
+    expected = [
+        image,
+        np.rot90(image),
+        np.fliplr(image),
+        np.flipud(image),
+        np.rot90(np.fliplr(image)),
+        np.rot90(np.flipud(image)),
+    ]
     for copy, want in zip(moved(image, "dataset-a"), expected):
         np.testing.assert_allclose(copy, want, atol=1e-6)
 
@@ -79,8 +91,17 @@ def layout(tmp_path, make_official_layout):
 
 
 def config_of(layout, **settings) -> TrainConfig:
-    return TrainConfig.from_flat(**{"source": "bbbc021", "dir": str(layout), "image_size": (64, 128), "epochs": 1,
-                                    "local_batch_size": 4, "val_fraction": 0.25, **settings})
+    return TrainConfig.from_flat(
+        **{
+            "source": "bbbc021",
+            "dir": str(layout),
+            "image_size": (64, 128),
+            "epochs": 1,
+            "local_batch_size": 4,
+            "val_fraction": 0.25,
+            **settings,
+        }
+    )
 
 
 def fields_of(pipes, split: str) -> list[np.ndarray]:
@@ -139,14 +160,17 @@ def test_the_bootstrap_resamples_fields_not_images():
 
 
 def test_per_field_accuracy():
-    rows = per_field_accuracy(np.array([1, 0, 1, 1]), np.array([1, 1, 1, 1]), np.array([0, 0, 2, 2]),
-                              np.array(["a", "b", "c"]))
+    rows = per_field_accuracy(
+        np.array([1, 0, 1, 1]), np.array([1, 1, 1, 1]), np.array([0, 0, 2, 2]), np.array(["a", "b", "c"])
+    )
     assert [(r.field, r.images, r.top1, r.top5) for r in rows] == [("a", 2, 0.5, 1.0), ("c", 2, 1.0, 1.0)]
 
 
 def test_time_to_train_to_both_targets():
-    epochs = [Epoch(epoch=e, learning_rate=0.1, train_loss=1.0, val_top1=t1, val_top5=t5, elapsed_seconds=10.0 * e)
-              for e, t1, t5 in ((1, 0.5, 0.9), (2, 0.8, 1.0), (3, 0.99, 1.0))]
+    epochs = [
+        Epoch(epoch=e, learning_rate=0.1, train_loss=1.0, val_top1=t1, val_top5=t5, elapsed_seconds=10.0 * e)
+        for e, t1, t5 in ((1, 0.5, 0.9), (2, 0.8, 1.0), (3, 0.99, 1.0))
+    ]
     ttt = time_to_train(epochs, 0.99, 1.0)
     assert (ttt.seconds, ttt.epochs) == (30.0, 3) and (ttt.top5.seconds, ttt.top5.epochs) == (20.0, 2)
     assert time_to_train(epochs, 0.995).reason == "not reached in 3 epochs (best top1 0.9900)"
@@ -159,9 +183,25 @@ def test_a_synthetic_layout_has_real_rows_of_every_class(shared_data, tmp_path):
 
     from benchmark.data import open_fields
 
-    done = subprocess.run([sys.executable, "-m", "benchmark.data.synthetic_layout", "--tables",
-                           str(shared_data / "bbbc021"), "--out", str(tmp_path), "--fields-per-class", "2",
-                           "--size", "32", "40"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmark.data.synthetic_layout",
+            "--tables",
+            str(shared_data / "bbbc021"),
+            "--out",
+            str(tmp_path),
+            "--fields-per-class",
+            "2",
+            "--size",
+            "32",
+            "40",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     images = open_fields(tmp_path)
     assert np.bincount(images.labels).tolist() == [2] * 13

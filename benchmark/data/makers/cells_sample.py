@@ -59,7 +59,9 @@ def write_sample(cells: CellSet, crops: np.ndarray, out: str | PathLike) -> None
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--source DIR --out DIR --fields K``; exits with status 2 on a DataError."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.data.makers.cells_sample", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.data.makers.cells_sample", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--source", required=True, help="folder with index.csv and images.npy/.npz")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--fields", type=int, required=True, help="number of whole fields, a multiple of the classes")

@@ -18,10 +18,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmark.util.atomic import write_atomic
-from benchmark.data.chestxray14 import (CHEXNET_CLASSES, TABLE_NAMES, finding_labels, image_size, index_images, read_split_lists,
-                          read_xray, table_path)
+from benchmark.data.chestxray14 import (
+    CHEXNET_CLASSES,
+    TABLE_NAMES,
+    finding_labels,
+    image_size,
+    index_images,
+    read_split_lists,
+    read_xray,
+    table_path,
+)
 from benchmark.data.errors import DataError
+from benchmark.util.atomic import write_atomic
 
 #: The sample's image side in pixels: 380 optimised PNGs of 208 x 208 take about 6.9 MB, the largest multiple
 #: of 16 that stays well under the 8 MB budget (224 x 224 would take about 7.8 MB).
@@ -49,8 +57,16 @@ def table_rows(table_file: Path, names: set[str]) -> bytes:
     return gzip.compress(b"".join(kept), mtime=0)
 
 
-def readme(labels: np.ndarray, patients: int, size: int, source_size: tuple[int, int], split: np.ndarray | None,
-           nbytes: int, source: str | PathLike, out: str | PathLike) -> str:
+def readme(
+    labels: np.ndarray,
+    patients: int,
+    size: int,
+    source_size: tuple[int, int],
+    split: np.ndarray | None,
+    nbytes: int,
+    source: str | PathLike,
+    out: str | PathLike,
+) -> str:
     """The sample's README.md: source, terms of use, contents with counts per pathology, how it was made.
 
     Args:
@@ -64,8 +80,13 @@ def readme(labels: np.ndarray, patients: int, size: int, source_size: tuple[int,
     """
     counts = labels.sum(axis=0).astype(int)
     rows = "\n".join(f"| {name} | {count} |" for name, count in zip(CHEXNET_CLASSES, counts))
-    sides = "" if split is None else ", ".join(f"{int(np.sum(split == side))} in {f'its {side}' if side else 'no'} list"
-                                              for side in np.unique(split))
+    sides = (
+        ""
+        if split is None
+        else ", ".join(
+            f"{int(np.sum(split == side))} in {f'its {side}' if side else 'no'} list" for side in np.unique(split)
+        )
+    )
     lists = "" if split is None else f"In CheXNet's patient-wise split (Rajpurkar et al. 2017): {sides}.\n"
     return f"""# NIH ChestX-ray14 sample (real data, {len(labels)} chest X-rays)
 
@@ -138,15 +159,17 @@ def make_sample(source: str | PathLike, out: str | PathLike, size: int = DEFAULT
     split = None if sides is None else np.array([sides.get(name, "") for name in names], dtype=str)
     labels = finding_labels(table["Finding Labels"], table_path(source))
     source_size = image_size(source / "images" / names[0])
-    write_atomic(out / "README.md", readme(labels, table["Patient ID"].nunique(), size, source_size, split, nbytes,
-                                           source, out))
+    write_atomic(
+        out / "README.md", readme(labels, table["Patient ID"].nunique(), size, source_size, split, nbytes, source, out)
+    )
     return len(names)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--source DIR --out DIR [--size PIXELS]``; exits with status 2 on a DataError."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.data.makers.chestxray14_sample",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.data.makers.chestxray14_sample", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--source", required=True, help="ChestX-ray14 folder: label table + images/*.png")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="image side in pixels")

@@ -6,6 +6,7 @@ work with Keras 3), so that every worker sees the same loss and a diverging run 
 once; variables broadcast from rank 0 at the start; Keras 3 models from :data:`benchmark.models.MODELS`;
 the ``tf.data`` input pipeline of :mod:`benchmark.data.pipeline`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,9 @@ PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 OPTIMIZER_BUILDERS = {
     "momentum": lambda keras, training, rate: keras.optimizers.SGD(learning_rate=rate, momentum=training.momentum),
     "adam": lambda keras, training, rate: keras.optimizers.Adam(learning_rate=rate, **OPTIMIZERS["adam"].constants),
-    "adadelta": lambda keras, training, rate: keras.optimizers.Adadelta(learning_rate=rate,
-                                                                        **OPTIMIZERS["adadelta"].constants),
+    "adadelta": lambda keras, training, rate: keras.optimizers.Adadelta(
+        learning_rate=rate, **OPTIMIZERS["adadelta"].constants
+    ),
 }
 
 
@@ -71,8 +73,9 @@ def configure_threads(config: TrainConfig, local_size: int) -> Threads:
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     env = {name: value for name, value in sorted(os.environ.items()) if name.startswith(THREAD_ENV_PREFIXES)}
-    return Threads(intra_op=intra, inter_op=inter, omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                   affinity_cores=cores, env=env)
+    return Threads(
+        intra_op=intra, inter_op=inter, omp_num_threads=os.environ.get("OMP_NUM_THREADS"), affinity_cores=cores, env=env
+    )
 
 
 def precision_policy(precision: str) -> str:
@@ -84,8 +87,10 @@ def precision_policy(precision: str) -> str:
         ValueError: bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than fp32).
     """
     if precision == "bf16" and not native_bf16():
-        raise ValueError(f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
-                         f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32")
+        raise ValueError(
+            f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
+            f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32"
+        )
     return PRECISION_POLICIES[precision]
 
 
@@ -136,9 +141,14 @@ class HorovodEngine(Engine):
     def info(self) -> EngineInfo:
         import horovod
 
-        return EngineInfo(name=self.name, framework="tensorflow", framework_version=self.tf.__version__,
-                          collectives=f"horovod {horovod.__version__}",
-                          backend="mpi" if self.hvd.mpi_enabled() else "gloo", device="cpu")
+        return EngineInfo(
+            name=self.name,
+            framework="tensorflow",
+            framework_version=self.tf.__version__,
+            collectives=f"horovod {horovod.__version__}",
+            backend="mpi" if self.hvd.mpi_enabled() else "gloo",
+            device="cpu",
+        )
 
     def configure_threads(self, config: TrainConfig) -> Threads:
         return configure_threads(config, self.local_size)
@@ -160,8 +170,9 @@ class HorovodEngine(Engine):
         self.val_images, self.val_fields = self.pipes.val_images, self.pipes.val_fields
         self.has_validation = self.pipes.validation is not None
         keras.mixed_precision.set_global_policy(precision_policy(config.training.precision))
-        self.model = MODELS[config.model.name].create(*config.data.image_size, 3, config.data.num_classes,
-                                                      config.model.init_weights)
+        self.model = MODELS[config.model.name].create(
+            *config.data.image_size, 3, config.data.num_classes, config.model.init_weights
+        )
         self.optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](keras, config.training, first_rate)
         self.optimizer.build(self.model.trainable_variables)
         self._steps = {timed: self._make_train_step(timed) for timed in (False, True)}
@@ -187,8 +198,11 @@ class HorovodEngine(Engine):
         kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
         weight_decay = self.weight_decay
         # One worker's average is its own values: no collective (and no Horovod negotiation) in its step.
-        average = (lambda tensors: tensors) if self.size == 1 else (
-            lambda tensors: hvd.grouped_allreduce(tensors, op=hvd.Average))
+        average = (
+            (lambda tensors: tensors)
+            if self.size == 1
+            else (lambda tensors: hvd.grouped_allreduce(tensors, op=hvd.Average))
+        )
 
         @tf.function
         def step(x, y, requests):

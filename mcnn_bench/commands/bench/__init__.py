@@ -1,4 +1,5 @@
 """``mcnn-bench bench``: benchmarks of what the suite adds around the model, one subcommand a module."""
+
 from __future__ import annotations
 
 from . import analyze, overhead
@@ -9,9 +10,12 @@ SUBCOMMANDS = (overhead, analyze, input_pipeline)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks of the suite itself (its input pipeline, its analysis)",
-                                   description="Benchmarks of what the suite adds around the model: each prints "
-                                               "its figures and how it measured them.")
+    parser = subparsers.add_parser(
+        "bench",
+        help="benchmarks of the suite itself (its input pipeline, its analysis)",
+        description="Benchmarks of what the suite adds around the model: each prints "
+        "its figures and how it measured them.",
+    )
     group = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
     for command in SUBCOMMANDS:
         command.register(group)
