@@ -189,13 +189,14 @@ def capture(sweep_dir: str | Path, system: str, tolerance: float, description: s
     shapes = []
     for key, figures in sorted(sweep_figures(sweep_dir).items()):
         source, size, nodes, wpn, batch, model = key
-        refs = {name: _captured(name, values, tolerance) for name, values in figures.items() if values}
-        refs = {name: ref for name, ref in refs.items() if ref is not None}
+        captured = {name: _captured(name, values, tolerance) for name, values in figures.items() if values}
+        refs = {name: ref for name, ref in captured.items() if ref is not None}
+        height, width = map(int, size.split("x"))
         shapes.append(
             ShapeReference(
                 source=source,
                 model=model,
-                image_size=tuple(map(int, size.split("x"))),
+                image_size=(height, width),
                 nodes=nodes,
                 workers_per_node=wpn,
                 local_batch_size=batch,
@@ -273,7 +274,7 @@ def junit(checks: list[Check], system: str) -> str:
             ET.SubElement(case, "failure", message=f"{c.verdict}: {c.note}").text = detail
         else:
             ET.SubElement(case, "system-out").text = detail
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_report(checks: list[Check], system: str, sweep_dir: Path, out: Path) -> list[Path]:

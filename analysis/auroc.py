@@ -146,7 +146,7 @@ def plot_auroc(rows: pd.DataFrame, classes: list[str], sweep: str, path: str | P
         *axes.get_legend_handles_labels()[0],
         Line2D([], [], color="gray", label=f"{CHANCE:g}: chance", **IDEAL_STYLE),
     ]
-    longest = max(len(handle.get_label()) for handle in handles)
+    longest = max(len(str(handle.get_label())) for handle in handles)
     columns = max(1, min(len(handles), LEGEND_CHARACTERS // (longest + 8)))  # + 8: the handle and the gap
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize="small")
     return save_png(figure, path, tight=False)

@@ -104,6 +104,7 @@ def template_record() -> RunRecord:
         run_id="n1-w1-b8",
         status="completed",
         config=config,
+        fingerprint=config.fingerprint(),
         topology=topology,
         provenance=Provenance(
             hostnames=["node0"],

@@ -168,10 +168,11 @@ def bars(rows: pd.DataFrame) -> tuple[list[str], np.ndarray, str | None]:
         labels = [text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…" for text in names]
         return labels, rows[SHARE_COLUMNS].to_numpy(dtype="float64"), None
     by_workload = ["workload"] if rows["workload"].nunique() > 1 else []
-    for keys, name, label in POOLINGS:
-        groups = rows.groupby(by_workload + list(keys), sort=True)
-        if groups.ngroups <= MAX_BARS or keys == POOLINGS[-1][0]:
+    for pooling in POOLINGS:
+        groups = rows.groupby(by_workload + list(pooling[0]), sort=True)
+        if groups.ngroups <= MAX_BARS or pooling[0] == POOLINGS[-1][0]:
             break
+    _, name, label = pooling  # the first pooling that makes few enough bars, else the last
     medians = groups[SHARE_COLUMNS].median()
     shares = medians.to_numpy(dtype="float64")
     keys = [key if isinstance(key, tuple) else (key,) for key in medians.index]

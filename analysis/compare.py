@@ -118,8 +118,8 @@ class Setting:
 
     image_size: str | None = None
     dataset: str | None = None
-    workers_per_node: int | None = None
-    global_batch: int | None = None
+    workers_per_node: float | None = None
+    global_batch: float | None = None
 
 
 def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = paper.TABLE1) -> pd.DataFrame:

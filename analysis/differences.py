@@ -9,6 +9,9 @@ Supercomputers") compare their CheXNet and VGG-16 runs by model, optimizer, batc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 
 from .columns import LOCAL_BATCH, LR_SCHEDULE, MODEL, NODES, OPTIMIZER, RUN_ID, STATUS, SWEEP, THREADS, WORKERS_PER_NODE
@@ -25,7 +28,7 @@ def _plural(value, unit: str) -> str:
 
 
 #: How a label shows one value of each setting.
-_VALUE_TEXT = {
+_VALUE_TEXT: dict[str, Callable[[Any], str]] = {
     MODEL: str,
     OPTIMIZER: str,
     LR_SCHEDULE: lambda value: f"{value} LR schedule",

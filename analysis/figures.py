@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,9 +73,15 @@ GRID_DPI = 90
 LABEL_POINTS = 6
 TITLE_POINTS = 8
 #: How every published point is drawn: black, above the runs' lines.
-PAPER_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 12}
+PAPER_STYLE: dict[str, Any] = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 12}
 #: How a value derived from published ones is drawn: hollow black.
-DERIVED_STYLE = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 10, "markerfacecolor": "white"}
+DERIVED_STYLE: dict[str, Any] = {
+    "color": "black",
+    "zorder": 5,
+    "linestyle": "none",
+    "markersize": 10,
+    "markerfacecolor": "white",
+}
 
 
 #: Why a figure cannot be drawn (its ``unavailable``; the ``ValueError`` of its drawing function).
@@ -129,7 +136,7 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
     for batch, published in paper.FIG2_ACTIVATIONS:
         axes.plot(
             [batch],
-            [published.value],
+            [published.known],
             "*",
             label=f"Datta et al. 2019, Fig. 2: about {published.value:g} {published.unit} at batch {batch}",
             **PAPER_STYLE,
@@ -258,10 +265,10 @@ def plot_fig7_training_curves(loaded: LoadedRecords, path: str | Path) -> Path:
     for axes, key, what in ((top1_axes, "top1", "top-1"), (top5_axes, "top5", "top-5")):
         target = paper.TARGETS[key]
         axes.axhline(
-            100 * target.value,
+            100 * target.known,
             color="black",
             linestyle=":",
-            label=f"Datta et al. 2019, Table 1 target: {100 * target.value:g} % {what}",
+            label=f"Datta et al. 2019, Table 1 target: {100 * target.known:g} % {what}",
         )
         axes.set_ylim(0, 101)
         axes.set_ylabel(f"validation {what} accuracy (%)")
@@ -312,11 +319,11 @@ def plot_fig8_speedup(loaded: LoadedRecords, path: str | Path) -> Path:
     top = max(128, *(int(group[NODES].max()) for _, _, group in lines))
     axes.plot([1, top], [1, top], color="gray", **IDEAL_STYLE, label="ideal from 1 node (speedup = nodes)")
     axes.plot(
-        [8], [eight.value], "*", label=f"Datta et al. 2019, {eight.source}: {eight.value:g}x on 8 nodes", **PAPER_STYLE
+        [8], [eight.known], "*", label=f"Datta et al. 2019, {eight.source}: {eight.value:g}x on 8 nodes", **PAPER_STYLE
     )
     axes.plot(
         [128],
-        [large.value],
+        [large.known],
         "D",
         label=f"Datta et al. 2019, {large.source}: {large.value:g}x, 1 to 128 nodes",
         **{**PAPER_STYLE, "markersize": 9},
@@ -459,8 +466,8 @@ def plot_top1_lr_grid(
     for value in (0, 50, 100):
         texts.add(f"{value} %", (-0.5, first + value), "right", "center", "C0")
     right = (min(columns, len(shown)) - 1) * (width + gap) + width  # the top row's last cell
-    for value, text in ((0, "0"), (height, f"{top_rate:.2g}")):
-        texts.add(text, (right + 0.5, first + value), "left", "center", "C1")
+    for offset, text in ((0, "0"), (height, f"{top_rate:.2g}")):
+        texts.add(text, (right + 0.5, first + offset), "left", "center", "C1")
     for epoch in sorted({1, (1 + last_epoch) // 2, last_epoch}):
         texts.add(str(epoch), (x_of(epoch), -3), "center", "top")
     texts.add("epoch", (width / 2, -3), "center", "top", raise_points=-1.3 * LABEL_POINTS)
@@ -597,7 +604,7 @@ def plot_fig10_scaling_efficiency(loaded: LoadedRecords, path: str | Path) -> Pa
     ):
         axes.plot(
             [nodes],
-            [published.value],
+            [published.known],
             marker,
             label=f"Datta et al. 2019, derived from {speedup.source}'s quoted {speedup.value:g}x: "
             f"100 x {speedup.value:g} / {nodes} = {published.value:g} %",

@@ -9,6 +9,7 @@ cell and so takes seconds over the 10,000 rows of a large Table 1.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -47,7 +48,7 @@ def markdown_table(
         if name in percent:
             values = 100 * values
         spec = formats.get(name, "g")
-        text = values.astype(object).map(lambda value: _cell(value, spec), na_action="ignore")
+        text = values.astype(object).map(functools.partial(_cell, spec=spec), na_action="ignore")
         blank = missing if isinstance(missing, str) else missing.get(name, "")
         cells.append(text.where(values.notna(), blank).tolist())
         numeric.append(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))

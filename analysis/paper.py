@@ -60,6 +60,13 @@ class Published:
     source: str  # "Table 1", "sec. 5.3", "Fig. 2" ...
     note: str = ""
 
+    @property
+    def known(self) -> float:
+        """``value``, for a number that was transcribed. Raises ``ValueError`` for one that was not."""
+        if self.value is None:
+            raise ValueError(f"{self.source}, {self.unit}: no value ({self.note})")
+        return self.value
+
 
 @dataclass(frozen=True)
 class Table1Row:
@@ -173,7 +180,7 @@ _ROW_NOT_TRANSCRIBED = f"{NOT_TRANSCRIBED}: issue 9 does not give Table 1's per-
 
 def _table1_row(nodes: int) -> Table1Row:
     """Table 1's row for ``nodes``: global batch min(128 x nodes, 2048) (derived), the rest None."""
-    cap = LARGE_SCALE["max_global_batch_size"].value
+    cap = LARGE_SCALE["max_global_batch_size"].known
     return Table1Row(
         nodes=nodes,
         workers_per_node=_TABLE1_WORKERS_PER_NODE,

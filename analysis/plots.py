@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -25,6 +27,7 @@ from matplotlib.ticker import (
     NullLocator,
     ScalarFormatter,
 )
+from matplotlib.typing import LegendLocType
 from PIL import Image
 
 from benchmark.util.atomic import write_atomic
@@ -52,7 +55,7 @@ RUNS_PER_PART = 25
 #: Why the scaling figures cannot be drawn.
 NO_THROUGHPUT = "no completed run with a throughput figure"
 WORKERS_LABEL = "workers (Horovod processes)"
-IDEAL_STYLE = {"linestyle": "--", "alpha": 0.6}
+IDEAL_STYLE: dict[str, Any] = {"linestyle": "--", "alpha": 0.6}
 #: Opacity of a 95 % interval's band (and of a min-max band).
 CI_ALPHA = 0.2
 #: Lines a plot draws, each with a legend entry, before it pools them more coarsely (:func:`series`).
@@ -218,7 +221,12 @@ def interval_band(axes: Axes, rows: pd.DataFrame, low: str, high: str, color, la
 
 
 def _finish(
-    axes: Axes, scaling_df: pd.DataFrame, ylabel: str, ideal_label: str, loc: str = "upper left", log_y: bool = False
+    axes: Axes,
+    scaling_df: pd.DataFrame,
+    ylabel: str,
+    ideal_label: str,
+    loc: LegendLocType = "upper left",
+    log_y: bool = False,
 ) -> None:
     """Axis labels, a workers axis (:func:`workers_axis`), grid and a legend at ``loc`` (a fixed place: "best"
     would weigh every point) with one entry for the dashed reference and one for the bands. ``log_y``: a
@@ -232,7 +240,7 @@ def _finish(
         axes.set_ylabel(f"{ylabel}, log scale")
     axes.grid(alpha=0.3)
     handles = axes.get_legend_handles_labels()[0]
-    extra = [Line2D([], [], color="gray", label=ideal_label, **IDEAL_STYLE)]
+    extra: list[Artist] = [Line2D([], [], color="gray", label=ideal_label, **IDEAL_STYLE)]
     if axes.collections:
         extra.append(Patch(color="gray", alpha=CI_ALPHA, linewidth=0, label="band: min to max over the runs"))
     axes.legend(handles=[*handles, *extra], loc=loc, fontsize="small")

@@ -351,7 +351,8 @@ def paper_validation(
     if image_size is not None:
         notes.append(f"image size {image_size[0]}x{image_size[1]} (given)")
     elif None not in published_size:
-        image_size = tuple(int(v) for v in published_size)
+        height, width = (int(v) for v in published_size)
+        image_size = (height, width)
         notes.append(
             f"image size {image_size[0]}x{image_size[1]} ({PAPER}, sec. 4"
             + (", Table 1's workload Dataset B)" if variant == "dataset-b" else ")")
@@ -688,6 +689,13 @@ def write_outputs(
 # --- the command ---------------------------------------------------------------------------------------
 
 
+def _largest_batch(model: ComputeModel) -> int:
+    """The largest local batch ``model`` was fitted to (a fitted model has at least one point)."""
+    batch = model.largest_batch
+    assert batch is not None, f"{model.workers_per_node} worker(s) per node: a compute model without points"
+    return batch
+
+
 def run_predict(
     *,
     step_times_dir: Path | None = None,
@@ -755,7 +763,7 @@ def run_predict(
     if any(n < 1 for n in nodes) or any(w < 1 for w in (workers_per_node or [])):
         raise ValueError("--nodes and --workers-per-node must be positive")
     latency = None if latency_us is None else latency_us * 1e-6
-    image_size = tuple(image_size) if image_size else None
+    image_size = (*image_size,) if image_size else None  # a tuple, also when given a list
     if against_paper and model != PAPER_MODEL:
         raise ValueError(f"--paper predicts {PAPER}'s Table 1, whose model is {PAPER_MODEL}: drop --model {model}")
     measured = measured_speedups(measured_dir) if measured_dir else None
@@ -796,7 +804,8 @@ def run_predict(
         notes.append(
             "allreduce measurements: "
             + "; ".join(
-                f"{m.workers} workers ({m.nodes} node(s), {m.controller}), {m.bytes:,} B: {m.median_seconds * 1e3:.4g} ms"
+                f"{m.workers} workers ({m.nodes} node(s), {m.controller}), {m.bytes:,} B: "
+                f"{m.median_seconds * 1e3:.4g} ms"
                 for m in measurements
             )
         )
@@ -824,7 +833,7 @@ def run_predict(
         notes.append(f"no one-node runs with {skipped} worker(s) per node: not predicted")
     if not per_node:
         raise ValueError(f"the step-time sweep has {sorted(compute)} worker(s) per node, none of {wanted}")
-    local = {w: local_batch_size or compute[w].largest_batch for w in per_node}
+    local = {w: local_batch_size or _largest_batch(compute[w]) for w in per_node}
     if local_batch_size is None:
         notes.append(
             "local batch before the cap: the largest measured per workers per node "

@@ -39,8 +39,8 @@ ANALYTIC_FIGURES = {
     "achieved_gflops_per_second_per_node": "float64",
     "fraction_of_peak": "float64",
 }
-# Column (:mod:`analysis.columns`) -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves unreached figures
-# missing, and records made before a figure existed leave it missing too.
+# Column (:mod:`analysis.columns`) -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves
+# unreached figures missing, and records made before a figure existed leave it missing too.
 RUN_COLUMNS = {
     "sweep": "object",
     "run_id": "object",

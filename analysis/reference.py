@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import tomli_w
 from pydantic import Field, field_validator, model_validator
@@ -63,30 +63,36 @@ class Figure:
 
     @property
     def unit(self) -> str:
-        return COLUMNS[self.column].unit
+        unit = COLUMNS[self.column].unit
+        assert unit is not None, f"figure {self.column}: its column has no unit"
+        return unit
 
     @property
     def what(self) -> str:
         return COLUMNS[self.column].description
 
 
+#: Each figure's column and which way is better.
+_DIRECTIONS: tuple[tuple[str, Literal["higher", "lower"]], ...] = (
+    (IMAGES_PER_SECOND, "higher"),
+    (MEDIAN_STEP_SECONDS, "lower"),
+    (EFFICIENCY, "higher"),
+    (TTT_SECONDS, "lower"),
+    (EPOCHS_TO_TARGET, "lower"),
+    (BEST_TOP1, "higher"),
+    (BEST_TOP5, "higher"),
+    (BEST_MEAN_AUROC, "higher"),
+    (PEAK_RSS_BYTES, "lower"),
+)
 #: The figures that can be referenced, by name: the column's (achieved GFLOP/s joins them when the record holds
 #: it).
-FIGURES: dict[str, Figure] = {
-    column: Figure(column, direction)
-    for column, direction in (
-        (IMAGES_PER_SECOND, "higher"),
-        (MEDIAN_STEP_SECONDS, "lower"),
-        (EFFICIENCY, "higher"),
-        (TTT_SECONDS, "lower"),
-        (EPOCHS_TO_TARGET, "lower"),
-        (BEST_TOP1, "higher"),
-        (BEST_TOP5, "higher"),
-        (BEST_MEAN_AUROC, "higher"),
-        (PEAK_RSS_BYTES, "lower"),
-    )
-}
-FigureName = Literal[tuple(FIGURES)]
+FIGURES: dict[str, Figure] = {column: Figure(column, direction) for column, direction in _DIRECTIONS}
+# A figure's name, as a Literal built from FIGURES at import: pydantic validates against it. A type checker
+# cannot read a Literal made at run time, so it sees a plain string.
+if TYPE_CHECKING:
+    FigureName: TypeAlias = str
+else:
+    FigureName = Literal[tuple(FIGURES)]
 #: Figure names of reference files made before a figure took its column's name: old name -> the name now.
 RENAMED = {
     "best_top1": BEST_TOP1,
@@ -223,6 +229,7 @@ def load_reference(path: str | Path) -> Reference:
     reference, problems = validate(Reference, read_toml(path, "reference file", ReferenceFileError))
     if problems:
         raise ReferenceFileError(f"{path}: invalid reference file:\n" + "\n".join(f"  - {p}" for p in problems))
+    assert isinstance(reference, Reference), "validate gives the model when it finds no problem"
     return reference
 
 

@@ -14,9 +14,11 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonDict
 
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
@@ -35,23 +37,43 @@ class SettingsError(McnnBenchError, ValueError):
     """Settings that cannot run; the message has one line per problem, each naming its key."""
 
 
-SourceName = Literal[tuple(SOURCES)]
-Variant = Literal[tuple(VARIANTS)]
+# The names of a registry's entries, as Literals built from the registries at import: pydantic validates
+# against them and ``--help`` lists them as choices. A type checker cannot read a Literal made at run time,
+# so it sees plain strings.
+if TYPE_CHECKING:
+    SourceName: TypeAlias = str
+    Variant: TypeAlias = str
+    Precision: TypeAlias = str
+    Optimizer: TypeAlias = str
+    Schedule: TypeAlias = str
+    Allocator: TypeAlias = str
+    ModelName: TypeAlias = str
+    EngineName: TypeAlias = str
+else:
+    SourceName = Literal[tuple(SOURCES)]
+    Variant = Literal[tuple(VARIANTS)]
+    Precision = Literal[tuple(PRECISIONS)]
+    Optimizer = Literal[tuple(OPTIMIZERS)]
+    Schedule = Literal[tuple(SCHEDULES)]
+    Allocator = Literal[tuple(ALLOCATORS)]
+    ModelName = Literal[tuple(MODELS)]
+    EngineName = Literal[tuple(ENGINES)]
 Split = Literal["field", "paper", "lists"]
-Precision = Literal[tuple(PRECISIONS)]
-Optimizer = Literal[tuple(OPTIMIZERS)]
-Schedule = Literal[tuple(SCHEDULES)]
-Allocator = Literal[tuple(ALLOCATORS)]
-ModelName = Literal[tuple(MODELS)]
-EngineName = Literal[tuple(ENGINES)]
 ImageSize = Annotated[
     tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
     BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
 ]
 
 
-def _flag(name: str) -> dict:
+def _flag(name: str) -> JsonDict:
     return {"flag": name}
+
+
+def _extra(field: FieldInfo) -> JsonDict:
+    """A field's ``json_schema_extra`` (``{}`` when it has none); the settings never give a callable."""
+    extra = field.json_schema_extra
+    assert not callable(extra), "the settings' json_schema_extra are dicts, not callables"
+    return extra or {}
 
 
 def _choices(registry: dict) -> str:
@@ -67,10 +89,10 @@ def _default(registry: dict) -> str:
 
 #: Marks a setting that does not change what a run trains or measures (where it lands, what it is
 #: called, how often it saves its state): left out of :meth:`TrainConfig.fingerprint`.
-NOT_FINGERPRINTED = {"fingerprint": False}
+NOT_FINGERPRINTED: JsonDict = {"fingerprint": False}
 #: Marks a setting added after runs were recorded: it is in :meth:`TrainConfig.fingerprint` only when it
 #: differs from its default, so that the runs recorded before it existed keep their fingerprints.
-FINGERPRINTED_UNLESS_DEFAULT = {"fingerprint": "unless-default"}
+FINGERPRINTED_UNLESS_DEFAULT: JsonDict = {"fingerprint": "unless-default"}
 
 
 class DataSettings(Model):
@@ -333,10 +355,13 @@ def data_problems(data: DataSettings, training: TrainingSettings, model: ModelSe
     return problems
 
 
-def _fingerprinted(field, value) -> bool:
+def _fingerprinted(field: FieldInfo, value: Any) -> bool:
     """Whether a setting of this ``field`` at ``value`` (as JSON) is part of the fingerprint."""
-    rule = (field.json_schema_extra or {}).get("fingerprint", True)
-    return value != field.default if rule == "unless-default" else rule
+    rule = _extra(field).get("fingerprint", True)
+    if rule == "unless-default":
+        return value != field.default
+    assert isinstance(rule, bool), f"fingerprint rule {rule!r}: True, False or 'unless-default'"
+    return rule
 
 
 class TrainConfig(Model):
@@ -458,10 +483,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--config", type=Path, help="read every setting from this JSON file (flags are ignored)")
     for section, model in SECTIONS.items():
+        assert model.__doc__ is not None, f"section {section}: its model needs a docstring (the group's help)"
         group = parser.add_argument_group(section, " ".join(model.__doc__.split("\n\n")[0].split()))
         for name, field in model.model_fields.items():
             kind, nargs, choices = _argument_type(field.annotation)
-            flag = (field.json_schema_extra or {}).get("flag", "--" + name.replace("_", "-"))
+            flag = _extra(field).get("flag", "--" + name.replace("_", "-"))
+            assert isinstance(flag, str), f"{section}.{name}: its json_schema_extra flag is not a string"
             default = "required" if field.is_required() else f"default: {field.default}"
             group.add_argument(
                 flag,

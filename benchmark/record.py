@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import traceback as tb
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
@@ -20,7 +20,7 @@ from benchmark.errors import McnnBenchError
 from benchmark.schema import Model, PlainName, describe_all
 from benchmark.util.atomic import write_atomic
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION: Final = 3
 RECORD_NAME = "record.json"
 #: The short name of each main validation figure (``TimeToTrain.metric``), for terminals and logs.
 METRIC_NAMES = {"val_top1": "top-1", "val_auroc_mean": "mean AUROC"}
@@ -108,6 +108,10 @@ class EngineInfo(Model):
     device: Literal["cpu", "gpu"]
 
 
+#: The Horovod engine's controllers (its collective backend, :attr:`EngineInfo.backend`).
+HorovodController = Literal["mpi", "gloo"]
+
+
 class Provenance(Model):
     """Where and with what the run ran."""
 
@@ -120,7 +124,7 @@ class Provenance(Model):
     logical_cpus: int | None
     threads: Threads
     software: dict[str, str | None]
-    horovod_controller: Literal["mpi", "gloo"] | None = Field(
+    horovod_controller: HorovodController | None = Field(
         description="the Horovod engine's controller (null for another engine)"
     )
     engine: EngineInfo | None = Field(
@@ -201,11 +205,15 @@ class RankBreakdown(Model):
     host: float = Field(ge=0, description="the rest: dispatching the step, the trainer's work between steps")
 
 
+#: What a sampled step's wall time goes to (:class:`RankBreakdown`'s fields, :class:`StepBreakdown`'s shares).
+StepPart = Literal["compute", "allreduce", "optimizer", "input_wait", "host"]
+
+
 class StepBreakdown(Model):
     """Where the sampled steps' wall time went: per rank, and the shares (fractions) averaged over ranks."""
 
     per_rank: list[RankBreakdown]
-    shares: dict[Literal["compute", "allreduce", "optimizer", "input_wait", "host"], float]
+    shares: dict[StepPart, float]
 
 
 class Throughput(Model):
@@ -307,12 +315,16 @@ class TimeToTarget(Model):
     reason: str | None
 
 
+#: The :class:`Epoch` field that time to train is measured on: top-1, or the mean AUROC of multi-label data.
+MainMetric = Literal["val_top1", "val_auroc_mean"]
+
+
 class TimeToTrain(Model):
     """Seconds and epochs until the run's main validation figure (``metric``: top-1 for single-label data, the
     mean per-class AUROC for multi-label data) first reached its target; null with a reason if never. The same
     for top-5 in ``top5`` (Datta et al. 2019, Table 1: 99 % top-1 and 100 % top-5)."""
 
-    metric: Literal["val_top1", "val_auroc_mean"] = Field("val_top1", description="the Epoch field timed")
+    metric: MainMetric = Field("val_top1", description="the Epoch field timed")
     target: Fraction | None = Field(
         None, description="the target of metric (records made before it existed: see target_top1)"
     )
@@ -576,6 +588,7 @@ class RunRecord(Model):
             status="failed",
             failure=failure,
             config=config,
+            fingerprint=config.fingerprint(),
             topology=Topology.expected(config),
             scheduler=scheduler,
         )

@@ -9,6 +9,7 @@ and refuse NaN and infinity, so that everything they hold is strict JSON.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,7 +67,7 @@ def key_of(loc: tuple) -> str:
     return ".".join(str(part) for part in loc if not isinstance(part, int))
 
 
-def describe(error: dict) -> str:
+def describe(error: Mapping[str, Any]) -> str:
     """One pydantic error (an item of ``ValidationError.errors()``) as ``key: what is wrong``."""
     kind, loc, value, ctx = error["type"], error["loc"], error.get("input"), error.get("ctx") or {}
     if kind == "missing":

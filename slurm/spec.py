@@ -33,6 +33,7 @@ from benchmark.data.sources import SOURCES
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
+from slurm.executor.base import ExecutorSettings
 
 
 class SpecError(McnnBenchError, ValueError):
@@ -169,12 +170,12 @@ class Grid(Model):
         cap) or ``...-gb<global batch>``, then ``-t<threads>`` when the grid sweeps intra-op threads, then
         ``-<optimizer>`` when it compares optimizers, then ``-r<repeat>`` when ``repeats`` > 1."""
         per_worker, points = self.local_batch_size is not None, []
+        batches = self.local_batch_size or self.global_batch_size
+        assert batches is not None, "the grid's validator requires local_batch_size or global_batch_size"
+        threads_counts: list[int | None] = list(self.intra_op_threads) if self.intra_op_threads else [None]
+        optimizers: list[str | None] = list(self.optimizer) if self.optimizer else [None]
         for nodes, wpn, batch, threads, optimizer in itertools.product(
-            self.nodes,
-            self.workers_per_node,
-            self.local_batch_size or self.global_batch_size,
-            self.intra_op_threads or [None],
-            self.optimizer or [None],
+            self.nodes, self.workers_per_node, batches, threads_counts, optimizers
         ):
             local = self._local(batch, nodes * wpn) if per_worker else batch // (nodes * wpn)
             shape = f"n{nodes}-w{wpn}-" + (f"b{local}" if per_worker else f"gb{batch}")
@@ -206,7 +207,7 @@ class SweepSpec:
     grid: Grid
     training: TrainingSettings
     learning_rate: LearningRateSettings
-    executor: Model
+    executor: ExecutorSettings
     data_dir: Path | None = None  # the --data-dir that replaced the file's data.dir, absolute
 
     @property
@@ -223,6 +224,7 @@ class SweepSpec:
         header, problems = validate(Header, {**self.header.model_dump(), "name": name})
         if problems:
             raise SpecError(f"{self.path}: invalid sweep name: {'; '.join(problems)}")
+        assert isinstance(header, Header), "validate gives the model when it finds no problem"
         return dataclasses.replace(self, header=header)
 
     def resolve(self, path: str) -> Path:

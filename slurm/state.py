@@ -12,6 +12,7 @@ import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -48,7 +49,9 @@ class _StateFile(BaseModel):
     executor: str | None = None
 
     def kind_problems(self) -> list[str]:
-        kinds = {self.executor, *(entry.executor for entry in self.runs.values())} - {None}
+        kinds = {
+            kind for kind in (self.executor, *(entry.executor for entry in self.runs.values())) if kind is not None
+        }
         return [f"executor: {kind!r} is not one of {', '.join(EXECUTORS)}" for kind in sorted(kinds - set(EXECUTORS))]
 
 
@@ -78,7 +81,7 @@ class SweepState:
     def __init__(self, sweep_dir: str | Path):
         self.dir = Path(sweep_dir)
         self.path = self.dir / STATE_NAME
-        self.data = {"runs": {}}
+        self.data: dict[str, Any] = {"runs": {}}
         if self.path.exists():
             self.data = self._load()
 
@@ -177,6 +180,7 @@ class SweepState:
 
 def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> RunStatus:
     """The status a run's record gives (completed, or failed with the reason)."""
+    metric, best = record.best_main
     return RunStatus(
         run_id,
         record.status,
@@ -184,7 +188,8 @@ def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> Ru
         job_id or (record.scheduler.job_id if record.scheduler else None),
         record.elapsed_seconds,
         record.throughput.images_per_second if record.throughput else None,
-        *reversed(record.best_main),
+        best,
+        metric,
     )
 
 

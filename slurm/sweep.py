@@ -28,6 +28,7 @@ from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Run
+from slurm.executor.base import ExecutorSettings
 from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
 from slurm.spec import SweepSpec, load_spec
@@ -48,7 +49,7 @@ class SweepInterrupted(RuntimeError):
     """The driver was interrupted (Ctrl-C); the message says what became of the runs."""
 
 
-def make_executor(kind: str, settings, sweep_dir: Path, folder_name: str | None = None) -> Executor:
+def make_executor(kind: str, settings: ExecutorSettings, sweep_dir: Path, folder_name: str | None = None) -> Executor:
     """The executor of ``kind`` with a submitit folder ``sweep_dir/submitit/<folder_name>`` (default: a
     fresh, time-stamped one)."""
     stamp = folder_name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
@@ -62,11 +63,16 @@ def saved_executor(state: SweepState) -> Executor:
     return make_executor(kind, settings, state.dir)
 
 
+def _unsettled(state: SweepState, run_ids: list[str]) -> dict[str, Job]:
+    """The jobs of the runs of ``run_ids`` that were submitted and not yet settled, by run id (in that order)."""
+    return {run_id: job for run_id in run_ids if (job := state.job(run_id)) and not state.finished(run_id)}
+
+
 def poll(state: SweepState, executor: Executor, run_ids: list[str]) -> dict[str, JobView | str]:
     """The executor's view of every job of ``run_ids`` that was submitted and not yet settled, asked once
     for all of them; while the executor cannot ask its scheduler (:class:`ExecutorError`, e.g. SLURM's
     accounting is restarting), the reason instead."""
-    jobs = {run_id: state.job(run_id) for run_id in run_ids if state.job(run_id) and not state.finished(run_id)}
+    jobs = _unsettled(state, run_ids)
     if not jobs:
         return {}
     try:
@@ -104,6 +110,7 @@ def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str
         if isinstance(view, str):
             continue
         job, config = state.job(run_id), TrainConfig.from_json(state.config_path(run_id))
+        assert job is not None, f"run {run_id}: polled, so submitted"
         if view.phase == "done":
             finish(executor, job, config, view)
         elif reason := executor.stuck(view):
@@ -188,10 +195,12 @@ def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> Non
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
 
 
-def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO = sys.stdout) -> list[Path]:
-    """Write each run's config and job script (an sbatch script for SLURM) without submitting anything.
+def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO | None = None) -> list[Path]:
+    """Write each run's config and job script (an sbatch script for SLURM) without submitting anything, one
+    line each on ``out`` (default: ``sys.stdout`` at the call).
 
     The scripts' logs go to ``<sweep>/submitit/sbatch/``."""
+    out = sys.stdout if out is None else out
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
     with SweepLock(results / spec.name):
@@ -209,7 +218,7 @@ def run_sweep(
     spec: SweepSpec,
     results_dir: str | Path | None = None,
     wait: bool = True,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     rerun_stale: bool = False,
     submit: bool = True,
 ) -> list[RunStatus]:
@@ -217,7 +226,8 @@ def run_sweep(
     driver left pending or running, until all have ended.
 
     A foreground executor (local) runs one run at a time; the SLURM executor submits every run at once and
-    lets the scheduler place them. Progress is one line on ``out``, redrawn in place on a terminal. A run
+    lets the scheduler place them. Progress is one line on ``out`` (default: ``sys.stdout`` at the call),
+    redrawn in place on a terminal. A run
     whose settings changed since it was submitted (its fingerprint, :meth:`TrainConfig.fingerprint`) is
     stale: refused, unless ``rerun_stale``, which runs it again from scratch (its old record and
     checkpoints kept under ``attempts/``). Without ``submit``, only ended jobs are recorded and (with
@@ -234,6 +244,7 @@ def run_sweep(
             executor's (local) are stopped and recorded as failed.
         ValueError: ``wait`` is false with the local executor, which runs the runs in the foreground.
     """
+    out = sys.stdout if out is None else out
     kind = spec.executor.kind
     if not wait and EXECUTORS[kind].foreground:
         raise ValueError(
@@ -350,12 +361,11 @@ def _interrupted(state: SweepState, executor: Executor, run_ids: list[str]) -> s
     """After Ctrl-C: stop and record as failed a foreground executor's runs of ``run_ids`` whose jobs have not
     been settled (followed, or submitted as Ctrl-C was pressed: :func:`_submit` saves a job before the
     interrupt takes effect); leave a background executor's jobs running. Returns what happened, for the user."""
-    running = [run_id for run_id in run_ids if state.job(run_id) and not state.finished(run_id)]
+    running = _unsettled(state, run_ids)
     if not running:
         return "interrupted; no run was running"
     if executor.foreground:
-        for run_id in running:
-            job = state.job(run_id)
+        for run_id, job in running.items():
             executor.cancel(job)
             view = executor.poll([job])[job.job_id]
             finish(
@@ -370,7 +380,7 @@ def _interrupted(state: SweepState, executor: Executor, run_ids: list[str]) -> s
             f"interrupted: stopped {', '.join(running)} and recorded it as failed; running the sweep again "
             "runs it again"
         )
-    jobs = ", ".join(f"{run_id} (job {state.job(run_id).job_id})" for run_id in running)
+    jobs = ", ".join(f"{run_id} (job {job.job_id})" for run_id, job in running.items())
     return (
         f"interrupted: the {executor.kind} jobs keep running: {jobs}; the sweep's state is saved in "
         f"{state.path}. `mcnn-bench status {state.dir}` shows them, running the sweep again waits for them "

@@ -12,8 +12,8 @@ import submitit  # noqa: F401,E402
 
 @pytest.fixture(scope="session", autouse=True)
 def peak_cache(tmp_path_factory) -> Path:
-    """One cache folder of the node's peaks (``MCNN_PEAK_CACHE``, :mod:`benchmark.microbench.peak`) for the whole session,
-    inherited by the workers the tests start: the many training runs measure once per thread setting."""
+    """One cache folder of the node's peaks (``MCNN_PEAK_CACHE``, :mod:`benchmark.microbench.peak`) for the whole
+    session, inherited by the workers the tests start: the many training runs measure once per thread setting."""
     folder = tmp_path_factory.mktemp("peaks")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MCNN_PEAK_CACHE", str(folder))

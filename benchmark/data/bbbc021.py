@@ -181,7 +181,10 @@ def _page_layout(path: Path, size: int, mtime_ns: int) -> tuple[int, int, int] |
             and page.is_contiguous
             and len(page.shape) == 2
         )
-        return (*page.shape, int(page.dataoffsets[0])) if plain else None
+        if not plain:
+            return None
+        height, width = page.shape
+        return height, width, int(page.dataoffsets[0])
 
 
 def _read_plain_tiff(path: Path, out: np.ndarray) -> bool:
@@ -195,7 +198,7 @@ def _read_plain_tiff(path: Path, out: np.ndarray) -> bool:
             return False
         with open(path, "rb", buffering=0) as handle:
             handle.seek(layout[2])
-            return handle.readinto(out) == out.nbytes
+            return handle.readinto(out.data) == out.nbytes
     except Exception:  # noqa: BLE001 - any failure: read_tiff reads the file again and says what is wrong
         return False
 
@@ -218,9 +221,13 @@ def read_fields_planar(fields: list[tuple[Path, ...]], shape: tuple[int, int, in
     """
     if not fields:
         raise DataError("no fields to read")
-    first = read_channels(fields[0]) if shape is None else None
-    shape = tuple(shape or first.shape)
-    images = _aligned_empty((len(fields), shape[2], *shape[:2]))
+    first = None
+    if shape is None:
+        first = read_channels(fields[0])
+        field_shape: tuple[int, ...] = first.shape
+    else:
+        field_shape = tuple(shape)
+    images = _aligned_empty((len(fields), field_shape[2], *field_shape[:2]))
     if first is not None:
         images[0] = np.moveaxis(first, -1, 0)
     for i in range(0 if first is None else 1, len(fields)):
@@ -228,8 +235,8 @@ def read_fields_planar(fields: list[tuple[Path, ...]], shape: tuple[int, int, in
         if all(_read_plain_tiff(path, plane) for path, plane in zip(paths, images[i])):
             continue
         image = read_channels(paths)
-        if image.shape != shape:
-            raise DataError(f"{paths[0]}: field shape {image.shape} != {shape}")
+        if image.shape != field_shape:
+            raise DataError(f"{paths[0]}: field shape {image.shape} != {field_shape}")
         images[i] = np.moveaxis(image, -1, 0)
     return images
 
@@ -290,11 +297,12 @@ def open_fields(root: str | PathLike) -> ImageSet:
     root = Path(root)
     table = annotated_fields(root / "BBBC021_v1_image.csv", root / "BBBC021_v1_moa.csv")
     paths = [field_paths(root, row) for row in table.to_dict("records")]
-    shape = {}  # the first field read's (H, W, 3), which every later field must have
+    shape: dict[str, tuple[int, int, int]] = {}  # the first field read's (H, W, 3), which every later field must have
 
     def planar(indices: np.ndarray) -> np.ndarray:
         images = read_fields_planar([paths[i] for i in np.asarray(indices, dtype=np.int64)], shape.get("field"))
-        shape.setdefault("field", (*images.shape[2:], images.shape[1]))
+        _, channels, height, width = images.shape
+        shape.setdefault("field", (height, width, channels))
         return images
 
     return ImageSet(

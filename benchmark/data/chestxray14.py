@@ -192,8 +192,9 @@ def read_xray(path: str | PathLike, size: tuple[int, int]) -> np.ndarray:
             if image.mode in ("I", "I;16", "F"):
                 raise DataError(f"{path}: expected an 8-bit image, got Pillow mode {image.mode!r}")
             grey = image.convert("L")
-        if grey.size != tuple(size):
-            grey = grey.resize(tuple(size), Image.Resampling.BILINEAR)
+        width, height = size
+        if grey.size != (width, height):
+            grey = grey.resize((width, height), Image.Resampling.BILINEAR)
         return np.asarray(grey)
     except (OSError, SyntaxError, ValueError) as error:  # Pillow: UnidentifiedImageError, truncated, bad CRC
         raise DataError(f"{path}: unreadable or corrupt PNG ({type(error).__name__}: {error})") from error

@@ -9,12 +9,12 @@ import pandas as pd
 from .errors import DataError
 
 
-def read_csv_table(path: str | PathLike, columns: Sequence[str], **read_csv_args) -> pd.DataFrame:
+def read_csv_table(path: str | PathLike, columns: Sequence[str | int], **read_csv_args) -> pd.DataFrame:
     """Read a CSV file with pandas and check that it has the given columns.
 
     Args:
         path: the CSV file.
-        columns: column names that must be present.
+        columns: column names that must be present (positions, with ``header=None``).
         read_csv_args: passed on to ``pandas.read_csv`` (e.g. ``dtype``).
     Returns:
         The table, one row per CSV line after the header.

@@ -190,6 +190,8 @@ def synthetic_pipelines(config: TrainConfig) -> Pipelines:
     """Random images and labels made on the fly; no validation set."""
     height, width = config.data.image_size
     shape = (config.run.local_batch_size, height, width, 3)
+    steps = config.training.steps_per_epoch
+    assert steps is not None, "synthetic data needs training.steps_per_epoch (TrainConfig requires it)"
 
     def epoch(seed: int) -> tf.data.Dataset:
         def make(step):
@@ -198,9 +200,9 @@ def synthetic_pipelines(config: TrainConfig) -> Pipelines:
             y = tf.random.stateless_uniform(shape[:1], pair, maxval=config.data.num_classes, dtype=tf.int32)
             return x, y
 
-        return tf.data.Dataset.range(config.training.steps_per_epoch).map(make).prefetch(tf.data.AUTOTUNE)
+        return tf.data.Dataset.range(steps).map(make).prefetch(tf.data.AUTOTUNE)
 
-    return Pipelines(epoch, None, config.training.steps_per_epoch, 0, 0)
+    return Pipelines(epoch, None, steps, 0, 0)
 
 
 def open_copies(config: TrainConfig, images: ImageSet) -> Copies:
@@ -296,4 +298,5 @@ def make_pipelines(config: TrainConfig, rank: int, workers: int, decode_calls: i
     source = SOURCES[config.data.source]
     if source.open is None:
         return synthetic_pipelines(config)
+    assert config.data.dir is not None, f"data source {config.data.source} needs data.dir (TrainConfig requires it)"
     return real_pipelines(config, source.open(config.data.dir), rank, workers, decode_calls)

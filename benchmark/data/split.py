@@ -4,14 +4,13 @@ Crops of one field of view are correlated (same well, same illumination), so a s
 field on one side; splitting by crop would leak validation fields into training.
 """
 
-from collections.abc import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import DataError
 
 
-def field_ids(plates: Sequence, names: Sequence) -> np.ndarray:
+def field_ids(plates: ArrayLike, names: ArrayLike) -> np.ndarray:
     """Unique field-of-view ids ``"<plate>/<DAPI file name>"``: the one rule for every BBBC021 source.
 
     Args:
@@ -23,7 +22,7 @@ def field_ids(plates: Sequence, names: Sequence) -> np.ndarray:
     return np.char.add(np.char.add(np.asarray(plates, dtype=str), "/"), np.asarray(names, dtype=str))
 
 
-def field_labels(fields: Sequence, labels: Sequence) -> tuple[np.ndarray, np.ndarray]:
+def field_labels(fields: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The class of each field of view.
 
     Args:
@@ -47,7 +46,7 @@ def field_labels(fields: Sequence, labels: Sequence) -> tuple[np.ndarray, np.nda
 
 
 def split_by_field(
-    fields: Sequence, val_fraction: float, seed: int, labels: Sequence | None = None
+    fields: ArrayLike, val_fraction: float, seed: int, labels: ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split samples into training and validation by field of view, never by sample.
 
@@ -87,7 +86,7 @@ def _pick(names: np.ndarray, fraction: float, rng: np.random.Generator) -> np.nd
     return rng.permutation(names)[:count]
 
 
-def shard(indices: Sequence[int], rank: int, size: int) -> np.ndarray:
+def shard(indices: ArrayLike, rank: int, size: int) -> np.ndarray:
     """The share of one Horovod worker: ``indices[rank::size]``.
 
     The shards of ranks 0..size-1 partition ``indices``; their lengths differ by at most one.

@@ -147,7 +147,7 @@ def run_setting(spec: dict, cpus: list[int]) -> dict:
 
 def model_size(height: int, width: int) -> tuple[int, int]:
     """The model input for fields of ``height x width``: each rounded up to a multiple of 64."""
-    return tuple(SIZE_MULTIPLE * math.ceil(side / SIZE_MULTIPLE) for side in (height, width))
+    return SIZE_MULTIPLE * math.ceil(height / SIZE_MULTIPLE), SIZE_MULTIPLE * math.ceil(width / SIZE_MULTIPLE)
 
 
 def write_synthetic_layout(tables: Path, out: Path, per_class: int, size: tuple[int, int]) -> int:
@@ -156,7 +156,8 @@ def write_synthetic_layout(tables: Path, out: Path, per_class: int, size: tuple[
     from benchmark.data.synthetic_layout import real_rows, write_layout
 
     rows = real_rows(tables, per_class)
-    write_layout(out, rows, (Path(tables) / "BBBC021_v1_moa.csv").read_bytes(), tuple(size))
+    height, width = size  # a list from the command line, too
+    write_layout(out, rows, (Path(tables) / "BBBC021_v1_moa.csv").read_bytes(), (height, width))
     return len(rows)
 
 
@@ -184,18 +185,19 @@ def run_bench(
     seed: int,
     target: float,
     train_rate: float | None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> dict:
     """Measure every (variant, setting) and print the table and the cores-per-node figure; returns the
     results as ``{variant: [(setting, result), ...]}``. The parameters are the options of ``mcnn-bench bench
     input`` (:func:`add_arguments`): exactly one of ``data_dir`` (an official layout) and ``tables`` (real
     tables, synthetic TIFFs of ``size`` (H, W) pixels written to a temporary folder); ``target`` and
-    ``train_rate`` in images/s.
+    ``train_rate`` in images/s; the table goes to ``out`` (default: ``sys.stdout`` at the call).
 
     Raises:
         ValueError: bad arguments (a missing folder, too few cores, both or neither of data_dir and tables).
         RuntimeError: a measurement failed.
     """
+    out = sys.stdout if out is None else out
     if (data_dir is None) == (tables is None):
         raise ValueError("give one of --data-dir and --tables")
     available = sorted(os.sched_getaffinity(0))
@@ -215,13 +217,15 @@ def run_bench(
                 raise ValueError(f"no such folder: {data_dir}")
             data_dir, where = Path(data_dir), f"the layout in {data_dir}"
         else:
+            assert tables is not None, "one of data_dir and tables is given (checked above)"
             data_dir = Path(scratch)
             print(
                 f"writing {fields_per_class} fields of each MoA at {size[0]}x{size[1]} to {data_dir} ...",
                 file=sys.stderr,
                 flush=True,
             )
-            count = write_synthetic_layout(tables, data_dir, fields_per_class, tuple(size))
+            height, width = size  # a list from the command line, too
+            count = write_synthetic_layout(tables, data_dir, fields_per_class, (height, width))
             where = (
                 f"{count} fields ({fields_per_class} of each MoA) with real table rows from {tables} "
                 f"and synthetic uncompressed uint16 TIFFs of {size[0]}x{size[1]}"

@@ -91,6 +91,7 @@ def suite_run(config_path: Path, results: Path) -> dict:
         text=True,
     )
     record = RunRecord.load(results)
+    assert record.throughput is not None and record.memory is not None, "the run completed (check=True)"
     return {
         "images_per_second": record.throughput.images_per_second,
         "peak_rss_bytes": record.memory.peak_rss_bytes_max,
@@ -143,10 +144,12 @@ def compare(config: TrainConfig, repeats: int) -> dict:
 def report(config: TrainConfig, result: dict, repeats: int) -> str:
     """The comparison as a few lines: shape, medians, overhead and memory ratio."""
     h, w = config.data.image_size
+    steps = config.training.steps_per_epoch
+    assert steps is not None, "synthetic data needs training.steps_per_epoch (TrainConfig requires it)"
     lines = [
         f"trainer vs bare loop: {config.model.name} on synthetic {h}x{w}, local batch "
         f"{config.run.local_batch_size}, 1 worker, {config.run.allocator} malloc, "
-        f"{config.training.steps_per_epoch - config.training.warmup_steps} timed steps after "
+        f"{steps - config.training.warmup_steps} timed steps after "
         f"{config.training.warmup_steps}, {repeats} interleaved pairs",
         f"{'':8}{'best images/s':>14}{'median images/s':>17}{'median peak RSS GiB':>21}",
     ]

@@ -28,13 +28,13 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from benchmark.config import Precision
-from benchmark.record import KernelPeak, KernelPeaks
+from benchmark.record import Kernel, KernelPeak, KernelPeaks
 from benchmark.train.precisions import PRECISIONS
 from benchmark.util.atomic import write_atomic
 from benchmark.util.provenance import cpu_model, hostname, native_bf16
@@ -163,7 +163,8 @@ def measure_peaks(
         generator.normal((CONV_KERNEL, CONV_KERNEL, cin, cout)),
     )
     matmul_inputs = (generator.normal((matmul_size, matmul_size)), generator.normal((matmul_size, matmul_size)))
-    kernels = {
+    # each kernel's function, inputs, shape and FLOPs per call
+    kernels: dict[Kernel, tuple[Any, tuple[Any, Any], list[int], int]] = {
         "conv5x5": (
             tf.function(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="SAME")),
             conv_inputs,

@@ -182,7 +182,9 @@ def rng_state() -> dict:
     """The global random states this process has: Python's ``random`` and numpy's legacy ``np.random``, as
     JSON data."""
     version, internal, gauss = random.getstate()
-    algorithm, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = np.random.get_state()
+    assert isinstance(numpy_state, tuple), "np.random's legacy MT19937 state is a tuple"
+    algorithm, keys, pos, has_gauss, cached = numpy_state
     return {
         "python": [version, list(internal), gauss],
         "numpy": [algorithm, keys.tolist(), int(pos), int(has_gauss), float(cached)],
@@ -335,7 +337,7 @@ def latest_checkpoint(folder: str | Path) -> Latest:
     manifest: its write was cut short; or see :func:`read_checkpoint`) is logged as a warning and listed
     in ``skipped``. A missing folder has no checkpoint."""
     folder = Path(folder)
-    skipped = []
+    skipped: list[str] = []
     for sequence in _sequences(folder) if folder.is_dir() else []:
         manifest = folder / f"{_stem(sequence)}.json"
         try:

@@ -26,6 +26,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from benchmark.models import MODELS
 from benchmark.record import (
     Epoch,
     Failure,
+    HorovodController,
     InitFrom,
     KernelPeaks,
     Memory,
@@ -130,7 +132,8 @@ class TrainingClock:
     writing checkpoints."""
 
     def __init__(self, carried: float):
-        self.carried, self.first, self.paused_seconds = carried, None, 0.0
+        self.carried, self.paused_seconds = carried, 0.0
+        self.first: float | None = None
 
     def start(self, at: float) -> None:
         """Start at ``at`` (seconds since the epoch) unless already started."""
@@ -464,16 +467,16 @@ class Trainer:
         st, training = self.state, self.config.training
         self._segment_work_starts(time.time())
         self.mllog.epoch_stop(st.epoch + 1)
-        row = {
+        figures = {
             "epoch": st.epoch + 1,
             "learning_rate": self.schedule(st.epoch),
             "train_loss": st.loss_sum / self.engine.steps_per_epoch,
         }
         if self.engine.has_validation:
             self.mllog.eval_start(st.epoch + 1)
-            row.update(self.evaluate())
-            self.mllog.eval_stop(st.epoch + 1, row[self.task.main_metric])
-        row = Epoch(**row, elapsed_seconds=self.clock.seconds())
+            figures.update(self.evaluate())
+            self.mllog.eval_stop(st.epoch + 1, figures[self.task.main_metric])
+        row = Epoch(**figures, elapsed_seconds=self.clock.seconds())
         st.epochs.append(row)
         st.epoch, st.step, st.loss_sum = st.epoch + 1, 0, 0.0
         if progress:
@@ -567,7 +570,7 @@ class Trainer:
         self._segment_work_starts(time.time())  # a resume that found nothing left to train
         engine = self.engine
         everyone = self._gather(host=hostname(), digest=engine.weights_digest())
-        if self.rank != 0:
+        if everyone is None:  # not rank 0
             return None
         st, config, info = self.state, self.config, engine.info()
         training = config.training
@@ -577,7 +580,8 @@ class Trainer:
             finished_at=utc_iso(),
             hostnames=[r["host"] for r in everyone],
             threads=threads,
-            horovod_controller=info.backend if info.name == "horovod" else None,
+            # the Horovod engine's backend is a controller (Provenance validates it)
+            horovod_controller=cast(HorovodController, info.backend) if info.name == "horovod" else None,
             engine=info,
             train_images=engine.train_images,
             val_images=engine.val_images,
@@ -590,6 +594,7 @@ class Trainer:
             run_id=config.run.run_id,
             status="completed",
             config=config,
+            fingerprint=config.fingerprint(),
             topology=self.topology,
             provenance=provenance,
             throughput=throughput,
@@ -616,10 +621,10 @@ class Trainer:
 
 
 def run_training(config: TrainConfig) -> RunRecord | None:
-    """Run one training run as one worker of its engine (``run.engine``); rank 0 writes ``config.run_dir/record.json``, logs
-    one line per epoch to ``config.run_dir/train.log`` and writes the MLPerf-style log
-    ``config.run_dir/mllog.log`` (:mod:`benchmark.train.mllog`: ``run_stop`` ``success`` once the run completed,
-    ``aborted`` when it fails or is stopped). With a valid checkpoint of the same configuration in
+    """Run one training run as one worker of its engine (``run.engine``); rank 0 writes
+    ``config.run_dir/record.json``, logs one line per epoch to ``config.run_dir/train.log`` and writes the
+    MLPerf-style log ``config.run_dir/mllog.log`` (:mod:`benchmark.train.mllog`: ``run_stop`` ``success`` once
+    the run completed, ``aborted`` when it fails or is stopped). With a valid checkpoint of the same configuration in
     ``config.run_dir/checkpoints``, the run resumes from it (see :class:`Trainer`).
 
     Returns the record on rank 0 and None on the other ranks.
@@ -648,6 +653,9 @@ def run_training(config: TrainConfig) -> RunRecord | None:
             )
             record = Trainer(config, engine, started, mllog).run(threads, peaks)
             if record is not None:
+                assert (
+                    record.epochs is not None and record.throughput is not None and record.time_to_train is not None
+                ), "a completed record has these sections"
                 mllog.stop(SUCCESS, epoch_num=len(record.epochs))
                 record.write(config.run_dir)
                 log.info(

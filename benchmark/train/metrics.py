@@ -27,10 +27,12 @@ from benchmark.record import (
     Epoch,
     FieldAccuracy,
     KernelPeaks,
+    MainMetric,
     Memory,
     RankBreakdown,
     RankSteps,
     StepBreakdown,
+    StepPart,
     StepSeconds,
     Throughput,
     TimeToTarget,
@@ -49,7 +51,7 @@ CI_LEVEL = 0.95
 #: inside the step's graph, the input wait before it (seconds), and 1 when it follows the previous timed
 #: step within the same epoch (no evaluation, checkpoint or resume between them), else 0.
 STEP_COLUMNS = ("start", "end", "images", "compute", "allreduce", "optimizer", "input_wait", "joined")
-PHASES = ("compute", "allreduce", "optimizer")
+PHASES: tuple[StepPart, ...] = ("compute", "allreduce", "optimizer")
 
 
 @dataclass
@@ -204,10 +206,8 @@ def step_breakdown(logs: list[StepLog]) -> StepBreakdown | None:
                 host=max(0.0, wall - sum(phases.values())),
             )
         )
-    shares = {
-        name: statistics.fmean(getattr(r, name) / r.wall_seconds for r in ranks)
-        for name in (*PHASES, "input_wait", "host")
-    }
+    parts: tuple[StepPart, ...] = (*PHASES, "input_wait", "host")
+    shares = {name: statistics.fmean(getattr(r, name) / r.wall_seconds for r in ranks) for name in parts}
     return StepBreakdown(per_rank=ranks, shares=shares)
 
 
@@ -240,7 +240,7 @@ def time_to_target(epochs: list[Epoch], key: str, target: float | None) -> TimeT
 
 
 def time_to_train(
-    epochs: list[Epoch], target: float | None, target_top5: float | None = None, metric: str = "val_top1"
+    epochs: list[Epoch], target: float | None, target_top5: float | None = None, metric: MainMetric = "val_top1"
 ) -> TimeToTrain:
     """The record's ``time_to_train``: to ``target`` on ``metric`` (an :class:`Epoch` field: ``val_top1``, or
     ``val_auroc_mean`` for multi-label data; see :func:`time_to_target`) and, in ``top5``, to ``target_top5``."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from mlperf_logging import mllog
 from mlperf_logging.mllog import constants
 from mlperf_logging.mllog.constants import ABORTED
+from mlperf_logging.mllog.constants import SUCCESS as SUCCESS  # the run loop reports success with it
 
 from benchmark.util.provenance import cpu_model
 
@@ -110,7 +111,7 @@ class RunLog:
         self._open(fresh, depth=0)
 
     def _open(self, fresh: bool, depth: int) -> None:
-        if not self.enabled or self.handler is not None:
+        if self.path is None or self.handler is not None:  # disabled, or already open
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fresh:

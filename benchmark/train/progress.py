@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmark.util.atomic import write_json_atomic
 
@@ -18,7 +19,13 @@ class ProgressWriter:
 
     def __init__(self, run_dir: str | Path, epochs: int, steps_per_epoch: int):
         self.path = Path(run_dir) / PROGRESS_NAME
-        self.state = {"epoch": 0, "epochs": epochs, "step": 0, "steps_per_epoch": steps_per_epoch, "last_epoch": None}
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "epochs": epochs,
+            "step": 0,
+            "steps_per_epoch": steps_per_epoch,
+            "last_epoch": None,
+        }
         self.written = 0.0
 
     def update(self, epoch: int, step: int) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmark.record import MainMetric
 from benchmark.train.metrics import bootstrap_interval
 
 
@@ -35,7 +36,7 @@ class Task:
     """
 
     name: str
-    main_metric: str
+    main_metric: MainMetric
     target_setting: str
     label: str
 

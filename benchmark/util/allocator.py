@@ -117,6 +117,7 @@ def _malloc_library() -> str | None:
     linker resolves first, ``dlsym(RTLD_DEFAULT)``, found among /proc/self/maps' ranges), or None when
     /proc/self/maps cannot be read or no file mapping holds it."""
     address = ctypes.cast(ctypes.CDLL(None).malloc, ctypes.c_void_p).value
+    assert address is not None, "malloc resolved to a null pointer"
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:

@@ -68,7 +68,7 @@ def native_bf16() -> bool:
 
 def software_versions() -> dict:
     """Versions of Python and the installed packages in :data:`SOFTWARE` (missing ones as null)."""
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in SOFTWARE:
         try:
             versions[name] = metadata.version(name)
@@ -79,10 +79,13 @@ def software_versions() -> dict:
 
 def git_commit() -> str | None:
     """The suite's git commit (with ``-dirty`` if the work tree has changes), or None outside git."""
-    try:
-        run = lambda *args: subprocess.run(
+
+    def run(*args: str) -> str:
+        return subprocess.run(
             ["git", "-C", str(PACKAGE_DIR), *args], capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
+
+    try:
         commit = run("rev-parse", "HEAD")
         return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
@@ -99,9 +102,11 @@ def scheduler_job() -> Scheduler | None:
     if "SLURM_JOB_ID" not in os.environ:
         return None
     own = {key: os.environ.get(var) for key, var in SLURM_VARIABLES.items()}
-    slurm = SlurmJob(**{key: _count(value) if key in SLURM_COUNTS else value for key, value in own.items()})
-    return Scheduler(
-        kind="slurm", **{key: os.environ.get(var) for key, var in SLURM_JOB_VARIABLES.items()}, slurm=slurm
+    slurm = SlurmJob.model_validate(
+        {key: _count(value) if key in SLURM_COUNTS else value for key, value in own.items()}
+    )
+    return Scheduler.model_validate(
+        {"kind": "slurm", **{key: os.environ.get(var) for key, var in SLURM_JOB_VARIABLES.items()}, "slurm": slurm}
     )
 
 

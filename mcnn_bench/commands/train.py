@@ -40,14 +40,18 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc()
         return 1
     if record is not None:
-        tp, ttt, last = record.throughput, record.time_to_train, record.epochs[-1]
+        tp, ttt, epochs, topology = record.throughput, record.time_to_train, record.epochs, record.topology
+        assert tp is not None and ttt is not None and epochs is not None and topology is not None, (
+            "run_training returns a completed record, which has these sections"
+        )
+        last = epochs[-1]
         value = getattr(last, ttt.metric)
         main = "-" if value is None else f"{value:.3f}"
         if ttt.metric == "val_top1" and last.val_top1_ci is not None:
             main += " (95 % CI {:.3f}-{:.3f} over fields)".format(*last.val_top1_ci)
         print(
             f"run {record.run_id}: {tp.images_per_second:.1f} images/s over {tp.timed_steps} timed steps x "
-            f"{record.topology.workers} workers; last epoch {ttt.metric.removeprefix('val_')} {main}; "
+            f"{topology.workers} workers; last epoch {ttt.metric.removeprefix('val_')} {main}; "
             + (f"TTT {ttt.seconds:.1f} s" if ttt.seconds is not None else f"TTT not reached ({ttt.reason})")
         )
     return 0

@@ -11,7 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -127,8 +127,13 @@ class Outcome:
     failure_reason: str
 
 
-class Executor(ABC):
-    """Runs a sweep's runs somewhere. One instance per driver invocation, with its own submitit ``folder``.
+#: The settings model of an executor (its ``Settings``).
+SettingsT = TypeVar("SettingsT", bound=ExecutorSettings)
+
+
+class Executor(ABC, Generic[SettingsT]):
+    """Runs a sweep's runs somewhere. One instance per driver invocation, with its own submitit ``folder``;
+    generic in the model of its settings.
 
     Class attributes: ``kind``, the name in ``executor.kind``; ``Settings``, the model of its
     ``[executor]`` section; ``foreground``, whether the driver must run the runs one at a time and wait
@@ -139,14 +144,14 @@ class Executor(ABC):
     Settings: ClassVar[type[ExecutorSettings]]
     foreground: ClassVar[bool] = False
 
-    def __init__(self, folder: Path, settings: ExecutorSettings):
+    def __init__(self, folder: Path, settings: SettingsT):
         self.folder = Path(folder)
         self.settings = settings
 
     @classmethod
     def spec_problems(
         cls,
-        settings: ExecutorSettings,
+        settings: SettingsT,
         nodes: list[int],
         workers_per_node: list[int],
         intra_op_threads: list[int] | None = None,
@@ -231,7 +236,11 @@ def raised(text: str) -> str:
     headers = [i for i, line in enumerate(lines) if line == TRACEBACK_HEADER]
     if not headers:
         return lines[-1] if lines else ""
-    before = lambda i: next((line for line in reversed(lines[:i]) if line.strip()), "")
+
+    def before(i: int) -> str:
+        """The last non-blank line before line ``i``, or ''."""
+        return next((line for line in reversed(lines[:i]) if line.strip()), "")
+
     last = [headers[0], *(i for i in headers[1:] if before(i) in CHAINED)][-1]
     body = lines[last + 1 :]
     start = next((i for i, line in enumerate(body) if not line.startswith(" ")), len(body))

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import psutil
 from pydantic import Field
@@ -33,6 +33,9 @@ from benchmark.util.provenance import hostname
 from slurm.interrupt import sigint_handler
 
 from .base import Executor, ExecutorError, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
+
+if TYPE_CHECKING:
+    import submitit
 
 LOG_NAME = "workers.log"
 #: How horovodrun marks, in its output, the lines a worker writes to stderr: ``[<rank>]<stderr>:``.
@@ -115,7 +118,7 @@ def _process_alive(job: Job) -> bool:
         return False
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(Executor[LocalSettings]):
     """Submits runs through ``submitit.LocalExecutor``; the driver runs one at a time and waits."""
 
     kind = "local"
@@ -124,7 +127,7 @@ class LocalExecutor(Executor):
 
     def __init__(self, folder: Path, settings: LocalSettings):
         super().__init__(folder, settings)
-        self._jobs: dict[str, object] = {}  # job id -> the submitit job this instance started
+        self._jobs: dict[str, submitit.Job[str]] = {}  # job id -> the submitit job this instance started
 
     @classmethod
     def spec_problems(

@@ -24,7 +24,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from benchmark.config import TrainConfig
-from benchmark.record import Scheduler, SlurmJob
+from benchmark.record import RunRecord, Scheduler, SlurmJob
 from benchmark.schema import Line, one_line
 from benchmark.util.atomic import write_atomic
 from slurm import cluster
@@ -141,6 +141,7 @@ class TrainTask:
             return run_training(TrainConfig.from_json(config_path))
         except TrainingInterrupted:
             signal.signal(signal.SIGUSR2, submitit_handler)
+            assert callable(submitit_handler), "submitit installs its own USR2 handler in the job"
             submitit_handler(signal.SIGUSR2, None)  # rank 0: checkpoint(), requeue, exit; the others: returns
             time.sleep(REQUEUE_WAIT_SECONDS)  # the requeue ends this task; exiting first could end rank 0's
             raise
@@ -153,7 +154,7 @@ class TrainTask:
         return submitit.helpers.DelayedSubmission(self, config_path)
 
 
-class SlurmExecutor(Executor):
+class SlurmExecutor(Executor[SlurmSettings]):
     """Submits every run of a sweep as its own SLURM job, into the submitit ``folder``."""
 
     kind = "slurm"
@@ -182,7 +183,7 @@ class SlurmExecutor(Executor):
         for key in ("partition", "account"):
             if getattr(s, key):
                 params[key] = getattr(s, key)
-        extra = {"dependency": "singleton"} if s.one_at_a_time else {}
+        extra: dict[str, str | int] = {"dependency": "singleton"} if s.one_at_a_time else {}
         extra.update(s.sbatch_args or {})
         if extra:
             params["additional_parameters"] = extra
@@ -260,7 +261,7 @@ class SlurmExecutor(Executor):
         views = {}
         for job in jobs:
             info = infos.get(job.job_id)
-            if job.job_id in pending:
+            if info is None or job.job_id in pending:
                 views[job.job_id] = JobView("pending", accounting=info, reason=reasons.get(job.job_id))
             else:
                 views[job.job_id] = JobView("done" if info["final"] else "running", info["elapsed_seconds"], info)
@@ -308,7 +309,7 @@ class SlurmExecutor(Executor):
                 queue_wait_seconds=info["queue_wait_seconds"],
             ),
         )
-        submitted = submitit.SlurmJob(folder=job.folder, job_id=job.job_id)
+        submitted: submitit.SlurmJob[RunRecord | None] = submitit.SlurmJob(folder=job.folder, job_id=job.job_id)
         reason = f"SLURM job {job.job_id} ended {info['raw_state']} (exit code {info['exit_code']})"
         error, tail = submitit_error(submitted), log_tail(submitted.paths.stderr)
         if error:

@@ -75,8 +75,8 @@ def test_repeats_spread_wider_than_the_band_are_unstable():
         ),
         (
             '[shape.figures.best_top1]\nvalue = 0.9\nlower = -0.1\nunit = "fraction"',
-            "shape.figures: best_top1 was renamed best_val_top1 (the run table's column): rename [shape.figures.best_top1] "
-            "to [shape.figures.best_val_top1]",
+            "shape.figures: best_top1 was renamed best_val_top1 (the run table's column): "
+            "rename [shape.figures.best_top1] to [shape.figures.best_val_top1]",
         ),
     ],
 )

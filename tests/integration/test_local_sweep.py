@@ -90,8 +90,8 @@ def test_status_lists_every_run(sweep):
     done = cli("status", str(results / "short"))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert any(l.startswith("n1-w1-b8") and "completed" in l for l in lines)
-    assert any(l.startswith("n1-w2-b8") and "completed" in l for l in lines)
+    assert any(line.startswith("n1-w1-b8") and "completed" in line for line in lines)
+    assert any(line.startswith("n1-w2-b8") and "completed" in line for line in lines)
 
 
 def test_rerun_submits_nothing_completed(sweep):

@@ -26,7 +26,10 @@ epochs = 1
 [executor]
 kind = "local"
 """
-HOLD = "import sys, time; from slurm.lock import SweepLock\nwith SweepLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"
+HOLD = (
+    "import sys, time; from slurm.lock import SweepLock\n"
+    "with SweepLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)"
+)
 
 
 def cli(*args):

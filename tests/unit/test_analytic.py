@@ -150,7 +150,10 @@ def test_a_batch_must_be_positive():
 
 
 def test_the_module_loads_without_tensorflow():
-    code = "import sys, benchmark.models.analytic; print([m for m in sys.modules if m.startswith(('tensorflow', 'keras'))])"
+    code = (
+        "import sys, benchmark.models.analytic; "
+        "print([m for m in sys.modules if m.startswith(('tensorflow', 'keras'))])"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -1,4 +1,5 @@
-"""benchmark.data.cells and benchmark.data.makers.cells_sample, on the real crops, the shipped sample and tiny folders."""
+"""benchmark.data.cells and benchmark.data.makers.cells_sample, on the real crops, the shipped sample and tiny
+folders."""
 
 import numpy as np
 import pandas as pd

@@ -101,7 +101,7 @@ def weights_digest(model) -> str:
     as in Horovod's examples, so they are left out."""
     digest = hashlib.sha256()
     for weight in model.trainable_weights:
-        digest.update(memoryview(np.ascontiguousarray(weight.numpy())))
+        digest.update(np.ascontiguousarray(weight.numpy()).data)
     return digest.hexdigest()
 
 
@@ -230,6 +230,7 @@ class HorovodEngine(Engine):
 
     def evaluate(self) -> tuple[float, np.ndarray]:
         tf, task = self.tf, self.task
+        assert self.pipes.validation is not None, "evaluate() runs only with a validation set (has_validation)"
         loss, outcomes = 0.0, []
         for x, y, fields in self.pipes.validation:
             logits = self._predict(x)
