@@ -18,11 +18,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 import pandas as pd
 
-from benchmark.record import StepBreakdown
+from benchmark.record import StepPart
 
 
 @dataclass(frozen=True)
@@ -142,11 +142,9 @@ RSS_OVER_BOUND = _column(
 )
 
 # --- the step-time breakdown ----------------------------------------------------------------------------------
-#: A phase of the step-time breakdown: the key type of the record's ``throughput.breakdown.shares``
-#: (:class:`benchmark.record.StepBreakdown`), repeated for the type checker, which cannot read it from there.
-BreakdownPhase = Literal["compute", "allreduce", "optimizer", "input_wait", "host"]
-#: The phases of the step-time breakdown (the record's ``throughput.breakdown.shares`` keys), in the record's order.
-BREAKDOWN_PHASES: tuple[BreakdownPhase, ...] = get_args(get_args(StepBreakdown.model_fields["shares"].annotation)[0])
+#: The phases of the step-time breakdown (the record's ``throughput.breakdown.shares`` keys,
+#: :data:`benchmark.record.StepPart`), in the record's order.
+BREAKDOWN_PHASES: tuple[StepPart, ...] = get_args(StepPart)
 #: ``share_<phase>`` per phase: its fraction of the sampled steps' wall time, averaged over the ranks.
 SHARE_COLUMNS: list[str] = [
     _column(
