@@ -345,7 +345,13 @@ def _activation_row() -> dict:
 
 def _row(figure: str, published: paper.Published, runs: pd.DataFrame, measure, basis: str, setting: Setting) -> dict:
     """One figure: ``measure(runs)`` (None without runs) beside ``published``."""
-    ours = measure(runs) if not runs.empty else None
+    return _comparison(figure, published, measure(runs) if not runs.empty else None, runs, basis, setting)
+
+
+def _comparison(
+    figure: str, published: paper.Published, ours, runs: pd.DataFrame, basis: str, setting: Setting
+) -> dict:
+    """The row of one figure: ``ours`` (None: not measured) beside ``published``, from ``runs`` on ``basis``."""
     return {
         FIGURE: figure,
         PAPER_SOURCE: published.source,
@@ -400,18 +406,8 @@ def _scaling_row(
     on_a_line = pd.Series([key in lines for key in keys], index=done.index, dtype=bool)
     runs = done[on_a_line & (done["nodes"] == nodes)]
     ours = _median(at[column]) if not at.empty else None
-    return {
-        FIGURE: figure,
-        PAPER_SOURCE: published.source,
-        UNIT: published.unit,
-        PAPER_VALUE: published.value,
-        OUR_VALUE: ours,
-        RATIO: _ratio(ours, published.value),
-        OUR_RUNS: len(runs),
-        BASIS: f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup",
-        OUR_WORKLOAD: distinct(workload(runs), "; "),
-        DIFFERS: differences(runs, setting),
-    }
+    basis = f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup"
+    return _comparison(figure, published, ours, runs, basis, setting)
 
 
 def _document(title: str, note: str, table: str) -> str:
