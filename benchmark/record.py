@@ -449,10 +449,23 @@ class SlurmJob(Model):
     queue_wait_seconds: float | None = None
 
 
+class Requeue(Model):
+    """One time the scheduler requeued the run's job under the same id: how that incarnation ended, why it
+    was requeued, when it ran (the scheduler's local ISO 8601 times) and on which nodes."""
+
+    state: str = Field(
+        description="the scheduler's word for how the incarnation ended (SLURM: NODE_FAIL, PREEMPTED, REQUEUED ...)"
+    )
+    cause: str = Field(description="why it was requeued, in words")
+    started_at: str | None = None
+    ended_at: str | None = None
+    node_list: str | None = None
+
+
 class Scheduler(Model):
     """The view of the run's job from what ran it (the sweep's executor, or the job environment the workers
-    saw): which scheduler, its job id, how the job ended, its elapsed time in seconds and its nodes, and the
-    scheduler's own fields (``slurm`` for SLURM)."""
+    saw): which scheduler, its job id, how the job ended, its elapsed time in seconds and its nodes, each
+    time it was requeued, and the scheduler's own fields (``slurm`` for SLURM)."""
 
     kind: PlainName = Field(description="the executor that ran the job (executor.kind): slurm, local ...")
     job_id: str | None = None
@@ -469,6 +482,11 @@ class Scheduler(Model):
     node_list: str | None = Field(
         None, description="the nodes the job ran on (SLURM's node list, e.g. node[1-2]; the local executor: this host)"
     )
+    requeues: list[Requeue] = Field(
+        default_factory=list,
+        description="each time the scheduler requeued the job (a node failure, a preemption, a requeue at the "
+        "time limit), oldest first; the trainer's resumes are in the record's resumes section",
+    )
     slurm: SlurmJob | None = Field(None, description="SLURM's own fields (null for another scheduler)")
 
     def merged(self, other: Scheduler) -> Scheduler:
@@ -479,7 +497,8 @@ class Scheduler(Model):
         slurm = other.slurm or self.slurm
         if self.slurm and other.slurm:
             slurm = self.slurm.model_copy(update=other.slurm.model_dump(exclude_none=True))
-        return self.model_copy(update={**other.model_dump(exclude_none=True, exclude={"slurm"}), "slurm": slurm})
+        known = other.model_dump(exclude_none=True, exclude={"slurm"})
+        return Scheduler.model_validate({**self.model_dump(exclude={"slurm"}), **known, "slurm": slurm})
 
 
 #: :class:`Scheduler` fields that records of schema version 2 kept in their ``slurm`` section beside SLURM's own.

@@ -154,19 +154,29 @@ def _seconds_between(start: str, end: str) -> float | None:
 
 
 def jobs_info(job_ids: list[str]) -> dict[str, dict]:
-    """SLURM's accounting view of several jobs, from one ``sacct`` call: per job id, its state, node list,
-    nodes, queue wait, elapsed and (while pending) pending seconds. A job accounting does not know yet is
-    left out.
+    """SLURM's accounting view of several jobs, from one ``sacct --duplicates`` call: per job id, its current
+    incarnation's state, node list, nodes, queue wait, elapsed and (while pending) pending seconds
+    (:func:`_job_row`), and ``requeues``: each earlier incarnation that SLURM requeued under the same id (a
+    node failure, a preemption, ``scontrol requeue``, submitit at the time limit), oldest first
+    (:func:`_requeue_row`). A job accounting does not know yet is left out.
 
     Raises:
         SlurmError: sacct fails.
     """
     if not job_ids:
         return {}
-    out = _run(["sacct", "-j", ",".join(map(str, job_ids)), "-X", "-n", "-P", "-o", ",".join(SACCT_FIELDS)])
+    ids = ",".join(map(str, job_ids))
+    out = _run(["sacct", "-j", ids, "-X", "-D", "-n", "-P", "-o", ",".join(SACCT_FIELDS)])
     rows = [dict(zip(SACCT_FIELDS, line.split("|"))) for line in out.splitlines() if line.strip()]
     wanted = set(map(str, job_ids))
-    return {row["JobID"]: _job_row(row) for row in rows if row["JobID"] in wanted}
+    history: dict[str, list[dict]] = {}
+    for row in rows:  # sacct lists a job's incarnations oldest first
+        if row["JobID"] in wanted:
+            history.setdefault(row["JobID"], []).append(row)
+    return {
+        job_id: {**_job_row(incarnations[-1]), "requeues": [_requeue_row(row) for row in incarnations[:-1]]}
+        for job_id, incarnations in history.items()
+    }
 
 
 def _job_row(row: dict) -> dict:
@@ -186,22 +196,105 @@ def _job_row(row: dict) -> dict:
     }
 
 
+#: Why SLURM requeued a job, by the sacct state its ended incarnation was left with.
+REQUEUE_CAUSES = {
+    "NODE_FAIL": "a node of the job failed",
+    "PREEMPTED": "the job was preempted",
+    "REQUEUED": "requeued (scontrol requeue, or submitit at the time limit)",
+    "TIMEOUT": "the job reached its time limit",
+    "BOOT_FAIL": "a node failed to boot",
+}
+
+
+def _requeue_row(row: dict) -> dict:
+    """One ended incarnation of a requeued job: its sacct state, the cause (:data:`REQUEUE_CAUSES`), when it
+    started and ended (sacct's local ISO 8601 times, None when unknown) and its nodes."""
+    state = row["State"].split()[0]
+    return {
+        "state": state,
+        "cause": REQUEUE_CAUSES.get(state, f"it ended {state} and was requeued"),
+        "started_at": _time(row["Start"]),
+        "ended_at": _time(row["End"]),
+        "node_list": row["NodeList"] or None,
+    }
+
+
+def _time(value: str) -> str | None:
+    """sacct's time, or None for its words for no time (Unknown, None)."""
+    return value if value[:1].isdigit() else None
+
+
 def job_info(job_id: str) -> dict | None:
     """:func:`jobs_info` of one job, or None while accounting does not know it yet."""
     return jobs_info([str(job_id)]).get(str(job_id))
 
 
-def pending_reasons(job_ids: list[str]) -> dict[str, str]:
-    """Why each of these jobs still pends (``squeue %r``, e.g. ``Resources``, ``PartitionDown``), from one
-    ``squeue`` call; jobs that do not pend are left out.
+#: squeue's long job states (%T) of a job that is not over: it waits, runs, ends its processes, or was
+#: requeued (squeue(1), "JOB STATE CODES"). A requeued job's accounting may say NODE_FAIL or PREEMPTED a
+#: moment before it pends again, so squeue's word decides whether a job is over.
+ACTIVE_STATES = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "STOPPED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "RESIZING",
+    "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
+    "SPECIAL_EXIT",
+    "RESV_DEL_HOLD",
+}
+#: Of :data:`ACTIVE_STATES`, those of a job that waits to (re)start.
+WAITING_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "SPECIAL_EXIT", "RESV_DEL_HOLD"}
+#: What squeue says of a job id it does not know (over for a while, purged, or of another cluster).
+INVALID_JOB = "Invalid job id specified"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """squeue's view of a job: its state (%T), why it pends (%r), the comment it was submitted with (%k)."""
+
+    state: str
+    reason: str
+    comment: str
+
+    @property
+    def active(self) -> bool:
+        """Whether the job is not over (:data:`ACTIVE_STATES`)."""
+        return self.state in ACTIVE_STATES
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the job waits to (re)start (:data:`WAITING_STATES`)."""
+        return self.state in WAITING_STATES
+
+
+def queued(job_ids: list[str] | None = None) -> dict[str, Queued]:
+    """squeue's view of these jobs (default: of every job it holds), from one call, by job id; a job squeue
+    does not hold (over for a while, purged, of another cluster) is left out.
 
     Raises:
-        SlurmError: squeue fails.
+        SlurmError: squeue fails for another reason than not knowing the jobs.
     """
-    if not job_ids:
+    if job_ids == []:
         return {}
-    out = _run(["squeue", "-h", "-t", "PD", "-j", ",".join(map(str, job_ids)), "-o", "%i|%r"])
-    return dict(line.split("|", 1) for line in out.splitlines() if "|" in line)
+    args = ["squeue", "-h", "-t", "all", "-o", "%i|%T|%r|%k"]
+    try:
+        out = _run(args + (["-j", ",".join(map(str, job_ids))] if job_ids else []))
+    except SlurmError as exc:
+        if INVALID_JOB in str(exc):
+            return {}
+        raise
+    views = {}
+    for line in out.splitlines():
+        parts = line.split("|", 3)
+        if len(parts) == 4:
+            views[parts[0]] = Queued(parts[1], parts[2], parts[3])
+    return views
 
 
 def cancel(job_id: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from benchmark.errors import McnnBenchError
 from benchmark.record import RecordError, RunRecord
 from benchmark.schema import describe_all
 from benchmark.util.atomic import write_json_atomic
@@ -55,12 +56,17 @@ class _StateFile(BaseModel):
         return [f"executor: {kind!r} is not one of {', '.join(EXECUTORS)}" for kind in sorted(kinds - set(EXECUTORS))]
 
 
+class StateError(McnnBenchError, ValueError):
+    """``sweep.json`` cannot be read, is not the state of this sweep, or is malformed; the message names the
+    file, the cause and what to do."""
+
+
 @dataclass
 class RunStatus:
     """What ``mcnn-bench status`` shows for one run. ``elapsed`` in seconds when known."""
 
     run_id: str
-    state: str  # missing | pending | running | unknown | completed | failed
+    state: str  # missing | submitting | pending | running | unknown | completed | failed
     reason: str | None = None
     job_id: str | None = None
     elapsed: float | None = None
@@ -86,19 +92,33 @@ class SweepState:
             self.data = self._load()
 
     def _load(self) -> dict:
-        """``sweep.json`` as JSON data, checked for the shape the driver relies on (``ValueError`` naming
-        the file and what is wrong)."""
+        """``sweep.json`` as JSON data, checked for the shape the driver relies on and for being this sweep's:
+        its ``name`` is the sweep folder's.
+
+        Raises:
+            StateError: naming the file and what is wrong: it cannot be read, is not UTF-8 JSON, is of
+                another sweep (naming both), or is malformed.
+        """
         advice = "move it away to start the sweep's bookkeeping afresh (the run records are kept)"
         try:
-            data = json.loads(self.path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{self.path}: sweep state is not valid JSON ({exc}); {advice}") from exc
+            data = json.loads(self.path.read_bytes().decode("utf-8"))
+        except OSError as exc:
+            raise StateError(f"{self.path}: sweep state cannot be read ({exc.strerror or exc})") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(f"{self.path}: sweep state is not valid UTF-8 JSON ({exc}); {advice}") from exc
         try:
             problems = _StateFile.model_validate(data).kind_problems()
         except ValidationError as exc:
             problems = describe_all(exc)
         if problems:
-            raise ValueError(f"{self.path}: sweep state is malformed ({'; '.join(problems)}); {advice}")
+            raise StateError(f"{self.path}: sweep state is malformed ({'; '.join(problems)}); {advice}")
+        name = data.get("name")
+        if name is not None and name != self.dir.name:
+            raise StateError(
+                f"{self.path}: this is the state of sweep {name!r}, not of sweep {self.dir.name!r} (the folder "
+                f"it is in): it was copied or moved here. Move it back to the folder of sweep {name!r}, or "
+                "away to start this sweep's bookkeeping afresh (the run records are kept)"
+            )
         return data
 
     @property
@@ -125,8 +145,32 @@ class SweepState:
         """Whether ``run_id``'s job has ended and its record is final."""
         return bool(self.runs.get(run_id, {}).get("finished"))
 
+    def note_submitting(self, run_id: str, executor: str, token: str, folder: Path, **extra) -> None:
+        """Remember, durably, before anything else is done, that ``run_id`` is about to be submitted by
+        ``executor`` with ``token`` into submitit ``folder``, and the ``extra`` keys :meth:`note_submitted`
+        will save with the job: should the driver stop before it saves the job, the next one finds the job by
+        its token (:meth:`submitting`). The run's last job, if any, stays as it was."""
+        entry = self.runs.get(run_id) or {"executor": executor, "job_id": None, "submitit_folder": None, "attempt": 0}
+        mark = {"token": token, "executor": executor, "folder": str(folder), "since": now(), "extra": extra}
+        self.runs[run_id] = {**entry, "submitting": mark}
+        self.save()
+
+    def submitting(self, run_id: str) -> dict | None:
+        """The mark :meth:`note_submitting` left for ``run_id`` (``token``, ``executor``, ``folder``, ``since``,
+        ``extra``) when its job was never saved, else None."""
+        return self.runs.get(run_id, {}).get("submitting")
+
+    def forget_submitting(self, run_id: str) -> None:
+        """Drop ``run_id``'s submitting mark (no job carries its token) and save; a run never submitted
+        before is dropped whole."""
+        entry = self.runs[run_id]
+        entry.pop("submitting", None)
+        if entry.get("job_id") is None:
+            del self.runs[run_id]
+        self.save()
+
     def note_submitted(self, run_id: str, job: Job, **extra) -> None:
-        """Remember that ``run_id`` was submitted as ``job`` and save the state."""
+        """Remember that ``run_id`` was submitted as ``job`` and save the state (its submitting mark goes)."""
         previous = self.runs.get(run_id, {})
         self.runs[run_id] = {
             "executor": job.executor,

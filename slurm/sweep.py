@@ -16,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import secrets
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 #: The config a dry run writes beside the job script; the run's own config.json is left as submitted.
 DRY_RUN_CONFIG = "config.dry-run.json"
+#: Polls in a row at which the scheduler knows no such job before the driver records the run as failed.
+UNKNOWN_POLLS = 5
 
 
 class StaleRuns(McnnBenchError, ValueError):
@@ -47,6 +51,11 @@ class StaleRuns(McnnBenchError, ValueError):
 
 class SweepInterrupted(RuntimeError):
     """The driver was interrupted (Ctrl-C); the message says what became of the runs."""
+
+
+class SubmissionUnsaved(McnnBenchError, OSError):
+    """A job started but the sweep state could not be saved (a full disk, say); the message names the job,
+    the file and the cause. Nothing is lost: the next driver finds the job by its token and adopts it."""
 
 
 def make_executor(kind: str, settings: ExecutorSettings, sweep_dir: Path, folder_name: str | None = None) -> Executor:
@@ -90,6 +99,8 @@ def current_status(state: SweepState, executor: Executor, run_id: str, view: Job
     scheduler's pending reason) or ``unknown`` (``view`` is why), or, when it has ended, what :func:`settle`
     will record; after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
     job = state.job(run_id)
+    if (mark := state.submitting(run_id)) is not None:
+        return RunStatus(run_id, "submitting", reason=_unsaved_submission(executor, mark))
     if job is None or state.finished(run_id) or view is None:
         return recorded_status(state, run_id) or RunStatus(run_id, "missing")
     if isinstance(view, str):
@@ -103,16 +114,41 @@ def current_status(state: SweepState, executor: Executor, run_id: str, view: Job
     return RunStatus(run_id, "failed", outcome.failure_reason, job.job_id)
 
 
-def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str]) -> None:
-    """The driver's commits: finish off every run whose job has ended (:func:`finish`), and cancel and
-    record as failed every run whose job pends for a reason that cannot clear (:meth:`Executor.stuck`)."""
+def _marked_job(executor: Executor, mark: dict) -> Job | None:
+    """The job not yet over that carries the token of a submitting ``mark`` (:meth:`SweepState.note_submitting`),
+    or None; a mark of another executor kind has none here."""
+    return executor.find(mark["token"], Path(mark["folder"])) if mark["executor"] == executor.kind else None
+
+
+def _unsaved_submission(executor: Executor, mark: dict) -> str:
+    """What became of a submission a driver never saved the job of (its submitting ``mark``), for ``status``."""
+    stopped = f"a driver stopped while submitting it ({mark['since']})"
+    try:
+        job = _marked_job(executor, mark)
+    except ExecutorError as exc:
+        return f"{stopped}; cannot ask the {executor.kind} executor for the job with its token: {exc}"
+    if job is None:
+        return f"{stopped}; no job carries its token {mark['token']}: the next sweep submits it again"
+    return f"{stopped}; {job.executor} job {job.job_id} carries its token: the next sweep adopts it"
+
+
+def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str], unknown: Counter) -> None:
+    """The driver's commits: finish off every run whose job has ended (:func:`finish`); cancel and record as
+    failed every run whose job pends for a reason that cannot clear (:meth:`Executor.stuck`); record as failed
+    every run whose job the scheduler has not known for :data:`UNKNOWN_POLLS` polls in a row (``unknown``
+    counts them, by run id)."""
     for run_id, view in views.items():
         if isinstance(view, str):
             continue
         job, config = state.job(run_id), TrainConfig.from_json(state.config_path(run_id))
         assert job is not None, f"run {run_id}: polled, so submitted"
+        unknown[run_id] = unknown[run_id] + 1 if view.phase == "unknown" else 0
         if view.phase == "done":
             finish(executor, job, config, view)
+        elif view.phase == "unknown":
+            if unknown[run_id] < UNKNOWN_POLLS:
+                continue
+            finish(executor, job, config, view, f"{view.reason}; given up after {UNKNOWN_POLLS} polls")
         elif reason := executor.stuck(view):
             executor.cancel(job)
             finish(executor, job, config, view, reason)
@@ -176,23 +212,56 @@ def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
 
 
 def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> None:
-    """Submit ``run``: its old record (and, when it starts ``fresh``, its checkpoints and MLPerf log) go to
-    ``attempts/``, its config is written where its workers read it, and the job, fingerprint and settings
-    are saved."""
-    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else []))
+    """Submit ``run``. First the state saves, durably, that it is being submitted, with a token the job will
+    carry; then its old record (and, when it starts ``fresh``, its checkpoints and MLPerf log) go to
+    ``attempts/``, its config is written where its workers read it, the job starts, and the job, fingerprint
+    and settings are saved. A driver that stops anywhere in between leaves the token, by which the next
+    one adopts the job (:func:`adopt`) rather than start a second.
+
+    Raises:
+        SubmissionUnsaved: the job started but the state could not be saved.
+    """
     config = executor.prepare(run)
+    token = secrets.token_hex(8)
+    extra = {
+        "fingerprint": config.fingerprint(),
+        "settings": config.fingerprinted(),
+        "nodes": run.nodes,
+        "workers_per_node": run.workers_per_node,
+        "local_batch_size": run.config.run.local_batch_size,
+    }
+    state.note_submitting(run.run_id, executor.kind, token, executor.folder, **extra)
+    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else []))
     with deferred_interrupt():
-        job = executor.submit(run, config.write_json(state.config_path(run.run_id)))
-        state.note_submitted(
-            run.run_id,
-            job,
-            fingerprint=config.fingerprint(),
-            settings=config.fingerprinted(),
-            nodes=run.nodes,
-            workers_per_node=run.workers_per_node,
-            local_batch_size=run.config.run.local_batch_size,
-        )
+        job = executor.submit(run, config.write_json(state.config_path(run.run_id)), token)
+        try:
+            state.note_submitted(run.run_id, job, **extra)
+        except OSError as exc:
+            raise SubmissionUnsaved(
+                f"run {run.run_id}: {job.executor} job {job.job_id} started, but {state.path} could not be saved "
+                f"({exc.strerror or exc}); the job keeps running, and the next sweep finds it by its token "
+                f"{token} and follows it. Free the space, then run the sweep again"
+            ) from exc
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
+
+
+def adopt(state: SweepState, executor: Executor, run_ids: list[str]) -> list[str]:
+    """For each run of ``run_ids`` that a driver began to submit but never saved the job of (its
+    submitting mark): save the job that carries the mark's token, found by the executor, as the run's job;
+    or, when no job carries it (it never started, or is already over, having left its record), drop the
+    mark. Returns a line for the user per adopted job."""
+    notes = []
+    for run_id in run_ids:
+        mark = state.submitting(run_id)
+        if mark is None:
+            continue
+        job = _marked_job(executor, mark)
+        if job is None:
+            state.forget_submitting(run_id)
+            continue
+        state.note_submitted(run_id, job, **mark["extra"])
+        notes.append(f"{run_id}: adopted {job.executor} job {job.job_id}, which a driver started but never saved")
+    return notes
 
 
 def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO | None = None) -> list[Path]:
@@ -306,11 +375,12 @@ def _drive(
     )
     executor = make_executor(kind, spec.executor, state.dir)
     run_ids = [run.run_id for run in runs]
+    unknown: Counter = Counter()
     with Progress(out) as progress:
-        for note in executor.check(runs):
+        for note in [*executor.check(runs), *adopt(state, executor, sorted(state.runs))]:
             progress.note(note)
         views = poll(state, executor, run_ids)
-        settle(state, executor, views)
+        settle(state, executor, views, unknown)
         statuses = {run_id: current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids}
         todo = _plan(state, spec, executor, runs, statuses, rerun_stale) if submit else []
         running = [run_id for run_id in run_ids if statuses[run_id].state not in (*TERMINAL, "missing")]
@@ -321,7 +391,7 @@ def _drive(
         )
         progress.start(len(todo) + len(running))
         try:
-            _follow(state, executor, todo, running, wait, progress)
+            _follow(state, executor, todo, running, wait, progress, unknown)
         except KeyboardInterrupt:
             raise SweepInterrupted(_interrupted(state, executor, run_ids)) from None
     views = poll(state, executor, run_ids)
@@ -335,9 +405,10 @@ def _follow(
     running: list[str],
     wait: bool,
     progress: Progress,
+    unknown: Counter,
 ) -> None:
     """Submit ``todo`` (one at a time for a foreground executor) and, with ``wait``, follow the ``running``
-    runs (which it extends) until all have ended, recording each ended job."""
+    runs (which it extends) until all have ended, recording each ended job (``unknown``: see :func:`settle`)."""
     pending = list(todo)
     while pending or (running and wait):
         while pending and not (executor.foreground and running):
@@ -348,7 +419,7 @@ def _follow(
             break
         time.sleep(POLL_SECONDS)
         views = poll(state, executor, running)
-        settle(state, executor, views)
+        settle(state, executor, views, unknown)
         statuses = [current_status(state, executor, run_id, views.get(run_id)) for run_id in running]
         for status in statuses:
             if status.state in TERMINAL:

@@ -8,6 +8,7 @@ folder of tests/conftest.py, on ``sys.path``)."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -43,15 +44,18 @@ class Harness(ABC):
     timeout: float
     pause: float
     jobs: list[Job] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @abstractmethod
     def submission(self, name: str, fate: Fate) -> Submission:
         """A run named ``name`` (its own sweep) whose job will meet ``fate``, its config written."""
 
     def submit(self, submission: Submission) -> Job:
-        """``executor.submit`` of the submission."""
-        job = self.executor.submit(submission.run, submission.config_path)
+        """``executor.submit`` of the submission, with a fresh token (kept in ``tokens`` by job id)."""
+        token = secrets.token_hex(8)
+        job = self.executor.submit(submission.run, submission.config_path, token)
         self.jobs.append(job)
+        self.tokens[job.job_id] = token
         return job
 
     def cancel_all(self) -> None:
@@ -123,6 +127,18 @@ def test_cancel_stops_a_running_job_which_ends_without_a_record(harness):
     assert RunRecord.read(submission.config.run_dir) is None
     assert outcome.scheduler.job_id == job.job_id and outcome.scheduler.state not in (None, "COMPLETED")
     assert outcome.failure_reason.strip()
+
+
+def test_a_job_is_found_by_its_token_until_it_is_over(harness):
+    executor = harness.executor
+    job = harness.submit(harness.submission("found", "runs long"))
+    wait_for(harness, [job], "running")
+    found = executor.find(harness.tokens[job.job_id], executor.folder)
+    assert found is not None and (found.executor, found.job_id, found.folder) == (job.executor, job.job_id, job.folder)
+    assert executor.find(secrets.token_hex(8), executor.folder) is None
+    executor.cancel(job)
+    wait_for(harness, [job], "done")
+    assert executor.find(harness.tokens[job.job_id], executor.folder) is None
 
 
 def test_one_poll_answers_for_every_job(harness):

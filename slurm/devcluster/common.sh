@@ -186,6 +186,27 @@ host_daemons() {
     "$RUN_DIR/slurmctld.pid" slurmctld
 }
 
+# spawn LOG COMMAND...: runs a daemon's start command detached from this script's terminal and pipes,
+# its own output appended to LOG, and without the lock fd 9 (a daemon that keeps it would hold the lock).
+spawn() {
+  local out="$1"
+  shift
+  "$@" </dev/null >>"$out" 2>&1 9>&-
+}
+
+# Each slurmd runs in its node's network namespace and in new UTS and mount namespaces, where it has the
+# node's hostname and the cluster's /etc/hosts. Not `ip netns exec`: it remounts /sys, which breaks
+# slurmd's cgroup plugin.
+start_slurmd() {
+  local i="$1" node
+  node="$(node_name "$i")"
+  # shellcheck disable=SC2016  # $1..$3 are the inner shell's arguments
+  spawn "$LOG_DIR/slurmd-$node.out" nsenter --net="/run/netns/$(node_netns "$i")" \
+    unshare --uts --mount --propagation private \
+    sh -c 'hostname "$1" && mount --bind "$2" /etc/hosts && exec slurmd -f "$3" -N "$1"' \
+    sh "$node" "$HOSTS_FILE" "$SLURM_CONF_FILE"
+}
+
 slurmd_pidfile() { echo "$RUN_DIR/slurmd-$(node_name "$1").pid"; }
 
 # True when any daemon of the cluster, or any of its namespaces or its bridge, exists.

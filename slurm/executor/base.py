@@ -104,9 +104,11 @@ class JobView:
     """What an executor sees of a job now: its phase and, when known, its elapsed time (seconds), the
     scheduler's accounting of it (for SLURM, sacct's fields: :func:`slurm.cluster.jobs_info`; a
     ``pending_seconds`` entry is the time since submission), and why it still pends (the scheduler's words,
-    e.g. SLURM's ``Resources``, ``PartitionDown``)."""
+    e.g. SLURM's ``Resources``, ``PartitionDown``) or why it is ``unknown`` (the scheduler knows no such job:
+    purged from its accounting, or a new cluster; the driver gives up on it after
+    :data:`slurm.sweep.UNKNOWN_POLLS` such polls)."""
 
-    phase: Literal["pending", "running", "done"]
+    phase: Literal["pending", "running", "unknown", "done"]
     elapsed_seconds: float | None = None
     accounting: dict | None = None
     reason: str | None = None
@@ -190,8 +192,15 @@ class Executor(ABC, Generic[SettingsT]):
         return []
 
     @abstractmethod
-    def submit(self, run: Run, config_path: Path) -> Job:
-        """Start the run's job, whose workers read ``config_path``."""
+    def submit(self, run: Run, config_path: Path, token: str) -> Job:
+        """Start the run's job, whose workers read ``config_path``, marked with ``token`` (a word of letters and
+        digits, unique to this submission) so that :meth:`find` can find it should the driver stop before it
+        saves the job."""
+
+    @abstractmethod
+    def find(self, token: str, folder: Path) -> Job | None:
+        """The job not yet over that an earlier driver, whose submitit folder was ``folder``, submitted with
+        ``token``; None when there is none (it never started, or it is over). Reads only."""
 
     @abstractmethod
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     import submitit
 
 LOG_NAME = "workers.log"
+#: The environment variable that carries a submission's token into the job's processes (see :meth:`LocalExecutor.find`).
+TOKEN_ENV = "MCNN_BENCH_SUBMISSION"
 #: How horovodrun marks, in its output, the lines a worker writes to stderr: ``[<rank>]<stderr>:``.
 WORKER_STDERR = re.compile(r"\[\d+\]<stderr>:")
 #: Seconds a cancelled local job's processes get to end after SIGTERM before they are killed.
@@ -109,6 +111,28 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
     return str(log_path)
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """``os.environ[name] = value`` for the length of the block."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
+
+
+def _environ(process: psutil.Process) -> dict[str, str]:
+    """The process's environment, or {} where it cannot be read."""
+    try:
+        return process.environ()
+    except psutil.Error:
+        return {}
+
+
 def _process_alive(job: Job) -> bool:
     """Whether the job's process still runs: its pid exists and started when the job did."""
     try:
@@ -154,19 +178,34 @@ class LocalExecutor(Executor[LocalSettings]):
             problems.append(f"executor.cpus: this machine has {cores} cores, got {settings.cpus}")
         return problems + super().spec_problems(settings, nodes, workers_per_node, intra_op_threads)
 
-    def submit(self, run: Run, config_path: Path) -> Job:
-        """Start the run's workers; the job id is the job process's pid."""
+    def submit(self, run: Run, config_path: Path, token: str) -> Job:
+        """Start the run's workers; the job id is the job process's pid, whose environment carries ``token``
+        (:data:`TOKEN_ENV`)."""
         import submitit
 
         executor = submitit.LocalExecutor(folder=self.folder)
         executor.update_parameters(timeout_min=24 * 60)
         # its processes ignore SIGINT (an ignored signal stays ignored across exec): Ctrl-C in the terminal
-        # reaches the sweep driver alone, which stops the run and records it (see cancel)
-        with sigint_handler(signal.SIG_IGN):
+        # reaches the sweep driver alone, which stops the run and records it (see cancel); submitit gives
+        # the job process this process's environment
+        with sigint_handler(signal.SIG_IGN), _environment(TOKEN_ENV, token):
             job = executor.submit(run_workers, str(config_path), run.workers, self.worker_env(run))
         self._jobs[job.job_id] = job
         started = psutil.Process(int(job.job_id)).create_time()
         return Job(self.kind, str(job.job_id), str(job.paths.folder), started)
+
+    def find(self, token: str, folder: Path) -> Job | None:
+        """The job process on this machine whose environment carries ``token`` (the topmost one: its workers
+        inherit it), its submitit folder ``folder``."""
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if process.environ().get(TOKEN_ENV) != token:
+                    continue
+                parent = process.parent()
+                if parent is not None and _environ(parent).get(TOKEN_ENV) == token:
+                    continue
+                return Job(self.kind, str(process.pid), str(folder), process.create_time())
+        return None
 
     def write_dry_run(self, run: Run, config_path: Path) -> Path:
         """Write ``job.sh``: the launcher command the run would execute, in its workers' environment."""

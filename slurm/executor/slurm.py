@@ -38,6 +38,8 @@ BASE_SRUN_ARGS = ("--mpi=pmix", "--kill-on-bad-exit=1")
 SIGNAL_DELAY_SECONDS = 90
 #: Seconds a stopped worker other than rank 0 waits for rank 0's requeue to end it.
 REQUEUE_WAIT_SECONDS = 60
+#: The job comment (sbatch --comment) that carries a submission's token: ``mcnn-bench:<token>``.
+COMMENT_PREFIX = "mcnn-bench:"
 
 
 class SlurmSettings(ExecutorSettings):
@@ -165,8 +167,10 @@ class SlurmExecutor(Executor[SlurmSettings]):
         python = shlex.quote(sys.executable)
         self.python = f"numactl --localalloc {python}" if settings.numactl else python
 
-    def parameters(self, run: Run) -> dict:
-        """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags)."""
+    def parameters(self, run: Run, token: str | None = None) -> dict:
+        """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags); with a
+        submission ``token``, the job's comment carries it (:data:`COMMENT_PREFIX`, in place of any comment
+        of ``executor.sbatch_args``)."""
         s = self.settings
         params = {
             "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
@@ -185,18 +189,20 @@ class SlurmExecutor(Executor[SlurmSettings]):
                 params[key] = getattr(s, key)
         extra: dict[str, str | int] = {"dependency": "singleton"} if s.one_at_a_time else {}
         extra.update(s.sbatch_args or {})
+        if token is not None:
+            extra["comment"] = f"{COMMENT_PREFIX}{token}"
         if extra:
             params["additional_parameters"] = extra
         return params
 
-    def executor(self, run: Run):
-        """A submitit ``SlurmExecutor`` set up for ``run``."""
+    def executor(self, run: Run, token: str | None = None):
+        """A submitit ``SlurmExecutor`` set up for ``run`` (:meth:`parameters`)."""
         import submitit
 
         executor = submitit.SlurmExecutor(
             folder=self.folder / "%j", python=self.python, max_num_timeout=self.settings.max_requeues
         )
-        executor.update_parameters(**self.parameters(run))
+        executor.update_parameters(**self.parameters(run, token))
         return executor
 
     @classmethod
@@ -223,8 +229,8 @@ class SlurmExecutor(Executor[SlurmSettings]):
         part = cluster.partition(self.settings.partition)
         return cluster.check_capacity(runs, part, self.settings.cpus_per_task_of)
 
-    def submit(self, run: Run, config_path: Path) -> Job:
-        """Submit the run's job.
+    def submit(self, run: Run, config_path: Path, token: str) -> Job:
+        """Submit the run's job, its comment carrying ``token``.
 
         Raises:
             SlurmError: sbatch refused it.
@@ -232,10 +238,23 @@ class SlurmExecutor(Executor[SlurmSettings]):
         from submitit.core.utils import FailedJobError
 
         try:
-            job = self.executor(run).submit(TrainTask(), str(config_path))
+            job = self.executor(run, token).submit(TrainTask(), str(config_path))
         except FailedJobError as exc:
             raise cluster.SlurmError(f"sbatch refused the job of run {run.run_id}: {exc}") from exc
         return Job(self.kind, str(job.job_id), str(job.paths.folder))
+
+    def find(self, token: str, folder: Path) -> Job | None:
+        """The job squeue holds, not over, whose comment carries ``token`` (one squeue call); its submitit
+        folder is ``folder/<job id>``, as :meth:`submit` made it.
+
+        Raises:
+            SlurmError: squeue fails.
+        """
+        comment = f"{COMMENT_PREFIX}{token}"
+        for job_id, view in cluster.queued().items():
+            if view.comment == comment and view.active:
+                return Job(self.kind, job_id, str(Path(folder) / job_id))
+        return None
 
     def sbatch_script(self, run: Run, config_path: Path) -> str:
         """The plain sbatch script of ``run``: what :meth:`submit` submits, runnable with ``sbatch``.
@@ -253,18 +272,31 @@ class SlurmExecutor(Executor[SlurmSettings]):
         return write_atomic(config_path.parent / "job.sbatch", self.sbatch_script(run, config_path))
 
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
-        """Pending (with SLURM's reason), running or done: one sacct call for all jobs, and one squeue call
-        for the pending ones' reasons."""
-        infos = cluster.jobs_info([job.job_id for job in jobs])
-        pending = [job.job_id for job in jobs if job.job_id not in infos or infos[job.job_id]["state"] == "PENDING"]
-        reasons = cluster.pending_reasons(pending)
+        """One sacct call (the jobs' whole history) and one squeue call for all jobs. squeue decides whether a
+        job is over: one it holds as waiting or requeued pends (with SLURM's reason), one it holds otherwise
+        active runs, though accounting may already say NODE_FAIL or PREEMPTED for an incarnation that SLURM
+        is requeuing; a job squeue no longer holds is done when accounting says so. A job neither knows is
+        ``unknown``: purged from accounting, or submitted to another cluster."""
+        ids = [job.job_id for job in jobs]
+        infos, queue = cluster.jobs_info(ids), cluster.queued(ids)
         views = {}
-        for job in jobs:
-            info = infos.get(job.job_id)
-            if info is None or job.job_id in pending:
-                views[job.job_id] = JobView("pending", accounting=info, reason=reasons.get(job.job_id))
-            else:
-                views[job.job_id] = JobView("done" if info["final"] else "running", info["elapsed_seconds"], info)
+        for job_id in ids:
+            info, queued = infos.get(job_id), queue.get(job_id)
+            elapsed = info["elapsed_seconds"] if info else None
+            if queued is not None and queued.waiting:
+                views[job_id] = JobView("pending", accounting=info, reason=queued.reason or None)
+            elif queued is not None and queued.active:
+                views[job_id] = JobView("running", elapsed, info)
+            elif info is None:
+                views[job_id] = JobView(
+                    "unknown",
+                    reason=f"unknown to SLURM: neither squeue nor sacct knows job {job_id} (purged from "
+                    "accounting, or a new cluster)",
+                )
+            elif info["final"]:
+                views[job_id] = JobView("done", elapsed, info)
+            else:  # squeue let go of it a moment before accounting heard of its end
+                views[job_id] = JobView("running" if info["state"] != "PENDING" else "pending", elapsed, info)
         return views
 
     def stuck(self, view: JobView) -> str | None:
@@ -290,12 +322,12 @@ class SlurmExecutor(Executor[SlurmSettings]):
         import submitit
 
         info = view.accounting
-        if info is None:  # never known to accounting: cancelled while it pended
+        if info is None:  # never known to accounting: cancelled while it pended, or unknown to SLURM
             return Outcome(
                 Scheduler(
                     kind=self.kind, job_id=job.job_id, slurm=SlurmJob(tasks_per_node=config.run.workers_per_node)
                 ),
-                f"SLURM job {job.job_id} never started",
+                view.reason or f"SLURM job {job.job_id} never started",
             )
         scheduler = Scheduler(
             kind=self.kind,
@@ -303,6 +335,7 @@ class SlurmExecutor(Executor[SlurmSettings]):
             state=info["state"],
             elapsed_seconds=info["elapsed_seconds"],
             node_list=info["node_list"],
+            requeues=info["requeues"],
             slurm=SlurmJob(
                 nodes=info["nodes"],
                 tasks_per_node=config.run.workers_per_node,

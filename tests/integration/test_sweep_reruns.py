@@ -5,6 +5,7 @@ results off as new ones; Ctrl-C stops local runs and records them as failed."""
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,10 @@ import psutil
 import pytest
 import tomli_w
 
+from slurm.executor import EXECUTORS
 from slurm.spec import load_spec
 from slurm.state import SweepState
-from slurm.sweep import StaleRuns, run_sweep
+from slurm.sweep import StaleRuns, SubmissionUnsaved, run_sweep, sweep_status
 
 pytestmark = pytest.mark.horovod
 
@@ -133,3 +135,52 @@ def test_ctrl_c_stops_the_local_run_and_records_it_as_failed(cells, tmp_path):
     assert record["status"] == "failed" and "interrupted by the user" in record["failure"]["reason"]
     assert SweepState(results / "long").finished("n1-w1-b8")
     assert _workers_of(run_dir / "config.json") == []
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a tmpfs of its own (512 MiB, root mounts it), unmounted afterwards: a disk the test can fill."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(folder)], check=True)
+    yield folder
+    subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+class FillsTheDiskAfterSubmitting(EXECUTORS["local"]):  # type: ignore[misc,valid-type]
+    """The real local executor, after whose submission the disk of ``filler`` is full: the driver's save of
+    the job fails with ENOSPC, as it did with 8 KiB left."""
+
+    filler: Path
+
+    def submit(self, run, config_path, token):
+        job = super().submit(run, config_path, token)
+        with open(self.filler, "wb") as stream:
+            os.posix_fallocate(stream.fileno(), 0, shutil.disk_usage(self.filler.parent).free)
+        return job
+
+
+def test_a_full_disk_between_submit_and_save_loses_nothing_and_starts_no_second_job(
+    cells, tmp_path, small_disk, monkeypatch
+):
+    spec = load_spec(write_spec(tmp_path / "full.toml", cells, epochs=3, steps=20, name="full"))
+    run_dir = small_disk / "full" / "n1-w1-b8"
+    monkeypatch.setattr(FillsTheDiskAfterSubmitting, "filler", small_disk / "filler", raising=False)
+    monkeypatch.setitem(EXECUTORS, "local", FillsTheDiskAfterSubmitting)
+    with pytest.raises(SubmissionUnsaved, match="No space left on device") as info:
+        run_sweep(spec, small_disk, out=io.StringIO())
+    (small_disk / "filler").unlink()  # the space is freed while the job runs on, untracked
+    monkeypatch.undo()
+    assert str(small_disk / "full" / "sweep.json") in str(info.value)
+    (status,) = sweep_status(small_disk / "full")
+    assert status.state == "submitting" and "carries its token: the next sweep adopts it" in status.reason
+    out = io.StringIO()
+    (status,) = run_sweep(spec, small_disk, out=out)
+    assert status.state == "completed", status
+    assert "n1-w1-b8: adopted local job" in out.getvalue()
+    entry = SweepState(small_disk / "full").runs["n1-w1-b8"]
+    assert entry["attempt"] == 1 and f"local job {entry['job_id']} started" in str(info.value)
+    starts = [line for line in (run_dir / "train.log").read_text().splitlines() if "rank 0 of 1 starting" in line]
+    assert len(starts) == 1, starts  # one job trained the run

@@ -34,7 +34,7 @@ class Fate:
     pends, the record its trainer writes when it is done (completed, failed with ``reason``, or none), the
     scheduler's word for its end, and the executor's ``reason`` (``{config}`` is its config's path)."""
 
-    phases: tuple[Literal["pending", "running", "done"], ...] = ("pending", "running", "done")
+    phases: tuple[Literal["pending", "running", "unknown", "done"], ...] = ("pending", "running", "done")
     pending_reason: str | None = None
     record: Literal["completed", "failed"] | None = "completed"
     state: str | None = "COMPLETED"
@@ -56,6 +56,7 @@ FATES = {
         vanishes=True,
         reason="fake job {job_id} vanished: the scheduler no longer knows it",
     ),
+    "unknown": Fate(phases=("unknown",), record=None, state=None, vanishes=True),
 }
 
 
@@ -67,6 +68,7 @@ class FakeJob:
     run_id: str
     config_path: Path
     fate: Fate
+    token: str
     polls: int = 0
     cancelled: bool = False
     ended: bool = False
@@ -120,11 +122,12 @@ class FakeScheduler:
         """The run ids of the cancelled jobs."""
         return [job.run_id for job in self.jobs.values() if job.cancelled]
 
-    def submit(self, run: Run, config_path: Path) -> FakeJob:
-        """Take a job for ``run``, its fate the next scripted one."""
+    def submit(self, run: Run, config_path: Path, token: str) -> FakeJob:
+        """Take a job for ``run``, marked with ``token``, its fate the next scripted one; then call
+        ``on_submit`` (which may raise, as a driver that stops right after the scheduler took the job)."""
         scripted = self.fates.get(run.run_id) or ["completes"]
         fate = FATES[scripted[min(len(self.submissions(run.run_id)), len(scripted) - 1)]]
-        job = FakeJob(str(next(self._ids)), run.run_id, Path(config_path), fate)
+        job = FakeJob(str(next(self._ids)), run.run_id, Path(config_path), fate, token)
         self.jobs[job.job_id] = job
         if self.on_submit:
             self.on_submit(run.run_id)
@@ -191,10 +194,17 @@ class FakeExecutor(Executor):
             raise ExecutorError(self.scheduler.refuse)
         return []
 
-    def submit(self, run: Run, config_path: Path) -> Job:
+    def submit(self, run: Run, config_path: Path, token: str) -> Job:
         """Submit to the fake scheduler."""
-        job = self.scheduler.submit(run, config_path)
+        job = self.scheduler.submit(run, config_path, token)
         return Job(self.kind, job.job_id, str(self.folder))
+
+    def find(self, token: str, folder: Path) -> Job | None:
+        """The fake scheduler's job with ``token`` that is not done."""
+        for job in self.scheduler.jobs.values():
+            if job.token == token and job.phase != "done":
+                return Job(self.kind, job.job_id, str(folder))
+        return None
 
     def poll(self, jobs: list[Job]) -> dict[str, JobView]:
         """One call to the fake scheduler for all jobs; each moves one phase on."""
@@ -204,7 +214,11 @@ class FakeExecutor(Executor):
                 job.phase,
                 float(job.polls),
                 accounting={"pending_seconds": 60.0 * job.polls},
-                reason=job.fate.pending_reason if job.phase == "pending" else None,
+                reason=job.fate.pending_reason
+                if job.phase == "pending"
+                else f"unknown to the fake scheduler: job {job_id}"
+                if job.phase == "unknown"
+                else None,
             )
             for job_id, job in known.items()
         }

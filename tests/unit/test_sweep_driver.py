@@ -228,3 +228,63 @@ def test_runs_the_executor_refuses_are_refused_before_anything_is_submitted(sche
         run_sweep(write_spec(tmp_path), tmp_path / "results", out=io.StringIO())
     assert isinstance(info.value, McnnBenchError) and scheduler.jobs == {}
     assert not (tmp_path / "results" / "fake" / "sweep.json").exists()
+
+
+def fail_to_save(*_) -> None:
+    """A driver that stops right after the scheduler took the job, before it saves it (a full disk, a kill)."""
+    raise OSError(28, "No space left on device")
+
+
+def test_a_job_the_driver_never_saved_is_adopted_by_its_token_not_submitted_again(scheduler, tmp_path):
+    spec, results = write_spec(tmp_path), tmp_path / "results"
+    scheduler.script(W1, "runs long", "completes")
+    scheduler.on_submit = fail_to_save
+    with pytest.raises(OSError, match="No space left"):
+        run_sweep(spec, results, out=io.StringIO())
+    (job,) = scheduler.submissions(W1)
+    (status,) = sweep_status(results / "fake")
+    assert status.state == "submitting" and f"fake job {job.job_id} carries its token" in status.reason
+    scheduler.on_submit = None
+    out = io.StringIO()
+    run_sweep(spec, results, wait=False, out=out)
+    assert f"{W1}: adopted fake job {job.job_id}" in out.getvalue()
+    assert scheduler.submissions(W1) == [job] and SweepState(results / "fake").runs[W1]["job_id"] == job.job_id
+    assert SweepState(results / "fake").runs[W1]["fingerprint"]  # what the submission would have saved
+
+
+def test_a_submission_that_never_started_is_submitted_again_and_the_old_record_kept(scheduler, tmp_path):
+    spec, results = write_spec(tmp_path), tmp_path / "results"
+    scheduler.script(W1, "fails", "completes")
+    (status,) = run_sweep(spec, results, out=io.StringIO())
+    assert status.state == "failed"
+    state = SweepState(results / "fake")
+    state.note_submitting(W1, "fake", "0123456789abcdef", tmp_path)  # a driver that stopped before submitting
+    assert (results / "fake" / W1 / "record.json").exists()  # the record stays until the new job is saved
+    (status,) = run_sweep(spec, results, out=io.StringIO())
+    assert status.state == "completed" and len(scheduler.submissions(W1)) == 2
+    assert (results / "fake" / W1 / "attempts" / "record-1.json").exists()
+
+
+def test_a_job_the_scheduler_does_not_know_is_failed_after_a_bounded_number_of_polls(scheduler, tmp_path):
+    scheduler.script(W1, "unknown")
+    results = tmp_path / "results"
+    run_sweep(write_spec(tmp_path), results, wait=False, out=io.StringIO())
+    (status,) = sweep_status(results / "fake")
+    assert status.state == "unknown" and "unknown to the fake scheduler" in status.reason
+    (status,) = run_sweep(write_spec(tmp_path), results, out=io.StringIO())
+    assert status.state == "failed" and f"given up after {sweep.UNKNOWN_POLLS} polls" in status.reason
+    assert len(scheduler.polls) <= sweep.UNKNOWN_POLLS + 2
+
+
+def test_a_sweep_state_of_another_sweep_is_refused_naming_both(scheduler, tmp_path):
+    results = tmp_path / "results"
+    run_sweep(write_spec(tmp_path), results, out=io.StringIO())
+    other = results / "other"
+    other.mkdir()
+    (other / "sweep.json").write_bytes((results / "fake" / "sweep.json").read_bytes())
+    with pytest.raises(McnnBenchError, match=r"state of sweep 'fake', not of sweep 'other'") as info:
+        sweep_status(other)
+    assert str(other / "sweep.json") in str(info.value)
+    (other / "sweep.json").write_bytes(b'{"runs": {}, "name": "\xff"}')
+    with pytest.raises(McnnBenchError, match="sweep.json: sweep state is not valid UTF-8 JSON"):
+        sweep_status(other)
