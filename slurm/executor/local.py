@@ -134,9 +134,12 @@ def _environ(process: psutil.Process) -> dict[str, str]:
 
 
 def _process_alive(job: Job) -> bool:
-    """Whether the job's process still runs: its pid exists and started when the job did."""
+    """Whether the job's process still runs: its pid exists, is not a zombie (ended, not yet reaped by its
+    parent, e.g. a driver that started it and no longer follows it) and started when the job did."""
     try:
         process = psutil.Process(int(job.job_id))
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
         return job.started is None or abs(process.create_time() - job.started) < 1.0
     except (psutil.Error, ValueError):
         return False
