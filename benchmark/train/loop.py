@@ -681,8 +681,8 @@ def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: Run
     with log_to_file(config.run_dir / LOG_NAME if writer else None):
         try:
             engine = engine_class(config.run.engine).start(config)
+            threads = engine.configure_threads(config)  # before any collective: TensorFlow fixes its threads then
             _agree_on_lock(engine, refusal)
-            threads = engine.configure_threads(config)
             # the peaks are held against the analytic model's FLOPs: no other model needs them measured
             peaks = engine.kernel_peaks(config, threads) if MODELS[config.model.name].analytic else None
             log.info(

@@ -1,7 +1,8 @@
 """One writer per run folder, with real training runs: a second ``mcnn-bench train`` of a run that is
 training is refused at once naming the holder, writes nothing, and the first completes intact; a second
-launch through the local executor's launcher (``run_workers``) is refused while the first launcher's worker
-trains under the lock held for it; and a refused run of two Horovod workers ends on both, without hanging."""
+launch through the local executor's launcher (``run_workers``) is refused while the first launcher's two
+workers train under the lock it holds for them; and a refused run of two Horovod workers ends on both,
+without hanging."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ SETTINGS = dict(
     checkpoint_every_epochs=1,
     sweep="locked",
 )
-#: The first run's line in train.log once its engine has started (it is training from then on).
-STARTING = "rank 0 of 1 starting"
+#: Rank 0's line in train.log once the engine has started, by the run's workers (see :func:`starting`).
+STARTING = "rank 0 of {} starting"
 #: A process that holds a run's lock until killed (as SLURM job 33); it prints its token once it holds it.
 HOLD = (
     "import sys, time\nfrom benchmark.train.run_lock import RunLock\n"
@@ -77,6 +78,11 @@ def log_has(path: Path, text: str) -> bool:
     return path.exists() and text in path.read_text()
 
 
+def starting(config: TrainConfig) -> str:
+    """Rank 0's line in train.log once the run's engine has started (it trains from then on)."""
+    return STARTING.format(config.run.workers_per_node)
+
+
 def assert_one_complete_run(config: TrainConfig) -> None:
     """The run's record is complete and its files are one run's: one final checkpoint, train.log and the
     MLPerf log of one segment."""
@@ -86,7 +92,7 @@ def assert_one_complete_run(config: TrainConfig) -> None:
     manifests = [json.loads(path.read_text()) for path in checkpoint_dir(run_dir).glob("*.json")]
     assert [m["reason"] for m in manifests].count("final") == 1, [m["name"] for m in manifests]
     log = (run_dir / LOG_NAME).read_text()
-    assert log.count(STARTING) == 1 and log.count(f"epoch 1/{config.training.epochs}:") == 1, log
+    assert log.count(starting(config)) == 1 and log.count(f"epoch 1/{config.training.epochs}:") == 1, log
     assert (run_dir / "mllog.log").read_text().count('"key": "init_start"') == 1
     assert read_holder(lock_path(run_dir)) == {}  # released at the end
 
@@ -97,7 +103,7 @@ def test_a_second_train_of_a_training_run_is_refused_and_the_first_completes_int
     with open(tmp_path / "first.out", "w") as out:
         first = subprocess.Popen(train_command(path), stdout=out, stderr=subprocess.STDOUT, env=clean_env())
     try:
-        wait_for(lambda: log_has(config.run_dir / LOG_NAME, STARTING), 60, "training", first)
+        wait_for(lambda: log_has(config.run_dir / LOG_NAME, starting(config)), 60, "training", first)
         holder = read_holder(lock_path(config.run_dir))
         assert holder["pid"] == first.pid and holder["run"] == "busy"
         started = time.monotonic()
@@ -115,21 +121,23 @@ def test_a_second_train_of_a_training_run_is_refused_and_the_first_completes_int
     assert_one_complete_run(config)
 
 
-def test_a_second_launch_is_refused_while_the_first_launchers_worker_trains_under_its_lock(tmp_path, shared_data):
-    config = make_config(tmp_path, shared_data / "bbbc021" / "cells", "launched")
+def test_a_second_launch_is_refused_while_the_first_launchers_workers_train_under_its_lock(tmp_path, shared_data):
+    config = make_config(
+        tmp_path, shared_data / "bbbc021" / "cells", "launched", epochs=2, steps_per_epoch=3, workers_per_node=2
+    )
     path = config.write_json(config.run_dir / "config.json")
-    launcher = f"from slurm.executor.local import run_workers; run_workers({str(path)!r}, 1, {{}})"
+    launcher = f"from slurm.executor.local import run_workers; run_workers({str(path)!r}, 2, {{}})"
     env = clean_env(SUBMITIT_LOCAL_JOB_ID="777")
     with open(tmp_path / "first.out", "w") as out:
         first = subprocess.Popen([sys.executable, "-c", launcher], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        # the worker's rank 0 got past the lock its launcher holds for it: it trains
-        wait_for(lambda: log_has(config.run_dir / LOG_NAME, STARTING), 60, "training", first)
+        # the workers' rank 0 got past the lock their launcher holds for it: they train
+        wait_for(lambda: log_has(config.run_dir / LOG_NAME, starting(config)), 60, "training", first)
         holder = read_holder(lock_path(config.run_dir))
         assert holder["pid"] == first.pid and holder["job"] == "777"
         started = time.monotonic()
         with pytest.raises(RunLocked, match=f"pid {first.pid}, job 777, since "):
-            run_workers(str(path), 1, {})
+            run_workers(str(path), 2, {})
         assert time.monotonic() - started < 5
         assert first.wait(timeout=240) == 0, (tmp_path / "first.out").read_text()[-3000:]
     finally:
