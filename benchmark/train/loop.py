@@ -5,7 +5,8 @@ The loop trains epoch by epoch through an engine (:class:`benchmark.engines.base
 stops a diverging run on every worker at once; the learning rate follows :mod:`benchmark.train.schedule`
 (warm-up + polynomial decay, the peak scaled linearly with the workers); one step in
 :data:`PHASE_EVERY` times its phases for the breakdown. Rank 0 gathers every rank's figures and writes the
-run record.
+run record. Rank 0 writes only while the run's folder lock is held for it (:mod:`benchmark.train.run_lock`):
+a second process for the same run is refused on every rank before anything is written.
 
 Training is resumable (:mod:`benchmark.train.checkpoint`). Rank 0 writes a checkpoint every
 ``training.checkpoint_every_epochs`` epochs (after the evaluation) and/or every
@@ -23,6 +24,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +67,10 @@ from benchmark.train.checkpoint import (
 from benchmark.train.metrics import StepLog, analytic_figures, global_throughput, time_to_train, validation_section
 from benchmark.train.mllog import SUCCESS, RunLog
 from benchmark.train.progress import ProgressWriter
+from benchmark.train.run_lock import TOKEN_VAR, RunLock, RunLockError
 from benchmark.train.schedule import make_schedule, scaled_peak
 from benchmark.train.task import TASKS
-from benchmark.util.launcher import launcher_rank
+from benchmark.util.launcher import launcher_rank, launcher_size
 from benchmark.util.provenance import host_facts, hostname, peak_rss_bytes, scheduler_job
 from benchmark.util.times import iso_seconds, utc_iso
 
@@ -627,20 +630,59 @@ def run_training(config: TrainConfig) -> RunRecord | None:
     the run completed, ``aborted`` when it fails or is stopped). With a valid checkpoint of the same configuration in
     ``config.run_dir/checkpoints``, the run resumes from it (see :class:`Trainer`).
 
+    One writer per run folder (:mod:`benchmark.train.run_lock`): before it writes anything there, rank 0
+    takes the run's lock (``config.run_dir/run.lock``), unless the launcher holds it for its workers
+    (:data:`~benchmark.train.run_lock.TOKEN_VAR`), and holds it until it returns. Refused, it writes nothing
+    (no log line, record, checkpoint or progress) and every rank raises the refusal: a single worker at
+    once, several after rank 0 broadcast it once their engine started.
+
     Returns the record on rank 0 and None on the other ranks.
 
     Raises:
+        RunLocked: on every rank, when another process holds the run's folder (nothing written).
+        RunLockError: on every rank, when the folder cannot be locked (nothing written).
         TrainingInterrupted: on every rank, when :func:`request_stop` stopped the run (checkpoint written,
             no record).
         Exception: any other, recorded by rank 0 as a failed run (with its traceback) and then raised again.
     """
     global _stop_requested
     rank0, started = launcher_rank() == 0, time.time()
-    mllog = RunLog(config.run_dir if rank0 else None, started)
-    with log_to_file(config.run_dir / LOG_NAME if rank0 else None):
+    lock = RunLock(config.run_dir, config.run.run_id, os.environ.get(TOKEN_VAR)) if rank0 else None
+    refusal: RunLockError | None = None
+    try:
+        if lock is not None:
+            try:
+                lock.acquire()
+            except RunLockError as exc:
+                if launcher_size() == 1:  # no other rank to tell: raised before the engine starts
+                    raise
+                refusal = exc
+        return _run_training(config, started, rank0, refusal)
+    finally:
+        _stop_requested = False
+        if lock is not None:
+            lock.release()
+
+
+def _agree_on_lock(engine: Engine, refusal: RunLockError | None) -> None:
+    """Collective: rank 0's ``refusal`` of the run's lock (None: it may write) raised on every rank."""
+    shared = engine.broadcast_object(None if refusal is None else refusal.shared(), "rank0.run_lock")
+    if refusal is not None:
+        raise refusal
+    if shared is not None:
+        raise RunLockError.from_shared(shared)
+
+
+def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: RunLockError | None) -> RunRecord | None:
+    """:func:`run_training` once rank 0 holds the lock or was refused it (``refusal``, rank 0 only): rank 0
+    writes only when it was not refused."""
+    writer = rank0 and refusal is None
+    mllog = RunLog(config.run_dir if writer else None, started)
+    with log_to_file(config.run_dir / LOG_NAME if writer else None):
         try:
             engine = engine_class(config.run.engine).start(config)
-            threads = engine.configure_threads(config)
+            threads = engine.configure_threads(config)  # before any collective: TensorFlow fixes its threads then
+            _agree_on_lock(engine, refusal)
             # the peaks are held against the analytic model's FLOPs: no other model needs them measured
             peaks = engine.kernel_peaks(config, threads) if MODELS[config.model.name].analytic else None
             log.info(
@@ -668,12 +710,16 @@ def run_training(config: TrainConfig) -> RunRecord | None:
                 )
             return record
         except TrainingInterrupted as exc:
-            if rank0:
+            if writer:
                 log.info("run %s: %s", config.run.run_id, exc)
                 mllog.abort(f"stopped on request: {exc}", epochs_done=exc.epoch, step=exc.step)
             raise
+        except RunLockError:
+            raise
         except Exception as exc:
-            if rank0:
+            if refusal is not None:  # rank 0, refused, whose engine failed before it could tell the others
+                raise refusal from exc
+            if writer:
                 log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
                 RunRecord.failed(config, Failure.of_exception(exc), scheduler=scheduler_job()).write(config.run_dir)
                 mllog.abort(f"{type(exc).__name__}: {exc}")
@@ -681,7 +727,6 @@ def run_training(config: TrainConfig) -> RunRecord | None:
                 await_record(config.run_dir, started)
             raise
         finally:
-            _stop_requested = False
             mllog.close()
 
 

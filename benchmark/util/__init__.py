@@ -1,1 +1,1 @@
-"""Utilities that train nothing: atomic writes, the allocator, provenance."""
+"""Utilities that train nothing: atomic writes, a lock that names its holder, the allocator, provenance."""

@@ -4,7 +4,9 @@ LocalExecutor, each with W Horovod workers started by Horovod's own launcher (``
 The machine's cores are split evenly between the workers: each worker's TensorFlow intra-op threads and
 OMP_NUM_THREADS are its share, or the grid's ``intra_op_threads`` (no more than the share); they are
 written into the run's config and so into its record. Every worker also gets ``executor.env``. The
-launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``). The job id
+launcher's output goes to ``workers.log`` in the run's folder (rank 0's own log is ``train.log``); the
+launcher holds the run's lock (:mod:`benchmark.train.run_lock`) for its workers, so that a second launch of
+the run is refused before it writes anything. The job id
 is the job process's pid; the record's ``scheduler`` section names this host and times the job from its
 process's start to the last write of its result or logs (there is no accounting to ask).
 """
@@ -28,6 +30,7 @@ from pydantic import Field
 
 from benchmark.config import TrainConfig
 from benchmark.record import Scheduler
+from benchmark.train.run_lock import RunLock
 from benchmark.util.atomic import write_atomic
 from benchmark.util.provenance import hostname
 from slurm.interrupt import sigint_handler
@@ -94,16 +97,25 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
     ``worker_env`` (OMP_NUM_THREADS and ``executor.env``): the submitit job function. Returns the path of
     the launcher's log (``workers.log`` beside the config).
 
+    This launcher is the run's writer of record: before it writes anything into the run's folder it takes
+    the run's lock (:class:`benchmark.train.run_lock.RunLock`, ``RUN_DIR/run.lock``) and holds it until the
+    workers have ended; the workers get its token (:data:`benchmark.train.run_lock.TOKEN_VAR`), so that
+    their rank 0 finds the lock held for it.
+
     Raises:
+        RunLocked: another process holds the run's folder (named in the message); nothing was written.
+        RunLockError: the run's folder cannot be locked; nothing was written.
         ExecutorError: if the launcher exits non-zero (or is not installed), with the last lines the workers
             wrote to stderr (else the end of the log).
     """
+    config = TrainConfig.from_json(config_path)
     log_path = Path(config_path).parent / LOG_NAME
-    env = {**os.environ, **worker_env}
-    with open(log_path, "ab") as log:
-        code = subprocess.run(
-            launch_command(Path(config_path), workers), stdout=log, stderr=subprocess.STDOUT, env=env
-        ).returncode
+    with RunLock(config.run_dir, config.run.run_id) as lock:
+        env = {**os.environ, **worker_env, **lock.worker_env()}
+        with open(log_path, "ab") as log:
+            code = subprocess.run(
+                launch_command(Path(config_path), workers), stdout=log, stderr=subprocess.STDOUT, env=env
+            ).returncode
     if code:
         errors = log_tail(log_path, WORKER_STDERR)
         where = f"the workers' last errors in {log_path}" if errors else f"end of {log_path}"

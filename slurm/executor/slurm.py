@@ -132,6 +132,10 @@ class TrainTask:
     ``DelayedSubmission`` is this same task, and requeues the job (``scontrol requeue``, the same job id);
     the requeued job's trainer resumes from the checkpoint. A job requeued or restarted without the signal
     (``scontrol requeue``, a node failure) resumes from its last periodic checkpoint.
+
+    Rank 0's run loop holds the run's folder lock (:mod:`benchmark.train.run_lock`): a job started for a run
+    that another job still trains (a requeued job beside a resubmitted one) fails on every task with
+    ``RunLocked``, naming the holder in the job's error, and writes nothing into the run's folder.
     """
 
     def __call__(self, config_path: str):

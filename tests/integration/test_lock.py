@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from benchmark.data import SAMPLE_DIR
+from benchmark.util.flock import read_holder
 
 SPEC = f"""
 name = "locked"
@@ -65,8 +66,9 @@ def test_the_lock_of_a_killed_driver_is_taken_over(tmp_path):
     holder = hold(tmp_path / "results" / "locked")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    assert (tmp_path / "results" / "locked" / "sweep.lock.json").exists()  # the dead holder left its note
+    lock_file = tmp_path / "results" / "locked" / "sweep.lock"
+    assert read_holder(lock_file)["pid"] == holder.pid  # the dead holder's facts stay in the file
     done = cli("sweep", str(spec), "--dry-run")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "results" / "locked" / "n1-w1-b8" / "job.sh").is_file()
-    assert not (tmp_path / "results" / "locked" / "sweep.lock.json").exists()  # released again
+    assert read_holder(lock_file) == {}  # released again: the file names no holder
