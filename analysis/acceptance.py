@@ -6,7 +6,10 @@ Per shape, a figure's measured value is the median over the shape's completed re
 - ``PASS`` inside the bounds; also outside them on the good side (above the upper bound of a
   higher-is-better figure, below the lower bound of a lower-is-better one), with a note;
 - ``FAIL`` outside the bounds on the bad side;
-- ``MISSING`` when the shape has no completed run, or its runs lack the figure (TTT never reached).
+- ``MISSING`` when the shape has no completed run, or its runs lack the figure (TTT never reached); its
+  note says why: no record of the shape, a record that cannot be read (the file and the cause; the shape of
+  its run taken from the run's ``config.json``), a failed run (its reason), or the figure absent from the
+  completed runs' records (for TTT, why the target was not reached).
 
 A figure is also flagged ``UNSTABLE`` when its repeats spread (max - min) wider than its tolerance band.
 The report is written as ``acceptance.md`` (people), ``acceptance.json`` (programs) and ``acceptance.xml``
@@ -17,16 +20,19 @@ from __future__ import annotations
 
 import statistics
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from benchmark.config import TrainConfig
+from benchmark.errors import McnnBenchError
 from benchmark.util.atomic import write_atomic, write_json_atomic
 
 from .columns import (
     BOUNDS,
     EFFICIENCY,
+    EPOCHS_TO_TARGET,
     FIGURE,
     NOTE,
     REFERENCE_VALUE,
@@ -37,6 +43,7 @@ from .columns import (
     RUN_ID,
     SHAPE,
     SWEEP,
+    TTT_SECONDS,
     UNIT,
     VERDICT,
 )
@@ -46,6 +53,10 @@ from .reference import FIGURES, FigureReference, Reference, ShapeReference, shap
 from .tables import scaling
 
 OUTPUTS = ("acceptance.md", "acceptance.json", "acceptance.xml")
+#: The config the sweep driver writes in each run's folder: it tells the shape of a run whose record is unreadable.
+RUN_CONFIG = "config.json"
+#: The note of a MISSING figure when nothing more is known.
+NO_COMPLETED_RUN = "no completed run has this figure"
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,88 @@ class Check:
     note: str
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A record of the sweep that could not be used: its path, why, and the shape of its run (read from the
+    run's ``config.json``; None when that cannot be read either)."""
+
+    path: Path
+    reason: str
+    shape: tuple | None
+
+
+@dataclass(frozen=True)
+class SweepRuns:
+    """What a sweep's records hold for acceptance: every completed run's figures by shape (``{shape key:
+    {figure: [value per repeat]}}``), every readable run's row (run id, status, reasons) by shape, and the
+    records that could not be used."""
+
+    figures: dict[tuple, dict[str, list[float]]]
+    runs: dict[tuple, list[dict]] = field(default_factory=dict)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    sweep_dir: Path = Path()
+
+    def why_missing(self, key: tuple, name: str) -> str:
+        """Why the shape ``key`` has no value of figure ``name``: the figure absent from its completed runs'
+        records, its runs failed, its record unreadable (file and cause), or no record of it at all."""
+        runs = self.runs.get(key, [])
+        notes = []
+        completed = [run["run_id"] for run in runs if run["status"] == "completed"]
+        if completed:
+            notes.append(f"field absent: the record(s) of {', '.join(completed)} hold no {name}")
+            if name in (TTT_SECONDS, EPOCHS_TO_TARGET):
+                reasons = sorted(
+                    {run["ttt_reason"] for run in runs if run["status"] == "completed" and run["ttt_reason"]}
+                )
+                notes += [f"time to train: {_one_line(reason)}" for reason in reasons]
+        notes += [
+            f"run {run['run_id']} failed: {_one_line(run['failure_reason'] or 'no reason recorded')}"
+            for run in runs
+            if run["status"] != "completed"
+        ]
+        notes += [f"record unreadable: {u.path} ({_one_line(u.reason)})" for u in self.unreadable if u.shape == key]
+        if not runs and not any(u.shape == key for u in self.unreadable):
+            notes.append(f"no record of this shape in {self.sweep_dir}")
+            unknown = [u for u in self.unreadable if u.shape is None]
+            notes += [f"record unreadable, of an unknown shape: {u.path} ({_one_line(u.reason)})" for u in unknown]
+        return "; ".join(notes) or NO_COMPLETED_RUN
+
+
+def sweep_runs(sweep_dir: str | Path) -> SweepRuns:
+    """Every run's figures and status under ``sweep_dir`` by shape, and the records that could not be used
+    (see :class:`SweepRuns`).
+
+    Raises:
+        FileNotFoundError, ValueError: see :func:`analysis.records.load_records`.
+    """
+    loaded = load_records(sweep_dir)
+    runs = _with_efficiency(loaded.runs)
+    shapes: dict[tuple, dict[str, list[float]]] = {}
+    rows: dict[tuple, list[dict]] = {}
+    for _, run in runs.iterrows():
+        key = _shape_of(run)
+        rows.setdefault(key, []).append(
+            {
+                "run_id": run[RUN_ID],
+                "status": run["status"],
+                "failure_reason": run["failure_reason"] if pd.notna(run["failure_reason"]) else None,
+                "ttt_reason": run["ttt_reason"] if pd.notna(run["ttt_reason"]) else None,
+            }
+        )
+        if run["status"] != "completed":
+            continue
+        figures = shapes.setdefault(key, {name: [] for name in FIGURES})
+        for name in FIGURES:
+            if pd.notna(run[name]):
+                figures[name].append(float(run[name]))
+    unreadable = [
+        Unreadable(path, reason, _config_shape(path.parent / RUN_CONFIG))
+        for path, reason in loaded.problems
+        if not reason.startswith("duplicate run")  # another record of the run was read
+    ]
+    return SweepRuns(shapes, rows, unreadable, Path(sweep_dir))
+
+
 def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
     """Every completed run's figures under ``sweep_dir``, grouped by shape: ``{shape key: {figure:
     [value per repeat]}}`` (figures a run lacks are left out of its list).
@@ -75,23 +168,35 @@ def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
     Raises:
         FileNotFoundError, ValueError: see :func:`analysis.records.load_records`.
     """
-    runs = _with_efficiency(load_records(sweep_dir).runs)
-    done = runs[runs["status"] == "completed"]
-    shapes: dict[tuple, dict[str, list[float]]] = {}
-    for _, run in done.iterrows():
-        key = shape_key(
-            run["data_source"],
-            run["image_size"],
-            run["nodes"],
-            run["workers_per_node"],
-            run["local_batch_size"],
-            run["model"],
-        )
-        figures = shapes.setdefault(key, {name: [] for name in FIGURES})
-        for name in FIGURES:
-            if pd.notna(run[name]):
-                figures[name].append(float(run[name]))
-    return shapes
+    return sweep_runs(sweep_dir).figures
+
+
+def _shape_of(run: pd.Series) -> tuple:
+    return shape_key(
+        run["data_source"],
+        run["image_size"],
+        run["nodes"],
+        run["workers_per_node"],
+        run["local_batch_size"],
+        run["model"],
+    )
+
+
+def _config_shape(path: Path) -> tuple | None:
+    """The shape of the run whose config is ``path``, or None when it cannot be read or names no topology."""
+    try:
+        config = TrainConfig.from_json(path)
+    except McnnBenchError:
+        return None
+    run, data = config.run, config.data
+    if run.nodes is None or run.workers_per_node is None:
+        return None
+    size = "x".join(map(str, data.image_size))
+    return shape_key(data.source, size, run.nodes, run.workers_per_node, run.local_batch_size, config.model.name)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _with_efficiency(runs: pd.DataFrame) -> pd.DataFrame:
@@ -100,8 +205,11 @@ def _with_efficiency(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.merge(scaling(runs)[[SWEEP, RUN_ID, EFFICIENCY]], on=[SWEEP, RUN_ID], how="left")
 
 
-def check(shape: ShapeReference, name: str, ref: FigureReference, values: list[float]) -> Check:
-    """The verdict of one figure's measured ``values`` (one per repeat) against ``ref``."""
+def check(
+    shape: ShapeReference, name: str, ref: FigureReference, values: list[float], missing: str = NO_COMPLETED_RUN
+) -> Check:
+    """The verdict of one figure's measured ``values`` (one per repeat) against ``ref``; ``missing``: the note
+    of a MISSING verdict (why there is no value)."""
     figure, (low, high) = FIGURES[name], ref.bounds()
     if not values:
         return Check(
@@ -118,7 +226,7 @@ def check(shape: ShapeReference, name: str, ref: FigureReference, values: list[f
             ref.value,
             low,
             high,
-            "no completed run has this figure",
+            missing,
         )
     median, band = statistics.median(values), ref.band() or abs(ref.value * (ref.lower or ref.upper or 0))
     verdict, note = "PASS", ""
@@ -166,11 +274,12 @@ def check(shape: ShapeReference, name: str, ref: FigureReference, values: list[f
 
 def accept(sweep_dir: str | Path, reference: Reference) -> list[Check]:
     """Every shape and figure of ``reference`` checked against the sweep in ``sweep_dir``."""
-    measured = sweep_figures(sweep_dir)
+    measured = sweep_runs(sweep_dir)
     return [
-        check(shape, name, ref, measured.get(shape.key, {}).get(name, []))
+        check(shape, name, ref, values, "" if values else measured.why_missing(shape.key, name))
         for shape in reference.shape
         for name, ref in shape.figures.items()
+        for values in [measured.figures.get(shape.key, {}).get(name, [])]
     ]
 
 

@@ -1,14 +1,18 @@
 """Load run records (:class:`benchmark.record.RunRecord`, validated by the record's own schema) into flat
 pandas DataFrames.
 
-Every ``record.json`` under a results folder is read. A malformed record is reported in
-``LoadedRecords.problems`` (path and reason) and skipped; it never stops the analysis.
+Every ``record.json`` under a results folder is read. A record that is skipped is reported in
+``LoadedRecords.problems`` (path and reason), counted, and never stops the analysis: a malformed one, one
+that cannot be read (no permission, a folder or a symlink loop named ``record.json``), and one larger than
+:data:`benchmark.record.MAX_RECORD_BYTES` (16 MiB), refused after a ``stat`` without being read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -150,15 +154,18 @@ class LoadedRecords:
 def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedRecords:
     """Load every ``record.json`` found (recursively) under ``results_dir``.
 
-    Malformed records (invalid or cut-short JSON, anything that does not follow the record's schema, a
-    second record for the same sweep and run id) are listed in ``problems`` and skipped. Every record is
-    validated by :class:`benchmark.record.RunRecord` (``RunRecord.load``); from ``PARALLEL_FROM`` records
+    Records that cannot be used (invalid or cut-short JSON, anything that does not follow the record's
+    schema, a second record for the same sweep and run id, a file that cannot be read, an entry named
+    ``record.json`` that is a folder, a symlink loop or a broken symlink, a folder that cannot be listed, a
+    file larger than :data:`benchmark.record.MAX_RECORD_BYTES`, not read) are listed in ``problems`` with
+    the reason and skipped. Every record is validated by :class:`benchmark.record.RunRecord`
+    (``RunRecord.load``); from ``PARALLEL_FROM`` records
     on, that is spread over ``jobs`` processes (default :func:`default_jobs`), in contiguous slices of the
     sorted paths, so the result does not depend on ``jobs``. Raises ``FileNotFoundError`` if ``results_dir``
-    does not exist and ``ValueError`` if it is not a folder or holds no ``record.json`` at all; both
-    messages name the path.
+    does not exist and ``ValueError`` if it is not a folder or holds no readable ``record.json`` at all;
+    both messages name the path.
     """
-    paths = _record_paths(Path(results_dir))
+    paths, unusable = _record_paths(Path(results_dir))
     workers = min(jobs or default_jobs(), -(-len(paths) // PARALLEL_FROM) if len(paths) >= PARALLEL_FROM else 1)
     if workers > 1:
         size = -(-len(paths) // workers)
@@ -170,7 +177,7 @@ def load_records(results_dir: str | Path, jobs: int | None = None) -> LoadedReco
             ]
     else:
         loaded = _load_rows(paths)
-    return _collect(loaded)
+    return _collect([*unusable, *loaded])
 
 
 def default_jobs() -> int:
@@ -227,22 +234,51 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
     )
 
 
-def _record_paths(root: Path) -> list[Path]:
-    """Every record file under ``root``, sorted; raises if there is none (see ``load_records``)."""
+def _record_paths(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every record file under ``root``, sorted, and, with the reason, every entry named ``record.json``
+    that is no file to read (a folder, a broken symlink, a symlink loop, a socket...) and every folder that
+    cannot be listed; raises if there is no record file (see ``load_records``)."""
     if not root.exists():
         raise FileNotFoundError(f"results folder {root} does not exist")
     if not root.is_dir():
         raise ValueError(f"results folder {root} is not a folder")
     # os.walk, as Path.rglob (not into symlinked folders) but a few times faster over 10,000 run folders.
-    found = [
-        os.path.join(folder, RECORD_NAME)
-        for folder, _, files in os.walk(root)
-        if RECORD_NAME in files and os.path.isfile(os.path.join(folder, RECORD_NAME))
-    ]
+    found: list[str] = []
+    unusable: list[tuple[Path, str]] = []
+
+    def unlisted(exc: OSError) -> None:  # a folder os.walk cannot list: its records, if any, are not read
+        unusable.append((Path(exc.filename), f"folder cannot be listed ({exc.strerror or exc}); its records not read"))
+
+    for folder, dirs, files in os.walk(root, onerror=unlisted):
+        if RECORD_NAME in files:
+            path = os.path.join(folder, RECORD_NAME)
+            reason = _not_a_file(path)
+            if reason is None:
+                found.append(path)
+            else:
+                unusable.append((Path(path), reason))
+        if RECORD_NAME in dirs:
+            unusable.append((Path(folder) / RECORD_NAME, "a folder, not a record file"))
     paths = [Path(text) for text in sorted(found, key=lambda text: text.split(os.sep))]  # as Paths sort
     if not paths:
-        raise ValueError(f"no {RECORD_NAME} found under {root}")
-    return paths
+        skipped = "".join(f"; {path}: {reason}" for path, reason in unusable)
+        raise ValueError(
+            f"no {RECORD_NAME} found under {root}" + (f" (skipped {len(unusable)}{skipped})" if unusable else "")
+        )
+    return paths, sorted(unusable)
+
+
+def _not_a_file(path: str) -> str | None:
+    """Why the entry ``path`` (not a folder) is no file to read, or None when it is one (or a symlink to one)."""
+    try:
+        mode = os.stat(path).st_mode  # through symlinks
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return f"a broken symlink (to {os.readlink(path)}, which does not exist)"
+        return f"cannot read: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:

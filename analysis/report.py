@@ -47,8 +47,9 @@ class AnalysisOutputs:
     """What ``analyze`` wrote.
 
     ``out_dir``: the output folder. ``files``: every file written, in writing order. ``table1``: the
-    Table 1 DataFrame (``tables.table1``). ``problems``: ``(path, reason)`` per malformed record that
-    was skipped. ``skipped``: figures not drawn, each ``"<files>: <reason>"``. ``comparison``: with
+    Table 1 DataFrame (``tables.table1``). ``problems``: ``(path, reason)`` per record that was skipped
+    (malformed, unreadable, not a file, too large; see :func:`analysis.records.load_records`). ``skipped``:
+    figures not drawn, each ``"<files>: <reason>"``. ``comparison``: with
     ``compare="paper"``, ``compare.table1_vs_paper`` (else None). ``seconds``: wall seconds per phase,
     ``load`` (reading and validating the records), ``tables`` (the tables and comparison files),
     ``plots`` (the summary figures) and ``curves`` (the figures per sweep, and per run with ``per_run_curves``);
@@ -80,8 +81,8 @@ def analyze(
     below), each file atomically (temporary file in the same folder, then ``os.replace``); the outputs marked
     "on request" only with ``compare="paper"`` or ``per_run_curves``. A figure is drawn in parts (per sweep or
     per run where it is a file per sweep or run); a part that cannot be drawn is listed, with the reason, in
-    ``skipped``. Every figure keeps its size and legend bounded whatever the number of runs. Malformed records
-    are skipped and returned in ``problems``.
+    ``skipped``. Every figure keeps its size and legend bounded whatever the number of runs. Records that cannot
+    be used are skipped and returned in ``problems``.
 
     ``jobs``: processes for loading many records and drawing the figures (default
     :func:`analysis.records.default_jobs`); with ``PARALLEL_FROM`` completed runs or more, or with
@@ -157,7 +158,8 @@ if analyze.__doc__:  # None under python -OO
 def format_summary(outputs: AnalysisOutputs) -> str:
     """A terminal summary of ``analyze``'s outputs: Table 1 as Markdown (its first ``SUMMARY_ROWS`` rows;
     ``table1.md`` has them all), where the files are (the per-run curves counted, not listed), figures not
-    drawn, and the malformed records, one line each with path and reason."""
+    drawn, and the records skipped (``"skipped N records: ..."``, :func:`skipped_summary`), one line each
+    with path and reason."""
     shown = outputs.table1.head(SUMMARY_ROWS)
     more = len(outputs.table1) - len(shown)
     lines = [
@@ -180,12 +182,36 @@ def format_summary(outputs: AnalysisOutputs) -> str:
     if per_run:
         lines.append(f"  {CURVES_DIR}/: {len(per_run)} per-run curve(s), one PNG per completed run")
     lines += [f"not drawn: {note}" for note in outputs.skipped]
-    if outputs.problems:
-        lines.append(f"{len(outputs.problems)} malformed record(s) skipped:")
-        lines += [f"  {path}: {_one_line(reason)}" for path, reason in outputs.problems]
-    else:
-        lines.append("no malformed records")
+    lines.append(skipped_summary(outputs.problems))
+    lines += [f"  {path}: {_one_line(reason)}" for path, reason in outputs.problems]
     return "\n".join(lines)
+
+
+def skipped_summary(problems: list[tuple[Path, str]]) -> str:
+    """The line before the skipped records: ``"skipped 3 records: 1 malformed, 1 unreadable, 1 too large"``
+    (each kind counted by its reason: too large, not a file, unreadable, duplicate, malformed), or ``"no
+    records skipped"``."""
+    if not problems:
+        return "no records skipped"
+    kinds: dict[str, int] = {}
+    for _, reason in problems:
+        kind = _kind(reason)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    counts = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    return f"skipped {len(problems)} record{'s' if len(problems) != 1 else ''}: {counts}"
+
+
+def _kind(reason: str) -> str:
+    """The kind of a skipped record, from its reason (see :func:`skipped_summary`)."""
+    if "MAX_RECORD_BYTES" in reason:
+        return "too large"
+    if reason.startswith(("a folder", "a symlink loop", "a broken symlink", "not a regular file", "folder cannot")):
+        return "not a file"
+    if reason.startswith("cannot read"):
+        return "unreadable"
+    if reason.startswith("duplicate run"):
+        return "duplicate"
+    return "malformed"
 
 
 def _pool(jobs: int) -> Executor:

@@ -9,6 +9,8 @@ bytes, images/s; top-1/top-5 are fractions in [0, 1].
 from __future__ import annotations
 
 import json
+import os
+import stat
 import traceback as tb
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -22,6 +24,11 @@ from benchmark.util.atomic import write_atomic
 
 SCHEMA_VERSION: Final = 3
 RECORD_NAME = "record.json"
+#: The largest record file that is read, in bytes (16 MiB). A run's record holds kilobytes (its epochs and
+#: per-rank figures: about 10 kB for a run of 10 epochs, a few hundred kB for thousands of ranks); a larger
+#: file is not a record the suite wrote, and is refused after a ``stat`` without being read (validating a
+#: 140 MB file took 3 GB of memory).
+MAX_RECORD_BYTES: Final = 16 * 2**20
 #: The short name of each main validation figure (``TimeToTrain.metric``), for terminals and logs.
 METRIC_NAMES = {"val_top1": "top-1", "val_auroc_mean": "mean AUROC"}
 
@@ -646,14 +653,24 @@ class RunRecord(Model):
         """Read and validate the record file at ``path``.
 
         Raises:
-            RecordError: the file cannot be read, is not JSON (cut short?), or does not follow the schema;
-                the message names the path and every offending field.
+            RecordError: the file cannot be read (the cause: no permission, a symlink loop, a folder), is
+                larger than :data:`MAX_RECORD_BYTES` (not read), is not JSON (cut short?), or does not follow
+                the schema; the message names the path and every offending field.
         """
         path = Path(path)
         try:
-            text = path.read_bytes()
+            status = os.stat(path)
+            if not stat.S_ISREG(status.st_mode):
+                kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+                raise RecordError(f"{path}: cannot read: {kind}, not a record file")
+            if status.st_size > MAX_RECORD_BYTES:
+                raise RecordError(_too_large(path, status.st_size))
+            with open(path, "rb") as stream:
+                text = stream.read(MAX_RECORD_BYTES + 1)  # the file may have grown since the stat
         except OSError as exc:
             raise RecordError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if len(text) > MAX_RECORD_BYTES:
+            raise RecordError(_too_large(path, len(text)))
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
@@ -668,10 +685,18 @@ class RunRecord(Model):
         """The record in ``run_dir``, or None when there is none.
 
         Raises:
-            RecordError: the record exists but is malformed (see :meth:`load`).
+            RecordError: the record exists (a broken symlink too) but cannot be read or is malformed (see
+                :meth:`load`).
         """
         path = record_path(run_dir)
-        return cls.load(path) if path.exists() else None
+        return cls.load(path) if os.path.lexists(path) else None  # a broken symlink is a record that cannot be read
+
+
+def _too_large(path: Path, size: int) -> str:
+    return (
+        f"{path}: {size / 2**20:.1f} MiB, larger than a record can be ({MAX_RECORD_BYTES / 2**20:.0f} MiB, "
+        "benchmark.record.MAX_RECORD_BYTES); not read"
+    )
 
 
 def record_path(run_dir: str | Path) -> Path:

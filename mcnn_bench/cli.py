@@ -4,7 +4,8 @@ packages lazily, inside ``run``, so that ``status`` or ``analyze`` never load Te
 
 Exit status: 0 done; 1 a failed verdict or run (the command returns it); 2 a user error, printed as
 ``mcnn-bench COMMAND: error: MESSAGE`` without a traceback (:data:`USER_ERRORS`; argparse's own errors
-alike); 130 Ctrl-C.
+alike), a file or folder the command cannot read or write (an ``OSError``: no permission, a full disk)
+among them, its message naming the path and the cause; 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import os
 import sys
 
-from benchmark.errors import McnnBenchError
+from benchmark.errors import McnnBenchError, describe_os_error
 
 from .commands import (
     accept,
@@ -51,10 +52,11 @@ COMMANDS = (
 )
 
 #: What exits with status 2 as the user's to mend: :class:`McnnBenchError` (bad settings, specs, records,
-#: reference files, data, checkpoints, allocators, a scheduler that refuses), and the two builtins the
-#: libraries' own argument checks and file reads raise: ``ValueError`` (a value out of range) and
-#: ``FileNotFoundError`` (a missing input; its message names the path).
-USER_ERRORS = (McnnBenchError, ValueError, FileNotFoundError)
+#: reference files, data, checkpoints, allocators, a scheduler that refuses; a file that cannot be read or
+#: written is its ``FileAccessError``), and the builtins the libraries' own argument checks and file reads
+#: raise: ``ValueError`` (a value out of range) and ``OSError`` (a missing input, a folder without
+#: permission, a full disk: printed as the path and the cause, :func:`benchmark.errors.describe_os_error`).
+USER_ERRORS = (McnnBenchError, ValueError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except USER_ERRORS as exc:
-        print(f"{args.prog}: error: {exc}", file=sys.stderr)
+        message = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        print(f"{args.prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)

@@ -311,9 +311,9 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
         errors += data_problems(data, training, model)
     if data and data.dir:
         folder = (base / data.dir).resolve()
-        missing = SOURCES[data.source].missing(folder)
-        if missing:
-            errors.append(f"data.dir: {missing}")
+        problem = SOURCES[data.source].problem(folder)  # present and readable, headers only
+        if problem:
+            errors.append(f"data.dir: {problem}")
     if training and training.init_from and not (base / training.init_from).is_dir():
         errors.append(f"training.init_from: {(base / training.init_from).resolve()} is not a run's folder")
     if executor and grid:

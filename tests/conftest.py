@@ -1,5 +1,10 @@
 """Shared pytest fixtures."""
 
+import errno
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +122,89 @@ def make_official_layout(shared_data):
         return write_layout(root, rows, (real / "BBBC021_v1_moa.csv").read_bytes(), shape)
 
     return make
+
+
+def _unavailable(message: str) -> None:
+    """Skip the test, or fail it when ``MCNN_REQUIRE_MOUNTS=1`` (as in CI, which runs as root): a test of a
+    full or read-only disk or of a permission must not pass unnoticed there."""
+    if os.environ.get("MCNN_REQUIRE_MOUNTS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class TinyFs:
+    """Small tmpfs file systems mounted for one test (:func:`tiny_fs`), unmounted when it ends."""
+
+    def __init__(self, root: Path):
+        self.root, self.mounted = root, []
+
+    def mount(self, name: str, size: str = "64k") -> Path:
+        """A fresh tmpfs of ``size`` bytes at ``ROOT/name``, writable."""
+        if os.geteuid() != 0:
+            _unavailable("mounting a tmpfs needs root (a full or read-only disk is made with one)")
+        point = self.root / name
+        point.mkdir(parents=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True)
+        if done.returncode:
+            _unavailable(f"cannot mount a tmpfs at {point}: {done.stderr.decode().strip()}")
+        self.mounted.append(point)
+        return point
+
+    @staticmethod
+    def fill(point: Path) -> None:
+        """Fill the file system of ``point`` up: the next write that needs a block fails with ENOSPC."""
+        with open(point / ".filler", "wb", buffering=0) as stream:
+            try:
+                while True:
+                    stream.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+        with open(point / ".filler-small", "wb", buffering=0) as stream:  # the last bytes below a block
+            try:
+                while True:
+                    stream.write(b"\0")
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+    @staticmethod
+    def read_only(point: Path) -> None:
+        """Remount ``point`` read-only (writes fail with EROFS, even as root)."""
+        subprocess.run(["mount", "-o", "remount,ro", str(point)], check=True, capture_output=True)
+
+    def unmount_all(self) -> None:
+        for point in reversed(self.mounted):
+            subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """Mount small tmpfs file systems (:class:`TinyFs`: ``mount(name, size)``, then ``fill`` or ``read_only``)
+    for a test and unmount them after it: a full disk (ENOSPC) and a read-only one (EROFS) that stop root
+    too. Needs root and ``mount``: skipped otherwise, or failed with ``MCNN_REQUIRE_MOUNTS=1`` (CI)."""
+    mounts = TinyFs(tmp_path / "mounts")
+    try:
+        yield mounts
+    finally:
+        mounts.unmount_all()
+
+
+#: Capabilities that let root read and write past file permissions; dropped by :func:`unprivileged`.
+DAC_CAPABILITIES = "-dac_override,-dac_read_search,-fowner"
+
+
+@pytest.fixture(scope="session")
+def unprivileged():
+    """A function ``(args, **run_args) -> CompletedProcess`` that runs ``python ARGS`` (this interpreter,
+    text output captured) where file permissions apply: as root, without the capabilities that override them
+    (``setpriv``), so that a ``chmod`` stops it; as another user, as it is."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            _unavailable("running as root without setpriv: a chmod cannot stop root, so no permission test runs")
+        prefix = [str(setpriv), "--bounding-set", DAC_CAPABILITIES, "--inh-caps", "-all"]
+
+    def run(args: list[str], **run_args) -> subprocess.CompletedProcess:
+        return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, timeout=300, **run_args)
+
+    return run

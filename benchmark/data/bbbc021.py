@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from .csv_table import read_csv_table
+from .csv_table import check_csv_header, read_csv_table
 from .errors import DataError
 from .imageset import ImageSet
 from .moa import moa_to_label
@@ -282,6 +282,31 @@ def load_fields(root: str | PathLike, table: pd.DataFrame) -> tuple[np.ndarray, 
     labels = moa_to_label(table["moa"])
     images = read_fields([field_paths(root, row) for row in table.to_dict("records")])
     return images, labels, _field_ids(table)
+
+
+def check_fields(root: str | PathLike) -> None:
+    """Check an official layout before anything runs, reading only headers: both tables open and have
+    their columns (``IMAGE_COLUMNS``, ``MOA_COLUMNS``), and the channel TIFFs of the image table's first
+    field open and have a readable first page. The other fields are read when the run reads them.
+
+    Raises:
+        DataError: naming the file and the cause (missing, no permission, not CSV, a column missing, not
+            a TIFF).
+    """
+    root = Path(root)
+    image_csv = root / "BBBC021_v1_image.csv"
+    check_csv_header(image_csv, IMAGE_COLUMNS)
+    check_csv_header(root / "BBBC021_v1_moa.csv", MOA_COLUMNS)
+    first = read_csv_table(image_csv, IMAGE_COLUMNS, nrows=1)
+    for path in field_paths(root, first.iloc[0]) if len(first) else ():
+        try:
+            with tifffile.TiffFile(path) as tiff:
+                tiff.pages.first.shape  # noqa: B018 - parses the first page's header
+        except OSError as error:
+            why = error.strerror or f"{type(error).__name__}: {error}"
+            raise DataError(f"{path}: cannot read ({why}); the first field of {image_csv.name}") from error
+        except (ValueError, struct.error, IndexError) as error:
+            raise DataError(f"{path}: unreadable or corrupt TIFF ({type(error).__name__}: {error})") from error
 
 
 def open_fields(root: str | PathLike) -> ImageSet:

@@ -9,6 +9,7 @@ split lists ``chexnet_{train,val,test}_list.txt`` (Rajpurkar et al., "CheXNet", 
 """
 
 import logging
+import os
 from importlib import resources
 from os import PathLike
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .csv_table import read_csv_table
+from .csv_table import check_csv_header, read_csv_table
 from .errors import DataError
 from .imageset import ImageSet
 
@@ -207,6 +208,33 @@ def image_size(path: str | PathLike) -> tuple[int, int]:
             return image.size
     except (OSError, SyntaxError, ValueError) as error:
         raise DataError(f"{path}: unreadable or corrupt PNG ({type(error).__name__}: {error})") from error
+
+
+def check_chestxray14(folder: str | PathLike) -> None:
+    """Check a folder before anything runs, reading only headers: the label table opens and has
+    :data:`TABLE_COLUMNS`, the ``images`` folder can be listed and its first PNG (by name) opens as an image.
+
+    Raises:
+        DataError: naming the file or folder and the cause (missing, no permission, not CSV, a column
+            missing, not an image).
+    """
+    folder = Path(folder)
+    check_csv_header(table_path(folder), TABLE_COLUMNS)
+    images = folder / "images"
+    try:
+        first = min((entry.name for entry in os.scandir(images) if entry.name.endswith(".png")), default=None)
+    except FileNotFoundError:
+        raise DataError(f"{images}: image folder not found") from None
+    except OSError as error:
+        raise DataError(f"{images}: cannot list the image folder ({error.strerror or error})") from error
+    if first is None:
+        raise DataError(f"{images}: no PNG image here")
+    try:
+        with open(images / first, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise DataError(f"{images / first}: cannot read ({error.strerror or error})") from error
+    image_size(images / first)
 
 
 def open_chestxray14(folder: str | PathLike) -> ImageSet:

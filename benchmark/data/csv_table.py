@@ -32,3 +32,25 @@ def read_csv_table(path: str | PathLike, columns: Sequence[str | int], **read_cs
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
     return table
+
+
+def check_csv_header(path: str | PathLike, columns: Sequence[str]) -> None:
+    """Check, before anything runs, that the CSV file ``path`` (``.gz`` too) can be opened and its header
+    read, and that it names ``columns``; only the header is read.
+
+    Raises:
+        DataError: naming the file: it is missing, cannot be read (the operating system's cause: no
+            permission...), is not CSV, or lacks a column.
+    """
+    path = Path(path)
+    try:
+        header = pd.read_csv(path, nrows=0)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror or f'{type(error).__name__}: {error}'})") from error
+    except ValueError as error:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        raise DataError(f"{path}: cannot read as CSV ({type(error).__name__}: {error})") from error
+    missing = [column for column in columns if column not in header.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(header.columns)}")

@@ -229,7 +229,10 @@ def write_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> Path:
         The manifest's path.
 
     Raises:
-        OSError: the folder or a file cannot be written (what was written stays, without a manifest).
+        OSError: the folder or a file cannot be written (what was written stays, without a manifest); a
+            failed write is a :class:`benchmark.errors.FileAccessError` naming the file and the cause (a full
+            disk: ``cannot write RUN/checkpoints/ckpt-000002.npz (No space left on device)``), and the
+            checkpoints written before are kept whole.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

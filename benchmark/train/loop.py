@@ -721,7 +721,10 @@ def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: Run
                 raise refusal from exc
             if writer:
                 log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
-                RunRecord.failed(config, Failure.of_exception(exc), scheduler=scheduler_job()).write(config.run_dir)
+                try:  # on a full disk the record may not fit either: the run's own error is the one raised
+                    RunRecord.failed(config, Failure.of_exception(exc), scheduler=scheduler_job()).write(config.run_dir)
+                except OSError as problem:
+                    log.error("run %s: could not record the failure: %s", config.run.run_id, problem)
                 mllog.abort(f"{type(exc).__name__}: {exc}")
             else:
                 await_record(config.run_dir, started)

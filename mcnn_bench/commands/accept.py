@@ -16,7 +16,8 @@ def register(subparsers) -> None:
         help="PASS/FAIL of a sweep's figures against a system's reference file",
         description="Hold each run shape's median figures (over its completed repeats) against a reference "
         "file: PASS inside the bounds (or beyond them on the good side), FAIL outside on the bad "
-        "side, MISSING without a completed run; UNSTABLE when the repeats spread wider than the "
+        "side, MISSING without a completed run (the note says why: no record, a record that cannot be read, "
+        "a failed run, the figure absent); UNSTABLE when the repeats spread wider than the "
         "tolerance band. Writes acceptance.md, acceptance.json and acceptance.xml (JUnit). Exit "
         "status 0 when every figure passes, 1 when any fails or is missing, 2 on bad input.",
     )

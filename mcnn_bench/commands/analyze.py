@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         "analyze",
         run,
         help="rebuild the paper's tables and figures from run records",
-        description="Load every record.json under RESULTS_DIR (malformed ones are reported and skipped) and "
+        description="Load every record.json under RESULTS_DIR (one that cannot be used, malformed, unreadable, "
+        "not a file or larger than 16 MiB, is skipped and counted with its reason) and "
         "write Table 1 (CSV and Markdown), the scaling and memory tables, throughput and "
         "scaling-efficiency plots, the paper's Figs. 2, 5, 7, 8, 9 and 10 with its published points, "
         "and each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell per run). A figure "
