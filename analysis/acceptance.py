@@ -320,7 +320,12 @@ def capture(sweep_dir: str | Path, system: str, tolerance: float, description: s
 def _captured(name: str, values: list[float], tolerance: float) -> FigureReference | None:
     median = statistics.median(values)
     if median == 0:
-        return None  # no relative bound around zero
+        # no relative bound around zero; a lower-is-better figure at zero (stalls) is held there: none allowed
+        return (
+            FigureReference(value=0.0, upper=0.0, unit=FIGURES[name].unit)
+            if FIGURES[name].direction == "lower"
+            else None
+        )
     spread = max(abs(max(values) - median), abs(median - min(values))) / abs(median)
     bound = max(tolerance, spread)
     return FigureReference(value=median, lower=-min(bound, 1.0), upper=bound, unit=FIGURES[name].unit)

@@ -96,6 +96,13 @@ IMAGES_PER_SECOND = _column(
 )
 WINDOW_SECONDS = _column("window_seconds", "timed window (s)", "s", "the timed window's wall time")
 MEDIAN_STEP_SECONDS = _column("median_step_seconds", "median step (s)", "s", "median step time over all ranks")
+STALLS = _column(
+    "stalls",
+    "stalls",
+    "stalls",
+    "pauses the run recovered from: step gaps above its stall threshold (record.stalls; benchmark.train.watchdog)",
+)
+LONGEST_STALL_SECONDS = _column("longest_stall_seconds", "longest stall (s)", "s", "the run's longest stall (0: none)")
 PEAK_RSS_BYTES = _column(
     "peak_rss_bytes_max",
     "peak RSS per worker (bytes)",

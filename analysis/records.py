@@ -75,6 +75,8 @@ RUN_COLUMNS = {
     "window_seconds": "float64",
     "median_step_seconds": "float64",
     "peak_rss_bytes_max": "Int64",
+    "stalls": "Int64",
+    "longest_stall_seconds": "float64",
     "ttt_seconds": "float64",
     "ttt_epochs": "Int64",
     "ttt_reason": "object",
@@ -112,21 +114,21 @@ AUROC_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64", "class
 class LoadedRecords:
     """The records found under a results folder.
 
-    ``runs``: one row per valid record, columns ``RUN_COLUMNS`` (seconds, bytes, images/s, GFLOP/s;
-    accuracies are fractions in [0, 1]; ``path`` is the record's path as a string). ``leaky`` is true for
-    a run on the paper's split (``data.split = "paper"``: validation may hold copies of training fields).
-    ``best_val_top1_ci_low``/``_high`` are the 95 % interval of the epoch with the best top-1 (the first
-    such), likewise for top-5. ``share_<phase>`` (:data:`BREAKDOWN_PHASES`) are the step-time breakdown's
-    shares (fractions) and ``breakdown_sampled_steps`` the fewest steps a rank sampled for it. Figures a record
-    does not hold (a failed run; a record made before the
-    figure existed) are missing (NA). ``epochs``: one row per (run, epoch), columns ``EPOCH_COLUMNS``
-    (``elapsed_seconds`` in seconds since the run's first training step). ``problems``: ``(path,
-    reason)`` for every malformed record that was skipped. Multi-label runs (``multi_label``: the data
-    source's task, :mod:`benchmark.train.task`) have no top-1/top-5 but ``best_val_auroc_mean`` and the epochs'
-    ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run, epoch, class), columns
-    ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs). ``ttt_metric`` and
-    ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its target;
-    ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting).
+    ``runs``: one row per valid record, columns ``RUN_COLUMNS`` (seconds, bytes, images/s, GFLOP/s; accuracies are
+    fractions in [0, 1]; ``path`` is the record's path as a string). ``leaky`` is true for a run on the paper's
+    split (``data.split = "paper"``: validation may hold copies of training fields). ``stalls`` counts the pauses
+    the run recovered from and ``longest_stall_seconds`` is the longest (0 without any; missing in records made
+    before stalls were recorded). ``best_val_top1_ci_low``/``_high`` are the 95 % interval of the epoch with the
+    best top-1 (the first such), likewise for top-5. ``share_<phase>`` (:data:`BREAKDOWN_PHASES`) are the step-time
+    breakdown's shares (fractions) and ``breakdown_sampled_steps`` the fewest steps a rank sampled for it. Figures a
+    record does not hold (a failed run; a record made before the figure existed) are missing (NA). ``epochs``: one
+    row per (run, epoch), columns ``EPOCH_COLUMNS`` (``elapsed_seconds`` in seconds since the run's first training
+    step). ``problems``: ``(path, reason)`` for every malformed record that was skipped. Multi-label runs
+    (``multi_label``: the data source's task, :mod:`benchmark.train.task`) have no top-1/top-5 but
+    ``best_val_auroc_mean`` and the epochs' ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run,
+    epoch, class), columns ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs).
+    ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
+    target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting).
     """
 
     runs: pd.DataFrame
@@ -327,6 +329,10 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "window_seconds": throughput.window_seconds if throughput else None,
         "median_step_seconds": throughput.step_seconds.median if throughput else None,
         "peak_rss_bytes_max": record.memory.peak_rss_bytes_max if record.memory else None,
+        "stalls": None if record.stalls is None else len(record.stalls),
+        "longest_stall_seconds": None
+        if record.stalls is None
+        else max((s.seconds for s in record.stalls), default=0.0),
         "ttt_seconds": ttt.seconds if ttt else None,
         "ttt_epochs": ttt.epochs if ttt else None,
         "ttt_reason": ttt.reason if ttt else None,

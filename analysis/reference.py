@@ -23,6 +23,14 @@ A file::
     value = 250.0
     lower = -0.5
     unit = "images/s"
+
+    [shape.figures.stalls]
+    value = 0
+    upper = 0
+    unit = "stalls"
+
+A reference of 0 with ``upper`` 0 allows none: ``stalls`` (the pauses a run recovered from, counted in its record's
+``stalls``) fails a run that stalled once.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from .columns import (
     IMAGES_PER_SECOND,
     MEDIAN_STEP_SECONDS,
     PEAK_RSS_BYTES,
+    STALLS,
     TTT_SECONDS,
 )
 
@@ -83,6 +92,7 @@ _DIRECTIONS: tuple[tuple[str, Literal["higher", "lower"]], ...] = (
     (BEST_TOP5, "higher"),
     (BEST_MEAN_AUROC, "higher"),
     (PEAK_RSS_BYTES, "lower"),
+    (STALLS, "lower"),
 )
 #: The figures that can be referenced, by name: the column's (achieved GFLOP/s joins them when the record holds
 #: it).

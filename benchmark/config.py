@@ -308,6 +308,49 @@ class RunSettings(Model):
         "adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID", json_schema_extra=NOT_FINGERPRINTED
     )
     run_id: PlainName = Field("run", description="the run's name in its sweep", json_schema_extra=NOT_FINGERPRINTED)
+    watchdog_floor_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="stall watchdog: every rank ends the run (a failed record naming the rank that stopped "
+        "answering) when no training step, validation batch or checkpoint finished for max(this, "
+        "watchdog_step_multiple x the median step so far) seconds (benchmark.train.watchdog)",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    watchdog_step_multiple: float = Field(
+        50.0,
+        ge=1,
+        description="stall watchdog: the bound in median steps (see watchdog_floor_seconds)",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    watchdog_start_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description="stall watchdog: the bound before a segment's first steps (start-up, checkpoint loading, "
+        "the node's peak measurement, graph tracing) and through its first evaluation",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    heartbeat_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="every rank writes RUN_DIR/heartbeats/rank-R.json this often; a heartbeat older than 3 "
+        "intervals (at least 5 s) names its rank as not answering",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    stall_floor_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="a step gap (from the end of the previous step, evaluation or checkpoint to the end of "
+        "the step) longer than max(this, stall_step_multiple x the median step so far) is recorded "
+        "in the record's stalls",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
+    stall_step_multiple: float = Field(
+        10.0,
+        ge=1,
+        description="the stall threshold in median steps (see stall_floor_seconds)",
+        json_schema_extra=NOT_FINGERPRINTED,
+    )
 
 
 #: The sections of a training config, in the order of the sweep spec and ``--help``.

@@ -313,6 +313,25 @@ class Resumes(Model):
         return cls(count=len(events), wall_seconds_lost=sum(e.lost_seconds for e in events), events=events)
 
 
+class Stall(Model):
+    """A pause the run recovered from: a gap between training steps longer than the stall threshold, max(
+    ``run.stall_floor_seconds``, ``run.stall_step_multiple`` x the median step so far), as rank 0 saw it (the
+    steps' collective holds every rank to the slowest). A gap runs from the end of the previous step (or of
+    the evaluation or checkpoint before it) to the end of the step; evaluations and checkpoints are no gaps,
+    and neither are a segment's first calls of each step variant (graph tracing)."""
+
+    began_at: str = Field(description="UTC, ISO 8601: the end of the previous step, evaluation or checkpoint")
+    seconds: float = Field(gt=0, description="the gap's length, the step's own time included")
+    epoch: Positive = Field(description="the epoch of the step that ended the gap")
+    step: Positive = Field(description="that step within its epoch")
+    threshold_seconds: float = Field(gt=0, description="the stall threshold when it was detected")
+    ranks: list[Count] | None = Field(
+        None,
+        description="the ranks that were themselves paused meanwhile (their watchdog thread woke late: "
+        "stopped, frozen or starved); null: not known",
+    )
+
+
 class TimeToTarget(Model):
     """Seconds and epochs until a validation figure first reached ``target``; null with a reason if never."""
 
@@ -553,6 +572,11 @@ class RunRecord(Model):
     resumes: Resumes | None = None
     scheduler: Scheduler | None = Field(
         None, description="null for a run outside any scheduler (a lone mcnn-bench train)"
+    )
+    stalls: list[Stall] | None = Field(
+        None,
+        description="the pauses the run recovered from, oldest first (empty: none); null for a failed "
+        "run and in records made before it existed",
     )
 
     @model_validator(mode="before")

@@ -10,12 +10,21 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from benchmark.train.progress import read_progress
+from benchmark.train.progress import QUIET_SECONDS, quiet_seconds, read_progress
 from slurm.state import RunStatus, SweepState
 
 
 def _figure(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def no_progress(quiet: float | None) -> str:
+    """`` (no progress for N min)`` for a running run whose progress file has not changed for ``quiet`` seconds,
+    at least :data:`benchmark.train.progress.QUIET_SECONDS` (a stall: the run's watchdog ends it at its
+    bound, :mod:`benchmark.train.watchdog`); else ''."""
+    if quiet is None or quiet < QUIET_SECONDS:
+        return ""
+    return f" (no progress for {quiet / 60:.0f} min)"
 
 
 class Progress:
@@ -49,6 +58,9 @@ class Progress:
         for status in statuses:
             p = read_progress(state.run_dir(status.run_id)) if status.state == "running" else None
             detail = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps_per_epoch']}" if p else status.state
+            if p:  # a file older than the job is of an earlier attempt: the job's own time counts
+                quiet = quiet_seconds(state.run_dir(status.run_id))
+                detail += no_progress(quiet if quiet is None or status.elapsed is None else min(quiet, status.elapsed))
             parts.append(f"{status.run_id} {detail}" + (f" ({status.short_reason})" if status.reason else ""))
         self.live.update(Text(f"[{self.done}/{self.total} runs done] " + ("; ".join(parts) or "waiting")), refresh=True)
 

@@ -33,6 +33,7 @@ from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Run
 from slurm.executor.base import ExecutorSettings
 from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
+from slurm.preflight import preflight
 from slurm.spec import SweepSpec, load_spec
 from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
 
@@ -307,6 +308,8 @@ def run_sweep(
     Raises:
         ExecutorError: the executor cannot hold a run (checked before anything is submitted), or its
             scheduler refuses a job.
+        PreflightError: the results folder cannot be written, its disk has no room for a first checkpoint,
+            or the data cannot be read (:func:`slurm.preflight.preflight`, before anything is submitted).
         SweepBusy: another driver runs a sweep into the same folder.
         StaleRuns: runs are stale and ``rerun_stale`` is false, or stale runs are still pending or running.
         SweepInterrupted: Ctrl-C; a background executor's jobs (SLURM's) keep running, a foreground
@@ -321,6 +324,8 @@ def run_sweep(
         )
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
+    if submit:
+        preflight(spec, results)
     with SweepLock(results / spec.name):
         return _drive(spec, SweepState(results / spec.name), runs, wait, out, rerun_stale, submit)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -83,6 +83,23 @@ class Engine(ABC):
     val_images: int
     val_fields: np.ndarray
     has_validation: bool
+
+    def on_progress(self, hook: Callable[[], None]) -> None:
+        """Have ``hook`` called at each :meth:`progress` (the run loop's stall watchdog,
+        :mod:`benchmark.train.watchdog`)."""
+        self._progress_hook = hook
+
+    def progress(self) -> None:
+        """An engine calls it after each piece of work that takes long outside a training step (a validation
+        batch of :meth:`evaluate`), so that the run loop sees the run advance."""
+        hook: Callable[[], None] | None = getattr(self, "_progress_hook", None)
+        if hook is not None:
+            hook()
+
+    def failure_reason(self, exc: BaseException) -> str:
+        """A one-line reason for a run that failed with ``exc``: ``Type: message`` by default; an engine whose
+        framework wraps the cause (TensorFlow's "Graph execution error:") gives the cause's line instead."""
+        return f"{type(exc).__name__}: {exc}"
 
     @classmethod
     @abstractmethod

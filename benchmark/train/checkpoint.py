@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from benchmark.config import TrainConfig
 from benchmark.errors import McnnBenchError
-from benchmark.record import Epoch, InitFrom, ResumeEvent
+from benchmark.record import Epoch, InitFrom, ResumeEvent, Stall
 from benchmark.train.metrics import StepLog
 from benchmark.util.atomic import atomic_writer, write_json_atomic
 from benchmark.util.times import utc_iso
@@ -71,6 +71,7 @@ class RunState:
         training_seconds: training time so far, in seconds (see :class:`benchmark.record.Epoch`).
         epochs: the completed epochs' rows.
         resumes: the run's resumes so far, oldest first.
+        stalls: the pauses the run recovered from so far, oldest first (rank 0 only).
         step_logs: every rank's timed steps gathered so far, index = rank (complete on rank 0 only).
         peak_rss: every rank's peak resident set size so far, bytes, index = rank (rank 0 only).
     """
@@ -85,13 +86,19 @@ class RunState:
     training_seconds: float = 0.0
     epochs: list[Epoch] = field(default_factory=list)
     resumes: list[ResumeEvent] = field(default_factory=list)
+    stalls: list[Stall] = field(default_factory=list)
     step_logs: list[StepLog] = field(default_factory=list)
     peak_rss: list[int] = field(default_factory=list)
 
     def without_logs(self) -> RunState:
         """A copy without ``step_logs`` and ``peak_rss`` (what the ranks other than 0 need)."""
         return dataclasses.replace(
-            self, epochs=list(self.epochs), resumes=list(self.resumes), step_logs=[], peak_rss=[]
+            self,
+            epochs=list(self.epochs),
+            resumes=list(self.resumes),
+            stalls=list(self.stalls),
+            step_logs=[],
+            peak_rss=[],
         )
 
     def to_json(self) -> dict:
@@ -100,6 +107,7 @@ class RunState:
         data.update(
             epochs=[e.model_dump(mode="json") for e in self.epochs],
             resumes=[r.model_dump(mode="json") for r in self.resumes],
+            stalls=[s.model_dump(mode="json") for s in self.stalls],
             init_from=self.init_from and self.init_from.model_dump(mode="json"),
         )
         return data
@@ -116,6 +124,7 @@ class RunState:
                 **data,
                 "epochs": [Epoch.model_validate(e) for e in data["epochs"]],
                 "resumes": [ResumeEvent.model_validate(r) for r in data["resumes"]],
+                "stalls": [Stall.model_validate(s) for s in data.get("stalls", [])],  # none before stalls existed
                 "init_from": data["init_from"] and InitFrom.model_validate(data["init_from"]),
                 "step_logs": step_logs,
             }

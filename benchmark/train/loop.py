@@ -16,6 +16,10 @@ Training is resumable (:mod:`benchmark.train.checkpoint`). Rank 0 writes a check
 collective, so every rank acts at the same step. A run started again in its folder continues from its
 newest valid checkpoint, which must carry the run's fingerprint; ``training.init_from`` starts a fresh run
 from another run's model weights.
+
+Every rank runs a stall watchdog (:mod:`benchmark.train.watchdog`): the loop reports each step, validation
+batch and checkpoint to it; it ends the run, naming the rank that stopped answering, when nothing finished for
+its bound, and rank 0 keeps the step gaps above the stall threshold in the record's ``stalls``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -48,6 +53,7 @@ from benchmark.record import (
     ResumeEvent,
     Resumes,
     RunRecord,
+    Stall,
     Threads,
     Topology,
     record_path,
@@ -70,6 +76,7 @@ from benchmark.train.progress import ProgressWriter
 from benchmark.train.run_lock import TOKEN_VAR, RunLock, RunLockError
 from benchmark.train.schedule import make_schedule, scaled_peak
 from benchmark.train.task import TASKS
+from benchmark.train.watchdog import FAILED, Watchdog, attribute, claim_failure, stale_ranks
 from benchmark.util.launcher import launcher_rank, launcher_size
 from benchmark.util.provenance import host_facts, hostname, peak_rss_bytes, scheduler_job
 from benchmark.util.times import iso_seconds, utc_iso
@@ -211,10 +218,21 @@ class Trainer:
     """
 
     def __init__(
-        self, config: TrainConfig, engine: Engine, started_at: float | None = None, mllog: RunLog | None = None
+        self,
+        config: TrainConfig,
+        engine: Engine,
+        started_at: float | None = None,
+        mllog: RunLog | None = None,
+        watchdog: Watchdog | None = None,
     ):
         self.config, self.engine = config, engine
         self.rank, self.size = engine.rank, engine.size
+        # the stall watchdog (started by run_training); without one, steps are still measured for the stalls
+        self.watch = watchdog or Watchdog(config.run_dir, self.rank, self.size, config.run)
+        self.progress: ProgressWriter | None = None
+        self.traced: set[bool] = set()  # the step variants (timed or not) called in this segment
+        self.evaluated = False  # whether this segment evaluated (its first evaluation traces)
+        engine.on_progress(self._tick)
         self.topology = Topology.of(engine.nodes, engine.local_size, config.run.local_batch_size)
         check_topology(config, self.topology)
         self.source = SOURCES[config.data.source]
@@ -384,7 +402,7 @@ class Trainer:
             CheckpointError: rank 0 could not write a checkpoint (the other ranks raise ``RuntimeError``).
         """
         st = self.state
-        progress = (
+        progress = self.progress = (
             ProgressWriter(self.config.run_dir, self.config.training.epochs, self.engine.steps_per_epoch)
             if self.rank == 0
             else None
@@ -407,8 +425,11 @@ class Trainer:
             rate = self.schedule(epoch + st.step / steps)
             engine.set_learning_rate(rate)
             requests = self._requests()
+            timed = st.global_step % PHASE_EVERY == 0
+            self.watch.expect("training", tracing=timed not in self.traced)  # a variant's first call traces
             start = time.time()
-            result = engine.train_step(x, y, requests, timed=st.global_step % PHASE_EVERY == 0)
+            result = engine.train_step(x, y, requests, timed=timed)
+            self.traced.add(timed)
             loss = result.loss
             end = time.time()
             if not math.isfinite(loss):
@@ -422,11 +443,33 @@ class Trainer:
             self._time_step(start, end, images, tuple(np.diff(result.stamps)), fetched - waited)
             here.add(start, end, images)
             st.loss_sum, st.step, st.global_step = st.loss_sum + loss, st.step + 1, st.global_step + 1
+            self._note_stall(self.watch.step_done(epoch + 1, st.step, st.global_step))
             if progress:
                 progress.update(epoch + 1, st.step)
             self._act_on_requests(*result.agreed.tolist())
             waited = time.time()
         return here
+
+    def _note_stall(self, stall: Stall | None) -> None:
+        """Rank 0 keeps a stall in the run's state (every rank's watchdog tells its own) and logs it."""
+        if stall is None or self.rank != 0:
+            return
+        self.state.stalls.append(stall)
+        log.warning(
+            "stall: %.1f s from %s to the end of epoch %d, step %d (threshold %.1f s)",
+            stall.seconds,
+            stall.began_at,
+            stall.epoch,
+            stall.step,
+            stall.threshold_seconds,
+        )
+
+    def _tick(self) -> None:
+        """The engine finished a piece of work outside a step (a validation batch): tell the watchdog, and the
+        sweep driver through the progress file."""
+        self.watch.tick()
+        if self.progress:
+            self.progress.touch()
 
     def _act_on_requests(self, stop: bool, due: bool) -> None:
         """After a step, what every rank agreed in its allreduce: ``stop`` (some rank was asked to) writes a
@@ -477,7 +520,10 @@ class Trainer:
         }
         if self.engine.has_validation:
             self.mllog.eval_start(st.epoch + 1)
+            self.watch.expect("evaluation", tracing=not self.evaluated)
             figures.update(self.evaluate())
+            self.evaluated = True
+            self.watch.tick()
             self.mllog.eval_stop(st.epoch + 1, figures[self.task.main_metric])
         row = Epoch(**figures, elapsed_seconds=self.clock.seconds())
         st.epochs.append(row)
@@ -500,9 +546,11 @@ class Trainer:
             CheckpointError, OSError: rank 0 could not write (the other ranks raise ``RuntimeError``).
         """
         self.state.training_seconds = self.clock.seconds()
+        self.watch.expect("checkpoint")
         with self.clock.paused():
             self._gather()
             self._from_rank0(lambda: self._write_checkpoint(reason), f"checkpoint.{reason}", lambda path: None)
+        self.watch.tick()
         self.last_checkpoint, self.due_at_epoch_end, self.join_next = time.monotonic(), False, False
 
     def _write_checkpoint(self, reason: Reason) -> Path:
@@ -535,7 +583,13 @@ class Trainer:
         """Collective: every rank's timed steps since the last gather and its peak memory (bytes) go to rank
         0, which adds them to the run's state. Returns every rank's dict (with ``extra``), by rank, on rank
         0; None elsewhere."""
-        mine = {"rank": self.rank, "log": self.step_log, "peak_rss": peak_rss_bytes(), **extra}
+        mine = {
+            "rank": self.rank,
+            "log": self.step_log,
+            "peak_rss": peak_rss_bytes(),
+            "pauses": list(self.watch.pauses),
+            **extra,
+        }
         everyone = sorted(self.engine.allgather_object(mine, "gather.steps"), key=lambda r: r["rank"])
         self.step_log = StepLog(self.rank)
         if self.rank != 0:
@@ -546,6 +600,8 @@ class Trainer:
         for r in everyone:
             st.step_logs[r["rank"]].extend(r["log"])
             st.peak_rss[r["rank"]] = max(st.peak_rss[r["rank"]], r["peak_rss"])
+        # the ranks whose own watchdog saw them paused during a stall (give or take one heartbeat)
+        st.stalls = attribute(st.stalls, {r["rank"]: r["pauses"] for r in everyone}, self.config.run.heartbeat_seconds)
         return everyone
 
     def _log_epoch(self, row: Epoch, steps_here: StepLog) -> None:
@@ -571,6 +627,7 @@ class Trainer:
 
     def _gather_record(self, threads: Threads, peaks: KernelPeaks | None) -> RunRecord | None:
         self._segment_work_starts(time.time())  # a resume that found nothing left to train
+        self.watch.expect("record")
         engine = self.engine
         everyone = self._gather(host=hostname(), digest=engine.weights_digest())
         if everyone is None:  # not rank 0
@@ -613,6 +670,7 @@ class Trainer:
             if MODELS[config.model.name].analytic
             else None,
             resumes=Resumes.of(st.resumes),
+            stalls=st.stalls,
             scheduler=scheduler_job(),
             model=ModelInfo(
                 parameters=engine.parameter_count(),
@@ -638,12 +696,17 @@ def run_training(config: TrainConfig) -> RunRecord | None:
 
     Returns the record on rank 0 and None on the other ranks.
 
+    Every rank runs a stall watchdog (:mod:`benchmark.train.watchdog`) once the ranks agreed on the lock:
+    when it trips, the first rank to trip records the run as failed, naming the ranks that stopped
+    answering, and ends its process (exit status :data:`benchmark.train.watchdog.TRIP_EXIT_STATUS`).
+
     Raises:
         RunLocked: on every rank, when another process holds the run's folder (nothing written).
         RunLockError: on every rank, when the folder cannot be locked (nothing written).
         TrainingInterrupted: on every rank, when :func:`request_stop` stopped the run (checkpoint written,
             no record).
-        Exception: any other, recorded by rank 0 as a failed run (with its traceback) and then raised again.
+        Exception: any other, recorded by rank 0 as a failed run (with its traceback; unless the watchdog
+            recorded the failure first) and then raised again.
     """
     global _stop_requested
     rank0, started = launcher_rank() == 0, time.time()
@@ -675,14 +738,24 @@ def _agree_on_lock(engine: Engine, refusal: RunLockError | None) -> None:
 
 def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: RunLockError | None) -> RunRecord | None:
     """:func:`run_training` once rank 0 holds the lock or was refused it (``refusal``, rank 0 only): rank 0
-    writes only when it was not refused."""
+    writes only when it was not refused, and the watchdog starts only once the ranks agreed that it may."""
     writer = rank0 and refusal is None
     mllog = RunLog(config.run_dir if writer else None, started)
+    engine: Engine | None = None
+    watchdog: Watchdog | None = None
     with log_to_file(config.run_dir / LOG_NAME if writer else None):
         try:
             engine = engine_class(config.run.engine).start(config)
             threads = engine.configure_threads(config)  # before any collective: TensorFlow fixes its threads then
             _agree_on_lock(engine, refusal)
+            watchdog = Watchdog(
+                config.run_dir,
+                engine.rank,
+                engine.size,
+                config.run,
+                on_trip=partial(_record_trip, config, started, mllog if rank0 else None),
+                since=started,
+            ).start()
             # the peaks are held against the analytic model's FLOPs: no other model needs them measured
             peaks = engine.kernel_peaks(config, threads) if MODELS[config.model.name].analytic else None
             log.info(
@@ -693,7 +766,7 @@ def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: Run
                 engine.size,
                 engine.name,
             )
-            record = Trainer(config, engine, started, mllog).run(threads, peaks)
+            record = Trainer(config, engine, started, mllog, watchdog).run(threads, peaks)
             if record is not None:
                 assert (
                     record.epochs is not None and record.throughput is not None and record.time_to_train is not None
@@ -710,6 +783,8 @@ def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: Run
                 )
             return record
         except TrainingInterrupted as exc:
+            if watchdog:
+                watchdog.stop()
             if writer:
                 log.info("run %s: %s", config.run.run_id, exc)
                 mllog.abort(f"stopped on request: {exc}", epochs_done=exc.epoch, step=exc.step)
@@ -719,18 +794,57 @@ def _run_training(config: TrainConfig, started: float, rank0: bool, refusal: Run
         except Exception as exc:
             if refusal is not None:  # rank 0, refused, whose engine failed before it could tell the others
                 raise refusal from exc
+            if watchdog:
+                watchdog.stop(f"{FAILED} ({type(exc).__name__})")  # named by the others' reasons
             if writer:
-                log.error("run %s failed: %s: %s", config.run.run_id, type(exc).__name__, exc)
-                try:  # on a full disk the record may not fit either: the run's own error is the one raised
-                    RunRecord.failed(config, Failure.of_exception(exc), scheduler=scheduler_job()).write(config.run_dir)
-                except OSError as problem:
-                    log.error("run %s: could not record the failure: %s", config.run.run_id, problem)
-                mllog.abort(f"{type(exc).__name__}: {exc}")
+                reason = failure_reason(config, exc, engine, started)
+                log.error("run %s failed: %s", config.run.run_id, reason)
+                if claim_failure(config.run_dir, started):
+                    failure = Failure.of_exception(exc).model_copy(update={"reason": reason})
+                    try:  # on a full disk the record may not fit either: the run's own error is the one raised
+                        RunRecord.failed(config, failure, scheduler=scheduler_job()).write(config.run_dir)
+                    except OSError as problem:
+                        log.error("run %s: could not record the failure: %s", config.run.run_id, problem)
+                else:
+                    log.error("run %s: the watchdog recorded the failure first; its record is kept", config.run.run_id)
+                mllog.abort(reason)
             else:
                 await_record(config.run_dir, started)
             raise
         finally:
+            if watchdog:
+                watchdog.stop()
             mllog.close()
+
+
+def failure_reason(config: TrainConfig, exc: BaseException, engine: Engine | None, started: float) -> str:
+    """Why rank 0's run failed with ``exc``: the engine's reason (:meth:`Engine.failure_reason`: the cause of a
+    framework's wrapped error), with, on its first line, the ranks whose heartbeat is stale (a stopped rank
+    shows as a collective's timeout or shutdown on the others)."""
+    reason = engine.failure_reason(exc) if engine else f"{type(exc).__name__}: {exc}"
+    stale = (
+        stale_ranks(config.run_dir, engine.size, config.run.heartbeat_seconds, time.time(), started, engine.rank)
+        if engine and engine.size > 1
+        else []
+    )
+    if not stale:
+        return reason
+    first, *rest = reason.split("\n", 1)
+    return "\n".join([f"{first} [watchdog: {'; '.join(stale)}]", *rest])
+
+
+def _record_trip(config: TrainConfig, started: float, mllog: RunLog | None, reason: str, where: str) -> None:
+    """The watchdog tripped on this rank: record the run as failed with ``reason`` unless another process of the
+    segment claimed its failure first (:func:`benchmark.train.watchdog.claim_failure`); rank 0 (``mllog``) also
+    logs it and ends its MLPerf-style log."""
+    if claim_failure(config.run_dir, started):
+        RunRecord.failed(config, Failure(reason=reason, traceback=where), scheduler=scheduler_job()).write(
+            config.run_dir
+        )
+    if mllog is not None:
+        log.error("run %s failed: %s", config.run.run_id, reason)
+        mllog.abort(reason)
+        mllog.close()
 
 
 def await_record(run_dir: Path, since: float, seconds: float = RECORD_WAIT_SECONDS) -> bool:

@@ -5,7 +5,6 @@ results off as new ones; Ctrl-C stops local runs and records them as failed."""
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import tomli_w
+from conftest import TinyFs
 from terminal import as_foreground_job
 
 from slurm.executor import EXECUTORS
@@ -134,41 +134,27 @@ def test_ctrl_c_stops_the_local_run_and_records_it_as_failed(cells, tmp_path):
     assert _workers_of(run_dir / "config.json") == []
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a tmpfs of its own (512 MiB, root mounts it), unmounted afterwards: a disk the test can fill."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(folder)], check=True)
-    yield folder
-    subprocess.run(["umount", "--lazy", str(folder)], check=False)
-
-
 class FillsTheDiskAfterSubmitting(EXECUTORS["local"]):  # type: ignore[misc,valid-type]
-    """The real local executor, after whose submission the disk of ``filler`` is full: the driver's save of
-    the job fails with ENOSPC, as it did with 8 KiB left."""
-
-    filler: Path
+    """The real local executor, after whose submission the disk of the sweep is full (``tiny_fs.fill``): the
+    driver's save of the job fails with ENOSPC, as it did with 8 KiB left."""
 
     def submit(self, run, config_path, token):
         job = super().submit(run, config_path, token)
-        with open(self.filler, "wb") as stream:
-            os.posix_fallocate(stream.fileno(), 0, shutil.disk_usage(self.filler.parent).free)
+        TinyFs.fill(self.folder.parents[2])  # RESULTS/SWEEP/submitit/STAMP
         return job
 
 
 def test_a_full_disk_between_submit_and_save_loses_nothing_and_starts_no_second_job(
-    cells, tmp_path, small_disk, monkeypatch
+    cells, tmp_path, tiny_fs, monkeypatch
 ):
     spec = load_spec(write_spec(tmp_path / "full.toml", cells, epochs=3, steps=20, name="full"))
+    small_disk = tiny_fs.mount("disk", "512m")
     run_dir = small_disk / "full" / "n1-w1-b8"
-    monkeypatch.setattr(FillsTheDiskAfterSubmitting, "filler", small_disk / "filler", raising=False)
     monkeypatch.setitem(EXECUTORS, "local", FillsTheDiskAfterSubmitting)
     with pytest.raises(SubmissionUnsaved, match="No space left on device") as info:
         run_sweep(spec, small_disk, out=io.StringIO())
-    (small_disk / "filler").unlink()  # the space is freed while the job runs on, untracked
+    for filler in small_disk.glob(".filler*"):  # the space is freed while the job runs on, untracked
+        filler.unlink()
     monkeypatch.undo()
     assert str(small_disk / "full" / "sweep.json") in str(info.value)
     (status,) = sweep_status(small_disk / "full")

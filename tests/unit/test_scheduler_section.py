@@ -37,11 +37,14 @@ def test_a_record_of_schema_version_2_loads_with_slurms_view_as_its_scheduler_se
         ),
     )
     assert record.elapsed_seconds == old["slurm"]["elapsed_seconds"]
-    # written again, it is a record of the published schema, the same in every other section
+    # written again, it is a record of the published schema, the same in every other section (its config
+    # gains the settings added since, at their defaults)
     again = check_record(record.write(tmp_path))
-    assert "slurm" not in again and {key: again[key] for key in old if key not in ("schema_version", "slurm")} == {
-        key: old[key] for key in old if key not in ("schema_version", "slurm")
-    }
+    kept = [key for key in old if key not in ("schema_version", "slurm", "config")]
+    assert "slurm" not in again and {key: again[key] for key in kept} == {key: old[key] for key in kept}
+    assert {
+        section: {key: again["config"][section][key] for key in values} for section, values in old["config"].items()
+    } == old["config"]
 
 
 def test_a_version_2_record_off_slurm_has_no_scheduler_section(tmp_path):

@@ -72,5 +72,5 @@ def test_a_sweep_state_of_the_wrong_shape_is_a_clear_error(tmp_path, content, pr
 
 def test_a_corrupt_sweep_state_is_a_clear_error(tmp_path):
     (tmp_path / "sweep.json").write_text("{")
-    with pytest.raises(ValueError, match="sweep.json: sweep state is not valid JSON"):
+    with pytest.raises(ValueError, match="sweep.json: sweep state is not valid UTF-8 JSON"):
         SweepState(tmp_path)

@@ -117,6 +117,28 @@ def _no_stamp(tf, tensors):
     return tf.constant(float("nan"), tf.float64)
 
 
+#: How TensorFlow begins the message of an error raised inside a ``tf.function``: the cause follows the stack of
+#: the node where it happened.
+GRAPH_ERROR = "Graph execution error:"
+
+
+def graph_error_cause(message: str) -> str | None:
+    """The cause's first line in a TensorFlow "Graph execution error:" message (after the "Detected at node"
+    lines and their stacks), with the node it names; None for another message. Horovod's collectives fail this
+    way, e.g. ``Horovod has been shut down. This was caused by an exception on one of the ranks ...``."""
+    if not message.startswith(GRAPH_ERROR):
+        return None
+    node = cause = None
+    for line in message.splitlines()[1:]:
+        if line.startswith("Detected at node "):
+            node = node or line.removeprefix("Detected at node ").split(" defined at")[0]
+        elif line.strip() and not line.startswith((" ", "\t", "<stack traces")) and cause is None:
+            cause = line.strip()
+    if cause is None:
+        return None
+    return f"{cause} (at node {node})" if node else cause
+
+
 class HorovodEngine(Engine):
     """One Horovod worker of TensorFlow 2.18 with Keras 3 (see the module's docstring)."""
 
@@ -236,7 +258,13 @@ class HorovodEngine(Engine):
             logits = self._predict(x)
             loss += float(tf.reduce_sum(task.losses(tf, y, logits)))
             outcomes.append(task.outcomes(tf, y, logits, fields))
+            self.progress()
         return loss, np.concatenate(outcomes) if outcomes else np.zeros((0, 0))
+
+    def failure_reason(self, exc: BaseException) -> str:
+        """TensorFlow's "Graph execution error:" replaced by its cause's line (:func:`graph_error_cause`)."""
+        cause = graph_error_cause(str(exc))
+        return super().failure_reason(exc) if cause is None else f"{type(exc).__name__}: {cause}"
 
     def broadcast_object(self, value: Any, name: str) -> Any:
         return self.hvd.broadcast_object(value, root_rank=0, name=name)
