@@ -21,11 +21,13 @@ import tomli_w
 from terminal import as_foreground_job
 
 from benchmark.record import RunRecord
+from slurm import sweep
 from slurm.cluster import SlurmError, job_info
 from slurm.display import format_status
+from slurm.executor import Job
 from slurm.spec import load_spec, parse_spec
 from slurm.state import SweepState
-from slurm.sweep import dry_run, run_sweep, sweep_status
+from slurm.sweep import dry_run, make_executor, run_sweep, sweep_status
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -415,3 +417,23 @@ def test_a_node_failure_requeues_the_job_and_the_run_completes_once(slurm_cluste
     finals = [m for m in _manifests(run_dir) if json.loads(m.read_text())["reason"] == "final"]
     assert len(finals) == 1, finals
     assert not (run_dir / "attempts").exists()
+
+
+def test_a_job_slurm_does_not_know_is_failed_after_a_bounded_number_of_polls(
+    slurm_cluster, cells, tmp_path, monkeypatch
+):
+    run = spec(cells, "purged", nodes=(1,), wpn=(1,))
+    (planned,) = run.runs(tmp_path)
+    state = SweepState(tmp_path / "purged")
+    executor = make_executor("slurm", run.executor, state.dir)
+    executor.prepare(planned).write_json(state.config_path(planned.run_id))
+    state.data.update(
+        name="purged", spec=str(run.path), executor="slurm", executor_settings=run.executor.to_json_dict()
+    )
+    state.note_submitted(planned.run_id, Job("slurm", "999999", str(executor.folder / "999999")))  # purged, say
+    (status,) = sweep_status(state.dir)
+    assert status.state == "unknown" and "neither squeue nor sacct knows job 999999" in status.reason, status
+    monkeypatch.setattr(sweep, "POLL_SECONDS", 0.2)
+    (status,) = run_sweep(run, tmp_path, submit=False)
+    assert status.state == "failed" and f"given up after {sweep.UNKNOWN_POLLS} polls" in status.reason, status
+    assert read_record(state.run_dir(planned.run_id))["failure"]["reason"] == status.reason
