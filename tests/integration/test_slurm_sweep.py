@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomli_w
 from terminal import as_foreground_job
@@ -120,10 +121,12 @@ def test_rerun_submits_only_missing_runs(two_by_two, cells):
 
 
 def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_record):
-    empty = tmp_path / "no-cells"  # cells whose image array is cut short: the job's trainer raises DataError
+    # cells whose image array holds 3 crops for the index's 2,279 rows: the check of the files' headers before
+    # submission passes, the job's trainer raises DataError when it reads them whole
+    empty = tmp_path / "no-cells"
     empty.mkdir()
     (empty / "index.csv").write_text((cells.parent / "cells" / "index.csv").read_text())
-    (empty / "images.npy").write_bytes(b"\x93NUMPY")
+    np.save(empty / "images.npy", np.zeros((3, 8, 8, 3), np.uint16))
     statuses = run_sweep(spec(empty, "raises", nodes=(1,), wpn=(1,)), tmp_path)
     assert statuses[0].state == "failed"
     assert "DataError" in statuses[0].reason and "no-cells" in statuses[0].reason
