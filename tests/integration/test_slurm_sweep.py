@@ -398,13 +398,17 @@ def test_a_node_failure_requeues_the_job_and_the_run_completes_once(slurm_cluste
     ]
     _devcluster_node("fail", lost)
 
-    def restore_once_requeued():  # the node comes back while the requeued job trains on others
+    def restarted_elsewhere() -> bool:
+        info = job_info(job_id) or {}
+        return bool(info.get("requeues")) and info.get("state") == "RUNNING"
+
+    def restore_once_restarted():  # the node comes back while the requeued job trains on other nodes
         try:
-            _wait(lambda: (job_info(job_id) or {}).get("requeues"), "SLURM to requeue the job", timeout=300)
+            _wait(restarted_elsewhere, "the requeued job to run on other nodes", timeout=300)
         finally:
             _devcluster_node("restore", lost)
 
-    restorer = threading.Thread(target=restore_once_requeued)
+    restorer = threading.Thread(target=restore_once_restarted)
     restorer.start()
     try:
         (status,) = run_sweep(run, tmp_path)  # the driver follows the job through its failure and requeue
