@@ -58,6 +58,15 @@ def press_ctrl_c(*_) -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture
+def terminal():
+    """SIGINT raises KeyboardInterrupt for the test, as in a driver started from a terminal, whatever this
+    process inherited (a shell without job control starts background commands with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_every_run_ends_with_a_record_of_how_it_went(scheduler, tmp_path):
     scheduler.script(W2, "fails")
     scheduler.script(W4, "fails with a record")
@@ -155,7 +164,7 @@ def test_a_partly_done_sweep_submits_only_its_failed_runs_and_follows_the_runnin
     assert old["status"] == "failed" and "the trainer crashed" in old["failure"]["reason"]
 
 
-def test_ctrl_c_stops_a_foreground_executors_run_and_records_it(scheduler, monkeypatch, tmp_path):
+def test_ctrl_c_stops_a_foreground_executors_run_and_records_it(scheduler, monkeypatch, tmp_path, terminal):
     scheduler.register(monkeypatch, foreground=True)
     scheduler.script(W1, "runs long")
     scheduler.on_poll = lambda ids: press_ctrl_c() if len(scheduler.polls) == 2 else None
@@ -168,7 +177,7 @@ def test_ctrl_c_stops_a_foreground_executors_run_and_records_it(scheduler, monke
     assert stopped.scheduler.state == "CANCELLED" and SweepState(results / "fake").finished(W1)
 
 
-def test_ctrl_c_leaves_a_background_executors_jobs_running(scheduler, tmp_path):
+def test_ctrl_c_leaves_a_background_executors_jobs_running(scheduler, tmp_path, terminal):
     scheduler.script(W1, "runs long")
     scheduler.on_poll = lambda ids: press_ctrl_c() if len(scheduler.polls) == 2 else None
     results = tmp_path / "results"
@@ -181,7 +190,9 @@ def test_ctrl_c_leaves_a_background_executors_jobs_running(scheduler, tmp_path):
 
 
 @pytest.mark.parametrize("foreground", [True, False])
-def test_ctrl_c_during_a_submission_takes_effect_once_the_job_is_saved(scheduler, monkeypatch, tmp_path, foreground):
+def test_ctrl_c_during_a_submission_takes_effect_once_the_job_is_saved(
+    scheduler, monkeypatch, tmp_path, foreground, terminal
+):
     scheduler.register(monkeypatch, foreground=foreground)
     scheduler.on_submit = press_ctrl_c
     results = tmp_path / "results"
