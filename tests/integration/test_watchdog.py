@@ -200,7 +200,7 @@ def test_under_srun_over_mpi_a_stopped_rank_ends_the_job(slurm_cluster, tmp_path
         heartbeat_seconds=1.0,
     )
     path = config.write_json(config.run_dir / "config.json")
-    job = SlurmExecutor(tmp_path / "submitit", spec.executor).submit(replace(run, config=config), path)
+    job = SlurmExecutor(tmp_path / "submitit", spec.executor).submit(replace(run, config=config), path, "watchdog")
     try:
         deadline = time.monotonic() + 300
         while not ((p := read_progress(config.run_dir)) and p["step"] >= 4):
