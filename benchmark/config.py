@@ -95,6 +95,19 @@ NOT_FINGERPRINTED: JsonDict = {"fingerprint": False}
 FINGERPRINTED_UNLESS_DEFAULT: JsonDict = {"fingerprint": "unless-default"}
 
 
+def set_by_sweep(owner: str) -> JsonDict:
+    """Marks a ``[run]`` setting that a sweep sets for each run (``owner`` says from what, e.g.
+    ``"grid.nodes"``): a sweep spec's ``[run]`` section may not give it (:mod:`slurm.spec`)."""
+    return {"sweep": owner}
+
+
+def sweep_owner(field: FieldInfo) -> str | None:
+    """What sets a setting of this ``field`` in a sweep (see :func:`set_by_sweep`); None when the spec may."""
+    owner = _extra(field).get("sweep")
+    assert owner is None or isinstance(owner, str), "set_by_sweep marks a field with a string"
+    return owner
+
+
 class DataSettings(Model):
     """``[data]``: the images a run trains on."""
 
@@ -283,14 +296,32 @@ class RunSettings(Model):
         2,
         gt=0,
         description="local batch size per worker; global = local x workers",
-        json_schema_extra=_flag("--batch-size"),
+        json_schema_extra={**_flag("--batch-size"), **set_by_sweep("grid.local_batch_size or grid.global_batch_size")},
     )
-    nodes: int | None = Field(None, gt=0, description="expected node count; the run fails if Horovod sees another")
+    nodes: int | None = Field(
+        None,
+        gt=0,
+        description="expected node count; the run fails if its launcher sees another",
+        json_schema_extra=set_by_sweep("grid.nodes"),
+    )
     workers_per_node: int | None = Field(
-        None, gt=0, description="expected workers per node; the run fails if Horovod sees another"
+        None,
+        gt=0,
+        description="expected workers per node; the run fails if its launcher sees another",
+        json_schema_extra=set_by_sweep("grid.workers_per_node"),
     )
-    intra_op_threads: int | None = Field(None, gt=0, description="TensorFlow intra-op threads per worker")
-    inter_op_threads: int | None = Field(None, gt=0, description="TensorFlow inter-op threads per worker")
+    intra_op_threads: int | None = Field(
+        None,
+        gt=0,
+        description="the framework's intra-op threads per worker",
+        json_schema_extra=set_by_sweep("grid.intra_op_threads, else the executor (each worker's share of the cores)"),
+    )
+    inter_op_threads: int | None = Field(
+        None,
+        gt=0,
+        description="the framework's inter-op threads per worker",
+        json_schema_extra=set_by_sweep("the executor (1)"),
+    )
     engine: EngineName = Field(
         _default(ENGINES),
         description="the training engine: " + _choices(ENGINES),
@@ -302,12 +333,21 @@ class RunSettings(Model):
         json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
     )
     results_dir: Line = Field(
-        "results", min_length=1, description="where sweeps land", json_schema_extra=NOT_FINGERPRINTED
+        "results",
+        min_length=1,
+        description="where sweeps land",
+        json_schema_extra={**NOT_FINGERPRINTED, **set_by_sweep("results_dir (top level) or --results-dir")},
     )
     sweep: PlainName = Field(
-        "adhoc", description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID", json_schema_extra=NOT_FINGERPRINTED
+        "adhoc",
+        description="sweep name: the record goes to RESULTS/SWEEP/RUN_ID",
+        json_schema_extra={**NOT_FINGERPRINTED, **set_by_sweep("name (top level)")},
     )
-    run_id: PlainName = Field("run", description="the run's name in its sweep", json_schema_extra=NOT_FINGERPRINTED)
+    run_id: PlainName = Field(
+        "run",
+        description="the run's name in its sweep",
+        json_schema_extra={**NOT_FINGERPRINTED, **set_by_sweep("the grid (the run's id)")},
+    )
     watchdog_floor_seconds: float = Field(
         600.0,
         gt=0,

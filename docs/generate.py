@@ -242,6 +242,7 @@ def executors() -> list[type[Executor]]:
 def spec_keys_page() -> str:
     """``docs/reference/spec-keys.md``."""
     from benchmark.config import SECTIONS as TRAIN_SECTIONS
+    from benchmark.config import sweep_owner
     from slurm import spec
 
     train_header = ["key", "type", "default", "bounds", "`mcnn-bench train` flag", "fingerprinted", "description"]
@@ -281,6 +282,10 @@ def spec_keys_page() -> str:
             if name in in_spec
             else "Flags of `mcnn-bench train` only: in a sweep the grid and the executor set them."
         )
+        owned = {key: owner for key, field in model.model_fields.items() if (owner := sweep_owner(field))}
+        if owned:
+            where += " A sweep sets " + "; ".join(f"`{key}` from {owner}" for key, owner in owned.items())
+            where += " for each run: a spec's `[" + name + "]` may not give them."
         out += [
             f"## `[{name}]`",
             "",

@@ -1,8 +1,9 @@
 """Sweep specs: a TOML file that names a grid of runs (nodes x workers per node x batch sizes, optionally
-x intra-op threads per worker).
+x intra-op threads per worker, optimizers, engines).
 
-Its ``[data]``, ``[training]`` and ``[learning_rate]`` sections are the trainer's own settings
-(:mod:`benchmark.config`), ``[executor]`` is the chosen executor's settings (:mod:`slurm.executor`), and
+Its ``[data]``, ``[model]``, ``[training]``, ``[learning_rate]`` and ``[run]`` sections are the trainer's own
+settings (:mod:`benchmark.config`; ``[run]`` without the keys the sweep sets for each run), ``[executor]`` is
+the chosen executor's settings (:mod:`slurm.executor`), and
 ``[grid]`` is defined here. Every problem is reported at once, one line per key, before anything runs:
 each section is validated on its own, and a check across sections runs whenever the sections it reads
 are valid. Relative paths are resolved from the spec file's folder; ``mcnn-bench sweep --data-dir`` replaces
@@ -21,6 +22,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from benchmark.config import (
     DataSettings,
+    EngineName,
     LearningRateSettings,
     ModelSettings,
     Optimizer,
@@ -28,6 +30,7 @@ from benchmark.config import (
     TrainConfig,
     TrainingSettings,
     data_problems,
+    sweep_owner,
 )
 from benchmark.data.sources import SOURCES
 from benchmark.errors import McnnBenchError
@@ -67,6 +70,7 @@ class Point(NamedTuple):
     local_batch_size: int
     intra_op_threads: int | None
     optimizer: str | None = None
+    engine: str | None = None
 
 
 class Grid(Model):
@@ -100,6 +104,11 @@ class Grid(Model):
         description="optimizers to compare, one run "
         "each (run ids get -<optimizer>; Wilson et al., Fig. 12); replaces "
         "training.optimizer",
+    )
+    engine: Annotated[list[EngineName], AfterValidator(_unique)] | None = Field(
+        None,
+        min_length=1,
+        description="training engines to compare, one run each (run ids get -<engine>); replaces run.engine",
     )
     repeats: int = Field(
         1,
@@ -163,37 +172,44 @@ class Grid(Model):
         return local if cap is None or local * workers <= cap else cap // workers
 
     def points(self) -> list[Point]:
-        """Every run, in grid order (nodes, workers per node, batch, threads, optimizer), each shape ``repeats``
-        times.
+        """Every run, in grid order (nodes, workers per node, batch, threads, optimizer, engine), each shape
+        ``repeats`` times.
 
         The run id is ``n<nodes>-w<workers per node>-b<local batch>`` (the batch the run trains at, after the
         cap) or ``...-gb<global batch>``, then ``-t<threads>`` when the grid sweeps intra-op threads, then
-        ``-<optimizer>`` when it compares optimizers, then ``-r<repeat>`` when ``repeats`` > 1."""
+        ``-<optimizer>`` when it compares optimizers, then ``-<engine>`` when it compares engines, then ``-r<repeat>``
+        when ``repeats`` > 1."""
         per_worker, points = self.local_batch_size is not None, []
         batches = self.local_batch_size or self.global_batch_size
         assert batches is not None, "the grid's validator requires local_batch_size or global_batch_size"
         threads_counts: list[int | None] = list(self.intra_op_threads) if self.intra_op_threads else [None]
         optimizers: list[str | None] = list(self.optimizer) if self.optimizer else [None]
-        for nodes, wpn, batch, threads, optimizer in itertools.product(
-            self.nodes, self.workers_per_node, batches, threads_counts, optimizers
+        engines: list[str | None] = list(self.engine) if self.engine else [None]
+        for nodes, wpn, batch, threads, optimizer, engine in itertools.product(
+            self.nodes, self.workers_per_node, batches, threads_counts, optimizers, engines
         ):
             local = self._local(batch, nodes * wpn) if per_worker else batch // (nodes * wpn)
             shape = f"n{nodes}-w{wpn}-" + (f"b{local}" if per_worker else f"gb{batch}")
             shape += ("" if threads is None else f"-t{threads}") + ("" if optimizer is None else f"-{optimizer}")
+            shape += "" if engine is None else f"-{engine}"
             for repeat in range(1, self.repeats + 1):
                 run_id = shape if self.repeats == 1 else f"{shape}-r{repeat}"
-                points.append(Point(run_id, nodes, wpn, local, threads, optimizer))
+                points.append(Point(run_id, nodes, wpn, local, threads, optimizer, engine))
         return points
 
 
-#: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``.
+#: The sections of a spec with their models; ``[executor]``'s model depends on its ``kind``; ``[run]`` may not
+#: give the keys the sweep sets for each run (:func:`benchmark.config.sweep_owner`).
 SECTIONS: dict[str, type[Model]] = {
     "data": DataSettings,
     "model": ModelSettings,
     "grid": Grid,
     "training": TrainingSettings,
     "learning_rate": LearningRateSettings,
+    "run": RunSettings,
 }
+#: The ``[run]`` keys a sweep sets for each run, with what sets them.
+SWEEP_SETS = {name: owner for name, field in RunSettings.model_fields.items() if (owner := sweep_owner(field))}
 
 
 @dataclass(frozen=True)
@@ -207,6 +223,7 @@ class SweepSpec:
     grid: Grid
     training: TrainingSettings
     learning_rate: LearningRateSettings
+    run: RunSettings
     executor: ExecutorSettings
     data_dir: Path | None = None  # the --data-dir that replaced the file's data.dir, absolute
 
@@ -248,14 +265,17 @@ class SweepSpec:
             training = training.model_copy(update={"init_from": str(self.resolve(training.init_from))})
         runs = []
         for point in self.grid.points():
-            run = RunSettings(
-                local_batch_size=point.local_batch_size,
-                nodes=point.nodes,
-                workers_per_node=point.workers_per_node,
-                intra_op_threads=point.intra_op_threads,
-                results_dir=str(results_dir),
-                sweep=self.name,
-                run_id=point.run_id,
+            run = self.run.model_copy(
+                update={
+                    "local_batch_size": point.local_batch_size,
+                    "nodes": point.nodes,
+                    "workers_per_node": point.workers_per_node,
+                    "intra_op_threads": point.intra_op_threads,
+                    "results_dir": str(results_dir),
+                    "sweep": self.name,
+                    "run_id": point.run_id,
+                    **({} if point.engine is None else {"engine": point.engine}),
+                }
             )
             trained = (
                 training if point.optimizer is None else training.model_copy(update={"optimizer": point.optimizer})
@@ -282,6 +302,13 @@ def _executor_section(raw: dict) -> tuple[Model | None, list[str]]:
     return settings, errors + problems
 
 
+def _run_section(raw: dict) -> tuple[Model | None, list[str]]:
+    """``[run]`` validated as :class:`RunSettings`, each key the sweep sets for each run named as such."""
+    owned = [f"run.{key}: set by {SWEEP_SETS[key]} in a sweep spec" for key in sorted(set(raw) & set(SWEEP_SETS))]
+    settings, problems = validate(RunSettings, {k: v for k, v in raw.items() if k not in SWEEP_SETS}, "run")
+    return settings, owned + problems
+
+
 def _sections(raw: dict) -> tuple[dict, list[str]]:
     """Every section validated on its own: the valid ones, and every problem."""
     tables = {key: value for key, value in raw.items() if isinstance(value, dict)}
@@ -295,9 +322,12 @@ def _sections(raw: dict) -> tuple[dict, list[str]]:
         if name not in tables and (model is None or any(f.is_required() for f in model.model_fields.values())):
             errors.append(f"[{name}]: missing section")
             continue
-        section, problems = (
-            _executor_section(tables[name]) if model is None else validate(model, tables.get(name, {}), name)
-        )
+        if model is None:
+            section, problems = _executor_section(tables[name])
+        elif name == "run":
+            section, problems = _run_section(tables.get(name, {}))
+        else:
+            section, problems = validate(model, tables.get(name, {}), name)
         valid[name] = section
         errors += problems
     return valid, errors

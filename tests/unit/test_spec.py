@@ -251,3 +251,38 @@ def test_a_spec_as_another_sweep_keeps_to_plain_names():
     assert spec.renamed("t-2").name == "t-2"
     with pytest.raises(SpecError, match="plain name"):
         spec.renamed("../x")
+
+
+def test_the_run_section_reaches_every_run_and_leaves_the_rest_to_the_grid(tmp_path):
+    raw = spec_with(run={"watchdog_floor_seconds": 120, "stall_floor_seconds": 30, "allocator": "jemalloc"})
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert {(r.config.run.watchdog_floor_seconds, r.config.run.stall_floor_seconds) for r in runs} == {(120, 30)}
+    assert {r.config.run.allocator for r in runs} == {"jemalloc"}
+    assert [r.config.run.local_batch_size for r in runs] == [8, 16, 8, 16]
+    # the watchdog's settings are not part of the run's identity; the allocator is (it is not the default)
+    plain = parse_spec(spec_with(), ROOT / "spec.toml").runs(tmp_path)
+    watched = parse_spec(spec_with(run={"watchdog_floor_seconds": 120}), ROOT / "spec.toml").runs(tmp_path)
+    assert [r.config.fingerprint() for r in plain] == [r.config.fingerprint() for r in watched]
+    assert plain[0].config.fingerprint() != runs[0].config.fingerprint()
+
+
+def test_the_run_section_may_not_give_what_the_sweep_sets():
+    message = error_of(spec_with(run={"nodes": 2, "local_batch_size": 4, "run_id": "x", "heartbeat_seconds": 0}))
+    assert "run.nodes: set by grid.nodes in a sweep spec" in message
+    assert "run.local_batch_size: set by grid.local_batch_size or grid.global_batch_size" in message
+    assert "run.run_id: set by the grid" in message
+    assert "run.heartbeat_seconds" in message  # an ordinary key is still validated
+
+
+def test_a_grid_of_engines_gives_one_run_per_engine(tmp_path):
+    raw = spec_with(grid__engine=["horovod"], run={"engine": "horovod"})
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert [r.run_id for r in runs] == [
+        "n1-w1-b8-horovod",
+        "n1-w1-b16-horovod",
+        "n1-w2-b8-horovod",
+        "n1-w2-b16-horovod",
+    ]
+    assert {r.config.run.engine for r in runs} == {"horovod"}
+    assert "grid.engine" in error_of(spec_with(grid__engine=["tensorflow"]))
+    assert "grid.engine" in error_of(spec_with(grid__engine=["horovod", "horovod"]))
