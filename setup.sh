@@ -7,10 +7,14 @@ VENV="${MCNN_VENV:-.venv}"
 export TF_CPP_MIN_LOG_LEVEL=2   # keep TensorFlow's start-up notices out of the checks below
 
 # Pinned versions, and why:
-# - tensorflow-cpu 2.18.1 is the newest TensorFlow that horovod 0.28.1 still builds against (2.19+ fails).
+# - tensorflow-cpu 2.18.1 is the newest TensorFlow that horovod 0.28.1 still builds against (2.19+ fails); it has
+#   no wheel for Python >= 3.13, so there the Horovod engine is left out and the DDP engine installed alone.
 # - horovod 0.28.1 is the last Horovod release; it must be built from source after TensorFlow.
+# - torch 2.14.1 with torchvision 0.29.1 (the DDP engine, run.engine = "ddp"): a matching pair (torchvision's
+#   operators are built for one torch release); the CUDA build, which runs on CPU nodes and GPU nodes alike.
 TF_SPEC="tensorflow-cpu==2.18.1"
 HVD_SPEC="horovod==0.28.1"
+TORCH_SPECS=("torch==2.14.1" "torchvision==0.29.1")
 # System packages: Open MPI and cmake for Horovod's build; libjemalloc2 and libtcmalloc-minimal4, the mallocs a
 # run can preload (run.allocator, benchmark/util/allocator.py).
 APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake libjemalloc2 libtcmalloc-minimal4)
@@ -34,7 +38,7 @@ fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
-  python3 -m venv "$VENV"
+  "${MCNN_PYTHON:-python3}" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
@@ -45,13 +49,29 @@ try: sys.exit(version(sys.argv[1]) != sys.argv[2])
 except Exception: sys.exit(1)' "$1" "$2"
 }
 
-if ! installed tensorflow-cpu 2.18.1; then
+# The Horovod engine needs TensorFlow 2.18, which exists for Python <= 3.12 only (benchmark/engines/__init__.py
+# says the same to every command that needs it).
+if "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
+  log "$("$PY" --version) is 3.13 or newer: installing the DDP engine only. The Horovod engine needs" \
+      "Python <= 3.12 (TensorFlow 2.18.1 has no wheel for newer ones): give setup.sh another interpreter with" \
+      "MCNN_PYTHON=python3.12 ./setup.sh (in a fresh MCNN_VENV)"
+  WITH_HOROVOD=0
+else
+  WITH_HOROVOD=1
+fi
+
+if ! installed torch 2.14.1 || ! installed torchvision 0.29.1; then
+  log "installing ${TORCH_SPECS[*]} (the DDP engine)"
+  "${PIP[@]}" install "${TORCH_SPECS[@]}"
+fi
+
+if [ "$WITH_HOROVOD" = 1 ] && ! installed tensorflow-cpu 2.18.1; then
   log "installing $TF_SPEC and Horovod's build requirements"
   "${PIP[@]}" install "$TF_SPEC" cloudpickle psutil pyyaml packaging cffi wheel setuptools
 fi
 
 verified="$VENV/.horovod-verified"
-if ! installed horovod 0.28.1 || [ ! -f "$verified" ]; then
+if [ "$WITH_HOROVOD" = 1 ] && { ! installed horovod 0.28.1 || [ ! -f "$verified" ]; }; then
   if ! installed horovod 0.28.1; then
     log "building $HVD_SPEC with TensorFlow, Gloo and MPI (about 5 minutes on 2 cores)"
     HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmark.config import TrainConfig
 from benchmark.data.sources import SOURCES
+from benchmark.engines import check_engine
 from benchmark.errors import McnnBenchError, os_cause
 from benchmark.models import MODELS
 from slurm.spec import SweepSpec
@@ -125,17 +126,22 @@ def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoint
       writable: a probe file is created and removed (:func:`check_writable`);
     - with ``checkpoints``, its file system has room for at least the first checkpoint of the largest run
       (parameters x 4 bytes x 3: weights, optimizer momentum and a margin; :func:`check_free_space`);
-    - every data folder holds its source's files and their headers read (:func:`check_data`).
+    - every data folder holds its source's files and their headers read (:func:`check_data`);
+    - every engine of the runs is installed here (:func:`benchmark.engines.check_engine`: the workers run this
+      Python).
 
     Raises:
         PreflightError: the first check that fails, in one line naming the path and the cause.
+        EngineUnavailable: an engine of the runs cannot run here (why, and how to get it).
     """
     results = spec.results_dir(results_dir)
+    runs = spec.runs(results)
+    for engine in sorted({run.config.run.engine for run in runs}):
+        check_engine(engine)
     sweep_dir = results / spec.name
     target = sweep_dir if sweep_dir.is_dir() else results
     what = "sweep folder" if target == sweep_dir else "results folder"
     check_writable(target, what)
-    runs = spec.runs(results)
     if checkpoints:
         check_free_space(target, [(run.run_id, run.config) for run in runs], what)
     for config in {run.config.data.dir: run.config for run in runs}.values():  # one run per data folder

@@ -2,23 +2,31 @@
 
 :data:`ENGINES` maps each ``run.engine`` to the module and class that implement it; an engine's module is
 imported only when a run uses it (:func:`benchmark.engines.base.engine_class`), so choosing an engine
-never loads another's framework. This module imports nothing of the suite: the settings
+never loads another's framework. This module imports nothing of the suite but its errors: the settings
 (:mod:`benchmark.config`) take their choices from it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
+
+from benchmark.errors import McnnBenchError
 
 
 @dataclass(frozen=True)
 class EngineEntry:
-    """An engine in the registry: ``module:cls`` implements it; ``description`` is what ``--help`` and the
+    """An engine in the registry: ``module:cls`` implements it; ``launch`` is the module that says how the local
+    executor starts its workers (:mod:`benchmark.engines.launch`); ``description`` is what ``--help`` and the
     spec-key reference say of it."""
 
     module: str
     cls: str
+    launch: str
     description: str
+    needs: tuple[str, ...] = ()
+    hint: str = ""
 
 
 #: Every engine, by ``run.engine``. The first is the default.
@@ -26,6 +34,41 @@ ENGINES: dict[str, EngineEntry] = {
     "horovod": EngineEntry(
         "benchmark.engines.horovod.engine",
         "HorovodEngine",
+        "benchmark.engines.horovod.launch",
         "TensorFlow + Horovod (Datta et al. 2019, sec. 3): tf.GradientTape and hvd.grouped_allreduce, MPI or Gloo",
+        needs=("tensorflow", "horovod"),
+        hint="the Horovod engine needs Python <= 3.12 (TensorFlow 2.18.1, the newest Horovod 0.28.1 builds "
+        "against, has no wheel for newer ones): run setup.sh with another interpreter, "
+        'MCNN_PYTHON=python3.12 MCNN_VENV=.venv312 ./setup.sh, or use run.engine = "ddp"',
+    ),
+    "ddp": EngineEntry(
+        "benchmark.engines.ddp.engine",
+        "DdpEngine",
+        "benchmark.engines.ddp.launch",
+        "PyTorch DistributedDataParallel: torch.distributed over Gloo on CPU nodes, NCCL on GPU nodes",
+        needs=("torch", "torchvision"),
+        hint="run ./setup.sh, which installs the DDP engine's torch and torchvision",
     ),
 }
+
+
+class EngineUnavailable(McnnBenchError, RuntimeError):
+    """An engine whose framework is not installed here; the message says why and how to get it."""
+
+
+def engine_problem(name: str) -> str | None:
+    """Why ``run.engine`` ``name`` cannot run in this Python (a package it needs is not installed, named, with
+    the engine's :attr:`EngineEntry.hint`); None when it can. Looks the packages up without importing them."""
+    entry = ENGINES[name]
+    missing = [package for package in entry.needs if importlib.util.find_spec(package) is None]
+    if not missing:
+        return None
+    python = f"Python {sys.version_info.major}.{sys.version_info.minor} ({sys.executable})"
+    return f"run.engine = {name!r}: {', '.join(missing)} not installed for {python}; {entry.hint}"
+
+
+def check_engine(name: str) -> None:
+    """Raise :class:`EngineUnavailable` with :func:`engine_problem`'s sentence when ``name`` cannot run here."""
+    problem = engine_problem(name)
+    if problem is not None:
+        raise EngineUnavailable(problem)

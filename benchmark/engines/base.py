@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmark.config import TrainConfig
-from benchmark.engines import ENGINES
+from benchmark.engines import ENGINES, check_engine
 from benchmark.record import EngineInfo, KernelPeaks, Threads
 from benchmark.train.task import Task
 
@@ -209,6 +209,8 @@ def engine_class(name: str) -> type[Engine]:
 
     Raises:
         KeyError: no engine of that name.
+        EngineUnavailable: its framework is not installed here (:func:`benchmark.engines.engine_problem`).
     """
+    check_engine(name)
     entry = ENGINES[name]
     return getattr(importlib.import_module(entry.module), entry.cls)

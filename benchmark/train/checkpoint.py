@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
-from benchmark.config import TrainConfig
+from benchmark.config import RunSettings, TrainConfig
 from benchmark.errors import McnnBenchError
 from benchmark.record import Epoch, InitFrom, ResumeEvent, Stall
 from benchmark.train.metrics import StepLog
@@ -382,6 +382,22 @@ def check_same_run(checkpoint: Checkpoint, config: TrainConfig, folder: str | Pa
         f"{'; '.join(changed) or 'no setting (the fingerprint is computed differently)'}. Restore those "
         "settings to resume, or move the folder away to start from scratch"
     )
+
+
+def check_same_engine(checkpoint: Checkpoint, config: TrainConfig, source: str) -> None:
+    """Raise unless ``checkpoint`` (named by ``source``) was written by ``config``'s engine (``run.engine``): each
+    engine lays its variables out its own way (a convolution's kernel is ``(kh, kw, in, out)`` in Keras,
+    ``(out, in, kh, kw)`` in PyTorch), so a checkpoint is read by the engine that wrote it.
+
+    Raises:
+        CheckpointError: naming ``source`` and both engines.
+    """
+    written_by = checkpoint.settings.get("run.engine", RunSettings.model_fields["engine"].default)
+    if written_by != config.run.engine:
+        raise CheckpointError(
+            f"{source}: written by the {written_by} engine, and this run's engine is {config.run.engine}; a "
+            "checkpoint is read by the engine that wrote it (their variables are laid out differently)"
+        )
 
 
 def check_shapes(source: str, arrays: list[np.ndarray], here: list[tuple[str, tuple]]) -> None:

@@ -63,6 +63,7 @@ from benchmark.train.checkpoint import (
     CheckpointError,
     Reason,
     RunState,
+    check_same_engine,
     check_same_run,
     checkpoint_dir,
     latest_checkpoint,
@@ -362,6 +363,7 @@ class Trainer:
         if found is None:
             why = "; ".join(latest.skipped) or "is it the folder of a run (RUN_DIR)? runs write their checkpoints there"
             raise CheckpointError(f"training.init_from: {folder} holds no valid checkpoint ({why})")
+        check_same_engine(found, self.config, f"training.init_from: {folder / found.name}")
         self.engine.load_model_state(found.model, f"training.init_from: {folder / found.name}")
         log.info(
             "initial weights from %s (%d epochs, global step %d)",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from benchmark.record import MainMetric
 from benchmark.train.metrics import bootstrap_interval
@@ -60,14 +61,21 @@ class Task:
             return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=1)
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
 
-    def outcomes(self, tf, labels, logits, fields) -> np.ndarray:
-        """One validation batch's per-image outcomes as float64 rows, to be gathered from every worker:
-        single-label ``(n, 3)`` = top-1 hit, top-5 hit, field code; multi-label ``(n, 2K + 1)`` = the K
-        sigmoid probabilities, the K labels, the field code."""
-        codes = fields.numpy()[:, None]
+    def outcomes(self, labels: np.ndarray, logits: np.ndarray, fields: np.ndarray) -> np.ndarray:
+        """One validation batch's per-image outcomes as float64 rows, to be gathered from every worker, from
+        its labels (int ``(n,)`` or multi-hot ``(n, K)``), float32 ``(n, K)`` logits and int ``(n,)`` field
+        codes, as numpy arrays whatever the engine: single-label ``(n, 3)`` = top-1 hit, top-5 hit, field
+        code; multi-label ``(n, 2K + 1)`` = the K sigmoid probabilities, the K labels, the field code.
+
+        A top-k hit is TensorFlow's ``in_top_k``: the image's logits are all finite and fewer than k of them
+        exceed the label's (classes tied at the boundary all count as in the top k)."""
+        codes = np.asarray(fields)[:, None]
         if self.multi_label:
-            return np.hstack([tf.sigmoid(logits).numpy(), labels.numpy(), codes]).astype(np.float64)
-        hits = [tf.math.in_top_k(labels, logits, k).numpy()[:, None] for k in (1, 5)]
+            return np.hstack([expit(logits), labels, codes]).astype(np.float64)
+        target = np.take_along_axis(logits, np.asarray(labels, dtype=np.int64)[:, None], axis=1)
+        above = (logits > target).sum(axis=1, keepdims=True)
+        finite = np.isfinite(logits).all(axis=1, keepdims=True)
+        hits = [finite & (above < k) for k in (1, 5)]
         return np.hstack([*hits, codes]).astype(np.float64)
 
     def figures(self, outcomes: np.ndarray, class_names: tuple[str, ...], seed: int) -> dict:

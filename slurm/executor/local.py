@@ -1,5 +1,6 @@
 """The ``local`` executor: runs a sweep's runs one after another on this machine, through submitit's
-LocalExecutor, each with W Horovod workers started by Horovod's own launcher (``horovodrun --gloo``).
+LocalExecutor, each with W workers started by its engine's own launcher (``horovodrun --gloo`` for Horovod,
+``torchrun`` for DDP: :mod:`benchmark.engines.launch`).
 
 The machine's cores are split evenly between the workers: each worker's TensorFlow intra-op threads and
 OMP_NUM_THREADS are its share, or the grid's ``intra_op_threads`` (no more than the share); they are
@@ -15,12 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shlex
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -29,6 +27,7 @@ import psutil
 from pydantic import Field
 
 from benchmark.config import TrainConfig
+from benchmark.engines.launch import LaunchError, launcher
 from benchmark.record import Scheduler
 from benchmark.train.run_lock import RunLock
 from benchmark.util.atomic import write_atomic
@@ -43,8 +42,6 @@ if TYPE_CHECKING:
 LOG_NAME = "workers.log"
 #: The environment variable that carries a submission's token into the job's processes (see :meth:`LocalExecutor.find`).
 TOKEN_ENV = "MCNN_BENCH_SUBMISSION"
-#: How horovodrun marks, in its output, the lines a worker writes to stderr: ``[<rank>]<stderr>:``.
-WORKER_STDERR = re.compile(r"\[\d+\]<stderr>:")
 #: Seconds a cancelled local job's processes get to end after SIGTERM before they are killed.
 STOP_SECONDS = 5.0
 
@@ -66,30 +63,17 @@ class LocalSettings(ExecutorSettings):
 
 
 def launch_command(config_path: Path, workers: int) -> list[str]:
-    """The ``horovodrun`` command that starts ``workers`` Gloo workers of ``mcnn-bench train`` here.
+    """The command that starts ``workers`` workers of ``mcnn-bench train`` here, by the launcher of the engine
+    the config at ``config_path`` names (``run.engine``: :mod:`benchmark.engines.launch`).
 
     Raises:
-        ExecutorError: horovodrun is not installed.
+        ExecutorError: the engine's launcher is not installed.
     """
-    bindir = Path(sys.executable).parent
-    horovodrun = shutil.which("horovodrun", path=str(bindir)) or shutil.which("horovodrun")
-    if horovodrun is None:
-        raise ExecutorError("horovodrun not found: run ./setup.sh to build Horovod")
-    return [
-        horovodrun,
-        "-np",
-        str(workers),
-        "-H",
-        f"localhost:{workers}",
-        "--gloo",
-        sys.executable,
-        "-u",
-        "-m",
-        "mcnn_bench",
-        "train",
-        "--config",
-        str(config_path),
-    ]
+    engine = TrainConfig.from_json(config_path).run.engine
+    try:
+        return launcher(engine).local_command(Path(config_path), workers)
+    except LaunchError as exc:
+        raise ExecutorError(str(exc)) from exc
 
 
 def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> str:
@@ -117,9 +101,12 @@ def run_workers(config_path: str, workers: int, worker_env: dict[str, str]) -> s
                 launch_command(Path(config_path), workers), stdout=log, stderr=subprocess.STDOUT, env=env
             ).returncode
     if code:
-        errors = log_tail(log_path, WORKER_STDERR)
+        errors = log_tail(log_path, launcher(config.run.engine).WORKER_STDERR)
         where = f"the workers' last errors in {log_path}" if errors else f"end of {log_path}"
-        raise ExecutorError(f"horovodrun exited with status {code}; {where}:\n{errors or log_tail(log_path)}")
+        raise ExecutorError(
+            f"the {config.run.engine} engine's launcher exited with status {code}; {where}:\n"
+            f"{errors or log_tail(log_path)}"
+        )
     return str(log_path)
 
 
@@ -240,7 +227,7 @@ class LocalExecutor(Executor[LocalSettings]):
         return views
 
     def cancel(self, job: Job) -> None:
-        """Stop the job's process and every process under it (horovodrun and its workers): SIGTERM, then
+        """Stop the job's process and every process under it (the launcher and its workers): SIGTERM, then
         SIGKILL after :data:`STOP_SECONDS`."""
         if not _process_alive(job):
             return

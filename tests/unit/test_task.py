@@ -52,6 +52,26 @@ def test_losses_are_softmax_and_sigmoid_cross_entropy():
     assert multi[0] == pytest.approx(expected, rel=1e-5)
 
 
+def test_single_label_outcomes_are_tensorflow_in_top_k_on_numpy_arrays():
+    rng = np.random.default_rng(0)
+    logits = rng.integers(0, 4, size=(200, 13)).astype(np.float32)  # small integers: many ties at the boundary
+    logits[:5, 0] = np.nan
+    labels = rng.integers(0, 13, size=200)
+    rows = TASKS["single-label"].outcomes(labels, logits, np.arange(200))
+    for column, k in ((0, 1), (1, 5)):
+        expected = tf.math.in_top_k(tf.constant(labels, tf.int32), tf.constant(logits), k).numpy()
+        np.testing.assert_array_equal(rows[:, column], expected.astype(np.float64))
+    np.testing.assert_array_equal(rows[:, 2], np.arange(200))
+
+
+def test_multi_label_outcomes_are_the_sigmoids_then_the_labels_then_the_field():
+    logits = np.array([[0.0, 2.0], [-1.0, 40.0]], np.float32)
+    labels = np.array([[1, 0], [0, 1]], np.float32)
+    rows = TASKS["multi-label"].outcomes(labels, logits, np.array([3, 4]))
+    np.testing.assert_allclose(rows[:, :2], tf.sigmoid(logits).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(rows[:, 2:], [[1, 0, 3], [0, 1, 4]])
+
+
 def test_time_to_train_on_the_mean_auroc():
     epochs = [
         Epoch(epoch=i + 1, learning_rate=0.1, train_loss=1.0, val_auroc_mean=v, elapsed_seconds=10.0 * (i + 1))

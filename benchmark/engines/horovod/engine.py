@@ -257,7 +257,7 @@ class HorovodEngine(Engine):
         for x, y, fields in self.pipes.validation:
             logits = self._predict(x)
             loss += float(tf.reduce_sum(task.losses(tf, y, logits)))
-            outcomes.append(task.outcomes(tf, y, logits, fields))
+            outcomes.append(task.outcomes(y.numpy(), logits.numpy(), fields.numpy()))
             self.progress()
         return loss, np.concatenate(outcomes) if outcomes else np.zeros((0, 0))
 
