@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +247,43 @@ def test_6_a_read_only_disk_names_the_file(tiny_fs):
     tiny_fs.read_only(folder)
     with pytest.raises(FileAccessError, match=f"cannot write {folder / 'x.json'} \\(Read-only file system\\)"):
         write_atomic(folder / "x.json", "{}")
+
+
+# --- 6: the run's log files on a full disk say once which file and why, and the run goes on ---------------
+
+
+def test_6_the_run_logs_on_a_full_disk_say_once_which_file_and_why_and_raise_nothing(tiny_fs, capsys):
+    from benchmark.train.loop import log_to_file
+    from benchmark.train.mllog import SUCCESS, RunLog
+
+    folder = tiny_fs.mount("run")
+    log, run_log = logging.getLogger("benchmark.train.loop"), RunLog(folder, time.time())
+    with log_to_file(folder / "train.log"):
+        run_log.open(fresh=True)
+        log.info("before the disk is full")
+        tiny_fs.fill(folder)
+        for epoch in range(1, 101):  # more than the last page of either file holds
+            log.info("epoch %d: %s", epoch, "x" * 100)
+            run_log.epoch_start(epoch)
+        run_log.stop(SUCCESS)  # the run goes on to its end: nothing raised, the files closed
+    lost = "[Errno 28] No space left on device; its further lines are dropped"
+    assert sorted(capsys.readouterr().err.splitlines()) == [
+        f"mllog.log: cannot write {folder / 'mllog.log'}: {lost}",
+        f"train.log: cannot write {folder / 'train.log'}: {lost}",
+    ]
+    assert "before the disk is full" in (folder / "train.log").read_text().splitlines()[0]
+    assert '"key": "init_start"' in (folder / "mllog.log").read_text().splitlines()[0]
+
+
+def test_6_a_log_line_that_cannot_be_formatted_is_reported_as_logging_does_and_the_file_stays_open(tmp_path, capsys):
+    from benchmark.util.logfile import LogFile
+
+    handler = LogFile(tmp_path / "train.log")
+    handler.handle(logging.makeLogRecord({"msg": "epoch %d", "args": ("one",)}))
+    assert "--- Logging error ---" in capsys.readouterr().err and not handler.dropped
+    handler.handle(logging.makeLogRecord({"msg": "epoch %d", "args": (1,)}))
+    handler.close()
+    assert (tmp_path / "train.log").read_text() == "epoch 1\n"
 
 
 # --- 7: `accept` says why a figure is MISSING ----------------------------------------------------------
