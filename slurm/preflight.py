@@ -1,10 +1,10 @@
-"""Checks a sweep passes before the driver submits anything, so that a folder it cannot write, a disk too
-full for a checkpoint or data it cannot read fail in a second, with one line naming the path and the
-cause, instead of minutes into a run.
+"""Checks a sweep passes before the driver submits anything, and a run started on its own passes before it
+trains, so that a folder it cannot write, a disk too full for a checkpoint or data it cannot read fail in a
+second, with one line naming the path and the cause, instead of minutes into a run.
 
-The driver calls :func:`preflight` before it takes the sweep folder's lock and submits; everything here
-reads, except the probe file it creates and removes (and the results folder, created if missing, as the
-sweep would create it anyway).
+The driver calls :func:`preflight` before it takes the sweep folder's lock and submits; ``mcnn-bench train``
+calls :func:`check_run` before it trains. Everything here reads, except the probe file it creates and removes
+(and the results folder, created if missing, as the run would create it anyway).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def check_writable(folder: Path, what: str = "results folder") -> None:
     except OSError as exc:
         where = f" at {exc.filename}" if exc.filename is not None and Path(exc.filename) not in (folder, probe) else ""
         raise PreflightError(
-            f"{what} {folder} is not writable ({os_cause(exc)}{where}): the sweep writes its runs' configs, "
-            "records and checkpoints there; give a folder you can write (--results-dir)"
+            f"{what} {folder} is not writable ({os_cause(exc)}{where}): runs write their configs, records and "
+            "checkpoints there; give a folder you can write (--results-dir)"
         ) from exc
 
 
@@ -118,6 +118,27 @@ def check_data(config: TrainConfig) -> None:
         raise PreflightError(f"data folder {config.data.dir} cannot be read: {problem}")
 
 
+def sweep_target(results: Path, sweep_dir: Path) -> tuple[Path, str]:
+    """The folder whose writability and room are checked for a sweep (or a run) in ``sweep_dir`` under
+    ``results``, and its name for the messages: the sweep folder, else, while it does not exist yet, the
+    results folder."""
+    return (sweep_dir, "sweep folder") if sweep_dir.is_dir() else (results, "results folder")
+
+
+def check_run(config: TrainConfig) -> None:
+    """Check, before a run of ``config`` trains on its own (``mcnn-bench train``, on every worker), what
+    :func:`preflight` checks of a sweep, for this run: its sweep folder (else its results folder, while the
+    sweep folder does not exist yet) is writable, and its data folder (if its source has one) holds its files
+    and their headers read (:func:`check_data`). The room for a first checkpoint is not checked: a run that
+    fills its disk is recorded as failed, its record naming the file and the cause.
+
+    Raises:
+        PreflightError: the first check that fails, in one line naming the path and the cause.
+    """
+    check_writable(*sweep_target(Path(config.run.results_dir), config.run_dir.parent))
+    check_data(config)
+
+
 def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoints: bool = True) -> None:
     """Check, before anything is submitted, that the sweep of ``spec`` can run into ``results_dir``
     (default: the spec's, see :meth:`SweepSpec.results_dir`):
@@ -138,9 +159,7 @@ def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoint
     runs = spec.runs(results)
     for engine in sorted({run.config.run.engine for run in runs}):
         check_engine(engine)
-    sweep_dir = results / spec.name
-    target = sweep_dir if sweep_dir.is_dir() else results
-    what = "sweep folder" if target == sweep_dir else "results folder"
+    target, what = sweep_target(results, results / spec.name)
     check_writable(target, what)
     if checkpoints:
         check_free_space(target, [(run.run_id, run.config) for run in runs], what)

@@ -2,8 +2,9 @@
 its executor, job id and submitit folder; each run's own record says how it ended.
 
 A run's status is derived, in this order, from its record (completed / failed with reason), from the
-executor's view of its job (pending / running, or failed when the job ended without a record), or is
-``missing`` when it was never submitted.
+executor's view of its job (pending / running, or failed when the job ended without a record), from the
+refusal of its last job by the run's lock (failed: another process held the run's folder), or is ``missing``
+when it was never submitted.
 """
 
 from __future__ import annotations
@@ -183,10 +184,19 @@ class SweepState:
         }
         self.save()
 
-    def note_finished(self, run_id: str) -> None:
-        """Remember that ``run_id``'s job has ended and its record is final; save the state."""
-        self.runs[run_id]["finished"] = True
+    def note_finished(self, run_id: str, refused: str | None = None) -> None:
+        """Remember that ``run_id``'s job has ended and its record is final, and save the state. ``refused``: the
+        run's lock refused the job (the message names the process that held the run's folder), so the run's
+        record, if it has one, is that process's (:meth:`refusal`)."""
+        entry = self.runs[run_id]
+        entry["finished"] = True
+        if refused is not None:
+            entry["refused"] = refused
         self.save()
+
+    def refusal(self, run_id: str) -> str | None:
+        """Why the run's lock refused ``run_id``'s last job (:meth:`note_finished`), or None if it did not."""
+        return self.runs.get(run_id, {}).get("refused")
 
     def save(self) -> None:
         """Write the state atomically."""
@@ -234,6 +244,22 @@ def status_from_record(run_id: str, record: RunRecord, job_id: str | None) -> Ru
         record.throughput.images_per_second if record.throughput else None,
         best,
         metric,
+    )
+
+
+def refused_status(state: SweepState, run_id: str) -> RunStatus | None:
+    """The status of a run whose last job the run's lock refused (:meth:`SweepState.refusal`): failed, the reason
+    naming the job and the process that held the run's folder (whose own record, once written, is the run's);
+    None when the job was not refused."""
+    refusal, job = state.refusal(run_id), state.job(run_id)
+    if refusal is None or job is None:
+        return None
+    return RunStatus(
+        run_id,
+        "failed",
+        f"{job.executor} job {job.job_id} was refused: another process held the run's folder, and keeps its files: "
+        f"{refusal}",
+        job.job_id,
     )
 
 

@@ -29,13 +29,13 @@ from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from slurm.display import Progress
-from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Run
+from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Outcome, Run
 from slurm.executor.base import ExecutorSettings
 from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
 from slurm.preflight import preflight
 from slurm.spec import SweepSpec, load_spec
-from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status
+from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status, refused_status
 
 log = logging.getLogger(__name__)
 #: Seconds between two looks at the running jobs.
@@ -98,12 +98,13 @@ def poll(state: SweepState, executor: Executor, run_ids: list[str]) -> dict[str,
 def current_status(state: SweepState, executor: Executor, run_id: str, view: JobView | str | None) -> RunStatus:
     """A run's status, read only: a job that has not been settled is pending or running (with the
     scheduler's pending reason) or ``unknown`` (``view`` is why), or, when it has ended, what :func:`settle`
-    will record; after that, and for runs without a job, the run's record says how it ended, else ``missing``."""
+    will record; after that, and for runs without a job, the run's record says how it ended, else the refusal of
+    its job by the run's lock (:func:`slurm.state.refused_status`), else it is ``missing``."""
     job = state.job(run_id)
     if (mark := state.submitting(run_id)) is not None:
         return RunStatus(run_id, "submitting", reason=_unsaved_submission(executor, mark))
     if job is None or state.finished(run_id) or view is None:
-        return recorded_status(state, run_id) or RunStatus(run_id, "missing")
+        return recorded_status(state, run_id) or refused_status(state, run_id) or RunStatus(run_id, "missing")
     if isinstance(view, str):
         return RunStatus(run_id, "unknown", reason=view, job_id=job.job_id)
     if view.phase != "done":
@@ -141,31 +142,51 @@ def settle(state: SweepState, executor: Executor, views: dict[str, JobView | str
     for run_id, view in views.items():
         if isinstance(view, str):
             continue
-        job, config = state.job(run_id), TrainConfig.from_json(state.config_path(run_id))
+        job = state.job(run_id)
         assert job is not None, f"run {run_id}: polled, so submitted"
         unknown[run_id] = unknown[run_id] + 1 if view.phase == "unknown" else 0
         if view.phase == "done":
-            finish(executor, job, config, view)
-        elif view.phase == "unknown":
-            if unknown[run_id] < UNKNOWN_POLLS:
-                continue
-            finish(executor, job, config, view, f"{view.reason}; given up after {UNKNOWN_POLLS} polls")
-        elif reason := executor.stuck(view):
+            finish(state, executor, run_id, view)
+        elif view.phase == "unknown" and unknown[run_id] >= UNKNOWN_POLLS:
+            finish(state, executor, run_id, view, f"{view.reason}; given up after {UNKNOWN_POLLS} polls")
+        elif view.phase != "unknown" and (reason := executor.stuck(view)):
             executor.cancel(job)
-            finish(executor, job, config, view, reason)
-        else:
-            continue
-        state.note_finished(run_id)
+            finish(state, executor, run_id, view, reason)
 
 
-def finish(executor: Executor, job: Job, config: TrainConfig, view: JobView, reason: str | None = None) -> None:
-    """After a job ends: merge the executor's view of the job into the run's record (its ``scheduler``
-    section), or record the run as failed (with ``reason``, else the executor's) and that view."""
+def finish(state: SweepState, executor: Executor, run_id: str, view: JobView, reason: str | None = None) -> None:
+    """Settle ``run_id``'s job, which has ended (``view``) or been given up on (``reason``): merge the executor's
+    view of the job into the run's record (its ``scheduler`` section), or record the run as failed (with
+    ``reason``, else the executor's) and that view; then note the run finished in ``state``.
+
+    A job that the run's lock refused (:attr:`Outcome.refused`: another process held the run's folder) wrote
+    nothing there, and what the folder holds is that other process's: its record (once it has one), logs and
+    checkpoints are left as they are, and the refusal is noted in ``state`` (and logged) instead, which the run's
+    status shows while the folder holds no record (:func:`slurm.state.refused_status`)."""
+    job, config = state.job(run_id), TrainConfig.from_json(state.config_path(run_id))
+    assert job is not None, f"run {run_id}: settled, so submitted"
     outcome = executor.outcome(job, config, view)
+    if outcome.refused is not None:
+        log.info(
+            "run %s: %s job %s was refused; the run's files are left to their holder: %s",
+            run_id,
+            job.executor,
+            job.job_id,
+            outcome.refused,
+        )
+    else:
+        _record_end(job, config, outcome, reason)
+    state.note_finished(run_id, refused=outcome.refused)
+
+
+def _record_end(job: Job, config: TrainConfig, outcome: Outcome, reason: str | None) -> None:
+    """Merge ``outcome``'s ``scheduler`` section into the run's record, or record the run as failed (with
+    ``reason``, else the outcome's) when the job left no record; a record that cannot be read is kept as it is
+    (the status names the damaged file, and a re-run archives it)."""
     try:
         record = RunRecord.read(config.run_dir)
     except RecordError:
-        return  # kept as it is: the status names the damaged file, and a re-run archives it
+        return
     if record is None:
         log.info("run %s: job %s ended without a record", config.run.run_id, job.job_id)
         failure = Failure(reason=reason or outcome.failure_reason)
@@ -444,14 +465,7 @@ def _interrupted(state: SweepState, executor: Executor, run_ids: list[str]) -> s
         for run_id, job in running.items():
             executor.cancel(job)
             view = executor.poll([job])[job.job_id]
-            finish(
-                executor,
-                job,
-                TrainConfig.from_json(state.config_path(run_id)),
-                view,
-                "interrupted by the user (Ctrl-C): the run was stopped",
-            )
-            state.note_finished(run_id)
+            finish(state, executor, run_id, view, "interrupted by the user (Ctrl-C): the run was stopped")
         return (
             f"interrupted: stopped {', '.join(running)} and recorded it as failed; running the sweep again "
             "runs it again"

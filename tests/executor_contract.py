@@ -8,6 +8,7 @@ folder of tests/conftest.py, on ``sys.path``)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from abc import ABC, abstractmethod
@@ -17,6 +18,8 @@ from typing import Literal
 
 from benchmark.config import TrainConfig
 from benchmark.record import RunRecord
+from benchmark.train.run_lock import RunLock, lock_path
+from benchmark.util.flock import read_holder
 from slurm.executor import Executor, Job, JobView, Run
 
 PHASES = ("pending", "running", "done")
@@ -103,6 +106,7 @@ def test_a_job_runs_to_its_record_and_its_outcome_fills_the_scheduler_section(ha
     assert record is not None and record.status == "completed"
     merged = check_record(record.with_scheduler(scheduler).model_dump(mode="json"))
     assert merged["scheduler"]["job_id"] == job.job_id and merged["scheduler"]["kind"] == executor.kind
+    assert outcome.refused is None
 
 
 def test_a_job_that_leaves_no_record_has_a_failure_reason(harness):
@@ -115,6 +119,24 @@ def test_a_job_that_leaves_no_record_has_a_failure_reason(harness):
     assert (outcome.scheduler.kind, outcome.scheduler.job_id) == (harness.executor.kind, job.job_id)
     assert outcome.scheduler.state == "FAILED"
     assert str(submission.config_path) in outcome.failure_reason, outcome.failure_reason  # the job's own error
+    assert outcome.refused is None  # failed, but not refused by the run's lock
+
+
+def test_a_job_the_run_lock_refuses_writes_nothing_and_its_outcome_names_the_holder(harness):
+    submission = harness.submission("refused", "completes")
+    run_dir = submission.config.run_dir
+    with RunLock(run_dir, submission.run.run_id) as holder:  # this process trains the run, for the job's eyes
+        before = sorted(path.name for path in run_dir.rglob("*"))
+        job = harness.submit(submission)
+        views, (phases,) = wait_for(harness, [job], "done")
+        assert sorted(path.name for path in run_dir.rglob("*")) == before  # nothing written into the folder
+        assert read_holder(lock_path(run_dir))["token"] == holder.token
+    assert_in_order(phases)
+    outcome = harness.executor.outcome(job, submission.config, views[job.job_id])
+    assert outcome.refused is not None and "is already being trained into this folder by " in outcome.refused
+    assert f"pid {os.getpid()}, " in outcome.refused, outcome.refused
+    assert outcome.scheduler.job_id == job.job_id and outcome.scheduler.state not in (None, "COMPLETED")
+    assert RunRecord.read(run_dir) is None
 
 
 def test_cancel_stops_a_running_job_which_ends_without_a_record(harness):

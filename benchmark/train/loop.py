@@ -79,6 +79,7 @@ from benchmark.train.schedule import make_schedule, scaled_peak
 from benchmark.train.task import TASKS
 from benchmark.train.watchdog import FAILED, Watchdog, attribute, claim_failure, stale_ranks
 from benchmark.util.launcher import launcher_rank, launcher_size
+from benchmark.util.logfile import LogFile
 from benchmark.util.provenance import host_facts, hostname, peak_rss_bytes, scheduler_job
 from benchmark.util.times import iso_seconds, utc_iso
 
@@ -187,12 +188,13 @@ class Begin:
 @contextlib.contextmanager
 def log_to_file(path: Path | None):
     """While in the block, send this package's log lines (INFO and up) to ``path``, appending; the file is
-    closed and detached afterwards. ``None``: no file (the ranks other than 0)."""
+    closed and detached afterwards. ``None``: no file (the ranks other than 0). A file that cannot be written
+    (a full disk) says so once on stderr and takes no further line (:class:`benchmark.util.logfile.LogFile`)."""
     if path is None:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
+    handler = LogFile(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     package = logging.getLogger("benchmark")
     package.addHandler(handler)

@@ -15,7 +15,9 @@ without ``run_stop``. The rules accept such a history when it is consistent and 
 ``success``.
 
 Only rank 0 logs: on the other ranks a :class:`RunLog` is disabled and every method does nothing. As with
-MLPerf's reference implementations, ``mllog``'s shared logger also prints each line on rank 0's stdout.
+MLPerf's reference implementations, ``mllog``'s shared logger also prints each line on rank 0's stdout. The
+file is written through :class:`benchmark.util.logfile.LogFile`: on a full disk it says once on stderr that it
+cannot write the log, and the run goes on without its further lines.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mlperf_logging.mllog import constants
 from mlperf_logging.mllog.constants import ABORTED
 from mlperf_logging.mllog.constants import SUCCESS as SUCCESS  # the run loop reports success with it
 
+from benchmark.util.logfile import LogFile
 from benchmark.util.provenance import cpu_model
 
 log = logging.getLogger(__name__)
@@ -98,7 +101,8 @@ class RunLog:
     def __init__(self, run_dir: str | Path | None, started_at: float):
         """``started_at``: when the worker started, in seconds since the epoch (``init_start``)."""
         self.path = None if run_dir is None else log_path(run_dir)
-        self.started_at, self.handler, self.stopped = started_at, None, False
+        self.started_at, self.stopped = started_at, False
+        self.handler: LogFile | None = None
 
     @property
     def enabled(self) -> bool:
@@ -116,10 +120,10 @@ class RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fresh:
             self.path.write_text("")
-        logger = mllog.get_mllogger().logger
-        before = set(logger.handlers)
-        mllog.config(filename=str(self.path), root_dir=str(Path(str(resources.files("benchmark"))).parent))
-        self.handler = next(h for h in logger.handlers if h not in before)
+        mllog.config(root_dir=str(Path(str(resources.files("benchmark"))).parent))
+        self.handler = LogFile(self.path)  # not mllog.config(filename=...): its plain handler is noisy on a full disk
+        self.handler.setLevel(logging.INFO)
+        mllog.get_mllogger().logger.addHandler(self.handler)
         self._log("start", constants.INIT_START, time_ms=int(self.started_at * 1e3), depth=depth + 1)
 
     def initialized(

@@ -1,1 +1,2 @@
-"""Utilities that train nothing: atomic writes, a lock that names its holder, the allocator, provenance."""
+"""Utilities that train nothing: atomic writes, a lock that names its holder, log files on a full disk, the
+allocator, provenance."""

@@ -25,15 +25,19 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the settings (``SettingsError``, ``AllocatorError``: exit status 2), preload the allocator
-    (which may run this command again), then train. A run that fails is recorded as failed by rank 0
+    (which may run this command again), check that the run's data can be read and its folder written
+    (:func:`slurm.preflight.check_run`: ``PreflightError``, exit status 2, before TensorFlow starts), then
+    train. A run that fails is recorded as failed by rank 0
     (:func:`benchmark.train.loop.run_training`); its traceback goes to stderr and the exit status is 1. A run
     whose folder another process holds (``RunLocked``, :mod:`benchmark.train.run_lock`) writes nothing and
     exits with status 2, the holder named in one line on stderr."""
     from benchmark.config import config_from_args
     from benchmark.util.allocator import ensure_allocator
+    from slurm.preflight import check_run
 
     config = config_from_args(args)
     ensure_allocator(config.run.allocator, sys.orig_argv)  # may run this command again, preloaded
+    check_run(config)
     from benchmark.train.loop import run_training  # TensorFlow starts here, after the allocator is in place
     from benchmark.train.run_lock import RunLockError
 

@@ -19,6 +19,7 @@ from benchmark.config import TrainConfig
 from benchmark.errors import McnnBenchError
 from benchmark.record import Scheduler
 from benchmark.schema import Line, Model
+from benchmark.train.run_lock import RunLocked
 
 #: Lines of a job's log quoted in a failed run's reason.
 TAIL_LINES = 12
@@ -123,10 +124,12 @@ class JobView:
 class Outcome:
     """How an ended job went, as its executor saw it: the record's ``scheduler`` section (its ``kind`` is the
     executor's, its ``job_id`` the job's), and the reason to record when the trainer left no record of its
-    own."""
+    own. ``refused``: when the run's lock refused the job (:func:`lock_refusal`: another process held the run's
+    folder, so the job wrote nothing there), the refusal's message, which names that process; else None."""
 
     scheduler: Scheduler
     failure_reason: str
+    refused: str | None = None
 
 
 #: The settings model of an executor (its ``Settings``).
@@ -269,6 +272,18 @@ def submitit_error(job) -> str | None:
         return None
     parts = str(error).split(f"\n{SUBMITIT_RULE}\n")  # the message, the job's traceback, where the logs are
     return raised(parts[1] if len(parts) == 3 else str(error)) or type(error).__name__
+
+
+#: How a job's error (:func:`raised`) begins when the run's lock refused the job: the refusal's class, as a
+#: traceback names it.
+REFUSAL = f"{RunLocked.__module__}.{RunLocked.__qualname__}: "
+
+
+def lock_refusal(error: str | None) -> str | None:
+    """The message of the run lock's refusal when a job's ``error`` (:func:`submitit_error`) is one
+    (:class:`benchmark.train.run_lock.RunLocked`: another process held the run's folder, named in the message);
+    None for any other error, or none."""
+    return error.removeprefix(REFUSAL) if error is not None and error.startswith(REFUSAL) else None
 
 
 def log_tail(path: Path, lines_of: re.Pattern | None = None) -> str:

@@ -34,7 +34,18 @@ from benchmark.util.atomic import write_atomic
 from benchmark.util.provenance import hostname
 from slurm.interrupt import sigint_handler
 
-from .base import Executor, ExecutorError, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
+from .base import (
+    Executor,
+    ExecutorError,
+    ExecutorSettings,
+    Job,
+    JobView,
+    Outcome,
+    Run,
+    lock_refusal,
+    log_tail,
+    submitit_error,
+)
 
 if TYPE_CHECKING:
     import submitit
@@ -244,8 +255,8 @@ class LocalExecutor(Executor[LocalSettings]):
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
         """The job's end (COMPLETED; FAILED, with its error; KILLED: it ended without a result), on this host,
-        timed by :func:`_elapsed`; and, for a run without a record, the job's error or the end of its
-        launcher log."""
+        timed by :func:`_elapsed`; for a run without a record, the job's error or the end of its launcher log;
+        and whether the run's lock refused its launcher (:func:`run_workers` raised ``RunLocked``)."""
         from submitit.local.local import LocalJob
 
         submitted = self._jobs.get(job.job_id)
@@ -266,7 +277,7 @@ class LocalExecutor(Executor[LocalSettings]):
         reason = error or (
             f"local job {job.job_id} ended without a record (interrupted?); end of {log}:\n{log_tail(log)}"
         )
-        return Outcome(scheduler, reason)
+        return Outcome(scheduler, reason, lock_refusal(error))
 
 
 def _elapsed(job: Job, outputs: list[Path]) -> float | None:

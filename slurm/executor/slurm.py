@@ -29,7 +29,7 @@ from benchmark.schema import Line, one_line
 from benchmark.util.atomic import write_atomic
 from slurm import cluster
 
-from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, log_tail, submitit_error
+from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, lock_refusal, log_tail, submitit_error
 
 #: srun flags every run needs: PMIx for Open MPI (pmi2 does not work with Debian's Open MPI 4.1), and
 #: ending the whole job when one worker fails instead of leaving the others blocked in an allreduce.
@@ -321,8 +321,9 @@ class SlurmExecutor(Executor[SlurmSettings]):
         cluster.cancel(job.job_id)
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
-        """sacct's view of the ended job for the record, and why it failed if it left no record: its SLURM
-        state, and its error or the end of its log."""
+        """sacct's view of the ended job for the record; why it failed if it left no record: its SLURM state,
+        and its error or the end of its log; and whether the run's lock refused it (its rank 0 raised
+        ``RunLocked``, as every task then does: :class:`TrainTask`)."""
         import submitit
 
         info = view.accounting
@@ -353,4 +354,4 @@ class SlurmExecutor(Executor[SlurmSettings]):
             reason = f"{reason}: {error}"
         elif tail:
             reason = f"{reason}; end of {submitted.paths.stderr}:\n{tail}"
-        return Outcome(scheduler, reason)
+        return Outcome(scheduler, reason, lock_refusal(error))

@@ -3,12 +3,15 @@ scripted fates (pending with a reason, running, completed with a record, failed 
 stuck, running until cancelled, vanished) and outlives the driver's executor instances, as a real
 scheduler does; :meth:`FakeScheduler.executor` is the :class:`slurm.executor.Executor` class to register
 as ``executor.kind = "fake"``. Every poll moves each job asked about one phase on, so a test runs in
-milliseconds what takes a real executor minutes."""
+milliseconds what takes a real executor minutes. A job's trainer writes its record under the run's real lock
+(:class:`benchmark.train.run_lock.RunLock`), as the real trainer does: while another holds the lock, the job is
+refused, writes nothing, and its error is the refusal, as submitit reports a job's error."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +19,10 @@ from typing import Literal
 
 from benchmark.config import TrainConfig
 from benchmark.record import Failure, RunRecord, Scheduler
+from benchmark.train.run_lock import RunLock, RunLocked
 from benchmark.util.atomic import write_atomic
 from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Outcome, Run
-from slurm.executor.base import ExecutorSettings
+from slurm.executor.base import ExecutorSettings, lock_refusal, raised
 
 KIND = "fake"
 NODE = "fake-node1"
@@ -62,7 +66,8 @@ FATES = {
 
 @dataclass
 class FakeJob:
-    """A submitted job: its run, config, fate, the polls it has seen, and whether it was cancelled."""
+    """A submitted job: its run, config, fate, the polls it has seen, whether it was cancelled, and the error
+    it ended with (the run's lock refused it)."""
 
     job_id: str
     run_id: str
@@ -72,6 +77,7 @@ class FakeJob:
     polls: int = 0
     cancelled: bool = False
     ended: bool = False
+    error: str | None = None
 
     @property
     def phase(self) -> str:
@@ -154,12 +160,19 @@ class FakeScheduler:
         return {job_id: self.jobs[job_id] for job_id in job_ids}
 
     def _end(self, job: FakeJob) -> None:
-        """What the job's trainer leaves as it ends: its fate's record, if any."""
+        """What the job's trainer leaves as it ends: its fate's record, if any, written under the run's lock;
+        refused the lock, nothing, and the refusal as the job's error (the last line of its traceback)."""
         config = TrainConfig.from_json(job.config_path)
-        if job.fate.record == "failed":
-            RunRecord.failed(config, Failure(reason=job.fate.reason)).write(config.run_dir)
-        elif job.fate.record == "completed":
-            completed_record(config).write(config.run_dir)
+        if job.fate.record is None:
+            return
+        try:
+            with RunLock(config.run_dir, config.run.run_id):
+                if job.fate.record == "failed":
+                    RunRecord.failed(config, Failure(reason=job.fate.reason)).write(config.run_dir)
+                else:
+                    completed_record(config).write(config.run_dir)
+        except RunLocked:
+            job.error = raised(traceback.format_exc())
 
     def executor(self, foreground: bool = False) -> type[Executor]:
         """The executor class of this scheduler (``foreground``: the driver runs one run at a time)."""
@@ -234,7 +247,8 @@ class FakeExecutor(Executor):
         self.scheduler.jobs[job.job_id].cancelled = True
 
     def outcome(self, job: Job, config: TrainConfig, view: JobView) -> Outcome:
-        """The fate's end, or CANCELLED; a vanished job is known by its id alone."""
+        """The fate's end, or CANCELLED, or FAILED with its error (refused by the run's lock); a vanished job
+        is known by its id alone."""
         fake = self.scheduler.jobs[job.job_id]
         if fake.fate.vanishes:
             scheduler = Scheduler(kind=self.kind, job_id=job.job_id)
@@ -244,10 +258,13 @@ class FakeExecutor(Executor):
                 job_id=job.job_id,
                 node_list=NODE,
                 elapsed_seconds=float(fake.polls),
-                state="CANCELLED" if fake.cancelled else fake.fate.state,
+                state="CANCELLED" if fake.cancelled else "FAILED" if fake.error else fake.fate.state,
             )
-        reason = f"fake job {job.job_id} was cancelled" if fake.cancelled else fake.fate.reason
-        return Outcome(scheduler, reason.format(job_id=job.job_id, config=fake.config_path))
+        if fake.cancelled:
+            reason = f"fake job {job.job_id} was cancelled"
+        else:
+            reason = fake.error or fake.fate.reason.format(job_id=job.job_id, config=fake.config_path)
+        return Outcome(scheduler, reason, lock_refusal(fake.error))
 
     def write_dry_run(self, run: Run, config_path: Path) -> Path:
         """A one-line script naming the config."""

@@ -1,7 +1,8 @@
 """Errors that name the file and the cause: a results or sweep folder that cannot be written, a full disk at
 the lock, data that cannot be read, a checkpoint or record on a full disk, records that cannot be read by
-``accept`` and ``analyze``, and the checks a sweep passes before it submits (slurm.preflight). Each is one
-line naming the path and the operating system's cause, exit status 2 from the command line, no traceback.
+``accept`` and ``analyze``, and the checks a sweep passes before it submits and ``mcnn-bench train`` before it
+trains (slurm.preflight). Each is one line naming the path and the operating system's cause, exit status 2
+from the command line, no traceback.
 
 Root is not stopped by a chmod: permission cases run in a process without the capabilities that override
 permissions (the ``unprivileged`` fixture); full and read-only disks are small tmpfs mounts (``tiny_fs``).
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +249,43 @@ def test_6_a_read_only_disk_names_the_file(tiny_fs):
         write_atomic(folder / "x.json", "{}")
 
 
+# --- 6: the run's log files on a full disk say once which file and why, and the run goes on ---------------
+
+
+def test_6_the_run_logs_on_a_full_disk_say_once_which_file_and_why_and_raise_nothing(tiny_fs, capsys):
+    from benchmark.train.loop import log_to_file
+    from benchmark.train.mllog import SUCCESS, RunLog
+
+    folder = tiny_fs.mount("run")
+    log, run_log = logging.getLogger("benchmark.train.loop"), RunLog(folder, time.time())
+    with log_to_file(folder / "train.log"):
+        run_log.open(fresh=True)
+        log.info("before the disk is full")
+        tiny_fs.fill(folder)
+        for epoch in range(1, 101):  # more than the last page of either file holds
+            log.info("epoch %d: %s", epoch, "x" * 100)
+            run_log.epoch_start(epoch)
+        run_log.stop(SUCCESS)  # the run goes on to its end: nothing raised, the files closed
+    lost = "[Errno 28] No space left on device; its further lines are dropped"
+    assert sorted(capsys.readouterr().err.splitlines()) == [
+        f"mllog.log: cannot write {folder / 'mllog.log'}: {lost}",
+        f"train.log: cannot write {folder / 'train.log'}: {lost}",
+    ]
+    assert "before the disk is full" in (folder / "train.log").read_text().splitlines()[0]
+    assert '"key": "init_start"' in (folder / "mllog.log").read_text().splitlines()[0]
+
+
+def test_6_a_log_line_that_cannot_be_formatted_is_reported_as_logging_does_and_the_file_stays_open(tmp_path, capsys):
+    from benchmark.util.logfile import LogFile
+
+    handler = LogFile(tmp_path / "train.log")
+    handler.handle(logging.makeLogRecord({"msg": "epoch %d", "args": ("one",)}))
+    assert "--- Logging error ---" in capsys.readouterr().err and not handler.dropped
+    handler.handle(logging.makeLogRecord({"msg": "epoch %d", "args": (1,)}))
+    handler.close()
+    assert (tmp_path / "train.log").read_text() == "epoch 1\n"
+
+
 # --- 7: `accept` says why a figure is MISSING ----------------------------------------------------------
 
 
@@ -403,6 +443,48 @@ def test_preflight_data_that_cannot_be_read(tmp_path, cells):
     (cells / "images.npz").write_bytes(b"cut")
     with pytest.raises(PreflightError, match=f"data folder {cells} cannot be read: {cells / 'images.npz'}: truncated"):
         preflight(spec, tmp_path / "results")
+
+
+# --- the same checks before `mcnn-bench train` started on its own trains -------------------------------
+
+
+def truncate_array_file(cells: Path) -> str:
+    data = (cells / "images.npz").read_bytes()
+    (cells / "images.npz").write_bytes(data[: len(data) // 2])
+    return f"{cells / 'images.npz'}: truncated or corrupt array file (BadZipFile: "
+
+
+def make_unreadable(cells: Path) -> str:
+    cells.chmod(0)
+    return f"cannot look into the data folder {cells} (Permission denied)"
+
+
+@pytest.mark.parametrize("damage", [truncate_array_file, make_unreadable])
+def test_train_refuses_data_it_cannot_read_in_one_line_before_any_worker_trains(tmp_path, cells, unprivileged, damage):
+    results = tmp_path / "results"
+    cause = damage(cells)
+    try:
+        done = unprivileged(
+            [
+                *("-m", "mcnn_bench", "train", "--data", "bbbc021-cells", "--data-dir", str(cells)),
+                *("--image-size", "64", "64", "--epochs", "1", "--results-dir", str(results), "--sweep", "s"),
+            ]
+        )
+    finally:
+        cells.chmod(0o755)
+    line = one_error_line(done.stderr, "train")
+    assert done.returncode == 2
+    assert line.startswith(f"mcnn-bench train: error: data folder {cells} cannot be read: {cause}"), line
+    assert os.listdir(results) == []  # no run folder, lock, log or record: nothing started
+
+
+def test_train_refuses_a_read_only_results_folder_naming_it(tiny_fs, capsys):
+    results = tiny_fs.mount("results")
+    tiny_fs.read_only(results)
+    args = ["--data", "synthetic", "--image-size", "64", "64", "--epochs", "1", "--steps-per-epoch", "2"]
+    assert main(["train", *args, "--results-dir", str(results), "--sweep", "s"]) == 2
+    line = one_error_line(capsys.readouterr().err, "train")
+    assert line.startswith(f"mcnn-bench train: error: results folder {results} is not writable (Read-only file system)")
 
 
 def test_5_an_official_layout_is_checked_from_its_tables_and_first_field(tmp_path):

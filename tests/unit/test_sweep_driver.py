@@ -1,7 +1,7 @@
 """The sweep driver's logic (slurm/sweep.py) over the fake executor (fake_executor.py), in milliseconds: every
 run ends with a record, stale runs, a sweep resumed when partly done, Ctrl-C (during a poll and during a
-submission), runs stuck pending, a scheduler that cannot be asked, runs refused before submission. The real
-executors keep their own tests (tests/integration/)."""
+submission), runs stuck pending, a scheduler that cannot be asked, runs refused before submission, jobs that
+the run's real lock refuses. The real executors keep their own tests (tests/integration/)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from fake_executor import NODE, FakeScheduler
+from fake_executor import NODE, FakeScheduler, completed_record
 
+from benchmark.config import TrainConfig
 from benchmark.errors import McnnBenchError
 from benchmark.record import RunRecord, Scheduler
+from benchmark.train.run_lock import RunLock
 from slurm import sweep
 from slurm.executor import ExecutorError
 from slurm.spec import SweepSpec, load_spec
@@ -96,6 +98,44 @@ def test_a_job_that_vanished_is_a_failed_run_with_the_reason(scheduler, tmp_path
     job_id = scheduler.submissions(W1)[0].job_id
     assert status.state == "failed" and status.reason == f"fake job {job_id} vanished: the scheduler no longer knows it"
     assert record(tmp_path / "results", W1).scheduler == Scheduler(kind="fake", job_id=job_id)
+
+
+def test_a_job_the_run_lock_refuses_leaves_the_holders_files_and_the_state_says_why(scheduler, tmp_path):
+    spec, results = write_spec(tmp_path, (1, 2)), tmp_path / "results"
+    # another process holds both runs' folders (this one, through the real lock): it still trains W1, and it
+    # completes W2 while the driver's job for W2 is refused (its record written once the job was submitted)
+    holders = {run_id: RunLock(results / "fake" / run_id, run_id) for run_id in (W1, W2)}
+    for lock in holders.values():
+        lock.acquire()
+
+    def holder_completes(run_id: str) -> None:
+        if run_id == W2:
+            completed_record(TrainConfig.from_json(results / "fake" / W2 / "config.json")).write(results / "fake" / W2)
+
+    scheduler.on_submit = holder_completes
+    try:
+        statuses = run_sweep(spec, results, out=io.StringIO())
+        w1_job, w2_job = (scheduler.submissions(run_id)[0] for run_id in (W1, W2))
+        assert w1_job.error and w2_job.error  # both were refused (their trainers wrote nothing)
+        # W1: no failed record over the run its holder still trains; the status says why, naming the holder
+        assert record(results, W1) is None
+        assert statuses[0].state == "failed" and statuses[0].reason.startswith(
+            f"fake job {w1_job.job_id} was refused: another process held the run's folder, and keeps its files: "
+        )
+        assert f"pid {os.getpid()}, " in statuses[0].reason and "already being trained" in statuses[0].reason
+        state = SweepState(results / "fake")
+        assert state.finished(W1) and f"pid {os.getpid()}, " in state.refusal(W1)
+        # W2: the holder's completed record is left as it wrote it, without the refused job's scheduler section
+        assert statuses[1].state == "completed" and state.refusal(W2)
+        assert record(results, W2) == completed_record(TrainConfig.from_json(results / "fake" / W2 / "config.json"))
+        # once W1's holder completes, its record is the run's; a sweep run again submits nothing
+        completed_record(TrainConfig.from_json(results / "fake" / W1 / "config.json")).write(results / "fake" / W1)
+    finally:
+        for lock in holders.values():
+            lock.release()
+    assert [status.state for status in sweep_status(results / "fake")] == ["completed", "completed"]
+    run_sweep(spec, results, out=io.StringIO())
+    assert len(scheduler.jobs) == 2
 
 
 def test_pending_runs_show_the_schedulers_reason_and_a_later_sweep_follows_them(scheduler, tmp_path):
