@@ -28,6 +28,7 @@ from benchmark.errors import McnnBenchError
 from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
+from benchmark.train.run_lock import RunLock, RunLocked
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Outcome, Run
 from slurm.executor.base import ExecutorSettings
@@ -233,12 +234,29 @@ def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
     ]
 
 
-def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> None:
-    """Submit ``run``. First the state saves, durably, that it is being submitted, with a token the job will
-    carry; then its old record (and, when it starts ``fresh``, its checkpoints and MLPerf log) go to
-    ``attempts/``, its config is written where its workers read it, the job starts, and the job, fingerprint
-    and settings are saved. A driver that stops anywhere in between leaves the token, by which the next
-    one adopts the job (:func:`adopt`) rather than start a second.
+def _archive(state: SweepState, run_id: str, names: list[str]) -> bool:
+    """Move the run's files ``names`` that exist to ``attempts/`` while holding the run's lock, so that nothing
+    is moved from under a process that trains into the folder; False (nothing moved, a warning logged) when
+    one does (:class:`~benchmark.train.run_lock.RunLocked`)."""
+    run_dir = state.run_dir(run_id)
+    if not any((run_dir / name).exists() for name in names):
+        return True
+    try:
+        with RunLock(run_dir, run_id):
+            state.archive(run_id, *names)
+    except RunLocked as exc:
+        log.warning("run %s: not run again: %s", run_id, exc)
+        return False
+    return True
+
+
+def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> bool:
+    """Submit ``run``; False when it was not, because a process trains into its folder (its old files
+    stay). First the state saves, durably, that it is being submitted, with a token the job will carry;
+    then, under the run's lock, its old record (and, when it starts ``fresh``, its checkpoints and MLPerf
+    log) go to ``attempts/``; its config is written where its workers read it, the job starts, and the job,
+    fingerprint and settings are saved. A driver that stops anywhere in between leaves the token, by which
+    the next one adopts the job (:func:`adopt`) rather than start a second.
 
     Raises:
         SubmissionUnsaved: the job started but the state could not be saved.
@@ -253,7 +271,9 @@ def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> Non
         "local_batch_size": run.config.run.local_batch_size,
     }
     state.note_submitting(run.run_id, executor.kind, token, executor.folder, **extra)
-    state.archive(run.run_id, RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else []))
+    if not _archive(state, run.run_id, [RECORD_NAME, *([CHECKPOINT_DIR, MLLOG_NAME] if fresh else [])]):
+        state.forget_submitting(run.run_id)
+        return False
     with deferred_interrupt():
         job = executor.submit(run, config.write_json(state.config_path(run.run_id)), token)
         try:
@@ -265,6 +285,7 @@ def _submit(state: SweepState, executor: Executor, run: Run, fresh: bool) -> Non
                 f"{token} and follows it. Free the space, then run the sweep again"
             ) from exc
     log.info("run %s: submitted as %s job %s", run.run_id, job.executor, job.job_id)
+    return True
 
 
 def adopt(state: SweepState, executor: Executor, run_ids: list[str]) -> list[str]:
@@ -439,8 +460,8 @@ def _follow(
     while pending or (running and wait):
         while pending and not (executor.foreground and running):
             run, fresh = pending.pop(0)
-            _submit(state, executor, run, fresh)
-            running.append(run.run_id)
+            if _submit(state, executor, run, fresh):
+                running.append(run.run_id)
         if not wait:
             break
         time.sleep(POLL_SECONDS)

@@ -171,6 +171,27 @@ def test_stale_runs_are_refused_then_rerun_with_their_old_records_kept(scheduler
     assert sweep_status(results / "fake")[0].stale == ()
 
 
+def test_a_rerun_moves_nothing_from_under_a_process_that_trains_into_the_run_folder(scheduler, tmp_path, caplog):
+    results = tmp_path / "results"
+    run_sweep(write_spec(tmp_path, epochs=1), results, out=io.StringIO())
+    folder = results / "fake" / W1
+    first = (folder / "record.json").read_text()
+    holder = RunLock(folder, W1)  # a process the driver does not know of trains into the folder
+    holder.acquire()
+    try:
+        (status,) = run_sweep(write_spec(tmp_path, epochs=2), results, rerun_stale=True, out=io.StringIO())
+    finally:
+        holder.release()
+    assert len(scheduler.submissions(W1)) == 1, "no second job while the folder is held"
+    assert (folder / "record.json").read_text() == first and not (folder / "attempts").exists()
+    assert f"run {W1}: not run again: " in caplog.text and "is already being trained into this folder" in caplog.text
+    assert SweepState(results / "fake").submitting(W1) is None
+    # once the holder has let go, the same command runs it again
+    (status,) = run_sweep(write_spec(tmp_path, epochs=2), results, rerun_stale=True, out=io.StringIO())
+    assert status.state == "completed" and len(scheduler.submissions(W1)) == 2
+    assert (folder / "attempts" / "record-1.json").read_text() == first
+
+
 def test_stale_runs_still_running_are_refused_even_with_rerun_stale(scheduler, tmp_path):
     scheduler.script(W1, "runs long")
     results = tmp_path / "results"
