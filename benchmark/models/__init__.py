@@ -7,10 +7,28 @@ into a softmax (single-label) or one sigmoid per class (multi-label, as CheXNet'
 backbones come from ``keras.applications`` with ``weights=None`` (nothing is downloaded), topped with the
 head of Wilson et al. (Dell EMC) and CheXNet (Rajpurkar et al. 2017, sec. 3.1): DenseNet-121's globally
 average-pooled features, or VGG-16's flattened features, then one dense layer.
+
+Each model is built once per engine, from the same definitions, with the same sizes and initialisation: for the
+TensorFlow + Horovod engine in Keras (:meth:`ModelKind.create`), for the PyTorch DistributedDataParallel engine in
+``torch.nn`` (:meth:`ModelKind.create_torch`, :mod:`benchmark.models.torch_models`):
+
+* ``mcnn``: both walk the one plan, :func:`benchmark.models.mcnn.mcnn_plan`;
+* ``densenet121``: ``keras.applications.DenseNet121``; ``torchvision.models.densenet121``;
+* ``vgg16``: ``keras.applications.VGG16``; ``torchvision.models.vgg16``'s features.
+
+The PyTorch engine takes the backbones from torchvision rather than from Keras on its PyTorch backend: torchvision
+is well kept and its backbones are the ones PyTorch users train; they are native ``torch.nn`` modules, which
+DistributedDataParallel wraps directly (its hooks on the parameters' gradients, no Keras layer or variable in
+between), and their convolutions run channels-last through oneDNN on the CPU and cuDNN on the GPU. The tests
+(``tests/unit/test_torch_models.py``) hold the two builds of each model to the same parameter count and layer
+shapes, and M-CNN's to the same outputs.
+
+This module imports neither TensorFlow nor torch: each builder imports its framework when it is called.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +84,10 @@ class ModelKind:
         build: ``(height, width, channels, classes) -> keras.Model`` from ``(N, height, width, channels)``
             float32 images to ``(N, classes)`` logits, freshly initialised (Keras' defaults, seeded by
             ``keras.utils.set_random_seed``).
+        build_torch: ``"module:function"`` of the PyTorch builder, ``(height, width, channels, classes) ->
+            torch.nn.Module`` from ``(N, channels, height, width)`` float32 images to ``(N, classes)`` logits,
+            initialised as Keras initialises :attr:`build`'s model (seeded by ``torch.manual_seed``); a name, so
+            that this module imports torch only when :meth:`create_torch` builds a model.
         analytic: ``(height, width, channels, classes) ->`` :class:`~benchmark.models.analytic.ModelFigures`,
             the model's parameters, FLOPs, activations and gradient shapes computed without TensorFlow; None
             for a model without an analytic model (only M-CNN has one).
@@ -75,6 +97,7 @@ class ModelKind:
     description: str
     check_size: Callable[[int, int], None]
     build: Callable
+    build_torch: str
     analytic: Callable[[int, int, int, int], ModelFigures] | None = None
 
     def create(self, height: int, width: int, channels: int, classes: int, init_weights: str | Path | None = None):
@@ -92,6 +115,25 @@ class ModelKind:
         if init_weights is not None:
             load_weights(model, Path(init_weights))
         return model
+
+    def create_torch(
+        self, height: int, width: int, channels: int, classes: int, init_weights: str | Path | None = None
+    ):
+        """The PyTorch model (:attr:`build_torch`, on the CPU) for ``(N, channels, height, width)`` float32 inputs
+        and ``(N, classes)`` logits; imports torch.
+
+        Raises:
+            ValueError: the input size does not suit the model (:attr:`check_size`), or ``init_weights`` is
+                given: it is a Keras weights file, which the PyTorch models do not load.
+        """
+        self.check_size(height, width)
+        if init_weights is not None:
+            raise ValueError(
+                f"model.init_weights: {init_weights} is a Keras weights file, which the PyTorch model of "
+                f"{self.name} cannot load; leave model.init_weights unset for this engine"
+            )
+        module, function = self.build_torch.split(":")
+        return getattr(importlib.import_module(module), function)(height, width, channels, classes)
 
     def gradient_shapes(self, height: int, width: int, channels: int, classes: int) -> tuple[tuple[int, ...], ...]:
         """One shape per trainable variable (so per gradient the step allreduces), in the order of the Keras
@@ -145,6 +187,9 @@ def load_weights(model, path: Path) -> None:
         ) from exc
 
 
+#: The module of the PyTorch builders (:attr:`ModelKind.build_torch`).
+_TORCH_MODELS = "benchmark.models.torch_models"
+
 #: Every model, by ``model.name``. The first is the default.
 MODELS: dict[str, ModelKind] = {
     kind.name: kind
@@ -154,6 +199,7 @@ MODELS: dict[str, ModelKind] = {
             "M-CNN (Godinez et al. 2017), as Datta et al. 2019 train it",
             check_input_size,
             lambda h, w, c, k: build_mcnn(h, w, c, k),
+            f"{_TORCH_MODELS}:build_mcnn",
             model_figures,
         ),
         ModelKind(
@@ -162,12 +208,14 @@ MODELS: dict[str, ModelKind] = {
             "head, one output per class",
             check_backbone_size,
             _backbone_model("DenseNet121", flatten=False),
+            f"{_TORCH_MODELS}:build_densenet121",
         ),
         ModelKind(
             "vgg16",
             "VGG-16 (Simonyan & Zisserman 2015), from keras.applications with a new head, one output per class",
             check_backbone_size,
             _backbone_model("VGG16", flatten=True),
+            f"{_TORCH_MODELS}:build_vgg16",
         ),
     )
 }

@@ -7,8 +7,8 @@ The pathways are concatenated (208 channels), then a 1x1 convolution to 1024 cha
 a 512-unit dense layer and the logits.
 
 The architecture is written down once, as a pure-Python plan (:func:`mcnn_plan`): :func:`build_mcnn`
-builds the Keras model by walking it, and :mod:`benchmark.models.analytic` walks the same plan to size the model
-without TensorFlow.
+builds the Keras model by walking it, :mod:`benchmark.models.torch_models` the PyTorch model, and
+:mod:`benchmark.models.analytic` walks the same plan to size the model without TensorFlow.
 """
 
 from __future__ import annotations
