@@ -71,6 +71,18 @@ def trip_bound(median_step: float | None, floor: float, multiple: float, start: 
     return max(floor, multiple * median_step)
 
 
+#: Seconds a collective waits beyond the watchdog's start bound before the collective library gives up.
+COLLECTIVE_MARGIN_SECONDS = 60.0
+
+
+def collective_timeout(run: RunSettings) -> float:
+    """Seconds an engine lets a collective wait for the other workers (Gloo's timeout): the watchdog's start
+    bound (``run.watchdog_start_seconds``) plus :data:`COLLECTIVE_MARGIN_SECONDS`, and never less than Gloo's own
+    default of 30 s, so that the watchdog, which names the rank that stopped answering and lets a run that
+    recovers from a pause go on, decides before the collective library does."""
+    return max(30.0, run.watchdog_start_seconds + COLLECTIVE_MARGIN_SECONDS)
+
+
 def stall_threshold(median_step: float | None, floor: float, multiple: float) -> float | None:
     """The step gap above which a step is a stall: max(``floor``, ``multiple`` x ``median_step``); None before
     any step was measured (no stall can be told from a slow start)."""

@@ -49,10 +49,12 @@ from benchmark.config import TrainConfig
 from benchmark.engines.base import Engine, NamedArrays, StepResult
 from benchmark.errors import McnnBenchError
 from benchmark.models import MODELS
+from benchmark.models.torch_models import parameter_count
 from benchmark.record import EngineInfo, KernelPeaks, Threads
 from benchmark.train.checkpoint import check_shapes
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
+from benchmark.train.watchdog import collective_timeout
 from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
 
 #: Prefixes of the environment variables of OpenMP, Intel's OpenMP runtime, MKL and oneDNN that a worker's
@@ -61,9 +63,6 @@ THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_")
 #: The rendezvous port under srun is this plus (job id x 16 + step id) modulo :data:`PORT_SPAN`, unless
 #: ``MASTER_PORT`` is set: distinct for the jobs and steps that share a node.
 PORT_BASE, PORT_SPAN = 20000, 20000
-#: How long a collective may wait for the other workers before it fails; the stall watchdog
-#: (:mod:`benchmark.train.watchdog`) ends a stopped run well before.
-COLLECTIVE_TIMEOUT = timedelta(minutes=30)
 
 #: The ``torch.optim`` optimizer of each optimizer of :data:`benchmark.train.optimizers.OPTIMIZERS`, built from
 #: the parameters, the training settings and the first learning rate with the registry's constants.
@@ -164,14 +163,16 @@ class DdpEngine(Engine):
 
     @classmethod
     def start(cls, config: TrainConfig) -> DdpEngine:
-        """``dist.init_process_group`` over Gloo with the launcher's topology (:func:`launch_topology`); a lone
-        worker without a launcher joins a group of its own."""
+        """``dist.init_process_group`` over Gloo with the launcher's topology (:func:`launch_topology`), its
+        collectives' timeout :func:`~benchmark.train.watchdog.collective_timeout`; a lone worker without a
+        launcher joins a group of its own."""
         topology = launch_topology()
+        timeout = timedelta(seconds=collective_timeout(config.run))
         if topology is None:
-            dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1, timeout=COLLECTIVE_TIMEOUT)
+            dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1, timeout=timeout)
             return cls(0, 1, 0, 1, 1)
         rank, size = topology[:2]
-        dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=size, timeout=COLLECTIVE_TIMEOUT)
+        dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=size, timeout=timeout)
         return cls(*topology)
 
     def info(self) -> EngineInfo:
@@ -419,4 +420,4 @@ class DdpEngine(Engine):
         return digest.hexdigest()
 
     def parameter_count(self) -> int:
-        return sum(t.numel() for _, t in self._model_named())
+        return parameter_count(self.model)

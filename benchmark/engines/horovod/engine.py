@@ -10,6 +10,7 @@ the ``tf.data`` input pipeline of :mod:`benchmark.data.pipeline`.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from typing import Any
 
@@ -22,6 +23,7 @@ from benchmark.record import EngineInfo, KernelPeaks, Threads
 from benchmark.train.checkpoint import check_shapes
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
+from benchmark.train.watchdog import collective_timeout
 from benchmark.util.launcher import launcher_size
 from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
 
@@ -153,10 +155,14 @@ class HorovodEngine(Engine):
 
     @classmethod
     def start(cls, config: TrainConfig) -> HorovodEngine:
-        """``hvd.init()`` after :func:`set_horovod_cycle`."""
+        """``hvd.init()`` after :func:`set_horovod_cycle` and, unless set, Gloo's timeout
+        (``HOROVOD_GLOO_TIMEOUT_SECONDS``, 30 s by default) set to
+        :func:`~benchmark.train.watchdog.collective_timeout`, so that a rank paused for longer than 30 s does
+        not end a local run before the stall watchdog decides."""
         import horovod.tensorflow as hvd
 
         set_horovod_cycle()
+        os.environ.setdefault("HOROVOD_GLOO_TIMEOUT_SECONDS", str(math.ceil(collective_timeout(config.run))))
         hvd.init()
         return cls(hvd)
 
