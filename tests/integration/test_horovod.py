@@ -1,97 +1,15 @@
 """Real distributed training: two Horovod worker processes started by horovodrun (Gloo) on real cells,
 including runs stopped by a signal or killed and then resumed from their checkpoints."""
 
-import json
-import os
 import signal
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
+from distributed_runs import RESUMABLE, assert_resumed_like, launch, make_config, start_and_signal, train
 
-from benchmark.config import TrainConfig
 from benchmark.engines.horovod.engine import WORKERS_CYCLE_MS
 from benchmark.train.checkpoint import checkpoint_dir, latest_checkpoint
-from slurm.executor.local import launch_command
 
 pytestmark = pytest.mark.horovod
-
-#: The settings of these runs: 64x64 crops, 3 steps of 8 images per worker and epoch, 2 workers on 1 node.
-SETTINGS = dict(
-    source="bbbc021-cells",
-    image_size=(64, 64),
-    local_batch_size=8,
-    epochs=2,
-    steps_per_epoch=3,
-    warmup_steps=1,
-    base_lr=0.01,
-    target_top1=0.5,
-    nodes=1,
-    workers_per_node=2,
-    intra_op_threads=1,
-    sweep="hvd",
-)
-#: The resumable runs train longer, so that a signal sent after the first checkpoint lands mid-run.
-RESUMABLE = dict(epochs=5)
-#: A worker as the SLURM side runs it: SIGUSR2 asks the trainer to stop (installed before anything else);
-#: it notes its pid and, when stopped, that it was, and exits with 75 (EX_TEMPFAIL).
-LAUNCHER = """
-import os, signal, sys
-from pathlib import Path
-from benchmark.train.loop import TrainingInterrupted, request_stop, run_training
-from benchmark.util.launcher import launcher_rank
-signal.signal(signal.SIGUSR2, lambda *_: request_stop())
-marks = Path(sys.argv[2])
-(marks / f"pid.{launcher_rank()}").write_text(str(os.getpid()))
-from benchmark.config import TrainConfig
-try:
-    run_training(TrainConfig.from_json(sys.argv[1]))
-except TrainingInterrupted:
-    (marks / f"interrupted.{launcher_rank()}").touch()
-    sys.exit(75)
-"""
-
-
-def make_config(tmp_path, cells_dir, run_id, **settings) -> TrainConfig:
-    return TrainConfig.from_flat(
-        **{**SETTINGS, "dir": str(cells_dir), "results_dir": str(tmp_path), "run_id": run_id, **settings}
-    )
-
-
-def launch(config: TrainConfig, tmp_path):
-    """Run ``config``'s two workers to the end; returns horovodrun's outcome and the record (None if none)."""
-    path = config.write_json(tmp_path / f"{config.run.run_id}.json")
-    done = subprocess.run(launch_command(path, 2), capture_output=True, text=True, timeout=600)
-    record = config.run_dir / "record.json"
-    return done, json.loads(record.read_text()) if record.exists() else None
-
-
-def train(tmp_path, cells_dir, run_id, **settings):
-    return launch(make_config(tmp_path, cells_dir, run_id, **settings), tmp_path)
-
-
-def start_and_signal(config: TrainConfig, tmp_path, sig: int, rank: int) -> tuple[int, Path]:
-    """Start ``config``'s two workers under :data:`LAUNCHER`, wait until the run's first checkpoint is
-    written (training is under way), send ``sig`` to worker ``rank`` only, and wait for the launcher to
-    end. Returns its exit status and the folder of the workers' marks."""
-    script, marks = tmp_path / "launcher.py", tmp_path / f"marks-{config.run.run_id}"
-    script.write_text(LAUNCHER)
-    marks.mkdir()
-    path = config.write_json(tmp_path / f"{config.run.run_id}.json")
-    command = launch_command(path, 2)
-    command[command.index("-m") :] = [str(script), str(path), str(marks)]
-    folder, deadline = checkpoint_dir(config.run_dir), time.monotonic() + 300
-    with (
-        open(tmp_path / f"{config.run.run_id}.out", "wb") as out,
-        subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT) as launcher,
-    ):
-        while not list(folder.glob("ckpt-*.json")):
-            assert launcher.poll() is None, (tmp_path / f"{config.run.run_id}.out").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
-            time.sleep(0.02)
-        os.kill(int((marks / f"pid.{rank}").read_text()), sig)
-        return launcher.wait(timeout=300), marks
 
 
 @pytest.fixture(scope="module")
@@ -181,45 +99,6 @@ def uninterrupted(tmp_path_factory, shared_data):
     done, record = launch(config, tmp)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return record, config.run_dir
-
-
-def assert_resumed_like(record: dict, uninterrupted: dict, reason: str) -> dict:
-    """``record`` is of the same run as ``uninterrupted``, resumed once from a ``reason`` checkpoint, and ends
-    as it did; returns the resume event."""
-    assert record["status"] == "completed" and record["fingerprint"] == uninterrupted["fingerprint"]
-    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5]
-    # CPU training with one thread per worker is bit-identical, resumed or not
-    assert set(record["model"]["final_weights_sha256_per_rank"]) == set(
-        uninterrupted["model"]["final_weights_sha256_per_rank"]
-    )
-    assert record["model"]["initial_weights_sha256"] == uninterrupted["model"]["initial_weights_sha256"]
-    assert [e["train_loss"] for e in record["epochs"]] == [e["train_loss"] for e in uninterrupted["epochs"]]
-    assert [e["val_top1"] for e in record["epochs"]] == [e["val_top1"] for e in uninterrupted["epochs"]]
-    elapsed = [e["elapsed_seconds"] for e in record["epochs"]]
-    assert elapsed == sorted(elapsed) and elapsed[0] > 0
-    resumes = record["resumes"]
-    assert resumes["count"] == 1 and len(resumes["events"]) == 1
-    event = resumes["events"][0]
-    assert event["reason"] == reason and event["fell_back"] == bool(event["skipped"])
-    assert event["lost_seconds"] > 0 and resumes["wall_seconds_lost"] == pytest.approx(event["lost_seconds"])
-    assert event["global_step"] == 3 * event["epoch"] + event["step"]
-    provenance = record["provenance"]
-    assert provenance["started_at"] < event["written_at"] < event["resumed_at"] < provenance["finished_at"]
-    # 5 epochs x 3 steps, less the first warm-up step of each of the 2 segments
-    throughput = record["throughput"]
-    assert throughput["segments"] == 2 and throughput["timed_steps"] == 15 - 2
-    assert throughput["images"] == 2 * 13 * 8
-    # the time between the checkpoint and the resumed segment is not training time
-    assert elapsed[-1] < (
-        _seconds(provenance["finished_at"]) - _seconds(provenance["started_at"]) - event["lost_seconds"]
-    )
-    return event
-
-
-def _seconds(iso: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def test_a_stopped_run_resumes_where_it_stopped_and_ends_as_if_never_stopped(
