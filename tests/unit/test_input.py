@@ -55,7 +55,8 @@ def test_parallel_reading_yields_the_serial_batches_in_order(layout, variant):
 
 
 def test_batches_are_the_normalised_fields_padded_to_the_input(layout):
-    from benchmark.data.pipeline import channel_stats, make_pipelines, open_copies, split_copies
+    from benchmark.data.pipeline import make_pipelines
+    from benchmark.data.plan import channel_stats, open_copies, split_copies
 
     config = config_of(layout)
     images = open_fields(layout)

@@ -213,7 +213,7 @@ class DdpEngine(Engine):
         torch.manual_seed(config.training.seed)
         self.task, self.weight_decay, self.loss_of = task, config.training.weight_decay, LOSSES[task.name]
         self.compute_dtype = PRECISION_POLICIES[config.training.precision]
-        self.pipes = make_torch_pipelines(config, self.rank, self.size)
+        self.pipes = make_torch_pipelines(config, self.rank, self.size, channels_last=True)
         self.steps_per_epoch, self.train_images = self.pipes.steps_per_epoch, self.pipes.train_images
         self.val_images, self.val_fields = self.pipes.val_images, self.pipes.val_fields
         self.has_validation = self.pipes.validation is not None
@@ -249,7 +249,7 @@ class DdpEngine(Engine):
                     state.setdefault("acc_delta", torch.zeros_like(p))
 
     def train_batches(self, epoch: int, skip: int) -> Iterable[tuple[Any, Any]]:
-        return self.pipes.train(epoch, skip)
+        return self.pipes.train(epoch).skip(skip)
 
     def batch_images(self, y: Any) -> int:
         return int(y.shape[0])
