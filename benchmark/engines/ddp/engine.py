@@ -262,9 +262,7 @@ class DdpEngine(Engine):
         if self._momentum and self._rate != 0.0:
             buffers = [self.optimizer.state[p]["momentum_buffer"] for p in self.params]
             torch._foreach_mul_(buffers, self._rate / rate)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-        self._rate = rate
+        self._set_rate(rate)
 
     def _autocast(self) -> torch.autocast:
         """The layers' compute in ``training.precision`` (:data:`PRECISION_POLICIES`)."""
@@ -355,11 +353,19 @@ class DdpEngine(Engine):
         dist.barrier()
 
     def broadcast_state(self) -> None:
+        """Rank 0's parameters, running statistics, optimizer state and learning rate on every worker."""
         if self.size == 1:
             return
         with torch.no_grad():
             for tensor in self._model_tensors() + self._optimizer_tensors():
                 dist.broadcast(tensor, src=0)
+        self._set_rate(self.broadcast_object(self._rate, "broadcast.learning_rate"))
+
+    def _set_rate(self, rate: float) -> None:
+        """The optimizer's rate, as it stands (no momentum rescaling: a rate restored, not changed)."""
+        self._rate = rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
     def _model_tensors(self) -> list[torch.Tensor]:
         """The model's parameters and buffers (running statistics), as :meth:`model_state` names them."""
@@ -391,7 +397,7 @@ class DdpEngine(Engine):
 
     def optimizer_state(self) -> NamedArrays:
         named = self._optimizer_named()
-        rate = np.float32(self._rate)
+        rate = np.float64(self._rate)  # the exact rate: a resumed run rescales the momentum as the whole run did
         return NamedArrays([rate, *(t.detach().numpy() for _, t in named)], ["learning_rate", *(n for n, _ in named)])
 
     def load_model_state(self, arrays: list[np.ndarray], source: str) -> None:
@@ -400,9 +406,7 @@ class DdpEngine(Engine):
     def load_optimizer_state(self, arrays: list[np.ndarray], source: str) -> None:
         check_shapes(source, arrays[:1], [("learning_rate", ())])
         self._assign(self._optimizer_named(), arrays[1:], source)
-        self._rate = float(arrays[0])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._rate
+        self._set_rate(float(arrays[0]))
 
     @staticmethod
     def _assign(named: list[tuple[str, torch.Tensor]], arrays: list[np.ndarray], source: str) -> None:
