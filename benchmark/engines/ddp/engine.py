@@ -249,7 +249,7 @@ class DdpEngine(Engine):
                     state.setdefault("acc_delta", torch.zeros_like(p))
 
     def train_batches(self, epoch: int, skip: int) -> Iterable[tuple[Any, Any]]:
-        return self.pipes.train(epoch).skip(skip)
+        return ((x, y) for x, y in self.pipes.train(epoch).skip(skip))
 
     def batch_images(self, y: Any) -> int:
         return int(y.shape[0])
