@@ -22,6 +22,7 @@ from typing import get_args
 
 import pandas as pd
 
+from benchmark.config import RunSettings
 from benchmark.record import StepPart
 
 
@@ -70,6 +71,12 @@ LEAKY = _column(
 )
 MULTI_LABEL = _column("multi_label", "multi-label", None, "whether the data source's task is multi-label")
 MODEL = _column("model", "model", None, "model.name")
+#: The engine of a run whose settings name none (records made before engines existed, all Horovod): the settings'
+#: default, as a run's config reads it.
+DEFAULT_ENGINE: str = RunSettings.model_fields["engine"].default
+ENGINE = _column(
+    "engine", "engine", None, f"run.engine: the training engine ({DEFAULT_ENGINE} in records made before engines)"
+)
 OPTIMIZER = _column("optimizer", "optimizer", None, "training.optimizer")
 LR_SCHEDULE = _column("lr_schedule", "LR schedule", None, "learning_rate.schedule")
 THREADS = _column("intra_op_threads", "intra-op threads", "threads", "the intra-op threads a worker ran")
@@ -80,7 +87,8 @@ WORKLOAD = _column(
     "workload",
     "workload",
     None,
-    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model)',
+    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model, and '
+    "the engine when the runs span several)",
 )
 
 # --- topology -----------------------------------------------------------------------------------------------
@@ -320,7 +328,9 @@ RATIO = _column("ratio", "ours/paper", "ratio", "ours over the paper's, where bo
 BASIS = _column("basis", "ours: how", None, "how our figure was obtained")
 
 # --- acceptance against a reference ---------------------------------------------------------------------------
-SHAPE = _column("shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local batch")
+SHAPE = _column(
+    "shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local batch, engine"
+)
 REPEATS = _column("repeats", "n", "runs", "the shape's completed repeats with the figure")
 REPEAT_MEDIAN = _column("repeat_median", "median", None, "the median over the repeats, in the figure's unit")
 REPEAT_MIN = _column("repeat_min", "min", None, "the least of the repeats, in the figure's unit")
