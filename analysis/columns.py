@@ -23,6 +23,7 @@ from typing import get_args
 import pandas as pd
 
 from benchmark.config import RunSettings
+from benchmark.engines import ENGINES
 from benchmark.record import StepPart
 
 
@@ -339,6 +340,39 @@ REFERENCE_VALUE = _column("reference_value", "reference", None, "the reference's
 BOUNDS = _column("bounds", "bounds", None, "the acceptable range, low .. high")
 VERDICT = _column("verdict", "verdict", None, "PASS, FAIL or MISSING, and UNSTABLE when the repeats spread")
 NOTE = _column("note", "note", None, "a note on the row")
+
+# --- engines side by side (analysis.engines) ---------------------------------------------------------------------
+#: Per engine of :data:`benchmark.engines.ENGINES`: a shape's completed runs on it, their median images/s and peak
+#: RSS per worker.
+ENGINE_RUNS = {
+    engine: _column(f"runs_{engine}", f"runs ({engine})", "runs", f"completed {engine} runs") for engine in ENGINES
+}
+ENGINE_IMAGES_PER_SECOND = {
+    engine: _column(
+        f"images_per_second_{engine}", f"images/s ({engine})", "images/s", f"median images/s of the {engine} runs"
+    )
+    for engine in ENGINES
+}
+ENGINE_PEAK_RSS_MIB = {
+    engine: _column(
+        f"peak_rss_mib_{engine}",
+        f"peak RSS per worker (MiB, {engine})",
+        "MiB",
+        f"median peak_rss_mib of the {engine} runs",
+    )
+    for engine in ENGINES
+}
+#: Per engine but the default: its median images/s over the default engine's at the same shape.
+ENGINE_RATIO = {
+    engine: _column(
+        f"images_per_second_{engine}_over_{DEFAULT_ENGINE}",
+        f"images/s {engine}/{DEFAULT_ENGINE}",
+        "ratio",
+        f"median images/s of the {engine} runs over the {DEFAULT_ENGINE} runs'",
+    )
+    for engine in ENGINES
+    if engine != DEFAULT_ENGINE
+}
 
 # --- the scaling model's prediction (analysis.scaling_model, analysis.predict) ---------------------------------
 COMPUTE_SECONDS = _column("compute_seconds", "compute (s)", "s", "a worker's step without the allreduce")

@@ -1,7 +1,8 @@
 """Engines side by side (run.engine: horovod or ddp): a run's engine in the run table, Table 1 and the scaling
 tables (records made before engines existed ran on horovod), the engine in acceptance's shapes (a reference
-shape names its engine; capture writes it). Records are written into tmp_path as tests/unit/test_analysis.py
-writes them."""
+shape names its engine; capture writes it), and the comparison ``analyze`` writes where a results folder holds
+one shape on more than one engine (analysis.engines). Records are written into tmp_path as
+tests/unit/test_analysis.py writes them."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import json
 from pathlib import Path
 
 import pytest
-from test_analysis import SWEEP, make_record, write_record
+from test_analysis import PNG_SIGNATURE, SWEEP, make_record, write_record
 
 from analysis.acceptance import accept, capture
 from analysis.columns import (
+    COLUMNS,
     EFFICIENCY,
     ENGINE,
+    ENGINE_IMAGES_PER_SECOND,
+    ENGINE_PEAK_RSS_MIB,
+    ENGINE_RATIO,
+    ENGINE_RUNS,
     NODES,
     WORKERS,
     WORKERS_PER_NODE,
     read_csv,
 )
+from analysis.engines import NO_SHARED_SHAPE, engines_table
 from analysis.plots import series
 from analysis.records import load_records
 from analysis.reference import (
@@ -35,6 +42,7 @@ from analysis.report import analyze
 from analysis.tables import node_scaling, scaling
 
 ROOT = Path(__file__).resolve().parents[2]
+ENGINE_FILES = ["engines.csv", "engines.md", "engines.png"]
 
 
 def run(engine: str, workers_per_node=2, images_per_second=100.0, repeat=None, rss_mib=3, nodes=1) -> dict:
@@ -189,3 +197,48 @@ def test_a_reference_file_names_an_engine_of_the_registry(tmp_path):
     path.write_text(text.format("mxnet"))
     with pytest.raises(ReferenceFileError, match="shape.engine: must be one of horovod or ddp, got 'mxnet'"):
         load_reference(path)
+
+
+# --- engines side by side -----------------------------------------------------------------------------------
+
+
+def test_the_engines_table_has_a_row_per_shape_run_on_more_than_one_engine(two_engines):
+    table = engines_table(load_records(two_engines).runs)
+    assert set(table.columns) <= set(COLUMNS)
+    assert list(zip(table[NODES], table[WORKERS_PER_NODE])) == [(1, 1), (1, 2)]  # 2 x 2 ran on horovod only
+    one, two = (row for _, row in table.iterrows())
+    assert (two[ENGINE_RUNS["horovod"]], two[ENGINE_RUNS["ddp"]]) == (3, 3)
+    assert two[ENGINE_IMAGES_PER_SECOND["horovod"]] == pytest.approx(100.0)  # the median of 90, 100 and 130
+    assert two[ENGINE_IMAGES_PER_SECOND["ddp"]] == pytest.approx(80.0)
+    assert two[ENGINE_RATIO["ddp"]] == pytest.approx(0.8)
+    assert (two[ENGINE_PEAK_RSS_MIB["horovod"]], two[ENGINE_PEAK_RSS_MIB["ddp"]]) == (302.0, 502.0)
+    assert (one[ENGINE_RUNS["ddp"]], one[ENGINE_IMAGES_PER_SECOND["ddp"]], one[ENGINE_RATIO["ddp"]]) == (1, 40.0, 0.8)
+
+
+def test_analyze_writes_the_engines_table_and_figure_where_a_shape_ran_on_two_engines(two_engines):
+    outputs = analyze(two_engines, jobs=1)
+    out = outputs.out_dir
+    assert {out / name for name in ENGINE_FILES} <= set(outputs.files)
+    written = read_csv(out / "engines.csv")
+    assert list(written[ENGINE_RATIO["ddp"]]) == pytest.approx([0.8, 0.8])
+    markdown = (out / "engines.md").read_text()
+    assert "images/s ddp/horovod" in markdown.splitlines()[2] and "0.80" in markdown.splitlines()[5]
+    assert (out / "engines.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert not any(line.startswith("engines.png") for line in outputs.skipped)
+
+
+@pytest.mark.parametrize("engine", ["horovod", "ddp"])
+def test_results_of_one_engine_get_no_comparison_and_no_note(tmp_path, engine):
+    write_record(tmp_path, run(engine, 1))
+    write_record(tmp_path, run(engine, 2))
+    outputs = analyze(tmp_path, jobs=1)
+    assert not any((outputs.out_dir / name).exists() for name in ENGINE_FILES)
+    assert not any("engines" in line for line in outputs.skipped)
+
+
+def test_engines_that_share_no_shape_get_no_table_and_the_figure_is_not_drawn_with_the_reason(tmp_path):
+    write_record(tmp_path, run("horovod", 1))
+    write_record(tmp_path, run("ddp", 2))
+    outputs = analyze(tmp_path, jobs=1)
+    assert not any((outputs.out_dir / name).exists() for name in ENGINE_FILES)
+    assert f"engines.png: {NO_SHARED_SHAPE}" in outputs.skipped
