@@ -1,7 +1,10 @@
 """Acceptance: a sweep's figures held against a system's reference (:mod:`analysis.reference`), one
 verdict per run shape and figure, and the capture of a reference from a known-good sweep.
 
-Per shape, a figure's measured value is the median over the shape's completed repeats. Its verdict:
+A shape is a run's data source, image size, nodes, workers per node, local batch, model and engine
+(:data:`analysis.reference.SHAPE_COLUMNS`; records made before engines existed ran on the default engine): a sweep
+that compares engines is accepted shape by shape per engine, and a shape of one engine is MISSING from a sweep of
+another. Per shape, a figure's measured value is the median over the shape's completed repeats. Its verdict:
 
 - ``PASS`` inside the bounds; also outside them on the good side (above the upper bound of a
   higher-is-better figure, below the lower bound of a lower-is-better one), with a note;
@@ -49,7 +52,7 @@ from .columns import (
 )
 from .markdown import markdown_table
 from .records import load_records
-from .reference import FIGURES, FigureReference, Reference, ShapeReference, shape_key, shape_name
+from .reference import FIGURES, SHAPE_COLUMNS, FigureReference, Reference, ShapeReference, shape_key, shape_name
 from .tables import scaling
 
 OUTPUTS = ("acceptance.md", "acceptance.json", "acceptance.xml")
@@ -172,14 +175,7 @@ def sweep_figures(sweep_dir: str | Path) -> dict[tuple, dict[str, list[float]]]:
 
 
 def _shape_of(run: pd.Series) -> tuple:
-    return shape_key(
-        run["data_source"],
-        run["image_size"],
-        run["nodes"],
-        run["workers_per_node"],
-        run["local_batch_size"],
-        run["model"],
-    )
+    return shape_key(*(run[column] for column in SHAPE_COLUMNS))
 
 
 def _config_shape(path: Path) -> tuple | None:
@@ -192,7 +188,9 @@ def _config_shape(path: Path) -> tuple | None:
     if run.nodes is None or run.workers_per_node is None:
         return None
     size = "x".join(map(str, data.image_size))
-    return shape_key(data.source, size, run.nodes, run.workers_per_node, run.local_batch_size, config.model.name)
+    return shape_key(
+        data.source, size, run.nodes, run.workers_per_node, run.local_batch_size, config.model.name, run.engine
+    )
 
 
 def _one_line(text: str) -> str:
@@ -291,13 +289,14 @@ def passed(checks: list[Check]) -> bool:
 def capture(sweep_dir: str | Path, system: str, tolerance: float, description: str | None = None) -> Reference:
     """A reference from a known-good sweep: per shape and figure, the value is the median of the repeats
     and each bound the wider of ``tolerance`` (a fraction) and the repeats' own spread around the median.
+    Every shape names its model and engine, the default ones too: a captured file says what made its figures.
 
     Raises:
         ValueError: the sweep has no completed run.
     """
     shapes = []
     for key, figures in sorted(sweep_figures(sweep_dir).items()):
-        source, size, nodes, wpn, batch, model = key
+        source, size, nodes, wpn, batch, model, engine = key
         captured = {name: _captured(name, values, tolerance) for name, values in figures.items() if values}
         refs = {name: ref for name, ref in captured.items() if ref is not None}
         height, width = map(int, size.split("x"))
@@ -309,6 +308,7 @@ def capture(sweep_dir: str | Path, system: str, tolerance: float, description: s
                 nodes=nodes,
                 workers_per_node=wpn,
                 local_batch_size=batch,
+                engine=engine,
                 figures=refs,
             )
         )

@@ -26,6 +26,7 @@ from benchmark.util.atomic import write_atomic
 
 from .columns import (
     BREAKDOWN_PHASES,
+    ENGINE,
     LOCAL_BATCH,
     NODES,
     RUN_ID,
@@ -74,7 +75,7 @@ POOLINGS = (
     (("workers",), "worker count", "{} workers"),
 )
 #: The run columns of the table (and of the rows the figure draws).
-_TABLE_COLUMNS = [SWEEP, RUN_ID, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, SAMPLED_STEPS, *SHARE_COLUMNS]
+_TABLE_COLUMNS = [SWEEP, RUN_ID, ENGINE, NODES, WORKERS_PER_NODE, WORKERS, LOCAL_BATCH, SAMPLED_STEPS, *SHARE_COLUMNS]
 #: Why the figure cannot be drawn.
 NO_BREAKDOWN = (
     "no completed run with a step breakdown (failed runs, records made before it existed, or no sampled step)"
@@ -94,17 +95,18 @@ def with_breakdown(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def breakdown_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """A row per completed run of ``runs`` with a breakdown: sweep, run id, topology, the fewest steps a
+    """A row per completed run of ``runs`` with a breakdown: sweep, run id, engine, topology, the fewest steps a
     worker sampled for it (``breakdown_sampled_steps``), and the five shares (``share_<phase>``: fractions of
     the sampled steps' wall time, averaged over the workers; they sum to 1 up to rounding)."""
     return with_breakdown(runs)[_TABLE_COLUMNS].reset_index(drop=True)
 
 
 def bar_rows(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows the figure draws: :func:`breakdown_table`'s, each with its ``workload`` (model, input size and
-    data: runs of different workloads never share a bar)."""
+    """The rows the figure draws: :func:`breakdown_table`'s, each with its ``workload`` (model, engine when the
+    runs span several, input size and data: runs of different workloads never share a bar)."""
     rows = with_breakdown(runs)
-    return rows[_TABLE_COLUMNS].assign(**{WORKLOAD: rows["model"] + " " + workload(rows)})
+    engine = rows[ENGINE] + " " if rows[ENGINE].nunique() > 1 else ""
+    return rows[_TABLE_COLUMNS].assign(**{WORKLOAD: rows["model"] + " " + engine + workload(rows)})
 
 
 class StepBreakdownTable(TableOutput):

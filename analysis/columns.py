@@ -22,6 +22,8 @@ from typing import get_args
 
 import pandas as pd
 
+from benchmark.config import RunSettings
+from benchmark.engines import ENGINES
 from benchmark.record import StepPart
 
 
@@ -70,6 +72,12 @@ LEAKY = _column(
 )
 MULTI_LABEL = _column("multi_label", "multi-label", None, "whether the data source's task is multi-label")
 MODEL = _column("model", "model", None, "model.name")
+#: The engine of a run whose settings name none (records made before engines existed, all Horovod): the settings'
+#: default, as a run's config reads it.
+DEFAULT_ENGINE: str = RunSettings.model_fields["engine"].default
+ENGINE = _column(
+    "engine", "engine", None, f"run.engine: the training engine ({DEFAULT_ENGINE} in records made before engines)"
+)
 OPTIMIZER = _column("optimizer", "optimizer", None, "training.optimizer")
 LR_SCHEDULE = _column("lr_schedule", "LR schedule", None, "learning_rate.schedule")
 THREADS = _column("intra_op_threads", "intra-op threads", "threads", "the intra-op threads a worker ran")
@@ -80,7 +88,8 @@ WORKLOAD = _column(
     "workload",
     "workload",
     None,
-    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model)',
+    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model, and '
+    "the engine when the runs span several)",
 )
 
 # --- topology -----------------------------------------------------------------------------------------------
@@ -320,7 +329,9 @@ RATIO = _column("ratio", "ours/paper", "ratio", "ours over the paper's, where bo
 BASIS = _column("basis", "ours: how", None, "how our figure was obtained")
 
 # --- acceptance against a reference ---------------------------------------------------------------------------
-SHAPE = _column("shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local batch")
+SHAPE = _column(
+    "shape", "shape", None, "a run shape: source, model, image size, nodes, workers per node, local batch, engine"
+)
 REPEATS = _column("repeats", "n", "runs", "the shape's completed repeats with the figure")
 REPEAT_MEDIAN = _column("repeat_median", "median", None, "the median over the repeats, in the figure's unit")
 REPEAT_MIN = _column("repeat_min", "min", None, "the least of the repeats, in the figure's unit")
@@ -329,6 +340,39 @@ REFERENCE_VALUE = _column("reference_value", "reference", None, "the reference's
 BOUNDS = _column("bounds", "bounds", None, "the acceptable range, low .. high")
 VERDICT = _column("verdict", "verdict", None, "PASS, FAIL or MISSING, and UNSTABLE when the repeats spread")
 NOTE = _column("note", "note", None, "a note on the row")
+
+# --- engines side by side (analysis.engines) ---------------------------------------------------------------------
+#: Per engine of :data:`benchmark.engines.ENGINES`: a shape's completed runs on it, their median images/s and peak
+#: RSS per worker.
+ENGINE_RUNS = {
+    engine: _column(f"runs_{engine}", f"runs ({engine})", "runs", f"completed {engine} runs") for engine in ENGINES
+}
+ENGINE_IMAGES_PER_SECOND = {
+    engine: _column(
+        f"images_per_second_{engine}", f"images/s ({engine})", "images/s", f"median images/s of the {engine} runs"
+    )
+    for engine in ENGINES
+}
+ENGINE_PEAK_RSS_MIB = {
+    engine: _column(
+        f"peak_rss_mib_{engine}",
+        f"peak RSS per worker (MiB, {engine})",
+        "MiB",
+        f"median peak_rss_mib of the {engine} runs",
+    )
+    for engine in ENGINES
+}
+#: Per engine but the default: its median images/s over the default engine's at the same shape.
+ENGINE_RATIO = {
+    engine: _column(
+        f"images_per_second_{engine}_over_{DEFAULT_ENGINE}",
+        f"images/s {engine}/{DEFAULT_ENGINE}",
+        "ratio",
+        f"median images/s of the {engine} runs over the {DEFAULT_ENGINE} runs'",
+    )
+    for engine in ENGINES
+    if engine != DEFAULT_ENGINE
+}
 
 # --- the scaling model's prediction (analysis.scaling_model, analysis.predict) ---------------------------------
 COMPUTE_SECONDS = _column("compute_seconds", "compute (s)", "s", "a worker's step without the allreduce")

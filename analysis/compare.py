@@ -34,6 +34,7 @@ from .columns import (
     BASIS,
     DIFFERS,
     EFFICIENCY,
+    ENGINE,
     FIGURE,
     IMAGES_PER_SECOND_RATIO,
     NODES,
@@ -401,12 +402,12 @@ def _scaling_row(
 ) -> dict:
     """A speedup or efficiency at ``nodes`` from ``node_scaling`` (lines whose baseline is 1 node)."""
     at = scaled[scaled[NODES] == nodes]
-    lines = set(zip(at[SWEEP], at[WORKERS_PER_NODE]))
-    keys = zip(done["sweep"], done["workers_per_node"])
+    lines = set(zip(at[SWEEP], at[ENGINE], at[WORKERS_PER_NODE]))
+    keys = zip(done["sweep"], done["engine"], done["workers_per_node"])
     on_a_line = pd.Series([key in lines for key in keys], index=done.index, dtype=bool)
     runs = done[on_a_line & (done["nodes"] == nodes)]
     ours = _median(at[column]) if not at.empty else None
-    basis = f"median over (sweep, workers per node) lines with 1- and {nodes}-node runs; images/s speedup"
+    basis = f"median over (sweep, engine, workers per node) lines with 1- and {nodes}-node runs; images/s speedup"
     return _comparison(figure, published, ours, runs, basis, setting)
 
 

@@ -1,5 +1,5 @@
-"""What tells the runs of a sweep apart: their settings (model, optimizer, learning-rate schedule, topology,
-local batch size, intra-op threads) as table columns, the settings on which they differ as legend labels,
+"""What tells the runs of a sweep apart: their settings (model, engine, optimizer, learning-rate schedule,
+topology, local batch size, intra-op threads) as table columns, the settings on which they differ as legend labels,
 and the runs pooled into coarser groups when one line or bar per run would not stay readable.
 
 Wilson et al. (Dell EMC, "Fast and Accurate Training of an AI Radiologist on Intel Xeon-based Dell EMC
@@ -14,11 +14,23 @@ from typing import Any
 
 import pandas as pd
 
-from .columns import LOCAL_BATCH, LR_SCHEDULE, MODEL, NODES, OPTIMIZER, RUN_ID, STATUS, SWEEP, THREADS, WORKERS_PER_NODE
+from .columns import (
+    ENGINE,
+    LOCAL_BATCH,
+    LR_SCHEDULE,
+    MODEL,
+    NODES,
+    OPTIMIZER,
+    RUN_ID,
+    STATUS,
+    SWEEP,
+    THREADS,
+    WORKERS_PER_NODE,
+)
 
 #: The ``LoadedRecords.runs`` columns of each setting that can tell runs apart, most telling first (:func:`grouped`
 #: drops them from the end when it pools).
-SETTINGS = [MODEL, OPTIMIZER, LR_SCHEDULE, NODES, WORKERS_PER_NODE, LOCAL_BATCH, THREADS]
+SETTINGS = [MODEL, ENGINE, OPTIMIZER, LR_SCHEDULE, NODES, WORKERS_PER_NODE, LOCAL_BATCH, THREADS]
 #: Label of a group holding every run (no setting left to tell them apart).
 ALL_RUNS = "all runs"
 
@@ -30,6 +42,7 @@ def _plural(value, unit: str) -> str:
 #: How a label shows one value of each setting.
 _VALUE_TEXT: dict[str, Callable[[Any], str]] = {
     MODEL: str,
+    ENGINE: str,
     OPTIMIZER: str,
     LR_SCHEDULE: lambda value: f"{value} LR schedule",
     NODES: lambda value: _plural(value, "node"),

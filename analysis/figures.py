@@ -52,7 +52,7 @@ from matplotlib.transforms import Affine2D
 from benchmark.models.analytic import model_figures
 
 from . import paper
-from .columns import BASELINE_NODES, EFFICIENCY, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD
+from .columns import BASELINE_NODES, EFFICIENCY, ENGINE, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD
 from .outputs import FigureOutput
 from .plots import CI_ALPHA, CURVES_DIR, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png, with_epochs
 from .records import LoadedRecords
@@ -154,11 +154,10 @@ def plot_fig2_activations(loaded: LoadedRecords, path: str | Path) -> Path:
 def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
     """Datta et al. 2019, Fig. 5: on one node, global images/s (left) and peak RSS per worker in GB
     (right, log scale) vs local batch size, one line per workers per node (and image size or sweep when
-    the runs have several; pooled over sweeps, then image sizes, when that would make more than
-    ``MAX_SERIES`` lines), each point the median over the completed 1-node runs of that setting and a
-    band their min-max. Paper:
-    47.5 GB at batch 32 (sec. 5.2) on the memory panel, and its best setting, 4 workers x local batch 8
-    (sec. 5.2), as a dotted line on the throughput panel.
+    the runs have several, and engine when they ran on several; pooled over sweeps, then image sizes, when
+    that would make more than ``MAX_SERIES`` lines), each point the median over the completed 1-node runs of
+    that setting and a band their min-max. Paper: 47.5 GB at batch 32 (sec. 5.2) on the memory panel, and its
+    best setting, 4 workers x local batch 8 (sec. 5.2), as a dotted line on the throughput panel.
 
     Raises:
         ValueError: no completed 1-node run with a throughput figure (:data:`NO_ONE_NODE_RUN`).
@@ -168,8 +167,16 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
         raise ValueError(NO_ONE_NODE_RUN)
     figure = Figure(figsize=(12, 4.8))
     speed_axes, memory_axes = figure.subplots(1, 2)
-    groupings = (["sweep", "image_size", "workers_per_node"], ["image_size", "workers_per_node"], ["workers_per_node"])
-    keys = next((keys for keys in groupings if one_node.groupby(keys).ngroups <= MAX_SERIES), [])
+    engines = [ENGINE] if one_node[ENGINE].nunique() > 1 else []  # a line never pools two engines' runs
+    groupings = [
+        [*keys, *engines]
+        for keys in (
+            ["sweep", "image_size", "workers_per_node"],
+            ["image_size", "workers_per_node"],
+            ["workers_per_node"],
+        )
+    ]
+    keys = next((keys for keys in groupings if one_node.groupby(keys).ngroups <= MAX_SERIES), engines)
     varies = {key: one_node[key].nunique() > 1 for key in groupings[0]}
     groups = one_node.groupby(keys, sort=True) if keys else [((), one_node)]
     for index, (values, group) in enumerate(groups):
@@ -182,6 +189,8 @@ def plot_fig5_batch_size(loaded: LoadedRecords, path: str | Path) -> Path:
             parts.append(named["image_size"])
         if "sweep" in named and varies["sweep"]:
             parts.append(f"sweep {named['sweep']}")
+        if ENGINE in named:
+            parts.append(named[ENGINE])
         if keys != groupings[0] and varies["sweep"]:
             parts.append(f"median of {group['sweep'].nunique()} sweeps")
         label, color = ", ".join(parts) or "all one-node runs", f"C{index % 10}"
@@ -773,30 +782,35 @@ def _limited(handles: list[Line2D]) -> list[Line2D]:
 
 
 def _node_lines(loaded: LoadedRecords) -> list[tuple[str, str, pd.DataFrame]]:
-    """(color, label, rows) per (sweep, workers per node) of ``node_scaling`` with two or more node counts;
-    the label names the workload ("leaky split" for runs on the paper's split). With more than
-    ``MAX_SERIES`` such lines, one per workers per node instead, its rows those of every sweep (drawn as
-    the median per node count with a min-max band).
+    """(color, label, rows) per (sweep, engine, workers per node) of ``node_scaling`` with two or more node
+    counts; the label names the workload ("leaky split" for runs on the paper's split) and, when the runs span
+    several engines, the engine. With more than ``MAX_SERIES`` such lines, one per workers per node (and
+    engine) instead, its rows those of every sweep (drawn as the median per node count with a min-max band).
 
     None when there is no such line.
     """
     table = node_scaling(loaded.runs)
-    groups = [(key, group) for key, group in table.groupby([SWEEP, WORKERS_PER_NODE], sort=True) if len(group) > 1]
+    engines = table[ENGINE].nunique() > 1
+    keys = [SWEEP, ENGINE, WORKERS_PER_NODE]
+    groups = [(key, group) for key, group in table.groupby(keys, sort=True) if len(group) > 1]
     if not groups:
         return []
-    sweeps = {sweep for (sweep, _), _ in groups}
+    sweeps = {sweep for (sweep, _, _), _ in groups}
     lines = []
-    if len(groups) > MAX_SERIES:  # one line per workers per node, pooled over the sweeps
+    if len(groups) > MAX_SERIES:  # one line per workers per node (and engine), pooled over the sweeps
         pooled = pd.concat([group for _, group in groups])
-        for index, (per_node, group) in enumerate(pooled.groupby(WORKERS_PER_NODE, sort=True)):
+        for index, ((engine, per_node), group) in enumerate(pooled.groupby([ENGINE, WORKERS_PER_NODE], sort=True)):
             label = (
-                f"{per_node} worker{'s' if per_node > 1 else ''} per node, median of {group[SWEEP].nunique()} "
-                f"sweeps (band: min to max)"
+                f"{per_node} worker{'s' if per_node > 1 else ''} per node{f', {engine}' if engines else ''}, "
+                f"median of {group[SWEEP].nunique()} sweeps (band: min to max)"
             )
             lines.append((f"C{index % 10}", label, group.sort_values(NODES)))
         return lines
-    for index, ((sweep, per_node), group) in enumerate(groups):
-        label = f"{per_node} worker{'s' if per_node > 1 else ''} per node ({distinct(group[WORKLOAD], '; ')})"
+    for index, ((sweep, engine, per_node), group) in enumerate(groups):
+        label = (
+            f"{per_node} worker{'s' if per_node > 1 else ''} per node{f', {engine}' if engines else ''} "
+            f"({distinct(group[WORKLOAD], '; ')})"
+        )
         lines.append((f"C{index % 10}", f"{sweep}: {label}" if len(sweeps) > 1 else label, group.sort_values(NODES)))
     return lines
 

@@ -36,6 +36,7 @@ from .columns import (
     BASELINE_WORKERS,
     CURVE_FILE,
     EFFICIENCY,
+    ENGINE,
     IMAGES_PER_SECOND,
     LOCAL_BATCH,
     RUN_ID,
@@ -54,7 +55,7 @@ CURVES_DIR = "curves"
 RUNS_PER_PART = 25
 #: Why the scaling figures cannot be drawn.
 NO_THROUGHPUT = "no completed run with a throughput figure"
-WORKERS_LABEL = "workers (Horovod processes)"
+WORKERS_LABEL = "workers (processes, one per rank)"
 IDEAL_STYLE: dict[str, Any] = {"linestyle": "--", "alpha": 0.6}
 #: Opacity of a 95 % interval's band (and of a min-max band).
 CI_ALPHA = 0.2
@@ -126,11 +127,15 @@ def plot_scaling_efficiency(scaling_df: pd.DataFrame, path: str | Path) -> Path:
 def series(frame: pd.DataFrame, groupings, max_series: int | None = None) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """(color, legend label, rows) per group of the first of ``groupings`` (lists of columns of ``frame``)
     that makes at most ``max_series`` (default ``MAX_SERIES``) groups, or one group of every row when none
-    does: the lines of a plot, as many as stay readable whatever the number of runs. The label names the
-    group's values ("sweep a", "local batch 8, 2 workers per node") and, for a grouping coarser than the
-    first, how many sweeps and runs it pools."""
+    does: the lines of a plot, as many as stay readable whatever the number of runs. When ``frame`` holds runs
+    of several engines, every grouping is also by engine, and the last resort a group per engine: a line never
+    pools two engines' runs. The label names the group's values ("sweep a", "local batch 8, 2 workers per
+    node", "sweep a, engine ddp") and, for a grouping coarser than the first, how many sweeps and runs it
+    pools."""
     if frame.empty:
         raise ValueError(NO_THROUGHPUT)
+    if frame[ENGINE].nunique() > 1:
+        groupings = [*([*keys, ENGINE] for keys in groupings), [ENGINE]]
     limit = max_series or MAX_SERIES
     keys = next((list(keys) for keys in groupings if frame.groupby(list(keys)).ngroups <= limit), [])
     pooled = keys != list(groupings[0])

@@ -60,6 +60,7 @@ RUN_COLUMNS = {
     "leaky": "boolean",
     "multi_label": "boolean",
     "model": "object",
+    "engine": "object",
     "optimizer": "object",
     "lr_schedule": "object",
     "intra_op_threads": "Int64",
@@ -128,7 +129,8 @@ class LoadedRecords:
     ``best_val_auroc_mean`` and the epochs' ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run,
     epoch, class), columns ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs).
     ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
-    target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting).
+    target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting);
+    ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed).
     """
 
     runs: pd.DataFrame
@@ -313,6 +315,7 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "leaky": record.validation.leaky if record.validation else data.split == "paper",
         "multi_label": SOURCES[data.source].task == "multi-label",
         "model": record.config.model.name,
+        "engine": record.config.run.engine,
         "optimizer": record.config.training.optimizer,
         "lr_schedule": record.config.learning_rate.schedule,
         "intra_op_threads": (

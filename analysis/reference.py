@@ -31,6 +31,10 @@ A file::
 
 A reference of 0 with ``upper`` 0 allows none: ``stalls`` (the pauses a run recovered from, counted in its record's
 ``stalls``) fails a run that stalled once.
+
+A shape's ``engine`` (``run.engine``) defaults to the default engine, horovod, the engine of every run made before
+engines existed, so a file without it means what it meant then; a shape of another engine says so
+(``engine = "ddp"``), and the same topology on two engines is two shapes, each held to its own figures.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import tomli_w
 from pydantic import Field, field_validator, model_validator
 
-from benchmark.config import ImageSize, ModelName, SourceName
+from benchmark.config import EngineName, ImageSize, ModelName, SourceName
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from benchmark.util.atomic import write_atomic
@@ -52,13 +56,21 @@ from .columns import (
     BEST_TOP1,
     BEST_TOP5,
     COLUMNS,
+    DATA_SOURCE,
+    DEFAULT_ENGINE,
     EFFICIENCY,
+    ENGINE,
     EPOCHS_TO_TARGET,
+    IMAGE_SIZE,
     IMAGES_PER_SECOND,
+    LOCAL_BATCH,
     MEDIAN_STEP_SECONDS,
+    MODEL,
+    NODES,
     PEAK_RSS_BYTES,
     STALLS,
     TTT_SECONDS,
+    WORKERS_PER_NODE,
 )
 
 
@@ -148,7 +160,8 @@ class FigureReference(Model):
 
 
 class ShapeReference(Model):
-    """The references of one run shape: data source, model, image size, nodes, workers per node, local batch."""
+    """The references of one run shape: data source, model, image size, nodes, workers per node, local batch and
+    engine (default: :data:`analysis.columns.DEFAULT_ENGINE`, as for a run that names none)."""
 
     source: SourceName
     model: ModelName = "mcnn"
@@ -156,6 +169,7 @@ class ShapeReference(Model):
     nodes: int = Field(gt=0)
     workers_per_node: int = Field(gt=0)
     local_batch_size: int = Field(gt=0)
+    engine: EngineName = DEFAULT_ENGINE
     figures: dict[FigureName, FigureReference] = Field(min_length=1)
 
     @property
@@ -168,6 +182,7 @@ class ShapeReference(Model):
             self.workers_per_node,
             self.local_batch_size,
             self.model,
+            self.engine,
         )
 
     @field_validator("figures", mode="before")
@@ -217,17 +232,29 @@ class Reference(Model):
         return self
 
 
+#: The run table's columns (:mod:`analysis.records`) that make a run's shape, in :func:`shape_key`'s order.
+SHAPE_COLUMNS = (DATA_SOURCE, IMAGE_SIZE, NODES, WORKERS_PER_NODE, LOCAL_BATCH, MODEL, ENGINE)
+
+
 def shape_key(
-    source: str, image_size: str, nodes: int, workers_per_node: int, local_batch_size: int, model: str = "mcnn"
+    source: str,
+    image_size: str,
+    nodes: int,
+    workers_per_node: int,
+    local_batch_size: int,
+    model: str = "mcnn",
+    engine: str = DEFAULT_ENGINE,
 ) -> tuple:
-    """A run shape: ``(source, "HxW", nodes, workers per node, local batch size, model)``."""
-    return source, image_size, int(nodes), int(workers_per_node), int(local_batch_size), model
+    """A run shape: ``(source, "HxW", nodes, workers per node, local batch size, model, engine)``."""
+    return source, image_size, int(nodes), int(workers_per_node), int(local_batch_size), model, engine
 
 
 def shape_name(key: tuple) -> str:
-    """A shape for people: ``bbbc021-cells 64x64 n1-w2-b8`` (M-CNN), ``chestxray14 densenet121 64x64 n1-w1-b8``."""
-    source, size, nodes, wpn, batch, model = key
-    return f"{source}{'' if model == 'mcnn' else ' ' + model} {size} n{nodes}-w{wpn}-b{batch}"
+    """A shape for people: ``bbbc021-cells 64x64 n1-w2-b8`` (M-CNN on the default engine), ``chestxray14
+    densenet121 64x64 n1-w1-b8``, ``bbbc021-cells 64x64 n1-w2-b8 ddp`` (another engine)."""
+    source, size, nodes, wpn, batch, model, engine = key
+    name = f"{source}{'' if model == 'mcnn' else ' ' + model} {size} n{nodes}-w{wpn}-b{batch}"
+    return name if engine == DEFAULT_ENGINE else f"{name} {engine}"
 
 
 def load_reference(path: str | Path) -> Reference:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .auroc import AurocFigure, AurocTable
 from .breakdown import StepBreakdownFigure, StepBreakdownTable
 from .compare import PaperComparison
+from .engines import EnginesFigure, EnginesTable
 from .epoch_time import EpochTimeFigure, EpochTimeTable
 from .figures import PAPER_FIGURES, SweepCurves
 from .outputs import FigureOutput, TableOutput
@@ -26,6 +27,7 @@ TABLES: list[TableOutput] = [
     ScalingTable(),
     NodeScalingTable(),
     MemoryTable(),
+    EnginesTable(),
     StepBreakdownTable(),
     AurocTable(),
     EpochTimeTable(),
@@ -36,6 +38,7 @@ TABLES: list[TableOutput] = [
 FIGURES: list[FigureOutput] = [
     Throughput(),
     ScalingEfficiency(),
+    EnginesFigure(),
     *PAPER_FIGURES,
     StepBreakdownFigure(),
     SweepCurves(),

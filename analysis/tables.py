@@ -17,6 +17,7 @@ from .columns import (
     BEST_MEAN_AUROC,
     BEST_TOP1_CI,
     EFFICIENCY,
+    ENGINE,
     EPOCHS_TO_TARGET,
     GFLOPS_PER_NODE,
     GLOBAL_BATCH,
@@ -65,6 +66,7 @@ TABLE1_COLUMNS = [
     BEST_TOP1_CI,
     BEST_MEAN_AUROC,
     MODEL,
+    ENGINE,
     OPTIMIZER,
     WORKLOAD,
     LOCAL_BATCH,
@@ -75,6 +77,7 @@ TABLE1_COLUMNS = [
 ]
 SCALING_COLUMNS = [
     SWEEP,
+    ENGINE,
     LOCAL_BATCH,
     WORKERS,
     NODES,
@@ -88,6 +91,7 @@ SCALING_COLUMNS = [
 ]
 NODE_SCALING_COLUMNS = [
     SWEEP,
+    ENGINE,
     WORKERS_PER_NODE,
     NODES,
     WORKERS,
@@ -108,6 +112,7 @@ MEMORY_COLUMNS = [
     LOWER_BOUND_MIB,
     RSS_OVER_BOUND,
     WORKLOAD,
+    ENGINE,
     STATUS,
     RUN_ID,
     SWEEP,
@@ -131,13 +136,14 @@ _RUN_COLUMNS = [
     EPOCHS_TO_TARGET,
     IMAGES_PER_SECOND,
     MODEL,
+    ENGINE,
     OPTIMIZER,
     BEST_MEAN_AUROC,
     RSS_OVER_BOUND,
     GFLOPS_PER_NODE,
 ]
 _TABLE_ORDER = [NODES, WORKERS_PER_NODE, GLOBAL_BATCH, SWEEP, RUN_ID]
-_SCALING_GROUP = [SWEEP, LOCAL_BATCH]
+_SCALING_GROUP = [SWEEP, ENGINE, LOCAL_BATCH]
 
 
 def table1(runs: pd.DataFrame) -> pd.DataFrame:
@@ -152,11 +158,12 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
     node's 5x5-convolution peak, :mod:`benchmark.microbench.peak`); ``best_val_top1_ci`` the best validation
     top-1 in % with the bootstrap interval of that epoch (:func:`top1_with_interval`), empty for multi-label
     data, whose runs have ``best_val_auroc_mean``, the best validation mean per-class AUROC over the epochs
-    (Wilson et al., Dell EMC); ``model`` (``model.name``), ``optimizer`` (``training.optimizer``); ``workload`` as
-    :func:`workload`. ``reason`` is the failure reason of a failed run, or why a completed run did not
-    reach its TTT target; it is empty when the target was reached. Figures a run never reached (or a
-    record made before they existed) are missing (NA). Rows are sorted by nodes, workers per node and
-    global batch size (then sweep and run id).
+    (Wilson et al., Dell EMC); ``model`` (``model.name``), ``engine`` (``run.engine``: the default engine in
+    records made before engines existed), ``optimizer`` (``training.optimizer``); ``workload`` as
+    :func:`workload`. ``reason`` is the failure reason of a failed run, or why a completed run did not reach
+    its TTT target; it is empty when the target was reached. Figures a run never reached (or a record made
+    before they existed) are missing (NA). Rows are sorted by nodes, workers per node and global batch size
+    (then sweep and run id).
     """
     table = _per_run(runs)
     table[TTT_MINUTES] = runs["ttt_seconds"] / SECONDS_PER_MINUTE
@@ -221,15 +228,16 @@ def top1_with_interval(runs: pd.DataFrame) -> pd.Series:
 
 
 def scaling(runs: pd.DataFrame) -> pd.DataFrame:
-    """Throughput scaling per local batch size: one row per completed run, columns ``SCALING_COLUMNS``.
+    """Throughput scaling per engine and local batch size: one row per completed run, columns ``SCALING_COLUMNS``.
 
-    Runs are grouped by (sweep, local batch size), i.e. weak scaling at a fixed per-worker batch. With
+    Runs are grouped by (sweep, engine, local batch size), i.e. weak scaling at a fixed per-worker batch on one
+    engine (a sweep that compares engines scales each against its own smallest run). With
     ``baseline_workers`` the smallest worker count of the group and ``images_per_second`` global throughput:
     ``speedup`` = images/s / images/s at the baseline (the median, should several runs share the
     baseline worker count), and ``scaling_efficiency`` = 100 * speedup / (workers / baseline workers),
     the standard definition, in which Datta et al. 2019 (sec. 4) report scaling efficiency.
     ``workload`` as :func:`workload`. Failed runs and runs without a throughput figure are left out. Sorted
-    by sweep, local batch, workers.
+    by sweep, engine, local batch, workers.
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["workers"].notna()
     table = _per_run(runs[usable])
@@ -246,25 +254,25 @@ def scaling(runs: pd.DataFrame) -> pd.DataFrame:
 
 def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
     """Throughput scaling over nodes at a fixed workers per node (Datta et al. 2019, Figs. 8 and 10): one
-    row per (sweep, workers per node, nodes) with completed runs, columns ``NODE_SCALING_COLUMNS``.
+    row per (sweep, engine, workers per node, nodes) with completed runs, columns ``NODE_SCALING_COLUMNS``.
 
     ``images_per_second`` is the median global throughput of the row's completed runs (``runs`` of them, at the
     ``local_batch_sizes`` listed: the paper's Table 1 lowers the local batch once the global batch is
-    capped). With ``baseline_nodes`` the smallest node count of the (sweep, workers per node) line:
+    capped). With ``baseline_nodes`` the smallest node count of the (sweep, engine, workers per node) line:
     ``speedup`` = images/s / images/s at the baseline, ``scaling_efficiency`` = 100 * speedup /
     (nodes / baseline nodes). ``workload`` lists the runs' workloads (:func:`workload`). Sorted by sweep,
-    workers per node, nodes.
+    engine, workers per node, nodes.
     """
     usable = (runs["status"] == "completed") & runs["images_per_second"].notna() & runs["nodes"].notna()
     done = runs[usable].assign(**{WORKLOAD: workload(runs[usable])})
-    keys = [SWEEP, WORKERS_PER_NODE, NODES]
+    keys = [SWEEP, ENGINE, WORKERS_PER_NODE, NODES]
     groups = done.groupby(keys, sort=True)
     table = groups[IMAGES_PER_SECOND].agg(["size", "median"]).reset_index()
     table.columns = [*keys, RUNS, IMAGES_PER_SECOND]
     table[WORKERS] = table[NODES] * table[WORKERS_PER_NODE]
     table[LOCAL_BATCHES] = _distinct_per_group(done, keys, LOCAL_BATCH, ", ")
     table[WORKLOAD] = _distinct_per_group(done, keys, WORKLOAD, "; ")
-    table = table[[SWEEP, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, WORKLOAD]]
+    table = table[[SWEEP, ENGINE, WORKERS_PER_NODE, NODES, WORKERS, RUNS, LOCAL_BATCHES, IMAGES_PER_SECOND, WORKLOAD]]
     table = table.astype(
         {
             WORKERS_PER_NODE: "Int64",
@@ -273,11 +281,12 @@ def node_scaling(runs: pd.DataFrame) -> pd.DataFrame:
             RUNS: "Int64",
             IMAGES_PER_SECOND: "float64",
             SWEEP: "str",
+            ENGINE: "str",
             LOCAL_BATCHES: "str",
             WORKLOAD: "str",
         }
     )
-    line = [table[SWEEP], table[WORKERS_PER_NODE]]
+    line = [table[SWEEP], table[ENGINE], table[WORKERS_PER_NODE]]
     baseline_nodes = table[NODES].groupby(line).transform("min")
     baseline = table[IMAGES_PER_SECOND].where(table[NODES] == baseline_nodes).groupby(line).transform("first")
     table[BASELINE_NODES] = baseline_nodes

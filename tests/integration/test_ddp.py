@@ -152,3 +152,33 @@ def test_a_ddp_worker_runs_where_tensorflow_cannot_be_imported(tmp_path, shared_
     record = check_record(config.run_dir / "record.json")
     assert record["status"] == "completed" and record["provenance"]["engine"]["name"] == "ddp"
     assert TrainConfig.from_json(path).run.engine == "ddp"
+
+
+@pytest.mark.slurm
+def test_two_nodes_of_the_development_cluster_train_one_ddp_run_through_srun(
+    slurm_cluster, shared_data, tmp_path, check_record
+):
+    from slurm.spec import parse_spec
+    from slurm.sweep import run_sweep
+
+    raw = {
+        "name": "ddp-srun",
+        "data": {
+            "source": "bbbc021-cells",
+            "dir": str(shared_data / "bbbc021" / "cells"),
+            "image_size": [64, 64],
+            "val_fraction": 0.25,
+        },
+        "grid": {"nodes": [2], "workers_per_node": [1], "local_batch_size": [8]},
+        "training": {"epochs": 1, "steps_per_epoch": 3, "warmup_steps": 1, "target_top1": 0.5},
+        "run": {"engine": "ddp"},
+        "executor": {"kind": "slurm", "partition": "debug", "time_minutes": 10},
+    }
+    (status,) = run_sweep(parse_spec(raw, tmp_path / "ddp-srun.toml"), tmp_path / "results")
+    assert status.state == "completed", status
+    record = check_record(tmp_path / "results" / "ddp-srun" / "n2-w1-b8" / "record.json")
+    assert record["topology"]["nodes"] == 2 and record["topology"]["workers"] == 2
+    assert record["provenance"]["engine"]["name"] == "ddp" and record["scheduler"]["kind"] == "slurm"
+    assert len(set(record["provenance"]["hostnames"])) == 2, "one worker on each of two nodes"
+    final = record["model"]["final_weights_sha256_per_rank"]
+    assert len(final) == 2 and final[0] == final[1]

@@ -32,6 +32,7 @@ from analysis.report import analyze, format_summary
 from analysis.tables import memory_table, node_scaling, scaling, table1
 from benchmark.config import TrainConfig
 from benchmark.record import (
+    EngineInfo,
     Epoch,
     Failure,
     Memory,
@@ -73,13 +74,20 @@ def make_record(
     ttt_seconds=300.0,
     status="completed",
     run_id=None,
+    engine="horovod",
 ):
     """A record made by the record model, as JSON data; a failed run carries a failure and nulls where it
-    never got to."""
+    never got to. A run of another engine than horovod names it in its settings and provenance."""
     workers = nodes * workers_per_node
     run_id = run_id or f"n{nodes}-w{workers_per_node}-b{local_batch}"
     config = CONFIG.updated(
-        "run", sweep=SWEEP, run_id=run_id, nodes=nodes, workers_per_node=workers_per_node, local_batch_size=local_batch
+        "run",
+        sweep=SWEEP,
+        run_id=run_id,
+        nodes=nodes,
+        workers_per_node=workers_per_node,
+        local_batch_size=local_batch,
+        engine=engine,
     )
     if status == "failed":
         failure = Failure(reason="MemoryError: out of memory", traceback="...")
@@ -102,7 +110,7 @@ def make_record(
         status="completed",
         config=config,
         topology=Topology.of(nodes, workers_per_node, local_batch),
-        provenance=PROVENANCE,
+        provenance=PROVENANCE if engine == "horovod" else PROVENANCE.model_copy(update=_engine_provenance(engine)),
         model=ModelInfo(parameters=1000, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"] * workers),
         throughput=Throughput(
             warmup_steps=5,
@@ -118,6 +126,19 @@ def make_record(
         scheduler=Scheduler(kind="slurm", job_id="42"),
     )
     return record.model_dump(mode="json")
+
+
+def _engine_provenance(engine: str) -> dict:
+    """What a record's provenance says of a run on ``engine`` (PyTorch's, for the DDP engine)."""
+    info = EngineInfo(
+        name=engine,
+        framework="torch",
+        framework_version="2.6.0",
+        collectives="torch.distributed 2.6.0",
+        backend="gloo",
+        device="cpu",
+    )
+    return {"horovod_controller": None, "engine": info}
 
 
 def write_record(root: Path, record: dict) -> Path:

@@ -17,6 +17,7 @@ from analysis.auroc import per_class_auroc
 from analysis.breakdown import bar_rows, breakdown_table
 from analysis.columns import COLUMNS, csv_text, label, labelled, read_csv
 from analysis.compare import sections_vs_paper, table1_vs_paper
+from analysis.engines import engines_table
 from analysis.epoch_time import epoch_time_table
 from analysis.markdown import markdown_table
 from analysis.outputs import FigureOutput
@@ -131,6 +132,7 @@ def frames(results: Path) -> dict[str, pd.DataFrame]:
         "scaling": scaling(runs),
         "node_scaling": node_scaling(runs),
         "memory": memory_table(runs),
+        "engines": engines_table(runs),
         "breakdown": breakdown_table(runs),
         "bars": bar_rows(runs),
         "auroc_per_class": auroc.drop(columns=classes),
