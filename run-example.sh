@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up (if needed), run the local sweep on the real BBBC021 cells shipped in
-# benchmark/sample (1 and 2 Horovod workers on this machine), then rebuild Table 1 and the plots.
+# benchmark/sample (1 and 2 workers on this machine, on the Horovod and the DDP engine), then rebuild Table 1,
+# the plots and the engines' comparison.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
