@@ -1,21 +1,26 @@
 """``mcnn-bench bench input``: the training input pipeline alone, in images/s, per way of reading the TIFFs.
 
-The ``bbbc021`` source reads three uint16 TIFFs per field of view. The pipeline
-(:func:`benchmark.data.pipeline.make_pipelines`) reads ``decode_calls`` batches at once, in order; this
-benchmark runs its training split for a few warm-up batches and then times a number of batches:
+The ``bbbc021`` source reads three uint16 TIFFs per field of view. The pipeline of the engine chosen with
+``--engine`` (:data:`INPUT_PATHS`: the horovod engine's ``tf.data`` pipelines,
+:func:`benchmark.data.pipeline.make_pipelines`, or the DDP engine's PyTorch batches,
+:func:`benchmark.engines.ddp.data.make_torch_pipelines`, which are the same images in the same order) reads
+``decode_calls`` batches at once, in order; this benchmark runs its training split for a few warm-up batches
+and then times a number of batches:
 
 - ``serial``: one batch at a time (``decode_calls=None``), as the pipeline read before, on every core
   the process may use;
-- ``parallel``: the default (``tf.data.AUTOTUNE`` batches at once), pinned to 1, then 2 ... cores.
+- ``parallel``: the default (``tf.data.AUTOTUNE``, or a thread a core, batches at once), pinned to 1, then
+  2 ... cores.
 
-Each setting runs in a fresh process pinned with ``sched_setaffinity`` before TensorFlow starts (as
-``taskset -c 0`` or ``-c 0,1`` would), so that TensorFlow's thread pools and tf.data's tuning see only those
-cores. The figures are what the pipeline can feed a trainer; compare them with the training step's
-``throughput.images_per_second``, and from the per-core rate the benchmark says how many cores a node needs
-to feed the paper's one-node rate.
+Each setting runs in a fresh process pinned with ``sched_setaffinity`` before the framework starts (as
+``taskset -c 0`` or ``-c 0,1`` would), so that its thread pools (TensorFlow's and tf.data's tuning, or torch's
+and the read-ahead threads) see only those cores. The figures are what the pipeline can feed a trainer;
+compare them with the training step's ``throughput.images_per_second``, and from the per-core rate the
+benchmark says how many cores a node needs to feed the paper's one-node rate.
 
     mcnn-bench bench input --tables ../shared/data/bbbc021            # a synthetic 1024x1280 layout
     mcnn-bench bench input --data-dir /scratch/bbbc021 --size 1024 1280  # an official layout
+    mcnn-bench bench input --tables ../shared/data/bbbc021 --engine ddp  # the PyTorch input path
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import TextIO
 
@@ -47,6 +53,24 @@ SIZE_MULTIPLE = 64
 
 
 @dataclass(frozen=True)
+class InputPath:
+    """An engine's input path: ``module:function`` makes a worker's pipelines as ``(config, rank, workers,
+    decode_calls=)``, with ``decode_calls`` -1 for its parallel default; ``parallel`` names that default in
+    the table."""
+
+    module: str
+    function: str
+    parallel: str
+
+
+#: The input path of each engine (``--engine``).
+INPUT_PATHS = {
+    "horovod": InputPath("benchmark.data.pipeline", "make_pipelines", "parallel (AUTOTUNE, in order)"),
+    "ddp": InputPath("benchmark.engines.ddp.data", "make_torch_pipelines", "parallel (threads, in order)"),
+}
+
+
+@dataclass(frozen=True)
 class Setting:
     """One way of running the pipeline: ``decode_calls`` (None: serial) on ``cores`` pinned cores."""
 
@@ -55,7 +79,7 @@ class Setting:
 
     @property
     def decode_calls(self) -> int | None:
-        return None if self.decode == "serial" else -1  # -1 is tf.data.AUTOTUNE
+        return None if self.decode == "serial" else -1  # tf.data.AUTOTUNE; a thread a core for ddp
 
 
 def measure(
@@ -68,15 +92,18 @@ def measure(
     decode_calls: int | None,
     val_fraction: float,
     seed: int,
+    engine: str = "horovod",
 ) -> dict:
-    """Run the training pipeline of worker 0 of 1 over ``data_dir``, epoch after epoch, and time
-    ``batches`` batches in the steady state: the first ``warmup`` batches and the first batch of every
-    later epoch (the pipeline filling up, once an epoch in training) are not timed. Returns images,
+    """Run the training pipeline of ``engine``'s input path (:data:`INPUT_PATHS`) for worker 0 of 1 over
+    ``data_dir``, epoch after epoch, and time ``batches`` batches in the steady state: the first ``warmup``
+    batches and the first batch of every later epoch (the pipeline filling up, once an epoch in training) are
+    not timed. Returns images,
     seconds, images_per_second, cpu_busy (process CPU seconds per wall second while timed) and the split's
     sizes."""
     from benchmark.config import TrainConfig
-    from benchmark.data.pipeline import make_pipelines
 
+    path = INPUT_PATHS[engine]
+    make_pipelines = getattr(import_module(path.module), path.function)
     config = TrainConfig.from_flat(
         source="bbbc021",
         dir=str(data_dir),
@@ -122,7 +149,7 @@ def measure(
 
 
 def _child(spec: dict) -> None:
-    """Pin this process to ``spec["cpus"]``, then measure (TensorFlow is imported after the pinning)."""
+    """Pin this process to ``spec["cpus"]``, then measure (the framework is imported after the pinning)."""
     os.sched_setaffinity(0, spec.pop("cpus"))
     print(json.dumps(measure(**spec)))
 
@@ -185,13 +212,15 @@ def run_bench(
     seed: int,
     target: float,
     train_rate: float | None,
+    engine: str = "horovod",
     out: TextIO | None = None,
 ) -> dict:
     """Measure every (variant, setting) and print the table and the cores-per-node figure; returns the
     results as ``{variant: [(setting, result), ...]}``. The parameters are the options of ``mcnn-bench bench
     input`` (:func:`add_arguments`): exactly one of ``data_dir`` (an official layout) and ``tables`` (real
     tables, synthetic TIFFs of ``size`` (H, W) pixels written to a temporary folder); ``target`` and
-    ``train_rate`` in images/s; the table goes to ``out`` (default: ``sys.stdout`` at the call).
+    ``train_rate`` in images/s; ``engine`` picks the input path (:data:`INPUT_PATHS`); the table goes to
+    ``out`` (default: ``sys.stdout`` at the call).
 
     Raises:
         ValueError: bad arguments (a missing folder, too few cores, both or neither of data_dir and tables).
@@ -211,6 +240,7 @@ def run_bench(
         raise ValueError(f"this process may run on {len(available)} core(s); --cores {wanted} asks for more")
     settings = [Setting("serial", cores[-1])] + [Setting("parallel", n) for n in cores]
     image_size = model_size(*size)
+    path = INPUT_PATHS[engine]
     with tempfile.TemporaryDirectory(prefix="mcnn-input-") as scratch:
         if data_dir:
             if not Path(data_dir).is_dir():
@@ -231,10 +261,10 @@ def run_bench(
                 f"and synthetic uncompressed uint16 TIFFs of {size[0]}x{size[1]}"
             )
         print(
-            f"Input pipeline alone (make_pipelines, training split of worker 0 of 1), bbbc021 source, model "
-            f"input {image_size[0]}x{image_size[1]}, local batch {batch_size}, {warmup} warm-up then "
-            f"{batches} timed batches per setting (steady state: an epoch's first batch is not timed), "
-            f"each setting in a fresh process pinned to its cores; {where}.",
+            f"Input pipeline alone ({engine} engine's {path.function}, training split of worker 0 of 1), "
+            f"bbbc021 source, model input {image_size[0]}x{image_size[1]}, local batch {batch_size}, "
+            f"{warmup} warm-up then {batches} timed batches per setting (steady state: an epoch's first batch "
+            f"is not timed), each setting in a fresh process pinned to its cores; {where}.",
             file=out,
         )
         print(f"{'variant':<10} {'decode':<29} {'cores':>5} {'images/s':>9} {'CPU busy':>9}", file=out, flush=True)
@@ -249,14 +279,13 @@ def run_bench(
                 "batches": batches,
                 "val_fraction": val_fraction,
                 "seed": seed,
+                "engine": engine,
             }
             rows = results[variant] = []
             for setting in settings:
                 result = run_setting({**spec, "decode_calls": setting.decode_calls}, available[: setting.cores])
                 rows.append((setting, result))
-                label = (
-                    "serial (one batch at a time)" if setting.decode == "serial" else "parallel (AUTOTUNE, in order)"
-                )
+                label = "serial (one batch at a time)" if setting.decode == "serial" else path.parallel
                 note = ""
                 one = next((r for s, r in rows if s == Setting("parallel", 1)), None)
                 if setting.decode == "parallel" and setting.cores > 1 and one:
@@ -360,6 +389,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fields held out for validation, not read (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="training.seed (default: %(default)s)")
+    parser.add_argument(
+        "--engine",
+        choices=list(INPUT_PATHS),
+        default="horovod",
+        help="whose input path: horovod (tf.data) or ddp (PyTorch, the same batches) (default: %(default)s)",
+    )
     parser.add_argument(
         "--target",
         type=float,

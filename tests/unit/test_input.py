@@ -1,5 +1,5 @@
 """The input pipeline's parallel reading of BBBC021 TIFFs (benchmark.data.pipeline, benchmark.data.bbbc021) and
-`mcnn-bench bench input` (benchmark.microbench.input)."""
+`mcnn-bench bench input` (benchmark.microbench.input), for the tf.data and the PyTorch input paths."""
 
 import re
 
@@ -152,6 +152,27 @@ def test_a_field_of_another_shape_is_named(layout):
         tifffile.imwrite(path.with_name(f"f5_{name}.tif"), np.zeros((32, 80), np.uint16))
     with pytest.raises(DataError, match=re.escape(f"{path}: field shape (32, 80, 3) != (64, 80, 3)")):
         images.fetch(np.array([5]))
+
+
+@pytest.mark.parametrize("engine", ["horovod", "ddp"])
+def test_the_bench_times_each_engines_input_path(layout, engine):
+    from benchmark.microbench.input import measure
+
+    result = measure(
+        data_dir=str(layout),
+        variant="none",
+        image_size=(64, 128),
+        batch=3,
+        warmup=1,
+        batches=4,
+        decode_calls=-1,
+        val_fraction=0.25,
+        seed=7,
+        engine=engine,
+    )
+    # 8 training fields: 2 steps an epoch, the first of each untimed: 4 timed batches take 4 epochs
+    assert (result["train_images"], result["steps_per_epoch"], result["epochs"]) == (8, 2, 4)
+    assert result["images"] == 12 and result["images_per_second"] > 0
 
 
 def test_cores_needed():

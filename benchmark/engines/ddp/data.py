@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ CORES = -1
 #: point at infinity), TensorFlow fills; the sampling point is sent here, where grid_sample fills too.
 OUTSIDE = -1e4
 
+#: One batch: ``(x, y)``, or ``(x, y, field)`` for validation (see :class:`TorchPipelines`).
 Batch = tuple[torch.Tensor, ...]
 
 
@@ -87,19 +89,14 @@ class Batches:
         pending: deque[Future[Batch]] = deque()
         with ThreadPoolExecutor(read_ahead, thread_name_prefix="mcnn-input") as pool:
             try:
-                pending.extend(pool.submit(self.make, item) for item in _take(items, read_ahead))
+                pending.extend(pool.submit(self.make, item) for item in islice(items, read_ahead))
                 while pending:
                     batch = pending.popleft().result()
-                    pending.extend(pool.submit(self.make, item) for item in _take(items, 1))
+                    pending.extend(pool.submit(self.make, item) for item in islice(items, 1))
                     yield batch
             finally:  # an iteration left early: the batches not begun are dropped, those begun finish
                 for future in pending:
                     future.cancel()
-
-
-def _take(items: Iterator[Any], count: int) -> list[Any]:
-    """The next ``count`` of ``items`` (fewer at their end)."""
-    return [item for _, item in zip(range(count), items)]
 
 
 @dataclass(frozen=True)
@@ -145,15 +142,17 @@ def project(images: torch.Tensor, transforms: np.ndarray, size: tuple[int, int])
     xs = torch.arange(w, dtype=torch.float64)[None, None, :]
     ys = torch.arange(h, dtype=torch.float64)[None, :, None]
     a0, a1, a2, b0, b1, b2, c0, c1 = (rows[:, i, None, None] for i in range(8))
-    # Normalised to grid_sample's [-1, 1] over the centres of the first and last pixel (align_corners=True):
-    # u = 2 X / (in_w - 1) - 1 = (sx (a0 x + a1 y + a2) - k) / k with sx = 2 / (in_w - 1); one sum of a row
-    # and a column vector for each numerator and for k, in float64, then one rounding to float32.
+    # grid_sample's coordinates run over [-1, 1] from the centre of the first pixel to that of the last
+    # (align_corners=True): u = sx X - 1 for the input's X, sx = 2 / (in_w - 1), so u = ((sx a0 - c0) x +
+    # (sx a1 - c1) y + sx a2 - 1) / k. Each numerator is the sum of a row and a column vector, made in float64
+    # and rounded once into the float32 grid.
     sx, sy = 2.0 / (in_w - 1), 2.0 / (in_h - 1)
-    k = c0 * xs + (c1 * ys + 1.0)
     grid = torch.empty((len(rows), h, w, 2), dtype=torch.float32)
-    grid[..., 0] = ((sx * a0 - c0) * xs + ((sx * a1 - c1) * ys + (sx * a2 - 1.0))) / k
-    grid[..., 1] = ((sy * b0 - c0) * xs + ((sy * b1 - c1) * ys + (sy * b2 - 1.0))) / k
-    torch.nan_to_num_(grid, nan=OUTSIDE, posinf=OUTSIDE, neginf=OUTSIDE)
+    torch.add((sx * a0 - c0) * xs, (sx * a1 - c1) * ys + (sx * a2 - 1.0), out=grid[..., 0])
+    torch.add((sy * b0 - c0) * xs, (sy * b1 - c1) * ys + (sy * b2 - 1.0), out=grid[..., 1])
+    if rows[:, 6:].any():  # a perspective transform (the variants' are affine: k = 1, nothing to divide)
+        grid.div_((c0 * xs + (c1 * ys + 1.0))[..., None])
+        torch.nan_to_num_(grid, nan=OUTSIDE, posinf=OUTSIDE, neginf=OUTSIDE)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 

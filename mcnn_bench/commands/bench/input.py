@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         description="Run the training input pipeline of the bbbc021 source alone (variants none and dataset-a) "
         "and print its images/s with serial reading and with the parallel path on 1 and 2 cores, "
         "and the cores per node it needs to feed the paper's 30 images/s per node. Compare with "
-        "the training step's images/s: the pipeline must deliver at least 3x that.",
+        "the training step's images/s: the pipeline must deliver at least 3x that. --engine ddp measures the "
+        "PyTorch input path of the DDP engine instead of the tf.data one.",
     )
     add_arguments(parser)
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             target=args.target,
             train_rate=args.train_rate,
+            engine=args.engine,
         )
     except RuntimeError as exc:  # a failed measurement, as a failed run
         print(f"{args.prog}: {exc}", file=sys.stderr)
