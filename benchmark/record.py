@@ -412,16 +412,30 @@ class KernelPeak(Model):
 
 
 class KernelPeaks(Model):
-    """A node's peak GFLOP/s for M-CNN's dominant kernels at one TensorFlow thread setting (one worker's), as
-    :mod:`benchmark.microbench.peak` measures and caches it."""
+    """A node's peak GFLOP/s for M-CNN's dominant kernels at one thread setting (one worker's), in the framework
+    of the run's engine, as :mod:`benchmark.microbench.peak` measures and caches it."""
 
     host: str
     cpu_model: str
     intra_op_threads: int = Field(gt=0)
     inter_op_threads: int = Field(gt=0)
-    tensorflow: str = Field(description="TensorFlow's version")
+    framework: str = Field(
+        "tensorflow",
+        description="the framework whose kernels were timed, as provenance.engine.framework names it: tensorflow "
+        "(the Horovod engine's) or pytorch (the DDP engine's); tensorflow in records made before it existed",
+    )
+    framework_version: str = Field(description="its version")
     measured_at: str = Field(description="UTC, ISO 8601")
     kernels: list[KernelPeak]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_of_older_peaks(cls, data):
+        """Peaks measured before ``framework`` existed were TensorFlow's, its version in ``tensorflow``: read
+        that as ``framework_version``."""
+        if isinstance(data, dict) and "tensorflow" in data and "framework_version" not in data:
+            data = {("framework_version" if key == "tensorflow" else key): value for key, value in data.items()}
+        return data
 
     def gflops(self, kernel: Kernel, precision: Precision) -> float | None:
         """The measured GFLOP/s of ``kernel`` at ``precision``, or None (not measured, or not native)."""

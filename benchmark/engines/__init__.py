@@ -18,12 +18,15 @@ from benchmark.errors import McnnBenchError
 @dataclass(frozen=True)
 class EngineEntry:
     """An engine in the registry: ``module:cls`` implements it; ``launch`` is the module that says how the local
-    executor starts its workers (:mod:`benchmark.engines.launch`); ``description`` is what ``--help`` and the
-    spec-key reference say of it."""
+    executor starts its workers (:mod:`benchmark.engines.launch`); ``bench`` the module of its framework's side
+    of the micro-benchmarks (:func:`benchmark.engines.base.bench_module`: the kernels of the node's peak and the
+    bare loop the trainer is compared with); ``description`` is what ``--help`` and the spec-key reference say
+    of it."""
 
     module: str
     cls: str
     launch: str
+    bench: str
     description: str
     needs: tuple[str, ...] = ()
     hint: str = ""
@@ -35,6 +38,7 @@ ENGINES: dict[str, EngineEntry] = {
         "benchmark.engines.horovod.engine",
         "HorovodEngine",
         "benchmark.engines.horovod.launch",
+        "benchmark.engines.horovod.bench",
         "TensorFlow + Horovod (Datta et al. 2019, sec. 3): tf.GradientTape and hvd.grouped_allreduce, MPI or Gloo",
         needs=("tensorflow", "horovod"),
         hint="the Horovod engine needs Python <= 3.12 (TensorFlow 2.18.1, the newest Horovod 0.28.1 builds "
@@ -45,11 +49,16 @@ ENGINES: dict[str, EngineEntry] = {
         "benchmark.engines.ddp.engine",
         "DdpEngine",
         "benchmark.engines.ddp.launch",
+        "benchmark.engines.ddp.bench",
         "PyTorch DistributedDataParallel: torch.distributed over Gloo on CPU nodes, NCCL on GPU nodes",
         needs=("torch", "torchvision"),
         hint="run ./setup.sh, which installs the DDP engine's torch and torchvision",
     ),
 }
+
+
+#: The engine of a run that names none (``run.engine``'s default): the first of :data:`ENGINES`.
+DEFAULT_ENGINE = next(iter(ENGINES))
 
 
 class EngineUnavailable(McnnBenchError, RuntimeError):

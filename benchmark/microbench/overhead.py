@@ -1,16 +1,18 @@
 """``mcnn-bench bench overhead``: what the trainer costs around the model, against a bare loop.
 
-The bare loop is the least a training loop of the same run can be: the same config's synthetic batches
-(:func:`benchmark.data.pipeline.synthetic_pipelines`), the same model (``model.name``, any of
-:data:`benchmark.models.MODELS`: :func:`bare_model`), threads
-(:func:`benchmark.engines.horovod.engine.configure_threads`), loss (softmax cross-entropy + weight decay x L2
-of the kernels) and optimizer (``training.optimizer``, momentum SGD by default, at a fixed rate:
-:data:`benchmark.engines.horovod.engine.OPTIMIZER_BUILDERS`), one ``tf.function`` step and a Python loop: no
-Horovod, no schedule, no timing per step, no checkpoints, no record. Both sides run as fresh processes,
-interleaved (suite, bare, bare, suite, ...: the order alternates so that a drift of the machine's speed
-falls on both), both with the config's malloc (``run.allocator``, :mod:`benchmark.util.allocator`), and each
-reports images/s over the whole wall span of its timed steps and its peak RSS.
-The overhead is ``bare images/s / suite images/s - 1`` of each side's best run; the memory ratio
+The bare loop is the least a training loop of the same run can be, in the framework of the run's engine
+(``run.engine``; its side is the engine's ``bench`` module, :class:`benchmark.engines.base.EngineBench`): the
+same config's synthetic batches as the engine reads them, the same model (``model.name``, any of
+:data:`benchmark.models.MODELS`), threads, loss (softmax cross-entropy + weight decay x L2 of the kernels) and
+optimizer (``training.optimizer``, momentum SGD by default, at a fixed rate: the engine's
+``OPTIMIZER_BUILDERS``), one step function and a Python loop: no collectives, no schedule, no timing per step,
+no checkpoints, no record. For the Horovod engine that is a Keras model and one ``tf.function`` step
+(:mod:`benchmark.engines.horovod.bench`); for the DDP engine the PyTorch model, channels-last, with
+``torch.optim`` and no ``torch.distributed`` (:mod:`benchmark.engines.ddp.bench`, which loads no TensorFlow).
+Both sides run as fresh processes, interleaved (suite, bare, bare, suite, ...: the order alternates so that a
+drift of the machine's speed falls on both), both with the config's malloc (``run.allocator``,
+:mod:`benchmark.util.allocator`), and each reports images/s over the whole wall span of its timed steps and its
+peak RSS. The overhead is ``bare images/s / suite images/s - 1`` of each side's best run; the memory ratio
 ``suite peak RSS / bare peak RSS`` of the medians.
 """
 
@@ -27,48 +29,21 @@ import time
 from pathlib import Path
 
 from benchmark.config import TrainConfig
-from benchmark.models import MODELS
+from benchmark.engines import DEFAULT_ENGINE
+from benchmark.engines.base import bench_module
 from benchmark.record import RunRecord
 from benchmark.util.allocator import ensure_allocator, loaded_allocator
 from benchmark.util.provenance import peak_rss_bytes
 
 
-def bare_model(config: TrainConfig):
-    """The Keras model the bare loop trains: ``config``'s ``model.name`` for its input size and classes, freshly
-    initialised (seeded by ``training.seed``), as the suite builds it (:meth:`benchmark.models.ModelKind.create`;
-    no ``init_weights``: both sides start from the seed)."""
-    import keras
-
-    keras.utils.set_random_seed(config.training.seed)
-    return MODELS[config.model.name].create(*config.data.image_size, 3, config.data.num_classes)
-
-
 def bare_loop(config: TrainConfig) -> dict:
-    """Train ``config`` (synthetic data) with the bare loop; returns ``images_per_second`` (images of the
-    timed steps, all but the first ``training.warmup_steps``, over their whole wall span, seconds),
+    """Train ``config`` (synthetic data) with the bare loop of its engine (:meth:`EngineBench.bare_training
+    <benchmark.engines.base.EngineBench.bare_training>`); returns ``images_per_second`` (images of the timed
+    steps, all but the first ``training.warmup_steps``, over their whole wall span, seconds), ``timed_steps``,
     ``peak_rss_bytes`` and the ``allocator`` it ran with (:func:`benchmark.util.allocator.loaded_allocator`)."""
-    import keras
-    import tensorflow as tf
-
-    from benchmark.data.pipeline import synthetic_pipelines
-    from benchmark.engines.horovod.engine import OPTIMIZER_BUILDERS, configure_threads
-
-    configure_threads(config, 1)
-    model = bare_model(config)
-    optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](keras, config.training, config.learning_rate.base_lr)
-    kernels = [v for v in model.trainable_variables if v.path.endswith("kernel")]
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-            total = loss + config.training.weight_decay * tf.add_n([tf.nn.l2_loss(k.value) for k in kernels])
-        optimizer.apply_gradients(zip(tape.gradient(total, model.trainable_variables), model.trainable_variables))
-        return loss
-
+    step, batches = bench_module(config.run.engine).bare_training(config)
     warmup, timed, images = config.training.warmup_steps, 0, 0
-    for index, (x, y) in enumerate(synthetic_pipelines(config).train(0)):
+    for index, (x, y) in enumerate(batches):
         if index == warmup:
             began = time.time()
         float(step(x, y))
@@ -147,7 +122,7 @@ def report(config: TrainConfig, result: dict, repeats: int) -> str:
     steps = config.training.steps_per_epoch
     assert steps is not None, "synthetic data needs training.steps_per_epoch (TrainConfig requires it)"
     lines = [
-        f"trainer vs bare loop: {config.model.name} on synthetic {h}x{w}, local batch "
+        f"trainer vs bare loop, {config.run.engine} engine: {config.model.name} on synthetic {h}x{w}, local batch "
         f"{config.run.local_batch_size}, 1 worker, {config.run.allocator} malloc, "
         f"{steps - config.training.warmup_steps} timed steps after "
         f"{config.training.warmup_steps}, {repeats} interleaved pairs",
@@ -175,9 +150,10 @@ def overhead_config(
     threads: int | None,
     allocator: str = "system",
     model: str = "mcnn",
+    engine: str = DEFAULT_ENGINE,
 ) -> TrainConfig:
-    """The synthetic one-epoch run of ``model`` (``model.name``) both sides train, with malloc ``allocator``
-    (``run.allocator``).
+    """The synthetic one-epoch run of ``model`` (``model.name``) both sides train, on ``engine`` (``run.engine``)
+    with malloc ``allocator`` (``run.allocator``).
 
     Raises:
         SettingsError: naming each setting that cannot run (e.g. an input size ``model`` cannot take).
@@ -192,6 +168,7 @@ def overhead_config(
         intra_op_threads=threads,
         allocator=allocator,
         name=model,
+        engine=engine,
     )
 
 

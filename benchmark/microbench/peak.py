@@ -1,10 +1,14 @@
 """The node's own peak for M-CNN's dominant kernels, against which a run's achieved GFLOP/s is held.
 
-Two kernels, each a ``tf.function`` timed in this process with the run's TensorFlow threads:
+Two kernels, each timed in this process with the run's threads, in the framework of the run's engine
+(:attr:`benchmark.engines.EngineEntry.bench`: TensorFlow's ``tf.nn.conv2d`` and ``tf.linalg.matmul`` as
+``tf.function`` calls for the Horovod engine, :mod:`benchmark.engines.horovod.bench`; PyTorch's channels-last
+``torch.nn.functional.conv2d`` and ``torch.matmul`` for the DDP engine, :mod:`benchmark.engines.ddp.bench`), at
+the same sizes, with the same FLOP counts and the same timing:
 
-* ``conv5x5``: a 5x5 "same" convolution, NHWC, of :data:`CONV_SHAPE` = batch 2, 256x320 pixels, 16 -> 16
-  channels: the shape of M-CNN's pathway convolutions (:mod:`benchmark.models.mcnn`). 5x5 convolutions hold
-  99.6 % of M-CNN's forward FLOPs at 1024x1280, the 16 -> 16 ones of the three finest pathways 86 %
+* ``conv5x5``: a 5x5 "same" convolution of :data:`CONV_SHAPE` = batch 2, 256x320 pixels, 16 -> 16 channels: the
+  shape of M-CNN's pathway convolutions (:mod:`benchmark.models.mcnn`). 5x5 convolutions hold 99.6 % of M-CNN's
+  forward FLOPs at 1024x1280, the 16 -> 16 ones of the three finest pathways 86 %
   (:func:`benchmark.models.analytic.model_figures`), so this kernel is the model's peak. FLOPs per call:
   2 x 5 x 5 x C_in x C_out x H x W x N (2 per multiply-add, as :mod:`benchmark.models.analytic`).
 * ``matmul``: a :data:`MATMUL_SIZE` x :data:`MATMUL_SIZE` by :data:`MATMUL_SIZE` x :data:`MATMUL_SIZE`
@@ -15,10 +19,9 @@ else its rate is null. Per kernel and precision: :data:`WARMUP` untimed calls (t
 :data:`ITERATIONS` timed calls; the rate is the median of the calls' GFLOP/s (GFLOP = 1e9 FLOPs). About
 3 s of wall time at 2 threads on a Xeon with AVX-512 and AMX (most of it the fp32 matmul).
 
-:func:`node_peaks` measures once per node and thread setting and caches the result beside the results
-(``RESULTS_DIR/peaks/``, or ``$MCNN_PEAK_CACHE``): one JSON file per host, TensorFlow threads and
-TensorFlow version, written atomically under a file lock so that two workers of a node never measure at
-once.
+:func:`node_peaks` measures once per node, thread setting and framework and caches the result beside the
+results (``RESULTS_DIR/peaks/``, or ``$MCNN_PEAK_CACHE``): one JSON file per host, threads, framework and its
+version, written atomically under a file lock so that two workers of a node never measure at once.
 """
 
 from __future__ import annotations
@@ -27,21 +30,20 @@ import logging
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from benchmark.config import Precision
+from benchmark.engines import DEFAULT_ENGINE
+from benchmark.engines.base import Engine, bench_module
 from benchmark.record import Kernel, KernelPeak, KernelPeaks
 from benchmark.train.precisions import PRECISIONS
 from benchmark.util.atomic import write_atomic
 from benchmark.util.provenance import cpu_model, hostname, native_bf16
 from benchmark.util.times import utc_iso
-
-if TYPE_CHECKING:
-    from benchmark.engines.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -84,41 +86,21 @@ def matmul_flop(m: int, n: int, k: int) -> int:
     return 2 * m * n * k
 
 
-def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
-    """Make TensorFlow in this process run with these threads: set them, unless they already are.
-
-    Raises:
-        ValueError: TensorFlow already runs with other threads (its runtime started; they cannot change).
-    """
-    import tensorflow as tf
-
-    threading = tf.config.threading
-    try:
-        threading.set_intra_op_parallelism_threads(intra_op_threads)
-        threading.set_inter_op_parallelism_threads(inter_op_threads)
-    except RuntimeError:
-        raise ValueError(
-            f"TensorFlow already runs with {threading.get_intra_op_parallelism_threads()} intra-op and "
-            f"{threading.get_inter_op_parallelism_threads()} inter-op threads (0: its default); cannot measure "
-            f"at {intra_op_threads} and {inter_op_threads}: measure in a fresh process"
-        ) from None
-
-
 def native_precisions() -> tuple[Precision, ...]:
     """The precisions this CPU computes natively: fp32, and bf16 with ``benchmark.util.provenance.BF16_FLAGS``."""
 
     return ("fp32", "bf16") if native_bf16() else ("fp32",)
 
 
-def _median_gflops(fn, inputs, flop: int, warmup: int, iterations: int) -> float:
-    """The median GFLOP/s of ``iterations`` timed calls of ``fn(*inputs)`` after ``warmup`` untimed ones.
-    TensorFlow's eager runtime is synchronous by default, so a call returns once its kernel has run."""
+def _median_gflops(call: Callable[[], object], flop: int, warmup: int, iterations: int) -> float:
+    """The median GFLOP/s of ``iterations`` timed calls of ``call()`` (``flop`` FLOPs each; a call returns once
+    its kernel has run) after ``warmup`` untimed ones."""
     for _ in range(warmup):
-        fn(*inputs)
+        call()
     rates = []
     for _ in range(iterations):
         start = time.perf_counter()
-        fn(*inputs)
+        call()
         rates.append(flop / (time.perf_counter() - start) / 1e9)
     return statistics.median(rates)
 
@@ -131,76 +113,64 @@ def measure_peaks(
     matmul_size: int = MATMUL_SIZE,
     warmup: int = WARMUP,
     iterations: int = ITERATIONS,
+    engine: str = DEFAULT_ENGINE,
 ) -> KernelPeaks:
     """Time the 5x5 convolution and the matmul (see the module) in this process, in each of ``precisions``.
 
     Args:
-        intra_op_threads, inter_op_threads: TensorFlow's threads (a worker's); set here unless TensorFlow
+        intra_op_threads, inter_op_threads: the framework's threads (a worker's); set here unless the framework
             already runs with them.
         precisions: of ``fp32`` and ``bf16``; bf16 is measured only where the CPU computes it natively,
             else (and for a precision not asked for) its rate is null.
         conv_shape: the convolution's (batch, height, width, in channels, out channels).
         matmul_size: the matmul's M = N = K.
         warmup, iterations: untimed, then timed calls per kernel and precision.
+        engine: the ``run.engine`` whose framework's kernels are timed (its
+            :func:`~benchmark.engines.base.bench_module`).
 
     Returns:
-        The rates, GFLOP/s, with the host, CPU model, threads and TensorFlow version.
+        The rates, GFLOP/s, with the host, CPU model, threads and the framework and its version.
 
     Raises:
-        ValueError: TensorFlow already runs with other threads (see :func:`use_threads`), or ``iterations``
+        ValueError: the framework already runs with other threads (its ``use_threads``), or ``iterations``
             is not positive.
+        EngineUnavailable: ``engine``'s framework is not installed here.
     """
-    import tensorflow as tf
-
     if iterations < 1:
         raise ValueError(f"iterations must be positive, got {iterations}")
-    use_threads(intra_op_threads, inter_op_threads)
+    bench = bench_module(engine)
+    bench.use_threads(intra_op_threads, inter_op_threads)
     measured = set(precisions) & set(native_precisions())
-    batch, height, width, cin, cout = conv_shape
-    generator = tf.random.Generator.from_seed(0)
-    conv_inputs = (
-        generator.normal((batch, height, width, cin)),
-        generator.normal((CONV_KERNEL, CONV_KERNEL, cin, cout)),
-    )
-    matmul_inputs = (generator.normal((matmul_size, matmul_size)), generator.normal((matmul_size, matmul_size)))
-    # each kernel's function, inputs, shape and FLOPs per call
-    kernels: dict[Kernel, tuple[Any, tuple[Any, Any], list[int], int]] = {
-        "conv5x5": (
-            tf.function(lambda x, w: tf.nn.conv2d(x, w, strides=1, padding="SAME")),
-            conv_inputs,
-            list(conv_shape),
-            conv_flop(*conv_shape),
-        ),
-        "matmul": (
-            tf.function(tf.linalg.matmul),
-            matmul_inputs,
-            [matmul_size] * 3,
-            matmul_flop(matmul_size, matmul_size, matmul_size),
-        ),
+    # each kernel's shape and FLOPs per call
+    sizes: dict[Kernel, tuple[list[int], int]] = {
+        "conv5x5": (list(conv_shape), conv_flop(*conv_shape)),
+        "matmul": ([matmul_size] * 3, matmul_flop(matmul_size, matmul_size, matmul_size)),
     }
-    peaks = []
-    for name, (fn, inputs, shape, flop) in kernels.items():
-        for precision in PRECISIONS:
-            rate = None
-            if precision in measured:
-                cast = [tf.cast(tensor, PRECISIONS[precision].compute_dtype) for tensor in inputs]
-                rate = _median_gflops(fn, cast, flop, warmup, iterations)
-            peaks.append(
-                KernelPeak(
-                    kernel=name,
-                    precision=precision,
-                    shape=shape,
-                    gflop=flop / 1e9,
-                    iterations=iterations if rate is not None else 0,
-                    gflops_per_second=rate,
-                )
-            )
+    rates: dict[tuple[Kernel, Precision], float] = {}
+    for precision in PRECISIONS:
+        if precision in measured:
+            calls = bench.peak_kernels(conv_shape, matmul_size, precision)
+            for name, (_, flop) in sizes.items():
+                rates[name, precision] = _median_gflops(calls[name], flop, warmup, iterations)
+    peaks = [
+        KernelPeak(
+            kernel=name,
+            precision=precision,
+            shape=shape,
+            gflop=flop / 1e9,
+            iterations=iterations if (name, precision) in rates else 0,
+            gflops_per_second=rates.get((name, precision)),
+        )
+        for name, (shape, flop) in sizes.items()
+        for precision in PRECISIONS
+    ]
     return KernelPeaks(
         host=hostname(),
         cpu_model=cpu_model(),
         intra_op_threads=intra_op_threads,
         inter_op_threads=inter_op_threads,
-        tensorflow=tf.__version__,
+        framework=bench.FRAMEWORK,
+        framework_version=bench.framework_version(),
         measured_at=utc_iso(),
         kernels=peaks,
     )
@@ -211,11 +181,16 @@ def cache_dir(results_dir: str | Path) -> Path:
     return Path(os.environ.get(CACHE_VARIABLE) or Path(results_dir) / CACHE_DIR)
 
 
-def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int) -> Path:
-    """The cache file of this host at these threads and this TensorFlow version, in ``folder``."""
-    import tensorflow as tf
+def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int, engine: str = DEFAULT_ENGINE) -> Path:
+    """The cache file of this host at these threads and ``engine``'s framework and its version, in ``folder``:
+    ``HOST-intraN-interM-FRAMEWORKVERSION.json`` (e.g. ``...-tensorflow2.18.1.json``, ``...-pytorch2.14.1.json``).
 
-    return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-tf{tf.__version__}.json"
+    Raises:
+        EngineUnavailable: ``engine``'s framework is not installed here.
+    """
+    bench = bench_module(engine)
+    framework = f"{bench.FRAMEWORK}{bench.framework_version()}"
+    return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-{framework}.json"
 
 
 def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelPeaks | None:
@@ -242,9 +217,16 @@ def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelP
     return peaks
 
 
-def node_peaks(folder: str | Path, intra_op_threads: int, inter_op_threads: int, refresh: bool = False) -> KernelPeaks:
-    """This node's peaks at these threads: read from the cache in ``folder`` (:func:`cache_path`), else (or
-    with ``refresh``) measured with :func:`measure_peaks` at the default sizes and written there atomically.
+def node_peaks(
+    folder: str | Path,
+    intra_op_threads: int,
+    inter_op_threads: int,
+    refresh: bool = False,
+    engine: str = DEFAULT_ENGINE,
+) -> KernelPeaks:
+    """This node's peaks at these threads in ``engine``'s framework: read from the cache in ``folder``
+    (:func:`cache_path`), else (or with ``refresh``) measured with :func:`measure_peaks` at the default sizes
+    and written there atomically.
 
     A file lock (``<cache file>.lock``) keeps two processes of a node from measuring at once: the second
     waits, then reads the first one's result. A corrupt cache file is measured again with a warning; a
@@ -252,20 +234,21 @@ def node_peaks(folder: str | Path, intra_op_threads: int, inter_op_threads: int,
     (a warning), never the run.
 
     Raises:
-        ValueError: TensorFlow already runs with other threads (see :func:`use_threads`).
+        ValueError: the framework already runs with other threads (see :func:`measure_peaks`).
+        EngineUnavailable: ``engine``'s framework is not installed here.
     """
-    path = cache_path(folder, intra_op_threads, inter_op_threads)
+    path = cache_path(folder, intra_op_threads, inter_op_threads, engine)
     lock = FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_SECONDS)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except (OSError, Timeout) as exc:
         log.warning("peak cache %s not used (%s); measuring without it", path, exc)
-        return measure_peaks(intra_op_threads, inter_op_threads)
+        return measure_peaks(intra_op_threads, inter_op_threads, engine=engine)
     try:
         peaks = None if refresh else _cached(path, intra_op_threads, inter_op_threads)
         if peaks is None:
-            peaks = measure_peaks(intra_op_threads, inter_op_threads)
+            peaks = measure_peaks(intra_op_threads, inter_op_threads, engine=engine)
             try:
                 write_atomic(path, peaks.model_dump_json(indent=2) + "\n")
             except OSError as exc:
@@ -278,14 +261,18 @@ def node_peaks(folder: str | Path, intra_op_threads: int, inter_op_threads: int,
 def worker_peaks(
     engine: Engine, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int
 ) -> KernelPeaks | None:
-    """Collective, before training: local rank 0 of each node reads or measures its node's peaks
-    (:func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``) while the node's other workers wait
-    (:meth:`~benchmark.engines.base.Engine.barrier`), so that nothing else runs on the node meanwhile.
-    Returns the peaks on local rank 0, None elsewhere.
+    """Collective, before training: local rank 0 of each node reads or measures its node's peaks in ``engine``'s
+    framework (:func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``) while the node's other
+    workers wait (:meth:`~benchmark.engines.base.Engine.barrier`), so that nothing else runs on the node
+    meanwhile. Returns the peaks on local rank 0, None elsewhere.
 
     Raises:
-        ValueError: TensorFlow already runs with other threads (see :func:`use_threads`).
+        ValueError: the framework already runs with other threads (see :func:`measure_peaks`).
     """
-    peaks = node_peaks(cache_dir(results_dir), intra_op_threads, inter_op_threads) if engine.local_rank == 0 else None
+    peaks = (
+        node_peaks(cache_dir(results_dir), intra_op_threads, inter_op_threads, engine=engine.name)
+        if engine.local_rank == 0
+        else None
+    )
     engine.barrier("peak.wait")
     return peaks

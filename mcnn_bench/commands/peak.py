@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from benchmark.engines import DEFAULT_ENGINE, ENGINES
+
 from . import UsageError, add_command
 
 
@@ -16,9 +18,17 @@ def register(subparsers) -> None:
         run,
         help="this node's peak GFLOP/s for M-CNN's 5x5 convolution and a large matmul, fp32 and bf16",
         description="Time a 5x5 convolution shaped like M-CNN's pathway convolutions and a 2048x2048 matmul, in "
-        "fp32 and (on CPUs with native bf16) bf16, with one worker's TensorFlow threads, and print "
-        "the median GFLOP/s of each. Measured once per node and thread setting and cached in "
-        "RESULTS/peaks/ (or $MCNN_PEAK_CACHE); every training run holds its GFLOP/s against it.",
+        "fp32 and (on CPUs with native bf16) bf16, with one worker's threads in the framework of the "
+        "engine (horovod: TensorFlow's tf.nn.conv2d and tf.linalg.matmul; ddp: PyTorch's channels-last "
+        "conv2d and torch.matmul), and print the median GFLOP/s of each. Measured once per node, "
+        "thread setting and framework and cached in RESULTS/peaks/ (or $MCNN_PEAK_CACHE); every "
+        "training run holds its GFLOP/s against its engine's.",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="the engine whose framework runs the kernels, as run.engine (default: %(default)s)",
     )
     parser.add_argument(
         "--results",
@@ -31,14 +41,15 @@ def register(subparsers) -> None:
         "--intra-op-threads",
         type=int,
         metavar="N",
-        help="TensorFlow intra-op threads (default: the cores this process may use, as a run with one worker per node)",
+        help="the framework's intra-op threads (default: the cores this process may use, as a run with one worker "
+        "per node)",
     )
     parser.add_argument(
         "--inter-op-threads",
         type=int,
         default=1,
         metavar="N",
-        help="TensorFlow inter-op threads (default: %(default)s, as the trainer)",
+        help="the framework's inter-op threads (default: %(default)s, as the trainer)",
     )
     parser.add_argument("--refresh", action="store_true", help="measure again even when cached")
 
@@ -50,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from benchmark.microbench.peak import cache_dir, cache_path, node_peaks, peak_table
 
     folder = cache_dir(args.results)
-    peaks = node_peaks(folder, intra, args.inter_op_threads, refresh=args.refresh)
+    peaks = node_peaks(folder, intra, args.inter_op_threads, refresh=args.refresh, engine=args.engine)
     print(
-        f"{peaks.host} ({peaks.cpu_model}), TensorFlow {peaks.tensorflow}, {peaks.intra_op_threads} intra-op and "
-        f"{peaks.inter_op_threads} inter-op threads, measured at {peaks.measured_at}"
+        f"{peaks.host} ({peaks.cpu_model}), {peaks.framework} {peaks.framework_version}, {peaks.intra_op_threads} "
+        f"intra-op and {peaks.inter_op_threads} inter-op threads, measured at {peaks.measured_at}"
     )
     print(peak_table(peaks))
-    print(f"cached in {cache_path(folder, intra, args.inter_op_threads)}")
+    print(f"cached in {cache_path(folder, intra, args.inter_op_threads, args.engine)}")
     return 0

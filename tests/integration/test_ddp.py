@@ -1,5 +1,6 @@
 """Real distributed training with the DDP engine: two PyTorch worker processes started by torchrun (Gloo) on
-real cells, a run stopped by a signal and resumed, a diverging run, and a worker that never loads TensorFlow."""
+real cells, a run stopped by a signal and resumed, a diverging run, and a worker that never loads TensorFlow (its
+node's peak measured by PyTorch)."""
 
 import shutil
 import signal
@@ -152,6 +153,9 @@ def test_a_ddp_worker_runs_where_tensorflow_cannot_be_imported(tmp_path, shared_
     record = check_record(config.run_dir / "record.json")
     assert record["status"] == "completed" and record["provenance"]["engine"]["name"] == "ddp"
     assert TrainConfig.from_json(path).run.engine == "ddp"
+    peak, torch_version = record["analytic"]["peak"], record["provenance"]["engine"]["framework_version"]
+    assert (peak["framework"], peak["framework_version"]) == ("pytorch", torch_version)  # measured by PyTorch
+    assert peak["kernels"][0]["gflops_per_second"] > 0 and record["analytic"]["fraction_of_peak"] > 0
 
 
 @pytest.mark.slurm

@@ -133,7 +133,8 @@ def test_a_model_without_an_analytic_model_says_which_figure_is_not_known():
 def test_the_overhead_bare_loop_builds_the_requested_model():
     """`mcnn-bench bench overhead --model densenet121`: the config both sides train names the model, and the
     bare loop's model is the suite's for that config (without running the benchmark)."""
-    from benchmark.microbench.overhead import bare_model, overhead_config, report
+    from benchmark.engines.horovod.bench import bare_model
+    from benchmark.microbench.overhead import overhead_config, report
     from mcnn_bench.cli import build_parser
 
     args = build_parser().parse_args(["bench", "overhead", "--model", "densenet121", "--image-size", "32", "32"])

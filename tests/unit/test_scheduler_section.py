@@ -38,10 +38,14 @@ def test_a_record_of_schema_version_2_loads_with_slurms_view_as_its_scheduler_se
     )
     assert record.elapsed_seconds == old["slurm"]["elapsed_seconds"]
     # written again, it is a record of the published schema, the same in every other section (its config
-    # gains the settings added since, at their defaults)
+    # gains the settings added since, at their defaults; its peak names the framework that measured it,
+    # TensorFlow, whose version it kept under ``tensorflow``)
     again = check_record(record.write(tmp_path))
-    kept = [key for key in old if key not in ("schema_version", "slurm", "config")]
+    kept = [key for key in old if key not in ("schema_version", "slurm", "config", "analytic")]
     assert "slurm" not in again and {key: again[key] for key in kept} == {key: old[key] for key in kept}
+    peak = {key: value for key, value in old["analytic"]["peak"].items() if key != "tensorflow"}
+    peak |= {"framework": "tensorflow", "framework_version": old["analytic"]["peak"]["tensorflow"]}
+    assert again["analytic"] == {**old["analytic"], "peak": peak}
     assert {
         section: {key: again["config"][section][key] for key in values} for section, values in old["config"].items()
     } == old["config"]

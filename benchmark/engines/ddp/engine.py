@@ -50,13 +50,15 @@ from benchmark.engines.base import Engine, NamedArrays, StepResult
 from benchmark.errors import McnnBenchError
 from benchmark.models import MODELS
 from benchmark.models.torch_models import parameter_count
-from benchmark.record import EngineInfo, KernelPeaks, Threads
+from benchmark.record import EngineInfo, Threads
 from benchmark.train.checkpoint import check_shapes
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
 from benchmark.train.watchdog import collective_timeout
 from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
 
+#: The framework, as the record names it (:attr:`benchmark.record.EngineInfo.framework`).
+FRAMEWORK = "pytorch"
 #: Prefixes of the environment variables of OpenMP, Intel's OpenMP runtime, MKL and oneDNN that a worker's
 #: record keeps (:attr:`benchmark.record.Threads.env`).
 THREAD_ENV_PREFIXES = ("OMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_")
@@ -142,6 +144,39 @@ def _first_node() -> str:
     return hosts[0]
 
 
+def configure_threads(config: TrainConfig, local_size: int) -> Threads:
+    """Set PyTorch's intra-op threads (``torch.set_num_threads``: by default the cores this process may run on,
+    its affinity mask, split evenly between the node's ``local_size`` workers) and inter-op threads for one
+    worker; returns the settings for the record, with the environment variables named by
+    :data:`THREAD_ENV_PREFIXES`."""
+    cores = len(os.sched_getaffinity(0))
+    shared = cores < (os.cpu_count() or cores)
+    intra = config.run.intra_op_threads or max(1, cores if shared else cores // local_size)
+    inter = config.run.inter_op_threads or 1
+    torch.set_num_threads(intra)
+    torch.set_num_interop_threads(inter)
+    env = {name: value for name, value in sorted(os.environ.items()) if name.startswith(THREAD_ENV_PREFIXES)}
+    return Threads(
+        intra_op=intra,
+        inter_op=inter,
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        affinity_cores=cores,
+        env=env,
+    )
+
+
+def decayed(params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
+    """The parameters that ``training.weight_decay`` applies to: the kernels of the convolutions and dense layers
+    (more than one dimension; not biases or batch normalisation's scales), the Keras models' ``kernel`` variables."""
+    return [p for p in params if p.ndim > 1]
+
+
+def l2_loss(kernels: list[torch.nn.Parameter]) -> torch.Tensor:
+    """The kernels' L2 as ``tf.nn.l2_loss`` sums it: the sum of their squares / 2 (a float32 scalar), which
+    ``training.weight_decay`` multiplies in the loss."""
+    return torch.stack([k.pow(2).sum() for k in kernels]).sum() / 2
+
+
 def check_precision(precision: str) -> None:
     """Raise ``ValueError`` for bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than
     fp32)."""
@@ -178,7 +213,7 @@ class DdpEngine(Engine):
     def info(self) -> EngineInfo:
         return EngineInfo(
             name=self.name,
-            framework="pytorch",
+            framework=FRAMEWORK,
             framework_version=torch.__version__,
             collectives=f"torch.distributed {torch.__version__}",
             backend=dist.get_backend(),
@@ -186,25 +221,7 @@ class DdpEngine(Engine):
         )
 
     def configure_threads(self, config: TrainConfig) -> Threads:
-        """PyTorch's intra-op threads (``torch.set_num_threads``: by default the node's cores this process may run
-        on split between its workers) and inter-op threads."""
-        cores = len(os.sched_getaffinity(0))
-        shared = cores < (os.cpu_count() or cores)
-        intra = config.run.intra_op_threads or max(1, cores if shared else cores // self.local_size)
-        inter = config.run.inter_op_threads or 1
-        torch.set_num_threads(intra)
-        torch.set_num_interop_threads(inter)
-        env = {name: value for name, value in sorted(os.environ.items()) if name.startswith(THREAD_ENV_PREFIXES)}
-        return Threads(
-            intra_op=intra,
-            inter_op=inter,
-            omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-            affinity_cores=cores,
-            env=env,
-        )
-
-    def kernel_peaks(self, config: TrainConfig, threads: Threads) -> KernelPeaks | None:
-        return None
+        return configure_threads(config, self.local_size)
 
     def build(self, config: TrainConfig, task: Task, first_rate: float) -> None:
         from benchmark.engines.ddp.data import make_torch_pipelines
@@ -225,7 +242,7 @@ class DdpEngine(Engine):
             self.model if self.size == 1 else DistributedDataParallel(self.model, broadcast_buffers=False)
         )
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.kernels = [p for p in self.params if p.ndim > 1]
+        self.kernels = decayed(self.params)
         self.optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](self.params, config.training, first_rate)
         self._momentum = config.training.optimizer == "momentum"
         self._rate = first_rate
@@ -274,8 +291,7 @@ class DdpEngine(Engine):
         with self._autocast():
             logits = self.wrapped(x)
         loss = self.loss_of(y, logits.float()).mean()
-        l2 = torch.stack([k.pow(2).sum() for k in self.kernels]).sum() / 2
-        return loss, loss + self.weight_decay * l2
+        return loss, loss + self.weight_decay * l2_loss(self.kernels)
 
     def train_step(self, x: Any, y: Any, requests: np.ndarray, timed: bool) -> StepResult:
         self.optimizer.zero_grad(set_to_none=False)

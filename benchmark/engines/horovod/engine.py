@@ -19,7 +19,7 @@ import numpy as np
 from benchmark.config import TrainConfig
 from benchmark.engines.base import Engine, NamedArrays, StepResult
 from benchmark.models import MODELS
-from benchmark.record import EngineInfo, KernelPeaks, Threads
+from benchmark.record import EngineInfo, Threads
 from benchmark.train.checkpoint import check_shapes
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
@@ -27,6 +27,8 @@ from benchmark.train.watchdog import collective_timeout
 from benchmark.util.launcher import launcher_size
 from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
 
+#: The framework, as the record names it (:attr:`benchmark.record.EngineInfo.framework`).
+FRAMEWORK = "tensorflow"
 #: Prefixes of the environment variables of OpenMP, Intel's OpenMP runtime (KMP_AFFINITY, KMP_BLOCKTIME),
 #: MKL, oneDNN and Horovod's background thread (HOROVOD_CYCLE_TIME) that a worker's record keeps
 #: (:attr:`benchmark.record.Threads.env`).
@@ -171,7 +173,7 @@ class HorovodEngine(Engine):
 
         return EngineInfo(
             name=self.name,
-            framework="tensorflow",
+            framework=FRAMEWORK,
             framework_version=self.tf.__version__,
             collectives=f"horovod {horovod.__version__}",
             backend="mpi" if self.hvd.mpi_enabled() else "gloo",
@@ -180,11 +182,6 @@ class HorovodEngine(Engine):
 
     def configure_threads(self, config: TrainConfig) -> Threads:
         return configure_threads(config, self.local_size)
-
-    def kernel_peaks(self, config: TrainConfig, threads: Threads) -> KernelPeaks | None:
-        from benchmark.microbench.peak import worker_peaks
-
-        return worker_peaks(self, config.run.results_dir, threads.intra_op, threads.inter_op)
 
     def build(self, config: TrainConfig, task: Task, first_rate: float) -> None:
         import keras

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.engines import DEFAULT_ENGINE, ENGINES, check_engine
 from benchmark.models import MODELS
 from benchmark.util.allocator import ALLOCATORS
 
@@ -16,9 +17,17 @@ def register(subparsers) -> None:
         "overhead",
         run,
         help="the trainer's images/s and peak RSS against a bare loop of the same model",
-        description="Run `mcnn-bench train` on synthetic data and a bare tf.function loop of the same model, "
-        "shape, batch, threads, loss and optimizer, as fresh processes, interleaved; print the "
-        "medians, the overhead (bare / suite images/s - 1) and the memory ratio.",
+        description="Run `mcnn-bench train` on synthetic data and a bare loop of the same model, shape, batch, "
+        "threads, loss and optimizer in the engine's framework (horovod: one tf.function step, no "
+        "Horovod; ddp: one PyTorch step, channels-last, no torch.distributed, no TensorFlow), as fresh "
+        "processes, interleaved; print the medians, the overhead (bare / suite images/s - 1) and the "
+        "memory ratio.",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="the engine of the trainer's runs, whose framework the bare loop uses (default: %(default)s)",
     )
     parser.add_argument(
         "--model", choices=MODELS, default="mcnn", help="the model both sides train (default: %(default)s)"
@@ -45,15 +54,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Bad settings (``SettingsError``) and a missing allocator library (``AllocatorError``) are raised
-    before the first run."""
+    """Bad settings (``SettingsError``), an engine whose framework is not installed (``EngineUnavailable``) and a
+    missing allocator library (``AllocatorError``) are raised before the first run."""
     from benchmark.microbench.overhead import compare, overhead_config, report
     from benchmark.util.allocator import library_path
 
     height, width = args.image_size
     config = overhead_config(
-        height, width, args.batch_size, args.steps, args.warmup, args.threads, args.allocator, args.model
+        height, width, args.batch_size, args.steps, args.warmup, args.threads, args.allocator, args.model, args.engine
     )
+    check_engine(args.engine)
     if args.allocator != "system":
         library_path(args.allocator)  # a missing library fails here, not inside the first run
     print(report(config, compare(config, args.repeats), args.repeats))
