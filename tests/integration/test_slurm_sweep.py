@@ -318,16 +318,10 @@ def long_run(slurm_cluster, cells, tmp_path_factory) -> dict:
     return {"epochs": LONG_EPOCHS, "steps": math.ceil(TRAIN_SECONDS / LONG_EPOCHS / step_seconds), "size": LONG_SIZE}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(long_run, cells, tmp_path_factory):
-    """The time-limit test's run, trained without any interruption: what a resumed run must match."""
-    results = tmp_path_factory.mktemp("uninterrupted")
-    (status,) = run_sweep(spec(cells, "whole", nodes=(1,), wpn=(2,), **long_run), results)
-    assert status.state == "completed", status
-    return read_record(results / "whole" / "n1-w2-b8")
-
-
-def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, uninterrupted, cells, tmp_path, check_record):
+def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, cells, tmp_path, check_record):
+    """SLURM's time limit, submitit's signal before it, the requeue and the resume from the signal's checkpoint.
+    That a resumed run ends with the weights of an uninterrupted one is shown by each engine's stop-and-resume
+    test (tests/integration/test_horovod.py, test_ddp.py), without SLURM's minutes of waiting."""
     limited = spec(cells, "limit", nodes=(1,), wpn=(2,), **long_run, time_minutes=3, max_requeues=10)
     run_sweep(limited, tmp_path, wait=False)
     job_id = SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
@@ -343,9 +337,8 @@ def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, uninterrupt
     assert requeues and all(r["state"] == "REQUEUED" and r["started_at"] for r in requeues), requeues
     assert [e["epoch"] for e in record["epochs"]] == list(range(1, LONG_EPOCHS + 1))
     assert record["scheduler"]["job_id"] == SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
-    # the same training as without the time limit: the same weights (CPU training here is deterministic)
-    assert record["model"]["final_weights_sha256_per_rank"] == uninterrupted["model"]["final_weights_sha256_per_rank"]
-    assert record["epochs"][-1]["val_top1"] == pytest.approx(uninterrupted["epochs"][-1]["val_top1"], abs=0.02)
+    final = record["model"]["final_weights_sha256_per_rank"]
+    assert len(final) == 2 and final[0] == final[1] != record["model"]["initial_weights_sha256"]
     # time to train counts training time only: less than the wall time from start to finish
     wall = datetime.datetime.fromisoformat(record["provenance"]["finished_at"]) - datetime.datetime.fromisoformat(
         record["provenance"]["started_at"]
