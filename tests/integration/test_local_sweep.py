@@ -88,7 +88,7 @@ def test_analyze_rebuilds_table1_and_plots(sweep):
     assert "table1.md" in done.stdout
     # the engines side by side: one row per shape, each engine's images/s and the ratio of the two
     engines = pd.read_csv(out / "engines.csv")
-    assert sorted(engines["workers_per_node"]) == [1, 2]
+    assert sorted(engines["workers per node"]) == [1, 2]
     ratio = [column for column in engines.columns if "ddp" in column and "horovod" in column]
     assert len(ratio) == 1 and (engines[ratio[0]] > 0).all()
 
