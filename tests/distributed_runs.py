@@ -137,3 +137,23 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso).timestamp()
+
+
+def assert_trained_in_sync(record: dict) -> None:
+    """Every worker of ``record``'s two ended with the same weights, and training changed them."""
+    model = record["model"]
+    final = model["final_weights_sha256_per_rank"]
+    assert len(final) == 2 and final[0] == final[1]
+    assert final[0] != model["initial_weights_sha256"], "training did not change the weights"
+
+
+#: Settings that make a run diverge in its first step.
+DIVERGING = dict(lr_start=1e30, base_lr=1e30, warmup_epochs=0.0)
+
+
+def assert_diverged(done: subprocess.CompletedProcess, record: dict) -> None:
+    """The run ended on every worker (the launcher returned, non-zero) with a failed record naming the divergence."""
+    assert done.returncode != 0
+    assert record["status"] == "failed"
+    reason = record["failure"]["reason"]
+    assert reason.startswith("FloatingPointError: the training loss became") and "at epoch 1, step " in reason

@@ -8,7 +8,17 @@ import subprocess
 import sys
 
 import pytest
-from distributed_runs import RESUMABLE, assert_resumed_like, launch, make_config, start_and_signal, train
+from distributed_runs import (
+    DIVERGING,
+    RESUMABLE,
+    assert_diverged,
+    assert_resumed_like,
+    assert_trained_in_sync,
+    launch,
+    make_config,
+    start_and_signal,
+    train,
+)
 
 from benchmark.config import TrainConfig
 from benchmark.models.analytic import model_figures
@@ -49,10 +59,7 @@ def test_two_workers_ran_as_one_job_over_gloo(two_worker_run, check_record):
 
 
 def test_workers_end_with_identical_weights(two_worker_run):
-    model = two_worker_run["model"]
-    final = model["final_weights_sha256_per_rank"]
-    assert len(final) == 2 and final[0] == final[1]
-    assert final[0] != model["initial_weights_sha256"], "training did not change the weights"
+    assert_trained_in_sync(two_worker_run)
 
 
 def test_throughput_counts_both_workers(two_worker_run):
@@ -71,20 +78,8 @@ def test_the_breakdown_times_compute_allreduce_and_update_apart(uninterrupted):
 
 
 def test_a_diverging_run_stops_on_every_worker_and_is_recorded_as_failed(tmp_path, shared_data, check_record):
-    done, record = train(
-        tmp_path,
-        shared_data / "bbbc021" / "cells",
-        "diverges",
-        ENGINE,
-        lr_start=1e30,
-        base_lr=1e30,
-        warmup_epochs=0.0,
-    )
-    assert done.returncode != 0
-    check_record(record)
-    assert record["status"] == "failed"
-    reason = record["failure"]["reason"]
-    assert reason.startswith("FloatingPointError: the training loss became") and "at epoch 1, step " in reason
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "diverges", ENGINE, **DIVERGING)
+    assert_diverged(done, check_record(record))
 
 
 @pytest.fixture(scope="module")

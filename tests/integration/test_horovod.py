@@ -6,7 +6,17 @@ import signal
 
 import numpy as np
 import pytest
-from distributed_runs import RESUMABLE, assert_resumed_like, launch, make_config, start_and_signal, train
+from distributed_runs import (
+    DIVERGING,
+    RESUMABLE,
+    assert_diverged,
+    assert_resumed_like,
+    assert_trained_in_sync,
+    launch,
+    make_config,
+    start_and_signal,
+    train,
+)
 
 from benchmark.engines.horovod.engine import WORKERS_CYCLE_MS
 from benchmark.train.checkpoint import checkpoint_dir, latest_checkpoint
@@ -39,10 +49,7 @@ def test_two_workers_ran_as_one_job(two_worker_run):
 
 
 def test_workers_end_with_identical_weights(two_worker_run):
-    model = two_worker_run["model"]
-    final = model["final_weights_sha256_per_rank"]
-    assert len(final) == 2 and final[0] == final[1]
-    assert final[0] != model["initial_weights_sha256"], "training did not change the weights"
+    assert_trained_in_sync(two_worker_run)
 
 
 def test_global_throughput_counts_both_workers(two_worker_run):
@@ -72,14 +79,8 @@ def test_the_record_follows_the_published_schema(two_worker_run, check_record):
 
 
 def test_a_diverging_run_stops_on_every_worker_and_is_recorded_as_failed(tmp_path, shared_data, check_record):
-    done, record = train(
-        tmp_path, shared_data / "bbbc021" / "cells", "diverges", lr_start=1e30, base_lr=1e30, warmup_epochs=0.0
-    )
-    assert done.returncode != 0  # and both workers ended: subprocess.run returned within its timeout
-    check_record(record)
-    assert record["status"] == "failed"
-    reason = record["failure"]["reason"]
-    assert reason.startswith("FloatingPointError: the training loss became") and "at epoch 1, step " in reason
+    done, record = train(tmp_path, shared_data / "bbbc021" / "cells", "diverges", **DIVERGING)
+    assert_diverged(done, check_record(record))
 
 
 def test_a_run_whose_data_is_missing_is_refused_before_it_trains(tmp_path, shared_data):
