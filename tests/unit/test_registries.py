@@ -128,3 +128,22 @@ def test_make_schedule_builds_the_registrys_schedule():
 def test_fingerprints_are_those_of_the_runs_recorded_before_the_registries(changes, fingerprint):
     """Pinned from the suite before the registries (commit 1255587)."""
     assert TrainConfig.from_flat(**BASE, **changes).fingerprint() == fingerprint
+
+
+def test_an_engine_whose_packages_are_missing_says_why_and_how(monkeypatch):
+    import dataclasses
+
+    from benchmark.engines import EngineUnavailable, check_engine, engine_problem
+    from benchmark.engines.base import engine_class
+
+    assert engine_problem("horovod") is None and engine_problem("ddp") is None  # both installed here
+    entry = dataclasses.replace(ENGINES["horovod"], needs=("tensorflow", "no_such_package_for_the_test"))
+    monkeypatch.setitem(ENGINES, "horovod", entry)
+    problem = engine_problem("horovod")
+    assert problem is not None and "no_such_package_for_the_test not installed for Python 3." in problem
+    assert "tensorflow" not in problem.split(" not installed")[0], "only the missing package is named"
+    assert entry.hint in problem and "MCNN_PYTHON=python3.12" in problem
+    with pytest.raises(EngineUnavailable, match="no_such_package_for_the_test"):
+        check_engine("horovod")
+    with pytest.raises(EngineUnavailable):
+        engine_class("horovod")
