@@ -1,6 +1,6 @@
-"""Checks a sweep passes before the driver submits anything, and a run started on its own passes before it
-trains, so that a folder it cannot write, a disk too full for a checkpoint or data it cannot read fail in a
-second, with one line naming the path and the cause, instead of minutes into a run.
+"""Checks a sweep passes before the driver submits anything, so that a folder it cannot write, a disk too full
+for a checkpoint or data it cannot read fail in a second, with one line naming the path and the cause, instead
+of minutes into a run; and the one a run started on its own passes before it trains (a folder it can record in).
 
 The driver calls :func:`preflight` before it takes the sweep folder's lock and submits; ``mcnn-bench train``
 calls :func:`check_run` before it trains. Everything here reads, except the probe file it creates and removes
@@ -126,17 +126,16 @@ def sweep_target(results: Path, sweep_dir: Path) -> tuple[Path, str]:
 
 
 def check_run(config: TrainConfig) -> None:
-    """Check, before a run of ``config`` trains on its own (``mcnn-bench train``, on every worker), what
-    :func:`preflight` checks of a sweep, for this run: its sweep folder (else its results folder, while the
-    sweep folder does not exist yet) is writable, and its data folder (if its source has one) holds its files
-    and their headers read (:func:`check_data`). The room for a first checkpoint is not checked: a run that
-    fills its disk is recorded as failed, its record naming the file and the cause.
+    """Check, before a run of ``config`` trains on its own (``mcnn-bench train``, on every worker), that it can
+    record how it went: its sweep folder (else its results folder, while the sweep folder does not exist yet)
+    is writable. Its data is not checked here: a run whose data cannot be read is a failed run, recorded with
+    the reader's reason naming the file (as acceptance and ReFrame read it), not a gap; a sweep checks the data
+    of all its runs before it submits (:func:`preflight`).
 
     Raises:
-        PreflightError: the first check that fails, in one line naming the path and the cause.
+        PreflightError: the folder is not writable, in one line naming the path and the cause.
     """
     check_writable(*sweep_target(Path(config.run.results_dir), config.run_dir.parent))
-    check_data(config)
 
 
 def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoints: bool = True) -> None:

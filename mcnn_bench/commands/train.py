@@ -25,8 +25,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the settings (``SettingsError``, ``AllocatorError``: exit status 2), preload the allocator
-    (which may run this command again), check that the run's data can be read and its folder written
-    (:func:`slurm.preflight.check_run`: ``PreflightError``, exit status 2, before TensorFlow starts), then
+    (which may run this command again), check that the run's folder can be written
+    (:func:`slurm.preflight.check_run`: ``PreflightError``, exit status 2, before any framework starts), then
     train. A run that fails is recorded as failed by rank 0
     (:func:`benchmark.train.loop.run_training`); its traceback goes to stderr and the exit status is 1. A run
     whose folder another process holds (``RunLocked``, :mod:`benchmark.train.run_lock`) writes nothing and
