@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from benchmark.engines import check_engine
+
 from . import UsageError, add_command
 
 
@@ -44,9 +46,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The peaks are TensorFlow's (the Horovod engine's kernels): refused (exit status 2, the engine registry's
+    sentence) where the Horovod engine cannot run, once the flags are checked."""
     intra = len(os.sched_getaffinity(0)) if args.intra_op_threads is None else args.intra_op_threads
     if intra < 1 or args.inter_op_threads < 1:
         raise UsageError("--intra-op-threads and --inter-op-threads must be positive")
+    check_engine("horovod")
     from benchmark.microbench.peak import cache_dir, cache_path, node_peaks, peak_table
 
     folder = cache_dir(args.results)

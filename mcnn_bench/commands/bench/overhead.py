@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from benchmark.engines import check_engine
 from benchmark.models import MODELS
 from benchmark.util.allocator import ALLOCATORS
 
@@ -45,8 +46,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Bad settings (``SettingsError``) and a missing allocator library (``AllocatorError``) are raised
-    before the first run."""
+    """Bad settings (``SettingsError``), a missing allocator library (``AllocatorError``) and, where the Horovod
+    engine (whose trainer and ``tf.function`` loop are compared) cannot run, the engine registry's sentence
+    (``EngineUnavailable``) are raised, in that order, before the first run."""
     from benchmark.microbench.overhead import compare, overhead_config, report
     from benchmark.util.allocator import library_path
 
@@ -56,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.allocator != "system":
         library_path(args.allocator)  # a missing library fails here, not inside the first run
+    check_engine("horovod")
     print(report(config, compare(config, args.repeats), args.repeats))
     return 0
