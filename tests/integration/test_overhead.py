@@ -8,6 +8,9 @@ import pytest
 
 from benchmark.microbench.overhead import bare_run, overhead_config
 
+#: The trainer and the bare loop are the Horovod engine's (TensorFlow).
+pytestmark = pytest.mark.horovod
+
 
 def test_the_bare_loop_times_only_the_steps_after_the_warm_up(tmp_path):
     path = overhead_config(64, 64, 4, 5, 2, 1).write_json(tmp_path / "config.json")

@@ -70,6 +70,7 @@ def test_every_engine_implements_exactly_the_registrys_optimizers_and_precisions
     assert set(module.PRECISION_POLICIES) == set(PRECISIONS)
 
 
+@pytest.mark.horovod
 def test_the_optimizers_constants_are_keras_own_defaults():
     """The Horovod engine passes the registry's constants to Keras: they are Keras' defaults, so runs train as
     they did when Keras' defaults were used (and a second engine gets the same numbers)."""
@@ -81,6 +82,7 @@ def test_the_optimizers_constants_are_keras_own_defaults():
     assert OPTIMIZERS["momentum"].settings == ("momentum",) and "momentum" in SECTIONS["training"].model_fields
 
 
+@pytest.mark.horovod
 def test_every_optimizer_is_built_by_the_horovod_engine():
     import keras
 
