@@ -48,7 +48,7 @@ EOF
   WITH_HOROVOD=1
   APT_PACKAGES+=("${HOROVOD_APT_PACKAGES[@]}")
 else
-  log "$("$PY" --version): installing the DDP engine alone (the Horovod engine cannot be installed for it)"
+  log "$("$PY" --version): the DDP engine alone (the Horovod engine cannot be installed for it)"
   WITH_HOROVOD=0
 fi
 
