@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
-.venv/bin/ruff format --check .
-.venv/bin/ruff check .
-.venv/bin/mypy
+VENV="${MCNN_VENV:-.venv}"   # the venv setup.sh made (MCNN_PYTHON, MCNN_VENV: see setup.sh)
+"$VENV"/bin/ruff format --check .
+"$VENV"/bin/ruff check .
+"$VENV"/bin/mypy

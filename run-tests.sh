@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
+VENV="${MCNN_VENV:-.venv}"   # the venv setup.sh made (MCNN_PYTHON, MCNN_VENV: see setup.sh)
 export MCNN_DEVCLUSTER_DIR="${MCNN_DEVCLUSTER_DIR:-/tmp/mcnn-devcluster}"
 if [ "$(id -u)" -eq 0 ]; then
   if ! slurm/devcluster/status >/dev/null 2>&1; then
@@ -16,4 +17,4 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "run-tests.sh: not root, so no development SLURM cluster: the SLURM tests will be skipped" >&2
 fi
-.venv/bin/python -m pytest "$@"
+"$VENV"/bin/python -m pytest "$@"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One-command set-up of mcnn-bench on Debian: system packages, .venv, TensorFlow, Horovod, the project.
+# One-command set-up of mcnn-bench on Debian: system packages, .venv, the engines' frameworks (the DDP engine's
+# PyTorch; TensorFlow and Horovod where this Python can have them), the project.
 # Idempotent: a second run that finds everything in place returns in seconds.
+# MCNN_PYTHON: the interpreter that creates the venv (default python3); MCNN_VENV: the venv's folder (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${MCNN_VENV:-.venv}"
@@ -15,11 +17,40 @@ export TF_CPP_MIN_LOG_LEVEL=2   # keep TensorFlow's start-up notices out of the 
 TF_SPEC="tensorflow-cpu==2.18.1"
 HVD_SPEC="horovod==0.28.1"
 TORCH_SPECS=("torch==2.14.1" "torchvision==0.29.1")
-# System packages: Open MPI and cmake for Horovod's build; libjemalloc2 and libtcmalloc-minimal4, the mallocs a
-# run can preload (run.allocator, benchmark/util/allocator.py).
-APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake libjemalloc2 libtcmalloc-minimal4)
+# System packages: libjemalloc2 and libtcmalloc-minimal4, the mallocs a run can preload (run.allocator,
+# benchmark/util/allocator.py); with the Horovod engine also Open MPI and cmake, for Horovod's build and MPI runs.
+APT_PACKAGES=(libjemalloc2 libtcmalloc-minimal4)
+HOROVOD_APT_PACKAGES=(openmpi-bin libopenmpi-dev cmake)
 
 log() { printf '[setup] %s\n' "$*"; }
+
+pyversion() { "$1" -c 'import platform; print(platform.python_version())'; }
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "${MCNN_PYTHON:-python3}" -m venv "$VENV"
+elif [ -n "${MCNN_PYTHON:-}" ] && [ "$(pyversion "$MCNN_PYTHON")" != "$(pyversion "$VENV/bin/python")" ]; then
+  echo "setup.sh: $VENV holds Python $(pyversion "$VENV/bin/python"), not MCNN_PYTHON=$MCNN_PYTHON" \
+       "(Python $(pyversion "$MCNN_PYTHON")): name a new folder with MCNN_VENV, or remove $VENV" >&2
+  exit 1
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check -q)
+
+# Whether this Python can have the Horovod engine: the engine registry decides (benchmark/engines/__init__.py,
+# which imports nothing but the standard library), and at the end says why not, as every command that needs
+# the Horovod engine does.
+if "$PY" -I - "$PWD" <<'EOF'; then
+import sys
+sys.path.insert(0, sys.argv[1])
+from benchmark.engines import python_supported
+sys.exit(not python_supported("horovod"))
+EOF
+  WITH_HOROVOD=1
+  APT_PACKAGES+=("${HOROVOD_APT_PACKAGES[@]}")
+else
+  log "$("$PY" --version): the DDP engine alone (the Horovod engine cannot be installed for it)"
+  WITH_HOROVOD=0
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -36,29 +67,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  log "creating $VENV"
-  "${MCNN_PYTHON:-python3}" -m venv "$VENV"
-fi
-PY="$VENV/bin/python"
-PIP=("$PY" -m pip --disable-pip-version-check -q)
-
 installed() {  # installed PACKAGE VERSION: the venv holds exactly that version (read from its metadata)
   "$PY" -c 'import sys; from importlib.metadata import version
 try: sys.exit(version(sys.argv[1]) != sys.argv[2])
 except Exception: sys.exit(1)' "$1" "$2"
 }
-
-# The Horovod engine needs TensorFlow 2.18, which exists for Python <= 3.12 only (benchmark/engines/__init__.py
-# says the same to every command that needs it).
-if "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
-  log "$("$PY" --version) is 3.13 or newer: installing the DDP engine only. The Horovod engine needs" \
-      "Python <= 3.12 (TensorFlow 2.18.1 has no wheel for newer ones): give setup.sh another interpreter with" \
-      "MCNN_PYTHON=python3.12 ./setup.sh (in a fresh MCNN_VENV)"
-  WITH_HOROVOD=0
-else
-  WITH_HOROVOD=1
-fi
 
 if ! installed torch 2.14.1 || ! installed torchvision 0.29.1; then
   log "installing ${TORCH_SPECS[*]} (the DDP engine)"
@@ -109,4 +122,13 @@ for name in ("mcnn_bench", "benchmark", "slurm", "analysis"):
         sys.exit(f"setup.sh: import name {name!r} resolves to {origin}, not to {root}: another distribution "
                  f"of that name is installed in {sys.prefix}; uninstall it (pip uninstall) and run ./setup.sh again")
 EOF
-log "ready: $VENV"
+# The engines this venv can run, and, for each one it cannot, the engine registry's sentence why (Python >= 3.13:
+# the Horovod engine needs Python <= 3.12, and how to give setup.sh another interpreter).
+"$PY" -I - "$VENV" <<'EOF'
+import sys
+from benchmark.engines import ENGINES, engine_problem
+problems = {name: engine_problem(name) for name in ENGINES}
+print(f"[setup] ready: {sys.argv[1]}, engines: {', '.join(name for name, problem in problems.items() if not problem)}")
+for problem in filter(None, problems.values()):
+    print(f"[setup] {problem}")
+EOF

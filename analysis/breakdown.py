@@ -212,7 +212,7 @@ def plot_breakdown(rows: pd.DataFrame, without: int, path: str | Path) -> Path:
         x0, x1 = starts[:, index : index + 1], ends[:, index : index + 1]
         corners = np.stack([np.hstack([x0, x0, x1, x1]), np.hstack([y, y[:, ::-1]])], axis=2)
         axes.add_collection(
-            PolyCollection(corners, facecolors=PHASE_COLORS[phase], linewidths=0, label=PHASE_LABELS[phase])
+            PolyCollection(list(corners), facecolors=PHASE_COLORS[phase], linewidths=0, label=PHASE_LABELS[phase])
         )
     axes.set_ylim(count - 0.5, -0.5)
     axes.set_xlim(0, max(100.0, float(ends[:, -1].max())))

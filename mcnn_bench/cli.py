@@ -59,9 +59,34 @@ COMMANDS = (
 USER_ERRORS = (McnnBenchError, ValueError, OSError)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, laid out alike on every Python the suite runs on: the column of a command group's
+    subcommands is as wide as the longest, counted with its own indent, as Python 3.13's argparse does (3.10 to
+    3.12 count it without, so that a name as long as ``record-schema`` wraps its help onto the next line). So
+    ``--help``, and the CLI reference generated from it (``docs/generate.py``), read the same everywhere."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if action.help is not argparse.SUPPRESS:
+            invocation = self._format_action_invocation
+            lengths = [len(invocation(action)) + self._current_indent]
+            # the generator indents while it yields a subcommand, so each is counted at its own indent
+            lengths += [len(invocation(sub)) + self._current_indent for sub in self._iter_indented_subactions(action)]
+            self._action_max_length = max(self._action_max_length, *lengths)
+            self._add_item(self._format_action, [action])
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with :class:`HelpFormatter`; the parsers of the subcommands are of this class too
+    (``add_subparsers`` makes them of its parser's class)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(**kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mcnn-bench`` and its subcommands (:data:`COMMANDS`)."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mcnn-bench",
         description="Benchmark data-parallel M-CNN training (Datta et al. 2019) with Horovod, on one "
         "machine or through SLURM, and rebuild the paper's tables and plots.",

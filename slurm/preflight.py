@@ -19,6 +19,7 @@ from benchmark.data.sources import SOURCES
 from benchmark.engines import check_engine
 from benchmark.errors import McnnBenchError, os_cause
 from benchmark.models import MODELS
+from slurm.executor import Run
 from slurm.spec import SweepSpec
 
 #: Bytes per parameter in the estimate of a checkpoint (float32).
@@ -126,16 +127,31 @@ def sweep_target(results: Path, sweep_dir: Path) -> tuple[Path, str]:
 
 
 def check_run(config: TrainConfig) -> None:
-    """Check, before a run of ``config`` trains on its own (``mcnn-bench train``, on every worker), that it can
-    record how it went: its sweep folder (else its results folder, while the sweep folder does not exist yet)
-    is writable. Its data is not checked here: a run whose data cannot be read is a failed run, recorded with
-    the reader's reason naming the file (as acceptance and ReFrame read it), not a gap; a sweep checks the data
-    of all its runs before it submits (:func:`preflight`).
+    """Check, before a run of ``config`` trains on its own (``mcnn-bench train``, on every worker), that its engine
+    is installed here (:func:`benchmark.engines.check_engine`) and that it can record how it went: its sweep folder
+    (else its results folder, while the sweep folder does not exist yet) is writable. Its data is not checked
+    here: a run whose data cannot be read is a failed run, recorded with the reader's reason naming the file (as
+    acceptance and ReFrame read it), not a gap; a sweep checks the data of all its runs before it submits
+    (:func:`preflight`).
 
     Raises:
+        EngineUnavailable: the run's engine cannot run here (why, and how to get it).
         PreflightError: the folder is not writable, in one line naming the path and the cause.
     """
+    check_engine(config.run.engine)
     check_writable(*sweep_target(Path(config.run.results_dir), config.run_dir.parent))
+
+
+def check_engines(runs: list[Run]) -> None:
+    """Check that the engine of every run of ``runs`` is installed here (the workers run this Python, on this
+    machine or, through SLURM, on the nodes), each engine once, in name order.
+
+    Raises:
+        EngineUnavailable: the first engine that cannot run here, with the engine registry's sentence
+            (:func:`benchmark.engines.engine_problem`: why, and how to get it).
+    """
+    for engine in sorted({run.config.run.engine for run in runs}):
+        check_engine(engine)
 
 
 def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoints: bool = True) -> None:
@@ -147,8 +163,7 @@ def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoint
     - with ``checkpoints``, its file system has room for at least the first checkpoint of the largest run
       (parameters x 4 bytes x 3: weights, optimizer momentum and a margin; :func:`check_free_space`);
     - every data folder holds its source's files and their headers read (:func:`check_data`);
-    - every engine of the runs is installed here (:func:`benchmark.engines.check_engine`: the workers run this
-      Python).
+    - every engine of the runs is installed here (:func:`check_engines`: the workers run this Python).
 
     Raises:
         PreflightError: the first check that fails, in one line naming the path and the cause.
@@ -156,8 +171,7 @@ def preflight(spec: SweepSpec, results_dir: str | Path | None = None, checkpoint
     """
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
-    for engine in sorted({run.config.run.engine for run in runs}):
-        check_engine(engine)
+    check_engines(runs)
     target, what = sweep_target(results, results / spec.name)
     check_writable(target, what)
     if checkpoints:

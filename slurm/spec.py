@@ -33,6 +33,7 @@ from benchmark.config import (
     sweep_owner,
 )
 from benchmark.data.sources import SOURCES
+from benchmark.engines import EngineUnavailable, engine_problem
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
@@ -254,6 +255,29 @@ class SweepSpec:
         if override is not None:
             return Path(override).resolve()
         return self.resolve(self.header.results_dir) if self.header.results_dir else Path("results").resolve()
+
+    def engines(self) -> list[str]:
+        """The engines of the spec's runs, in grid order: ``grid.engine``, else the one ``run.engine``."""
+        return list(self.grid.engine) if self.grid.engine else [self.run.engine]
+
+    def runnable_here(self) -> tuple[SweepSpec, dict[str, str]]:
+        """This spec without the runs whose engine cannot run in this Python, and why each engine left out
+        cannot, by engine (the engine registry's sentence, :func:`benchmark.engines.engine_problem`; empty when
+        every engine can run). ``grid.engine`` is narrowed to the engines that can; the runs kept are the spec's
+        own, with the same ids and settings, so a sweep of the whole spec later (with another interpreter, into
+        the same results folder) finds them done and runs the rest.
+
+        Raises:
+            EngineUnavailable: no engine of the spec can run here (the registry's sentence of each).
+        """
+        engines = self.engines()
+        problems = {engine: problem for engine in engines if (problem := engine_problem(engine)) is not None}
+        kept = [engine for engine in engines if engine not in problems]
+        if not kept:
+            raise EngineUnavailable(f"no run of sweep {self.name} can run here: " + "; ".join(problems.values()))
+        if not problems:
+            return self, {}
+        return dataclasses.replace(self, grid=self.grid.model_copy(update={"engine": kept})), problems
 
     def runs(self, results_dir: Path) -> list[Run]:
         """Expand the grid into runs, each with its full training config."""

@@ -34,7 +34,7 @@ from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Out
 from slurm.executor.base import ExecutorSettings
 from slurm.interrupt import deferred_interrupt
 from slurm.lock import SweepLock
-from slurm.preflight import preflight
+from slurm.preflight import check_engines, preflight
 from slurm.spec import SweepSpec, load_spec
 from slurm.state import TERMINAL, RunStatus, SweepState, recorded_status, refused_status
 
@@ -311,10 +311,18 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
     """Write each run's config and job script (an sbatch script for SLURM) without submitting anything, one
     line each on ``out`` (default: ``sys.stdout`` at the call).
 
-    The scripts' logs go to ``<sweep>/submitit/sbatch/``."""
+    The scripts' logs go to ``<sweep>/submitit/sbatch/``.
+
+    Raises:
+        EngineUnavailable: the executor's scripts name the engine's launcher as installed here
+            (:attr:`Executor.scripts_need_engines`: the local executor's) and an engine of the runs cannot run
+            here (:func:`slurm.preflight.check_engines`), before anything is written.
+    """
     out = sys.stdout if out is None else out
     results = spec.results_dir(results_dir)
     runs = spec.runs(results)
+    if EXECUTORS[spec.executor.kind].scripts_need_engines:
+        check_engines(runs)
     with SweepLock(results / spec.name):
         state = SweepState(results / spec.name)
         executor = make_executor(spec.executor.kind, spec.executor, state.dir, "sbatch")

@@ -211,8 +211,11 @@ def unprivileged():
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test marked ``horovod`` skips, with the engine registry's sentence, where the Horovod engine cannot run
-    (Python >= 3.13: setup.sh installs the DDP engine alone); the only skip of that kind."""
+    """A test marked ``horovod`` (it needs the Horovod engine's TensorFlow, Keras or Horovod: its workers, its
+    tf.data pipelines, its Keras models as an oracle) skips, with the engine registry's sentence, where the
+    Horovod engine cannot run (Python >= 3.13: setup.sh installs the DDP engine alone); the only skip of that
+    kind. A module that needs them throughout imports them inside its tests or fixtures, under a module-level
+    ``pytestmark = pytest.mark.horovod``, so that it is collected, and skipped, without them."""
     from benchmark.engines import engine_problem
 
     problem = engine_problem("horovod")

@@ -21,7 +21,9 @@ class EngineEntry:
     executor starts its workers (:mod:`benchmark.engines.launch`); ``bench`` the module of its framework's side
     of the micro-benchmarks (:func:`benchmark.engines.base.bench_module`: the kernels of the node's peak and the
     bare loop the trainer is compared with); ``description`` is what ``--help`` and the spec-key reference say
-    of it."""
+    of it. ``needs`` are the packages it imports; ``hint`` says how to install them where they can be;
+    ``newest_python`` is the newest Python (major, minor) they can be installed for (None: any), and ``too_new``
+    what to do on a newer one."""
 
     module: str
     cls: str
@@ -30,7 +32,14 @@ class EngineEntry:
     description: str
     needs: tuple[str, ...] = ()
     hint: str = ""
+    newest_python: tuple[int, int] | None = None
+    too_new: str = ""
 
+
+#: The newest Python the Horovod engine can be installed for: TensorFlow 2.18.1, the newest TensorFlow Horovod
+#: 0.28.1 builds against, has no wheel for newer ones (setup.sh asks :func:`python_supported`).
+HOROVOD_PYTHON = (3, 12)
+_HOROVOD_PY = "{}.{}".format(*HOROVOD_PYTHON)
 
 #: Every engine, by ``run.engine``. The first is the default.
 ENGINES: dict[str, EngineEntry] = {
@@ -41,9 +50,12 @@ ENGINES: dict[str, EngineEntry] = {
         "benchmark.engines.horovod.bench",
         "TensorFlow + Horovod (Datta et al. 2019, sec. 3): tf.GradientTape and hvd.grouped_allreduce, MPI or Gloo",
         needs=("tensorflow", "horovod"),
-        hint="the Horovod engine needs Python <= 3.12 (TensorFlow 2.18.1, the newest Horovod 0.28.1 builds "
-        "against, has no wheel for newer ones): run setup.sh with another interpreter, "
-        'MCNN_PYTHON=python3.12 MCNN_VENV=.venv312 ./setup.sh, or use run.engine = "ddp"',
+        hint="run ./setup.sh, which installs TensorFlow and builds Horovod against it",
+        newest_python=HOROVOD_PYTHON,
+        too_new=f"the Horovod engine needs Python <= {_HOROVOD_PY} (TensorFlow 2.18.1, the newest Horovod 0.28.1 "
+        f"builds against, has no wheel for newer ones): run setup.sh with another interpreter, "
+        f"MCNN_PYTHON=python{_HOROVOD_PY} MCNN_VENV=.venv{_HOROVOD_PY.replace('.', '')} ./setup.sh, "
+        'or use run.engine = "ddp"',
     ),
     "ddp": EngineEntry(
         "benchmark.engines.ddp.engine",
@@ -65,15 +77,25 @@ class EngineUnavailable(McnnBenchError, RuntimeError):
     """An engine whose framework is not installed here; the message says why and how to get it."""
 
 
+def python_supported(name: str, version: tuple[int, ...] | None = None) -> bool:
+    """Whether ``run.engine`` ``name``'s packages can be installed for Python ``version`` (default: this one's):
+    it is no newer than the engine's :attr:`EngineEntry.newest_python`."""
+    newest = ENGINES[name].newest_python
+    return newest is None or tuple((version or sys.version_info)[:2]) <= newest
+
+
 def engine_problem(name: str) -> str | None:
-    """Why ``run.engine`` ``name`` cannot run in this Python (a package it needs is not installed, named, with
-    the engine's :attr:`EngineEntry.hint`); None when it can. Looks the packages up without importing them."""
+    """Why ``run.engine`` ``name`` cannot run in this Python, in one sentence: the packages it needs that are not
+    installed, and what to do, the engine's :attr:`EngineEntry.hint` (or, on a Python newer than it can be
+    installed for, its :attr:`EngineEntry.too_new`); None when it can. Looks the packages up without importing
+    them."""
     entry = ENGINES[name]
     missing = [package for package in entry.needs if importlib.util.find_spec(package) is None]
     if not missing:
         return None
     python = f"Python {sys.version_info.major}.{sys.version_info.minor} ({sys.executable})"
-    return f"run.engine = {name!r}: {', '.join(missing)} not installed for {python}; {entry.hint}"
+    advice = entry.hint if python_supported(name) else entry.too_new
+    return f"run.engine = {name!r}: {', '.join(missing)} not installed for {python}; {advice}"
 
 
 def check_engine(name: str) -> None:

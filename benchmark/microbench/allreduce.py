@@ -32,6 +32,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmark.engines import check_engine
+
 #: What the result file says it is (``analysis.scaling_model`` checks it); a size sweep's kind.
 KIND = "mcnn-bench-allreduce"
 SWEEP_KIND = "mcnn-bench-allreduce-sweep"
@@ -117,6 +119,7 @@ def run_allreduce(
 
     Raises:
         ValueError: on bad settings, before Horovod starts.
+        EngineUnavailable: the Horovod engine cannot run here (the engine registry's sentence), after the settings.
         RuntimeError: if the allreduce returns a wrong average (checked once, after the warm-up).
     """
     from benchmark.util.atomic import write_json_atomic
@@ -125,6 +128,7 @@ def run_allreduce(
     check_settings(iterations, warmup)
     shapes = tensor_shapes(height, width, channels, num_classes, bytes_scale, model)
     started_at = utc_iso()
+    check_engine("horovod")
 
     import horovod.tensorflow as hvd
     import tensorflow as tf
@@ -250,6 +254,7 @@ def run_sweep(
 
     Raises:
         ValueError: on bad settings, before Horovod starts.
+        EngineUnavailable: the Horovod engine cannot run here (the engine registry's sentence), after the settings.
     """
     from benchmark.util.atomic import write_json_atomic
     from benchmark.util.times import utc_iso
@@ -257,6 +262,7 @@ def run_sweep(
     check_settings(iterations, warmup)
     check_settings(large_iterations, warmup)
     sizes, started_at = sweep_sizes(smallest, largest), utc_iso()
+    check_engine("horovod")
 
     import horovod.tensorflow as hvd
     import tensorflow as tf

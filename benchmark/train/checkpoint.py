@@ -26,7 +26,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
@@ -246,7 +246,9 @@ def write_checkpoint(folder: str | Path, checkpoint: Checkpoint) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = _stem(max(_sequences(folder), default=0) + 1)
-    arrays = checkpoint.arrays()
+    # Any: numpy >= 2.1 types savez's keyword allow_pickle (bool) among the arrays' names (numpy 2.0, which
+    # TensorFlow 2.18 pins, has no such keyword: passing it would save it as an array)
+    arrays: dict[str, Any] = checkpoint.arrays()
     npz = folder / f"{stem}.npz"
     with atomic_writer(npz) as stream:
         np.savez(stream, **arrays)

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmark.engines import DEFAULT_ENGINE, ENGINES
+from benchmark.engines import DEFAULT_ENGINE, ENGINES, check_engine
 
 from . import UsageError, add_command
 
@@ -55,9 +55,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Refused (exit status 2, the engine registry's sentence) where ``--engine``'s framework cannot run, once the
+    flags are checked."""
     intra = len(os.sched_getaffinity(0)) if args.intra_op_threads is None else args.intra_op_threads
     if intra < 1 or args.inter_op_threads < 1:
         raise UsageError("--intra-op-threads and --inter-op-threads must be positive")
+    check_engine(args.engine)
     from benchmark.microbench.peak import cache_dir, cache_path, node_peaks, peak_table
 
     folder = cache_dir(args.results)

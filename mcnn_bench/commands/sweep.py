@@ -56,6 +56,13 @@ def register(subparsers) -> None:
         help="run the spec as the sweep NAME (a new results folder) instead of its own name",
     )
     parser.add_argument(
+        "--skip-unavailable-engines",
+        action="store_true",
+        help="leave out the runs whose engine cannot run in this Python (the horovod engine on Python >= 3.13), "
+        "naming each engine left out and why; without it, such runs refuse the whole sweep. The runs kept keep "
+        "their ids: the whole spec, run later where every engine can run, runs only the rest",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         metavar="DIR",
@@ -75,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, data_dir=args.data_dir)
     if args.new_sweep:
         spec = spec.renamed(args.new_sweep)
+    if args.skip_unavailable_engines:
+        spec, left_out = spec.runnable_here()
+        for engine, problem in left_out.items():
+            print(f"{args.prog}: leaving out the runs on the {engine} engine: {problem}", file=sys.stderr)
     if args.dry_run:
         _dry_run(spec, args.results_dir, args.prog)
         return 0
@@ -94,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(spec: SweepSpec, results_dir: Path | None, prog: str) -> None:
     """Write every run's config and job script, submit nothing, and note (on stderr) what a real submit
-    would refuse."""
+    would refuse: an engine that cannot run here (where the scripts could be written all the same: sbatch
+    scripts), or what the executor checks first."""
+    from slurm.preflight import check_engines
     from slurm.sweep import dry_run, make_executor
 
     paths = dry_run(spec, results_dir)
@@ -102,12 +115,19 @@ def _dry_run(spec: SweepSpec, results_dir: Path | None, prog: str) -> None:
         f"sweep {spec.name}: dry run: {len(paths)} job script(s) written, nothing submitted "
         f"({spec.executor.kind} executor)"
     )
-    # What a real submit checks first (SLURM: the partition can hold every run, from sinfo), only reported:
-    # a dry run needs no cluster, and a cluster too small for the spec is worth knowing.
+    # What a real submit checks first (the runs' engines are installed here; SLURM: the partition can hold every
+    # run, from sinfo), only reported: a dry run needs no cluster, and a cluster too small for the spec, or a
+    # Python without an engine of its runs, is worth knowing.
     sweep_dir = spec.results_dir(results_dir) / spec.name
-    try:
-        notes = make_executor(spec.executor.kind, spec.executor, sweep_dir, "sbatch").check(spec.runs(sweep_dir.parent))
-    except McnnBenchError as exc:
-        notes = [f"the check a real submit makes first did not pass (the scripts are written all the same): {exc}"]
+    runs = spec.runs(sweep_dir.parent)
+    executor = make_executor(spec.executor.kind, spec.executor, sweep_dir, "sbatch")
+    notes: list[str] = []
+    for check in (check_engines, executor.check):
+        try:
+            notes += check(runs) or []
+        except McnnBenchError as exc:
+            notes.append(
+                f"the check a real submit makes first did not pass (the scripts are written all the same): {exc}"
+            )
     for note in notes:
         print(f"{prog}: dry run: note: {note}", file=sys.stderr)

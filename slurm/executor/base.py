@@ -142,12 +142,15 @@ class Executor(ABC, Generic[SettingsT]):
 
     Class attributes: ``kind``, the name in ``executor.kind``; ``Settings``, the model of its
     ``[executor]`` section; ``foreground``, whether the driver must run the runs one at a time and wait
-    (the local executor shares this machine with its runs).
+    (the local executor shares this machine with its runs); ``scripts_need_engines``, whether the script of a
+    dry run (:meth:`write_dry_run`) names the engine's own launcher as installed here (the local executor's),
+    so that it cannot be written for an engine that cannot run here.
     """
 
     kind: ClassVar[str]
     Settings: ClassVar[type[ExecutorSettings]]
     foreground: ClassVar[bool] = False
+    scripts_need_engines: ClassVar[bool] = False
 
     def __init__(self, folder: Path, settings: SettingsT):
         self.folder = Path(folder)

@@ -161,6 +161,7 @@ class LocalExecutor(Executor[LocalSettings]):
     kind = "local"
     Settings = LocalSettings
     foreground = True
+    scripts_need_engines = True  # job.sh starts the engine's launcher (horovodrun, torchrun) found here
 
     def __init__(self, folder: Path, settings: LocalSettings):
         super().__init__(folder, settings)

@@ -54,6 +54,7 @@ def test_this_process_runs_the_c_librarys_malloc():
     assert loaded_allocator() == "system"
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("name", ["system", "jemalloc", "tcmalloc"])
 def test_a_training_run_records_the_malloc_it_ran_with(tmp_path, check_record, name):
     done = train(tmp_path, "--allocator", name)
@@ -64,6 +65,7 @@ def test_a_training_run_records_the_malloc_it_ran_with(tmp_path, check_record, n
     assert record["provenance"]["allocator"] == name
 
 
+@pytest.mark.horovod
 def test_two_horovod_workers_each_run_again_preloaded(tmp_path):
     config = TrainConfig.from_flat(
         source="synthetic",
@@ -86,6 +88,7 @@ def test_two_horovod_workers_each_run_again_preloaded(tmp_path):
     assert record["topology"]["workers"] == 2 and record["provenance"]["allocator"] == "tcmalloc"
 
 
+@pytest.mark.horovod
 def test_the_overheads_bare_loop_runs_with_the_configs_allocator(tmp_path):
     result = bare_run(overhead_config(64, 64, 4, 2, 1, 1, "jemalloc").write_json(tmp_path / "config.json"))
     assert result["allocator"] == "jemalloc" and result["timed_steps"] == 2

@@ -108,6 +108,7 @@ def test_a_stopped_run_resumes_and_ends_bit_identical_to_an_uninterrupted_one(
     assert (event["epoch"], event["step"]) == (stopped_at.state.epoch, stopped_at.state.step)
 
 
+@pytest.mark.horovod  # the same run launched on the Horovod engine
 def test_another_engines_checkpoint_is_not_resumed_silently(tmp_path, shared_data, uninterrupted, check_record):
     """The same run on the other engine: its fingerprint differs (run.engine), so the DDP checkpoint is refused,
     naming the change."""

@@ -133,12 +133,13 @@ def test_srun_mpi_pmix_gives_every_task_its_rank():
     assert len({host for host, _, _ in rows}) == 2, out
 
 
+@pytest.mark.horovod
 @pytest.mark.slurm
 def test_open_mpi_allreduce_across_two_nodes(tmp_path):
     # What Horovod relies on: Open MPI wired up by PMIx, talking between the nodes over the bridge.
     mpicc = shutil.which("mpicc")
     if mpicc is None:
-        pytest.skip("mpicc not found: install libopenmpi-dev (setup.sh does)")
+        pytest.skip("mpicc not found: install libopenmpi-dev (setup.sh does, with the Horovod engine)")
     source = tmp_path / "hello.c"
     source.write_text(MPI_HELLO)
     program = tmp_path / "hello"

@@ -45,7 +45,10 @@ class RealHarness(Harness):
 
 
 @pytest.fixture(
-    params=[pytest.param("local", marks=pytest.mark.horovod), pytest.param("slurm", marks=pytest.mark.slurm)]
+    params=[
+        pytest.param("local", marks=pytest.mark.horovod),
+        pytest.param("slurm", marks=[pytest.mark.slurm, pytest.mark.horovod]),  # its runs are the Horovod engine's
+    ]
 )
 def harness(request, shared_data, tmp_path):
     if request.param == "slurm":

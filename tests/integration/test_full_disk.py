@@ -6,7 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.horovod
 def test_a_checkpoint_on_a_full_disk_is_recorded_with_its_file_and_cause(tiny_fs):
     results = tiny_fs.mount("results", "1m")  # the logs and the record fit; M-CNN's checkpoint (~9 MB) does not
     done = subprocess.run(

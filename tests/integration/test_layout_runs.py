@@ -71,6 +71,7 @@ def test_two_workers_train_dataset_b_and_record_the_uncertainty(small_layout, tm
     )
 
 
+@pytest.mark.horovod
 def test_training_on_the_official_layout(official_layout, tmp_path, check_record):
     results = tmp_path / "results"
     done = subprocess.run(
@@ -110,6 +111,7 @@ def test_training_on_the_official_layout(official_layout, tmp_path, check_record
     assert record["throughput"]["images"] == 4 and record["epochs"][0]["val_top1"] is not None
 
 
+@pytest.mark.horovod
 def test_a_missing_channel_fails_the_run_with_a_record(official_layout, tmp_path, check_record):
     next(official_layout.glob("Week1/*/f5_Actin.tif")).unlink()
     results = tmp_path / "results"
@@ -147,6 +149,7 @@ def test_a_missing_channel_fails_the_run_with_a_record(official_layout, tmp_path
     assert "Actin" in record["failure"]["reason"] and "f5_Actin.tif" in record["failure"]["reason"]
 
 
+@pytest.mark.horovod
 def test_bench_input_runs_end_to_end(shared_data):
     done = subprocess.run(
         [
@@ -186,6 +189,7 @@ def test_bench_input_runs_end_to_end(shared_data):
     assert any("per node (none)" in line for line in lines)
 
 
+@pytest.mark.horovod
 def test_status_reads_the_spec_with_the_data_dir_the_sweep_was_run_with(tmp_path, small_layout):
     from slurm.sweep import sweep_status
 

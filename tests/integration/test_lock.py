@@ -24,6 +24,8 @@ workers_per_node = [1]
 local_batch_size = [8]
 [training]
 epochs = 1
+[run]
+engine = "ddp"   # installed on every Python: a dry run of the local executor checks its engines first
 [executor]
 kind = "local"
 """

@@ -24,6 +24,7 @@ PUBLISHED_TOP = {
 FEATURES = {"densenet121": 1024, "vgg16": 7 * 7 * 512}
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("name", ["densenet121", "vgg16"])
 def test_parameter_counts_at_224_with_14_outputs_follow_keras_published_backbones(name):
     model = MODELS[name].create(224, 224, 3, 14)
@@ -32,6 +33,7 @@ def test_parameter_counts_at_224_with_14_outputs_follow_keras_published_backbone
     assert model.output.shape[1:] == (14,)
 
 
+@pytest.mark.horovod
 def test_mcnn_is_in_the_registry_with_its_analytic_model():
     assert MODELS["mcnn"].analytic and not MODELS["densenet121"].analytic
     assert MODELS["mcnn"].create(64, 64, 3, 13).count_params() > 0
@@ -55,6 +57,7 @@ def test_input_sizes_are_checked_per_model(name, size, ok):
             TrainConfig.from_flat(**settings)
 
 
+@pytest.mark.horovod
 def test_init_weights_load_a_backbone_file_by_layer_name(tmp_path):
     import keras
 
@@ -75,6 +78,7 @@ def test_init_weights_load_a_backbone_file_by_layer_name(tmp_path):
     assert not np.array_equal(loaded.get_layer("logits").get_weights()[0], source.get_layer("logits").get_weights()[0])
 
 
+@pytest.mark.horovod
 def test_init_weights_that_do_not_fit_or_are_missing_are_named(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         MODELS["vgg16"].create(32, 32, 3, 14, init_weights=tmp_path / "absent.h5")
@@ -84,6 +88,7 @@ def test_init_weights_that_do_not_fit_or_are_missing_are_named(tmp_path):
         MODELS["vgg16"].create(32, 32, 3, 14, init_weights=tmp_path / "mcnn.weights.h5")
 
 
+@pytest.mark.horovod
 def test_densenet121s_gradient_shapes_are_its_trainable_variables_shapes():
     """What `mcnn-bench allreduce --model densenet121` reduces: one tensor per trainable variable of the real
     Keras model (batch normalisation's moving statistics are not trained, so not reduced)."""
@@ -130,6 +135,7 @@ def test_a_model_without_an_analytic_model_says_which_figure_is_not_known():
         MODELS["densenet121"].analytic_model("the FLOPs")
 
 
+@pytest.mark.horovod
 def test_the_overhead_bare_loop_builds_the_requested_model():
     """`mcnn-bench bench overhead --model densenet121`: the config both sides train names the model, and the
     bare loop's model is the suite's for that config (without running the benchmark)."""

@@ -21,6 +21,7 @@ sys.exit(main(["--bare", sys.argv[1]]))
 """
 
 
+@pytest.mark.horovod
 def test_the_bare_loop_times_only_the_steps_after_the_warm_up(tmp_path):
     path = overhead_config(64, 64, 4, 5, 2, 1).write_json(tmp_path / "config.json")
     result = bare_run(path)  # a fresh process, as the comparison runs it (threads are set before TF starts)
@@ -37,7 +38,7 @@ def test_the_ddp_engines_bare_loop_runs_without_tensorflow(tmp_path):
     assert result["timed_steps"] == 3 and result["images_per_second"] > 0 and result["peak_rss_bytes"] > 0
 
 
-@pytest.mark.parametrize("engine", ["horovod", "ddp"])
+@pytest.mark.parametrize("engine", [pytest.param("horovod", marks=pytest.mark.horovod), "ddp"])
 def test_bench_overhead_prints_both_sides_and_the_ratios(engine):
     done = subprocess.run(
         [

@@ -60,6 +60,7 @@ def test_conv_flops_are_the_analytic_models():
     assert matmul_flop(4, 5, 6) == 2 * 4 * 5 * 6
 
 
+@pytest.mark.horovod
 def test_a_measurement_at_tiny_sizes_has_every_native_precision():
     done = subprocess.run([sys.executable, "-c", TINY], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,6 +93,7 @@ def test_the_cache_folder_is_the_variable_else_beside_the_results(tmp_path, monk
     assert cache_dir(tmp_path / "results") == tmp_path / "results" / "peaks"
 
 
+@pytest.mark.horovod
 def test_two_processes_of_a_node_measure_once_and_refresh_measures_again(tmp_path):
     env = without_session_cache()
     both = [
@@ -117,6 +119,7 @@ def test_two_processes_of_a_node_measure_once_and_refresh_measures_again(tmp_pat
     assert KernelPeaks.model_validate_json(path.read_text()).measured_at == measured_at(refreshed.stdout)
 
 
+@pytest.mark.horovod
 def test_a_corrupt_cache_is_measured_again_with_a_warning(tmp_path):
     path = cache_path(tmp_path / "peaks", 2, 1)
     path.parent.mkdir(parents=True)
@@ -167,6 +170,7 @@ def trained(tmp_path_factory, peak_cache):
     return RunRecord.load(results / "adhoc" / "peak" / "record.json"), results
 
 
+@pytest.mark.horovod
 def test_a_run_holds_its_gflops_against_its_nodes_peak(trained, peak_cache, check_record):
     record, results = trained
     check_record(results / "adhoc" / "peak" / "record.json")
@@ -188,6 +192,7 @@ def test_a_run_holds_its_gflops_against_its_nodes_peak(trained, peak_cache, chec
     assert (bare.peak, bare.fraction_of_peak) == (None, None)
 
 
+@pytest.mark.horovod
 def test_records_made_before_the_peak_still_load(trained):
     record, _ = trained
     data = json.loads(record.model_dump_json())
@@ -197,6 +202,7 @@ def test_records_made_before_the_peak_still_load(trained):
     assert (older.analytic.peak, older.analytic.fraction_of_peak) == (None, None)
 
 
+@pytest.mark.horovod
 def test_analyze_shows_each_runs_fraction_of_peak(trained, tmp_path):
     record, results = trained
     outputs = analyze(results, tmp_path / "analysis")

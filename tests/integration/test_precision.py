@@ -28,6 +28,7 @@ def test_fp32_is_the_default_and_keeps_old_fingerprints():
     assert "training.precision" in config.updated("training", precision="bf16").fingerprinted()
 
 
+@pytest.mark.horovod
 @pytest.mark.skipif(not {"avx512_bf16", "amx_bf16"} & set(isa_flags()), reason="this CPU has no native bf16")
 def test_a_bf16_run_trains_and_records_its_precision(tmp_path):
     done = subprocess.run(

@@ -77,6 +77,7 @@ def passed(slurm_cluster, tmp_path_factory):
     return tmp_path, run_reframe(tmp_path)
 
 
+@pytest.mark.horovod
 @pytest.mark.slurm
 def test_the_check_passes_on_the_development_cluster(passed):
     tmp_path, proc = passed
@@ -87,6 +88,7 @@ def test_the_check_passes_on_the_development_cluster(passed):
     assert "(0 failure(s)" in summary[0], output
 
 
+@pytest.mark.horovod
 @pytest.mark.slurm
 def test_the_perflog_holds_the_records_throughput(passed, check_record):
     tmp_path, proc = passed
@@ -122,6 +124,7 @@ def test_the_perflog_holds_the_records_throughput(passed, check_record):
     assert len(set(record["provenance"]["hostnames"])) == 1
 
 
+@pytest.mark.horovod
 @pytest.mark.slurm
 def test_a_run_that_fails_fails_the_check(slurm_cluster, tmp_path):
     proc = run_reframe(tmp_path, "-S", f"data_dir={tmp_path / 'no-such-folder'}")

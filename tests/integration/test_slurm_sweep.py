@@ -69,6 +69,7 @@ def two_by_two(slurm_cluster, cells, tmp_path_factory):
     return results, statuses, read_record(results / "mpi" / "n2-w2-b8")
 
 
+@pytest.mark.horovod
 def test_two_nodes_two_workers_each_over_mpi(two_by_two):
     _, statuses, record = two_by_two
     assert [s.state for s in statuses] == ["completed"], statuses
@@ -86,17 +87,20 @@ def test_two_nodes_two_workers_each_over_mpi(two_by_two):
     assert set(hosts) <= {f"node{i}" for i in range(1, 9)}
 
 
+@pytest.mark.horovod
 def test_the_record_follows_the_published_schema(two_by_two, check_record):
     results = two_by_two[0]
     check_record(results / "mpi" / "n2-w2-b8" / "record.json")
 
 
+@pytest.mark.horovod
 def test_workers_on_both_nodes_end_with_identical_weights(two_by_two):
     model = two_by_two[2]["model"]
     final = model["final_weights_sha256_per_rank"]
     assert len(final) == 4 and len(set(final)) == 1 and final[0] != model["initial_weights_sha256"]
 
 
+@pytest.mark.horovod
 def test_record_has_slurms_view(two_by_two):
     scheduler = two_by_two[2]["scheduler"]
     slurm = scheduler["slurm"]
@@ -109,6 +113,7 @@ def test_record_has_slurms_view(two_by_two):
     assert t["images_per_second"] == pytest.approx(t["images"] / t["window_seconds"])
 
 
+@pytest.mark.horovod
 def test_rerun_submits_only_missing_runs(two_by_two, cells):
     results, _, record = two_by_two
     first_job = record["scheduler"]["job_id"]
@@ -120,6 +125,7 @@ def test_rerun_submits_only_missing_runs(two_by_two, cells):
     assert state.runs["n1-w2-b8"]["attempt"] == 1
 
 
+@pytest.mark.horovod
 def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_record):
     # cells whose image array holds 3 crops for the index's 2,279 rows: the check of the files' headers before
     # submission passes, the job's trainer raises DataError when it reads them whole
@@ -140,6 +146,7 @@ def test_job_that_raises_is_a_failed_row(slurm_cluster, cells, tmp_path, check_r
     assert SweepState(tmp_path / "raises").runs["n1-w1-b8"]["attempt"] == 2
 
 
+@pytest.mark.horovod
 def test_cancelled_job_is_a_failed_row_and_does_not_hang(slurm_cluster, cells, tmp_path, check_record):
     long = spec(cells, "cancel", nodes=(1,), wpn=(1,), epochs=50, steps=50)
     run_sweep(long, tmp_path, wait=False)
@@ -180,6 +187,7 @@ def wait_for_node(node: str, timeout: float = 90) -> None:
     raise AssertionError(f"{node} did not come back: {state.strip()}")
 
 
+@pytest.mark.horovod
 def test_a_drained_node_does_not_count_as_capacity(slurm_cluster, cells, tmp_path):
     scontrol("nodename=node4", "state=drain", "reason=mcnn-bench-test")
     try:
@@ -191,6 +199,7 @@ def test_a_drained_node_does_not_count_as_capacity(slurm_cluster, cells, tmp_pat
     assert not (tmp_path / "drained" / "sweep.json").exists()
 
 
+@pytest.mark.horovod
 def test_runs_stuck_pending_show_why_and_are_cancelled(slurm_cluster, cells, tmp_path, monkeypatch):
     stuck = spec(cells, "stuck", nodes=(1, 2), wpn=(1,), max_pending_minutes=0.05)
     out = io.StringIO()
@@ -221,6 +230,7 @@ def test_runs_stuck_pending_show_why_and_are_cancelled(slurm_cluster, cells, tmp
         assert job_info(status.job_id)["state"] == "CANCELLED"
 
 
+@pytest.mark.horovod
 def test_ctrl_c_leaves_slurm_jobs_running_and_the_next_sweep_waits_for_them(slurm_cluster, cells, tmp_path):
     spec_path = tmp_path / "interrupt.toml"
     spec_path.write_text(tomli_w.dumps(raw_spec(cells, "interrupt", nodes=(1,), wpn=(1,), epochs=2, steps=3)))
@@ -252,6 +262,7 @@ def test_ctrl_c_leaves_slurm_jobs_running_and_the_next_sweep_waits_for_them(slur
     assert SweepState(tmp_path / "results" / "interrupt").runs["n1-w1-b8"]["attempt"] == 1
 
 
+@pytest.mark.horovod
 def test_cluster_too_small_is_refused_before_submission(slurm_cluster, cells, tmp_path):
     with pytest.raises(SlurmError, match="asks for 8 nodes, partition 'debug' has [0-9] usable of 4"):
         run_sweep(spec(cells, "big", nodes=(8,)), tmp_path)
@@ -271,6 +282,7 @@ def test_dry_run_sbatch_matches_golden_file(tmp_path):
     assert text == GOLDEN.read_text()
 
 
+@pytest.mark.horovod
 def test_dry_run_script_runs_with_plain_sbatch(slurm_cluster, tmp_path):
     _dry_run_script(tmp_path)
     run_dir = tmp_path / "devcluster-scaling" / "n1-w2-b8"
@@ -318,6 +330,7 @@ def long_run(slurm_cluster, cells, tmp_path_factory) -> dict:
     return {"epochs": LONG_EPOCHS, "steps": math.ceil(TRAIN_SECONDS / LONG_EPOCHS / step_seconds), "size": LONG_SIZE}
 
 
+@pytest.mark.horovod
 def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, cells, tmp_path, check_record):
     """SLURM's time limit, submitit's signal before it, the requeue and the resume from the signal's checkpoint.
     That a resumed run ends with the weights of an uninterrupted one is shown by each engine's stop-and-resume
@@ -346,6 +359,7 @@ def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, cells, tmp_
     assert record["epochs"][-1]["elapsed_seconds"] < wall.total_seconds() - resumes["wall_seconds_lost"] + 1
 
 
+@pytest.mark.horovod
 def test_scontrol_requeue_resumes_and_a_checkpoint_cut_short_falls_back(slurm_cluster, cells, tmp_path, check_record):
     run = spec(cells, "requeue", nodes=(1,), wpn=(1,), epochs=6, steps=30)
     run_sweep(run, tmp_path, wait=False)
@@ -379,6 +393,7 @@ def _devcluster_node(action: str, node: str) -> None:
     subprocess.run([str(ROOT / "slurm" / "devcluster" / "node"), action, number], check=True, timeout=180)
 
 
+@pytest.mark.horovod
 def test_a_node_failure_requeues_the_job_and_the_run_completes_once(slurm_cluster, cells, tmp_path, check_record):
     run = spec(cells, "nodefail", nodes=(2,), wpn=(1,), epochs=4, steps=15)
     run_sweep(run, tmp_path, wait=False)
@@ -419,6 +434,7 @@ def test_a_node_failure_requeues_the_job_and_the_run_completes_once(slurm_cluste
     assert not (run_dir / "attempts").exists()
 
 
+@pytest.mark.horovod
 def test_a_job_slurm_does_not_know_is_failed_after_a_bounded_number_of_polls(
     slurm_cluster, cells, tmp_path, monkeypatch
 ):

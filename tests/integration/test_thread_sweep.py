@@ -112,6 +112,7 @@ def test_slurm_exports_the_grid_threads_and_env_but_asks_for_the_cores(tmp_path)
     assert shown == f"{env['NOTE']}\n{env['KMP_AFFINITY']}\n"
 
 
+@pytest.mark.horovod
 def test_local_dry_run_sets_the_threads_and_env_on_the_launcher(tmp_path):
     spec = spec_with(
         grid={"intra_op_threads": [1], "local_batch_size": [8]},

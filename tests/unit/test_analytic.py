@@ -119,11 +119,13 @@ def keras_and_figures(request):
     return build_mcnn(*request.param), model_figures(*request.param)
 
 
+@pytest.mark.horovod
 def test_parameters_match_keras(keras_and_figures):
     model, figures = keras_and_figures
     assert figures.parameters == model.count_params()
 
 
+@pytest.mark.horovod
 def test_layers_and_their_output_shapes_match_keras(keras_and_figures):
     model, figures = keras_and_figures
     assert [layer.name for layer in figures.layers] == [layer.name for layer in model.layers]
@@ -131,6 +133,7 @@ def test_layers_and_their_output_shapes_match_keras(keras_and_figures):
         assert (None, *layer.output_shape) == tuple(model.get_layer(layer.name).output.shape), layer.name
 
 
+@pytest.mark.horovod
 def test_gradient_shapes_match_keras_trainable_variables(keras_and_figures):
     model, figures = keras_and_figures
     assert list(figures.gradient_shapes) == [tuple(v.shape) for v in model.trainable_variables]

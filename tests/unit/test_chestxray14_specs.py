@@ -37,6 +37,7 @@ def dry_run(name: str, tmp_path: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / name).glob("*/config.dry-run.json")}
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("name, runs", sorted(LOCAL.items()))
 def test_local_specs_dry_run_into_their_runs_on_the_shipped_sample(name, runs, tmp_path):
     configs = dry_run(name, tmp_path)
@@ -56,6 +57,7 @@ def test_the_batch_sweep_doubles_the_rate_with_the_batch():
     assert peaks == pytest.approx([0.001, 0.002, 0.004, 0.008])
 
 
+@pytest.mark.horovod
 def test_the_thread_sweep_sets_threads_and_the_papers_openmp_settings_per_worker(tmp_path):
     configs = dry_run("chexnet-threads", tmp_path)
     assert sorted({c["run"]["intra_op_threads"] for c in configs.values()}) == [1, 2]
@@ -63,6 +65,7 @@ def test_the_thread_sweep_sets_threads_and_the_papers_openmp_settings_per_worker
     assert "OMP_NUM_THREADS=2 KMP_AFFINITY=granularity=fine,compact,1,0 KMP_BLOCKTIME=1 " in job
 
 
+@pytest.mark.horovod
 def test_the_optimizer_comparison_runs_one_optimizer_each(tmp_path):
     configs = dry_run("chexnet-optimizers", tmp_path)
     assert {run_id: c["training"]["optimizer"] for run_id, c in configs.items()} == {

@@ -51,13 +51,16 @@ local_batch_size = [8]
 [training]
 epochs = 1
 {steps}
+[run]
+engine = "ddp"
 [executor]
 kind = "local"
 """
 
 
 def write_spec(folder: Path, data_dir: Path | None = None) -> Path:
-    """A one-run local sweep spec: synthetic data, or bbbc021-cells crops from ``data_dir``."""
+    """A one-run local sweep spec: synthetic data, or bbbc021-cells crops from ``data_dir``, on the DDP engine,
+    which setup.sh installs on every Python (a sweep checks its engines before its folders)."""
     path = folder / "spec.toml"
     path.write_text(
         SPEC.format(
@@ -470,6 +473,7 @@ def test_train_on_data_it_cannot_read_is_a_failed_run_recorded_with_the_cause(tm
             [
                 *("-m", "mcnn_bench", "train", "--data", "bbbc021-cells", "--data-dir", str(cells)),
                 *("--image-size", "64", "64", "--epochs", "1", "--results-dir", str(results), "--sweep", "s"),
+                *("--engine", "ddp"),  # installed on every Python (train checks its engine first)
             ]
         )
     finally:
@@ -484,6 +488,7 @@ def test_train_refuses_a_read_only_results_folder_naming_it(tiny_fs, capsys):
     results = tiny_fs.mount("results")
     tiny_fs.read_only(results)
     args = ["--data", "synthetic", "--image-size", "64", "64", "--epochs", "1", "--steps-per-epoch", "2"]
+    args += ["--engine", "ddp"]  # installed on every Python (train checks its engine first)
     assert main(["train", *args, "--results-dir", str(results), "--sweep", "s"]) == 2
     line = one_error_line(capsys.readouterr().err, "train")
     assert line.startswith(f"mcnn-bench train: error: results folder {results} is not writable (Read-only file system)")

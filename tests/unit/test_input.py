@@ -37,6 +37,7 @@ def everything(pipes) -> list[list[np.ndarray]]:
     return batches + [[t.numpy() for t in batch] for batch in pipes.validation]
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("variant", ["none", "dataset-a"])
 def test_parallel_reading_yields_the_serial_batches_in_order(layout, variant):
     from benchmark.data.pipeline import PARALLEL, make_pipelines
@@ -54,6 +55,7 @@ def test_parallel_reading_yields_the_serial_batches_in_order(layout, variant):
                 np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.horovod
 def test_batches_are_the_normalised_fields_padded_to_the_input(layout):
     from benchmark.data.pipeline import make_pipelines
     from benchmark.data.plan import channel_stats, open_copies, split_copies
@@ -83,6 +85,7 @@ def _break(layout, name: str, how: str):
     return path
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize(
     "how, message", [("corrupt", "unreadable or corrupt TIFF"), ("missing", "Tubulin channel file is missing")]
 )
@@ -154,7 +157,7 @@ def test_a_field_of_another_shape_is_named(layout):
         images.fetch(np.array([5]))
 
 
-@pytest.mark.parametrize("engine", ["horovod", "ddp"])
+@pytest.mark.parametrize("engine", [pytest.param("horovod", marks=pytest.mark.horovod), "ddp"])
 def test_the_bench_times_each_engines_input_path(layout, engine):
     from benchmark.microbench.input import measure
 

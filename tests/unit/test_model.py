@@ -5,11 +5,13 @@ import pytest
 from benchmark.models.mcnn import build_mcnn, check_input_size, padded_size
 
 
+@pytest.mark.horovod
 def test_parameter_count_at_full_field_size():
     model = build_mcnn(1024, 1280, 3, 13)
     assert model.count_params() == 42_577_261
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("height,width", [(1024, 1280), (768, 768)])
 def test_output_is_one_logit_per_class(height, width):
     import numpy as np
@@ -20,6 +22,7 @@ def test_output_is_one_logit_per_class(height, width):
     assert tuple(logits.shape) == (1, 13)
 
 
+@pytest.mark.horovod
 def test_every_pathway_ends_at_one_sixty_fourth():
     model = build_mcnn(128, 192, 3, 13)
     assert model.get_layer("scales").output.shape == (None, 2, 3, 208)
@@ -48,6 +51,7 @@ def test_train_config_refuses_a_bad_size_before_any_model_is_built():
         TrainConfig.from_flat(source="synthetic", image_size=(724, 768), epochs=1, steps_per_epoch=1)
 
 
+@pytest.mark.horovod
 def test_keras_layer_order_is_the_order_of_model_layers():
     from benchmark.models.mcnn import keras_layer_order, mcnn_plan
 
@@ -56,6 +60,7 @@ def test_keras_layer_order_is_the_order_of_model_layers():
     assert [spec.name for spec in keras_layer_order(plan)] == [layer.name for layer in model.layers]
 
 
+@pytest.mark.horovod
 def test_build_walks_the_plan():
     from benchmark.models.mcnn import mcnn_plan
 

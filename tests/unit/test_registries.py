@@ -81,6 +81,7 @@ def test_every_engine_names_a_bench_module_of_its_own_framework(engine):
     assert callable(bench.bare_training)
 
 
+@pytest.mark.horovod
 def test_the_optimizers_constants_are_keras_own_defaults():
     """The Horovod engine passes the registry's constants to Keras: they are Keras' defaults, so runs train as
     they did when Keras' defaults were used (and a second engine gets the same numbers)."""
@@ -92,6 +93,7 @@ def test_the_optimizers_constants_are_keras_own_defaults():
     assert OPTIMIZERS["momentum"].settings == ("momentum",) and "momentum" in SECTIONS["training"].model_fields
 
 
+@pytest.mark.horovod
 def test_every_optimizer_is_built_by_the_horovod_engine():
     import keras
 

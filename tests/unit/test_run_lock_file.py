@@ -79,8 +79,16 @@ def holder(tmp_path):
 
 
 def config_in(tmp_path: Path) -> TrainConfig:
+    """A one-run config on the DDP engine, which setup.sh installs on every Python (``train`` checks the engine
+    before the lock)."""
     return TrainConfig.from_flat(
-        source="synthetic", image_size=(64, 64), epochs=1, steps_per_epoch=2, results_dir=str(tmp_path), run_id="r1"
+        source="synthetic",
+        image_size=(64, 64),
+        epochs=1,
+        steps_per_epoch=2,
+        results_dir=str(tmp_path),
+        run_id="r1",
+        engine="ddp",
     )
 
 

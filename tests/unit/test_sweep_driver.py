@@ -38,12 +38,15 @@ def scheduler(monkeypatch) -> FakeScheduler:
 
 
 def write_spec(folder: Path, workers_per_node=(1,), epochs: int = 1) -> SweepSpec:
-    """A spec of synthetic runs on the fake executor, written as ``folder/fake.toml``, and loaded."""
+    """A spec of synthetic runs on the fake executor, written as ``folder/fake.toml``, and loaded. Its runs are
+    on the DDP engine, which setup.sh installs on every Python (the driver checks that a run's engine is
+    installed before it submits anything, whatever executor runs it)."""
     raw = {
         "name": "fake",
         "data": {"source": "synthetic", "image_size": [64, 64]},
         "grid": {"nodes": [1], "workers_per_node": list(workers_per_node), "local_batch_size": [8]},
         "training": {"epochs": epochs, "steps_per_epoch": 2},
+        "run": {"engine": "ddp"},
         "executor": {"kind": "fake"},
     }
     path = folder / "fake.toml"

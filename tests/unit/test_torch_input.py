@@ -74,6 +74,7 @@ def assert_same_batches(theirs: list[list[np.ndarray]], mine: list[list[np.ndarr
             np.testing.assert_array_equal(a, b, err_msg=f"batch {index}")
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize(
     "image_size",
     [(68, 68), (96, 128), (48, 64)],
@@ -87,6 +88,7 @@ def test_cells_are_the_tf_batches_in_the_same_order(image_size):
     assert not np.array_equal(mine[0][0], mine[6][0])  # epoch 1 is another order
 
 
+@pytest.mark.horovod
 def test_two_workers_read_disjoint_shards_as_tf_does():
     config = cells_config((68, 68))
     seen = []
@@ -115,6 +117,7 @@ def test_channels_last_and_serial_reading_give_the_same_batches():
     assert len(skipped) == 2 and torch.equal(skipped[0], pairs[4][0][0])
 
 
+@pytest.mark.horovod
 def test_xrays_are_resized_with_multi_hot_labels_as_tf_does():
     config = TrainConfig.from_flat(
         name="densenet121",
@@ -138,6 +141,7 @@ def layout(tmp_path, make_official_layout):
     return make_official_layout(tmp_path, [("DMSO", 0.0)] * 6 + [("emetine", 0.3)] * 6, (64, 80))
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("variant, image_size", [("dataset-a", (64, 128)), ("dataset-b", (64, 64))])
 def test_the_variants_copies_are_the_tf_batches(layout, variant, image_size):
     config = TrainConfig.from_flat(
@@ -157,6 +161,7 @@ def test_the_variants_copies_are_the_tf_batches(layout, variant, image_size):
     assert np.bincount(codes).tolist() == [copies] * 4  # every copy of the 4 validation fields
 
 
+@pytest.mark.horovod
 def test_project_samples_as_image_projective_transform_v3():
     """Affine and perspective rows, points outside the input and a row whose k is 0 somewhere."""
     import tensorflow as tf

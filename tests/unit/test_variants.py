@@ -1,6 +1,7 @@
 """The paper's workloads made on the fly (Datta et al. 2019, sec. 4): Dataset A's 1,684 fields on the real
-tables, the dihedral and rotated copies (exact against numpy where a copy is exact), the splits by field and
-the paper's leaky split over copies, and the validation figures with their bootstrap intervals."""
+tables, the dihedral and rotated copies by both engines' paths (exact against numpy where a copy is exact), the
+splits by field and the paper's leaky split over copies, and the validation figures with their bootstrap
+intervals."""
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from benchmark.record import Epoch
 from benchmark.train.metrics import bootstrap_interval, per_field_accuracy, time_to_train
 
 
-def moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
-    """Every copy ``variant`` makes of one (H, W, C) float32 image, by TensorFlow's projective transform."""
+def tf_moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
+    """Every copy ``variant`` makes of one (H, W, C) float32 image, by TensorFlow's projective transform (the
+    tf.data pipelines')."""
     import tensorflow as tf
 
     table = transforms(VARIANTS[variant], *image.shape[:2])
@@ -27,6 +29,26 @@ def moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
         fill_mode="CONSTANT",
     )
     return list(out.numpy())
+
+
+def torch_moved(image: np.ndarray, variant: str) -> list[np.ndarray]:
+    """Every copy ``variant`` makes of one (H, W, C) float32 image, by the DDP engine's PyTorch path
+    (:func:`benchmark.engines.ddp.data.project`, channels first)."""
+    import torch
+
+    from benchmark.engines.ddp.data import project
+
+    table = transforms(VARIANTS[variant], *image.shape[:2])
+    images = torch.from_numpy(np.repeat(image[None], len(table), axis=0)).permute(0, 3, 1, 2)
+    return list(project(images, table, VARIANTS[variant].canvas(*image.shape[:2])).permute(0, 2, 3, 1).numpy())
+
+
+@pytest.fixture(
+    params=[pytest.param(tf_moved, id="tf.data", marks=pytest.mark.horovod), pytest.param(torch_moved, id="torch")]
+)
+def moved(request):
+    """Each engine's way of making a variant's copies of an image."""
+    return request.param
 
 
 def test_dataset_a_keeps_1684_fields_of_the_real_tables(shared_data):
@@ -43,7 +65,7 @@ def test_dataset_a_keeps_1684_fields_of_the_real_tables(shared_data):
     assert len(other) == 1684 and set(other) != set(kept)
 
 
-def test_dataset_a_copies_are_the_six_dihedral_images():
+def test_dataset_a_copies_are_the_six_dihedral_images(moved):
     image = np.random.default_rng(0).random((6, 6, 2)).astype(np.float32)
     expected = [
         image,
@@ -57,7 +79,7 @@ def test_dataset_a_copies_are_the_six_dihedral_images():
         np.testing.assert_allclose(copy, want, atol=1e-6)
 
 
-def test_a_90_degree_copy_of_a_wide_field_is_scaled_to_fit_it():
+def test_a_90_degree_copy_of_a_wide_field_is_scaled_to_fit_it(moved):
     image = np.ones((8, 10, 1), dtype=np.float32)
     quarter = moved(image, "dataset-a")[1]
     assert quarter.shape == (8, 10, 1)
@@ -66,7 +88,7 @@ def test_a_90_degree_copy_of_a_wide_field_is_scaled_to_fit_it():
     assert quarter[:, 0].max() == quarter[:, 9].max() == 0 and quarter[:, 3:7].min() == 1
 
 
-def test_dataset_b_crops_the_square_that_every_rotation_fills():
+def test_dataset_b_crops_the_square_that_every_rotation_fills(moved):
     assert VARIANTS["dataset-b"].canvas(1024, 1280) == (724, 724)
     assert len(VARIANTS["dataset-b"].copies) == 48
     copies = moved(np.ones((64, 80, 1), dtype=np.float32), "dataset-b")
@@ -74,7 +96,7 @@ def test_dataset_b_crops_the_square_that_every_rotation_fills():
     assert min(c.min() for c in copies) == pytest.approx(1)  # no copy reaches outside the field
 
 
-def test_dataset_b_holds_the_exact_quarter_turns_and_mirror_of_the_centre():
+def test_dataset_b_holds_the_exact_quarter_turns_and_mirror_of_the_centre(moved):
     image = np.random.default_rng(1).random((12, 12, 1)).astype(np.float32)
     copies = moved(image, "dataset-b")
     centre = image[2:10, 2:10]
@@ -111,6 +133,7 @@ def fields_of(pipes, split: str) -> list[np.ndarray]:
     return [x.shape for x, _ in pipes.train(0)]
 
 
+@pytest.mark.horovod
 @pytest.mark.parametrize("variant, copies, image_size", [("dataset-a", 6, (64, 128)), ("dataset-b", 48, (64, 64))])
 def test_the_pipeline_makes_every_copy_and_keeps_fields_on_one_side(layout, variant, copies, image_size):
     from benchmark.data.pipeline import make_pipelines
@@ -124,6 +147,7 @@ def test_the_pipeline_makes_every_copy_and_keeps_fields_on_one_side(layout, vari
     assert shapes and all(s == (4, *image_size, 3) for s in shapes)
 
 
+@pytest.mark.horovod
 def test_the_paper_split_draws_copies_so_fields_straddle(layout):
     from benchmark.data.pipeline import make_pipelines
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmark.engines import check_engine
 from benchmark.microbench.input import add_arguments
 
 from .. import add_command
@@ -26,8 +27,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status 1 when a measurement's process failed (its stderr's end is printed)."""
+    """Exit status 1 when a measurement's process failed (its stderr's end is printed); an engine that cannot
+    run here is refused first (exit status 2, the engine registry's sentence)."""
     from benchmark.microbench.input import run_bench
+
+    check_engine(args.engine)
 
     try:
         run_bench(
