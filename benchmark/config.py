@@ -22,7 +22,7 @@ from pydantic.json_schema import JsonDict
 
 from benchmark.data.sources import SOURCES
 from benchmark.data.variants import VARIANTS
-from benchmark.engines import ENGINES
+from benchmark.engines import DEVICES, ENGINES, Device, device_problem
 from benchmark.errors import McnnBenchError
 from benchmark.models import MODELS
 from benchmark.schema import Line, Model, PlainName, describe_all
@@ -327,6 +327,15 @@ class RunSettings(Model):
         description="the training engine: " + _choices(ENGINES),
         json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--engine"},
     )
+    device: Device = Field(
+        DEVICES[0],
+        description="what each worker trains on: cpu (the node's cores, shared by its workers) or gpu (one GPU "
+        "per worker, chosen by its local rank: SLURM jobs ask --gpus-per-node = workers per node; NCCL; fp32 "
+        "with TF32 allowed, bf16 where the GPU has it); the engine must train on it ("
+        + "; ".join(f"{name}: {', '.join(entry.devices)}" for name, entry in ENGINES.items())
+        + ")",
+        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, "flag": "--device"},
+    )
     allocator: Allocator = Field(
         _default(ALLOCATORS),
         description="the workers' malloc: " + _choices(ALLOCATORS),
@@ -459,6 +468,8 @@ class TrainConfig(Model):
     @model_validator(mode="after")
     def _runnable(self) -> TrainConfig:
         problems = data_problems(self.data, self.training, self.model)
+        device = device_problem(self.run.engine, self.run.device)
+        problems += [device] if device else []
         if problems:
             raise ValueError("; ".join(problems))
         return self

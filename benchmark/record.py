@@ -18,6 +18,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from benchmark.config import Precision, TrainConfig
+from benchmark.engines import Device
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Model, PlainName, describe_all
 from benchmark.util.atomic import write_atomic
@@ -111,8 +112,29 @@ class EngineInfo(Model):
     framework: str = Field(description="e.g. tensorflow")
     framework_version: str
     collectives: str = Field(description="the collective library and its version, e.g. horovod 0.28.1")
-    backend: str = Field(description="the collective backend the workers used, e.g. mpi or gloo")
-    device: Literal["cpu", "gpu"]
+    backend: str = Field(description="the collective backend the workers used, e.g. mpi, gloo or nccl")
+    device: Device = Field(description="run.device: cpu, or gpu (one GPU per worker)")
+    tf32: bool | None = Field(
+        None,
+        description="on GPUs: whether float32 matmuls and convolutions may run in TF32 on the tensor cores (the "
+        "DDP engine allows it, so an fp32 run computes them with 10-bit mantissas); null on CPUs and in records "
+        "made before it existed",
+    )
+
+
+class Gpu(Model):
+    """The GPU one worker trained on (``run.device = "gpu"``), as its framework and the driver report it."""
+
+    rank: Count = Field(description="the worker's rank")
+    host: str = Field(description="the worker's host")
+    index: Count = Field(description="the device's index among those the worker sees (CUDA_VISIBLE_DEVICES applied)")
+    name: str = Field(description="the GPU model, e.g. NVIDIA H100 80GB HBM3")
+    memory_bytes: Count = Field(description="the device's total memory")
+    compute_capability: str = Field(description="major.minor, e.g. 9.0")
+    driver_version: str | None = Field(
+        description="the NVIDIA driver (nvidia-smi's driver_version, else /proc/driver/nvidia/version); null: unknown"
+    )
+    cuda_runtime: str | None = Field(description="the CUDA runtime the framework was built with (torch.version.cuda)")
 
 
 #: The Horovod engine's controllers (its collective backend, :attr:`EngineInfo.backend`).
@@ -136,6 +158,9 @@ class Provenance(Model):
     )
     engine: EngineInfo | None = Field(
         None, description="the training engine; null in records made before engines existed (all Horovod)"
+    )
+    gpus: list[Gpu] | None = Field(
+        None, description="the GPU of each rank, by rank (run.device = gpu); null on CPUs and in records made before"
     )
     git_commit: str | None
     allocator: str | None = Field(
@@ -245,10 +270,38 @@ class Throughput(Model):
 
 
 class Memory(Model):
-    """Peak resident set size of each rank, in bytes."""
+    """Peak resident set size of each rank, in bytes; on GPUs (``run.device = "gpu"``) also each rank's peak of its
+    GPU's memory, in bytes, as the framework's caching allocator counts it (PyTorch: ``torch.cuda.
+    max_memory_reserved``, what the allocator took from the GPU, the figure that runs out; and
+    ``max_memory_allocated``, what the tensors held at most), over the whole run, the peak measurement before
+    training left out. The device fields are null on CPUs and in records made before they existed."""
 
     peak_rss_bytes_per_rank: list[Count]
     peak_rss_bytes_max: Count
+    device_peak_reserved_bytes_per_rank: list[Count] | None = Field(
+        None,
+        description="each rank's peak GPU memory reserved by the framework's allocator "
+        "(torch.cuda.max_memory_reserved)",
+    )
+    device_peak_reserved_bytes_max: Count | None = Field(None, description="the largest of those")
+    device_peak_allocated_bytes_per_rank: list[Count] | None = Field(
+        None, description="each rank's peak GPU memory held by tensors (torch.cuda.max_memory_allocated)"
+    )
+    device_peak_allocated_bytes_max: Count | None = Field(None, description="the largest of those")
+
+    @classmethod
+    def of(
+        cls, peak_rss: list[int], device_reserved: list[int] | None = None, device_allocated: list[int] | None = None
+    ) -> Memory:
+        """The section of these per-rank peaks (bytes, by rank; the device's None or empty: not on a GPU)."""
+        return cls(
+            peak_rss_bytes_per_rank=peak_rss,
+            peak_rss_bytes_max=max(peak_rss),
+            device_peak_reserved_bytes_per_rank=device_reserved or None,
+            device_peak_reserved_bytes_max=max(device_reserved) if device_reserved else None,
+            device_peak_allocated_bytes_per_rank=device_allocated or None,
+            device_peak_allocated_bytes_max=max(device_allocated) if device_allocated else None,
+        )
 
 
 class Epoch(Model):
@@ -407,13 +460,16 @@ class KernelPeak(Model):
     gflop: float = Field(gt=0, description="FLOPs of one call / 1e9")
     iterations: int = Field(ge=0, description="timed calls (0: not measured)")
     gflops_per_second: float | None = Field(
-        gt=0, description="median over the timed calls; null: not measured (bf16 on a CPU without native bf16)"
+        gt=0,
+        description="median over the timed calls; null: not measured (bf16 on a CPU without native bf16, or on a "
+        "GPU without bf16)",
     )
 
 
 class KernelPeaks(Model):
     """A node's peak GFLOP/s for M-CNN's dominant kernels at one thread setting (one worker's), in the framework
-    of the run's engine, as :mod:`benchmark.microbench.peak` measures and caches it."""
+    of the run's engine, on the run's device (the CPU, or one GPU: ``gpu``), as :mod:`benchmark.microbench.peak`
+    measures and caches it."""
 
     host: str
     cpu_model: str
@@ -425,6 +481,14 @@ class KernelPeaks(Model):
         "(the Horovod engine's) or pytorch (the DDP engine's); tensorflow in records made before it existed",
     )
     framework_version: str = Field(description="its version")
+    gpu: str | None = Field(
+        None,
+        description="the GPU the kernels ran on (run.device = gpu: local rank 0's), e.g. NVIDIA H100 80GB HBM3; "
+        "null: the CPU (and in peaks measured before it existed)",
+    )
+    tf32: bool | None = Field(
+        None, description="on a GPU: whether the fp32 kernels could run in TF32, as the runs' (null on CPUs)"
+    )
     measured_at: str = Field(description="UTC, ISO 8601")
     kernels: list[KernelPeak]
 
@@ -449,8 +513,9 @@ class Analytic(Model):
 
     ``fraction_of_peak`` holds the run against the node's own peak (:mod:`benchmark.microbench.peak`): achieved
     GFLOP/s per worker over the 5x5 convolution's GFLOP/s at the run's precision, as one worker measured it
-    with the run's threads. The 5x5 convolutions are 99.6 % of M-CNN's FLOPs, so their kernel's rate is what
-    the model could reach. The peak is rank 0's node's (every node measures its own, before training)."""
+    with the run's threads (on GPUs: on one of the node's GPUs). The 5x5 convolutions are 99.6 % of M-CNN's
+    FLOPs, so their kernel's rate is what the model could reach. The peak is rank 0's node's (every node
+    measures its own, before training)."""
 
     parameters: Positive
     parameter_bytes: Positive

@@ -33,7 +33,7 @@ from benchmark.config import (
     sweep_owner,
 )
 from benchmark.data.sources import SOURCES
-from benchmark.engines import EngineUnavailable, engine_problem
+from benchmark.engines import EngineUnavailable, device_problem, engine_problem
 from benchmark.errors import McnnBenchError
 from benchmark.schema import Line, Model, PlainName, read_toml, validate
 from slurm.executor import EXECUTORS, Run
@@ -360,9 +360,12 @@ def _sections(raw: dict) -> tuple[dict, list[str]]:
 def _cross_checks(sections: dict, base: Path) -> list[str]:
     """Checks across sections, each run when the sections it reads are valid."""
     data, grid, training, executor, model = (sections.get(k) for k in ("data", "grid", "training", "executor", "model"))
+    run = sections.get("run")
     errors = []
     if data and training and model:
         errors += data_problems(data, training, model)
+    if run and grid:  # every engine of the runs must train on run.device
+        errors += [p for engine in grid.engine or [run.engine] if (p := device_problem(engine, run.device))]
     if data and data.dir:
         folder = (base / data.dir).resolve()
         problem = SOURCES[data.source].problem(folder)  # present and readable, headers only

@@ -11,8 +11,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from benchmark.errors import McnnBenchError
+
+#: What a run's workers train on (``run.device``): the node's CPU cores, or one GPU each.
+Device = Literal["cpu", "gpu"]
+#: Every :data:`Device`, the default (``run.device``'s) first.
+DEVICES: tuple[Device, ...] = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,8 @@ class EngineEntry:
     bare loop the trainer is compared with); ``description`` is what ``--help`` and the spec-key reference say
     of it. ``needs`` are the packages it imports; ``hint`` says how to install them where they can be;
     ``newest_python`` is the newest Python (major, minor) they can be installed for (None: any), and ``too_new``
-    what to do on a newer one."""
+    what to do on a newer one. ``devices`` are the ``run.device`` values it can train on, and ``device_note``
+    says why it cannot train on the others (:func:`device_problem`)."""
 
     module: str
     cls: str
@@ -34,6 +41,8 @@ class EngineEntry:
     hint: str = ""
     newest_python: tuple[int, int] | None = None
     too_new: str = ""
+    devices: tuple[Device, ...] = ("cpu",)
+    device_note: str = ""
 
 
 #: The newest Python the Horovod engine can be installed for: TensorFlow 2.18.1, the newest TensorFlow Horovod
@@ -56,6 +65,8 @@ ENGINES: dict[str, EngineEntry] = {
         f"builds against, has no wheel for newer ones): run setup.sh with another interpreter, "
         f"MCNN_PYTHON=python{_HOROVOD_PY} MCNN_VENV=.venv{_HOROVOD_PY.replace('.', '')} ./setup.sh, "
         'or use run.engine = "ddp"',
+        devices=("cpu",),
+        device_note="it trains with tensorflow-cpu, TensorFlow's CPU-only build",
     ),
     "ddp": EngineEntry(
         "benchmark.engines.ddp.engine",
@@ -65,6 +76,7 @@ ENGINES: dict[str, EngineEntry] = {
         "PyTorch DistributedDataParallel: torch.distributed over Gloo on CPU nodes, NCCL on GPU nodes",
         needs=("torch", "torchvision"),
         hint="run ./setup.sh, which installs the DDP engine's torch and torchvision",
+        devices=("cpu", "gpu"),
     ),
 }
 
@@ -75,6 +87,27 @@ DEFAULT_ENGINE = next(iter(ENGINES))
 
 class EngineUnavailable(McnnBenchError, RuntimeError):
     """An engine whose framework is not installed here; the message says why and how to get it."""
+
+
+class DeviceUnavailable(McnnBenchError, RuntimeError):
+    """A run's ``run.device`` that this machine does not have (``gpu`` where the framework sees no GPU); the
+    message names ``run.device``, what the framework sees (``CUDA_VISIBLE_DEVICES``, the device count) and what
+    to do."""
+
+
+def device_problem(name: str, device: str) -> str | None:
+    """Why ``run.engine`` ``name`` cannot train on ``run.device`` ``device``, as a ``run.device: ...`` line
+    naming the engines that can (its :attr:`EngineEntry.devices`, :attr:`EngineEntry.device_note`); None when it
+    can. A fact of the registry, checked when a config or a sweep spec is validated."""
+    entry = ENGINES[name]
+    if device in entry.devices:
+        return None
+    others = [other for other, e in ENGINES.items() if device in e.devices]
+    why = f" ({entry.device_note})" if entry.device_note else ""
+    instead = f"; use run.engine = {others[0]!r}" if len(others) == 1 else f"; use one of {', '.join(others)}"
+    return f"run.device: the {name} engine trains on {', '.join(entry.devices)} only, not {device!r}{why}" + (
+        instead if others else ""
+    )
 
 
 def python_supported(name: str, version: tuple[int, ...] | None = None) -> bool:

@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Protocol, cast
 import numpy as np
 
 from benchmark.config import Precision, TrainConfig
-from benchmark.engines import ENGINES, check_engine
-from benchmark.record import EngineInfo, Kernel, KernelPeaks, Threads
+from benchmark.engines import ENGINES, Device, check_engine
+from benchmark.record import EngineInfo, Gpu, Kernel, KernelPeaks, Threads
 from benchmark.train.task import Task
 
 
@@ -116,11 +116,20 @@ class Engine(ABC):
 
     def kernel_peaks(self, config: TrainConfig, threads: Threads) -> KernelPeaks | None:
         """Collective: the node's kernel peaks on local rank 0, None elsewhere: measured with this engine's
-        framework (its :func:`bench_module`) and ``threads``, or read from the cache
-        (:func:`benchmark.microbench.peak.worker_peaks`)."""
+        framework (its :func:`bench_module`) and ``threads`` on ``run.device`` (on GPUs, local rank 0's), or read
+        from the cache (:func:`benchmark.microbench.peak.worker_peaks`)."""
         from benchmark.microbench.peak import worker_peaks
 
-        return worker_peaks(self, config.run.results_dir, threads.intra_op, threads.inter_op)
+        return worker_peaks(self, config.run.results_dir, threads.intra_op, threads.inter_op, config.run.device)
+
+    def gpu(self) -> Gpu | None:
+        """The GPU this worker trains on, for the record's provenance; None on a CPU (the default)."""
+        return None
+
+    def device_peak_memory(self) -> tuple[int, int] | None:
+        """This worker's peak GPU memory so far, bytes: what the framework's allocator reserved and what its
+        tensors held (:class:`benchmark.record.Memory`); None on a CPU (the default)."""
+        return None
 
     @abstractmethod
     def build(self, config: TrainConfig, task: Task, first_rate: float) -> None:
@@ -230,12 +239,38 @@ class EngineBench(Protocol):
         """
 
     def peak_kernels(
-        self, conv_shape: tuple[int, int, int, int, int], matmul_size: int, precision: Precision
+        self,
+        conv_shape: tuple[int, int, int, int, int],
+        matmul_size: int,
+        precision: Precision,
+        device: Device = "cpu",
     ) -> dict[Kernel, Callable[[], object]]:
-        """Each kernel of the peak as a call without arguments that returns once the kernel has run, on random
-        inputs made now in ``precision``'s compute dtype: ``conv5x5``, a 5x5 "same" convolution of ``conv_shape``
-        (batch, height, width, in channels, out channels), and ``matmul``, a product of two ``matmul_size``
-        square matrices."""
+        """Each kernel of the peak as a call without arguments that returns once the kernel has run (on a GPU: once
+        the device has finished it), on random inputs made now in ``precision``'s compute dtype on ``device`` (a
+        GPU: the current one, with the math settings of the engine's runs): ``conv5x5``, a 5x5 "same" convolution
+        of ``conv_shape`` (batch, height, width, in channels, out channels), and ``matmul``, a product of two
+        ``matmul_size`` square matrices.
+
+        Raises:
+            DeviceUnavailable: ``device`` is a GPU and the framework sees none (or the engine trains on CPUs
+                only).
+        """
+
+    def device_name(self, device: Device) -> str | None:
+        """The GPU the framework computes on for ``device`` "gpu" (its name, e.g. ``NVIDIA H100 80GB HBM3``);
+        None for "cpu".
+
+        Raises:
+            DeviceUnavailable: ``device`` is a GPU and the framework sees none (or the engine trains on CPUs
+                only).
+        """
+
+    def native_bf16(self, device: Device) -> bool:
+        """Whether ``device`` computes bf16 natively: the CPU's flags
+        (:func:`benchmark.util.provenance.native_bf16`), or the GPU's own answer."""
+
+    def tf32(self, device: Device) -> bool | None:
+        """On a GPU, whether fp32 matmuls and convolutions may run in TF32 (as the engine's runs); None on CPUs."""
 
     def bare_training(self, config: TrainConfig) -> tuple[Callable[[Any, Any], Any], Iterable[tuple[Any, Any]]]:
         """The bare loop's training step ``step(x, y) -> loss`` (``float(loss)`` waits for the step) for the

@@ -19,15 +19,23 @@ else its rate is null. Per kernel and precision: :data:`WARMUP` untimed calls (t
 :data:`ITERATIONS` timed calls; the rate is the median of the calls' GFLOP/s (GFLOP = 1e9 FLOPs). About
 3 s of wall time at 2 threads on a Xeon with AVX-512 and AMX (most of it the fp32 matmul).
 
-:func:`node_peaks` measures once per node, thread setting and framework and caches the result beside the
-results (``RESULTS_DIR/peaks/``, or ``$MCNN_PEAK_CACHE``): one JSON file per host, threads, framework and its
-version, written atomically under a file lock so that two workers of a node never measure at once.
+On a GPU (``run.device = "gpu"``, engines that train on GPUs) the same two kernels run on local rank 0's GPU, with
+the engine's GPU math (the DDP engine's: fp32 may run in TF32, :attr:`benchmark.record.KernelPeaks.tf32`), each
+call waiting for the GPU, at sizes a GPU needs to be timed by the call (:data:`GPU_CONV_SHAPE`, the convolution
+at M-CNN's full 1024x1280 field, batch 16: 268 GFLOP a call; :data:`GPU_MATMUL_SIZE`), with
+:data:`GPU_WARMUP` untimed calls (cuDNN's autotuner runs in the first) and :data:`GPU_ITERATIONS` timed ones;
+bf16 where the GPU computes it. A few seconds on an H100.
+
+:func:`node_peaks` measures once per node, thread setting, framework and GPU model and caches the result beside
+the results (``RESULTS_DIR/peaks/``, or ``$MCNN_PEAK_CACHE``): one JSON file per host, threads, framework and its
+version (and GPU), written atomically under a file lock so that two workers of a node never measure at once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -37,8 +45,8 @@ from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from benchmark.config import Precision
-from benchmark.engines import DEFAULT_ENGINE
-from benchmark.engines.base import Engine, bench_module
+from benchmark.engines import DEFAULT_ENGINE, Device
+from benchmark.engines.base import Engine, EngineBench, bench_module
 from benchmark.record import Kernel, KernelPeak, KernelPeaks
 from benchmark.train.precisions import PRECISIONS
 from benchmark.util.atomic import write_atomic
@@ -57,6 +65,17 @@ MATMUL_SIZE = 2048
 WARMUP = 1
 #: Timed calls per kernel and precision; the rate is their median.
 ITERATIONS = 5
+#: On a GPU: the convolution's batch, height, width, input and output channels (M-CNN's finest pathway at the
+#: paper's full field, 1024x1280; batch 16: 268 GFLOP a call, milliseconds on an H100, so that the call's own
+#: overhead and the wait for the GPU stay small beside it); 1.3 GiB of input in fp32.
+GPU_CONV_SHAPE = (16, 1024, 1280, 16, 16)
+#: On a GPU: the matmul's M = N = K (1.1 TFLOP a call).
+GPU_MATMUL_SIZE = 8192
+#: On a GPU: untimed calls before the timed ones (cuDNN's autotuner times its algorithms in the first, and the
+#: GPU's clocks rise).
+GPU_WARMUP = 3
+#: On a GPU: timed calls per kernel and precision.
+GPU_ITERATIONS = 10
 #: The environment variable that, when set, names the cache folder instead of ``RESULTS_DIR/peaks``.
 CACHE_VARIABLE = "MCNN_PEAK_CACHE"
 #: The cache folder inside the results folder.
@@ -86,10 +105,23 @@ def matmul_flop(m: int, n: int, k: int) -> int:
     return 2 * m * n * k
 
 
-def native_precisions() -> tuple[Precision, ...]:
-    """The precisions this CPU computes natively: fp32, and bf16 with ``benchmark.util.provenance.BF16_FLAGS``."""
+def native_precisions(device: Device = "cpu", bench: EngineBench | None = None) -> tuple[Precision, ...]:
+    """The precisions ``device`` computes natively: fp32, and bf16 on a CPU with
+    ``benchmark.util.provenance.BF16_FLAGS``, or on a GPU that has it (as ``bench``, the engine's bench module,
+    asks its framework)."""
+    if device == "cpu":
+        return ("fp32", "bf16") if native_bf16() else ("fp32",)
+    assert bench is not None, "a GPU's precisions are the framework's to say"
+    return ("fp32", "bf16") if bench.native_bf16(device) else ("fp32",)
 
-    return ("fp32", "bf16") if native_bf16() else ("fp32",)
+
+def kernel_sizes(device: Device = "cpu") -> tuple[tuple[int, int, int, int, int], int, int, int]:
+    """The convolution's shape, the matmul's size and the untimed and timed calls of the peak on ``device``: on
+    the CPU :data:`CONV_SHAPE`, :data:`MATMUL_SIZE`, :data:`WARMUP`, :data:`ITERATIONS`; on a GPU the ``GPU_``
+    ones."""
+    if device == "cpu":
+        return CONV_SHAPE, MATMUL_SIZE, WARMUP, ITERATIONS
+    return GPU_CONV_SHAPE, GPU_MATMUL_SIZE, GPU_WARMUP, GPU_ITERATIONS
 
 
 def _median_gflops(call: Callable[[], object], flop: int, warmup: int, iterations: int) -> float:
@@ -109,38 +141,48 @@ def measure_peaks(
     intra_op_threads: int,
     inter_op_threads: int,
     precisions: tuple[Precision, ...] = tuple(PRECISIONS),
-    conv_shape: tuple[int, int, int, int, int] = CONV_SHAPE,
-    matmul_size: int = MATMUL_SIZE,
-    warmup: int = WARMUP,
-    iterations: int = ITERATIONS,
+    conv_shape: tuple[int, int, int, int, int] | None = None,
+    matmul_size: int | None = None,
+    warmup: int | None = None,
+    iterations: int | None = None,
     engine: str = DEFAULT_ENGINE,
+    device: Device = "cpu",
 ) -> KernelPeaks:
     """Time the 5x5 convolution and the matmul (see the module) in this process, in each of ``precisions``.
 
     Args:
         intra_op_threads, inter_op_threads: the framework's threads (a worker's); set here unless the framework
             already runs with them.
-        precisions: of ``fp32`` and ``bf16``; bf16 is measured only where the CPU computes it natively,
+        precisions: of ``fp32`` and ``bf16``; bf16 is measured only where the device computes it natively,
             else (and for a precision not asked for) its rate is null.
-        conv_shape: the convolution's (batch, height, width, in channels, out channels).
+        conv_shape: the convolution's (batch, height, width, in channels, out channels); None: the device's
+            (:func:`kernel_sizes`), as the sizes below.
         matmul_size: the matmul's M = N = K.
         warmup, iterations: untimed, then timed calls per kernel and precision.
         engine: the ``run.engine`` whose framework's kernels are timed (its
             :func:`~benchmark.engines.base.bench_module`).
+        device: ``run.device``: the CPU, or the framework's current GPU.
 
     Returns:
-        The rates, GFLOP/s, with the host, CPU model, threads and the framework and its version.
+        The rates, GFLOP/s, with the host, CPU model, threads, the framework and its version, and the GPU.
 
     Raises:
         ValueError: the framework already runs with other threads (its ``use_threads``), or ``iterations``
             is not positive.
         EngineUnavailable: ``engine``'s framework is not installed here.
+        DeviceUnavailable: ``device`` is a GPU and the framework sees none (or ``engine`` trains on CPUs only).
     """
+    sizes_here = kernel_sizes(device)
+    conv_shape = sizes_here[0] if conv_shape is None else conv_shape
+    matmul_size = sizes_here[1] if matmul_size is None else matmul_size
+    warmup = sizes_here[2] if warmup is None else warmup
+    iterations = sizes_here[3] if iterations is None else iterations
     if iterations < 1:
         raise ValueError(f"iterations must be positive, got {iterations}")
     bench = bench_module(engine)
     bench.use_threads(intra_op_threads, inter_op_threads)
-    measured = set(precisions) & set(native_precisions())
+    gpu = bench.device_name(device)  # raises where there is no such device, before anything is measured
+    measured = set(precisions) & set(native_precisions(device, bench))
     # each kernel's shape and FLOPs per call
     sizes: dict[Kernel, tuple[list[int], int]] = {
         "conv5x5": (list(conv_shape), conv_flop(*conv_shape)),
@@ -149,9 +191,10 @@ def measure_peaks(
     rates: dict[tuple[Kernel, Precision], float] = {}
     for precision in PRECISIONS:
         if precision in measured:
-            calls = bench.peak_kernels(conv_shape, matmul_size, precision)
+            calls = bench.peak_kernels(conv_shape, matmul_size, precision, device)
             for name, (_, flop) in sizes.items():
                 rates[name, precision] = _median_gflops(calls[name], flop, warmup, iterations)
+            del calls  # a GPU's inputs freed before the next precision's are made
     peaks = [
         KernelPeak(
             kernel=name,
@@ -171,6 +214,8 @@ def measure_peaks(
         inter_op_threads=inter_op_threads,
         framework=bench.FRAMEWORK,
         framework_version=bench.framework_version(),
+        gpu=gpu,
+        tf32=bench.tf32(device),
         measured_at=utc_iso(),
         kernels=peaks,
     )
@@ -181,21 +226,35 @@ def cache_dir(results_dir: str | Path) -> Path:
     return Path(os.environ.get(CACHE_VARIABLE) or Path(results_dir) / CACHE_DIR)
 
 
-def cache_path(folder: str | Path, intra_op_threads: int, inter_op_threads: int, engine: str = DEFAULT_ENGINE) -> Path:
+def cache_path(
+    folder: str | Path,
+    intra_op_threads: int,
+    inter_op_threads: int,
+    engine: str = DEFAULT_ENGINE,
+    device: Device = "cpu",
+) -> Path:
     """The cache file of this host at these threads and ``engine``'s framework and its version, in ``folder``:
-    ``HOST-intraN-interM-FRAMEWORKVERSION.json`` (e.g. ``...-tensorflow2.18.1.json``, ``...-pytorch2.14.1.json``).
+    ``HOST-intraN-interM-FRAMEWORKVERSION.json`` (e.g. ``...-tensorflow2.18.1.json``, ``...-pytorch2.14.1.json``);
+    on a GPU, ``...-FRAMEWORKVERSION-gpu-MODEL.json`` (the GPU's name in lower case, its runs of other characters
+    as one dash: ``...-pytorch2.14.1-gpu-nvidia-h100-80gb-hbm3.json``).
 
     Raises:
         EngineUnavailable: ``engine``'s framework is not installed here.
+        DeviceUnavailable: ``device`` is a GPU and the framework sees none.
     """
     bench = bench_module(engine)
     framework = f"{bench.FRAMEWORK}{bench.framework_version()}"
-    return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-{framework}.json"
+    gpu = bench.device_name(device)
+    suffix = "" if gpu is None else "-gpu-" + (re.sub(r"[^a-z0-9.]+", "-", gpu.lower()).strip("-") or "unnamed")
+    return Path(folder) / f"{hostname()}-intra{intra_op_threads}-inter{inter_op_threads}-{framework}{suffix}.json"
 
 
-def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelPeaks | None:
-    """The peaks in ``path`` if it holds this machine's at these threads and kernel sizes; None if there is
-    none, or it is of another CPU or kernel sizes (logged), or corrupt (a warning)."""
+def _cached(
+    path: Path, intra_op_threads: int, inter_op_threads: int, device: Device = "cpu", gpu: str | None = None
+) -> KernelPeaks | None:
+    """The peaks in ``path`` if it holds this machine's at these threads, kernel sizes (``device``'s) and GPU
+    (``gpu``, its name; None: the CPU); None if there is none, or it is of another CPU, GPU or kernel sizes
+    (logged), or corrupt (a warning)."""
 
     if not path.exists():
         return None
@@ -205,14 +264,16 @@ def _cached(path: Path, intra_op_threads: int, inter_op_threads: int) -> KernelP
         log.warning("peak cache %s is unreadable or corrupt, measuring again: %s", path, str(exc).splitlines()[0])
         return None
     shapes = {k.kernel: k.shape for k in peaks.kernels}
-    current = {"conv5x5": list(CONV_SHAPE), "matmul": [MATMUL_SIZE] * 3}
-    if (peaks.cpu_model, peaks.intra_op_threads, peaks.inter_op_threads, shapes) != (
+    conv_shape, matmul_size, _, _ = kernel_sizes(device)
+    current = {"conv5x5": list(conv_shape), "matmul": [matmul_size] * 3}
+    if (peaks.cpu_model, peaks.gpu, peaks.intra_op_threads, peaks.inter_op_threads, shapes) != (
         cpu_model(),
+        gpu,
         intra_op_threads,
         inter_op_threads,
         current,
     ):
-        log.info("peak cache %s is of another CPU, threads or kernel size; measuring again", path)
+        log.info("peak cache %s is of another CPU, GPU, threads or kernel size; measuring again", path)
         return None
     return peaks
 
@@ -223,10 +284,11 @@ def node_peaks(
     inter_op_threads: int,
     refresh: bool = False,
     engine: str = DEFAULT_ENGINE,
+    device: Device = "cpu",
 ) -> KernelPeaks:
-    """This node's peaks at these threads in ``engine``'s framework: read from the cache in ``folder``
-    (:func:`cache_path`), else (or with ``refresh``) measured with :func:`measure_peaks` at the default sizes
-    and written there atomically.
+    """This node's peaks at these threads in ``engine``'s framework on ``device`` (a GPU: the framework's current
+    one): read from the cache in ``folder`` (:func:`cache_path`), else (or with ``refresh``) measured with
+    :func:`measure_peaks` at the device's default sizes and written there atomically.
 
     A file lock (``<cache file>.lock``) keeps two processes of a node from measuring at once: the second
     waits, then reads the first one's result. A corrupt cache file is measured again with a warning; a
@@ -236,19 +298,21 @@ def node_peaks(
     Raises:
         ValueError: the framework already runs with other threads (see :func:`measure_peaks`).
         EngineUnavailable: ``engine``'s framework is not installed here.
+        DeviceUnavailable: ``device`` is a GPU and the framework sees none.
     """
-    path = cache_path(folder, intra_op_threads, inter_op_threads, engine)
+    path = cache_path(folder, intra_op_threads, inter_op_threads, engine, device)
     lock = FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_SECONDS)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except (OSError, Timeout) as exc:
         log.warning("peak cache %s not used (%s); measuring without it", path, exc)
-        return measure_peaks(intra_op_threads, inter_op_threads, engine=engine)
+        return measure_peaks(intra_op_threads, inter_op_threads, engine=engine, device=device)
     try:
-        peaks = None if refresh else _cached(path, intra_op_threads, inter_op_threads)
+        gpu = bench_module(engine).device_name(device)
+        peaks = None if refresh else _cached(path, intra_op_threads, inter_op_threads, device, gpu)
         if peaks is None:
-            peaks = measure_peaks(intra_op_threads, inter_op_threads, engine=engine)
+            peaks = measure_peaks(intra_op_threads, inter_op_threads, engine=engine, device=device)
             try:
                 write_atomic(path, peaks.model_dump_json(indent=2) + "\n")
             except OSError as exc:
@@ -259,18 +323,18 @@ def node_peaks(
 
 
 def worker_peaks(
-    engine: Engine, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int
+    engine: Engine, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int, device: Device = "cpu"
 ) -> KernelPeaks | None:
     """Collective, before training: local rank 0 of each node reads or measures its node's peaks in ``engine``'s
-    framework (:func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``) while the node's other
-    workers wait (:meth:`~benchmark.engines.base.Engine.barrier`), so that nothing else runs on the node
-    meanwhile. Returns the peaks on local rank 0, None elsewhere.
+    framework on ``device`` (on a GPU, its own: :func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``)
+    while the node's other workers wait (:meth:`~benchmark.engines.base.Engine.barrier`), so that nothing else runs
+    on the node meanwhile. Returns the peaks on local rank 0, None elsewhere.
 
     Raises:
         ValueError: the framework already runs with other threads (see :func:`measure_peaks`).
     """
     peaks = (
-        node_peaks(cache_dir(results_dir), intra_op_threads, inter_op_threads, engine=engine.name)
+        node_peaks(cache_dir(results_dir), intra_op_threads, inter_op_threads, engine=engine.name, device=device)
         if engine.local_rank == 0
         else None
     )

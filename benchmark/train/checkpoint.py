@@ -74,6 +74,8 @@ class RunState:
         stalls: the pauses the run recovered from so far, oldest first (rank 0 only).
         step_logs: every rank's timed steps gathered so far, index = rank (complete on rank 0 only).
         peak_rss: every rank's peak resident set size so far, bytes, index = rank (rank 0 only).
+        device_peak_reserved, device_peak_allocated: on GPUs, every rank's peak GPU memory so far, bytes, index =
+            rank (rank 0 only; empty on CPUs): what the framework's allocator reserved, what its tensors held.
     """
 
     started_at: str
@@ -89,9 +91,11 @@ class RunState:
     stalls: list[Stall] = field(default_factory=list)
     step_logs: list[StepLog] = field(default_factory=list)
     peak_rss: list[int] = field(default_factory=list)
+    device_peak_reserved: list[int] = field(default_factory=list)
+    device_peak_allocated: list[int] = field(default_factory=list)
 
     def without_logs(self) -> RunState:
-        """A copy without ``step_logs`` and ``peak_rss`` (what the ranks other than 0 need)."""
+        """A copy without ``step_logs`` and the peak memories (what the ranks other than 0 need)."""
         return dataclasses.replace(
             self,
             epochs=list(self.epochs),
@@ -99,6 +103,8 @@ class RunState:
             stalls=list(self.stalls),
             step_logs=[],
             peak_rss=[],
+            device_peak_reserved=[],
+            device_peak_allocated=[],
         )
 
     def to_json(self) -> dict:

@@ -584,13 +584,14 @@ class Trainer:
         return path
 
     def _gather(self, **extra) -> list[dict] | None:
-        """Collective: every rank's timed steps since the last gather and its peak memory (bytes) go to rank
-        0, which adds them to the run's state. Returns every rank's dict (with ``extra``), by rank, on rank
-        0; None elsewhere."""
+        """Collective: every rank's timed steps since the last gather and its peak memory (bytes; on GPUs its
+        GPU's too, :meth:`Engine.device_peak_memory`) go to rank 0, which adds them to the run's state. Returns
+        every rank's dict (with ``extra``), by rank, on rank 0; None elsewhere."""
         mine = {
             "rank": self.rank,
             "log": self.step_log,
             "peak_rss": peak_rss_bytes(),
+            "device_peak": self.engine.device_peak_memory(),
             "pauses": list(self.watch.pauses),
             **extra,
         }
@@ -604,6 +605,13 @@ class Trainer:
         for r in everyone:
             st.step_logs[r["rank"]].extend(r["log"])
             st.peak_rss[r["rank"]] = max(st.peak_rss[r["rank"]], r["peak_rss"])
+        if all(r["device_peak"] is not None for r in everyone):
+            if len(st.device_peak_reserved) != len(everyone):
+                st.device_peak_reserved, st.device_peak_allocated = [0] * len(everyone), [0] * len(everyone)
+            for r in everyone:
+                reserved, allocated = r["device_peak"]
+                st.device_peak_reserved[r["rank"]] = max(st.device_peak_reserved[r["rank"]], reserved)
+                st.device_peak_allocated[r["rank"]] = max(st.device_peak_allocated[r["rank"]], allocated)
         # the ranks whose own watchdog saw them paused during a stall (give or take one heartbeat)
         st.stalls = attribute(st.stalls, {r["rank"]: r["pauses"] for r in everyone}, self.config.run.heartbeat_seconds)
         return everyone
@@ -633,7 +641,7 @@ class Trainer:
         self._segment_work_starts(time.time())  # a resume that found nothing left to train
         self.watch.expect("record")
         engine = self.engine
-        everyone = self._gather(host=hostname(), digest=engine.weights_digest())
+        everyone = self._gather(host=hostname(), digest=engine.weights_digest(), gpu=engine.gpu())
         if everyone is None:  # not rank 0
             return None
         st, config, info = self.state, self.config, engine.info()
@@ -647,12 +655,13 @@ class Trainer:
             # the Horovod engine's backend is a controller (Provenance validates it)
             horovod_controller=cast(HorovodController, info.backend) if info.name == "horovod" else None,
             engine=info,
+            gpus=[r["gpu"] for r in everyone] if all(r["gpu"] is not None for r in everyone) else None,
             train_images=engine.train_images,
             val_images=engine.val_images,
             steps_per_epoch=engine.steps_per_epoch,
         )
         throughput = global_throughput(st.step_logs, training.warmup_steps, segments=1 + len(st.resumes))
-        memory = Memory(peak_rss_bytes_per_rank=st.peak_rss, peak_rss_bytes_max=max(st.peak_rss))
+        memory = Memory.of(st.peak_rss, st.device_peak_reserved, st.device_peak_allocated)
         return RunRecord(
             sweep=config.run.sweep,
             run_id=config.run.run_id,

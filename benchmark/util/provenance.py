@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import socket
 import subprocess
@@ -64,6 +65,35 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 natively (it has one of :data:`BF16_FLAGS`)."""
     return bool(set(BF16_FLAGS) & set(isa_flags()))
+
+
+#: Where the NVIDIA kernel module says its version (``NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15 ...``,
+#: or ``... Open Kernel Module for x86_64  580.95.05 ...``).
+NVIDIA_PROC_VERSION = Path("/proc/driver/nvidia/version")
+
+
+def gpu_driver_version() -> str | None:
+    """The NVIDIA driver's version (e.g. ``580.95.05``): ``nvidia-smi --query-gpu=driver_version`` (its first
+    GPU's: one driver serves a node's GPUs), else the kernel module's :data:`NVIDIA_PROC_VERSION`; None when
+    neither says (no NVIDIA driver, or neither can be read)."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        lines = done.stdout.split()
+        if done.returncode == 0 and lines:
+            return lines[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        text = NVIDIA_PROC_VERSION.read_text()
+    except OSError:
+        return None
+    found = re.search(r"NVRM version:.*?\s(\d+\.\d+(?:\.\d+)*)\s", text)
+    return found.group(1) if found else None
 
 
 def software_versions() -> dict:

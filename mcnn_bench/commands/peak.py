@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmark.engines import DEFAULT_ENGINE, ENGINES, check_engine
+from benchmark.engines import DEFAULT_ENGINE, DEVICES, ENGINES, check_engine, device_problem
 
 from . import UsageError, add_command
 
@@ -20,15 +20,23 @@ def register(subparsers) -> None:
         description="Time a 5x5 convolution shaped like M-CNN's pathway convolutions and a 2048x2048 matmul, in "
         "fp32 and (on CPUs with native bf16) bf16, with one worker's threads in the framework of the "
         "engine (horovod: TensorFlow's tf.nn.conv2d and tf.linalg.matmul; ddp: PyTorch's channels-last "
-        "conv2d and torch.matmul), and print the median GFLOP/s of each. Measured once per node, "
-        "thread setting and framework and cached in RESULTS/peaks/ (or $MCNN_PEAK_CACHE); every "
-        "training run holds its GFLOP/s against its engine's.",
+        "conv2d and torch.matmul), and print the median GFLOP/s of each. With --device gpu, on the GPU "
+        "(ddp: the first GPU PyTorch sees, TF32 allowed for fp32, bf16 where the GPU has it, at sizes a GPU needs). "
+        "Measured once per node, thread setting, framework and GPU model and cached in RESULTS/peaks/ (or "
+        "$MCNN_PEAK_CACHE); every training run holds its GFLOP/s against its engine's on its device.",
     )
     parser.add_argument(
         "--engine",
         choices=ENGINES,
         default=DEFAULT_ENGINE,
         help="the engine whose framework runs the kernels, as run.engine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=DEVICES[0],
+        help="where the kernels run, as run.device: the CPU, or a GPU (engines that train on GPUs) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--results",
@@ -60,15 +68,21 @@ def run(args: argparse.Namespace) -> int:
     intra = len(os.sched_getaffinity(0)) if args.intra_op_threads is None else args.intra_op_threads
     if intra < 1 or args.inter_op_threads < 1:
         raise UsageError("--intra-op-threads and --inter-op-threads must be positive")
+    problem = device_problem(args.engine, args.device)
+    if problem is not None:
+        raise UsageError(f"--device {args.device}: {problem.removeprefix('run.device: ')}")
     check_engine(args.engine)
     from benchmark.microbench.peak import cache_dir, cache_path, node_peaks, peak_table
 
     folder = cache_dir(args.results)
-    peaks = node_peaks(folder, intra, args.inter_op_threads, refresh=args.refresh, engine=args.engine)
+    peaks = node_peaks(
+        folder, intra, args.inter_op_threads, refresh=args.refresh, engine=args.engine, device=args.device
+    )
+    where = f"{peaks.cpu_model}" + ("" if peaks.gpu is None else f"; GPU {peaks.gpu}, TF32 {peaks.tf32}")
     print(
-        f"{peaks.host} ({peaks.cpu_model}), {peaks.framework} {peaks.framework_version}, {peaks.intra_op_threads} "
+        f"{peaks.host} ({where}), {peaks.framework} {peaks.framework_version}, {peaks.intra_op_threads} "
         f"intra-op and {peaks.inter_op_threads} inter-op threads, measured at {peaks.measured_at}"
     )
     print(peak_table(peaks))
-    print(f"cached in {cache_path(folder, intra, args.inter_op_threads, args.engine)}")
+    print(f"cached in {cache_path(folder, intra, args.inter_op_threads, args.engine, args.device)}")
     return 0

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     train. A run that fails is recorded as failed by rank 0
     (:func:`benchmark.train.loop.run_training`); its traceback goes to stderr and the exit status is 1. A run
     whose folder another process holds (``RunLocked``, :mod:`benchmark.train.run_lock`) writes nothing and
-    exits with status 2, the holder named in one line on stderr."""
+    exits with status 2, the holder named in one line on stderr. A run on a device this machine does not have
+    (``run.device = "gpu"`` where PyTorch sees no GPU: ``DeviceUnavailable``) is recorded as failed too, and exits
+    with status 2, what the framework sees in one line on stderr."""
     from benchmark.config import config_from_args
     from benchmark.util.allocator import ensure_allocator
     from slurm.preflight import check_run
@@ -38,12 +40,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     ensure_allocator(config.run.allocator, sys.orig_argv)  # may run this command again, preloaded
     check_run(config)
+    from benchmark.engines import DeviceUnavailable
     from benchmark.train.loop import run_training  # TensorFlow starts here, after the allocator is in place
     from benchmark.train.run_lock import RunLockError
 
     try:
         record = run_training(config)
     except RunLockError:  # nothing written or recorded: the command line prints it (exit status 2)
+        raise
+    except DeviceUnavailable:  # recorded as failed; the machine, not the run, is to mend (exit status 2)
         raise
     except Exception:  # already recorded as a failed run: what the command reports as exit status 1
         traceback.print_exc()

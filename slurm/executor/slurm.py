@@ -1,7 +1,9 @@
 """The ``slurm`` executor: one SLURM job per run, submitted through submitit.
 
 Each job has ``nodes`` nodes and ``workers_per_node`` tasks per node; ``srun --mpi=pmix`` starts the tasks
-and each calls ``hvd.init()`` over MPI (Horovod's MPI controller). Tasks are bound to their cores
+and each calls ``hvd.init()`` over MPI (Horovod's MPI controller), or joins torch.distributed (the DDP engine). A
+run on GPUs (``run.device = "gpu"``) asks one GPU per worker, ``--gpus-per-node=<workers_per_node>``: every task
+of a node sees the node's GPUs and takes the one of its local rank. Tasks are bound to their cores
 (``--cpu-bind``), optionally under ``numactl --localalloc`` as Datta et al. 2019 ran one worker per NUMA
 domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS, or the grid's ``intra_op_threads`` (no
 more than ``cpus_per_task``), and ``executor.env`` exported in the job script. With ``one_at_a_time`` the jobs share
@@ -172,9 +174,9 @@ class SlurmExecutor(Executor[SlurmSettings]):
         self.python = f"numactl --localalloc {python}" if settings.numactl else python
 
     def parameters(self, run: Run, token: str | None = None) -> dict:
-        """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags); with a
-        submission ``token``, the job's comment carries it (:data:`COMMENT_PREFIX`, in place of any comment
-        of ``executor.sbatch_args``)."""
+        """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags; on GPUs
+        ``gpus_per_node`` = workers per node); with a submission ``token``, the job's comment carries it
+        (:data:`COMMENT_PREFIX`, in place of any comment of ``executor.sbatch_args``)."""
         s = self.settings
         params = {
             "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
@@ -188,6 +190,8 @@ class SlurmExecutor(Executor[SlurmSettings]):
                 *(s.setup or []),
             ],
         }
+        if run.config.run.device == "gpu":  # one GPU per worker; each task picks its local rank's
+            params["gpus_per_node"] = run.workers_per_node
         for key in ("partition", "account"):
             if getattr(s, key):
                 params[key] = getattr(s, key)

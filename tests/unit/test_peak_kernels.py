@@ -65,9 +65,9 @@ def test_each_framework_has_its_own_cache_file(tmp_path, monkeypatch):
     monkeypatch.setattr(peak, "MATMUL_SIZE", MATMUL)
     measured, measure = [], peak.measure_peaks
 
-    def tiny(intra, inter, engine):
+    def tiny(intra, inter, engine, device):
         measured.append(engine)
-        return measure(intra, inter, conv_shape=CONV, matmul_size=MATMUL, iterations=1, engine=engine)
+        return measure(intra, inter, conv_shape=CONV, matmul_size=MATMUL, iterations=1, engine=engine, device=device)
 
     monkeypatch.setattr(peak, "measure_peaks", tiny)
     threads = (torch.get_num_threads(), torch.get_num_interop_threads())  # as they are: this process keeps them

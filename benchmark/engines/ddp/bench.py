@@ -1,8 +1,10 @@
 """The DDP engine's side of the micro-benchmarks, in PyTorch and without TensorFlow: the kernels of the node's peak
 and the bare training loop the trainer is compared with (:class:`benchmark.engines.base.EngineBench`).
 
-The peak's kernels are the engine's on a CPU: channels-last ``torch.nn.functional.conv2d`` and ``torch.matmul``
-(PyTorch's CPU operators are synchronous: a call returns once its kernel has run). The bare loop of
+The peak's kernels are the engine's: channels-last ``torch.nn.functional.conv2d`` and ``torch.matmul``, on the CPU
+(PyTorch's CPU operators are synchronous: a call returns once its kernel has run) or on the current GPU with the
+engine's GPU math (:func:`benchmark.engines.ddp.engine.configure_gpu_math`: TF32 for fp32, cuDNN's autotuner),
+each call ending with ``torch.cuda.synchronize`` so that it returns once the GPU has run the kernel. The bare loop of
 :mod:`benchmark.microbench.overhead`: the engine's model (:meth:`benchmark.models.ModelKind.create_torch`,
 channels-last), its loss (:data:`~benchmark.engines.ddp.engine.LOSSES`) + weight decay x the kernels' L2, its
 ``torch.optim`` optimizer, its synthetic batches; no ``torch.distributed``, no ``DistributedDataParallel``.
@@ -18,20 +20,35 @@ import torch.nn.functional as F
 
 from benchmark.config import Precision, TrainConfig
 from benchmark.data.sources import SOURCES
+from benchmark.engines import Device, DeviceUnavailable
 from benchmark.engines.ddp.engine import (
     FRAMEWORK,
     LOSSES,
     OPTIMIZER_BUILDERS,
+    configure_gpu_math,
     configure_threads,
     decayed,
+    gpu_problem,
     l2_loss,
+    synchronize,
+    tf32_allowed,
+    torch_device,
 )
 from benchmark.microbench.peak import CONV_KERNEL
 from benchmark.models import MODELS
 from benchmark.record import Kernel
 from benchmark.train.precisions import PRECISIONS
 
-__all__ = ["FRAMEWORK", "bare_training", "framework_version", "peak_kernels", "use_threads"]
+__all__ = [
+    "FRAMEWORK",
+    "bare_training",
+    "device_name",
+    "framework_version",
+    "native_bf16",
+    "peak_kernels",
+    "tf32",
+    "use_threads",
+]
 
 
 def framework_version() -> str:
@@ -58,25 +75,83 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
         ) from None
 
 
+def _gpu() -> None:
+    """Raise :class:`DeviceUnavailable` where PyTorch sees no GPU; else set the engine's GPU math."""
+    problem = gpu_problem()
+    if problem is not None:
+        raise DeviceUnavailable(problem)
+    configure_gpu_math()
+
+
+def device_name(device: Device) -> str | None:
+    """The current GPU's name (``torch.cuda.get_device_name``) for "gpu"; None for "cpu".
+
+    Raises:
+        DeviceUnavailable: "gpu", and PyTorch sees none.
+    """
+    if device == "cpu":
+        return None
+    _gpu()
+    return torch.cuda.get_device_name(torch_device(device))
+
+
+def native_bf16(device: Device) -> bool:
+    """The CPU's flags (:func:`benchmark.util.provenance.native_bf16`), or ``torch.cuda.is_bf16_supported()``."""
+    if device == "cpu":
+        from benchmark.util.provenance import native_bf16 as cpu_bf16
+
+        return cpu_bf16()
+    _gpu()
+    return torch.cuda.is_bf16_supported()
+
+
+def tf32(device: Device) -> bool | None:
+    """On a GPU, whether fp32 may run in TF32 (:func:`benchmark.engines.ddp.engine.tf32_allowed`); None on CPUs."""
+    if device == "cpu":
+        return None
+    _gpu()
+    return tf32_allowed()
+
+
 def peak_kernels(
-    conv_shape: tuple[int, int, int, int, int], matmul_size: int, precision: Precision
+    conv_shape: tuple[int, int, int, int, int], matmul_size: int, precision: Precision, device: Device = "cpu"
 ) -> dict[Kernel, Callable[[], object]]:
     """``F.conv2d`` (padding "same") of a channels-last input ``(N, C_in, H, W)`` and channels-last weights, as
     the engine's model holds them, and ``torch.matmul``, on normal random inputs (seed 0) in ``precision``'s
-    compute dtype; no gradients are recorded."""
+    compute dtype, on ``device`` (a GPU: the current one, with the engine's GPU math; each call then waits for the
+    GPU); no gradients are recorded.
+
+    Raises:
+        DeviceUnavailable: ``device`` is "gpu" and PyTorch sees none.
+    """
+    if device == "gpu":
+        _gpu()
+    where = torch_device(device)
     batch, height, width, cin, cout = conv_shape
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator(device=where).manual_seed(0)
     dtype = getattr(torch, PRECISIONS[precision].compute_dtype)
 
     def normal(*shape: int, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
-        return torch.randn(shape, generator=generator).to(dtype=dtype, memory_format=memory_format)
+        return torch.randn(shape, generator=generator, device=where).to(dtype=dtype, memory_format=memory_format)
 
     x = normal(batch, cin, height, width, memory_format=torch.channels_last)
     w = normal(cout, cin, CONV_KERNEL, CONV_KERNEL, memory_format=torch.channels_last)
     a, b = normal(matmul_size, matmul_size), normal(matmul_size, matmul_size)
+
+    def waited(kernel: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        """``kernel`` without gradients, returning once ``where`` has run it."""
+
+        @torch.no_grad()
+        def call() -> torch.Tensor:
+            out = kernel()
+            synchronize(where)
+            return out
+
+        return call
+
     return {
-        "conv5x5": torch.no_grad()(lambda: F.conv2d(x, w, padding="same")),
-        "matmul": torch.no_grad()(lambda: torch.matmul(a, b)),
+        "conv5x5": waited(lambda: F.conv2d(x, w, padding="same")),
+        "matmul": waited(lambda: torch.matmul(a, b)),
     }
 
 

@@ -24,6 +24,11 @@ float32 coordinates normalised to [-1, 1]; the resize sums its four weights in a
 Batches are made ahead in a thread pool, ``decode_calls`` at once (default :data:`CORES`: as many as the
 cores the process may run on), and delivered in order: the same batches as serial reading
 (``decode_calls=None``). Reading the TIFFs releases the GIL (``readinto``), as do torch's ops.
+
+For a GPU run (``device`` a CUDA device) the batches read from files are made in pinned (page-locked) host
+memory, which the engine copies to the GPU without blocking; synthetic batches are drawn on the GPU itself, one
+after the other as the GPU queues them, from a CUDA generator seeded by :func:`synthetic_seed` as the CPU's is (other
+numbers than the CPU's: a GPU run measures the GPU's step, not the host's random numbers).
 """
 
 from __future__ import annotations
@@ -202,8 +207,11 @@ def _read_ahead(decode_calls: int | None) -> int | None:
     return len(os.sched_getaffinity(0)) if decode_calls == CORES else decode_calls
 
 
-def _reader(plan: WorkerPlan, config: TrainConfig, channels_last: bool) -> Callable[[np.ndarray], Batch]:
-    """A function of a batch's copy indices ((n,) int64) to its ``(x, y)`` (see :class:`TorchPipelines`)."""
+def _reader(
+    plan: WorkerPlan, config: TrainConfig, channels_last: bool, pin_memory: bool = False
+) -> Callable[[np.ndarray], Batch]:
+    """A function of a batch's copy indices ((n,) int64) to its ``(x, y)`` (see :class:`TorchPipelines`), in pinned
+    host memory with ``pin_memory`` (for a copy to a GPU that does not block)."""
     height, width = config.data.image_size
     source = SOURCES[config.data.source]
     label_dtype = np.float32 if TASKS[source.task].multi_label else np.int64
@@ -220,7 +228,8 @@ def _reader(plan: WorkerPlan, config: TrainConfig, channels_last: bool) -> Calla
         if copies.variant.transformed:
             x = project(x, copies.transforms[indices % copies.per_field], copies.canvas)
         x = fit_to_size(x, height, width, source.fit).contiguous(memory_format=memory_format)
-        return x, torch.from_numpy(labels.astype(label_dtype))
+        y = torch.from_numpy(labels.astype(label_dtype))
+        return (x.pin_memory(), y.pin_memory()) if pin_memory else (x, y)
 
     return read
 
@@ -231,11 +240,16 @@ def _chunks(indices: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def real_pipelines(
-    plan: WorkerPlan, config: TrainConfig, decode_calls: int | None = CORES, channels_last: bool = False
+    plan: WorkerPlan,
+    config: TrainConfig,
+    decode_calls: int | None = CORES,
+    channels_last: bool = False,
+    pin_memory: bool = False,
 ) -> TorchPipelines:
     """The batches of a worker's ``plan``: each epoch's training order (:meth:`WorkerPlan.epoch_order`) in
-    whole batches, and its validation copies with their field codes, read ``decode_calls`` batches ahead."""
-    read, ahead, batch = _reader(plan, config, channels_last), _read_ahead(decode_calls), plan.batch
+    whole batches, and its validation copies with their field codes, read ``decode_calls`` batches ahead (in
+    pinned host memory with ``pin_memory``)."""
+    read, ahead, batch = _reader(plan, config, channels_last, pin_memory), _read_ahead(decode_calls), plan.batch
 
     def epoch(number: int) -> Batches:
         return Batches(_chunks(plan.epoch_order(number), batch), read, ahead)
@@ -257,34 +271,45 @@ def synthetic_seed(seed: int, epoch: int, step: int) -> int:
 
 
 def synthetic_pipelines(
-    config: TrainConfig, decode_calls: int | None = CORES, channels_last: bool = False
+    config: TrainConfig,
+    decode_calls: int | None = CORES,
+    channels_last: bool = False,
+    device: torch.device | None = None,
 ) -> TorchPipelines:
     """Random images (uniform in [0, 1)) and labels made on the fly, ``training.steps_per_epoch`` batches an
-    epoch, each from a ``torch.Generator`` seeded by :func:`synthetic_seed`; no validation set."""
+    epoch, each from a ``torch.Generator`` seeded by :func:`synthetic_seed`; no validation set. On a CUDA
+    ``device`` they are drawn there, in the iterating thread (the GPU queues the work; nothing to read ahead)."""
     height, width = config.data.image_size
     shape = (config.run.local_batch_size, 3, height, width)
     steps = config.training.steps_per_epoch
     assert steps is not None, "synthetic data needs training.steps_per_epoch (TrainConfig requires it)"
     memory_format = _memory_format(channels_last)
+    where = device if device is not None and device.type == "cuda" else torch.device("cpu")
 
     def epoch(number: int) -> Batches:
         def make(step: int) -> Batch:
-            generator = torch.Generator().manual_seed(synthetic_seed(config.training.seed, number, step))
-            x = torch.rand(shape, generator=generator).contiguous(memory_format=memory_format)
-            return x, torch.randint(config.data.num_classes, shape[:1], generator=generator)
+            generator = torch.Generator(device=where).manual_seed(synthetic_seed(config.training.seed, number, step))
+            x = torch.rand(shape, generator=generator, device=where).contiguous(memory_format=memory_format)
+            return x, torch.randint(config.data.num_classes, shape[:1], generator=generator, device=where)
 
-        return Batches(range(steps), make, _read_ahead(decode_calls))
+        return Batches(range(steps), make, None if where.type == "cuda" else _read_ahead(decode_calls))
 
     return TorchPipelines(epoch, None, steps, 0, 0)
 
 
 def make_torch_pipelines(
-    config: TrainConfig, rank: int, workers: int, decode_calls: int | None = CORES, channels_last: bool = False
+    config: TrainConfig,
+    rank: int,
+    workers: int,
+    decode_calls: int | None = CORES,
+    channels_last: bool = False,
+    device: torch.device | None = None,
 ) -> TorchPipelines:
     """The batches of ``data.source`` that worker ``rank`` of ``workers`` trains and validates on: those of
     :func:`benchmark.data.pipeline.make_pipelines`, as torch tensors (:class:`TorchPipelines`), read
     ``decode_calls`` batches ahead (default :data:`CORES`; None: serially), in the same order; ``channels_last``
-    gives ``x`` channels-last strides (``torch.channels_last``), the shape staying ``(N, C, H, W)``.
+    gives ``x`` channels-last strides (``torch.channels_last``), the shape staying ``(N, C, H, W)``; a CUDA ``device``
+    (a GPU run's) has the batches read from files made in pinned memory and the synthetic ones made on it.
 
     Raises:
         DataError: the source's folder holds bad or no data (when a batch is made: its file is named).
@@ -292,5 +317,6 @@ def make_torch_pipelines(
     """
     images = open_source(config)
     if images is None:
-        return synthetic_pipelines(config, decode_calls, channels_last)
-    return real_pipelines(plan_worker(config, images, rank, workers), config, decode_calls, channels_last)
+        return synthetic_pipelines(config, decode_calls, channels_last, device)
+    gpu = device is not None and device.type == "cuda"
+    return real_pipelines(plan_worker(config, images, rank, workers), config, decode_calls, channels_last, gpu)

@@ -8,6 +8,17 @@ go (Python >= 3.13, TensorFlow >= 2.19, GPU nodes).
   (``SLURM_LAUNCH_NODE_IPADDR``, where srun runs: the job's first node, which holds rank 0) at a port made
   from the job and step ids (:func:`launch_topology`). A lone worker without a launcher joins itself. Gloo on
   CPU nodes, NCCL on GPU nodes.
+- **GPUs** (``run.device = "gpu"``). One worker per GPU: each takes ``cuda:{local rank % visible GPUs}``
+  (:func:`choose_gpu`; under ``--gpus-per-node`` every task sees the node's GPUs, with one GPU per task each sees
+  its own as ``cuda:0``), and joins over NCCL bound to it. fp32 runs may compute matmuls and convolutions in
+  TF32 (:func:`configure_gpu_math`, recorded in :attr:`benchmark.record.EngineInfo.tf32`), cuDNN picks its
+  fastest algorithms for the run's shapes (``cudnn.benchmark``: the warm-up steps pay for it); bf16 needs a GPU
+  that has it (``torch.cuda.is_bf16_supported``). The model, its optimizer state and every batch live on the
+  GPU (batches copied from pinned memory without blocking; synthetic batches drawn on the GPU itself, from a
+  CUDA generator seeded as the CPU's); a timed step waits for the GPU (``torch.cuda.synchronize``) before each
+  timestamp. A GPU run's record holds each rank's GPU (:meth:`DdpEngine.gpu`) and its peak GPU memory
+  (:meth:`DdpEngine.device_peak_memory`). No GPU, and the run fails at the start with
+  :class:`~benchmark.engines.DeviceUnavailable` (:func:`gpu_problem`).
 - **Model and update.** The models of :data:`benchmark.models.MODELS` built by PyTorch
   (:mod:`benchmark.models.torch_models`), wrapped in ``DistributedDataParallel`` when there are several
   workers; the optimizers of :data:`benchmark.train.optimizers.OPTIMIZERS` from ``torch.optim`` with the
@@ -32,7 +43,11 @@ go (Python >= 3.13, TensorFlow >= 2.19, GPU nodes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import logging
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -46,16 +61,19 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from benchmark.config import TrainConfig
+from benchmark.engines import Device, DeviceUnavailable
 from benchmark.engines.base import Engine, NamedArrays, StepResult
 from benchmark.errors import McnnBenchError
 from benchmark.models import MODELS
 from benchmark.models.torch_models import parameter_count
-from benchmark.record import EngineInfo, Threads
+from benchmark.record import EngineInfo, Gpu, KernelPeaks, Threads
 from benchmark.train.checkpoint import check_shapes
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.task import Task
 from benchmark.train.watchdog import collective_timeout
-from benchmark.util.provenance import BF16_FLAGS, cpu_model, isa_flags, native_bf16
+from benchmark.util.provenance import BF16_FLAGS, cpu_model, gpu_driver_version, hostname, isa_flags, native_bf16
+
+log = logging.getLogger(__name__)
 
 #: The framework, as the record names it (:attr:`benchmark.record.EngineInfo.framework`).
 FRAMEWORK = "pytorch"
@@ -177,14 +195,121 @@ def l2_loss(kernels: list[torch.nn.Parameter]) -> torch.Tensor:
     return torch.stack([k.pow(2).sum() for k in kernels]).sum() / 2
 
 
-def check_precision(precision: str) -> None:
+def check_precision(precision: str, device: torch.device | None = None) -> None:
     """Raise ``ValueError`` for bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than
-    fp32)."""
-    if precision == "bf16" and not native_bf16():
+    fp32), or on a GPU (``device`` a CUDA device) without bf16 (``torch.cuda.is_bf16_supported``: compute
+    capability 8.0 and newer)."""
+    if precision != "bf16":
+        return
+    if device is not None and device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            major, minor = torch.cuda.get_device_capability(device)
+            raise ValueError(
+                f"training.precision: bf16 needs a GPU that computes it (compute capability 8.0 or newer; this "
+                f"one, {torch.cuda.get_device_name(device)}, is {major}.{minor}); use fp32 (TF32 on the GPU)"
+            )
+        return
+    if not native_bf16():
         raise ValueError(
             f"training.precision: bf16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one, "
             f"{cpu_model()}, has {', '.join(isa_flags()) or 'none of the flags checked'}); use fp32"
         )
+
+
+def gpu_problem() -> str | None:
+    """Why ``run.device = "gpu"`` cannot run in this process, in one sentence naming what PyTorch sees
+    (``torch.cuda.is_available()``, the device count, ``CUDA_VISIBLE_DEVICES``, a build without CUDA); None when
+    PyTorch sees a GPU."""
+    available, count = torch.cuda.is_available(), torch.cuda.device_count()
+    if available and count > 0:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    build = f"PyTorch {torch.__version__} " + (
+        "(built without CUDA)" if torch.version.cuda is None else f"(CUDA {torch.version.cuda})"
+    )
+    return (
+        f"run.device = 'gpu', but {build} sees no GPU here ({hostname()}): torch.cuda.is_available() is "
+        f"{available}, torch.cuda.device_count() is {count}, CUDA_VISIBLE_DEVICES is "
+        f"{'unset' if visible is None else repr(visible)}; run it on a GPU node (a SLURM job of a sweep with "
+        "run.device = 'gpu' asks --gpus-per-node), or set run.device = 'cpu'"
+    )
+
+
+def choose_gpu(local_rank: int, count: int) -> int:
+    """The index of the GPU of the worker of ``local_rank`` among the ``count`` GPUs it sees: ``local_rank %
+    count``. Under ``--gpus-per-node`` every task of a node sees all its GPUs, and local rank i takes GPU i; with one
+    GPU per task (``CUDA_VISIBLE_DEVICES`` set per task) each sees one, its own, as index 0.
+
+    Raises:
+        ValueError: ``count`` is not positive, or ``local_rank`` is negative.
+    """
+    if count < 1 or local_rank < 0:
+        raise ValueError(f"no GPU for local rank {local_rank} among {count} visible GPUs")
+    return local_rank % count
+
+
+def configure_gpu_math() -> None:
+    """The math of a GPU run: float32 matmuls and convolutions may use TF32 on the tensor cores
+    (``torch.set_float32_matmul_precision("high")``, ``torch.backends.cudnn.allow_tf32``: an fp32 run computes
+    them with 10-bit mantissas, as PyTorch's convolutions do by default), and cuDNN picks the fastest algorithm of
+    each convolution shape when it first meets it (``torch.backends.cudnn.benchmark``). Idempotent."""
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+
+
+def tf32_allowed() -> bool:
+    """Whether float32 matmuls and convolutions may run in TF32 now (:func:`configure_gpu_math`)."""
+    return torch.get_float32_matmul_precision() != "highest" and bool(torch.backends.cudnn.allow_tf32)
+
+
+def use_gpu(local_rank: int) -> torch.device:
+    """The GPU of the worker of ``local_rank`` (:func:`choose_gpu`), made this process's current device, with
+    :func:`configure_gpu_math`.
+
+    Raises:
+        DeviceUnavailable: PyTorch sees no GPU (:func:`gpu_problem`'s sentence).
+    """
+    problem = gpu_problem()
+    if problem is not None:
+        raise DeviceUnavailable(problem)
+    device = torch.device("cuda", choose_gpu(local_rank, torch.cuda.device_count()))
+    torch.cuda.set_device(device)
+    configure_gpu_math()
+    return device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until ``device`` has done the work queued on it (a CUDA device); nothing on a CPU, whose operators
+    return once done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def torch_device(device: Device) -> torch.device:
+    """The torch device of ``run.device`` in this process: the CPU, or the current GPU (:func:`use_gpu` made
+    it)."""
+    return torch.device("cuda", torch.cuda.current_device()) if device == "gpu" else torch.device("cpu")
+
+
+@functools.cache
+def _driver_version() -> str | None:
+    return gpu_driver_version()
+
+
+def gpu_facts(device: torch.device, rank: int) -> Gpu:
+    """The record's view of the GPU ``device`` that worker ``rank`` trains on."""
+    props = torch.cuda.get_device_properties(device)
+    return Gpu(
+        rank=rank,
+        host=hostname(),
+        index=device.index if device.index is not None else torch.cuda.current_device(),
+        name=props.name,
+        memory_bytes=props.total_memory,
+        compute_capability=f"{props.major}.{props.minor}",
+        driver_version=_driver_version(),
+        cuda_runtime=torch.version.cuda,
+    )
 
 
 class DdpEngine(Engine):
@@ -192,23 +317,45 @@ class DdpEngine(Engine):
 
     name = "ddp"
 
-    def __init__(self, rank: int, size: int, local_rank: int, local_size: int, nodes: int):
+    def __init__(
+        self,
+        rank: int,
+        size: int,
+        local_rank: int,
+        local_size: int,
+        nodes: int,
+        device: torch.device | None = None,
+    ):
         self.rank, self.size, self.local_rank, self.local_size, self.nodes = rank, size, local_rank, local_size, nodes
-        self.device = torch.device("cpu")
+        self.device = device or torch.device("cpu")
+        self.on_gpu = self.device.type == "cuda"
 
     @classmethod
     def start(cls, config: TrainConfig) -> DdpEngine:
-        """``dist.init_process_group`` over Gloo with the launcher's topology (:func:`launch_topology`), its
+        """On ``run.device = "gpu"``, take the worker's GPU (:func:`use_gpu`: raises
+        :class:`~benchmark.engines.DeviceUnavailable` where PyTorch sees none); then ``dist.init_process_group``
+        over Gloo (CPU) or NCCL bound to the GPU, with the launcher's topology (:func:`launch_topology`), its
         collectives' timeout :func:`~benchmark.train.watchdog.collective_timeout`; a lone worker without a
         launcher joins a group of its own."""
-        topology = launch_topology()
-        timeout = timedelta(seconds=collective_timeout(config.run))
-        if topology is None:
-            dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1, timeout=timeout)
-            return cls(0, 1, 0, 1, 1)
-        rank, size = topology[:2]
-        dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=size, timeout=timeout)
-        return cls(*topology)
+        launched = launch_topology()
+        topology = launched or (0, 1, 0, 1, 1)
+        rank, size, local_rank, local_size = topology[:4]
+        device = use_gpu(local_rank) if config.run.device == "gpu" else torch.device("cpu")
+        if device.type == "cuda" and local_size > torch.cuda.device_count() > 1:
+            log.warning(
+                "%d workers on this node share its %d GPUs: run one worker per GPU",
+                local_size,
+                torch.cuda.device_count(),
+            )
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        options: dict[str, Any] = {"timeout": timedelta(seconds=collective_timeout(config.run))}
+        if device.type == "cuda" and "device_id" in inspect.signature(dist.init_process_group).parameters:
+            options["device_id"] = device  # NCCL's communicator made now, on this GPU
+        if launched is None:
+            dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1, **options)
+        else:
+            dist.init_process_group(backend, init_method="env://", rank=rank, world_size=size, **options)
+        return cls(*topology, device=device)
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -217,8 +364,32 @@ class DdpEngine(Engine):
             framework_version=torch.__version__,
             collectives=f"torch.distributed {torch.__version__}",
             backend=dist.get_backend(),
-            device="cpu",
+            device="gpu" if self.on_gpu else "cpu",
+            tf32=tf32_allowed() if self.on_gpu else None,
         )
+
+    def kernel_peaks(self, config: TrainConfig, threads: Threads) -> KernelPeaks | None:
+        """The node's peaks (:meth:`Engine.kernel_peaks`); on a GPU, the memory the peak's kernels took given back
+        and the peak memory counters reset, so that the record's GPU memory is the training's."""
+        peaks = super().kernel_peaks(config, threads)
+        if self.on_gpu:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return peaks
+
+    def gpu(self) -> Gpu | None:
+        return gpu_facts(self.device, self.rank) if self.on_gpu else None
+
+    def device_peak_memory(self) -> tuple[int, int] | None:
+        """``torch.cuda.max_memory_reserved`` and ``max_memory_allocated`` of the worker's GPU, bytes."""
+        if not self.on_gpu:
+            return None
+        return torch.cuda.max_memory_reserved(self.device), torch.cuda.max_memory_allocated(self.device)
+
+    def _stamp(self) -> float:
+        """Seconds since the epoch, once the GPU has done the work queued so far (:func:`synchronize`)."""
+        synchronize(self.device)
+        return time.time()
 
     def configure_threads(self, config: TrainConfig) -> Threads:
         return configure_threads(config, self.local_size)
@@ -226,20 +397,25 @@ class DdpEngine(Engine):
     def build(self, config: TrainConfig, task: Task, first_rate: float) -> None:
         from benchmark.engines.ddp.data import make_torch_pipelines
 
-        check_precision(config.training.precision)
+        check_precision(config.training.precision, self.device)
         torch.manual_seed(config.training.seed)
         self.task, self.weight_decay, self.loss_of = task, config.training.weight_decay, LOSSES[task.name]
         self.compute_dtype = PRECISION_POLICIES[config.training.precision]
-        self.pipes = make_torch_pipelines(config, self.rank, self.size, channels_last=True)
+        self.pipes = make_torch_pipelines(config, self.rank, self.size, channels_last=True, device=self.device)
         self.steps_per_epoch, self.train_images = self.pipes.steps_per_epoch, self.pipes.train_images
         self.val_images, self.val_fields = self.pipes.val_images, self.pipes.val_fields
         self.has_validation = self.pipes.validation is not None
         if config.model.init_weights is not None:
             raise ValueError("model.init_weights: a Keras weights file; the DDP engine cannot load it")
+        # the weights are initialised on the CPU (the same seeded weights on every device), then moved
         model = MODELS[config.model.name].create_torch(*config.data.image_size, 3, config.data.num_classes)
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self.wrapped: torch.nn.Module = (
-            self.model if self.size == 1 else DistributedDataParallel(self.model, broadcast_buffers=False)
+            self.model
+            if self.size == 1
+            else DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.on_gpu else None, broadcast_buffers=False
+            )
         )
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.kernels = decayed(self.params)
@@ -266,7 +442,13 @@ class DdpEngine(Engine):
                     state.setdefault("acc_delta", torch.zeros_like(p))
 
     def train_batches(self, epoch: int, skip: int) -> Iterable[tuple[Any, Any]]:
-        return ((x, y) for x, y in self.pipes.train(epoch).skip(skip))
+        """The batches on the worker's device (from pinned memory without blocking; a no-op for those made there)."""
+        return (self._to_device(x, y) for x, y in self.pipes.train(epoch).skip(skip))
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` and ``y`` on the worker's device (a copy that does not block from pinned memory; the tensors
+        themselves when already there)."""
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def batch_images(self, y: Any) -> int:
         return int(y.shape[0])
@@ -294,11 +476,13 @@ class DdpEngine(Engine):
         return loss, loss + self.weight_decay * l2_loss(self.kernels)
 
     def train_step(self, x: Any, y: Any, requests: np.ndarray, timed: bool) -> StepResult:
+        """See :meth:`Engine.train_step`; on a GPU a timed step waits for the GPU before each of its timestamps,
+        an untimed one only for its loss (at the end)."""
         self.optimizer.zero_grad(set_to_none=False)
-        began = time.time()
-        small = torch.from_numpy(np.asarray(requests, dtype=np.float32))
+        began = self._stamp() if timed else math.nan
+        small = torch.from_numpy(np.asarray(requests, dtype=np.float32)).to(self.device)  # NCCL: on the GPU
         if timed or self.size == 1:
-            computed, reduced, loss, agreed = self._separate_step(x, y, small)
+            computed, reduced, loss, agreed = self._separate_step(x, y, small, timed)
         else:
             loss, total = self._loss(x, y)
             total.backward()  # DDP averages the gradients during the backward pass
@@ -308,14 +492,16 @@ class DdpEngine(Engine):
             loss, agreed = summary[0], summary[1:]
             computed = reduced = float("nan")
         self.optimizer.step()
-        updated = time.time()
+        updated = self._stamp() if timed else math.nan
         stamps = np.array([began, computed, reduced, updated] if timed else [np.nan] * 4, dtype=np.float64)
-        return StepResult(loss=float(loss), agreed=agreed.numpy() > 0, stamps=stamps)
+        return StepResult(loss=float(loss), agreed=agreed.cpu().numpy() > 0, stamps=stamps)
 
-    def _separate_step(self, x, y, small: torch.Tensor) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    def _separate_step(
+        self, x, y, small: torch.Tensor, timed: bool = True
+    ) -> tuple[float, float, torch.Tensor, torch.Tensor]:
         """Forward and backward without DDP's overlapped allreduce, then one allreduce of the gradients, the
         loss and the requests flattened together (none for a lone worker). Returns the ends of the compute and
-        of the allreduce (seconds since the epoch), the averaged loss and requests."""
+        of the allreduce (seconds since the epoch; NaN unless ``timed``), the averaged loss and requests."""
         sync = getattr(self.wrapped, "no_sync", None)
         if sync is None:
             loss, total = self._loss(x, y)
@@ -324,9 +510,9 @@ class DdpEngine(Engine):
             with sync():
                 loss, total = self._loss(x, y)
                 total.backward()
-        computed = time.time()
+        computed = self._stamp() if timed else math.nan
         if self.size == 1:
-            return computed, time.time(), loss.detach(), small
+            return computed, computed, loss.detach(), small
         grads = [p.grad for p in self.params]
         flat = torch.cat([*(g.reshape(-1) for g in grads), loss.detach().reshape(1), small])
         dist.all_reduce(flat)
@@ -335,7 +521,7 @@ class DdpEngine(Engine):
         for g in grads:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
-        reduced = time.time()
+        reduced = self._stamp() if timed else math.nan
         return computed, reduced, flat[offset], flat[offset + 1 :]
 
     @torch.no_grad()
@@ -345,11 +531,12 @@ class DdpEngine(Engine):
         loss, outcomes = 0.0, []
         try:
             for x, y, fields in self.pipes.validation:
+                on_device, labels = self._to_device(x, y)
                 with self._autocast():
-                    logits = self.model(x)
+                    logits = self.model(on_device)
                 logits = logits.float()
-                loss += float(self.loss_of(y, logits).sum())
-                outcomes.append(self.task.outcomes(y.numpy(), logits.numpy(), fields.numpy()))
+                loss += float(self.loss_of(labels, logits).sum())
+                outcomes.append(self.task.outcomes(y.numpy(), logits.cpu().numpy(), fields.numpy()))
                 self.progress()
         finally:
             self.model.train()
@@ -366,15 +553,24 @@ class DdpEngine(Engine):
         return gathered
 
     def barrier(self, name: str) -> None:
-        dist.barrier()
+        if self.on_gpu:
+            dist.barrier(device_ids=[self.device.index])
+        else:
+            dist.barrier()
 
     def broadcast_state(self) -> None:
-        """Rank 0's parameters, running statistics, optimizer state and learning rate on every worker."""
+        """Rank 0's parameters, running statistics, optimizer state and learning rate on every worker (a tensor
+        kept off the worker's device, as Adam's step count on the CPU of a GPU run, through a copy on it)."""
         if self.size == 1:
             return
         with torch.no_grad():
             for tensor in self._model_tensors() + self._optimizer_tensors():
-                dist.broadcast(tensor, src=0)
+                if tensor.device == self.device:
+                    dist.broadcast(tensor, src=0)
+                else:
+                    moved = tensor.to(self.device)
+                    dist.broadcast(moved, src=0)
+                    tensor.copy_(moved)
         self._set_rate(self.broadcast_object(self._rate, "broadcast.learning_rate"))
 
     def _set_rate(self, rate: float) -> None:
@@ -409,12 +605,14 @@ class DdpEngine(Engine):
 
     def model_state(self) -> NamedArrays:
         named = self._model_named()
-        return NamedArrays([t.detach().numpy() for _, t in named], [name for name, _ in named])
+        return NamedArrays([t.detach().cpu().numpy() for _, t in named], [name for name, _ in named])
 
     def optimizer_state(self) -> NamedArrays:
         named = self._optimizer_named()
         rate = np.float64(self._rate)  # the exact rate: a resumed run rescales the momentum as the whole run did
-        return NamedArrays([rate, *(t.detach().numpy() for _, t in named)], ["learning_rate", *(n for n, _ in named)])
+        return NamedArrays(
+            [rate, *(t.detach().cpu().numpy() for _, t in named)], ["learning_rate", *(n for n, _ in named)]
+        )
 
     def load_model_state(self, arrays: list[np.ndarray], source: str) -> None:
         self._assign(self._model_named(), arrays, source)
@@ -436,7 +634,7 @@ class DdpEngine(Engine):
         Horovod engine's)."""
         digest = hashlib.sha256()
         for p in self.params:
-            digest.update(np.ascontiguousarray(p.detach().numpy()).data)
+            digest.update(np.ascontiguousarray(p.detach().cpu().numpy()).data)
         return digest.hexdigest()
 
     def parameter_count(self) -> int:

@@ -13,13 +13,51 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from benchmark.config import Precision, TrainConfig
+from benchmark.engines import Device, DeviceUnavailable, device_problem
 from benchmark.engines.horovod.engine import FRAMEWORK, OPTIMIZER_BUILDERS, configure_threads
 from benchmark.microbench.peak import CONV_KERNEL
 from benchmark.models import MODELS
 from benchmark.record import Kernel
 from benchmark.train.precisions import PRECISIONS
 
-__all__ = ["FRAMEWORK", "bare_model", "bare_training", "framework_version", "peak_kernels", "use_threads"]
+__all__ = [
+    "FRAMEWORK",
+    "bare_model",
+    "bare_training",
+    "device_name",
+    "framework_version",
+    "native_bf16",
+    "peak_kernels",
+    "tf32",
+    "use_threads",
+]
+
+
+def _cpu_only(device: Device) -> None:
+    """Raise :class:`DeviceUnavailable` for any device but the CPU: the engine trains on CPUs only."""
+    problem = device_problem("horovod", device)
+    if problem is not None:
+        raise DeviceUnavailable(problem)
+
+
+def device_name(device: Device) -> str | None:
+    """None: the CPU (the only device the engine trains on)."""
+    _cpu_only(device)
+    return None
+
+
+def native_bf16(device: Device) -> bool:
+    """Whether the CPU computes bf16 natively (:func:`benchmark.util.provenance.native_bf16`)."""
+    from benchmark.util.provenance import native_bf16 as cpu_bf16
+
+    _cpu_only(device)
+    return cpu_bf16()
+
+
+def tf32(device: Device) -> bool | None:
+    """None: no GPU."""
+    _cpu_only(device)
+    return None
 
 
 def framework_version() -> str:
@@ -50,10 +88,11 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
 
 
 def peak_kernels(
-    conv_shape: tuple[int, int, int, int, int], matmul_size: int, precision: Precision
+    conv_shape: tuple[int, int, int, int, int], matmul_size: int, precision: Precision, device: Device = "cpu"
 ) -> dict[Kernel, Callable[[], object]]:
     """``tf.nn.conv2d`` (NHWC, "SAME") and ``tf.linalg.matmul``, each a ``tf.function``, on normal random inputs
-    (seed 0) cast to ``precision``'s compute dtype."""
+    (seed 0) cast to ``precision``'s compute dtype, on the CPU (``device`` must be "cpu")."""
+    _cpu_only(device)
     import tensorflow as tf
 
     batch, height, width, cin, cout = conv_shape
