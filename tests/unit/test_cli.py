@@ -85,6 +85,7 @@ def test_every_command_is_reached():
         ("bench", "overhead"),
         ("bench", "analyze"),
         ("bench", "input"),
+        ("bench", "gpu"),
     }
 
 

@@ -77,7 +77,8 @@ def test_every_engine_names_a_bench_module_of_its_own_framework(engine):
     (benchmark.engines.base.EngineBench), which names the framework as the engine's record does."""
     module, bench = importlib.import_module(ENGINES[engine].module), bench_module(engine)
     assert bench.FRAMEWORK == module.FRAMEWORK == {"horovod": "tensorflow", "ddp": "pytorch"}[engine]
-    assert all(callable(getattr(bench, name)) for name in ("framework_version", "use_threads", "peak_kernels"))
+    functions = ("framework_version", "use_threads", "peak_kernels", "device_name", "native_bf16", "tf32")
+    assert all(callable(getattr(bench, name)) for name in functions)
     assert callable(bench.bare_training)
 
 
