@@ -28,6 +28,7 @@ from benchmark.engines.ddp.engine import (
     configure_gpu_math,
     configure_threads,
     decayed,
+    gpu_bf16,
     gpu_problem,
     l2_loss,
     synchronize,
@@ -96,13 +97,14 @@ def device_name(device: Device) -> str | None:
 
 
 def native_bf16(device: Device) -> bool:
-    """The CPU's flags (:func:`benchmark.util.provenance.native_bf16`), or ``torch.cuda.is_bf16_supported()``."""
+    """The CPU's flags (:func:`benchmark.util.provenance.native_bf16`), or the current GPU's
+    (:func:`benchmark.engines.ddp.engine.gpu_bf16`)."""
     if device == "cpu":
         from benchmark.util.provenance import native_bf16 as cpu_bf16
 
         return cpu_bf16()
     _gpu()
-    return torch.cuda.is_bf16_supported()
+    return gpu_bf16()
 
 
 def tf32(device: Device) -> bool | None:

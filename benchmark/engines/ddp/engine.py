@@ -13,7 +13,7 @@ go (Python >= 3.13, TensorFlow >= 2.19, GPU nodes).
   its own as ``cuda:0``), and joins over NCCL bound to it. fp32 runs may compute matmuls and convolutions in
   TF32 (:func:`configure_gpu_math`, recorded in :attr:`benchmark.record.EngineInfo.tf32`), cuDNN picks its
   fastest algorithms for the run's shapes (``cudnn.benchmark``: the warm-up steps pay for it); bf16 needs a GPU
-  that has it (``torch.cuda.is_bf16_supported``). The model, its optimizer state and every batch live on the
+  that has it natively (:func:`gpu_bf16`). The model, its optimizer state and every batch live on the
   GPU (batches copied from pinned memory without blocking; synthetic batches drawn on the GPU itself, from a
   CUDA generator seeded as the CPU's); a timed step waits for the GPU (``torch.cuda.synchronize``) before each
   timestamp. A GPU run's record holds each rank's GPU (:meth:`DdpEngine.gpu`) and its peak GPU memory
@@ -195,14 +195,23 @@ def l2_loss(kernels: list[torch.nn.Parameter]) -> torch.Tensor:
     return torch.stack([k.pow(2).sum() for k in kernels]).sum() / 2
 
 
+def gpu_bf16() -> bool:
+    """Whether the current GPU computes bf16 natively (compute capability 8.0 and newer):
+    ``torch.cuda.is_bf16_supported``, without the emulation that PyTorch >= 2.4 counts by default (as the CPU's
+    emulated bf16, slower than fp32)."""
+    if "including_emulation" in inspect.signature(torch.cuda.is_bf16_supported).parameters:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    return bool(torch.cuda.is_bf16_supported())
+
+
 def check_precision(precision: str, device: torch.device | None = None) -> None:
     """Raise ``ValueError`` for bf16 on a CPU without AVX512-BF16 or AMX (emulated bf16 would be slower than
-    fp32), or on a GPU (``device`` a CUDA device) without bf16 (``torch.cuda.is_bf16_supported``: compute
-    capability 8.0 and newer)."""
+    fp32), or on a GPU (``device`` a CUDA device) without native bf16 (:func:`gpu_bf16`: compute capability 8.0
+    and newer)."""
     if precision != "bf16":
         return
     if device is not None and device.type == "cuda":
-        if not torch.cuda.is_bf16_supported():
+        if not gpu_bf16():
             major, minor = torch.cuda.get_device_capability(device)
             raise ValueError(
                 f"training.precision: bf16 needs a GPU that computes it (compute capability 8.0 or newer; this "
@@ -258,9 +267,13 @@ def configure_gpu_math() -> None:
     torch.backends.cudnn.benchmark = True
 
 
-def tf32_allowed() -> bool:
-    """Whether float32 matmuls and convolutions may run in TF32 now (:func:`configure_gpu_math`)."""
-    return torch.get_float32_matmul_precision() != "highest" and bool(torch.backends.cudnn.allow_tf32)
+def tf32_allowed() -> bool | None:
+    """Whether float32 matmuls and convolutions may run in TF32 now (:func:`configure_gpu_math`); None when this
+    PyTorch will not say (a figure of the record, never worth failing a run for)."""
+    try:
+        return torch.get_float32_matmul_precision() != "highest" and bool(torch.backends.cudnn.allow_tf32)
+    except (RuntimeError, AttributeError):
+        return None
 
 
 def use_gpu(local_rank: int) -> torch.device:
