@@ -29,8 +29,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import datta2019, wilson
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: How a published figure must relate to the recomputed one to agree (see the module's docstring).
 WITHIN, EXACT, AT_LEAST, TWO_DECIMALS = "within", "exact", "at least", "to 2 decimals"
@@ -454,8 +458,9 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value == round(value) and abs(value) < 1e15 else f"{value:,.4g}"
 
 
-def checks_frame(checks: Iterable[Check]):
-    """The checks as a DataFrame, columns :data:`CHECK_COLUMNS` (:mod:`analysis.columns` names)."""
+def checks_frame(checks: Iterable[Check]) -> pd.DataFrame:
+    """The checks as a DataFrame, a row each: study, check, source, published and recomputed figures, unit,
+    disagreement (%), rule, whether they agree, and how (:mod:`analysis.columns` names)."""
     import pandas as pd
 
     from ..columns import (

@@ -59,7 +59,6 @@ def document_of(source: str) -> str:
 
 # --- sec. 4 and the slides: the data ----------------------------------------------------------------------
 
-#: Images per epoch of Table 1 (Dataset B's training images, sec. 4): the denominator of every per-epoch figure.
 _B_TRAIN = 313_282
 _B_VAL = 35_306
 _A_FIELDS = 1_684
@@ -240,7 +239,7 @@ TRAINING_FACTS: dict[str, Fact] = {
 
 # --- sec. 5.2-5.4: one node, 8 nodes, 128 nodes ---------------------------------------------------------
 
-#: Sec. 5.2's batch sweep on one node (Dataset A), and Fig. 5's range.
+#: Sec. 5.2's batch sweep on one node (Dataset A), local batch sizes in images; Fig. 5 plots 4 to 64.
 BATCH_SWEEP: tuple[int, ...] = (4, 8, 16, 32, 64)
 #: Sec. 5.2: the workers per node tried (per two-socket node; the paper says "per CPU").
 WORKERS_TRIED: tuple[int, ...] = (1, 2, 4, 8)
@@ -280,7 +279,7 @@ EIGHT_NODES: dict[str, Published] = {
 LARGE_SCALE: dict[str, Published] = {
     "max_nodes": stated(128, "nodes", "sec. 5.4", "1 to 128", "also the abstract and Table 1"),
     "workers_per_node": stated(8, "workers", "sec. 5.4", "8 training workers per node", "smaller images than A"),
-    "max_global_batch_size": stated(2_048, "images", "sec. 5.4", "beyond global batch sizes of 2048"),
+    "max_global_batch_size": stated(2_048, "images", "sec. 5.4", "sizes of 2048"),
     "max_learning_rate": stated(0.032, "1", "Fig. 9 caption", "only to 0.032", "the capped peak rate"),
     "cap_beyond_nodes": stated(
         16, "nodes", "sec. 5.4", "from 16 to 128 nodes", "the global batch reaches 2048 at 16 nodes and stays"
