@@ -9,7 +9,8 @@ Modules, one concept each:
   cannot be drawn from these records, draw); ``registry``: every one ``analyze`` writes, in order.
 - ``tables``: Datta et al. 2019 Table 1, the scaling tables (over workers and over nodes) and the memory table.
 - ``plots``: throughput, scaling-efficiency and per-run learning-curve PNGs.
-- ``paper``: the published numbers of Datta et al. 2019, each with its source.
+- ``papers``: the published numbers of both studies (Datta et al. 2019 with its slides and news item; Wilson et
+  al.), each with its source, one module per study, and their consistency check.
 - ``figures``: the paper's Figs. 2, 5, 7, 8, 9 and 10 from the records, with its published points, and the
   learning curves per sweep.
 - ``compare``: our runs beside the published numbers (Table 1 per node count; Fig. 2 and sec. 5.2-5.4).

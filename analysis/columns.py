@@ -310,9 +310,15 @@ OUR_WORKLOAD = _column("our_workload", "workload (ours)", None, "our runs' disti
 PAPER_WORKERS_PER_NODE = _column(
     "paper_workers_per_node", "workers per node (paper)", "workers", "Table 1's workers per node"
 )
-PAPER_GLOBAL_BATCH = _column(
-    "paper_global_batch_size", "global batch (paper, derived)", "images", "Table 1's global batch (derived)"
+PAPER_GLOBAL_BATCH = _column("paper_global_batch_size", "global batch (paper)", "images", "Table 1's global batch")
+OUR_EPOCHS = _column(
+    "our_epochs_to_target",
+    "epochs to target (ours, median)",
+    "epochs",
+    "median epochs to the top-1 target of our runs that reached it",
 )
+PAPER_EPOCHS = _column("paper_epochs", "epochs (paper)", "epochs", "Table 1's epochs to 99 % top-1 and 100 % top-5")
+EPOCHS_RATIO = _column("epochs_ratio", "epochs ours/paper", "ratio", "our median epochs to target over the paper's")
 PAPER_IMAGES_PER_SECOND = _column("paper_images_per_second", "images/s (paper)", "images/s", "Table 1's images/s")
 PAPER_TTT = _column("paper_ttt_minutes", "TTT minutes (paper)", "minutes", "Table 1's TTT")
 IMAGES_PER_SECOND_RATIO = _column(
@@ -327,6 +333,15 @@ PAPER_VALUE = _column("paper_value", "paper", None, "the published figure")
 OUR_VALUE = _column("our_value", "ours", None, "our figure")
 RATIO = _column("ratio", "ours/paper", "ratio", "ours over the paper's, where both are numbers")
 BASIS = _column("basis", "ours: how", None, "how our figure was obtained")
+
+# --- the published numbers checked against themselves (analysis.papers.consistency) ----------------------------
+STUDY = _column("study", "study", None, "the published study a row checks")
+CHECK = _column("check", "check", None, "what is checked")
+RECOMPUTED = _column("recomputed", "recomputed", None, "the figure recomputed from the study's other numbers")
+DISAGREEMENT = _column("disagreement_percent", "disagreement (%)", "%", "100 x (published / recomputed - 1)")
+RULE = _column("rule", "rule", None, "how published and recomputed must relate: within 5 %, exact, at least, ...")
+AGREES = _column("agrees", "agrees", None, "whether the published figure agrees with the recomputed one")
+HOW = _column("how", "recomputed as", None, "the recomputation's arithmetic and its inputs' sources")
 
 # --- acceptance against a reference ---------------------------------------------------------------------------
 SHAPE = _column(

@@ -1,20 +1,21 @@
-"""Our runs against the published figures of Datta et al. 2019 (:mod:`analysis.paper`), for ``mcnn-bench
-analyze RESULTS --compare paper``.
+"""Our runs against the published figures of Datta et al. 2019 (:mod:`analysis.papers.datta2019`), for
+``mcnn-bench analyze RESULTS --compare paper``.
 
-Two tables, each written as CSV (missing figures blank) and Markdown (the paper's missing figures say
-"not published", ours "no run"):
+Two tables, each written as CSV (missing figures blank) and Markdown (a missing published figure says
+"not published", ours "no run"), and the published numbers' own consistency check:
 
 - ``table1_vs_paper``: one row per node count of the paper's Table 1 (1..128) and of our completed runs:
-  our median images/s and TTT beside the paper's, their ratio ours/paper where both exist, and what
-  differs between our runs and the paper's Table 1 (image size, dataset, split, workers per node, global
-  batch, hardware).
+  our median epochs to target, images/s and TTT beside the paper's, their ratios ours/paper where both
+  exist, and what differs between our runs and the paper's Table 1 (image size, dataset, split, workers per
+  node, global batch, hardware).
 - ``sections_vs_paper``: the figures of Fig. 2 and sec. 5.2-5.4 (activations and memory at batch 32, the
-  one-node TTT and best configuration, the 8- and 128-node TTT, speedup and scaling efficiency) beside
-  ours, where we have a comparable figure.
+  one-node TTT and best configuration, the 8- and 128-node TTT, speedups and scaling efficiencies, Table 1's
+  images/s speedups) beside ours, where we have a comparable figure.
+- ``paper_checks``: :func:`analysis.papers.consistency.write_report` (which published rows disagree with
+  themselves, and by how much).
 
 Medians are over our completed runs; a run that never reached the target has no TTT and is left out of
-the TTT median. Most of the paper's body figures are as quoted in the project's issue 9, and Table 1's
-per-row throughput and TTT were not transcribed (see :mod:`analysis.paper`), so their ratios stay blank.
+the TTT and epochs medians.
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ import pandas as pd
 from benchmark.models.analytic import model_figures
 from benchmark.util.atomic import write_atomic
 
-from . import paper
 from .columns import (
     BASELINE_NODES,
     BASIS,
     DIFFERS,
     EFFICIENCY,
     ENGINE,
+    EPOCHS_RATIO,
     FIGURE,
     IMAGES_PER_SECOND_RATIO,
     NODES,
+    OUR_EPOCHS,
     OUR_GLOBAL_BATCH,
     OUR_IMAGES_PER_SECOND,
     OUR_RUNS,
@@ -45,6 +47,7 @@ from .columns import (
     OUR_VALUE,
     OUR_WORKERS_PER_NODE,
     OUR_WORKLOAD,
+    PAPER_EPOCHS,
     PAPER_GLOBAL_BATCH,
     PAPER_IMAGES_PER_SECOND,
     PAPER_SOURCE,
@@ -61,6 +64,8 @@ from .columns import (
 )
 from .markdown import markdown_table
 from .outputs import TableOutput
+from .papers import consistency
+from .papers import datta2019 as paper
 from .records import LoadedRecords
 from .tables import LEAKY_SPLIT, SECONDS_PER_MINUTE, dataset, distinct, node_scaling, workload
 
@@ -69,13 +74,16 @@ TABLE1_VS_PAPER_COLUMNS = [
     OUR_RUNS,
     OUR_WORKERS_PER_NODE,
     OUR_GLOBAL_BATCH,
+    OUR_EPOCHS,
     OUR_IMAGES_PER_SECOND,
     OUR_TTT,
     OUR_WORKLOAD,
     PAPER_WORKERS_PER_NODE,
     PAPER_GLOBAL_BATCH,
+    PAPER_EPOCHS,
     PAPER_IMAGES_PER_SECOND,
     PAPER_TTT,
+    EPOCHS_RATIO,
     IMAGES_PER_SECOND_RATIO,
     TTT_RATIO,
     DIFFERS,
@@ -96,13 +104,15 @@ SECTIONS_VS_PAPER_COLUMNS = [
 #: The words of a missing figure in the Markdown tables.
 NOT_PUBLISHED = "not published"
 NO_RUN = "no run"
+#: What differs in a comparison of our images/s speedups with a speedup the paper states of its TTT.
+TTT_SPEEDUP = "the paper's is a TTT speedup, ours an images/s one"
 
 BYTES_PER_GB = 10**9
-#: Table 1's image size (Dataset B, 768x768), as "HxW".
+#: Table 1's image size as the suite feeds it (Dataset B's 724x724 padded to 768x768: inferred), as "HxW".
 PAPER_TABLE1_IMAGE_SIZE = f"{paper.DATASET['dataset_b_image_px'].value}x{paper.DATASET['dataset_b_image_px'].value}"
 #: Dataset A's image size (1024x1280), as "HxW".
 PAPER_DATASET_A_IMAGE_SIZE = f"{paper.DATASET['image_height_px'].value}x{paper.DATASET['image_width_px'].value}"
-#: The paper's nodes, from the abstract.
+#: The paper's nodes (sec. 5.1).
 PAPER_HARDWARE = (
     f"{paper.HARDWARE['sockets'].value}x Xeon {paper.HARDWARE['cpu'].value} + "
     f"{paper.HARDWARE['interconnect_gbits_per_second'].value} Gb/s Omni-Path"
@@ -111,7 +121,7 @@ PAPER_HARDWARE = (
 
 @dataclass(frozen=True)
 class Setting:
-    """The paper's setting behind a figure, as far as issue 9 states it (None: not stated, not compared).
+    """The paper's setting behind a figure (None: not stated, not compared).
 
     ``image_size`` "HxW"; ``dataset`` "source variant" (``bbbc021 dataset-b``); ``workers_per_node``;
     ``global_batch`` (images). The hardware and the leaky split are the paper's throughout.
@@ -128,11 +138,12 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
     ``TABLE1_VS_PAPER_COLUMNS``, one row per node count of ``paper_rows`` or of our completed runs, sorted.
 
     Ours: the completed runs with that node count (``our_runs`` of them), their workers per node and
-    global batch sizes (distinct values, joined), median images/s and median TTT (minutes, over the runs
-    that reached the top-1 target), and their workloads (:func:`analysis.tables.workload`: "leaky split"
-    for runs on the paper's split). The paper's: workers per node, global batch (derived) and images/s and
-    TTT (NA where not transcribed). Ratios = ours / paper where both exist. ``differs``
-    names every way our runs differ from Table 1's setting (:func:`differences`).
+    global batch sizes (distinct values, joined), median epochs to target, images/s and TTT (minutes; epochs
+    and TTT over the runs that reached the top-1 target), and their workloads
+    (:func:`analysis.tables.workload`: "leaky split" for runs on the paper's split). The paper's: workers per
+    node, global batch, epochs, images/s and TTT (NA for a node count Table 1 has no row for). Ratios = ours /
+    paper where both exist. ``differs`` names every way our runs differ from Table 1's setting
+    (:func:`differences`).
     """
     done = _completed(runs)
     by_nodes = {row.nodes: row for row in paper_rows}
@@ -147,21 +158,26 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
             batch,
         )
         our_ips, our_ttt = _median(ours["images_per_second"]), _median(ours["ttt_seconds"] / SECONDS_PER_MINUTE)
+        our_epochs = _median(ours["ttt_epochs"].astype("float64")) if "ttt_epochs" in ours else None
         paper_ips = theirs.images_per_second.value if theirs else None
         paper_ttt = theirs.ttt_minutes.value if theirs else None
+        paper_epochs = theirs.epochs.value if theirs else None
         rows.append(
             {
                 NODES: nodes,
                 OUR_RUNS: len(ours),
                 OUR_WORKERS_PER_NODE: distinct(ours["workers_per_node"]),
                 OUR_GLOBAL_BATCH: distinct(ours["global_batch_size"]),
+                OUR_EPOCHS: our_epochs,
                 OUR_IMAGES_PER_SECOND: our_ips,
                 OUR_TTT: our_ttt,
                 OUR_WORKLOAD: distinct(workload(ours), "; "),
                 PAPER_WORKERS_PER_NODE: theirs.workers_per_node if theirs else None,
                 PAPER_GLOBAL_BATCH: batch,
+                PAPER_EPOCHS: paper_epochs,
                 PAPER_IMAGES_PER_SECOND: paper_ips,
                 PAPER_TTT: paper_ttt,
+                EPOCHS_RATIO: _ratio(our_epochs, paper_epochs),
                 IMAGES_PER_SECOND_RATIO: _ratio(our_ips, paper_ips),
                 TTT_RATIO: _ratio(our_ttt, paper_ttt),
                 DIFFERS: differences(ours, setting),
@@ -176,8 +192,11 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
             PAPER_GLOBAL_BATCH: "Int64",
             OUR_IMAGES_PER_SECOND: "float64",
             OUR_TTT: "float64",
+            OUR_EPOCHS: "float64",
+            PAPER_EPOCHS: "float64",
             PAPER_IMAGES_PER_SECOND: "float64",
             PAPER_TTT: "float64",
+            EPOCHS_RATIO: "float64",
             IMAGES_PER_SECOND_RATIO: "float64",
             TTT_RATIO: "float64",
         }
@@ -205,7 +224,7 @@ def differences(runs: pd.DataFrame, setting: Setting) -> str:
         found.append(f"workers per node {distinct(runs['workers_per_node'])} (paper {setting.workers_per_node})")
     batches = set(runs["global_batch_size"].dropna())
     if setting.global_batch and batches != {setting.global_batch}:
-        found.append(f"global batch {distinct(runs['global_batch_size'])} (paper {setting.global_batch}, derived)")
+        found.append(f"global batch {distinct(runs['global_batch_size'])} (paper {setting.global_batch})")
     cpus = set(runs["cpu_model"].fillna("unknown CPU"))
     if any(str(paper.HARDWARE["cpu"].value) not in cpu for cpu in cpus):
         found.append(f"hardware {' / '.join(sorted(cpus))} (paper {PAPER_HARDWARE})")
@@ -228,6 +247,7 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
     one_node = done[done["nodes"] == 1]
     dataset_a = Setting(PAPER_DATASET_A_IMAGE_SIZE, "bbbc021 dataset-a")
     eight = Setting(workers_per_node=paper.EIGHT_NODES["workers_per_node"].value)
+    table1 = Setting(PAPER_TABLE1_IMAGE_SIZE, f"bbbc021 {paper.TABLE1_VARIANT}", paper.TABLE1[0].workers_per_node)
     scaled = node_scaling(runs)
     scaled = scaled[scaled[BASELINE_NODES] == 1]
     rows = [
@@ -257,12 +277,26 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
             "median TTT, 8-node runs",
             eight,
         ),
-        _scaling_row("speedup on 8 nodes", paper.EIGHT_NODES["speedup"], done, scaled, 8, SPEEDUP, eight),
+        _scaling_row("speedup on 8 nodes", paper.EIGHT_NODES["speedup"], done, scaled, 8, SPEEDUP, eight, TTT_SPEEDUP),
         _scaling_row(
-            "scaling efficiency on 8 nodes", paper.EIGHT_NODES["scaling_efficiency"], done, scaled, 8, EFFICIENCY, eight
+            "scaling efficiency on 8 nodes",
+            paper.EIGHT_NODES["scaling_efficiency"],
+            done,
+            scaled,
+            8,
+            EFFICIENCY,
+            eight,
+            TTT_SPEEDUP,
         ),
         _scaling_row(
-            "speedup on 128 nodes", paper.LARGE_SCALE["speedup_1_to_128"], done, scaled, 128, SPEEDUP, Setting()
+            "speedup on 128 nodes",
+            paper.LARGE_SCALE["speedup_1_to_128"],
+            done,
+            scaled,
+            128,
+            SPEEDUP,
+            Setting(),
+            TTT_SPEEDUP,
         ),
         _scaling_row(
             "scaling efficiency on 128 nodes",
@@ -272,38 +306,64 @@ def sections_vs_paper(runs: pd.DataFrame) -> pd.DataFrame:
             128,
             EFFICIENCY,
             Setting(),
+            TTT_SPEEDUP,
         ),
+        _scaling_row("images/s speedup on 8 nodes", paper.table1_speedup(8), done, scaled, 8, SPEEDUP, table1),
+        _scaling_row("images/s speedup on 128 nodes", paper.table1_speedup(128), done, scaled, 128, SPEEDUP, table1),
     ]
     return pd.DataFrame(rows, columns=SECTIONS_VS_PAPER_COLUMNS).astype({OUR_RUNS: "Int64"})
 
 
+def table1_note() -> str:
+    """What ``table1_vs_paper.md`` says above its table: how ours are taken, Table 1's workload, and which of
+    its rows disagree with themselves (:func:`analysis.papers.consistency.datta_checks`)."""
+    off = [
+        f"{c.what.split(': ')[0].removeprefix('Table 1, ')} ({c.disagreement_percent:+.1f} %)"
+        for c in consistency.disagreements(consistency.datta_checks())
+        if c.what.startswith("Table 1") and c.what.endswith("TTT")
+    ]
+    per_epoch = paper.DATASET["dataset_b_train_images"].known
+    return (
+        "Ours: median over our completed runs with that node count (epochs and TTT over those that reached "
+        "the top-1 target). The paper's Table 1 (sec. 5.4): Dataset B, 724x724 images (the suite pads them to "
+        f"768x768), {per_epoch:,.0f} training images an epoch, split 90/10 over copies (a leaky split), 8 "
+        f"workers per node, {PAPER_HARDWARE} nodes; epochs to 99 % top-1 and 100 % top-5. "
+        + (
+            "Its own rows disagree with TTT = epochs x images per epoch / images/s at "
+            + ", ".join(off)
+            + " (paper_checks.md)."
+            if off
+            else "Its rows agree with TTT = epochs x images per epoch / images/s."
+        )
+    )
+
+
 class PaperComparison(TableOutput):
     name = "vs_paper"
-    files = "table1_vs_paper.csv, table1_vs_paper.md, sections_vs_paper.csv, sections_vs_paper.md"
+    files = (
+        "table1_vs_paper.csv, table1_vs_paper.md, sections_vs_paper.csv, sections_vs_paper.md, "
+        f"{consistency.REPORT_MD}, {consistency.REPORT_CSV}"
+    )
     description = (
-        "our runs beside Datta et al. 2019: Table 1 per node count, and the figures of Fig. 2 and sec. 5.2-5.4"
+        "our runs beside Datta et al. 2019: Table 1 per node count, and the figures of Fig. 2 and sec. 5.2-5.4; "
+        "and the published numbers' consistency check"
     )
     on_request = "compare"
 
     def write(self, records: LoadedRecords, out_dir: Path) -> list[Path]:
         table, sections = table1_vs_paper(records.runs), sections_vs_paper(records.runs)
-        table1_note = (
-            "Ours: median over our completed runs with that node count (TTT over those that reached "
-            "the top-1 target). The paper's Table 1 is Dataset B at 768x768 on 8 workers per node, "
-            "split 90/10 over copies (a leaky split); its global batch is derived (min(128 x nodes, "
-            "2048)); its per-row images/s and TTT were not transcribed, hence no ratio."
-        )
         sections_note = (
-            "The paper's figures as quoted in the project's issue 9 (efficiencies derived from the "
-            "quoted speedups: 100 x speedup / nodes). Our speedups are images/s speedups over one "
-            "node at the same workers per node; whether the paper's are throughput or TTT speedups "
-            "was not transcribed."
+            "The paper's figures with their sources (efficiencies derived from the stated speedups: 100 x "
+            "speedup / nodes). Sec. 5.3's 6.6x and sec. 5.4's 19.2x are TTT speedups; Table 1's images/s "
+            "speedups (derived from its rows) are the ones comparable with ours, images/s speedups over "
+            "one node at the same workers per node."
         )
         return [
+            *consistency.write_report(out_dir),
             write_atomic(out_dir / "table1_vs_paper.csv", csv_text(table)),
             write_atomic(
                 out_dir / "table1_vs_paper.md",
-                _document("Table 1: ours vs Datta et al. 2019", table1_note, markdown(table)),
+                _document("Table 1: ours vs Datta et al. 2019", table1_note(), markdown(table)),
             ),
             write_atomic(out_dir / "sections_vs_paper.csv", csv_text(sections)),
             write_atomic(
@@ -318,9 +378,10 @@ def markdown(table: pd.DataFrame) -> str:
     "not published", our missing figures "no run" (blank in the other columns)."""
     missing = {
         **dict.fromkeys(
-            [PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_IMAGES_PER_SECOND, PAPER_TTT, PAPER_VALUE], NOT_PUBLISHED
+            [PAPER_WORKERS_PER_NODE, PAPER_GLOBAL_BATCH, PAPER_EPOCHS, PAPER_IMAGES_PER_SECOND, PAPER_TTT, PAPER_VALUE],
+            NOT_PUBLISHED,
         ),
-        **dict.fromkeys([OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE], NO_RUN),
+        **dict.fromkeys([OUR_EPOCHS, OUR_IMAGES_PER_SECOND, OUR_TTT, OUR_VALUE], NO_RUN),
     }
     return markdown_table(table, formats=dict.fromkeys(table.columns, ".4g"), missing=missing)
 
@@ -399,8 +460,10 @@ def _scaling_row(
     nodes: int,
     column: str,
     setting: Setting,
+    kind: str = "",
 ) -> dict:
-    """A speedup or efficiency at ``nodes`` from ``node_scaling`` (lines whose baseline is 1 node)."""
+    """A speedup or efficiency at ``nodes`` from ``node_scaling`` (lines whose baseline is 1 node); ``kind``, when
+    given, is added to what differs (the paper's figure is of another kind than ours)."""
     at = scaled[scaled[NODES] == nodes]
     lines = set(zip(at[SWEEP], at[ENGINE], at[WORKERS_PER_NODE]))
     keys = zip(done["sweep"], done["engine"], done["workers_per_node"])
@@ -408,7 +471,10 @@ def _scaling_row(
     runs = done[on_a_line & (done["nodes"] == nodes)]
     ours = _median(at[column]) if not at.empty else None
     basis = f"median over (sweep, engine, workers per node) lines with 1- and {nodes}-node runs; images/s speedup"
-    return _comparison(figure, published, ours, runs, basis, setting)
+    row = _comparison(figure, published, ours, runs, basis, setting)
+    if kind:
+        row[DIFFERS] = "; ".join(part for part in (row[DIFFERS], kind) if part)
+    return row
 
 
 def _document(title: str, note: str, table: str) -> str:

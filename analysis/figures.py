@@ -1,5 +1,5 @@
 """The figures of Datta et al. 2019 rebuilt from run records, each with the paper's published points
-overlaid (:mod:`analysis.paper`), as PNGs (matplotlib's Agg canvas, no pyplot):
+overlaid (:mod:`analysis.papers.datta2019`), as PNGs (matplotlib's Agg canvas, no pyplot):
 
 - ``fig2_activations.png`` (Fig. 2): analytic activation size vs batch size 8..64 at the paper's
   1024x1280x3 and at every image size of the runs (:mod:`benchmark.models.analytic`), the runs' measured peak
@@ -51,9 +51,9 @@ from matplotlib.transforms import Affine2D
 
 from benchmark.models.analytic import model_figures
 
-from . import paper
 from .columns import BASELINE_NODES, EFFICIENCY, ENGINE, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD
 from .outputs import FigureOutput
+from .papers import datta2019 as paper
 from .plots import CI_ALPHA, CURVES_DIR, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png, with_epochs
 from .records import LoadedRecords
 from .tables import distinct, node_scaling, workload

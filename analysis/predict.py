@@ -88,7 +88,7 @@ TABLE_CSV, TABLE_MD, SPEEDUP_PNG = "predicted_table1.csv", "predicted_table1.md"
 
 
 def _value(published):
-    """A :class:`analysis.paper.Published`'s value (None: not transcribed), or a plain value as it is."""
+    """A :class:`analysis.papers.published.Published`'s value (None: not transcribed), or a plain value as it is."""
     return getattr(published, "value", published)
 
 
@@ -272,7 +272,7 @@ def paper_validation(
     """
     figures_at = sizing(PAPER_MODEL, f"{PAPER}'s gradient bytes")
     if paper is None:
-        from . import paper
+        from .papers import datta2019 as paper
     notes: list[str] = []
     table1 = tuple(paper.TABLE1)
     one_row = next((row for row in table1 if row.nodes == 1), None)
@@ -313,13 +313,13 @@ def paper_validation(
     ]
     if missing:
         raise ValueError(
-            f"{PAPER}'s one-node reference point is {NOT_PUBLISHED} in analysis/paper.py "
+            f"{PAPER}'s one-node reference point is {NOT_PUBLISHED} in analysis/papers/datta2019.py "
             f"(Table 1 has {len(table1)} transcribed rows): give {', '.join(missing)}"
         )
     w1, b1 = int(w1), int(round(b1))
     if one_row is not None and "derived" in one_row.global_batch_size.note and local_batch is None:
         notes.append(
-            f"Table 1's global batches are derived in analysis/paper.py, not transcribed: "
+            f"Table 1's global batches are derived in analysis/papers/datta2019.py, not transcribed: "
             f"{one_row.global_batch_size.note}"
         )
 
@@ -399,7 +399,7 @@ def paper_validation(
         notes.append(f"images per epoch {images_per_epoch:,} (given)")
     else:
         key, name = (
-            ("dataset_a_images_per_epoch", "Dataset A")
+            ("dataset_a_train_images", "Dataset A")
             if variant == "dataset-a"
             else ("dataset_b_train_images", "Dataset B")
         )
@@ -410,7 +410,7 @@ def paper_validation(
             images_per_epoch = DEFAULT_IMAGES_PER_EPOCH
             notes.append(
                 f"images per epoch {images_per_epoch:,}: Dataset B's count as the brief gives it (the "
-                f"paper's is {NOT_PUBLISHED} in analysis/paper.py; give --images-per-epoch)"
+                f"paper's is {NOT_PUBLISHED} in analysis/papers/datta2019.py; give --images-per-epoch)"
             )
 
     if table1:
@@ -642,7 +642,7 @@ def plot_speedup(
         axes.text(
             0.02,
             0.98,
-            f"{PAPER}: no speedup transcribed (analysis/paper.py)",
+            f"{PAPER}: no speedup transcribed (analysis/papers/datta2019.py)",
             transform=axes.transAxes,
             va="top",
             fontsize=8,
@@ -743,7 +743,7 @@ def run_predict(
             unreadable record or allreduce result; FileNotFoundError: a missing input.
         FigureNotKnown: ``model`` has no analytic figures (the gradient bytes are not known).
     """
-    from . import paper
+    from .papers import datta2019 as paper
 
     if not 0 <= overlap <= 1:
         raise ValueError(f"--overlap must be in [0, 1], got {overlap}")

@@ -13,7 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from . import registry
-from .columns import NODES, OUR_IMAGES_PER_SECOND, OUR_RUNS, OUR_TTT, OUR_WORKLOAD, PAPER_IMAGES_PER_SECOND, PAPER_TTT
+from .columns import (
+    IMAGES_PER_SECOND_RATIO,
+    NODES,
+    OUR_IMAGES_PER_SECOND,
+    OUR_RUNS,
+    OUR_TTT,
+    OUR_WORKLOAD,
+    PAPER_IMAGES_PER_SECOND,
+    PAPER_TTT,
+    TTT_RATIO,
+)
 from .compare import markdown as compare_markdown
 from .compare import table1_vs_paper
 from .outputs import FigureOutput
@@ -36,8 +46,10 @@ _SUMMARY_COMPARISON = [
     OUR_RUNS,
     OUR_IMAGES_PER_SECOND,
     PAPER_IMAGES_PER_SECOND,
+    IMAGES_PER_SECOND_RATIO,
     OUR_TTT,
     PAPER_TTT,
+    TTT_RATIO,
     OUR_WORKLOAD,
 ]
 

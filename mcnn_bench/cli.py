@@ -23,6 +23,7 @@ from .commands import (
     analyze,
     bench,
     devcluster,
+    paper_check,
     peak,
     predict,
     record_schema,
@@ -47,6 +48,7 @@ COMMANDS = (
     allreduce,
     peak,
     predict,
+    paper_check,
     bench,
     record_schema,
 )

@@ -21,6 +21,7 @@ from analysis.engines import engines_table
 from analysis.epoch_time import epoch_time_table
 from analysis.markdown import markdown_table
 from analysis.outputs import FigureOutput
+from analysis.papers.consistency import checks_frame, report
 from analysis.plots import save_png
 from analysis.records import LoadedRecords, load_records
 from analysis.report import analyze
@@ -139,6 +140,7 @@ def frames(results: Path) -> dict[str, pd.DataFrame]:
         "epoch_time": epoch_time_table(loaded),
         "table1_vs_paper": table1_vs_paper(runs),
         "sections_vs_paper": sections_vs_paper(runs),
+        "paper_checks": checks_frame(report()[0]),
     }
 
 

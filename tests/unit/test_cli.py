@@ -77,6 +77,7 @@ def test_every_command_is_reached():
         ("allreduce",),
         ("peak",),
         ("predict",),
+        ("paper-check",),
         ("bench",),
         ("record-schema",),
     }

@@ -9,20 +9,23 @@ import pandas as pd
 import pytest
 from test_figures import XEON_6148, paper_like_record, write_paper_like_results, write_record
 
-from analysis import paper
 from analysis.columns import (
     DIFFERS,
+    EPOCHS_RATIO,
     FIGURE,
     IMAGES_PER_SECOND_RATIO,
     NODES,
+    OUR_EPOCHS,
     OUR_GLOBAL_BATCH,
     OUR_IMAGES_PER_SECOND,
     OUR_RUNS,
     OUR_TTT,
     OUR_VALUE,
     OUR_WORKLOAD,
+    PAPER_EPOCHS,
     PAPER_GLOBAL_BATCH,
     PAPER_IMAGES_PER_SECOND,
+    PAPER_SOURCE,
     PAPER_TTT,
     PAPER_VALUE,
     PAPER_WORKERS_PER_NODE,
@@ -38,6 +41,7 @@ from analysis.compare import (
     sections_vs_paper,
     table1_vs_paper,
 )
+from analysis.papers import datta2019 as paper
 from analysis.records import load_records
 from analysis.report import analyze, format_summary
 from mcnn_bench.cli import main
@@ -53,17 +57,26 @@ def _row(table: pd.DataFrame, nodes: int) -> pd.Series:
     return pd.Series(row)
 
 
-def test_every_paper_node_count_is_a_row_and_unpublished_figures_are_missing(results):
+def test_every_paper_node_count_is_a_row_with_every_published_column(results):
     table = table1_vs_paper(load_records(results).runs)
     assert list(table.columns) == TABLE1_VS_PAPER_COLUMNS
     assert list(table[NODES]) == [1, 2, 4, 8, 16, 32, 64, 128]
     assert list(table[PAPER_WORKERS_PER_NODE]) == [8] * 8
     assert list(table[PAPER_GLOBAL_BATCH]) == [128, 256, 512, 1024, 2048, 2048, 2048, 2048]
-    assert table[[PAPER_IMAGES_PER_SECOND, PAPER_TTT, IMAGES_PER_SECOND_RATIO, TTT_RATIO]].isna().all().all()
+    assert list(table[PAPER_EPOCHS]) == [6.6, 8, 8.7, 12, 15.9, 14.9, 15, 15.2]
+    assert list(table[PAPER_IMAGES_PER_SECOND]) == [30, 72, 141, 262, 553, 893, 1284, 1587]
+    assert list(table[PAPER_TTT]) == [960, 642, 320, 240, 150, 85, 61, 50]
+    # a ratio wherever we have a run: images/s at 1 and 8 nodes, TTT and epochs where a run reached the target
+    ours = table[OUR_RUNS] > 0
+    assert (table[IMAGES_PER_SECOND_RATIO].notna() == (ours & table[OUR_IMAGES_PER_SECOND].notna())).all()
+    assert (table[TTT_RATIO].notna() == table[OUR_TTT].notna()).all()
+    assert (table[EPOCHS_RATIO].notna() == table[OUR_EPOCHS].notna()).all()
+    assert _row(table, 1)[IMAGES_PER_SECOND_RATIO] == pytest.approx(_row(table, 1)[OUR_IMAGES_PER_SECOND] / 30)
+    assert _row(table, 8)[TTT_RATIO] == pytest.approx(250.0 / 240)
     shown = markdown(table)
-    assert NOT_PUBLISHED in shown and NO_RUN in shown
+    assert NOT_PUBLISHED not in shown and NO_RUN in shown
     sixteen = next(line for line in shown.splitlines() if line.startswith("|      16 |"))
-    assert sixteen.count(NOT_PUBLISHED) == 2 and sixteen.count(NO_RUN) == 2  # the failed 16-node run is not ours
+    assert sixteen.count(NO_RUN) == 3  # the failed 16-node run is not ours: no epochs, images/s nor TTT
 
 
 def test_our_medians_per_node_count(results):
@@ -112,7 +125,7 @@ def test_leaky_split_is_flagged_and_differences_are_named(results):
     eight, one = _row(table, 8), _row(table, 1)
     assert eight[OUR_WORKLOAD] == "768x768 bbbc021 dataset-b, leaky split"
     # the scaling sweep differs from Table 1 only in workers per node and global batch (Xeon 6148, leaky split)
-    assert eight[DIFFERS] == "workers per node 4 (paper 8); global batch 256 (paper 1024, derived)"
+    assert eight[DIFFERS] == "workers per node 4 (paper 8); global batch 256 (paper 1024)"
     assert "1024x1280 bbbc021 dataset-a; 768x768 bbbc021 dataset-b, leaky split" == one[OUR_WORKLOAD]
     for named in (
         "image size 1024x1280, 768x768 (paper 768x768)",
@@ -141,6 +154,13 @@ def test_sections_against_ours(results):
     assert sections.loc["activations at batch 32, 1024x1280x3", OUR_VALUE] == pytest.approx(11.66, abs=0.005)
     assert pd.isna(sections.loc["speedup on 128 nodes", OUR_VALUE])
     assert sections.loc["TTT on 8 nodes", OUR_WORKLOAD] == "768x768 bbbc021 dataset-b, leaky split"
+    # sec. 5.3's and 5.4's speedups are of TTT; Table 1's images/s speedups are the comparable ones
+    assert speedup[DIFFERS].endswith("the paper's is a TTT speedup, ours an images/s one")
+    table1 = sections.loc["images/s speedup on 8 nodes"]
+    assert table1[PAPER_VALUE] == pytest.approx(262 / 30, abs=0.001) and table1[PAPER_SOURCE] == "Table 1"
+    assert table1[RATIO] == pytest.approx(250.0 / 40.0 / (262 / 30), abs=0.001)
+    assert "TTT speedup" not in table1[DIFFERS]
+    assert sections.loc["images/s speedup on 128 nodes", PAPER_VALUE] == pytest.approx(52.9)
     shown = markdown(sections.reset_index())
     assert f"| {NO_RUN} " in next(line for line in shown.splitlines() if "speedup on 128 nodes" in line)
 
@@ -168,11 +188,16 @@ def test_analyze_compare_paper_writes_both_tables(results):
     out = outputs.out_dir
     csv = read_csv(out / "table1_vs_paper.csv")
     assert list(csv.columns) == TABLE1_VS_PAPER_COLUMNS and len(csv) == 8
-    assert csv[PAPER_IMAGES_PER_SECOND].isna().all()  # not published: blank in the CSV
+    assert csv[PAPER_IMAGES_PER_SECOND].notna().all()
     text = (out / "table1_vs_paper.md").read_text()
-    assert "leaky split" in text and NOT_PUBLISHED in text and "not transcribed" in text
+    assert "leaky split" in text and NOT_PUBLISHED not in text and "not transcribed" not in text
+    # the note names Table 1's own rows that disagree with TTT = epochs x images / images/s
+    assert "at 1 node (-16.4 %), 2 nodes (+10.7 %) (paper_checks.md)" in text
     assert "sec. 5.3" in (out / "sections_vs_paper.md").read_text()
-    assert len(read_csv(out / "sections_vs_paper.csv")) == 9
+    assert len(read_csv(out / "sections_vs_paper.csv")) == 11
+    checks = (out / "paper_checks.md").read_text()
+    assert "Table 1, 1 node: TTT (Table 1): published 960 minutes, recomputed 1,149 (-16.4 %" in checks
+    assert len(read_csv(out / "paper_checks.csv")) > 50
     pd.testing.assert_frame_equal(outputs.comparison, table1_vs_paper(load_records(results).runs))
     assert "ours vs Datta et al. 2019" in format_summary(outputs)
 

@@ -232,10 +232,13 @@ def test_analyze_writes_figures_and_comparison(paper_like):
         "table1_vs_paper.csv",
         "sections_vs_paper.md",
         "sections_vs_paper.csv",
+        "paper_checks.md",
+        "paper_checks.csv",
     } <= names
     assert [line.split(":")[0] for line in outputs.skipped] == ["step_breakdown.png"]  # these records have no breakdown
     assert "leaky split" in (outputs.out_dir / "table1.md").read_text()
-    assert "not published" in format_summary(outputs)
+    summary = format_summary(outputs)
+    assert "images/s ours/paper" in summary and "not published" not in summary
 
 
 def test_only_failed_runs_skip_every_figure_but_fig2(tmp_path):

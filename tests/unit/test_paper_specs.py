@@ -220,14 +220,14 @@ def test_a_grid_cap_that_does_not_divide_is_refused():
 
 
 def test_the_caps_match_the_papers_where_transcribed(layout):
-    paper = pytest.importorskip("analysis.paper")
+    paper = pytest.importorskip("analysis.papers.datta2019")
     spec = load_spec(PAPER / TABLE1, data_dir=layout)
     published = {
         key: getattr(getattr(paper, "LARGE_SCALE", {}).get(key), "value", None)
         for key in ("max_global_batch_size", "max_learning_rate")
     }
     if all(value is None for value in published.values()):
-        pytest.skip("analysis/paper.py has the caps of sec. 5.4 as not transcribed")
+        pytest.skip("analysis/papers/datta2019.py has the caps of sec. 5.4 as not transcribed")
     if published["max_global_batch_size"] is not None:
         assert spec.grid.max_global_batch_size == published["max_global_batch_size"]
         assert spec.learning_rate.max_global_batch_size == published["max_global_batch_size"]

@@ -13,7 +13,7 @@ import pytest
 from analysis import columns as col
 from analysis import predict as pr
 from analysis import scaling_model as sm
-from analysis.paper import Published, Table1Row
+from analysis.papers.datta2019 import Published, Table1Row
 from benchmark.config import TrainConfig
 from benchmark.models.analytic import model_figures
 from benchmark.record import (
@@ -336,43 +336,42 @@ def test_predict_reads_the_step_times_of_its_model_only(batch_sweep):
 # --- the paper ----------------------------------------------------------------------------------------
 
 
-def test_paper_path_runs_with_what_is_published(tmp_path, capsys):
-    """With analysis.paper as it is: what it has not transcribed of the one-node point comes from the flags."""
-    from analysis import paper
+def test_paper_path_runs_from_the_transcribed_table(tmp_path, capsys):
+    """`predict --paper` needs no flag: Table 1's one-node point (30 images/s, 8 workers x 16), the 100 Gb/s link,
+    the 2048 cap and the published epochs per row come from analysis.papers.datta2019."""
+    from analysis.papers import datta2019 as paper
 
-    one = next((row for row in paper.TABLE1 if row.nodes == 1), None)
-    flags = []
-    if paper.one_node_images_per_second() is None:
-        flags += ["--one-node-images-per-second", "20"]
-    if one is None or one.workers_per_node is None:
-        flags += ["--one-node-workers-per-node", "8"]
-    if one is None or one.global_batch_size.value is None:
-        flags += ["--local-batch-size", "16"]
-    code = main(["predict", "--paper", *flags, "--max-global-batch", "2048", "--out", str(tmp_path)])
+    code = main(["predict", "--paper", "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "Predicted vs published Table 1" in printed and "128-node speedup" in printed
+    assert "one-node throughput (images/s): 30 (Datta et al. 2019, Table 1)" in printed
     table = col.read_csv(tmp_path / pr.TABLE_CSV)
     assert set(pr.PAPER_COLUMNS) <= set(table.columns)
-    nodes = [row.nodes for row in paper.TABLE1] or list(pr.DEFAULT_NODES)
-    assert sorted(table[col.NODES]) == sorted(nodes)
-    assert table[col.IMAGES_PER_SECOND].iloc[0] == pytest.approx(paper.one_node_images_per_second() or 20)
-    if 128 in nodes:
-        assert list(table[col.LOCAL_BATCH])[-1] == 2  # 1024 workers under the cap of 2048
-    if any(row.images_per_second.value is None for row in paper.TABLE1) or not paper.TABLE1:
-        assert "not published" in printed
+    assert sorted(table[col.NODES]) == [row.nodes for row in paper.TABLE1]
+    assert table[col.IMAGES_PER_SECOND].iloc[0] == pytest.approx(30.0)
+    assert list(table[col.LOCAL_BATCH]) == [16, 16, 16, 16, 16, 8, 4, 2]  # 1024 workers under the cap of 2048
+    assert list(table[col.PUBLISHED_IMAGES_PER_SECOND]) == [30, 72, 141, 262, 553, 893, 1284, 1587]
+    assert list(table[col.EPOCHS]) == [6.6, 8, 8.7, 12, 15.9, 14.9, 15, 15.2]
+    assert table[col.IMAGES_PER_SECOND_ERROR].notna().all() and table[col.TTT_ERROR].notna().all()
+    assert pr.NOT_PUBLISHED not in printed.split("Why the model misses")[0].split("- ")[0]
     assert (tmp_path / pr.SPEEDUP_PNG).read_bytes().startswith(PNG_SIGNATURE)
     assert "(a) bandwidth" in printed and "(b) fixed cost" in printed
     assert "(b) fixed cost" in (tmp_path / pr.TABLE_MD).read_text()
 
 
-def test_paper_calibration_numbers():
-    """The two calibrations for 13.3 images/s on one node, against the hand estimates of the scaling-model guide
-    (docs/guides/scaling-model.md)."""
-    from analysis import paper
+def test_paper_path_flags_override_the_transcribed_point(tmp_path, capsys):
+    assert main(["predict", "--paper", "--one-node-images-per-second", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "one-node throughput (images/s): 20 (given; the paper's is 30)" in printed
 
-    if paper.one_node_images_per_second() is not None or paper.EIGHT_NODES["speedup"].value != 6.6:
-        pytest.skip("the paper's transcription changed: re-derive the numbers")
+
+def test_paper_calibration_numbers():
+    """The two calibrations for 13.3 images/s on one node (given in place of Table 1's 30), against the hand
+    estimates of the scaling-model guide (docs/guides/scaling-model.md)."""
+    from analysis.papers import datta2019 as paper
+
+    assert paper.EIGHT_NODES["speedup"].value == 6.6 and paper.LARGE_SCALE["speedup_1_to_128"].value == 19.2
     bandwidth, fixed = pr.paper_validation(one_node_images_per_second=13.3).calibration
     # tau = (128 / 13.3 - T(8)) / 128 = 75.10 ms; x 2.222 (FLOPs 1024x1280 / 768x768) x 4 x 8 = 5.34 s;
     # beta = 1.4 x 5.34 / (2 x 170,309,044 x 0.39375) = 5.57e-8 s/B: 0.144 Gb/s
@@ -381,17 +380,15 @@ def test_paper_calibration_numbers():
     assert "= 67.3 c" in fixed and "81 % of the one-node step" in fixed
 
 
-def test_paper_path_without_a_reference_point_names_the_flags(capsys):
-    from analysis import paper
-
-    if paper.one_node_images_per_second() is not None:
-        pytest.skip("the paper's one-node throughput is transcribed")
-    assert main(["predict", "--paper"]) == 2
-    assert "--one-node-images-per-second" in capsys.readouterr().err
+def test_paper_path_without_a_reference_point_names_the_flags():
+    """A transcription without Table 1 (a stand-in): the command names the flags that would supply the point."""
+    bare = fake_paper(TABLE1=(), one_node_images_per_second=lambda: None)
+    with pytest.raises(ValueError, match="--one-node-images-per-second, --one-node-workers-per-node"):
+        pr.paper_validation(paper=bare, image_size=(64, 64))
 
 
 def fake_paper(**changes):
-    """A stand-in for analysis.paper with a transcribed Table 1 (made-up numbers, for the arithmetic)."""
+    """A stand-in for analysis.papers.datta2019 with a transcribed Table 1 (made-up numbers, for the arithmetic)."""
 
     def p(value, unit="x"):
         return Published(value, unit, "test")
