@@ -179,9 +179,9 @@ def report(done: list[tuple[Shape, RunRecord]]) -> str:
             f"{analytic.achieved_gflops_per_second_per_worker if analytic else float('nan'):>10.0f}"
             f"{'-' if peak is None else f'{peak:.0f}':>13}{'-' if fraction is None else f'{100 * fraction:.1f} %':>9}"
         )
-    lines.append(
-        "images/s over the timed steps; GPU mem: the peak PyTorch's allocator reserved (and the tensors' own); "
-        "GFLOP/s: M-CNN's training FLOPs of those images/s; of peak: over the GPU's measured bf16 5x5-convolution "
-        "GFLOP/s (Table 1's percent of peak)"
-    )
+    lines += [
+        "images/s: over the timed steps; GPU mem: the peak PyTorch's allocator reserved (and the tensors' own);",
+        "GFLOP/s: M-CNN's training FLOPs at those images/s; of peak: over the GPU's measured 5x5-convolution GFLOP/s",
+        "at the run's precision (the record's analytic.fraction_of_peak, Table 1's percent of peak)",
+    ]
     return "\n".join(lines)

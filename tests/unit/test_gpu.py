@@ -20,7 +20,7 @@ from benchmark.engines import ENGINES, DeviceUnavailable, device_problem
 from benchmark.engines.base import bench_module
 from benchmark.engines.ddp.engine import choose_gpu, gpu_problem
 from benchmark.microbench import peak
-from benchmark.microbench.gpu import SHAPES, check_config
+from benchmark.microbench.gpu import SHAPES, check_config, report
 from benchmark.record import KernelPeak, KernelPeaks, Memory, RunRecord
 from benchmark.util import provenance
 from benchmark.util.provenance import cpu_model
@@ -130,12 +130,9 @@ def test_memory_keeps_the_gpus_peaks_beside_the_rss():
     assert gpu.device_peak_allocated_bytes_per_rank == [10, 15] and gpu.device_peak_allocated_bytes_max == 15
 
 
-def test_a_gpu_runs_record_validates_and_older_records_still_do(check_record):
-    old = RunRecord.load(OLD_RECORD)
-    assert old.provenance is not None and old.provenance.gpus is None and old.memory is not None
-    assert old.provenance.engine is not None and old.provenance.engine.tf32 is None
-    assert old.memory.device_peak_reserved_bytes_max is None
-    data = json.loads(old.model_dump_json())
+def gpu_record() -> RunRecord:
+    """The completed record of a GPU run: an older CPU run's record made a ddp run on one H100."""
+    data = json.loads(RunRecord.load(OLD_RECORD).model_dump_json())
     data.pop("fingerprint")
     data["config"]["run"].update(engine="ddp", device="gpu")
     data["provenance"].update(
@@ -163,7 +160,15 @@ def test_a_gpu_runs_record_validates_and_older_records_still_do(check_record):
         ],
     )
     data["memory"].update(Memory.of([984420352], [12 * 2**30], [10 * 2**30]).model_dump())
-    record = RunRecord.model_validate(data)
+    return RunRecord.model_validate(data)
+
+
+def test_a_gpu_runs_record_validates_and_older_records_still_do(check_record):
+    old = RunRecord.load(OLD_RECORD)
+    assert old.provenance is not None and old.provenance.gpus is None and old.memory is not None
+    assert old.provenance.engine is not None and old.provenance.engine.tf32 is None
+    assert old.memory.device_peak_reserved_bytes_max is None
+    record = gpu_record()
     assert record.fingerprint == record.config.fingerprint() != old.fingerprint
     assert record.provenance is not None and record.provenance.gpus is not None
     assert record.provenance.gpus[0].compute_capability == "9.0"
@@ -278,6 +283,17 @@ sys.exit(main(["bench", "gpu", "--results", sys.argv[1]]))
 
 
 @no_gpu_here
+def test_the_gpu_checks_report_reads_the_records_figures():
+    record = gpu_record()
+    assert record.analytic is not None and record.analytic.fraction_of_peak is not None
+    text = report([(SHAPES[0], record), (SHAPES[1], record)])
+    assert text.startswith("GPU: NVIDIA H100 80GB HBM3 (80 GiB, compute capability 9.0), driver 580.159.04, CUDA 13.0")
+    rows = [line.split() for line in text.splitlines() if line.startswith(("1024x1280 ", "768x768 "))]
+    assert [row[:2] for row in rows] == [["1024x1280", "32"], ["768x768", "64"]]
+    assert rows[0][3:5] == ["12.0", "10.0"]  # GiB reserved, and held by tensors
+    assert rows[0][-2:] == [f"{100 * record.analytic.fraction_of_peak:.1f}", "%"]  # Table 1's percent of peak
+
+
 def test_the_commands_that_need_a_gpu_exit_2_saying_what_pytorch_sees(tmp_path):
     train = [
         sys.executable, "-m", "mcnn_bench", "train", "--data", "synthetic", "--image-size", "64", "64", "--epochs",
