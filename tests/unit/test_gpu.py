@@ -314,3 +314,14 @@ def test_the_commands_that_need_a_gpu_exit_2_saying_what_pytorch_sees(tmp_path):
     assert record.status == "failed" and record.failure is not None
     assert record.failure.reason.startswith("DeviceUnavailable: run.device = 'gpu'")
     assert not (tmp_path / "check" / "gpu-check").exists()
+
+
+@no_gpu_here
+def test_the_peak_on_a_gpu_is_refused_where_there_is_none_or_the_engine_trains_on_cpus(tmp_path, capsys):
+    from mcnn_bench.cli import main
+
+    assert main(["peak", "--engine", "horovod", "--device", "gpu", "--results", str(tmp_path)]) == 2
+    assert "--device gpu: the horovod engine trains on cpu only" in capsys.readouterr().err
+    assert main(["peak", "--engine", "ddp", "--device", "gpu", "--results", str(tmp_path)]) == 2
+    assert "mcnn-bench peak: error: run.device = 'gpu', but PyTorch" in capsys.readouterr().err
+    assert not list(tmp_path.glob("peaks/*.json"))
