@@ -17,9 +17,9 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-import benchmark
 from benchmark.config import TrainConfig
 from benchmark.engines.base import bench_module
 from benchmark.errors import McnnBenchError
@@ -92,7 +92,7 @@ def gpu_name() -> str | None:
 def _suite_env() -> dict[str, str]:
     """This process's environment with the suite's folder first on ``PYTHONPATH``, so that the run's process
     finds this checkout's ``mcnn_bench`` wherever it starts."""
-    root = str(Path(benchmark.__file__).resolve().parents[1])
+    root = str(Path(str(resources.files("benchmark"))).resolve().parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
 
