@@ -203,6 +203,7 @@ def write_run(
         run_id=run_id,
         status="completed",
         config=config,
+        fingerprint=config.fingerprint(),
         topology=Topology.of(nodes, per_node, batch),
         provenance=PROVENANCE,
         model=ModelInfo(parameters=1, initial_weights_sha256="a", final_weights_sha256_per_rank=["b"] * workers),
