@@ -1081,7 +1081,6 @@ def run_predict(
         raise ValueError(f"--paper predicts {PAPER}'s Table 1, whose model is {PAPER_MODEL}: drop --model {model}")
     measured = measured_speedups(measured_dir) if measured_dir else None
     curve = measured_epochs_curve(epochs_from) if epochs_from else table1_epochs_curve(paper)
-    min_updates = min_updates_per_epoch or paper.SLIDES["min_updates_per_epoch"].known
     if against_paper:
         result = paper_validation(
             nodes=nodes,
@@ -1104,7 +1103,8 @@ def run_predict(
         target = None
         if target_minutes is not None:
             per_node = sorted(result.setup.compute)
-            target = nodes_for_target(result.setup, per_node, curve, target_minutes, min_updates, nodes)
+            needed = result.inputs["min_updates"].value
+            target = nodes_for_target(result.setup, per_node, curve, target_minutes, needed, nodes)
         return _run_paper(result, paper, out, measured, target)
 
     figures_at = sizing(model, "the gradient bytes n of the scaling model's allreduce")
@@ -1193,7 +1193,8 @@ def run_predict(
     table = setup.predict(nodes, per_node, epochs_rule(epochs, paper.TABLE1))
     text = markdown(table, notes)
     if target_minutes is not None:
-        target = nodes_for_target(setup, per_node, curve, target_minutes, min_updates, nodes)
+        needed = min_updates_per_epoch or paper.SLIDES["min_updates_per_epoch"].known
+        target = nodes_for_target(setup, per_node, curve, target_minutes, needed, nodes)
         text += "\n" + _target_text(target)
     if out:
         paths = write_outputs(table, out, notes, measured, published_speedups(paper))
