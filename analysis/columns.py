@@ -409,6 +409,13 @@ PUBLISHED_TTT = _column(
     "published_ttt_minutes", "published TTT (minutes)", "minutes", "Table 1's TTT beside a prediction"
 )
 TTT_ERROR = _column("ttt_error_percent", "TTT error (%)", "%", "100 (predicted - published) / published")
+UPDATES_PER_EPOCH = _column(
+    "updates_per_epoch",
+    "updates per epoch",
+    "updates",
+    "images per epoch / global batch: optimizer steps per epoch (Datta et al. 2019's slides: above 150 to converge)",
+)
+WITHIN_TARGET = _column("within_target", "within target", None, "whether the predicted TTT is within --target-minutes")
 
 # --- internal to a drawing --------------------------------------------------------------------------------------
 CURVE_FILE = _column("curve_file", "curve file", None, "a per-run learning-curve PNG, relative to the curves folder")

@@ -12,12 +12,16 @@ The model (no overlap of communication and computation unless ``overlap`` says s
     efficiency  = 100 * speedup / (nodes / smallest node count)
 
 * **Compute** ``t_c(b) = a + c * b`` seconds, a worker's step without the gradient allreduce at local batch
-  ``b``, one line per number of workers per node (the workers of a node share its cores), fitted
-  (:func:`fit_line`, non-negative least squares) to a one-node batch sweep. A one-node step already holds
-  the allreduce among its own ``w`` workers: :func:`compute_models` subtracts the modelled
-  ``(1 - overlap) * T(w)`` first, so that the prediction reproduces the one-node measurement and adds only
-  the growth of the allreduce from ``w`` to ``p`` workers (intra-node hops are modelled with the same
-  alpha and beta as the network: a flat ring).
+  ``b``, one line per number of workers per node (the workers of a node share its cores). ``a`` is the
+  **per-step fixed cost**: what a step costs whatever its batch (framework overhead; Horovod's per-layer MPI
+  negotiation, which Datta et al. 2019, sec. 5.3, puts at 450-858 ms a step); ``c`` seconds per image. Both
+  are fitted (:func:`fit_line`, non-negative least squares) to a one-node batch sweep, the fixed cost being
+  the intercept; or ``a`` is given and ``c`` fitted. A one-node step already holds the allreduce among its
+  own ``w`` workers: :func:`compute_models` subtracts the modelled ``(1 - overlap) * T(w)`` first, so that
+  the prediction reproduces the one-node measurement and adds only the growth of the allreduce from ``w``
+  to ``p`` workers (intra-node hops are modelled with the same alpha and beta as the network: a flat ring).
+  Under the global-batch cap the local batch shrinks and ``a`` stays: the step stops shrinking in
+  proportion, which is what bends the capped rows of Table 1 below linear.
 * **Allreduce** ``T(p)`` of ``n`` gradient bytes among ``p`` workers: the ring (reduce-scatter then
   allgather, each ``p - 1`` steps of ``n / p`` bytes) in the alpha-beta (Hockney) cost model,
   ``T(p) = 2(p-1) alpha + 2(p-1)/p n beta``, ``T(1) = 0`` (Thakur, Rabenseifner & Gropp, "Optimization of
@@ -28,8 +32,12 @@ The model (no overlap of communication and computation unless ``overlap`` says s
 * **The global-batch cap** (Datta et al. 2019, sec. 3 and 5.4): beyond it the local batch shrinks,
   ``b = min(local, cap // p)`` (:func:`capped_local_batch`).
 
-Two inversions say what the model would need to reproduce a published speedup: the allreduce bandwidth
-(:func:`bandwidth_for_speedup`) or a fixed per-step cost ``a`` (:func:`fixed_cost_for_speedup`).
+* **Epochs to target** per global batch (:class:`EpochsCurve`): Table 1's (nodes -> epochs) read as
+  (global batch -> epochs) and interpolated in log2 of the batch, or a measured sweep's; the
+  **updates-per-epoch rule** (Datta et al. 2019's ISC slides: more than 150 updates an epoch, the reason for
+  the 2048 cap) bounds the global batch (:func:`largest_global_batch`).
+
+One inversion says what fixed cost a published speedup implies (:func:`fixed_cost_for_speedup`).
 """
 
 from __future__ import annotations
@@ -242,16 +250,30 @@ def _through_origin(x: np.ndarray, y: np.ndarray) -> float:
 # --- compute time per step -------------------------------------------------------------------------------
 
 
-def fit_line(batches: Sequence[float], seconds: Sequence[float]) -> tuple[float, float, str]:
+def fit_line(
+    batches: Sequence[float], seconds: Sequence[float], intercept: float | None = None
+) -> tuple[float, float, str]:
     """``(a, c, how)`` of the least-squares line ``seconds = a + c * batch``, non-negative: one distinct
-    batch gives the line through the origin (``a = 0``); a negative ``a`` falls back to the origin line,
-    a negative ``c`` to the constant (the mean). Raises ``ValueError`` without points or with a
-    non-positive batch."""
+    batch gives the line through the origin (``a = 0``: one batch size cannot tell a fixed cost from a
+    per-image one); a negative ``a`` falls back to the origin line, a negative ``c`` to the constant (the
+    mean). ``intercept`` given (seconds, >= 0) fixes ``a`` and fits the slope ``c`` alone. Raises
+    ``ValueError`` without points, with a non-positive batch, or when the given intercept leaves no
+    positive slope (it is not shorter than the steps)."""
     b, t = np.asarray(batches, float), np.asarray(seconds, float)
     if b.size == 0 or b.size != t.size:
         raise ValueError("fit_line needs as many batch sizes as times, at least one")
     if (b <= 0).any():
         raise ValueError(f"batch sizes must be positive, got {b.tolist()}")
+    if intercept is not None:
+        if not (math.isfinite(intercept) and intercept >= 0):
+            raise ValueError(f"the fixed per-step cost must be a non-negative number of seconds, got {intercept}")
+        c = _through_origin(b, t - intercept)
+        if not c > 0:
+            raise ValueError(
+                f"a fixed per-step cost of {intercept:.4g} s leaves no time per image: the steps "
+                f"({', '.join(f'{x:.4g}' for x in t)} s) are not longer than it"
+            )
+        return float(intercept), c, "fixed per-step cost given, slope fitted"
     if np.unique(b).size == 1:
         return 0.0, _through_origin(b, t), "one batch size: proportional (through the origin)"
     c, a = np.polyfit(b, t, 1)
@@ -282,12 +304,14 @@ class ComputeModel:
 
 
 def compute_models(
-    step_times: pd.DataFrame, ring: RingModel, nbytes: float, overlap: float = 0.0
+    step_times: pd.DataFrame, ring: RingModel, nbytes: float, overlap: float = 0.0, fixed_seconds: float | None = None
 ) -> dict[int, ComputeModel]:
     """One :class:`ComputeModel` per workers-per-node value of ``step_times`` (columns workers_per_node,
     local_batch_size, step_seconds: one-node runs): each measured step minus the modelled
-    ``(1 - overlap) * T(w)`` of its own ``w`` workers, then :func:`fit_line`. Raises ``ValueError`` if a
-    step is not longer than that allreduce (a slower ``--bandwidth-gbits`` than the node's own?)."""
+    ``(1 - overlap) * T(w)`` of its own ``w`` workers, then :func:`fit_line`, whose intercept is the per-step
+    fixed cost (learned from the batch sweep) unless ``fixed_seconds`` gives it. Raises ``ValueError`` if a
+    step is not longer than that allreduce (a slower ``--bandwidth-gbits`` than the node's own?) or than
+    the given fixed cost."""
     models = {}
     for per_node, group in step_times.groupby("workers_per_node"):
         per_node = int(per_node)
@@ -301,7 +325,7 @@ def compute_models(
                     f"({hidden:.4g} s); check --bandwidth-gbits/--latency-us"
                 )
             points.append((int(b), float(step), float(step - hidden)))
-        a, c, how = fit_line([p[0] for p in points], [p[2] for p in points])
+        a, c, how = fit_line([p[0] for p in points], [p[2] for p in points], fixed_seconds)
         models[per_node] = ComputeModel(per_node, a, c, how, tuple(points))
     return models
 
@@ -404,33 +428,7 @@ def add_speedups(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-# --- inversions: what the model needs to reproduce a published speedup ------------------------------------
-
-
-def bandwidth_for_speedup(
-    speedup: float, nodes: int, workers_per_node: int, compute_seconds: float, nbytes: float, alpha: float = 0.0
-) -> float:
-    """The ``beta`` (s/B) at which the model gives ``speedup`` (images/s over one node) on ``N = nodes``
-    nodes of ``w`` workers each, at the same local batch everywhere (no cap) and compute ``t_c`` seconds
-    per step. ``S = N (t_c + T(w)) / (t_c + T(P))`` with ``P = N w`` is linear in beta::
-
-        beta = [(N - S) t_c - 2 alpha (S (P-1) - N (w-1))] / [2 n (S (P-1)/P - N (w-1)/w)]
-
-    Raises ``ValueError`` when no positive beta gives ``S``: above about ``N`` (a free allreduce), or at or
-    below ``N (w-1)/w P/(P-1)``, the limit of an arbitrarily slow flat ring (its bytes per worker grow
-    only from ``2(w-1)/w n`` to ``2(P-1)/P n``).
-    """
-    n_nodes, w, s = nodes, workers_per_node, speedup
-    p = n_nodes * w
-    numerator = (n_nodes - s) * compute_seconds - 2 * alpha * (s * (p - 1) - n_nodes * (w - 1))
-    denominator = 2 * nbytes * (s * (p - 1) / p - n_nodes * (w - 1) / w)
-    if not (numerator > 0 and denominator > 0):
-        raise ValueError(
-            f"no allreduce bandwidth gives {s:g}x on {n_nodes} nodes of {w} workers: the flat ring "
-            f"gives between {n_nodes * (w - 1) / w * p / (p - 1):.3g}x (arbitrarily slow) and "
-            f"about {n_nodes}x"
-        )
-    return numerator / denominator
+# --- the inversion: the fixed cost a published speedup implies ---------------------------------------------
 
 
 def fixed_cost_for_speedup(
@@ -450,7 +448,8 @@ def fixed_cost_for_speedup(
 
         c = (s_1 (1 - R/S) - T_1 + T_n) / (b_1 - b_n),    a = s_1 - T_1 - c b_1
 
-    Without the allreduce ``a / c = (R b_1 - S b_n) / (S - R)``: 68 for 19.2x with R = 16, b 16 -> 2.
+    Without the allreduce ``a / c = (R b_1 - S b_n) / (S - R)``: 4.07 for Table 1's images/s speedup 1587 / 30 =
+    52.9x with R = 16, b 16 -> 2 (Datta et al. 2019).
     Raises ``ValueError`` unless ``batch_1 > batch_n`` and the solution has ``a >= 0`` and ``c > 0``.
     """
     if not batch_1 > batch_n:
@@ -463,3 +462,50 @@ def fixed_cost_for_speedup(
             f"speedup above the global-batch ratio {global_batch_ratio:g}"
         )
     return a, c
+
+
+# --- epochs to target and the updates-per-epoch rule ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochsCurve:
+    """Epochs to target as a function of the global batch: ``points`` (global batch, epochs), one per
+    distinct batch (repeated batches averaged), interpolated linearly in log2 of the batch and held at the
+    nearest end outside them; ``how`` says where the points come from.
+
+    Datta et al. 2019, Table 1, read this way: its epochs grow with the global batch up to the 2048 cap
+    (sec. 5.4: more workers, more epochs), and its four capped rows (16-128 nodes) share one batch."""
+
+    points: tuple[tuple[float, float], ...]
+    how: str
+
+    def __call__(self, global_batch: float) -> float:
+        batches = np.log2([b for b, _ in self.points])
+        return float(np.interp(math.log2(global_batch), batches, [e for _, e in self.points]))
+
+    @classmethod
+    def from_points(cls, points: Iterable[tuple[float, float]], how: str) -> EpochsCurve:
+        """From (global batch, epochs) pairs, averaging repeated batches. Raises ``ValueError`` without
+        points or with a non-positive batch or epochs."""
+        by_batch: dict[float, list[float]] = {}
+        for batch, epochs in points:
+            if not (batch > 0 and epochs > 0):
+                raise ValueError(f"global batch and epochs must be positive, got {batch} and {epochs}")
+            by_batch.setdefault(float(batch), []).append(float(epochs))
+        if not by_batch:
+            raise ValueError("no (global batch, epochs to target) point to interpolate")
+        return cls(tuple((b, float(np.mean(e))) for b, e in sorted(by_batch.items())), how)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{b:g}: {e:.4g}" for b, e in self.points)
+        return f"epochs to target per global batch ({self.how}) {shown}; interpolated in log2 of the batch"
+
+
+def largest_global_batch(images_per_epoch: float, min_updates_per_epoch: float) -> int:
+    """The largest global batch that keeps more than ``min_updates_per_epoch`` updates (steps) per epoch of
+    ``images_per_epoch`` images: ``ceil(images / min_updates) - 1``. Datta et al. 2019's ISC slides give the
+    rule (more than 150 updates per epoch, or M-CNN does not converge) as the reason for the 2048 cap:
+    313,282 / 150 = 2088.5, so 2088 at most; Table 1's 2048 gives 153 updates."""
+    if not (images_per_epoch > 0 and min_updates_per_epoch > 0):
+        raise ValueError("images per epoch and the minimum updates per epoch must be positive")
+    return math.ceil(images_per_epoch / min_updates_per_epoch) - 1

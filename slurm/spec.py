@@ -111,6 +111,11 @@ class Grid(Model):
         min_length=1,
         description="training engines to compare, one run each (run ids get -<engine>); replaces run.engine",
     )
+    epochs: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] | None = Field(
+        None,
+        description="epochs to train at each of grid.nodes, in the same order, in place of training.epochs "
+        "(which may then be left out): Datta et al. 2019's Table 1 trains each node count to its own",
+    )
     repeats: int = Field(
         1,
         ge=1,
@@ -123,6 +128,11 @@ class Grid(Model):
         if (self.local_batch_size is None) == (self.global_batch_size is None):
             raise ValueError(
                 "grid.local_batch_size: give exactly one of grid.local_batch_size and grid.global_batch_size"
+            )
+        if self.epochs is not None and len(self.epochs) != len(self.nodes):
+            raise ValueError(
+                f"grid.epochs: one per grid.nodes entry, in the same order: {len(self.nodes)} node counts, "
+                f"{len(self.epochs)} epochs"
             )
         problems = [
             f"grid.global_batch_size: {batch} does not divide by {nodes} nodes x {wpn} workers per "
@@ -166,6 +176,10 @@ class Grid(Model):
                 for batch in same
             ]
         return problems
+
+    def epochs_at(self, nodes: int) -> int | None:
+        """The epochs ``grid.epochs`` gives the runs on ``nodes`` nodes (None: training.epochs)."""
+        return None if self.epochs is None else self.epochs[self.nodes.index(nodes)]
 
     def _local(self, local: int, workers: int) -> int:
         """The local batch a run of ``workers`` trains at, for a grid local batch ``local`` (capped)."""
@@ -301,9 +315,10 @@ class SweepSpec:
                     **({} if point.engine is None else {"engine": point.engine}),
                 }
             )
-            trained = (
-                training if point.optimizer is None else training.model_copy(update={"optimizer": point.optimizer})
-            )
+            changed: dict[str, object] = {} if point.optimizer is None else {"optimizer": point.optimizer}
+            epochs = self.grid.epochs_at(point.nodes)
+            changed.update({} if epochs is None else {"epochs": epochs})
+            trained = training.model_copy(update=changed) if changed else training
             config = TrainConfig(data=data, model=model, training=trained, learning_rate=self.learning_rate, run=run)
             runs.append(Run(point.run_id, point.nodes, point.workers_per_node, config))
         return runs
@@ -333,6 +348,17 @@ def _run_section(raw: dict) -> tuple[Model | None, list[str]]:
     return settings, owned + problems
 
 
+def _training_with_grid_epochs(tables: dict) -> dict:
+    """``[training]`` as given, with ``epochs`` the largest of ``grid.epochs`` when the grid gives epochs per node
+    count and training does not (the runs each get theirs: :meth:`SweepSpec.runs`)."""
+    training, grid_epochs = tables.get("training", {}), tables.get("grid", {}).get("epochs")
+    if "epochs" in training or not isinstance(grid_epochs, list) or not grid_epochs:
+        return training
+    if not all(isinstance(e, int) and not isinstance(e, bool) for e in grid_epochs):
+        return training  # grid.epochs is invalid: the grid's validation says so
+    return {**training, "epochs": max(grid_epochs)}
+
+
 def _sections(raw: dict) -> tuple[dict, list[str]]:
     """Every section validated on its own: the valid ones, and every problem."""
     tables = {key: value for key, value in raw.items() if isinstance(value, dict)}
@@ -350,6 +376,8 @@ def _sections(raw: dict) -> tuple[dict, list[str]]:
             section, problems = _executor_section(tables[name])
         elif name == "run":
             section, problems = _run_section(tables.get(name, {}))
+        elif name == "training":
+            section, problems = validate(model, _training_with_grid_epochs(tables), name)
         else:
             section, problems = validate(model, tables.get(name, {}), name)
         valid[name] = section

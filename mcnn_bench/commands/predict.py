@@ -1,5 +1,5 @@
 """``mcnn-bench predict``: the scaling model's Table 1 from measured step and allreduce times, or from the
-paper's own figures (:func:`analysis.predict.run_predict`)."""
+paper's own text; the fewest nodes for a target time to train (:func:`analysis.predict.run_predict`)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ def register(subparsers) -> None:
         subparsers,
         "predict",
         run,
-        help="predict Table 1 (throughput, speedup, TTT vs nodes) from measured step and allreduce times",
+        help="predict Table 1 (throughput, speedup, TTT vs nodes) from measured step and allreduce times, "
+        "or from the paper's text",
         description="The scaling model (analysis/scaling_model.py; the command: analysis/predict.py): step = "
-        "compute(local batch) + ring allreduce(workers) (alpha-beta model); images/s, speedup, "
+        "a + c b + ring allreduce(workers) (alpha-beta model), a the per-step fixed cost; images/s, speedup, "
         "scaling efficiency and TTT for nodes x workers per node, with the global-batch cap. "
-        "Compute times come from a one-node batch sweep (--step-times), allreduce from "
-        "`mcnn-bench allreduce` results or --bandwidth-gbits/--latency-us. --paper validates the "
-        "model against Datta et al. 2019 and says what it would need to reproduce its speedups.",
+        "Compute times come from a one-node batch sweep (--step-times), whose batch sizes give a; allreduce from "
+        "`mcnn-bench allreduce` results or --bandwidth-gbits/--latency-us. --paper predicts Datta et al. 2019's "
+        "Table 1 from the paper's text (Table 1's one-node row, the 100 Gb/s link, sec. 5.3's 162 MB of "
+        "gradients and 450-858 ms of MPI negotiation per step, the 2048 cap) and prints the error per row. "
+        "--target-minutes answers the fewest nodes predicted to train within a target.",
     )
     parser.add_argument(
         "--step-times",
@@ -69,7 +72,8 @@ def register(subparsers) -> None:
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        help="the model's input (gradient bytes); default: the step-time records', else 1024 1280",
+        help="the model's input (gradient bytes); default: the step-time records' (with --paper: sec. 5.3's "
+        "162 MB unless given)",
     )
     parser.add_argument(
         "--local-batch-size",
@@ -78,7 +82,9 @@ def register(subparsers) -> None:
         "workers per node; with --paper: the paper's one-node local batch)",
     )
     parser.add_argument(
-        "--max-global-batch", type=int, help="global-batch cap: local batch = min(local, cap // workers)"
+        "--max-global-batch",
+        type=int,
+        help="global-batch cap: local batch = min(local, cap // workers) (with --paper: in place of 2048)",
     )
     parser.add_argument(
         "--epochs",
@@ -103,13 +109,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--paper",
         action="store_true",
-        help="validate against Datta et al. 2019: the paper's one-node throughput, 100 Gb/s "
-        "Omni-Path, caps and epochs; prints predicted vs published Table 1",
+        help="predict Datta et al. 2019's Table 1 from the paper's text: its one-node row, 100 Gb/s, 162 MB of "
+        "gradients, the 450-858 ms negotiation per step, 8 workers per node, the 2048 cap, Table 1's epochs; "
+        "prints predicted vs published images/s and TTT per row and the errors",
     )
     parser.add_argument(
         "--one-node-images-per-second",
         type=float,
-        help="with --paper: the one-node throughput, in place of Table 1's (30 images/s)",
+        help="with --paper: the one-node throughput, images/s, in place of Table 1's 30",
     )
     parser.add_argument(
         "--one-node-workers-per-node",
@@ -117,10 +124,39 @@ def register(subparsers) -> None:
         help="with --paper: workers per node of that one-node throughput, in place of Table 1's (8)",
     )
     parser.add_argument(
+        "--fixed-step-ms",
+        type=float,
+        help="per-step fixed cost a, ms (with --paper: in place of the midpoint of sec. 5.3's 450-858 ms; with "
+        "--step-times: in place of the one the batch sweep gives)",
+    )
+    parser.add_argument(
+        "--gradient-mib",
+        type=float,
+        help="with --paper: gradients allreduced per step, MiB, in place of sec. 5.3's 162",
+    )
+    parser.add_argument(
+        "--target-minutes",
+        type=float,
+        help="also print the fewest nodes predicted to train within this many minutes (epochs to target per "
+        "global batch: Table 1's, interpolated, or --epochs-from's)",
+    )
+    parser.add_argument(
+        "--epochs-from",
+        type=Path,
+        metavar="RESULTS_DIR",
+        help="with --target-minutes: a measured sweep whose runs' epochs to target per global batch are used",
+    )
+    parser.add_argument(
+        "--min-updates-per-epoch",
+        type=float,
+        help="with --target-minutes: updates per epoch a global batch must leave (default: the paper's slides, 150)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
-        help="write predicted_table1.csv, predicted_table1.md and predicted_speedup.png here",
+        help="write predicted_table1.csv, predicted_table1.md and predicted_speedup.png here (with --paper also "
+        "predicted_vs_published.png)",
     )
 
 
@@ -146,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
             against_paper=args.paper,
             one_node_images_per_second=args.one_node_images_per_second,
             one_node_workers_per_node=args.one_node_workers_per_node,
+            fixed_step_ms=args.fixed_step_ms,
+            gradient_mib=args.gradient_mib,
+            target_minutes=args.target_minutes,
+            epochs_from=args.epochs_from,
+            min_updates_per_epoch=args.min_updates_per_epoch,
             model=args.model,
             out=args.out,
         )

@@ -2,6 +2,7 @@
 paper's runs and dry-runs through the real CLI (``mcnn-bench sweep SPEC --dry-run --data-dir DIR``)
 against a tiny official BBBC021 layout, without a SLURM cluster."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -92,7 +93,8 @@ def test_each_spec_dry_runs_into_one_sbatch_script_per_run(dry_runs, layout, nam
         assert config.data.source == "bbbc021" and config.data.variant == variant
         assert list(config.data.image_size) == size
         assert Path(config.data.dir) == layout.resolve()  # --data-dir, from the working folder
-        assert config.training.epochs == 20 and config.training.momentum == 0.9
+        assert config.training.epochs == published_setting(name, config.run.nodes)["epochs"]
+        assert config.training.momentum == 0.9
         assert config.training.target_top1 == 0.99 and config.training.target_top5 == 1.0
 
 
@@ -152,12 +154,14 @@ def test_sbatch_scripts_ask_for_the_runs_nodes_and_tasks(dry_runs):
         assert f"mcnn_bench train --config {runs[run_id]['script'].parent / 'config.dry-run.json'}" in text
 
 
-def test_fig10_is_weak_scaling_to_64_nodes_at_local_batch_16(dry_runs):
+def test_fig10_is_1_to_64_nodes_under_the_2048_cap(dry_runs):
     runs = dry_runs["fig10-scaling.toml"]["runs"]
     assert [r["config"].run.nodes for r in runs.values()] == [1, 2, 4, 8, 16, 32, 64]
-    assert {r["config"].run.local_batch_size for r in runs.values()} == {16}
-    assert {r["config"].run.workers_per_node for r in runs.values()} == {8}
-    assert "#SBATCH --nodes=64\n" in runs["n64-w8-b16"]["sbatch"]
+    for run in runs.values():  # the run id names the local batch the cap leaves
+        assert run["config"].run.run_id.endswith(
+            f"-b{published_setting('fig10-scaling.toml', run['config'].run.nodes)['local_batch_size']}"
+        )
+    assert "#SBATCH --nodes=64\n" in runs["n64-w8-b4"]["sbatch"]
     for run in runs.values():
         c = run["config"]
         peak = scaled_peak(
@@ -239,6 +243,74 @@ def test_the_caps_match_the_papers_where_transcribed(layout):
         assert [r.nodes for r in runs if r.config.run.local_batch_size < 16] == [
             n for n in spec.grid.nodes if n > beyond
         ]
+
+
+def published_setting(name: str, nodes: int) -> dict:
+    """What Datta et al. 2019 publishes for a run of the spec ``name`` on ``nodes`` nodes, from the transcription
+    (analysis/papers/datta2019.py): workers per node, local batch and epochs (Table 1's rounded up to whole
+    epochs, training stopping at an epoch's end)."""
+    from analysis.papers import datta2019 as paper
+
+    dataset_a = {
+        "workers_per_node": paper.EIGHT_NODES["workers_per_node"].known,
+        "local_batch_size": paper.SINGLE_NODE["best_local_batch"].known,
+        "epochs": paper.EIGHT_NODES["epochs"].known,  # Fig. 7: the paper's only Dataset A epochs
+    }
+    if name == "fig7-8-dataset-a.toml":
+        return dataset_a
+    if name == "fig5-one-node.toml":
+        return {"epochs": dataset_a["epochs"]}
+    per_node = int(paper.LARGE_SCALE["workers_per_node"].known)
+    if name == TABLE1:
+        row = next(row for row in paper.TABLE1 if row.nodes == nodes)
+        assert row.workers_per_node is not None
+        return {
+            "workers_per_node": row.workers_per_node,
+            "local_batch_size": int(row.global_batch_size.known) // (nodes * row.workers_per_node),
+            "epochs": math.ceil(row.epochs.known),
+        }
+    one_node_local = int(paper.TABLE1[0].global_batch_size.known) // per_node
+    cap = paper.LARGE_SCALE["max_global_batch_size"].known
+    return {
+        "workers_per_node": per_node,
+        "local_batch_size": min(one_node_local, int(cap) // (nodes * per_node)),
+        "epochs": paper.LARGE_SCALE["fixed_epochs"].known,  # Figs. 9-10: a fixed 20 epochs
+    }
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_each_spec_runs_the_papers_setting(layout, name):
+    """Each run of each shipped spec has the published workers per node, local batch (under the published cap)
+    and epochs for its node count; the node counts are the paper's."""
+    from analysis.papers import datta2019 as paper
+
+    spec = load_spec(PAPER / name, data_dir=layout)
+    runs = spec.runs(Path("/tmp/results"))
+    for run in runs:
+        setting = published_setting(name, run.nodes)
+        assert run.config.training.epochs == setting["epochs"], run.run_id
+        for key in ("workers_per_node", "local_batch_size"):
+            if key in setting:
+                assert getattr(run.config.run, key) == setting[key], (run.run_id, key)
+    nodes = sorted({run.nodes for run in runs})
+    if name == TABLE1:
+        assert nodes == [row.nodes for row in paper.TABLE1]
+    elif name == "fig10-scaling.toml":
+        assert nodes == [row.nodes for row in paper.TABLE1 if row.nodes <= paper.LARGE_SCALE["fig10_nodes"].known]
+    elif name == "fig7-8-dataset-a.toml":
+        assert max(nodes) == paper.EIGHT_NODES["nodes"].known
+    else:
+        assert nodes == [1]
+        assert sorted({run.config.run.local_batch_size for run in runs}) == list(paper.BATCH_SWEEP)
+        workers = {run.config.run.workers_per_node for run in runs}
+        assert workers <= set(paper.WORKERS_TRIED) and paper.SINGLE_NODE["best_workers_per_node"].known in workers
+
+
+def test_grid_epochs_must_give_one_per_node_count():
+    raw = tomllib.loads((PAPER / TABLE1).read_text())
+    raw["grid"]["epochs"] = raw["grid"]["epochs"][:-1]
+    with pytest.raises(SpecError, match="grid.epochs: one per grid.nodes entry"):
+        parse_spec(raw, PAPER / TABLE1)
 
 
 def test_the_data_dir_given_is_part_of_the_runs_identity(dry_runs, layout):

@@ -145,7 +145,7 @@ def test_an_engine_whose_packages_are_missing_says_why_and_how(monkeypatch):
     problem = engine_problem("horovod")
     assert problem is not None and "no_such_package_for_the_test not installed for Python 3." in problem
     assert "tensorflow" not in problem.split(" not installed")[0], "only the missing package is named"
-    assert entry.hint in problem and "MCNN_PYTHON=python3.12" in problem
+    assert entry.hint in problem, "how to install it"
     with pytest.raises(EngineUnavailable, match="no_such_package_for_the_test"):
         check_engine("horovod")
     with pytest.raises(EngineUnavailable):
