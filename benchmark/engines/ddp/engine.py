@@ -98,6 +98,13 @@ OPTIMIZER_BUILDERS = {
         params, lr=rate, rho=OPTIMIZERS["adadelta"].constants["rho"], eps=OPTIMIZERS["adadelta"].constants["epsilon"]
     ),
 }
+#: The per-parameter state of each optimizer's ``torch.optim`` class, by the names its first step gives it: whether it
+#: counts its steps (``step``, a float32 scalar on the CPU) and the slots of zeros shaped like the parameter.
+OPTIMIZER_SLOTS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "momentum": (False, ("momentum_buffer",)),
+    "adam": (True, ("exp_avg", "exp_avg_sq")),
+    "adadelta": (True, ("square_avg", "acc_delta")),
+}
 #: The dtype ``torch.autocast`` computes the layers in, for each precision of
 #: :data:`benchmark.train.precisions.PRECISIONS` (None: no autocast, float32); weights, their updates and the
 #: loss stay float32.
@@ -181,6 +188,20 @@ def configure_threads(config: TrainConfig, local_size: int) -> Threads:
         affinity_cores=cores,
         env=env,
     )
+
+
+def materialise_optimizer_state(optimizer: torch.optim.Optimizer, name: str) -> None:
+    """Create ``optimizer``'s per-parameter state before its first step (:data:`OPTIMIZER_SLOTS` of the optimizer
+    ``name``: zeros, and a step count of 0, as Keras' ``optimizer.build``), so that a checkpoint holds the same
+    variables before and after the first step. State already there is kept."""
+    counted, slots = OPTIMIZER_SLOTS[name]
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if counted:
+                state.setdefault("step", torch.tensor(0.0))
+            for slot in slots:
+                state.setdefault(slot, torch.zeros_like(p))
 
 
 def decayed(params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
@@ -435,24 +456,7 @@ class DdpEngine(Engine):
         self.optimizer = OPTIMIZER_BUILDERS[config.training.optimizer](self.params, config.training, first_rate)
         self._momentum = config.training.optimizer == "momentum"
         self._rate = first_rate
-        self._materialise_optimizer_state()
-
-    def _materialise_optimizer_state(self) -> None:
-        """Create the optimizer's per-parameter state (zeros, as Keras' ``optimizer.build``), so that a
-        checkpoint has the same variables before and after the first step."""
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                state = self.optimizer.state[p]
-                if isinstance(self.optimizer, torch.optim.SGD):
-                    state.setdefault("momentum_buffer", torch.zeros_like(p))
-                elif isinstance(self.optimizer, torch.optim.Adam):
-                    state.setdefault("step", torch.tensor(0.0))
-                    state.setdefault("exp_avg", torch.zeros_like(p))
-                    state.setdefault("exp_avg_sq", torch.zeros_like(p))
-                elif isinstance(self.optimizer, torch.optim.Adadelta):
-                    state.setdefault("step", torch.tensor(0.0))
-                    state.setdefault("square_avg", torch.zeros_like(p))
-                    state.setdefault("acc_delta", torch.zeros_like(p))
+        materialise_optimizer_state(self.optimizer, config.training.optimizer)
 
     def train_batches(self, epoch: int, skip: int) -> Iterable[tuple[Any, Any]]:
         """The batches on the worker's device (from pinned memory without blocking; a no-op for those made there)."""
