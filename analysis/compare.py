@@ -38,6 +38,7 @@ from .columns import (
     EPOCHS_RATIO,
     FIGURE,
     IMAGES_PER_SECOND_RATIO,
+    MODEL,
     NODES,
     OUR_EPOCHS,
     OUR_GLOBAL_BATCH,
@@ -68,6 +69,10 @@ from .papers import consistency
 from .papers import datta2019 as paper
 from .records import LoadedRecords
 from .tables import LEAKY_SPLIT, SECONDS_PER_MINUTE, dataset, distinct, node_scaling, workload
+
+#: The model Datta et al. 2019 train (M-CNN, Godinez et al. 2017; sec. 2), as ``model.name`` names it: only its runs
+#: are set beside the paper's figures.
+PAPER_MODEL = "mcnn"
 
 TABLE1_VS_PAPER_COLUMNS = [
     NODES,
@@ -137,7 +142,8 @@ def table1_vs_paper(runs: pd.DataFrame, paper_rows: Iterable[paper.Table1Row] = 
     """Our completed runs per node count beside Datta et al. 2019, Table 1: columns
     ``TABLE1_VS_PAPER_COLUMNS``, one row per node count of ``paper_rows`` or of our completed runs, sorted.
 
-    Ours: the completed runs with that node count (``our_runs`` of them), their workers per node and
+    Ours: the completed M-CNN runs with that node count (``our_runs`` of them; runs of other models are left
+    out, :data:`PAPER_MODEL`), their workers per node and
     global batch sizes (distinct values, joined), median epochs to target, images/s and TTT (minutes; epochs
     and TTT over the runs that reached the top-1 target), and their workloads
     (:func:`analysis.tables.workload`: "leaky split" for runs on the paper's split). The paper's: workers per
@@ -482,7 +488,8 @@ def _document(title: str, note: str, table: str) -> str:
 
 
 def _completed(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[(runs["status"] == "completed") & runs["nodes"].notna()]
+    """The completed runs of :data:`PAPER_MODEL` (runs of other models are no part of the paper's comparison)."""
+    return runs[(runs["status"] == "completed") & runs["nodes"].notna() & (runs[MODEL] == PAPER_MODEL)]
 
 
 def _median(values: pd.Series) -> float | None:

@@ -90,6 +90,14 @@ def test_our_medians_per_node_count(results):
     assert eight[OUR_GLOBAL_BATCH] == "256"
 
 
+def test_runs_of_other_models_are_no_part_of_the_paper_comparison(results):
+    runs = load_records(results).runs
+    other = runs.assign(model="densenet121", images_per_second=runs["images_per_second"] * 100)
+    alone, beside = table1_vs_paper(runs), table1_vs_paper(pd.concat([runs, other], ignore_index=True))
+    pd.testing.assert_frame_equal(alone, beside)
+    assert table1_vs_paper(other)[OUR_RUNS].sum() == 0
+
+
 def test_ratio_where_both_are_published(results):
     rows = (
         paper.Table1Row(
