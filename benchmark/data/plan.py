@@ -173,9 +173,9 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
     a field of view (every image of a patient) on one side (:func:`split_by_field`, stratified by class for
     single-label data), ``plate`` and ``compound`` every field of a plate or of a compound
     (:func:`split_groups`); with ``data.folds``, fold ``data.fold`` of a K-fold split of those groups
-    (:func:`fold_split`) instead of ``val_fraction`` of them; ``paper`` draws ``val_fraction`` of the copies at random (Datta et al. 2019, sec. 4),
-    so validation may hold a copy of a training field: a leaky split; ``lists`` takes the dataset's published
-    lists (``ImageSet.split``: "train" and "val"; the test list is left out).
+    (:func:`fold_split`) instead of ``val_fraction`` of them; ``paper`` draws ``val_fraction`` of the copies
+    at random (Datta et al. 2019, sec. 4), so validation may hold a copy of a training field: a leaky split;
+    ``lists`` takes the dataset's published lists (``ImageSet.split``: "train" and "val"; the test list is left out).
 
     Raises:
         DataError: too few fields or copies to split; with ``lists``, a side left empty by the lists.
