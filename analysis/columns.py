@@ -90,8 +90,8 @@ WORKLOAD = _column(
     "workload",
     "workload",
     None,
-    'what a run trained on: "HxW source variant[, split]" (the split: leaky, by plate or compound, fold k/K; the step breakdown\'s bars prefix the model, and '
-    "the engine when the runs span several)",
+    'what a run trained on: "HxW source variant[, split]" (the split: leaky, by plate or by compound, or fold '
+    "k/K; the step breakdown's bars prefix the model, and the engine when the runs span several)",
 )
 
 # --- topology -----------------------------------------------------------------------------------------------
