@@ -198,7 +198,7 @@ def plot_fields(fields: pd.DataFrame, table: pd.DataFrame, sweep: str, path: str
         rows = fields[fields["estimate"] == estimate.estimate].sort_values(["field_top1", "field"])
         x = np.arange(len(rows))
         axes.axhspan(estimate.kfold_top1_ci_low, estimate.kfold_top1_ci_high, color="C0", alpha=CI_ALPHA, linewidth=0)
-        axes.axhline(estimate.kfold_top1, color="C0", linewidth=1.5)
+        axes.axhline(estimate.kfold_top1, color="C0", linewidth=1.5, label="K-fold top-1, all images")
         sizes = 20 + 60 * rows["field_images"] / max(1, rows["field_images"].max())
         for fold in sorted(rows["fold"].unique()):
             mask = (rows["fold"] == fold).to_numpy()
