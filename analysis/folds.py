@@ -1,7 +1,9 @@
-"""K-fold accuracy over every field of view: the K runs of a ``data.folds = K`` sweep (ids ``<point>-f1`` ..
-``<point>-fK``, :func:`slurm.spec.fold_ids`) each validated a different K-th of the groups (fields, plates or
-compounds, ``data.split``), so together they validated every field once; this module pools their per-field
-accuracies (the records' ``validation.per_field``, at each run's last epoch) into one estimate.
+"""K-fold accuracy over every field of view, pooled from the per-field accuracies of the K runs of a
+``data.folds = K`` sweep.
+
+The runs (ids ending ``-f1`` to ``-fK``, :func:`slurm.spec.fold_ids`) each validated a different K-th of the
+groups (fields, plates or compounds, ``data.split``), so together they validated every field once; their
+per-field accuracies (the records' ``validation.per_field``, at each run's last epoch) make one estimate.
 
 The estimate is the top-1 over every validated image of every field (the K runs' images pooled), at each
 run's last epoch: choosing each fold's best epoch would select on the validation fields and flatter the

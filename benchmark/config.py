@@ -174,9 +174,10 @@ class DataSettings(Model):
     folds: int | None = Field(
         None,
         ge=2,
-        description="K-fold validation by data.split's groups (field, plate or compound), stratified by class: "
-        "a sweep runs K runs (ids ending -f1..-fK), each validating a different K-th of the groups, and "
-        "analyze combines them into one estimate over every group (folds.md); replaces val_fraction",
+        description="K-fold validation by data.split's groups (field, plate or compound; stratified by class "
+        "but for plates): a sweep runs K runs (ids ending -f1..-fK), each validating a different K-th of "
+        "the groups, and analyze combines them into one estimate over every group (folds.md); replaces "
+        "val_fraction",
         json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
     )
     fold: int | None = Field(
