@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from test_analysis import make_record
 
 from analysis.folds import FoldsFigure, FoldsTable, combine, estimate_id, folds_table
 from analysis.records import from_records
@@ -16,7 +17,6 @@ from benchmark.config import TrainConfig
 from benchmark.data.cells import SAMPLE_DIR
 from benchmark.record import FieldAccuracy, RunRecord, Validation
 from benchmark.train.metrics import bootstrap_interval
-from tests.unit.test_analysis import make_record
 
 FIELDS = [f"Week1_{plate}/B0{i}_s1_w1X.tif" for plate in (1, 2, 3) for i in range(4)]  # 12 fields
 
