@@ -178,7 +178,8 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
     ``lists`` takes the dataset's published lists (``ImageSet.split``: "train" and "val"; the test list is left out).
 
     Raises:
-        DataError: too few fields or copies to split; with ``lists``, a side left empty by the lists.
+        DataError: too few fields or copies to split; a split by group that leaves a validated class
+            untrained; with ``lists``, a side left empty by the lists.
     """
     seed, fraction, images = config.training.seed, config.data.val_fraction, copies.images
     if config.data.split == "lists":
@@ -193,6 +194,11 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
             train, val = fold_split(groups, config.data.folds, config.data.fold, seed, labels=labels)
         else:
             train, val = split_by_field(groups, fraction, seed, labels=labels)
+        if images.labels.ndim == 1 and (untrained := np.setdiff1d(images.labels[val], images.labels[train])).size:
+            raise DataError(
+                f"data.split = {config.data.split}: validation holds class(es) {untrained.tolist()} that no "
+                "training image has (a plate split is not stratified by class): use more folds or data.split = field"
+            )
         return copies.of_fields(train), copies.of_fields(val)
     total = len(images.labels) * copies.per_field
     count = round(fraction * total)

@@ -147,3 +147,24 @@ def test_compound_folds_keep_compounds_whole_and_stratify_by_moa():
         assert sorted(labels[val][::4].tolist()) == [0, 1, 2]  # one compound of each MoA per fold
         seen += sorted(set(compounds[val]))
     assert sorted(seen) == sorted(set(compounds))
+
+
+def test_a_plate_fold_that_would_leave_a_validated_class_untrained_is_refused():
+    from benchmark.config import TrainConfig
+    from benchmark.data.imageset import ImageSet
+    from benchmark.data.plan import open_copies, split_copies
+
+    fields = np.array([f"P{p}/f{i}.tif" for p in (1, 2, 3, 4) for i in range(2)])
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int32)  # class 1 on plate 4 alone
+    images = ImageSet(labels, fields, lambda idx: np.zeros((len(idx), 68, 68, 3), np.uint16))
+    data = {"source": "bbbc021-cells", "dir": "/nowhere", "image_size": [64, 64], "split": "plate", "folds": 2}
+    outcomes = []
+    for fold in (1, 2):
+        config = TrainConfig.parse({"data": {**data, "fold": fold}, "training": {"epochs": 1}})
+        try:
+            split_copies(open_copies(config, images), config)
+            outcomes.append("ok")
+        except DataError as error:
+            assert "no training image has" in str(error) and "[1]" in str(error)
+            outcomes.append("refused")
+    assert sorted(outcomes) == ["ok", "refused"]  # the fold that validates plate 4 is refused
