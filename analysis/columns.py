@@ -67,6 +67,8 @@ IMAGE_WIDTH = _column("image_width", "image width", "px", "the input's width")
 NUM_CLASSES = _column("num_classes", "classes", "classes", "data.num_classes")
 VARIANT = _column("variant", "variant", None, "data.variant (none, dataset-a, dataset-b)")
 SPLIT = _column("split", "split", None, "data.split: how validation was split off")
+FOLDS = _column("folds", "folds", "folds", "data.folds: K of a K-fold estimate (empty: a single split)")
+FOLD = _column("fold", "fold", None, "data.fold: which of the K folds the run validated (1..K)")
 LEAKY = _column(
     "leaky", "leaky split", None, "whether validation may hold copies of training fields (the paper's split)"
 )
@@ -88,8 +90,8 @@ WORKLOAD = _column(
     "workload",
     "workload",
     None,
-    'what a run trained on: "HxW source variant[, leaky split]" (the step breakdown\'s bars prefix the model, and '
-    "the engine when the runs span several)",
+    'what a run trained on: "HxW source variant[, split]" (the split: leaky, by plate or by compound, or fold '
+    "k/K; the step breakdown's bars prefix the model, and the engine when the runs span several)",
 )
 
 # --- topology -----------------------------------------------------------------------------------------------
@@ -355,6 +357,26 @@ REFERENCE_VALUE = _column("reference_value", "reference", None, "the reference's
 BOUNDS = _column("bounds", "bounds", None, "the acceptable range, low .. high")
 VERDICT = _column("verdict", "verdict", None, "PASS, FAIL or MISSING, and UNSTABLE when the repeats spread")
 NOTE = _column("note", "note", None, "a note on the row")
+
+# --- K-fold accuracy over every field (analysis.folds) ------------------------------------------------------------
+FIELD = _column("field", "field of view", None, "a validation field of view: <plate>/<DAPI file name>")
+FIELD_IMAGES = _column("field_images", "field's images", "images", "validation images (copies) of the field")
+FIELD_TOP1 = _column("field_top1", "field's top-1", "fraction", "top-1 of the field's images at the last epoch")
+FIELD_TOP5 = _column("field_top5", "field's top-5", "fraction", "top-5 of the field's images at the last epoch")
+ESTIMATE = _column("estimate", "K-fold estimate", None, "the fold runs' id without -f<k>: one K-fold estimate")
+FOLDS_DONE = _column("folds_done", "folds done", "folds", "completed runs of the K folds")
+FIELDS_VALIDATED = _column("fields_validated", "fields", "fields", "fields of view validated, all folds together")
+VALIDATION_IMAGES = _column("validation_images", "validation images", "images", "images validated, all folds")
+KFOLD_TOP1 = _column("kfold_top1", "K-fold top-1", "fraction", "top-1 over every validated image of every fold")
+KFOLD_TOP1_CI_LOW = _column(
+    "kfold_top1_ci_low", "K-fold top-1 low", "fraction", "95 % interval of kfold_top1: cluster bootstrap over fields"
+)
+KFOLD_TOP1_CI_HIGH = _column("kfold_top1_ci_high", "K-fold top-1 high", "fraction", "its upper end")
+FIELD_MEAN_TOP1 = _column("field_mean_top1", "mean field top-1", "fraction", "unweighted mean of the fields' top-1")
+T_CI_LOW = _column("t_ci_low", "t low", "fraction", "95 % t-interval of field_mean_top1 over fields, lower end")
+T_CI_HIGH = _column("t_ci_high", "t high", "fraction", "its upper end")
+WORST_FIELD_TOP1 = _column("worst_field_top1", "worst field's top-1", "fraction", "the lowest per-field top-1")
+WORST_FIELD = _column("worst_field", "worst field", None, "the field of view with the lowest top-1")
 
 # --- engines side by side (analysis.engines) ---------------------------------------------------------------------
 #: Per engine of :data:`benchmark.engines.ENGINES`: a shape's completed runs on it, their median images/s and peak

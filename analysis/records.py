@@ -57,6 +57,8 @@ RUN_COLUMNS = {
     "num_classes": "Int64",
     "variant": "object",
     "split": "object",
+    "folds": "Int64",
+    "fold": "Int64",
     "leaky": "boolean",
     "multi_label": "boolean",
     "model": "object",
@@ -107,6 +109,15 @@ EPOCH_COLUMNS = (
     | dict.fromkeys(EPOCH_METRICS, "float64")
     | dict.fromkeys([column for pair in EPOCH_INTERVALS.values() for column in pair], "float64")
 )
+#: One row per (run, validation field of view) at the run's last evaluation: ``Validation.per_field``.
+FIELD_COLUMNS = {
+    "sweep": "object",
+    "run_id": "object",
+    "field": "object",
+    "field_images": "Int64",
+    "field_top1": "float64",
+    "field_top5": "float64",
+}
 #: One row per (run, epoch, class) of multi-label data: ``Epoch.val_auroc``, NaN where a class has no AUROC.
 AUROC_COLUMNS = {"sweep": "object", "run_id": "object", "epoch": "Int64", "class_name": "object", "auroc": "float64"}
 
@@ -128,6 +139,9 @@ class LoadedRecords:
     (``multi_label``: the data source's task, :mod:`benchmark.train.task`) have no top-1/top-5 but
     ``best_val_auroc_mean`` and the epochs' ``val_auroc_mean``; ``auroc``: their per-class AUROCs, one row per (run,
     epoch, class), columns ``AUROC_COLUMNS``, classes in the record's order (empty without multi-label runs).
+    ``fields``: one row per (run, validation field of view) at the run's last evaluation (the record's
+    ``validation.per_field``), columns ``FIELD_COLUMNS``; ``folds``/``fold`` are ``data.folds``/``data.fold`` (NA
+    for a run on a single split).
     ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
     target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting);
     ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed).
@@ -137,12 +151,14 @@ class LoadedRecords:
     epochs: pd.DataFrame
     problems: list[tuple[Path, str]]
     auroc: pd.DataFrame = dataclasses.field(default_factory=lambda: _frame([], AUROC_COLUMNS))
+    fields: pd.DataFrame = dataclasses.field(default_factory=lambda: _frame([], FIELD_COLUMNS))
 
     def by_sweep(self, sweeps: Iterable[str]) -> list[LoadedRecords]:
         """The records of each of ``sweeps``, in that order, each with its runs, epochs and per-class AUROCs
         only (and no problems): the parts of a figure drawn per sweep."""
-        runs, epochs, auroc = (
-            dict(tuple(frame.groupby("sweep", sort=False))) for frame in (self.runs, self.epochs, self.auroc)
+        runs, epochs, auroc, fields = (
+            dict(tuple(frame.groupby("sweep", sort=False)))
+            for frame in (self.runs, self.epochs, self.auroc, self.fields)
         )
         return [
             LoadedRecords(
@@ -150,6 +166,7 @@ class LoadedRecords:
                 epochs.get(sweep, self.epochs.iloc[:0]),
                 [],
                 auroc.get(sweep, self.auroc.iloc[:0]),
+                fields.get(sweep, self.fields.iloc[:0]),
             )
             for sweep in sweeps
         ]
@@ -200,8 +217,8 @@ def from_records(records: list[tuple[RunRecord, Path]]) -> LoadedRecords:
 
 
 def _load_rows(paths: list[Path]) -> list[tuple]:
-    """Per path, ``(path, (sweep, run_id), run row, epoch rows, AUROC rows)`` of a valid record, else ``(path,
-    reason)``."""
+    """Per path, ``(path, (sweep, run_id), run row, epoch rows, AUROC rows, field rows)`` of a valid record,
+    else ``(path, reason)``."""
     rows: list[tuple] = []
     for path in paths:
         try:
@@ -218,6 +235,7 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
     runs: list[dict[str, Any]] = []
     epochs: list[dict[str, Any]] = []
     aurocs: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
     malformed: list[tuple[Path, str]] = []
     duplicates: list[tuple[Path, str]] = []
     loaded_from: dict[tuple[str, str], Path] = {}
@@ -225,7 +243,7 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
         if len(row) == 2:
             malformed.append(row)
             continue
-        path, key, run, run_epochs, run_aurocs = row
+        path, key, run, run_epochs, run_aurocs, run_fields = row
         if key in loaded_from:
             duplicates.append((path, f"duplicate run {key[0]}/{key[1]}, already loaded from {loaded_from[key]}"))
             continue
@@ -233,8 +251,13 @@ def _collect(loaded: list[tuple]) -> LoadedRecords:
         runs.append(run)
         epochs.extend(run_epochs)
         aurocs.extend(run_aurocs)
+        fields.extend(run_fields)
     return LoadedRecords(
-        _frame(runs, RUN_COLUMNS), _frame(epochs, EPOCH_COLUMNS), malformed + duplicates, _frame(aurocs, AUROC_COLUMNS)
+        _frame(runs, RUN_COLUMNS),
+        _frame(epochs, EPOCH_COLUMNS),
+        malformed + duplicates,
+        _frame(aurocs, AUROC_COLUMNS),
+        _frame(fields, FIELD_COLUMNS),
     )
 
 
@@ -289,9 +312,11 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
-def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """One flat run row (``RUN_COLUMNS``), its epoch rows (``EPOCH_COLUMNS``) and per-class AUROC rows
-    (``AUROC_COLUMNS``)."""
+def _rows(
+    record: RunRecord, path: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """One flat run row (``RUN_COLUMNS``), its epoch rows (``EPOCH_COLUMNS``), per-class AUROC rows
+    (``AUROC_COLUMNS``) and per-field rows (``FIELD_COLUMNS``)."""
     epochs = sorted(record.epochs or [], key=lambda e: e.epoch)
     top1 = [e.val_top1 for e in epochs if e.val_top1 is not None]
     topology = record.topology.model_dump() if record.topology else {}
@@ -312,6 +337,8 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         "num_classes": data.num_classes,
         "variant": data.variant,
         "split": data.split,
+        "folds": data.folds,
+        "fold": data.fold,
         "leaky": record.validation.leaky if record.validation else data.split == "paper",
         "multi_label": SOURCES[data.source].task == "multi-label",
         "model": record.config.model.name,
@@ -363,7 +390,18 @@ def _rows(record: RunRecord, path: Path) -> tuple[dict[str, Any], list[dict[str,
         for epoch in epochs
         for name, value in (epoch.val_auroc or {}).items()
     ]
-    return run, [_epoch_row(record, epoch) for epoch in epochs], aurocs
+    fields = [
+        {
+            "sweep": record.sweep,
+            "run_id": record.run_id,
+            "field": one.field,
+            "field_images": one.images,
+            "field_top1": one.top1,
+            "field_top5": one.top5,
+        }
+        for one in (record.validation.per_field if record.validation else [])
+    ]
+    return run, [_epoch_row(record, epoch) for epoch in epochs], aurocs, fields
 
 
 def _best_interval(epochs: list[Epoch], metric: str) -> tuple[float | None, float | None]:

@@ -16,6 +16,7 @@ from .compare import PaperComparison
 from .engines import EnginesFigure, EnginesTable
 from .epoch_time import EpochTimeFigure, EpochTimeTable
 from .figures import PAPER_FIGURES, SweepCurves
+from .folds import FoldsFigure, FoldsTable
 from .outputs import FigureOutput, TableOutput
 from .plots import RunCurves, ScalingEfficiency, Throughput
 from .tables import MemoryTable, NodeScalingTable, ScalingTable, Table1
@@ -31,6 +32,7 @@ TABLES: list[TableOutput] = [
     StepBreakdownTable(),
     AurocTable(),
     EpochTimeTable(),
+    FoldsTable(),
     PaperComparison(),
 ]
 #: The figures, in drawing order: the summary figures (one file for every record), then those drawn per sweep
@@ -46,6 +48,7 @@ FIGURES: list[FigureOutput] = [
     AurocFigure(),
     EpochTimeFigure(),
     ValLossFigure(),
+    FoldsFigure(),
 ]
 
 

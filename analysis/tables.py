@@ -198,11 +198,31 @@ def ttt_target(runs: pd.DataFrame) -> pd.Series:
 
 
 def workload(runs: pd.DataFrame) -> pd.Series:
-    """What each run trained on, as text: ``"HxW dataset[, leaky split]"``, e.g. ``"768x768 bbbc021
-    dataset-b, leaky split"`` (``dataset`` as :func:`dataset`; "leaky split" when ``data.split =
-    "paper"``)."""
+    """What each run trained on, as text: ``"HxW dataset[, split]"``, e.g. ``"768x768 bbbc021
+    dataset-b, leaky split"`` (``dataset`` as :func:`dataset`; the split as :func:`split_text`)."""
     text = runs["image_size"] + " " + dataset(runs)
-    return text + runs["leaky"].fillna(False).astype(bool).map({True: f", {LEAKY_SPLIT}", False: ""})
+    return text + split_text(runs)
+
+
+def split_text(runs: pd.DataFrame) -> pd.Series:
+    """How each run's validation was split off, as a suffix of its workload: "" for the default split by field
+    of view, ``", leaky split"`` for the paper's (``data.split = "paper"``), ``", split by plate"`` or
+    ``", split by compound"``, and ``", fold k/K by <group>"`` for a run of a K-fold estimate (``data.folds``)."""
+    leaky = runs["leaky"].fillna(False).astype(bool)
+    split = runs["split"] if "split" in runs else pd.Series("field", index=runs.index)
+    folds = runs["folds"] if "folds" in runs else pd.Series(pd.NA, index=runs.index, dtype="Int64")
+    fold = runs["fold"] if "fold" in runs else pd.Series(pd.NA, index=runs.index, dtype="Int64")
+    texts = []
+    for is_leaky, by, k, of in zip(leaky, split.fillna("field"), fold, folds):
+        if is_leaky:
+            texts.append(f", {LEAKY_SPLIT}")
+        elif not pd.isna(of):
+            texts.append(f", fold {'?' if pd.isna(k) else int(k)}/{int(of)} by {by}")
+        elif by in ("plate", "compound"):
+            texts.append(f", split by {by}")
+        else:
+            texts.append("")
+    return pd.Series(texts, index=runs.index, dtype="object")
 
 
 def dataset(runs: pd.DataFrame) -> pd.Series:

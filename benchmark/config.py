@@ -58,7 +58,11 @@ else:
     Allocator = Literal[tuple(ALLOCATORS)]
     ModelName = Literal[tuple(MODELS)]
     EngineName = Literal[tuple(ENGINES)]
-Split = Literal["field", "paper", "lists"]
+Split = Literal["field", "plate", "compound", "paper", "lists"]
+#: The splits by group (every image of a group on one side), which ``data.folds`` can fold.
+GROUP_SPLITS = ("field", "plate", "compound")
+#: The splits by plate and by compound, which need BBBC021's plate and compound of each image.
+BBBC021_SPLITS = ("plate", "compound")
 ImageSize = Annotated[
     tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]],
     BeforeValidator(lambda v: tuple(v) if isinstance(v, list) else v),
@@ -157,11 +161,29 @@ class DataSettings(Model):
     split: Split = Field(
         "field",
         description="field: every copy of a field of view (ChestX-ray14: every "
-        "image of a patient) on one side (the default); paper: the "
+        "image of a patient) on one side (the default); plate: every "
+        "field of a plate on one side (BBBC021's not-same-batch split); "
+        "compound: every field of a compound on one side (not-same-compound, "
+        "BBBC021's standard protocol, Ljosa et al. 2013); paper: the "
         "paper's split over copies, in which validation may hold a copy "
         "of a training field (a leaky split, flagged in every table); "
         "lists: the dataset's published split lists (ChestX-ray14: "
         "CheXNet's patient-wise chexnet_{train,val}_list.txt)",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    folds: int | None = Field(
+        None,
+        ge=2,
+        description="K-fold validation by data.split's groups (field, plate or compound; stratified by class "
+        "but for plates): a sweep runs K runs (ids ending -f1..-fK), each validating a different K-th of "
+        "the groups, and analyze combines them into one estimate over every group (folds.md); replaces "
+        "val_fraction",
+        json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
+    )
+    fold: int | None = Field(
+        None,
+        ge=1,
+        description="which of the data.folds folds this run validates (1..K); a sweep sets it for each run",
         json_schema_extra=FINGERPRINTED_UNLESS_DEFAULT,
     )
 
@@ -444,6 +466,12 @@ def data_problems(data: DataSettings, training: TrainingSettings, model: ModelSe
         )
     if data.split == "paper" and not source.needs_folder:
         problems.append(f"data.split: {data.source} data has no validation set to split")
+    if data.split in BBBC021_SPLITS and not data.source.startswith("bbbc021"):
+        problems.append(f"data.split: {data.split} needs BBBC021's plates and compounds, not {data.source!r} data")
+    if data.folds is not None and data.split not in GROUP_SPLITS:
+        problems.append(f"data.folds: folds a split by group ({', '.join(GROUP_SPLITS)}), not {data.split!r}")
+    if data.fold is not None and (data.folds is None or data.fold > data.folds):
+        problems.append(f"data.fold: {data.fold} needs data.folds of at least {data.fold}")
     return problems
 
 
@@ -470,6 +498,8 @@ class TrainConfig(Model):
         problems = data_problems(self.data, self.training, self.model)
         device = device_problem(self.run.engine, self.run.device)
         problems += [device] if device else []
+        if self.data.folds is not None and self.data.fold is None:
+            problems.append(f"data.fold: required with data.folds = {self.data.folds} (1..{self.data.folds})")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -294,7 +294,9 @@ class SweepSpec:
         return dataclasses.replace(self, grid=self.grid.model_copy(update={"engine": kept})), problems
 
     def runs(self, results_dir: Path) -> list[Run]:
-        """Expand the grid into runs, each with its full training config."""
+        """Expand the grid into runs, each with its full training config. With ``data.folds = K``, each grid
+        point is K runs, ids ``<point>-f1`` .. ``<point>-fK``, fold ``k`` validating the k-th fold
+        (``data.fold = k``)."""
         data = self.data.model_copy(update={"dir": str(self.resolve(self.data.dir))}) if self.data.dir else self.data
         training, model = self.training, self.model
         if model.init_weights:
@@ -319,9 +321,21 @@ class SweepSpec:
             epochs = self.grid.epochs_at(point.nodes)
             changed.update({} if epochs is None else {"epochs": epochs})
             trained = training.model_copy(update=changed) if changed else training
-            config = TrainConfig(data=data, model=model, training=trained, learning_rate=self.learning_rate, run=run)
-            runs.append(Run(point.run_id, point.nodes, point.workers_per_node, config))
+            for run_id, fold in fold_ids(point.run_id, data.folds):
+                folded = data if fold is None else data.model_copy(update={"fold": fold})
+                ided = run if fold is None else run.model_copy(update={"run_id": run_id})
+                config = TrainConfig(
+                    data=folded, model=model, training=trained, learning_rate=self.learning_rate, run=ided
+                )
+                runs.append(Run(run_id, point.nodes, point.workers_per_node, config))
         return runs
+
+
+def fold_ids(run_id: str, folds: int | None) -> list[tuple[str, int | None]]:
+    """The runs of one grid point: ``[(run_id, None)]`` without folds, else ``(run_id-f<k>, k)`` for k = 1..K."""
+    if folds is None:
+        return [(run_id, None)]
+    return [(f"{run_id}-f{fold}", fold) for fold in range(1, folds + 1)]
 
 
 def _executor_section(raw: dict) -> tuple[Model | None, list[str]]:

@@ -335,4 +335,5 @@ def open_fields(root: str | PathLike) -> ImageSet:
         _field_ids(table),
         lambda indices: np.ascontiguousarray(np.moveaxis(planar(indices), 1, -1)),
         planar,
+        compounds=table["Image_Metadata_Compound"].to_numpy(dtype=str),
     )

@@ -196,4 +196,5 @@ def open_cells(directory: str | PathLike) -> ImageSet:
         DataError: as :func:`load_cells`.
     """
     cells = load_cells(directory)
-    return ImageSet(cells.labels, cells.fields, lambda indices: cells.images[indices])
+    compounds = cells.index["compound"].to_numpy(dtype=str) if "compound" in cells.index else None
+    return ImageSet(cells.labels, cells.fields, lambda indices: cells.images[indices], compounds=compounds)

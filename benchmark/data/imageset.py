@@ -24,6 +24,8 @@ class ImageSet:
         split: optionally, ``(N,)`` str: the side of each image in the dataset's published split lists
             (``"train"``, ``"val"``, ``"test"``, or ``""`` for an image in none), used by ``data.split =
             "lists"``; None for a source without such lists.
+        compounds: optionally, ``(N,)`` str: the compound each image was treated with (BBBC021), used by
+            ``data.split = "compound"``; None for a source without treatments.
     """
 
     labels: np.ndarray
@@ -31,6 +33,7 @@ class ImageSet:
     fetch: Callable[[np.ndarray], np.ndarray]
     fetch_planar: Callable[[np.ndarray], np.ndarray] | None = None
     split: np.ndarray | None = None
+    compounds: np.ndarray | None = None
 
     def subset(self, indices: np.ndarray) -> "ImageSet":
         """The images at ``indices`` ((M,) int64 into this set), in that order, as an image set of their own."""
@@ -42,4 +45,5 @@ class ImageSet:
             lambda picked: self.fetch(indices[picked]),
             None if planar is None else lambda picked: planar(indices[picked]),
             None if self.split is None else self.split[indices],
+            None if self.compounds is None else self.compounds[indices],
         )

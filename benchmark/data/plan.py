@@ -22,7 +22,7 @@ from benchmark.config import TrainConfig
 from benchmark.data.errors import DataError
 from benchmark.data.imageset import ImageSet
 from benchmark.data.sources import SOURCES
-from benchmark.data.split import shard, split_by_field
+from benchmark.data.split import fold_split, shard, split_by_field
 from benchmark.data.variants import VARIANTS, Variant, select_fields, transforms
 
 #: Images used to estimate the per-channel mean and standard deviation of full fields of view.
@@ -171,20 +171,34 @@ def open_copies(config: TrainConfig, images: ImageSet) -> Copies:
 def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation copy indices (sorted int64) by ``data.split``: ``field`` keeps every copy of
     a field of view (every image of a patient) on one side (:func:`split_by_field`, stratified by class for
-    single-label data); ``paper`` draws ``val_fraction`` of the copies at random (Datta et al. 2019, sec. 4),
-    so validation may hold a copy of a training field: a leaky split; ``lists`` takes the dataset's published
-    lists (``ImageSet.split``: "train" and "val"; the test list is left out).
+    single-label data), ``plate`` and ``compound`` every field of a plate or of a compound
+    (:func:`split_groups`); with ``data.folds``, fold ``data.fold`` of a K-fold split of those groups
+    (:func:`fold_split`) instead of ``val_fraction`` of them; ``paper`` draws ``val_fraction`` of the copies
+    at random (Datta et al. 2019, sec. 4), so validation may hold a copy of a training field: a leaky split;
+    ``lists`` takes the dataset's published lists (``ImageSet.split``: "train" and "val"; the test list is left out).
 
     Raises:
-        DataError: too few fields or copies to split; with ``lists``, a side left empty by the lists.
+        DataError: too few fields or copies to split; a split by group that leaves a validated class
+            untrained; with ``lists``, a side left empty by the lists.
     """
     seed, fraction, images = config.training.seed, config.data.val_fraction, copies.images
     if config.data.split == "lists":
         train, val = list_split(images, config.data.source)
         return copies.of_fields(train), copies.of_fields(val)
-    if config.data.split == "field":
-        single = images.labels.ndim == 1
-        train, val = split_by_field(images.fields, fraction, seed, labels=images.labels if single else None)
+    if config.data.split in ("field", "plate", "compound"):
+        groups = split_groups(images, config.data.split)
+        single = images.labels.ndim == 1 and config.data.split != "plate"
+        labels = images.labels if single else None
+        if config.data.folds is not None:
+            assert config.data.fold is not None, "TrainConfig requires data.fold with data.folds"
+            train, val = fold_split(groups, config.data.folds, config.data.fold, seed, labels=labels)
+        else:
+            train, val = split_by_field(groups, fraction, seed, labels=labels)
+        if images.labels.ndim == 1 and (untrained := np.setdiff1d(images.labels[val], images.labels[train])).size:
+            raise DataError(
+                f"data.split = {config.data.split}: validation holds class(es) {untrained.tolist()} that no "
+                "training image has (a plate split is not stratified by class): use more folds or data.split = field"
+            )
         return copies.of_fields(train), copies.of_fields(val)
     total = len(images.labels) * copies.per_field
     count = round(fraction * total)
@@ -192,6 +206,24 @@ def split_copies(copies: Copies, config: TrainConfig) -> tuple[np.ndarray, np.nd
         raise DataError(f"{total} images cannot be split {1 - fraction:g}/{fraction:g}: a side would be empty")
     order = np.random.default_rng(seed).permutation(total)
     return np.sort(order[count:]), np.sort(order[:count])
+
+
+def split_groups(images: ImageSet, split: str) -> np.ndarray:
+    """``(N,)`` str: the group of each image that a split by ``split`` keeps on one side: its field of view
+    (``field``), its plate (``plate``: the part of a BBBC021 field id before the ``/``; a plate holds fields
+    of many classes, so this split is not stratified) or its compound (``compound``: ``ImageSet.compounds``;
+    every BBBC021 compound has one mechanism of action, so this split is stratified by class).
+
+    Raises:
+        DataError: ``compound`` for images without compounds.
+    """
+    if split == "plate":
+        return np.array([field.split("/", 1)[0] for field in images.fields.tolist()], dtype=str)
+    if split == "compound":
+        if images.compounds is None:
+            raise DataError("data.split = compound: the images carry no compound (index.csv has no compound column)")
+        return images.compounds
+    return images.fields
 
 
 def list_split(images: ImageSet, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -103,3 +103,59 @@ def shard(indices: ArrayLike, rank: int, size: int) -> np.ndarray:
     if size < 1 or not 0 <= rank < size:
         raise DataError(f"need 0 <= rank < size, got rank={rank}, size={size}")
     return np.asarray(indices)[rank::size]
+
+
+def fold_split(
+    groups: ArrayLike, folds: int, fold: int, seed: int, labels: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``fold`` of a K-fold split by group (field of view, plate or compound), stratified by class.
+
+    The distinct groups of each class (all groups as one class when ``labels`` is None) are permuted by
+    ``numpy.random.default_rng(seed)`` and dealt round-robin into ``folds`` folds, each class starting where
+    the previous one stopped so that the folds' sizes differ by at most one group. Fold ``fold`` validates
+    its groups and trains on the rest, so across the K folds every group is validated exactly once, except
+    the groups of a class with a single group, which always stay in training (as in :func:`split_by_field`):
+    validating it would leave its class untrained. A class with two or more groups keeps at least one in
+    training in every fold. The result depends only on the set of (group, label) pairs and the seed.
+
+    Args:
+        groups: (N,) group id per sample (e.g. ``ImageSet.fields``).
+        folds: K, at least 2.
+        fold: which fold validates, 1..K.
+        seed: seed of the permutation (the same for every fold of one estimate).
+        labels: optional (N,) class per sample, to stratify by class; every group must hold one class.
+    Returns:
+        train_idx, val_idx: sorted int64 sample indices; together they are 0..N-1 and share no group.
+    Raises:
+        DataError: ``folds`` < 2 or ``fold`` outside 1..K; ``labels`` is inconsistent (see
+            :func:`field_labels`); or fold ``fold`` validates no group (fewer groups than folds).
+    """
+    if folds < 2 or not 1 <= fold <= folds:
+        raise DataError(f"need folds >= 2 and 1 <= fold <= folds, got fold {fold} of {folds}")
+    groups = np.asarray(groups)
+    val_groups = fold_groups(groups, folds, seed, labels)[fold - 1]
+    if len(val_groups) == 0:
+        names = np.unique(groups)
+        raise DataError(
+            f"fold {fold} of {folds} validates no group: {len(names)} groups cannot fill {folds} folds "
+            "(the only group of a class stays in training)"
+        )
+    is_val = np.isin(groups, val_groups)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def fold_groups(groups: ArrayLike, folds: int, seed: int, labels: ArrayLike | None = None) -> list[np.ndarray]:
+    """The groups each of the ``folds`` folds validates (see :func:`fold_split`), fold 1 first; each sorted."""
+    groups = np.asarray(groups)
+    names, classes = field_labels(groups, np.zeros(len(groups)) if labels is None else labels)
+    rng = np.random.default_rng(seed)
+    dealt: list[list] = [[] for _ in range(folds)]
+    start = 0
+    for c in np.unique(classes):
+        members = names[classes == c]
+        if len(members) < 2:
+            continue
+        for i, name in enumerate(rng.permutation(members)):
+            dealt[(start + i) % folds].append(name)
+        start = (start + len(members)) % folds
+    return [np.sort(np.asarray(d, dtype=names.dtype)) for d in dealt]

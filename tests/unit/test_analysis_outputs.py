@@ -19,6 +19,8 @@ from analysis.columns import COLUMNS, csv_text, label, labelled, read_csv
 from analysis.compare import sections_vs_paper, table1_vs_paper
 from analysis.engines import engines_table
 from analysis.epoch_time import epoch_time_table
+from analysis.folds import TABLE_COLUMNS as FOLDS_COLUMNS
+from analysis.folds import folds_table
 from analysis.markdown import markdown_table
 from analysis.outputs import FigureOutput
 from analysis.papers.consistency import checks_frame, report
@@ -129,6 +131,8 @@ def frames(results: Path) -> dict[str, pd.DataFrame]:
         "runs": runs,
         "epochs": loaded.epochs,
         "auroc": loaded.auroc,
+        "fields": loaded.fields,
+        "folds": folds_table(loaded),
         "table1": table1(runs),
         "scaling": scaling(runs),
         "node_scaling": node_scaling(runs),
@@ -147,6 +151,7 @@ def frames(results: Path) -> dict[str, pd.DataFrame]:
 def test_every_column_the_analysis_builds_is_in_the_vocabulary(mixed):
     for what, frame in frames(mixed).items():
         assert set(frame.columns) <= set(COLUMNS), (what, sorted(set(frame.columns) - set(COLUMNS)))
+    assert set(FOLDS_COLUMNS) <= set(COLUMNS)  # the K-fold table, empty without fold runs
 
 
 def test_names_are_snake_case_and_names_and_labels_unique():

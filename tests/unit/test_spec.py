@@ -286,3 +286,24 @@ def test_a_grid_of_engines_gives_one_run_per_engine(tmp_path):
     assert {r.config.run.engine for r in runs} == {"horovod"}
     assert "grid.engine" in error_of(spec_with(grid__engine=["tensorflow"]))
     assert "grid.engine" in error_of(spec_with(grid__engine=["horovod", "horovod"]))
+
+
+def test_data_folds_gives_k_runs_per_point_each_validating_its_fold(tmp_path):
+    raw = spec_with(grid={"nodes": [1], "workers_per_node": [1], "local_batch_size": [16], "repeats": 2})
+    raw["data"]["folds"] = 3
+    runs = parse_spec(raw, ROOT / "spec.toml").runs(tmp_path)
+    assert [r.run_id for r in runs] == [f"n1-w1-b16-r{r}-f{k}" for r in (1, 2) for k in (1, 2, 3)]
+    assert [r.config.data.fold for r in runs] == [1, 2, 3, 1, 2, 3]
+    assert {r.config.data.folds for r in runs} == {3}
+    assert (
+        runs[1].config.run.run_id == "n1-w1-b16-r1-f2" and runs[1].config.run_dir == tmp_path / "t" / "n1-w1-b16-r1-f2"
+    )
+    assert len({r.config.fingerprint() for r in runs[:3]}) == 3  # the fold is part of the run's identity
+    assert "data.folds" in error_of(spec_with(data={**BASE["data"], "folds": 3, "split": "paper"}))
+    assert "data.folds" in error_of(spec_with(data={**BASE["data"], "folds": 1}))
+
+
+def test_without_folds_the_run_ids_and_fingerprints_are_as_before(tmp_path):
+    runs = parse_spec(spec_with(), ROOT / "spec.toml").runs(tmp_path)
+    assert all(r.config.data.fold is None and "data.folds" not in r.config.fingerprinted() for r in runs)
+    assert "data.split" not in runs[0].config.fingerprinted()
