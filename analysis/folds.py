@@ -44,6 +44,16 @@ FOLDS_DIR = "folds"
 #: Fields labelled by name on the figure's axis, at most; beyond, the axis counts them.
 MAX_LABELLED_FIELDS = 40
 _FOLD_SUFFIX = re.compile(r"-f\d+$")
+#: The table's accuracies (fractions in the CSV, % in the Markdown).
+ACCURACY_COLUMNS = [
+    "kfold_top1",
+    "kfold_top1_ci_low",
+    "kfold_top1_ci_high",
+    "field_mean_top1",
+    "t_ci_low",
+    "t_ci_high",
+    "worst_field_top1",
+]
 #: The table's columns, in order.
 TABLE_COLUMNS = [
     "sweep",
@@ -53,13 +63,7 @@ TABLE_COLUMNS = [
     "folds_done",
     "fields_validated",
     "validation_images",
-    "kfold_top1",
-    "kfold_top1_ci_low",
-    "kfold_top1_ci_high",
-    "field_mean_top1",
-    "t_ci_low",
-    "t_ci_high",
-    "worst_field_top1",
+    *ACCURACY_COLUMNS,
     "worst_field",
     "note",
 ]
@@ -174,16 +178,8 @@ def folds_markdown(table: pd.DataFrame) -> str:
         f"or compound); {100 * CI_LEVEL:g} % interval: cluster bootstrap over fields ({BOOTSTRAP_RESAMPLES} "
         "resamples); t: t-interval of the mean of the per-field top-1s."
     )
-    percent = [
-        "kfold_top1",
-        "kfold_top1_ci_low",
-        "kfold_top1_ci_high",
-        "field_mean_top1",
-        "t_ci_low",
-        "t_ci_high",
-        "worst_field_top1",
-    ]
-    return f"{caption}\n\n{markdown_table(table, {name: '.1f' for name in percent}, percent=percent)}\n"
+    shown = markdown_table(table, {name: ".1f" for name in ACCURACY_COLUMNS}, percent=ACCURACY_COLUMNS)
+    return f"{caption}\n\n{shown}\n"
 
 
 def plot_fields(fields: pd.DataFrame, table: pd.DataFrame, sweep: str, path: str | Path) -> Path:
