@@ -25,7 +25,7 @@ DEVICES: tuple[Device, ...] = ("cpu", "gpu")
 class EngineEntry:
     """An engine in the registry: ``module:cls`` implements it; ``launch`` is the module that says how the local
     executor starts its workers (:mod:`benchmark.engines.launch`); ``bench`` the module of its framework's side
-    of the micro-benchmarks (:func:`benchmark.engines.base.bench_module`: the kernels of the node's peak and the
+    of the micro-benchmarks (:func:`benchmark.engines.bench.bench_module`: the kernels of the node's peak and the
     bare loop the trainer is compared with); ``description`` is what ``--help`` and the spec-key reference say
     of it. ``needs`` are the packages it imports; ``hint`` says how to install them where they can be;
     ``newest_python`` is the newest Python (major, minor) they can be installed for (None: any), and ``too_new``

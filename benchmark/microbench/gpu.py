@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from benchmark.config import TrainConfig
-from benchmark.engines.base import bench_module
+from benchmark.engines.bench import bench_module
 from benchmark.errors import McnnBenchError
 from benchmark.record import RunRecord
 

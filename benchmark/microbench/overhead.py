@@ -1,7 +1,7 @@
 """``mcnn-bench bench overhead``: what the trainer costs around the model, against a bare loop.
 
 The bare loop is the least a training loop of the same run can be, in the framework of the run's engine
-(``run.engine``; its side is the engine's ``bench`` module, :class:`benchmark.engines.base.EngineBench`): the
+(``run.engine``; its side is the engine's ``bench`` module, :class:`benchmark.engines.bench.EngineBench`): the
 same config's synthetic batches as the engine reads them, the same model (``model.name``, any of
 :data:`benchmark.models.MODELS`), threads, loss (softmax cross-entropy + weight decay x L2 of the kernels) and
 optimizer (``training.optimizer``, momentum SGD by default, at a fixed rate: the engine's
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmark.config import TrainConfig
 from benchmark.engines import DEFAULT_ENGINE
-from benchmark.engines.base import bench_module
+from benchmark.engines.bench import bench_module
 from benchmark.record import RunRecord
 from benchmark.util.allocator import ensure_allocator, loaded_allocator
 from benchmark.util.provenance import peak_rss_bytes
@@ -38,7 +38,7 @@ from benchmark.util.provenance import peak_rss_bytes
 
 def bare_loop(config: TrainConfig) -> dict:
     """Train ``config`` (synthetic data) with the bare loop of its engine (:meth:`EngineBench.bare_training
-    <benchmark.engines.base.EngineBench.bare_training>`); returns ``images_per_second`` (images of the timed
+    <benchmark.engines.bench.EngineBench.bare_training>`); returns ``images_per_second`` (images of the timed
     steps, all but the first ``training.warmup_steps``, over their whole wall span, seconds), ``timed_steps``,
     ``peak_rss_bytes`` and the ``allocator`` it ran with (:func:`benchmark.util.allocator.loaded_allocator`)."""
     step, batches = bench_module(config.run.engine).bare_training(config)

@@ -40,13 +40,14 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from benchmark.config import Precision
 from benchmark.engines import DEFAULT_ENGINE, Device
-from benchmark.engines.base import Engine, EngineBench, bench_module
+from benchmark.engines.bench import EngineBench, bench_module
 from benchmark.record import Kernel, KernelPeak, KernelPeaks
 from benchmark.train.precisions import PRECISIONS
 from benchmark.util.atomic import write_atomic
@@ -160,7 +161,7 @@ def measure_peaks(
         matmul_size: the matmul's M = N = K.
         warmup, iterations: untimed, then timed calls per kernel and precision.
         engine: the ``run.engine`` whose framework's kernels are timed (its
-            :func:`~benchmark.engines.base.bench_module`).
+            :func:`~benchmark.engines.bench.bench_module`).
         device: ``run.device``: the CPU, or the framework's current GPU.
 
     Returns:
@@ -322,8 +323,21 @@ def node_peaks(
         lock.release()
 
 
+class PeakWorker(Protocol):
+    """What :func:`worker_peaks` asks of a worker's engine (:class:`benchmark.engines.base.Engine`, which calls it):
+    its ``run.engine`` name, its rank on its node, and a barrier of all workers."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def local_rank(self) -> int: ...
+
+    def barrier(self, name: str) -> None: ...
+
+
 def worker_peaks(
-    engine: Engine, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int, device: Device = "cpu"
+    engine: PeakWorker, results_dir: str | Path, intra_op_threads: int, inter_op_threads: int, device: Device = "cpu"
 ) -> KernelPeaks | None:
     """Collective, before training: local rank 0 of each node reads or measures its node's peaks in ``engine``'s
     framework on ``device`` (on a GPU, its own: :func:`node_peaks`, cached in :func:`cache_dir` of ``results_dir``)

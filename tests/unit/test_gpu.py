@@ -17,7 +17,7 @@ import torch
 
 from benchmark.config import SettingsError, TrainConfig
 from benchmark.engines import ENGINES, DeviceUnavailable, device_problem
-from benchmark.engines.base import bench_module
+from benchmark.engines.bench import bench_module
 from benchmark.engines.ddp.engine import choose_gpu, gpu_problem
 from benchmark.microbench import peak
 from benchmark.microbench.gpu import SHAPES, check_config, report

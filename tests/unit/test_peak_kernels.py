@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from benchmark.engines.base import bench_module
+from benchmark.engines.bench import bench_module
 from benchmark.microbench import peak
 from benchmark.microbench.peak import cache_path, conv_flop, matmul_flop, native_precisions, node_peaks
 from benchmark.record import KernelPeaks

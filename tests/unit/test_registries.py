@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.config import SECTION_OF, SECTIONS, TrainConfig, add_train_arguments
 from benchmark.engines import ENGINES
-from benchmark.engines.base import bench_module
+from benchmark.engines.bench import bench_module
 from benchmark.models import MODELS
 from benchmark.train.optimizers import OPTIMIZERS
 from benchmark.train.precisions import PRECISIONS
@@ -74,7 +74,7 @@ def test_every_engine_implements_exactly_the_registrys_optimizers_and_precisions
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 def test_every_engine_names_a_bench_module_of_its_own_framework(engine):
     """The peak and the overhead bench reach an engine's framework through its bench module
-    (benchmark.engines.base.EngineBench), which names the framework as the engine's record does."""
+    (benchmark.engines.bench.EngineBench), which names the framework as the engine's record does."""
     module, bench = importlib.import_module(ENGINES[engine].module), bench_module(engine)
     assert bench.FRAMEWORK == module.FRAMEWORK == {"horovod": "tensorflow", "ddp": "pytorch"}[engine]
     functions = ("framework_version", "use_threads", "peak_kernels", "device_name", "native_bf16", "tf32")

@@ -1,5 +1,5 @@
 """The DDP engine's side of the micro-benchmarks, in PyTorch and without TensorFlow: the kernels of the node's peak
-and the bare training loop the trainer is compared with (:class:`benchmark.engines.base.EngineBench`).
+and the bare training loop the trainer is compared with (:class:`benchmark.engines.bench.EngineBench`).
 
 The peak's kernels are the engine's: channels-last ``torch.nn.functional.conv2d`` and ``torch.matmul``, on the CPU
 (PyTorch's CPU operators are synchronous: a call returns once its kernel has run) or on the current GPU with the

@@ -1,5 +1,5 @@
 """The Horovod engine's side of the micro-benchmarks, in TensorFlow: the kernels of the node's peak and the bare
-training loop the trainer is compared with (:class:`benchmark.engines.base.EngineBench`).
+training loop the trainer is compared with (:class:`benchmark.engines.bench.EngineBench`).
 
 The peak's kernels are ``tf.function`` calls (TensorFlow's eager runtime is synchronous by default, so a call
 returns once its kernel has run). The bare loop of :mod:`benchmark.microbench.overhead`: the Keras model of the
