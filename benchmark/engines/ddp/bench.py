@@ -20,17 +20,16 @@ import torch.nn.functional as F
 
 from benchmark.config import Precision, TrainConfig
 from benchmark.data.sources import SOURCES
-from benchmark.engines import Device, DeviceUnavailable
+from benchmark.engines import Device
 from benchmark.engines.ddp.engine import (
     FRAMEWORK,
     LOSSES,
     OPTIMIZER_BUILDERS,
-    configure_gpu_math,
     configure_threads,
     decayed,
     gpu_bf16,
-    gpu_problem,
     l2_loss,
+    require_gpu,
     synchronize,
     tf32_allowed,
     torch_device,
@@ -76,14 +75,6 @@ def use_threads(intra_op_threads: int, inter_op_threads: int) -> None:
         ) from None
 
 
-def _gpu() -> None:
-    """Raise :class:`DeviceUnavailable` where PyTorch sees no GPU; else set the engine's GPU math."""
-    problem = gpu_problem()
-    if problem is not None:
-        raise DeviceUnavailable(problem)
-    configure_gpu_math()
-
-
 def device_name(device: Device) -> str | None:
     """The current GPU's name (``torch.cuda.get_device_name``) for "gpu"; None for "cpu".
 
@@ -92,7 +83,7 @@ def device_name(device: Device) -> str | None:
     """
     if device == "cpu":
         return None
-    _gpu()
+    require_gpu()
     return torch.cuda.get_device_name(torch_device(device))
 
 
@@ -103,7 +94,7 @@ def native_bf16(device: Device) -> bool:
         from benchmark.util.provenance import native_bf16 as cpu_bf16
 
         return cpu_bf16()
-    _gpu()
+    require_gpu()
     return gpu_bf16()
 
 
@@ -111,7 +102,7 @@ def tf32(device: Device) -> bool | None:
     """On a GPU, whether fp32 may run in TF32 (:func:`benchmark.engines.ddp.engine.tf32_allowed`); None on CPUs."""
     if device == "cpu":
         return None
-    _gpu()
+    require_gpu()
     return tf32_allowed()
 
 
@@ -127,7 +118,7 @@ def peak_kernels(
         DeviceUnavailable: ``device`` is "gpu" and PyTorch sees none.
     """
     if device == "gpu":
-        _gpu()
+        require_gpu()
     where = torch_device(device)
     batch, height, width, cin, cout = conv_shape
     generator = torch.Generator(device=where).manual_seed(0)

@@ -297,9 +297,8 @@ def tf32_allowed() -> bool | None:
         return None
 
 
-def use_gpu(local_rank: int) -> torch.device:
-    """The GPU of the worker of ``local_rank`` (:func:`choose_gpu`), made this process's current device, with
-    :func:`configure_gpu_math`.
+def require_gpu() -> None:
+    """Set the engine's GPU math (:func:`configure_gpu_math`) where PyTorch sees a GPU.
 
     Raises:
         DeviceUnavailable: PyTorch sees no GPU (:func:`gpu_problem`'s sentence).
@@ -307,9 +306,19 @@ def use_gpu(local_rank: int) -> torch.device:
     problem = gpu_problem()
     if problem is not None:
         raise DeviceUnavailable(problem)
+    configure_gpu_math()
+
+
+def use_gpu(local_rank: int) -> torch.device:
+    """The GPU of the worker of ``local_rank`` (:func:`choose_gpu`), made this process's current device, with
+    the engine's GPU math (:func:`require_gpu`).
+
+    Raises:
+        DeviceUnavailable: PyTorch sees no GPU (:func:`gpu_problem`'s sentence).
+    """
+    require_gpu()
     device = torch.device("cuda", choose_gpu(local_rank, torch.cuda.device_count()))
     torch.cuda.set_device(device)
-    configure_gpu_math()
     return device
 
 
