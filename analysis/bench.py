@@ -294,21 +294,25 @@ def _epochs(count: int, peak_rate: float, seconds_per_epoch: float, rng: random.
 class Timing:
     """One ``analyze`` over ``records`` records: wall seconds per phase (``AnalysisOutputs.seconds``:
     ``plots`` the summary figures, ``curves`` the per-sweep, and with ``--per-run-curves`` per-run, learning
-    curves), in total, and the files written with their total bytes."""
+    curves, ``report`` the HTML report), in total, the files written with their total bytes, and the HTML
+    report's bytes (``report_bytes``, among them)."""
 
     records: int
     load: float
     tables: float
     plots: float
     curves: float
+    report: float
     total: float
     files: int
     bytes: int
+    report_bytes: int
 
     def line(self) -> str:
         return (
             f"{self.records:>6} records: load {self.load:6.2f} s, tables {self.tables:6.2f} s, plots "
-            f"{self.plots:6.2f} s, curves {self.curves:6.2f} s, total {self.total:6.2f} s; {self.files} files, "
+            f"{self.plots:6.2f} s, curves {self.curves:6.2f} s, report {self.report:6.2f} s "
+            f"({self.report_bytes / 2**20:.1f} MiB), total {self.total:6.2f} s; {self.files} files, "
             f"{self.bytes:,} bytes ({self.bytes / 2**20:.1f} MiB)"
         )
 
@@ -356,9 +360,11 @@ def bench_analyze(
             seconds["tables"],
             seconds["plots"],
             seconds["curves"],
+            seconds["report"],
             total,
-            len(outputs.files),
-            sum(path.stat().st_size for path in outputs.files),
+            len(outputs.files) + 1,
+            sum(path.stat().st_size for path in [*outputs.files, outputs.report]),
+            outputs.report.stat().st_size,
         )
         timings.append(timing)
         echo(timing.line())

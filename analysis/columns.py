@@ -84,6 +84,14 @@ OPTIMIZER = _column("optimizer", "optimizer", None, "training.optimizer")
 LR_SCHEDULE = _column("lr_schedule", "LR schedule", None, "learning_rate.schedule")
 THREADS = _column("intra_op_threads", "intra-op threads", "threads", "the intra-op threads a worker ran")
 CPU_MODEL = _column("cpu_model", "CPU model", None, "provenance.cpu_model")
+HOSTS = _column("hosts", "hosts", None, "provenance.hostnames: the distinct hosts of the run's workers")
+LOGICAL_CPUS = _column("logical_cpus", "logical CPUs", "cpus", "provenance.logical_cpus: of rank 0's node")
+SOFTWARE = _column("software", "software", None, "provenance.software: the versions of the packages that trained")
+FRAMEWORK = _column("framework", "framework", None, "provenance.engine: the engine's framework and version")
+COLLECTIVES = _column("collectives", "collectives", None, "provenance.engine: the collectives library and backend")
+GIT_COMMIT = _column("git_commit", "commit", None, "provenance.git_commit: the suite's commit (-dirty: edited)")
+STARTED_AT = _column("started_at", "started", None, "provenance.started_at: UTC, ISO 8601")
+FINISHED_AT = _column("finished_at", "finished", None, "provenance.finished_at: UTC, ISO 8601")
 SLURM_JOB_ID = _column("slurm_job_id", "SLURM job id", None, "slurm.job_id")
 RECORD_PATH = _column("path", "record path", None, "the record file the run was read from")
 WORKLOAD = _column(
@@ -271,6 +279,12 @@ BASELINE_NODES = _column(
     "baseline_nodes", "baseline nodes", "nodes", "the smallest node count of the line's sweep and workers per node"
 )
 RUNS = _column("runs", "runs", "runs", "how many runs a row pools")
+COMPLETED_RUNS = _column("completed_runs", "completed", "runs", "how many of a row's runs completed")
+FAILED_RUNS = _column("failed_runs", "failed", "runs", "how many of a row's runs failed")
+BEST_IMAGES_PER_SECOND = _column(
+    "best_images_per_second", "best images/s", "images/s", "the highest images/s of a row's runs"
+)
+BEST_TTT_MINUTES = _column("best_ttt_minutes", "shortest TTT (minutes)", "minutes", "the shortest TTT of a row's runs")
 LOCAL_BATCHES = _column("local_batch_sizes", "local batch sizes", None, "the distinct local batch sizes, joined")
 SPEEDUP = _column("speedup", "speedup", "x", "images/s over images/s at the baseline")
 EFFICIENCY = _column(
@@ -451,6 +465,18 @@ def label(name: str) -> str:
         return COLUMNS[name].label
     except KeyError:
         raise KeyError(f"column {name!r} is not in analysis.columns' vocabulary") from None
+
+
+#: Units a header names (:func:`header`); counts, fractions and ratios are clear from the label.
+HEADER_UNITS = {"s", "minutes", "MiB", "bytes", "GFLOP", "GFLOP/s", "images/s", "%", "x"}
+
+
+def header(name: str) -> str:
+    """Column ``name``'s header for people: its label, followed by its unit in parentheses where the unit is one
+    of :data:`HEADER_UNITS` and the label does not already name it (``"elapsed (s)"``, ``"images/s"``). Raises
+    ``KeyError`` naming a column outside the vocabulary."""
+    text, unit = label(name), COLUMNS[name].unit
+    return f"{text} ({unit})" if unit in HEADER_UNITS and unit not in text else text
 
 
 def labelled(frame: pd.DataFrame, verbatim: Iterable[str] = ()) -> pd.DataFrame:

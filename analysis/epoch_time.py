@@ -147,7 +147,7 @@ def plot_epoch_time(rows: pd.DataFrame, sweep: str, path: str | Path) -> Path:
                 label="box: repeats (quartiles, median; whiskers 1.5 IQR); line: medians",
             )
         )
-    axes.legend(handles=handles, fontsize="small", loc="upper right")
+    figure.legend(handles=handles, fontsize="small", loc="outside right upper")
     axes.set_title(f"{sweep}: seconds per epoch vs {_AXIS_LABELS[x_key].split(' (')[0]}, {len(rows)} run(s)")
     return save_png(figure, path, tight=False)
 

@@ -56,7 +56,17 @@ from benchmark.models.analytic import model_figures
 from .columns import BASELINE_NODES, EFFICIENCY, ENGINE, NODES, SPEEDUP, SWEEP, WORKERS_PER_NODE, WORKLOAD
 from .outputs import FigureOutput
 from .papers import datta2019 as paper
-from .plots import CI_ALPHA, CURVES_DIR, IDEAL_STYLE, MAX_SERIES, interval_band, median_band, save_png, with_epochs
+from .plots import (
+    CI_ALPHA,
+    CURVES_DIR,
+    GLYPH_TEXTS,
+    IDEAL_STYLE,
+    MAX_SERIES,
+    interval_band,
+    median_band,
+    save_png,
+    with_epochs,
+)
 from .records import LoadedRecords
 from .tables import distinct, node_scaling, workload
 
@@ -70,10 +80,14 @@ MAX_PANELS = 36
 #: Cells of a sweep's curves figure at most (``analyze --per-run-curves`` draws every run).
 MAX_CELLS = 64
 #: Resolution of the small multiples (:func:`plot_top1_lr_grid`): cells are small, and many are drawn.
-GRID_DPI = 90
+GRID_DPI = 100
+#: The small multiples' least width (pixels: every figure of the analysis is at least this wide) and one cell's
+#: width and height with its heading, inches.
+GRID_MIN_WIDTH = 800
+GRID_CELL_INCHES = (2.4, 1.5)
 #: Font sizes of the small multiples' labels and title, points.
-LABEL_POINTS = 6
-TITLE_POINTS = 8
+LABEL_POINTS = 8
+TITLE_POINTS = 11
 #: How every published point is drawn: black, above the runs' lines.
 PAPER_STYLE: dict[str, Any] = {"color": "black", "zorder": 5, "linestyle": "none", "markersize": 12}
 #: How a value derived from published ones is drawn: hollow black.
@@ -433,18 +447,38 @@ def plot_top1_lr_grid(
     def x_of(epoch):
         return (epoch - 1) / max(1, last_epoch - 1) * width
 
-    figure = Figure(figsize=(0.9 + 2.0 * columns, 1.0 + 1.35 * rows))
+    more = f" ({len(shown)} of {len(keys)} runs; {more_note})" if len(keys) > len(shown) else ""
+    headings = [
+        f"{title}{more}",
+        f"blue: validation top-1 (0 to 100 %), band: its 95 % CI, dotted: target; orange dashed: learning rate "
+        f"(0 to {top_rate:.2g})",
+        *([f"every run: {next(iter(workloads))}"] if len(workloads) == 1 else []),
+    ]
+    sizes = [TITLE_POINTS] + [LABEL_POINTS] * (len(headings) - 1)
+    # Inches: margins left, right and below the cells; above them, a line per heading.
+    left, right, below = 0.6, 0.55, 0.5
+    above = (sum(1.5 * size for size in sizes) + 6) / 72
+    widest = max(_text_width(text, size) for text, size in zip(headings, sizes)) / 72 + 0.4
+    figure = Figure(
+        figsize=(
+            max(GRID_MIN_WIDTH / GRID_DPI, widest, left + right + GRID_CELL_INCHES[0] * columns),
+            below + above + GRID_CELL_INCHES[1] * rows,
+        )
+    )
     x_range = (-0.3, columns * (width + gap) - gap + 0.3)
     top = rows * (height + head) - head
     y_range = (-2.0, top + head)
     # Cell units to the figure: no Axes (its axis machinery would cost more than the cells), one affine
-    # map onto the figure less margins of 0.5 in left, 0.45 in right, 0.4 in below, 0.6 in above.
+    # map onto the figure less its margins.
     inches_w, inches_h = figure.get_figwidth(), figure.get_figheight()
     to_figure = (
         Affine2D()
         .translate(-x_range[0], -y_range[0])
-        .scale((inches_w - 0.95) / (x_range[1] - x_range[0]), (inches_h - 1.0) / (y_range[1] - y_range[0]))
-        .translate(0.5, 0.4)
+        .scale(
+            (inches_w - left - right) / (x_range[1] - x_range[0]),
+            (inches_h - below - above) / (y_range[1] - y_range[0]),
+        )
+        .translate(left, below)
         + figure.dpi_scale_trans
     )
     frames, targets, top1, rates, bands = [], [], [], [], []
@@ -486,26 +520,11 @@ def plot_top1_lr_grid(
     for epoch in sorted({1, (1 + last_epoch) // 2, last_epoch}):
         texts.add(str(epoch), (x_of(epoch), -3), "center", "top")
     texts.add("epoch", (width / 2, -3), "center", "top", raise_points=-1.3 * LABEL_POINTS)
-    more = f" ({len(shown)} of {len(keys)} runs; {more_note})" if len(keys) > len(shown) else ""
-    common = f"; every run: {next(iter(workloads))}" if len(workloads) == 1 else ""
     middle = (x_range[0] + x_range[1]) / 2
-    texts.add(
-        f"{title}{more}",
-        (middle, y_range[1]),
-        "center",
-        "bottom",
-        size=TITLE_POINTS,
-        raise_points=0.6 * 72 - 1.6 * TITLE_POINTS,
-    )
-    texts.add(
-        f"blue: validation top-1 (0 to 100 %), band: its 95 % CI, dotted: target; orange dashed: learning "
-        f"rate (0 to {top_rate:.2g}){common}",
-        (middle, y_range[1]),
-        "center",
-        "bottom",
-        size=LABEL_POINTS,
-        raise_points=0.6 * 72 - 1.6 * TITLE_POINTS - 1.5 * LABEL_POINTS,
-    )
+    lowered = 0.0
+    for text, size in zip(headings, sizes):
+        lowered += 1.5 * size
+        texts.add(text, (middle, y_range[1]), "center", "bottom", size=size, raise_points=above * 72 - lowered)
     for artist in (
         PolyCollection(bands, facecolor="C0", alpha=CI_ALPHA, linewidth=0, transform=to_figure),
         LineCollection(frames, colors="0.75", linewidths=0.6, transform=to_figure),
@@ -554,6 +573,7 @@ class _Texts:
             transform=Affine2D().scale(1 / 72) + figure.dpi_scale_trans,
             facecolors=self.colors,
             linewidths=0,
+            gid=GLYPH_TEXTS,
         )
 
 

@@ -11,13 +11,16 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 from matplotlib.ticker import (
     FixedLocator,
     FuncFormatter,
@@ -62,6 +65,10 @@ CI_ALPHA = 0.2
 #: Lines a plot draws, each with a legend entry, before it pools them more coarsely (:func:`series`).
 MAX_SERIES = 10
 DPI = 120
+#: Every figure of the analysis is at least this many pixels wide (its fonts are then legible at 100 % zoom).
+MIN_WIDTH_PX = 800
+#: The gid of a collection of texts drawn as glyph outlines (:func:`layout_problems` checks them as texts).
+GLYPH_TEXTS = "glyph-texts"
 
 
 def plot_throughput(scaling_df: pd.DataFrame, path: str | Path) -> Path:
@@ -303,6 +310,56 @@ def save_png(figure: Figure, path: str | Path, tight: bool = True, dpi: int = DP
         image = image.quantize(256, method=Image.Quantize.FASTOCTREE) if palette else image.convert("RGB")
         image.save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
     return write_atomic(Path(path), buffer.getvalue())
+
+
+def layout_problems(figure: Figure, png: Path, tight: bool = True, dpi: int = DPI) -> list[str]:
+    """What is wrong with the layout of ``figure`` as :func:`save_png` wrote it to ``png`` (with the same
+    ``tight`` and ``dpi``): the PNG narrower than :data:`MIN_WIDTH_PX`, and each text (a title, label, tick
+    label, legend entry or annotation, and each text of a :data:`GLYPH_TEXTS` collection) whose extent, as
+    matplotlib lays it out at ``dpi``, reaches outside the canvas (beyond half a pixel), as ``"'<text>' outside
+    the canvas: ..."``. Empty when the figure is fine. Draws ``figure`` again. For the figure tests, and for
+    anyone adding a figure."""
+    with Image.open(png) as image:
+        width = image.size[0]
+    problems = [f"{width} px wide, under {MIN_WIDTH_PX}"] if width < MIN_WIDTH_PX else []
+    figure.set_dpi(dpi)
+    canvas_agg = FigureCanvasAgg(figure)
+    canvas_agg.draw()
+    renderer = canvas_agg.get_renderer()
+    canvas = figure.bbox
+    if tight:  # savefig cropped the canvas to what is drawn, with its padding
+        canvas = figure.get_tightbbox(renderer).padded(0.1).transformed(figure.dpi_scale_trans)
+    hidden = _hidden_tick_labels(figure)
+    boxes = [
+        (text.get_text(), text.get_window_extent(renderer))
+        for text in figure.findobj(Text)
+        if text.get_visible() and text.get_text().strip() and id(text) not in hidden
+    ]
+    for collection in figure.findobj(PathCollection):
+        if collection.get_gid() != GLYPH_TEXTS:
+            continue
+        offsets = collection.get_offset_transform().transform(collection.get_offsets())
+        boxes += [
+            (f"glyphs {index}", path.get_extents(collection.get_transform()).translated(*offset))
+            for index, (path, offset) in enumerate(zip(collection.get_paths(), offsets))
+            if np.asarray(path.vertices).size
+        ]
+    for text, box in boxes:
+        if box.x0 < canvas.x0 - 0.5 or box.y0 < canvas.y0 - 0.5 or box.x1 > canvas.x1 + 0.5 or box.y1 > canvas.y1 + 0.5:
+            problems.append(f"{text!r} outside the canvas: {box.bounds} beyond {canvas.bounds}")
+    return problems
+
+
+def _hidden_tick_labels(figure: Figure) -> set[int]:
+    """The ids of the tick labels of ``figure`` that are not drawn: those of ticks outside their axis' view."""
+    hidden = set()
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low <= tick.get_loc() <= high:
+                    hidden |= {id(tick.label1), id(tick.label2)}
+    return hidden
 
 
 def with_epochs(records: LoadedRecords) -> pd.DataFrame:

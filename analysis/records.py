@@ -43,6 +43,17 @@ ANALYTIC_FIGURES = {
     "achieved_gflops_per_second_per_node": "float64",
     "fraction_of_peak": "float64",
 }
+#: What made a run, from its record's ``provenance`` (the HTML report's provenance per sweep).
+PROVENANCE_COLUMNS = {
+    "hosts": "object",
+    "logical_cpus": "Int64",
+    "software": "object",
+    "framework": "object",
+    "collectives": "object",
+    "git_commit": "object",
+    "started_at": "object",
+    "finished_at": "object",
+}
 # Column (:mod:`analysis.columns`) -> dtype. "Int64" and "boolean" are pandas' nullable types: a failed run leaves
 # unreached figures missing, and records made before a figure existed leave it missing too.
 RUN_COLUMNS = {
@@ -99,6 +110,7 @@ RUN_COLUMNS = {
     **{f"share_{phase}": "float64" for phase in BREAKDOWN_PHASES},
     "breakdown_sampled_steps": "Int64",
     "cpu_model": "object",
+    **PROVENANCE_COLUMNS,
     "slurm_job_id": "object",
     "path": "object",
 }
@@ -308,6 +320,26 @@ def _not_a_file(path: str) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
+def _provenance(record: RunRecord) -> dict[str, Any]:
+    """A record's ``PROVENANCE_COLUMNS``: its distinct hosts, logical CPUs, software versions (``"name version"``,
+    comma-separated), framework and collectives (the engine's), commit and start and end (ISO 8601, UTC); all
+    missing in a record without provenance."""
+    provenance = record.provenance
+    if provenance is None:
+        return dict.fromkeys(PROVENANCE_COLUMNS)
+    engine = provenance.engine
+    return {
+        "hosts": ", ".join(dict.fromkeys(provenance.hostnames)),
+        "logical_cpus": provenance.logical_cpus,
+        "software": ", ".join(f"{name} {version}" for name, version in provenance.software.items() if version),
+        "framework": f"{engine.framework} {engine.framework_version}" if engine else None,
+        "collectives": f"{engine.collectives} ({engine.backend})" if engine else None,
+        "git_commit": provenance.git_commit,
+        "started_at": provenance.started_at,
+        "finished_at": provenance.finished_at,
+    }
+
+
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
@@ -382,6 +414,7 @@ def _rows(
         **{f"share_{phase}": breakdown.shares.get(phase) if breakdown else None for phase in BREAKDOWN_PHASES},
         "breakdown_sampled_steps": min(r.sampled_steps for r in breakdown.per_rank) if breakdown else None,
         "cpu_model": record.provenance.cpu_model if record.provenance else None,
+        **_provenance(record),
         "slurm_job_id": scheduler.job_id if scheduler and scheduler.kind == "slurm" else None,
         "path": str(path),
     }

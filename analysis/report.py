@@ -27,9 +27,9 @@ from .columns import (
 from .compare import markdown as compare_markdown
 from .compare import table1_vs_paper
 from .outputs import FigureOutput
-from .plots import CURVES_DIR
 from .records import LoadedRecords, default_jobs, load_records
-from .tables import table1, table1_markdown
+from .report_html import write_report
+from .tables import table1, table1_terminal
 
 ANALYSIS_DIR = "analysis"
 #: Rows of Table 1 that ``format_summary`` prints (``table1.md`` has every run).
@@ -61,10 +61,12 @@ class AnalysisOutputs:
     ``out_dir``: the output folder. ``files``: every file written, in writing order. ``table1``: the
     Table 1 DataFrame (``tables.table1``). ``problems``: ``(path, reason)`` per record that was skipped
     (malformed, unreadable, not a file, too large; see :func:`analysis.records.load_records`). ``skipped``:
-    figures not drawn, each ``"<files>: <reason>"``. ``comparison``: with
+    figures not drawn, each ``"<files>: <reason>"``. ``report``: the HTML report
+    (:func:`analysis.report_html.write_report`). ``comparison``: with
     ``compare="paper"``, ``compare.table1_vs_paper`` (else None). ``seconds``: wall seconds per phase,
     ``load`` (reading and validating the records), ``tables`` (the tables and comparison files),
-    ``plots`` (the summary figures) and ``curves`` (the figures per sweep, and per run with ``per_run_curves``);
+    ``plots`` (the summary figures), ``curves`` (the figures per sweep, and per run with ``per_run_curves``) and
+    ``report`` (the HTML report);
     when figures are drawn in parallel, ``plots`` ends when the last summary figure is written and ``curves``
     counts the rest. ``per_run_curves``: the per-run PNGs among ``files`` (with ``per_run_curves=True``).
     """
@@ -74,6 +76,7 @@ class AnalysisOutputs:
     table1: pd.DataFrame
     problems: list[tuple[Path, str]]
     skipped: list[str]
+    report: Path
     comparison: pd.DataFrame | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     per_run_curves: list[Path] = field(default_factory=list)
@@ -111,7 +114,8 @@ def analyze(
     started = time.perf_counter()
     loaded = load_records(results_dir, jobs)
     loaded_at = time.perf_counter()
-    files = [path for table in registry.TABLES if table.on_request in requested for path in table.write(loaded, out)]
+    tables = {table.name: table.write(loaded, out) for table in registry.TABLES if table.on_request in requested}
+    files = [path for paths in tables.values() for path in paths]
     comparison = table1_vs_paper(loaded.runs) if compare == "paper" else None
     tables_at = time.perf_counter()
     summary: list[tuple[FigureOutput, LoadedRecords]] = []
@@ -136,14 +140,24 @@ def analyze(
         drawn += [(figure, future.result()) for figure, future in then]
     done_at = time.perf_counter()
     files += [path for _, paths in drawn for path in paths]
+    figures: dict[str, list[Path]] = {}
+    for figure, paths in drawn:
+        figures.setdefault(figure.name, []).extend(paths)
+    notes = [f"not drawn: {note}" for note in skipped]
+    if loaded.problems:
+        notes.append(skipped_summary(loaded.problems) + " (analyze prints each with its reason)")
+    report = write_report(loaded, results_dir, out, tables, figures, notes)
     per_run = [path for figure, paths in drawn if figure.on_request == PER_RUN_CURVES for path in paths]
     seconds = {
         "load": loaded_at - started,
         "tables": tables_at - loaded_at,
         "plots": plots_at - tables_at,
         "curves": done_at - plots_at,
+        "report": time.perf_counter() - done_at,
     }
-    return AnalysisOutputs(out, files, table1(loaded.runs), loaded.problems, skipped, comparison, seconds, per_run)
+    return AnalysisOutputs(
+        out, files, table1(loaded.runs), loaded.problems, skipped, report, comparison, seconds, per_run
+    )
 
 
 def _files_of(figure: FigureOutput, part: LoadedRecords) -> str:
@@ -177,7 +191,7 @@ def format_summary(outputs: AnalysisOutputs) -> str:
     lines = [
         "Table 1 (Datta et al. 2019): TTT = time to reach the target validation top-1 (top-5: the top-5 target)",
         "",
-        table1_markdown(shown),
+        table1_terminal(shown),
         *([f"... {more} more rows in table1.md"] if more else []),
         "",
     ]
@@ -188,11 +202,12 @@ def format_summary(outputs: AnalysisOutputs) -> str:
             compare_markdown(outputs.comparison[_SUMMARY_COMPARISON]),
             "",
         ]
-    lines.append(f"{len(outputs.files)} files written to {outputs.out_dir}:")
-    per_run = set(outputs.per_run_curves)
-    lines += [f"  {path.relative_to(outputs.out_dir)}" for path in outputs.files if path not in per_run]
-    if per_run:
-        lines.append(f"  {CURVES_DIR}/: {len(per_run)} per-run curve(s), one PNG per completed run")
+    tables = sum(path.suffix in (".csv", ".md") for path in outputs.files)
+    lines.append(
+        f"{len(outputs.files)} files in {outputs.out_dir} ({tables} tables as CSV and Markdown, "
+        f"{len(outputs.files) - tables} figures as PNG, {len(outputs.per_run_curves)} of them per-run curves)"
+    )
+    lines.append(f"report: {outputs.report}")
     lines += [f"not drawn: {note}" for note in outputs.skipped]
     lines.append(skipped_summary(outputs.problems))
     lines += [f"  {path}: {_one_line(reason)}" for path, reason in outputs.problems]

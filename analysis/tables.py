@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.util.atomic import write_atomic
+from benchmark.util.readable import TERMINAL_COLUMNS
 
 from .columns import (
     BASELINE_NODES,
@@ -45,8 +46,8 @@ from .columns import (
     WORKLOAD,
     csv_text,
 )
-from .markdown import markdown_table
 from .outputs import TableOutput
+from .people import fit, people_markdown
 from .records import LoadedRecords
 
 #: What a workload says of a run on the paper's split (validation may hold copies of training fields).
@@ -117,8 +118,32 @@ MEMORY_COLUMNS = [
     RUN_ID,
     SWEEP,
 ]
-#: Decimals of Table 1's Markdown (:func:`table1_markdown`); the CSV keeps every digit.
-TABLE1_DECIMALS = {TTT_MINUTES: 2, TTT_TOP5_MINUTES: 2, IMAGES_PER_SECOND: 1, BEST_MEAN_AUROC: 3}
+#: Table 1's columns for people (a terminal, :func:`table1_terminal`, and the HTML report), most wanted first: on a
+#: terminal those that do not fit are left out from the end; those of ``TABLE1_HOISTED`` that hold one value for
+#: every run are said once above the table.
+TABLE1_SHOWN = [
+    RUN_ID,
+    NODES,
+    WORKERS_PER_NODE,
+    GLOBAL_BATCH,
+    IMAGES_PER_SECOND,
+    TTT_MINUTES,
+    EPOCHS_TO_TARGET,
+    BEST_TOP1_CI,
+    BEST_MEAN_AUROC,
+    REASON,
+    ENGINE,
+    TTT_TARGET,
+    STATUS,
+    WORKLOAD,
+    PEAK_PERCENT,
+    GFLOPS_PER_NODE,
+    TTT_TOP5_MINUTES,
+    MODEL,
+    OPTIMIZER,
+    SWEEP,
+]
+TABLE1_HOISTED = [NODES, WORKERS_PER_NODE, TTT_TARGET, ENGINE, STATUS, WORKLOAD, MODEL, OPTIMIZER, SWEEP]
 
 SECONDS_PER_MINUTE = 60
 BYTES_PER_MIB = 2**20
@@ -177,9 +202,16 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def table1_markdown(table: pd.DataFrame) -> str:
-    """Table 1 (:func:`table1`, or some of its rows) as Markdown (:func:`analysis.markdown.markdown_table`):
-    rounded to ``TABLE1_DECIMALS``, missing figures blank."""
-    return markdown_table(table.round(TABLE1_DECIMALS))
+    """Table 1 (:func:`table1`, or some of its rows) as Markdown for people (:func:`analysis.people.people_markdown`:
+    rounded to what the figures can tell, units in the headers, missing figures blank)."""
+    return people_markdown(table)
+
+
+def table1_terminal(table: pd.DataFrame, width: int = TERMINAL_COLUMNS) -> str:
+    """Table 1 (:func:`table1`, or some of its rows) for a terminal of ``width`` columns
+    (:func:`analysis.people.fit` over ``TABLE1_SHOWN``): only the columns that hold a value for these runs,
+    those with one value for every run said once above it; ``table1.md`` has every column."""
+    return fit(table, TABLE1_SHOWN, width, TABLE1_HOISTED).text()
 
 
 def ttt_target(runs: pd.DataFrame) -> pd.Series:

@@ -11,11 +11,12 @@ from rich.live import Live
 from rich.text import Text
 
 from benchmark.train.progress import QUIET_SECONDS, quiet_seconds, read_progress
+from benchmark.util.readable import TERMINAL_COLUMNS, cut, significant
 from slurm.state import RunStatus, SweepState
 
 
-def _figure(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _figure(value: float | None) -> str:
+    return "-" if value is None else significant(value)
 
 
 def no_progress(quiet: float | None) -> str:
@@ -68,21 +69,26 @@ class Progress:
         """Count a run that ended and print how, figures rounded."""
         self.done += 1
         detail = (
-            f"{_figure(status.images_per_second, '.1f')} images/s, best {status.metric} {_figure(status.best, '.3f')}"
+            f"{_figure(status.images_per_second)} images/s, best {status.metric} {_figure(status.best)}"
             if status.state == "completed"
             else status.reason
         )
         self.note(f"[{self.done}/{self.total} runs done] {status.run_id}: {status.state}: {detail}")
 
 
-def format_status(statuses: list[RunStatus]) -> str:
-    """A table of run statuses for the terminal, one line per run."""
-    header = f"{'run':<18} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'best':>6}  reason"
+def format_status(statuses: list[RunStatus], width: int = TERMINAL_COLUMNS) -> str:
+    """A table of run statuses for a terminal, one line per run, at most ``width`` characters: the run column
+    as wide as the longest run id, figures to 3 significant figures (:func:`benchmark.util.readable.significant`)
+    and each reason cut to the rest of the line (``mcnn-bench status`` of one run, or its record, has it
+    whole)."""
+    run_width = max([len("run"), *(len(s.run_id) for s in statuses)])
+    header = f"{'run':<{run_width}} {'state':<10} {'job':<10} {'elapsed s':>9} {'images/s':>9} {'best':>6}  reason"
+    reason_width = max(20, width - (len(header) - len("reason")))
     lines = [header]
     for s in statuses:
         reason = f"STALE ({'; '.join(s.stale)}) {s.short_reason}".rstrip() if s.stale else s.short_reason
         lines.append(
-            f"{s.run_id:<18} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed, '9.1f'):>9} "
-            f"{_figure(s.images_per_second, '9.1f'):>9} {_figure(s.best, '6.3f'):>6}  {reason}"
+            f"{s.run_id:<{run_width}} {s.state:<10} {s.job_id or '-':<10} {_figure(s.elapsed):>9} "
+            f"{_figure(s.images_per_second):>9} {_figure(s.best):>6}  {cut(reason, reason_width)}".rstrip()
         )
     return "\n".join(lines)

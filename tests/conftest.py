@@ -124,6 +124,33 @@ def make_official_layout(shared_data):
     return make
 
 
+#: How the tests start Debian's Chromium: headless, as root (no sandbox), with none of its calls home (this
+#: machine's closed network refuses them).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's ``chromium``, or ``MCNN_CHROMIUM``), started by Playwright for the session.
+
+    ``run-tests.sh`` installs it as root, as it starts SLURM. Without it the test is skipped, or fails when
+    ``MCNN_REQUIRE_BROWSER=1`` (as in CI), so that a missing browser never passes unnoticed."""
+    executable = os.environ.get("MCNN_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        message = "no Chromium: run ./run-tests.sh as root (it installs Debian's chromium) or set MCNN_CHROMIUM"
+        if os.environ.get("MCNN_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 def _unavailable(message: str) -> None:
     """Skip the test, or fail it when ``MCNN_REQUIRE_MOUNTS=1`` (as in CI, which runs as root): a test of a
     full or read-only disk or of a permission must not pass unnoticed there."""

@@ -18,10 +18,22 @@ def register(subparsers) -> None:
         "not a file or larger than 16 MiB, is skipped and counted with its reason) and "
         "write Table 1 (CSV and Markdown), the scaling and memory tables, throughput and "
         "scaling-efficiency plots, the paper's Figs. 2, 5, 7, 8, 9 and 10 with its published points, "
-        "and each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell per run). A figure "
-        "no run can feed is listed as not drawn, with the reason. Legends and figure sizes stay "
-        "bounded at any number of runs.",
+        "and each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell per run), then the "
+        "HTML report of them all (report.html, as mcnn-bench report writes it). A figure no run can feed is "
+        "listed as not drawn, with the reason. Legends and figure sizes stay bounded at any number of runs. "
+        "Prints Table 1 to fit a 120-column terminal (table1.md has every column) and where the report is.",
     )
+    add_analysis_arguments(parser)
+    parser.add_argument(
+        "--per-run-curves",
+        action="store_true",
+        help="also one PNG per completed run, curves/RUN_ID.png (curves/SWEEP/RUN_ID.png with "
+        "several sweeps), drawn in parallel",
+    )
+
+
+def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags ``analyze`` and ``report`` share: the results folder, ``--out``, ``--compare``, ``--jobs``."""
     parser.add_argument(
         "results_dir", type=Path, metavar="RESULTS_DIR", help="the results folder: every record.json under it is read"
     )
@@ -31,12 +43,6 @@ def register(subparsers) -> None:
         choices=("paper",),
         help="paper: also write table1_vs_paper.md/.csv (ours vs Datta et al. 2019, Table 1, per "
         "node count, with what differs) and sections_vs_paper.md/.csv (Fig. 2, sec. 5.2-5.4)",
-    )
-    parser.add_argument(
-        "--per-run-curves",
-        action="store_true",
-        help="also one PNG per completed run, curves/RUN_ID.png (curves/SWEEP/RUN_ID.png with "
-        "several sweeps), drawn in parallel",
     )
     parser.add_argument(
         "--jobs",

@@ -24,9 +24,9 @@ from analysis.columns import (
     WORKERS,
     WORKERS_PER_NODE,
     WORKLOAD,
-    label,
     read_csv,
 )
+from analysis.columns import header as header_of
 from analysis.records import from_records, load_records
 from analysis.report import analyze, format_summary
 from analysis.tables import memory_table, node_scaling, scaling, table1
@@ -360,7 +360,8 @@ def test_analyze_writes_every_file(sweep_dir):
         "curves/unit.png",
     ]
     assert sorted(outputs.files) == sorted(out / name for name in expected)
-    assert set(outputs.seconds) == {"load", "tables", "plots", "curves"}
+    assert set(outputs.seconds) == {"load", "tables", "plots", "curves", "report"}
+    assert outputs.report == out / "report.html" and outputs.report.stat().st_size > 10_000
     for png in out.rglob("*.png"):
         assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 1000
     assert not list(out.rglob("*.tmp"))
@@ -372,7 +373,7 @@ def test_analyze_writes_every_file(sweep_dir):
     assert pd.read_csv(out / "scaling.csv").columns[-2] == "scaling efficiency (%)"  # headers: display labels
     assert len(pd.read_csv(out / "memory.csv")) == 4
     header = (out / "table1.md").read_text().splitlines()[0]
-    assert [cell.strip() for cell in header.strip("|").split("|")] == list(map(label, outputs.table1.columns))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == list(map(header_of, outputs.table1.columns))
     assert outputs.problems == [(bad, outputs.problems[0][1])]
     summary = format_summary(outputs)
     assert f"{bad}: invalid JSON" in summary

@@ -71,6 +71,7 @@ def test_every_command_is_reached():
         ("sweep",),
         ("status",),
         ("analyze",),
+        ("report",),
         ("accept",),
         ("reference",),
         ("devcluster",),
