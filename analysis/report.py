@@ -66,7 +66,8 @@ class AnalysisOutputs:
     ``load`` (reading and validating the records), ``tables`` (the tables and comparison files),
     ``plots`` (the summary figures) and ``curves`` (the figures per sweep, and per run with ``per_run_curves``);
     when figures are drawn in parallel, ``plots`` ends when the last summary figure is written and ``curves``
-    counts the rest. ``per_run_curves``: the per-run PNGs among ``files`` (with ``per_run_curves=True``).
+    counts the rest. ``per_run_curves``: the per-run PNGs among ``files`` (with ``per_run_curves=True``). ``runs``:
+    the run table the outputs were made from (:attr:`analysis.records.LoadedRecords.runs`).
     """
 
     out_dir: Path
@@ -77,6 +78,7 @@ class AnalysisOutputs:
     comparison: pd.DataFrame | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     per_run_curves: list[Path] = field(default_factory=list)
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def analyze(
@@ -143,7 +145,9 @@ def analyze(
         "plots": plots_at - tables_at,
         "curves": done_at - plots_at,
     }
-    return AnalysisOutputs(out, files, table1(loaded.runs), loaded.problems, skipped, comparison, seconds, per_run)
+    return AnalysisOutputs(
+        out, files, table1(loaded.runs), loaded.problems, skipped, comparison, seconds, per_run, loaded.runs
+    )
 
 
 def _files_of(figure: FigureOutput, part: LoadedRecords) -> str:

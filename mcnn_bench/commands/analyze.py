@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import add_command
+from .history import record_runs
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,8 @@ def register(subparsers) -> None:
         "scaling-efficiency plots, the paper's Figs. 2, 5, 7, 8, 9 and 10 with its published points, "
         "and each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell per run). A figure "
         "no run can feed is listed as not drawn, with the reason. Legends and figure sizes stay "
-        "bounded at any number of runs.",
+        "bounded at any number of runs. The completed runs are added to RESULTS_DIR/history.sqlite "
+        "(`mcnn-bench history`).",
     )
     parser.add_argument(
         "results_dir", type=Path, metavar="RESULTS_DIR", help="the results folder: every record.json under it is read"
@@ -47,10 +49,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.history import add
     from analysis.report import analyze, format_summary
 
     outputs = analyze(
         args.results_dir, args.out, compare=args.compare, per_run_curves=args.per_run_curves, jobs=args.jobs
     )
     print(format_summary(outputs))
+    record_runs(lambda: add(args.results_dir, outputs.runs, outputs.problems), args.prog)
     return 0
