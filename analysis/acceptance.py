@@ -51,7 +51,7 @@ from .columns import (
     VERDICT,
 )
 from .markdown import markdown_table
-from .records import load_records
+from .records import LoadedRecords, load_records
 from .reference import FIGURES, SHAPE_COLUMNS, FigureReference, Reference, ShapeReference, shape_key, shape_name
 from .tables import scaling
 
@@ -129,14 +129,14 @@ class SweepRuns:
         return "; ".join(notes) or NO_COMPLETED_RUN
 
 
-def sweep_runs(sweep_dir: str | Path) -> SweepRuns:
+def sweep_runs(sweep_dir: str | Path, loaded: LoadedRecords | None = None) -> SweepRuns:
     """Every run's figures and status under ``sweep_dir`` by shape, and the records that could not be used
-    (see :class:`SweepRuns`).
+    (see :class:`SweepRuns`); ``loaded``: the records of ``sweep_dir`` when they are already read.
 
     Raises:
         FileNotFoundError, ValueError: see :func:`analysis.records.load_records`.
     """
-    loaded = load_records(sweep_dir)
+    loaded = load_records(sweep_dir) if loaded is None else loaded
     runs = _with_efficiency(loaded.runs)
     shapes: dict[tuple, dict[str, list[float]]] = {}
     rows: dict[tuple, list[dict]] = {}
@@ -270,9 +270,10 @@ def check(
     )
 
 
-def accept(sweep_dir: str | Path, reference: Reference) -> list[Check]:
-    """Every shape and figure of ``reference`` checked against the sweep in ``sweep_dir``."""
-    measured = sweep_runs(sweep_dir)
+def accept(sweep_dir: str | Path, reference: Reference, loaded: LoadedRecords | None = None) -> list[Check]:
+    """Every shape and figure of ``reference`` checked against the sweep in ``sweep_dir`` (``loaded``: its
+    records, when already read)."""
+    measured = sweep_runs(sweep_dir, loaded)
     return [
         check(shape, name, ref, values, "" if values else measured.why_missing(shape.key, name))
         for shape in reference.shape

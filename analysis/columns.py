@@ -84,16 +84,23 @@ OPTIMIZER = _column("optimizer", "optimizer", None, "training.optimizer")
 LR_SCHEDULE = _column("lr_schedule", "LR schedule", None, "learning_rate.schedule")
 THREADS = _column("intra_op_threads", "intra-op threads", "threads", "the intra-op threads a worker ran")
 CPU_MODEL = _column("cpu_model", "CPU model", None, "provenance.cpu_model")
-HOSTS = _column("hosts", "hosts", None, "provenance.hostnames: the distinct hosts of the run's workers")
 LOGICAL_CPUS = _column("logical_cpus", "logical CPUs", "cpus", "provenance.logical_cpus: of rank 0's node")
 SOFTWARE = _column("software", "software", None, "provenance.software: the versions of the packages that trained")
 FRAMEWORK = _column("framework", "framework", None, "provenance.engine: the engine's framework and version")
 COLLECTIVES = _column("collectives", "collectives", None, "provenance.engine: the collectives library and backend")
-GIT_COMMIT = _column("git_commit", "commit", None, "provenance.git_commit: the suite's commit (-dirty: edited)")
-STARTED_AT = _column("started_at", "started", None, "provenance.started_at: UTC, ISO 8601")
-FINISHED_AT = _column("finished_at", "finished", None, "provenance.finished_at: UTC, ISO 8601")
 SLURM_JOB_ID = _column("slurm_job_id", "SLURM job id", None, "slurm.job_id")
 RECORD_PATH = _column("path", "record path", None, "the record file the run was read from")
+FINGERPRINT = _column(
+    "fingerprint", "fingerprint", None, "the record's fingerprint: every setting that changes the run"
+)
+STARTED_AT = _column("started_at", "started", None, "provenance.started_at: UTC, ISO 8601")
+FINISHED_AT = _column(
+    "finished_at", "finished", None, "provenance.finished_at (UTC, ISO 8601): when the record was made"
+)
+HOSTS = _column(
+    "hosts", "hosts", None, "where the run ran: its ranks' distinct host names (provenance.hostnames), joined"
+)
+GIT_COMMIT = _column("git_commit", "commit", None, "provenance.git_commit: the suite's commit the run ran")
 WORKLOAD = _column(
     "workload",
     "workload",
@@ -371,6 +378,30 @@ REFERENCE_VALUE = _column("reference_value", "reference", None, "the reference's
 BOUNDS = _column("bounds", "bounds", None, "the acceptable range, low .. high")
 VERDICT = _column("verdict", "verdict", None, "PASS, FAIL or MISSING, and UNSTABLE when the repeats spread")
 NOTE = _column("note", "note", None, "a note on the row")
+
+# --- the results history (analysis.history) and two sweeps compared (analysis.sweep_compare) ------------------------
+REFERENCE_SYSTEM = _column(
+    "reference_system", "reference system", None, "the system of the reference file a run was accepted against"
+)
+VALUE = _column("value", "value", None, "the figure's value, in its unit")
+REPEATS_A = _column("repeats_a", "n A", "runs", "sweep A's completed repeats of the shape with the figure")
+REPEATS_B = _column("repeats_b", "n B", "runs", "sweep B's completed repeats of the shape with the figure")
+MEDIAN_A = _column("median_a", "median A", None, "sweep A's median over its repeats, in the figure's unit")
+MEDIAN_B = _column("median_b", "median B", None, "sweep B's median over its repeats, in the figure's unit")
+RATIO_B_A = _column("ratio_b_a", "B/A", "ratio", "sweep B's median over sweep A's")
+RATIO_INTERVAL = _column(
+    "ratio_interval", "B/A interval", None, "the bootstrap percentile interval of B/A at 1 - level, low .. high"
+)
+P_VALUE = _column("p_value", "p", None, "the two-sided Mann-Whitney U test's p-value of A against B")
+CHANGE = _column(
+    "change", "change", None, "faster, slower, better, worse, no detectable change, too few repeats or missing"
+)
+OLYMPIC_A = _column(
+    "olympic_mean_a", "olympic mean A", None, "sweep A's mean without its fastest and slowest run (MLPerf)"
+)
+OLYMPIC_B = _column(
+    "olympic_mean_b", "olympic mean B", None, "sweep B's mean without its fastest and slowest run (MLPerf)"
+)
 
 # --- K-fold accuracy over every field (analysis.folds) ------------------------------------------------------------
 FIELD = _column("field", "field of view", None, "a validation field of view: <plate>/<DAPI file name>")

@@ -112,6 +112,7 @@ RUN_COLUMNS = {
     "cpu_model": "object",
     **PROVENANCE_COLUMNS,
     "slurm_job_id": "object",
+    "fingerprint": "object",
     "path": "object",
 }
 #: Records from which ``load_records`` reads and validates in several processes (below, one is faster).
@@ -157,6 +158,9 @@ class LoadedRecords:
     ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
     target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting);
     ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed).
+    ``fingerprint``, ``started_at``, ``finished_at`` (UTC, ISO 8601; missing in records made before it), ``hosts``
+    (the ranks' distinct host names, sorted, comma-joined) and ``git_commit`` identify the run where it ran (NA for
+    a failed run without provenance).
     """
 
     runs: pd.DataFrame
@@ -321,15 +325,15 @@ def _not_a_file(path: str) -> str | None:
 
 
 def _provenance(record: RunRecord) -> dict[str, Any]:
-    """A record's ``PROVENANCE_COLUMNS``: its distinct hosts, logical CPUs, software versions (``"name version"``,
-    comma-separated), framework and collectives (the engine's), commit and start and end (ISO 8601, UTC); all
-    missing in a record without provenance."""
+    """A record's ``PROVENANCE_COLUMNS``: its ranks' distinct hosts (sorted, comma-joined), logical CPUs, software
+    versions (``"name version"``, comma-separated), framework and collectives (the engine's), commit and start and
+    end (ISO 8601, UTC); all missing in a record without provenance."""
     provenance = record.provenance
     if provenance is None:
         return dict.fromkeys(PROVENANCE_COLUMNS)
     engine = provenance.engine
     return {
-        "hosts": ", ".join(dict.fromkeys(provenance.hostnames)),
+        "hosts": ",".join(sorted(set(provenance.hostnames))),
         "logical_cpus": provenance.logical_cpus,
         "software": ", ".join(f"{name} {version}" for name, version in provenance.software.items() if version),
         "framework": f"{engine.framework} {engine.framework_version}" if engine else None,
@@ -353,6 +357,7 @@ def _rows(
     top1 = [e.val_top1 for e in epochs if e.val_top1 is not None]
     topology = record.topology.model_dump() if record.topology else {}
     throughput, ttt, scheduler, data = record.throughput, record.time_to_train, record.scheduler, record.config.data
+    provenance = record.provenance
     top5_ttt = ttt.top5 if ttt else None
     analytic = record.analytic.model_dump() if record.analytic else {}
     breakdown = throughput.breakdown if throughput else None
@@ -377,9 +382,7 @@ def _rows(
         "engine": record.config.run.engine,
         "optimizer": record.config.training.optimizer,
         "lr_schedule": record.config.learning_rate.schedule,
-        "intra_op_threads": (
-            record.provenance.threads.intra_op if record.provenance else record.config.run.intra_op_threads
-        ),
+        "intra_op_threads": provenance.threads.intra_op if provenance else record.config.run.intra_op_threads,
         "ttt_metric": ttt.metric if ttt else None,
         "ttt_target": ttt.target if ttt else None,
         "best_val_auroc_mean": max((e.val_auroc_mean for e in epochs if e.val_auroc_mean is not None), default=None),
@@ -413,9 +416,10 @@ def _rows(
         **{key: analytic.get(key) for key in ANALYTIC_FIGURES},
         **{f"share_{phase}": breakdown.shares.get(phase) if breakdown else None for phase in BREAKDOWN_PHASES},
         "breakdown_sampled_steps": min(r.sampled_steps for r in breakdown.per_rank) if breakdown else None,
-        "cpu_model": record.provenance.cpu_model if record.provenance else None,
+        "cpu_model": provenance.cpu_model if provenance else None,
         **_provenance(record),
         "slurm_job_id": scheduler.job_id if scheduler and scheduler.kind == "slurm" else None,
+        "fingerprint": record.fingerprint,
         "path": str(path),
     }
     aurocs = [

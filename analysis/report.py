@@ -68,7 +68,8 @@ class AnalysisOutputs:
     ``plots`` (the summary figures), ``curves`` (the figures per sweep, and per run with ``per_run_curves``) and
     ``report`` (the HTML report);
     when figures are drawn in parallel, ``plots`` ends when the last summary figure is written and ``curves``
-    counts the rest. ``per_run_curves``: the per-run PNGs among ``files`` (with ``per_run_curves=True``).
+    counts the rest. ``per_run_curves``: the per-run PNGs among ``files`` (with ``per_run_curves=True``). ``runs``:
+    the run table the outputs were made from (:attr:`analysis.records.LoadedRecords.runs`).
     """
 
     out_dir: Path
@@ -80,6 +81,7 @@ class AnalysisOutputs:
     comparison: pd.DataFrame | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     per_run_curves: list[Path] = field(default_factory=list)
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def analyze(
@@ -156,7 +158,7 @@ def analyze(
         "report": time.perf_counter() - done_at,
     }
     return AnalysisOutputs(
-        out, files, table1(loaded.runs), loaded.problems, skipped, report, comparison, seconds, per_run
+        out, files, table1(loaded.runs), loaded.problems, skipped, report, comparison, seconds, per_run, loaded.runs
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from . import add_command
+from .history import record_runs
 
 
 def register(subparsers) -> None:
@@ -21,7 +22,8 @@ def register(subparsers) -> None:
         "and each sweep's top-1 / learning-rate curves (curves/SWEEP.png, one cell per run), then the "
         "HTML report of them all (report.html, as mcnn-bench report writes it). A figure no run can feed is "
         "listed as not drawn, with the reason. Legends and figure sizes stay bounded at any number of runs. "
-        "Prints Table 1 to fit a 120-column terminal (table1.md has every column) and where the report is.",
+        "Prints Table 1 to fit a 120-column terminal (table1.md has every column) and where the report is. "
+        "The completed runs are added to RESULTS_DIR/history.sqlite (`mcnn-bench history`).",
     )
     add_analysis_arguments(parser)
     parser.add_argument(
@@ -53,10 +55,12 @@ def add_analysis_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from analysis.history import add
     from analysis.report import analyze, format_summary
 
     outputs = analyze(
         args.results_dir, args.out, compare=args.compare, per_run_curves=args.per_run_curves, jobs=args.jobs
     )
     print(format_summary(outputs))
+    record_runs(lambda: add(args.results_dir, outputs.runs, outputs.problems), args.prog)
     return 0

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from benchmark.errors import McnnBenchError
 
 from . import add_command
+from .history import record_runs
 
 if TYPE_CHECKING:
     from slurm.spec import SweepSpec
@@ -23,7 +24,8 @@ def register(subparsers) -> None:
         help="run a sweep spec (nodes x workers per node x batch sizes) locally or on SLURM",
         description="Expand a TOML sweep spec into runs and submit each through submitit, with the local "
         "executor (one run after another on this machine) or the SLURM executor (one job per "
-        "run). Running it again submits only the runs that are missing or failed.",
+        "run). Running it again submits only the runs that are missing or failed. The completed runs are "
+        "added to RESULTS_DIR/history.sqlite (`mcnn-bench history`).",
     )
     parser.add_argument("spec", type=Path, help="the sweep spec (TOML); the suite ships examples in slurm/examples/")
     parser.add_argument(
@@ -100,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.prog}: interrupted before any run was submitted", file=sys.stderr)
         return 130
     print(format_status(statuses))
+    if any(s.state == "completed" for s in statuses):
+        from analysis.history import add_folder  # only here: the driver itself loads no pandas or matplotlib
+
+        sweep_dir = spec.results_dir(args.results_dir) / spec.name
+        record_runs(lambda: add_folder(sweep_dir), args.prog)
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
 

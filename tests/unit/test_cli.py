@@ -74,6 +74,8 @@ def test_every_command_is_reached():
         ("report",),
         ("accept",),
         ("reference",),
+        ("compare",),
+        ("history",),
         ("devcluster",),
         ("allreduce",),
         ("peak",),
@@ -84,6 +86,8 @@ def test_every_command_is_reached():
     }
     assert {path for path in PARSERS if len(path) == 2} == {
         ("reference", "capture"),
+        ("history", "list"),
+        ("history", "rebuild"),
         ("bench", "overhead"),
         ("bench", "analyze"),
         ("bench", "input"),
@@ -151,6 +155,9 @@ def test_user_errors_of_the_real_command_exit_2_with_one_message_and_no_tracebac
         ("peak", ["--inter-op-threads", "0"], "--inter-op-threads"),
         ("predict", ["--overlap", "2", "--bandwidth-gbits", "1"], "--overlap"),
         ("allreduce", ["--image-size", "100", "64"], "multiple of 64"),
+        ("compare", ["{tmp}/a", "{tmp}/b"], "{tmp}/a is not a folder"),
+        ("history list", ["{tmp}"], "{tmp}/history.sqlite: no history yet"),
+        ("history rebuild", ["{tmp}/no-results"], "no-results"),
     ],
 )
 def test_user_errors_exit_2_naming_what_is_wrong(tmp_path, capsys, command, args, named):

@@ -15,9 +15,10 @@ def register(subparsers) -> None:
         run,
         help="time `mcnn-bench analyze` over 100, 1,000 and 10,000 generated run records",
         description="Write N valid run records varied from one template (sweep names, nodes, workers per node, "
-        "local batch, epochs, images/s, peak RSS; about 3 %% failed runs) and time `analyze` over "
+        "local batch, epochs, images/s, peak RSS; about 3 % failed runs) and time `analyze` over "
         "them: one line per N with the seconds to load, build the tables, draw the summary plots and "
-        "the per-sweep curves, the total, and the files written with their bytes.",
+        "the per-sweep curves, write the HTML report (and its size), the total, and the files written with their "
+        "bytes.",
     )
     parser.add_argument(
         "--records",
