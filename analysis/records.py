@@ -70,6 +70,7 @@ RUN_COLUMNS = {
     "ttt_target": "float64",
     "best_val_auroc_mean": "float64",
     "nodes": "Int64",
+    "node": "object",
     "workers_per_node": "Int64",
     "workers": "Int64",
     "local_batch_size": "Int64",
@@ -144,7 +145,8 @@ class LoadedRecords:
     for a run on a single split).
     ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
     target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting);
-    ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed).
+    ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed); ``node``
+    is ``run.node``, the node a fleet sweep pinned the run to (missing for other runs).
     """
 
     runs: pd.DataFrame
@@ -355,6 +357,7 @@ def _rows(
             key: topology.get(key)
             for key in ("nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")
         },
+        "node": record.config.run.node,
         "images_per_second": throughput.images_per_second if throughput else None,
         "window_seconds": throughput.window_seconds if throughput else None,
         "median_step_seconds": throughput.step_seconds.median if throughput else None,
