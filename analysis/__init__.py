@@ -21,5 +21,6 @@ Modules, one concept each:
   multi-label runs and thread sweeps (Wilson et al., Dell EMC).
 - ``bench``: ``mcnn-bench bench analyze``, the time ``analyze`` takes over many generated records.
 - ``report``: ``analyze()`` walks the registry; ``format_summary()`` renders what it did for a terminal.
-- ``reference``, ``acceptance``: reference files and the PASS/FAIL of a sweep against one.
+- ``reference``, ``acceptance``: reference files and the PASS/FAIL of a sweep against one; ``fleet``: a fleet
+  sweep's nodes against each other (the modified z-score) and its figure.
 """

@@ -111,6 +111,7 @@ WORKLOAD = _column(
 
 # --- topology -----------------------------------------------------------------------------------------------
 NODES = _column("nodes", "nodes", "nodes", "nodes of the run")
+NODE = _column("node", "node", None, "the node a fleet sweep pinned the run to (run.node; empty for other runs)")
 WORKERS_PER_NODE = _column("workers_per_node", "workers per node", "workers", "workers (ranks) per node")
 WORKERS = _column("workers", "workers", "workers", "workers (ranks) of the run: nodes x workers per node")
 LOCAL_BATCH = _column("local_batch_size", "local batch size", "images", "images per worker per step")
@@ -378,6 +379,26 @@ REFERENCE_VALUE = _column("reference_value", "reference", None, "the reference's
 BOUNDS = _column("bounds", "bounds", None, "the acceptable range, low .. high")
 VERDICT = _column("verdict", "verdict", None, "PASS, FAIL or MISSING, and UNSTABLE when the repeats spread")
 NOTE = _column("note", "note", None, "a note on the row")
+# a fleet: each node against the others (analysis.fleet)
+NODE_VALUE = _column("node_value", "node's value", None, "the node's median over its repeats, in the figure's unit")
+FLEET_MEDIAN = _column("fleet_median", "fleet median", None, "the median of the nodes' values, in the figure's unit")
+FLEET_MAD = _column(
+    "fleet_mad",
+    "MAD",
+    None,
+    "the median absolute deviation of the nodes' values from their median, in the figure's unit",
+)
+MODIFIED_Z = _column(
+    "modified_z", "M", None, "the modified z-score 0.6745 (value - median) / MAD (Iglewicz and Hoaglin 1993)"
+)
+FROM_MEDIAN = _column(
+    "from_median_percent", "from the median (%)", "%", "100 x (value - fleet median) / |fleet median|"
+)
+FLEET_BAND = _column("fleet_band", "fleet band", None, "the values no outlier lies in, low .. high")
+FLEET_VERDICT = _column("fleet_verdict", "fleet verdict", None, "PASS or OUTLIER (with its side), or - (no verdict)")
+REFERENCE_VERDICT = _column(
+    "reference_verdict", "reference verdict", None, "PASS when every figure of the node passed its reference"
+)
 
 # --- the results history (analysis.history) and two sweeps compared (analysis.sweep_compare) ------------------------
 REFERENCE_SYSTEM = _column(

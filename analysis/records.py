@@ -81,6 +81,7 @@ RUN_COLUMNS = {
     "ttt_target": "float64",
     "best_val_auroc_mean": "float64",
     "nodes": "Int64",
+    "node": "object",
     "workers_per_node": "Int64",
     "workers": "Int64",
     "local_batch_size": "Int64",
@@ -157,7 +158,8 @@ class LoadedRecords:
     for a run on a single split).
     ``ttt_metric`` and ``ttt_target`` are what time to train timed (``val_top1`` or ``val_auroc_mean``) and its
     target; ``intra_op_threads`` are the threads a worker ran (``provenance.threads.intra_op``, else the setting);
-    ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed).
+    ``engine`` is ``run.engine`` (the default engine, horovod, in records made before engines existed); ``node``
+    is ``run.node``, the node a fleet sweep pinned the run to (missing for other runs).
     ``fingerprint``, ``started_at``, ``finished_at`` (UTC, ISO 8601; missing in records made before it), ``hosts``
     (the ranks' distinct host names, sorted, comma-joined) and ``git_commit`` identify the run where it ran (NA for
     a failed run without provenance).
@@ -390,6 +392,7 @@ def _rows(
             key: topology.get(key)
             for key in ("nodes", "workers_per_node", "workers", "local_batch_size", "global_batch_size")
         },
+        "node": record.config.run.node,
         "images_per_second": throughput.images_per_second if throughput else None,
         "window_seconds": throughput.window_seconds if throughput else None,
         "median_step_seconds": throughput.step_seconds.median if throughput else None,

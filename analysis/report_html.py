@@ -234,10 +234,7 @@ def _topic(
     for name in figure_names:
         paths = figures.get(name, [])
         for path in paths[:MAX_EMBEDDED]:
-            encoded = base64.b64encode(path.read_bytes()).decode()
-            topic.pictures.append(
-                Picture(str(path.relative_to(out_dir)), descriptions[name], f"data:image/png;base64,{encoded}")
-            )
+            topic.pictures.append(Picture(str(path.relative_to(out_dir)), descriptions[name], _data_uri(path)))
         if len(paths) > MAX_EMBEDDED:
             folder = paths[MAX_EMBEDDED].parent.relative_to(out_dir)
             topic.more.append(f"{len(paths) - MAX_EMBEDDED} more figures of this kind in {folder}/ (not embedded)")
@@ -321,19 +318,32 @@ def _failed(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
 @dataclass(frozen=True)
 class Acceptance:
     """A sweep's acceptance report (``mcnn-bench accept``) on the page: the sweep, the file, and either the
-    reference ``system``, overall ``verdict`` and its checks as a ``table``, or the ``problem`` reading it."""
+    reference ``system``, the overall ``verdict``, its checks against the reference (``checks``), for a fleet its
+    checks against the fleet (``fleet``), the ``outliers`` on the bad side and the fleet's figures
+    (``pictures``), or the ``problem`` reading it."""
 
     sweep: str
     path: str
     system: str = ""
     verdict: str = ""
-    table: Table | None = None
+    checks: Table | None = None
+    fleet: Table | None = None
+    outliers: list[str] = field(default_factory=list)
+    pictures: list[Picture] = field(default_factory=list)
     problem: str = ""
 
 
+#: The columns of a check against the reference, and of a node's check against its fleet, the page shows.
+_CHECK_COLUMNS = ["shape", "node", "figure", "verdict", "n", "median", "reference", "low", "high", "unit", "note"]
+_FLEET_COLUMNS = ["shape", "figure", "node", "verdict", "side", "value", "median", "z", "low", "high", "unit", "note"]
+_COUNTS = {"n", "repeats", "nodes"}
+_FIGURES = {"median", "reference", "low", "high", "value", "z"}
+
+
 def _acceptance(runs: pd.DataFrame) -> list[Acceptance]:
-    """Each sweep's acceptance report (``<sweep>/acceptance.json``): system, verdict and its checks as a table,
-    failures first. A report that cannot be read is shown as such."""
+    """Each sweep's acceptance report (``<sweep>/acceptance.json``): system, verdict and its checks as tables,
+    failures (and a fleet's outliers on the bad side) first, with the fleet's figures. A report that cannot be
+    read is shown as such."""
     reports: list[Acceptance] = []
     for path in sorted({Path(p).parent.parent / ACCEPTANCE_FILE for p in runs["path"]}):
         if not path.exists():
@@ -341,22 +351,50 @@ def _acceptance(runs: pd.DataFrame) -> list[Acceptance]:
         try:
             data = json.loads(path.read_text())
             checks = pd.DataFrame(data["checks"])
+            fleet = data.get("fleet") or {}
+            fleet_checks = pd.DataFrame(fleet.get("checks", []))
             system, verdict = data["system"], "PASS" if data["passed"] else "FAIL"
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             reports.append(Acceptance(path.parent.name, str(path), problem=f"cannot be read ({exc})"))
             continue
-        checks = checks.sort_values("verdict", key=lambda v: v == "PASS", kind="stable")
-        reports.append(Acceptance(path.parent.name, str(path), system, verdict, _checks_table(checks)))
+        failed_first = checks.sort_values("verdict", key=lambda v: v == "PASS", kind="stable")
+        pictures = [
+            Picture(figure.name, "each node's value with the fleet's band; outliers marked", _data_uri(figure))
+            for figure in sorted(path.parent.glob("fleet-*.png"))[:MAX_EMBEDDED]
+        ]
+        reports.append(
+            Acceptance(
+                path.parent.name,
+                str(path),
+                system,
+                verdict,
+                _checks_table(failed_first, _CHECK_COLUMNS),
+                None if fleet_checks.empty else _checks_table(_outliers_first(fleet_checks), _FLEET_COLUMNS),
+                [str(node) for node in fleet.get("outliers", [])],
+                pictures,
+            )
+        )
     return reports
 
 
-def _checks_table(checks: pd.DataFrame) -> Table:
-    shown = ["shape", "figure", "verdict", "n", "median", "reference", "low", "high", "unit", "note"]
-    checks = checks[[name for name in shown if name in checks.columns]]
-    numeric = [name in ("n", "median", "reference", "low", "high") for name in checks.columns]
-    shown_as = [count if name == "n" else _number if number else _text for name, number in zip(checks, numeric)]
+def _outliers_first(checks: pd.DataFrame) -> pd.DataFrame:
+    """A fleet's checks, the outliers on the bad side first, then the other outliers."""
+    bad = checks["side"].isin(["slower", "worse"]) & (checks["verdict"] == "OUTLIER")
+    rank = (~bad).astype(int) + (checks["verdict"] != "OUTLIER").astype(int)
+    return checks.assign(_rank=rank).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def _checks_table(checks: pd.DataFrame, columns: list[str]) -> Table:
+    """Checks (rows of ``acceptance.json``) as a table of ``columns`` (those they hold a value in)."""
+    checks = checks[[name for name in columns if name in checks.columns and checks[name].notna().any()]]
+    numeric = [name in _COUNTS | _FIGURES for name in checks.columns]
+    shown_as = [count if name in _COUNTS else _number if name in _FIGURES else _text for name in checks.columns]
     rows = [[show(value) for show, value in zip(shown_as, row)] for row in checks.itertuples(index=False)]
     return Table("", list(checks.columns), rows, numeric, [name == "note" for name in checks.columns])
+
+
+def _data_uri(path: Path) -> str:
+    return f"data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
 def _number(value) -> str:
@@ -364,7 +402,7 @@ def _number(value) -> str:
 
 
 def _text(value) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def _provenance(runs: pd.DataFrame) -> Table:

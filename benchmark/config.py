@@ -332,6 +332,12 @@ class RunSettings(Model):
         description="expected workers per node; the run fails if its launcher sees another",
         json_schema_extra=set_by_sweep("grid.workers_per_node"),
     )
+    node: PlainName | None = Field(
+        None,
+        description="the node a fleet sweep pinned this single-node run to (its SLURM job asks --nodelist); "
+        "acceptance holds the run against the fleet's other nodes",
+        json_schema_extra={**FINGERPRINTED_UNLESS_DEFAULT, **set_by_sweep("grid.each_node or grid.nodes_list")},
+    )
     intra_op_threads: int | None = Field(
         None,
         gt=0,

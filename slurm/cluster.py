@@ -9,7 +9,7 @@ import datetime
 import subprocess
 from dataclasses import dataclass
 
-from slurm.executor.base import ExecutorError
+from slurm.executor.base import ExecutorError, NodeState
 
 #: sacct states after which a job will not run again (sacct(1), "JOB STATE CODES").
 FINAL_STATES = {
@@ -69,16 +69,31 @@ STUCK_REASONS = (
 )
 
 
+def usable(state: str) -> bool:
+    """Whether a node in sinfo's ``state`` (``%t``) can take a job now (:data:`USABLE_NODE_STATES`, and it
+    responds: no ``*``)."""
+    return state.rstrip("*~#!%$@^-") in USABLE_NODE_STATES and not state.endswith("*")
+
+
 @dataclass(frozen=True)
 class Partition:
-    """A partition's name, availability, its nodes and their CPUs, and which nodes can take jobs now
-    (from ``sinfo``). ``unusable`` maps each node that cannot (down, drained, failing ...) to its state."""
+    """A partition's name, availability, its nodes' CPUs, and each node's state (from ``sinfo``: ``%t``, such as
+    ``idle``, ``mix``, ``drain``, ``down*``, and ``%E``, the reason given for it), in sinfo's order."""
 
     name: str
     available: str
-    nodes: int
     min_cpus_per_node: int
-    unusable: dict[str, str]
+    states: dict[str, NodeState]
+
+    @property
+    def nodes(self) -> int:
+        """The partition's nodes."""
+        return len(self.states)
+
+    @property
+    def unusable(self) -> dict[str, str]:
+        """Each node that cannot take a job now (down, drained, failing ...), with its state."""
+        return {node: state.state for node, state in self.states.items() if not state.usable}
 
     @property
     def usable_nodes(self) -> int:
@@ -86,30 +101,43 @@ class Partition:
         return self.nodes - len(self.unusable)
 
 
+#: sinfo's fields of :func:`partition`, ``|``-separated, the reason (which may hold spaces) last.
+SINFO_NODE_FORMAT = "%P|%N|%c|%t|%a|%E"
+
+
 def partition(name: str | None = None) -> Partition:
-    """The partition ``name`` (default: the cluster's default partition), from ``sinfo``.
+    """The partition ``name`` (default: the cluster's default partition), from one ``sinfo`` call.
 
     Raises:
         SlurmError: sinfo fails, or there is no such partition.
     """
-    out = _run(["sinfo", "-h", "-N", "-o", "%P %N %c %t %a"])
-    lines = [line.split() for line in out.splitlines() if line.strip()]
+    out = _run(["sinfo", "-h", "-N", "-o", SINFO_NODE_FORMAT])
+    lines = [line.split("|", 5) for line in out.splitlines() if line.count("|") >= 5]
     if name is None:
         defaults = {line[0] for line in lines if line[0].endswith("*")}
         if not defaults:
             raise SlurmError("the cluster has no default partition; set executor.partition in the spec")
         name = defaults.pop()
     name = name.rstrip("*")
-    mine = {(node, int(cpus), state, avail) for p, node, cpus, state, avail in lines if p.rstrip("*") == name}
+    mine = [line for line in lines if line[0].rstrip("*") == name]
     if not mine:
         known = sorted({line[0].rstrip("*") for line in lines})
         raise SlurmError(f"partition {name!r} not found; sinfo lists: {', '.join(known)}")
-    unusable = {
-        node: state
-        for node, _, state, _ in mine
-        if state.rstrip("*~#!%$@^-") not in USABLE_NODE_STATES or state.endswith("*")
+    states = {
+        node: NodeState(usable(state), state, "" if reason.strip() == "none" else reason.strip())
+        for _, node, _, state, _, reason in mine
     }
-    return Partition(name, next(iter(mine))[3], len(mine), min(cpus for _, cpus, _, _ in mine), unusable)
+    return Partition(name, mine[0][4], min(int(line[2]) for line in mine), states)
+
+
+def hostnames(host_list: str) -> list[str]:
+    """The node names of a SLURM host list (``node[001-003],gpu1`` -> node001, node002, node003, gpu1), in its
+    order, expanded by ``scontrol show hostnames`` (SLURM's own parser).
+
+    Raises:
+        SlurmError: scontrol fails (it needs SLURM's configuration: SLURM_CONF or /etc/slurm/slurm.conf).
+    """
+    return _run(["scontrol", "show", "hostnames", host_list]).split()
 
 
 def check_capacity(runs, part: Partition, cpus_per_task) -> list[str]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -72,6 +74,11 @@ class Point(NamedTuple):
     intra_op_threads: int | None
     optimizer: str | None = None
     engine: str | None = None
+    node: str | None = None
+
+
+#: What a SLURM host list is made of (``node[001-200],gpu[1-4]``); scontrol expands it when the sweep is planned.
+HOST_LIST = re.compile(r"[A-Za-z0-9._,\[\]-]+")
 
 
 class Grid(Model):
@@ -122,6 +129,19 @@ class Grid(Model):
         description="runs of each shape (run ids get -r1, -r2 ... when more than 1): "
         "acceptance takes the median over the repeats",
     )
+    each_node: bool = Field(
+        False,
+        description="a fleet sweep: one single-node run per node of the executor's partition, each pinned to its "
+        "node (run ids get <node>-), all nodes at once and one run at a time per node; a node that cannot take "
+        "a job (drained, down ...) is a skipped run with sinfo's state and reason. The nodes are fixed when the "
+        "sweep is first submitted. Needs grid.nodes = [1] and the slurm executor",
+    )
+    nodes_list: Line | None = Field(
+        None,
+        min_length=1,
+        description="a fleet sweep over a SLURM host list (node[001-200],gpu[1-4]; expanded by scontrol show "
+        "hostnames): as grid.each_node, over these nodes",
+    )
 
     @model_validator(mode="after")
     def _one_batch_kind_that_divides(self) -> Grid:
@@ -140,7 +160,7 @@ class Grid(Model):
             for batch, nodes, wpn in itertools.product(self.global_batch_size or [], self.nodes, self.workers_per_node)
             if batch % (nodes * wpn)
         ]
-        problems += self._cap_problems()
+        problems += self._cap_problems() + self._fleet_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -177,6 +197,31 @@ class Grid(Model):
             ]
         return problems
 
+    @property
+    def fleet(self) -> bool:
+        """Whether this is a fleet sweep: one run per node (``each_node`` or ``nodes_list``)."""
+        return self.each_node or self.nodes_list is not None
+
+    def _fleet_problems(self) -> list[str]:
+        """Why ``each_node`` or ``nodes_list`` cannot make this grid a fleet: both are given, the grid's runs are
+        not single-node runs, or the host list holds what no host list does."""
+        if not self.fleet:
+            return []
+        key = "grid.each_node" if self.each_node else "grid.nodes_list"
+        problems = []
+        if self.each_node and self.nodes_list is not None:
+            problems.append("grid.nodes_list: give grid.each_node = true or grid.nodes_list, not both")
+        if self.nodes != [1]:
+            problems.append(
+                f"{key}: a fleet sweep runs one single-node run per node: grid.nodes must be [1], got {self.nodes}"
+            )
+        if self.nodes_list is not None and not HOST_LIST.fullmatch(self.nodes_list):
+            problems.append(
+                f"grid.nodes_list: not a SLURM host list (names, ranges in brackets, commas: node[001-200],gpu1), "
+                f"got {self.nodes_list!r}"
+            )
+        return problems
+
     def epochs_at(self, nodes: int) -> int | None:
         """The epochs ``grid.epochs`` gives the runs on ``nodes`` nodes (None: training.epochs)."""
         return None if self.epochs is None else self.epochs[self.nodes.index(nodes)]
@@ -186,14 +231,22 @@ class Grid(Model):
         cap = self.max_global_batch_size
         return local if cap is None or local * workers <= cap else cap // workers
 
-    def points(self) -> list[Point]:
+    def points(self, fleet_nodes: Sequence[str] | None = None) -> list[Point]:
         """Every run, in grid order (nodes, workers per node, batch, threads, optimizer, engine), each shape
-        ``repeats`` times.
+        ``repeats`` times; with ``fleet_nodes`` (a fleet's nodes, :mod:`slurm.fleet`), every run once per node,
+        node by node.
 
         The run id is ``n<nodes>-w<workers per node>-b<local batch>`` (the batch the run trains at, after the
         cap) or ``...-gb<global batch>``, then ``-t<threads>`` when the grid sweeps intra-op threads, then
         ``-<optimizer>`` when it compares optimizers, then ``-<engine>`` when it compares engines, then ``-r<repeat>``
-        when ``repeats`` > 1."""
+        when ``repeats`` > 1; a fleet's runs put their node in front: ``node3-n1-w1-b8-r2``."""
+        points = self._shape_points()
+        if fleet_nodes is None:
+            return points
+        return [point._replace(run_id=f"{node}-{point.run_id}", node=node) for node in fleet_nodes for point in points]
+
+    def _shape_points(self) -> list[Point]:
+        """:meth:`points` without the fleet's nodes."""
         per_worker, points = self.local_batch_size is not None, []
         batches = self.local_batch_size or self.global_batch_size
         assert batches is not None, "the grid's validator requires local_batch_size or global_batch_size"
@@ -293,10 +346,12 @@ class SweepSpec:
             return self, {}
         return dataclasses.replace(self, grid=self.grid.model_copy(update={"engine": kept})), problems
 
-    def runs(self, results_dir: Path) -> list[Run]:
+    def runs(self, results_dir: Path, fleet_nodes: Sequence[str] | None = None) -> list[Run]:
         """Expand the grid into runs, each with its full training config. With ``data.folds = K``, each grid
         point is K runs, ids ``<point>-f1`` .. ``<point>-fK``, fold ``k`` validating the k-th fold
-        (``data.fold = k``)."""
+        (``data.fold = k``). ``fleet_nodes``: a fleet's nodes, as planned (:func:`slurm.fleet.plan`): every run
+        once per node, pinned to it (``run.node``); without them, a fleet spec gives the runs of one node, unpinned
+        (what the checks before a sweep need: its engines, data, folder and disk)."""
         data = self.data.model_copy(update={"dir": str(self.resolve(self.data.dir))}) if self.data.dir else self.data
         training, model = self.training, self.model
         if model.init_weights:
@@ -304,7 +359,7 @@ class SweepSpec:
         if training.init_from:
             training = training.model_copy(update={"init_from": str(self.resolve(training.init_from))})
         runs = []
-        for point in self.grid.points():
+        for point in self.grid.points(fleet_nodes):
             run = self.run.model_copy(
                 update={
                     "local_batch_size": point.local_batch_size,
@@ -315,6 +370,7 @@ class SweepSpec:
                     "sweep": self.name,
                     "run_id": point.run_id,
                     **({} if point.engine is None else {"engine": point.engine}),
+                    **({} if point.node is None else {"node": point.node}),
                 }
             )
             changed: dict[str, object] = {} if point.optimizer is None else {"optimizer": point.optimizer}
@@ -415,6 +471,12 @@ def _cross_checks(sections: dict, base: Path) -> list[str]:
             errors.append(f"data.dir: {problem}")
     if training and training.init_from and not (base / training.init_from).is_dir():
         errors.append(f"training.init_from: {(base / training.init_from).resolve()} is not a run's folder")
+    if executor and grid and grid.fleet and not EXECUTORS[executor.kind].pins_nodes:
+        kinds = " or ".join(repr(kind) for kind, e in EXECUTORS.items() if e.pins_nodes)
+        errors.append(
+            f"{'grid.each_node' if grid.each_node else 'grid.nodes_list'}: a fleet sweep pins each run to its node, "
+            f"which the {executor.kind} executor cannot: use executor.kind = {kinds}"
+        )
     if executor and grid:
         errors += EXECUTORS[executor.kind].spec_problems(
             executor, grid.nodes, grid.workers_per_node, grid.intra_op_threads

@@ -1,10 +1,11 @@
 """Sweep state, kept beside the results: ``<results>/<sweep>/sweep.json`` lists every submitted run with
 its executor, job id and submitit folder; each run's own record says how it ended.
 
-A run's status is derived, in this order, from its record (completed / failed with reason), from the
-executor's view of its job (pending / running, or failed when the job ended without a record), from the
-refusal of its last job by the run's lock (failed: another process held the run's folder), or is ``missing``
-when it was never submitted.
+A run's status is derived, in this order, from its record (completed / failed with reason; skipped when the
+driver did not submit it because its node could not take a job: :mod:`slurm.fleet`), from the executor's view
+of its job (pending / running, or failed when the job ended without a record), from the refusal of its last
+job by the run's lock (failed: another process held the run's folder), or is ``missing`` when it was never
+submitted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from slurm.executor import EXECUTORS, Job
 
 STATE_NAME = "sweep.json"
 CONFIG_NAME = "config.json"
-TERMINAL = ("completed", "failed")
+TERMINAL = ("completed", "failed", "skipped")
 
 
 def now() -> str:
@@ -67,7 +68,7 @@ class RunStatus:
     """What ``mcnn-bench status`` shows for one run. ``elapsed`` in seconds when known."""
 
     run_id: str
-    state: str  # missing | submitting | pending | running | unknown | completed | failed
+    state: str  # missing | submitting | pending | running | unknown | completed | failed | skipped
     reason: str | None = None
     job_id: str | None = None
     elapsed: float | None = None
@@ -194,6 +195,21 @@ class SweepState:
             entry["refused"] = refused
         self.save()
 
+    def note_skipped(self, run_id: str, executor: str, reason: str) -> None:
+        """Remember that ``run_id`` was not submitted, for ``reason`` (its node cannot take a job now; the record
+        the driver wrote says so too), and save the state. A skip counts as an attempt (so that the record it
+        leaves is archived under a name of its own, :meth:`archive`); the run's last job, if any, stays as it
+        was; its next submission drops the mark."""
+        entry = self.runs.get(run_id) or {"executor": executor, "job_id": None, "submitit_folder": None, "attempt": 0}
+        skipped = {"reason": reason, "at": now()}
+        self.runs[run_id] = {**entry, "attempt": entry["attempt"] + 1, "skipped": skipped}
+        self.save()
+
+    def skipped(self, run_id: str) -> str | None:
+        """Why ``run_id`` was last skipped (:meth:`note_skipped`), or None when it was not, or was submitted since."""
+        mark = self.runs.get(run_id, {}).get("skipped")
+        return None if mark is None else mark["reason"]
+
     def refusal(self, run_id: str) -> str | None:
         """Why the run's lock refused ``run_id``'s last job (:meth:`note_finished`), or None if it did not."""
         return self.runs.get(run_id, {}).get("refused")
@@ -264,12 +280,18 @@ def refused_status(state: SweepState, run_id: str) -> RunStatus | None:
 
 
 def recorded_status(state: SweepState, run_id: str) -> RunStatus | None:
-    """The status from the run's record, or None when it has none. A record that cannot be read (cut
-    short, say, or not of the schema) makes the run ``failed`` with a reason naming the file, so that a
-    re-run replaces it (the damaged file is kept in ``attempts/``)."""
+    """The status from the run's record, or None when it has none; ``skipped`` for the failed record of a run
+    the driver skipped (:meth:`SweepState.skipped`). A record that cannot be read (cut short, say, or not of
+    the schema) makes the run ``failed`` with a reason naming the file, so that a re-run replaces it (the
+    damaged file is kept in ``attempts/``)."""
     job_id = state.runs.get(run_id, {}).get("job_id")
     try:
         record = RunRecord.read(state.run_dir(run_id))
     except RecordError as exc:
         return RunStatus(run_id, "failed", f"the record cannot be read: {exc}", job_id)
-    return None if record is None else status_from_record(run_id, record, job_id)
+    if record is None:
+        return None
+    status = status_from_record(run_id, record, job_id)
+    if status.state == "failed" and state.skipped(run_id) is not None:
+        status.state = "skipped"
+    return status

@@ -1,14 +1,15 @@
 """The sweep driver behind ``mcnn-bench sweep`` and ``mcnn-bench status``: submit a spec's runs through
 its executor and follow them to the end.
 
-Running a sweep again submits only the runs that are missing or failed, and follows those an earlier
-driver left pending or running; a completed, pending or running run is never submitted twice. A run is
-identified by its fingerprint (every setting that changes what it trains or measures): one submitted with
-other settings than the spec now gives is stale, and is refused unless the user asks to re-run it. Every
-run ends with a record: the trainer writes it, or, when a job ends without one (cancelled, killed, crashed
-before training, stuck pending), the driver records the run as failed with the reason. Executors and
-``status`` only read; the driver alone writes records and ``sweep.json``, under the sweep folder's lock.
-Each invocation uses a fresh submitit folder, so an old job's result is never taken for a new one.
+Running a sweep again submits only the runs that are missing, failed or skipped (a fleet's runs whose node
+could not take a job: :mod:`slurm.fleet`), and follows those an earlier driver left pending or running; a
+completed, pending or running run is never submitted twice. A run is identified by its fingerprint (every
+setting that changes what it trains or measures): one submitted with other settings than the spec now gives is
+stale, and is refused unless the user asks to re-run it. Every run ends with a record: the trainer writes it,
+or, when a job ends without one (cancelled, killed, crashed before training, stuck pending), the driver records
+the run as failed with the reason. Executors and ``status`` only read; the driver alone writes records and
+``sweep.json``, under the sweep folder's lock. Each invocation uses a fresh submitit folder, so an old job's
+result is never taken for a new one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from benchmark.record import RECORD_NAME, Failure, RecordError, RunRecord
 from benchmark.train.checkpoint import CHECKPOINT_DIR
 from benchmark.train.mllog import LOG_NAME as MLLOG_NAME
 from benchmark.train.run_lock import RunLock, RunLocked
+from slurm import fleet
 from slurm.display import Progress
 from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Outcome, Run
 from slurm.executor.base import ExecutorSettings
@@ -212,7 +214,7 @@ def _spec_changes(state: SweepState) -> dict[str, tuple]:
         log.warning("cannot tell stale runs: the sweep's spec cannot be read (%s)", exc)
         return {}
     executor = make_executor(spec.executor.kind, spec.executor, state.dir, "status")
-    return stale_changes(state, spec, executor, spec.runs(state.dir.parent))
+    return stale_changes(state, spec, executor, fleet.sweep_runs(spec, state, state.dir.parent, None))
 
 
 def sweep_status(sweep_dir: str | Path) -> list[RunStatus]:
@@ -311,7 +313,8 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
     """Write each run's config and job script (an sbatch script for SLURM) without submitting anything, one
     line each on ``out`` (default: ``sys.stdout`` at the call).
 
-    The scripts' logs go to ``<sweep>/submitit/sbatch/``.
+    The scripts' logs go to ``<sweep>/submitit/sbatch/``. A fleet's runs are those of its plan, the one kept in
+    the sweep's state or else one made now and not kept (:func:`slurm.fleet.sweep_runs`).
 
     Raises:
         EngineUnavailable: the executor's scripts name the engine's launcher as installed here
@@ -320,12 +323,12 @@ def dry_run(spec: SweepSpec, results_dir: str | Path | None = None, out: TextIO 
     """
     out = sys.stdout if out is None else out
     results = spec.results_dir(results_dir)
-    runs = spec.runs(results)
     if EXECUTORS[spec.executor.kind].scripts_need_engines:
-        check_engines(runs)
+        check_engines(spec.runs(results))
     with SweepLock(results / spec.name):
         state = SweepState(results / spec.name)
         executor = make_executor(spec.executor.kind, spec.executor, state.dir, "sbatch")
+        runs = fleet.sweep_runs(spec, state, results, executor)
         paths = []
         for run in runs:
             config_path = executor.prepare(run).write_json(state.run_dir(run.run_id) / DRY_RUN_CONFIG)
@@ -351,7 +354,9 @@ def run_sweep(
     whose settings changed since it was submitted (its fingerprint, :meth:`TrainConfig.fingerprint`) is
     stale: refused, unless ``rerun_stale``, which runs it again from scratch (its old record and
     checkpoints kept under ``attempts/``). Without ``submit``, only ended jobs are recorded and (with
-    ``wait``) running ones followed. Returns every run's status.
+    ``wait``) running ones followed. A fleet's runs are those of its nodes as first planned
+    (:func:`slurm.fleet.sweep_runs`); a run whose node cannot take a job now is skipped, not submitted
+    (:func:`slurm.fleet.skips`). Returns every run's status.
 
     The driver holds the sweep folder's lock (:class:`slurm.lock.SweepLock`) from start to end.
 
@@ -361,6 +366,7 @@ def run_sweep(
         PreflightError: the results folder cannot be written, its disk has no room for a first checkpoint,
             or the data cannot be read (:func:`slurm.preflight.preflight`, before anything is submitted).
         SweepBusy: another driver runs a sweep into the same folder.
+        FleetError: a fleet's nodes cannot be planned, or its spec names other nodes than it was planned over.
         StaleRuns: runs are stale and ``rerun_stale`` is false, or stale runs are still pending or running.
         SweepInterrupted: Ctrl-C; a background executor's jobs (SLURM's) keep running, a foreground
             executor's (local) are stopped and recorded as failed.
@@ -373,11 +379,10 @@ def run_sweep(
             f"--no-wait needs the slurm executor: the {kind} executor runs the runs one after another in the foreground"
         )
     results = spec.results_dir(results_dir)
-    runs = spec.runs(results)
     if submit:
         preflight(spec, results)
     with SweepLock(results / spec.name):
-        return _drive(spec, SweepState(results / spec.name), runs, wait, out, rerun_stale, submit)
+        return _drive(spec, SweepState(results / spec.name), results, wait, out, rerun_stale, submit)
 
 
 def _plan(
@@ -412,12 +417,32 @@ def _plan(
     return [
         (run, run.run_id in stale)
         for run in runs
-        if run.run_id in stale or statuses[run.run_id].state in ("missing", "failed")
+        if run.run_id in stale or statuses[run.run_id].state in ("missing", "failed", "skipped")
     ]
 
 
+def _skip(
+    state: SweepState, executor: Executor, todo: list[tuple[Run, bool]], reasons: dict[str, str], progress: Progress
+) -> list[tuple[Run, bool]]:
+    """Skip, instead of submitting, each run of ``todo`` that ``reasons`` names (its node cannot take a job now:
+    :func:`slurm.fleet.skips`): under the run's lock its old record goes to ``attempts/``, its config and a failed
+    record with the reason are written, and ``state`` marks it skipped. Returns the runs left to submit."""
+    kept = []
+    for run, fresh in todo:
+        reason = reasons.get(run.run_id)
+        if reason is None:
+            kept.append((run, fresh))
+        elif _archive(state, run.run_id, [RECORD_NAME]):
+            config = executor.prepare(run)
+            config.write_json(state.config_path(run.run_id))
+            RunRecord.failed(config, Failure(reason=reason)).write(config.run_dir)
+            state.note_skipped(run.run_id, executor.kind, reason)
+            progress.note(f"{run.run_id}: {reason}")
+    return kept
+
+
 def _drive(
-    spec: SweepSpec, state: SweepState, runs: list[Run], wait: bool, out: TextIO, rerun_stale: bool, submit: bool
+    spec: SweepSpec, state: SweepState, results: Path, wait: bool, out: TextIO, rerun_stale: bool, submit: bool
 ) -> list[RunStatus]:
     """:func:`run_sweep`'s work, under the sweep folder's lock."""
     kind = spec.executor.kind
@@ -429,20 +454,27 @@ def _drive(
         executor_settings=spec.executor.to_json_dict(),
     )
     executor = make_executor(kind, spec.executor, state.dir)
+    runs = fleet.sweep_runs(spec, state, results, executor)
     run_ids = [run.run_id for run in runs]
     unknown: Counter = Counter()
     with Progress(out) as progress:
-        for note in [*executor.check(runs), *adopt(state, executor, sorted(state.runs))]:
+        reasons = fleet.skips(runs, executor.nodes()) if spec.grid.fleet and submit else {}
+        checked = [run for run in runs if run.run_id not in reasons]
+        for note in [*executor.check(checked), *adopt(state, executor, sorted(state.runs))]:
             progress.note(note)
         views = poll(state, executor, run_ids)
         settle(state, executor, views, unknown)
         statuses = {run_id: current_status(state, executor, run_id, views.get(run_id)) for run_id in run_ids}
-        todo = _plan(state, spec, executor, runs, statuses, rerun_stale) if submit else []
+        planned = _plan(state, spec, executor, runs, statuses, rerun_stale) if submit else []
+        todo = _skip(state, executor, planned, reasons, progress)
         running = [run_id for run_id in run_ids if statuses[run_id].state not in (*TERMINAL, "missing")]
         for run_id in running:
             progress.note(f"{run_id}: {statuses[run_id].state} (job {statuses[run_id].job_id}), followed")
+        count = sum(run.run_id in reasons for run, _ in planned)
+        skipped = f", {count} skipped (their nodes cannot take a job now)" if count else ""
         progress.note(
-            f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit ({kind} executor); results in {state.dir}"
+            f"sweep {spec.name}: {len(todo)} of {len(runs)} runs to submit{skipped} ({kind} executor); "
+            f"results in {state.dir}"
         )
         progress.start(len(todo) + len(running))
         try:

@@ -15,8 +15,8 @@ def register(subparsers) -> None:
         run,
         help="show each run of a sweep: state, job id, elapsed, reason",
         description="Show every run of a sweep (pending with SLURM's reason, running, completed, failed with "
-        "its reason, and stale runs with the settings that changed). Reads only: the sweep driver "
-        "records ended jobs.",
+        "its reason, skipped with its node's state and reason (a fleet sweep's node that could not take a job), "
+        "and stale runs with the settings that changed). Reads only: the sweep driver records ended jobs.",
     )
     parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="RESULTS_DIR/SWEEP_NAME")
 

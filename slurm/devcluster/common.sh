@@ -234,6 +234,73 @@ present_nodes() {
 # Names of this cluster's network namespaces that exist now.
 cluster_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^mcnn-node[0-9]*$' || true; }
 
+# ---------------------------------------------------------------------------------------- slow nodes
+
+# A slowed node (node slow N PERCENT) runs in a group of the cgroup v1 cpu controller with a CPU quota: its
+# slurmd and every process of its namespace are moved there, and every job step slurmd starts inherits it.
+CPU_CGROUP_ROOT="/sys/fs/cgroup/cpu"
+CFS_PERIOD_US=100000
+
+node_cgroup() { echo "$CPU_CGROUP_ROOT/mcnn-devcluster-$(node_name "$1")"; }
+# Where a slowed node's processes were in the cpu hierarchy before (a path below CPU_CGROUP_ROOT).
+slow_origin_file() { echo "$RUN_DIR/slow-$(node_name "$1").cgroup"; }
+
+# The cpu hierarchy's path of process PID ("/" at its root), from /proc/PID/cgroup.
+cpu_cgroup_of() { awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3; exit}' "/proc/$1/cgroup"; }
+
+# slow_node N PERCENT: node N's processes get PERCENT % of one core (a quota of PERCENT x 1 ms per 100 ms).
+slow_node() {
+  local i="$1" percent="$2" group pid pids
+  [ -f "$CPU_CGROUP_ROOT/cgroup.procs" ] && [ -f "$CPU_CGROUP_ROOT/cpu.cfs_quota_us" ] ||
+    die "no cgroup v1 cpu controller at $CPU_CGROUP_ROOT: cannot slow a node"
+  pids="$(ip netns pids "$(node_netns "$i")" 2>/dev/null | xargs)"
+  [ -n "$pids" ] || die "$(node_name "$i") runs no process (is its slurmd up?)"
+  group="$(node_cgroup "$i")"
+  if [ ! -d "$group" ]; then
+    cpu_cgroup_of "${pids%% *}" >"$(slow_origin_file "$i")"
+    mkdir "$group"
+  fi
+  echo "$CFS_PERIOD_US" >"$group/cpu.cfs_period_us"
+  echo $((percent * CFS_PERIOD_US / 100)) >"$group/cpu.cfs_quota_us"
+  for pid in $pids; do
+    echo "$pid" >"$group/cgroup.procs" 2>/dev/null || true # a process may have ended meanwhile
+  done
+}
+
+# unslow_group GROUP: moves GROUP's processes back where its node's were, and removes GROUP.
+unslow_group() {
+  local group="$1" node origin pid i
+  node="${group##*/mcnn-devcluster-}"
+  origin="$(cat "$RUN_DIR/slow-$node.cgroup" 2>/dev/null || echo /)"
+  for ((i = 0; i < 50; i++)); do
+    while read -r pid; do
+      echo "$pid" >"$CPU_CGROUP_ROOT${origin%/}/cgroup.procs" 2>/dev/null || true
+    done <"$group/cgroup.procs"
+    rmdir "$group" 2>/dev/null && break
+    sleep 0.1
+  done
+  [ ! -d "$group" ] || die "cannot remove $group: processes still in it: $(xargs <"$group/cgroup.procs")"
+  rm -f "$RUN_DIR/slow-$node.cgroup"
+}
+
+# The cpu groups of slowed nodes that exist now.
+slow_groups() { find "$CPU_CGROUP_ROOT" -maxdepth 1 -type d -name 'mcnn-devcluster-node*' 2>/dev/null || true; }
+
+unslow_node() { [ ! -d "$(node_cgroup "$1")" ] || unslow_group "$(node_cgroup "$1")"; }
+
+unslow_all() {
+  local group
+  for group in $(slow_groups); do unslow_group "$group"; done
+}
+
+# One line per slowed node: "nodeN PERCENT" (its quota in % of one core).
+slowed_nodes() {
+  local group
+  for group in $(slow_groups); do
+    echo "${group##*/mcnn-devcluster-} $(($(cat "$group/cpu.cfs_quota_us") * 100 / $(cat "$group/cpu.cfs_period_us")))"
+  done
+}
+
 # -------------------------------------------------------------------------------------------- health
 
 # "node state" lines from sinfo, one per node.
@@ -333,6 +400,7 @@ stop_host_daemons() {
 }
 
 stop_cluster() {
+  unslow_all
   cancel_all_jobs
   stop_nodes
   stop_host_daemons

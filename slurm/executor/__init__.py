@@ -2,7 +2,7 @@
 implementation. A new executor is one new module and one line in :data:`EXECUTORS`; the contract it keeps
 is tests/executor_contract.py, run over each executor in tests/integration/test_executor_contract_real.py."""
 
-from .base import Executor, ExecutorError, Job, JobView, Outcome, Run
+from .base import Executor, ExecutorError, Job, JobView, NodeState, Outcome, Run
 from .local import LocalExecutor
 from .slurm import SlurmExecutor
 
@@ -15,6 +15,7 @@ __all__ = [
     "Job",
     "JobView",
     "LocalExecutor",
+    "NodeState",
     "Outcome",
     "Run",
     "SlurmExecutor",

@@ -45,6 +45,20 @@ class Run:
         return self.nodes * self.workers_per_node
 
 
+@dataclass(frozen=True)
+class NodeState:
+    """A node as its scheduler shows it now: whether it can take a job, its state and the reason given for it,
+    in the scheduler's words (SLURM: sinfo's ``drain`` and ``bad fan``; '' when none)."""
+
+    usable: bool
+    state: str
+    reason: str = ""
+
+    def why_not(self) -> str:
+        """Why the node cannot take a job: its state, and the reason in brackets (``drain (bad fan)``)."""
+        return self.state + (f" ({self.reason})" if self.reason else "")
+
+
 #: Set by the executor for every worker (= the worker's intra-op threads), so not in ``executor.env``.
 OMP_NUM_THREADS = "OMP_NUM_THREADS"
 
@@ -144,13 +158,15 @@ class Executor(ABC, Generic[SettingsT]):
     ``[executor]`` section; ``foreground``, whether the driver must run the runs one at a time and wait
     (the local executor shares this machine with its runs); ``scripts_need_engines``, whether the script of a
     dry run (:meth:`write_dry_run`) names the engine's own launcher as installed here (the local executor's),
-    so that it cannot be written for an engine that cannot run here.
+    so that it cannot be written for an engine that cannot run here; ``pins_nodes``, whether it runs a run on
+    the node its config names (``run.node``: a fleet sweep's, :mod:`slurm.fleet`).
     """
 
     kind: ClassVar[str]
     Settings: ClassVar[type[ExecutorSettings]]
     foreground: ClassVar[bool] = False
     scripts_need_engines: ClassVar[bool] = False
+    pins_nodes: ClassVar[bool] = False
 
     def __init__(self, folder: Path, settings: SettingsT):
         self.folder = Path(folder)
@@ -196,6 +212,23 @@ class Executor(ABC, Generic[SettingsT]):
         """Refuse, before anything is submitted, runs that cannot run here (raises :class:`ExecutorError`);
         returns notes on what cannot run now but may later."""
         return []
+
+    def nodes(self) -> dict[str, NodeState]:
+        """Every node the runs can be pinned to (``pins_nodes``: a fleet sweep's), in the scheduler's order,
+        with its state now. Reads only.
+
+        Raises:
+            ExecutorError: the scheduler cannot be asked; or (the default) this executor pins no run.
+        """
+        raise ExecutorError(f"the {self.kind} executor does not pin runs to nodes")
+
+    def expand_hosts(self, hosts: str) -> list[str]:
+        """The node names of the scheduler's host list ``hosts`` (SLURM's ``node[001-200]``), in its order.
+
+        Raises:
+            ExecutorError: the list cannot be expanded; or (the default) this executor pins no run.
+        """
+        raise ExecutorError(f"the {self.kind} executor does not pin runs to nodes")
 
     @abstractmethod
     def submit(self, run: Run, config_path: Path, token: str) -> Job:

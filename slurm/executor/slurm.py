@@ -8,7 +8,10 @@ of a node sees the node's GPUs and takes the one of its local rank. Tasks are bo
 domain, with ``cpus_per_task`` intra-op threads and OMP_NUM_THREADS, or the grid's ``intra_op_threads`` (no
 more than ``cpus_per_task``), and ``executor.env`` exported in the job script. With ``one_at_a_time`` the jobs share
 one name and ``--dependency=singleton``, so SLURM runs them one after another (clean timings where nodes
-share hardware, as on the development cluster). ``--dry-run`` writes, per run, the
+share hardware, as on the development cluster). A fleet sweep's run (:mod:`slurm.fleet`) asks for its node,
+``--nodelist=<node>``, and the runs of one node share a name, ``mcnn-<sweep>-<node>``, with
+``--dependency=singleton``: every node at once, one run at a time on each, kept by SLURM itself across drivers
+that stop and start again. ``--dry-run`` writes, per run, the
 plain sbatch script of the same job (same #SBATCH header and srun flags, from submitit's own generator),
 whose task command is ``mcnn-bench train --config`` instead of submitit's pickled call of the same trainer.
 """
@@ -31,7 +34,18 @@ from benchmark.schema import Line, one_line
 from benchmark.util.atomic import write_atomic
 from slurm import cluster
 
-from .base import Executor, ExecutorSettings, Job, JobView, Outcome, Run, lock_refusal, log_tail, submitit_error
+from .base import (
+    Executor,
+    ExecutorSettings,
+    Job,
+    JobView,
+    NodeState,
+    Outcome,
+    Run,
+    lock_refusal,
+    log_tail,
+    submitit_error,
+)
 
 #: srun flags every run needs: PMIx for Open MPI (pmi2 does not work with Debian's Open MPI 4.1), and
 #: ending the whole job when one worker fails instead of leaving the others blocked in an allreduce.
@@ -167,6 +181,7 @@ class SlurmExecutor(Executor[SlurmSettings]):
 
     kind = "slurm"
     Settings = SlurmSettings
+    pins_nodes = True
 
     def __init__(self, folder: Path, settings: SlurmSettings):
         super().__init__(folder, settings)
@@ -175,11 +190,13 @@ class SlurmExecutor(Executor[SlurmSettings]):
 
     def parameters(self, run: Run, token: str | None = None) -> dict:
         """submitit ``SlurmExecutor`` parameters of ``run``'s job (the #SBATCH lines and srun flags; on GPUs
-        ``gpus_per_node`` = workers per node); with a submission ``token``, the job's comment carries it
+        ``gpus_per_node`` = workers per node; a run pinned to a node, ``nodelist`` and its node's job name with
+        ``--dependency=singleton``); with a submission ``token``, the job's comment carries it
         (:data:`COMMENT_PREFIX`, in place of any comment of ``executor.sbatch_args``)."""
-        s = self.settings
+        s, node = self.settings, run.config.run.node
+        queue = "" if s.one_at_a_time else f"-{node or run.run_id}"  # jobs of one name run one at a time
         params = {
-            "job_name": f"mcnn-{run.config.run.sweep}" + ("" if s.one_at_a_time else f"-{run.run_id}"),
+            "job_name": f"mcnn-{run.config.run.sweep}{queue}",
             "nodes": run.nodes,
             "ntasks_per_node": run.workers_per_node,
             "cpus_per_task": s.cpus_per_task_of(run),
@@ -195,7 +212,9 @@ class SlurmExecutor(Executor[SlurmSettings]):
         for key in ("partition", "account"):
             if getattr(s, key):
                 params[key] = getattr(s, key)
-        extra: dict[str, str | int] = {"dependency": "singleton"} if s.one_at_a_time else {}
+        if node is not None:
+            params["nodelist"] = node
+        extra: dict[str, str | int] = {"dependency": "singleton"} if s.one_at_a_time or node else {}
         extra.update(s.sbatch_args or {})
         if token is not None:
             extra["comment"] = f"{COMMENT_PREFIX}{token}"
@@ -236,6 +255,22 @@ class SlurmExecutor(Executor[SlurmSettings]):
         (:class:`slurm.cluster.SlurmError`, an :class:`ExecutorError`); note a partition that is down now."""
         part = cluster.partition(self.settings.partition)
         return cluster.check_capacity(runs, part, self.settings.cpus_per_task_of)
+
+    def nodes(self) -> dict[str, NodeState]:
+        """Every node of the executor's partition, in sinfo's order, with its state now (one sinfo call).
+
+        Raises:
+            SlurmError: sinfo fails, or there is no such partition.
+        """
+        return cluster.partition(self.settings.partition).states
+
+    def expand_hosts(self, hosts: str) -> list[str]:
+        """SLURM's host list ``hosts`` expanded (``scontrol show hostnames``).
+
+        Raises:
+            SlurmError: scontrol fails.
+        """
+        return cluster.hostnames(hosts)
 
     def submit(self, run: Run, config_path: Path, token: str) -> Job:
         """Submit the run's job, its comment carrying ``token``.

@@ -21,7 +21,7 @@ from benchmark.config import TrainConfig
 from benchmark.record import Failure, RunRecord, Scheduler
 from benchmark.train.run_lock import RunLock, RunLocked
 from benchmark.util.atomic import write_atomic
-from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, Outcome, Run
+from slurm.executor import EXECUTORS, Executor, ExecutorError, Job, JobView, NodeState, Outcome, Run
 from slurm.executor.base import ExecutorSettings, lock_refusal, raised
 
 KIND = "fake"
@@ -105,7 +105,8 @@ class FakeScheduler:
     """The scheduler behind the fake executor. ``fates`` scripts each run's submissions in turn (the last
     repeats; default: completes); ``unreachable`` makes polls fail as a scheduler that cannot be asked;
     ``refuse`` makes :meth:`Executor.check` refuse the runs; ``on_submit`` and ``on_poll`` are called at
-    each submission and poll (e.g. to press Ctrl-C there). ``polls`` lists the job ids of every poll."""
+    each submission and poll (e.g. to press Ctrl-C there). ``polls`` lists the job ids of every poll. ``nodes``:
+    the nodes runs can be pinned to, with their states now (a fleet sweep's; a host list is comma-separated)."""
 
     fates: dict[str, list[str]] = field(default_factory=dict)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
@@ -114,6 +115,7 @@ class FakeScheduler:
     refuse: str | None = None
     on_submit: Callable[[str], None] | None = None
     on_poll: Callable[[list[str]], None] | None = None
+    nodes: dict[str, NodeState] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(101))
 
     def script(self, run_id: str, *fates: str) -> None:
@@ -199,7 +201,16 @@ class FakeExecutor(Executor):
 
     kind = KIND
     Settings = FakeSettings
+    pins_nodes = True
     scheduler: FakeScheduler
+
+    def nodes(self) -> dict[str, NodeState]:
+        """The fake scheduler's nodes, with their states now."""
+        return dict(self.scheduler.nodes)
+
+    def expand_hosts(self, hosts: str) -> list[str]:
+        """A comma-separated list of names."""
+        return hosts.split(",")
 
     def check(self, runs: list[Run]) -> list[str]:
         """Refuse the runs when the scheduler says so."""

@@ -325,11 +325,12 @@ def test_dry_run_on_a_cluster_too_small_reports_what_a_submit_would_refuse(tmp_p
     scripts are all written, and the exit status is 0. A real submit refuses the same (unchanged)."""
     from mcnn_bench.cli import main
     from slurm import cluster
+    from slurm.executor import NodeState
 
     if shutil.which("srun") is None:
         pytest.skip(NO_SRUN)
 
-    part = cluster.Partition("debug", "up", 4, 40, {})
+    part = cluster.Partition("debug", "up", 40, {f"node{i}": NodeState(True, "idle") for i in range(1, 5)})
     monkeypatch.setattr(cluster, "partition", lambda name=None: part)
     assert (
         main(["sweep", str(PAPER / TABLE1), "--dry-run", "--data-dir", str(layout), "--results-dir", str(tmp_path)])

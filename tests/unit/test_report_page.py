@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from test_analysis import SWEEP, make_record, write_record
+from test_fleet import SPEEDS, write_fleet
+from test_fleet import reference as fleet_reference
 
 from analysis import report_html
-from analysis.acceptance import accept, write_report
+from analysis.acceptance import report, write_report
 from analysis.reference import load_reference
 from analysis.report import analyze
 
@@ -119,14 +121,28 @@ def test_an_acceptance_that_fails_shows_its_fail_rows_first(main_job, tmp_path):
     reference = tmp_path / "tight.toml"
     text = (Path(__file__).parents[2] / "analysis" / "references" / "devcluster.toml").read_text()
     reference.write_text(text)
-    checks = accept(sweep, load_reference(reference))  # another system's shapes: every figure MISSING
-    write_report(checks, "devcluster", sweep, sweep)
+    write_report(report(sweep, load_reference(reference)), sweep)  # another system's shapes: every figure MISSING
     _, page = page_of(main_job)
-    (table,) = [rows for name, rows in page.rows.items() if rows and rows[0][2] in ("FAIL", "MISSING", "PASS")]
-    verdicts = [row[2] for row in table]
+    verdicts = [row[2] for row in page.rows["acceptance-local-cells-reference"]]  # shape, figure, verdict, ...
     assert verdicts and verdicts == sorted(verdicts, key=lambda v: v == "PASS") and verdicts[0] != "PASS"
     assert "local-cells against devcluster:" in " ".join(page.text)
     assert "mcnn-bench report: local-cells, local-cells-folds" in " ".join(page.text)
+
+
+def test_a_fleets_outlier_is_named_and_its_rows_and_figure_come_first(tmp_path):
+    results = tmp_path / "results"
+    sweep = write_fleet(results, SPEEDS)
+    write_report(report(sweep, fleet_reference()), sweep)
+    _, page = page_of(results)
+    text = " ".join(" ".join(page.text).split())
+    assert "OUTLIER node3, on the bad side." in text
+    fleet = page.rows[f"acceptance-{SWEEP}-fleet"]
+    assert fleet[0][:5] == ["synthetic 64x64 n1-w1-b16", "images_per_second", "node3", "OUTLIER", "slower"]
+    assert any(
+        attributes.get("src", "").startswith("data:image/png") and "fleet" in attributes.get("alt", "")
+        for tag, attributes in page.tags
+        if tag == "img"
+    )
 
 
 def test_an_acceptance_report_that_cannot_be_read_is_said(main_job):
