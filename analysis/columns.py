@@ -287,6 +287,7 @@ BASELINE_NODES = _column(
     "baseline_nodes", "baseline nodes", "nodes", "the smallest node count of the line's sweep and workers per node"
 )
 RUNS = _column("runs", "runs", "runs", "how many runs a row pools")
+SWEEPS = _column("sweeps", "sweeps", "sweeps", "how many sweeps a row pools")
 COMPLETED_RUNS = _column("completed_runs", "completed", "runs", "how many of a row's runs completed")
 FAILED_RUNS = _column("failed_runs", "failed", "runs", "how many of a row's runs failed")
 BEST_IMAGES_PER_SECOND = _column(

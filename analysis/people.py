@@ -23,7 +23,7 @@ from .markdown import markdown_table
 
 #: Units whose values are counts: shown whole when they are whole.
 COUNT_UNITS = {"epochs", "images", "runs", "workers", "nodes", "classes", "folds", "px", "threads", "stalls", "steps"}
-COUNT_UNITS |= {"fields", "updates", "cpus"}
+COUNT_UNITS |= {"fields", "updates", "cpus", "sweeps"}
 #: Units shown with one decimal.
 PERCENT_UNITS = {"%"}
 #: The widest a text cell is shown on a terminal (the files have it whole), and the narrowest the last column

@@ -54,6 +54,7 @@ from .columns import (
     SOFTWARE,
     STARTED_AT,
     SWEEP,
+    SWEEPS,
     TTT_MINUTES,
     WORKERS_PER_NODE,
     WORKLOAD,
@@ -66,6 +67,9 @@ from .tables import TABLE1_HOISTED, TABLE1_SHOWN, table1, workload
 REPORT_NAME = "report.html"
 #: Rows a table shows on the page; Table 1 pools its runs per shape beyond this many.
 MAX_TABLE_ROWS = 200
+#: Sweeps the summary shows one by one (beyond, a row per workload), and failed runs named per reason.
+MAX_SUMMARY_SWEEPS = 12
+MAX_FAILED_NAMED = 5
 #: Text cells longer than this many characters wrap; shorter ones stay on one line.
 WRAP_FROM = 32
 #: Figures of one output (one file per sweep) embedded in the page; the rest are counted.
@@ -291,28 +295,47 @@ def _table1(runs: pd.DataFrame) -> Table:
 
 
 def _summary(runs: pd.DataFrame) -> Table:
-    """Per sweep and workload: runs, completed, failed, the best images/s and the shortest TTT."""
+    """Per sweep and workload (per workload, counting the sweeps, beyond :data:`MAX_SUMMARY_SWEEPS` sweeps): runs,
+    completed, failed, the best images/s and the shortest TTT."""
     frame = runs.assign(**{WORKLOAD: workload(runs), TTT_MINUTES: runs["ttt_seconds"] / 60})
+    by_sweep = frame[SWEEP].nunique() <= MAX_SUMMARY_SWEEPS
     summary = (
-        frame.groupby([SWEEP, WORKLOAD], dropna=False)
+        frame.groupby([SWEEP, WORKLOAD] if by_sweep else [WORKLOAD], dropna=False)
         .agg(
+            **({} if by_sweep else {SWEEPS: (SWEEP, "nunique")}),
             **{
                 RUNS: ("run_id", "size"),
                 COMPLETED_RUNS: ("status", lambda s: int((s == "completed").sum())),
                 FAILED_RUNS: ("status", lambda s: int((s == "failed").sum())),
                 BEST_IMAGES_PER_SECOND: (IMAGES_PER_SECOND, "max"),
                 BEST_TTT_MINUTES: (TTT_MINUTES, "min"),
-            }
+            },
         )
         .reset_index()
     )
     return _as_table("", summary, people_cells(summary))
 
 
-def _failed(runs: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """``(sweep, run id, reason)`` of every failed run."""
+@dataclass(frozen=True)
+class Failure:
+    """The failed runs that share a ``reason``: how many (``count``) and the first :data:`MAX_FAILED_NAMED` of
+    them as ``sweep/run_id`` (``runs``)."""
+
+    reason: str
+    count: int
+    runs: list[str]
+
+
+def _failed(runs: pd.DataFrame) -> list[Failure]:
+    """The failed runs, grouped by their reason, the most frequent first."""
     failed = runs[runs["status"] == "failed"]
-    return [(r.sweep, r.run_id, str(r.failure_reason or "no reason recorded")) for r in failed.itertuples()]
+    reasons = failed["failure_reason"].fillna("no reason recorded").astype(str)
+    named = failed[SWEEP].astype(str) + "/" + failed["run_id"].astype(str)
+    groups = named.groupby(reasons, sort=False).agg(list)
+    return sorted(
+        (Failure(reason, len(names), names[:MAX_FAILED_NAMED]) for reason, names in groups.items()),
+        key=lambda failure: -failure.count,
+    )
 
 
 @dataclass(frozen=True)

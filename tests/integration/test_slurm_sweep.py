@@ -314,9 +314,10 @@ def _wait(predicate, what: str, timeout: float = 180):
 
 #: The time-limit test's runs: two workers on cells padded to 128x128 for LONG_EPOCHS epochs of as many steps as
 #: this machine trains in TRAIN_SECONDS (timed by a short run first), so that training outlasts the signal of a
-#: 3-minute time limit on a fast machine and a slow one alike: submitit asks for USR2 90 s before the limit,
-#: and slurmctld, which checks time limits every 30 s, sends it 90-120 s after the start (sbatch(1), --signal).
-LONG_EPOCHS, LONG_SIZE, TRAIN_SECONDS = 4, 128, 150
+#: LIMIT_MINUTES time limit on a fast machine and a slow one alike: submitit asks for USR2 90 s before the limit,
+#: and slurmctld, which checks time limits every 30 s, sends it 30-60 s after the start (sbatch(1), --signal),
+#: when a run has started training (a signal that comes before the first step stops it there all the same).
+LONG_EPOCHS, LONG_SIZE, TRAIN_SECONDS, LIMIT_MINUTES = 4, 128, 80, 2
 
 
 @pytest.fixture(scope="module")
@@ -335,11 +336,11 @@ def test_a_run_past_its_time_limit_is_requeued_and_resumes(long_run, cells, tmp_
     """SLURM's time limit, submitit's signal before it, the requeue and the resume from the signal's checkpoint.
     That a resumed run ends with the weights of an uninterrupted one is shown by each engine's stop-and-resume
     test (tests/integration/test_horovod.py, test_ddp.py), without SLURM's minutes of waiting."""
-    limited = spec(cells, "limit", nodes=(1,), wpn=(2,), **long_run, time_minutes=3, max_requeues=10)
+    limited = spec(cells, "limit", nodes=(1,), wpn=(2,), **long_run, time_minutes=LIMIT_MINUTES, max_requeues=10)
     run_sweep(limited, tmp_path, wait=False)
     job_id = SweepState(tmp_path / "limit").runs["n1-w2-b8"]["job_id"]
     _wait(lambda: (job_info(job_id) or {}).get("requeues"), "the job to be requeued at its time limit", timeout=600)
-    # once is enough: the rest of the run need not be cut into more 3-minute pieces on a slow machine
+    # once is enough: the rest of the run need not be cut into more 2-minute pieces on a slow machine
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "TimeLimit=20"], check=True, timeout=30)
     (status,) = run_sweep(limited, tmp_path, submit=False)
     assert status.state == "completed", status
