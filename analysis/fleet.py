@@ -50,7 +50,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .columns import EFFICIENCY, IMAGES_PER_SECOND, MEDIAN_STEP_SECONDS, TTT_SECONDS
 from .plots import CI_ALPHA, save_png
 from .reference import FIGURES
 
@@ -62,8 +61,6 @@ Z_THRESHOLD = 3.5
 MIN_DIFFERENCE = 0.02
 #: The fewest nodes with a value that give a fleet verdict.
 MIN_NODES = 3
-#: Figures whose worse side is "slower" (the others': "worse").
-SPEED_FIGURES = (IMAGES_PER_SECOND, MEDIAN_STEP_SECONDS, TTT_SECONDS, EFFICIENCY)
 #: The verdicts of a node's figure against its fleet.
 PASS, OUTLIER, NONE = "PASS", "OUTLIER", "-"
 #: Nodes whose names label the figure's axis; beyond, only the outliers are named.
@@ -152,10 +149,7 @@ class FleetCheck:
 def side_of(figure: str, value: float, median: float) -> str:
     """The side of ``value`` from ``median`` for ``figure``: worse or better (slower or faster for a speed
     figure), by the figure's direction."""
-    better = value > median if FIGURES[figure].direction == "higher" else value < median
-    if figure in SPEED_FIGURES:
-        return "faster" if better else "slower"
-    return "better" if better else "worse"
+    return FIGURES[figure].side(FIGURES[figure].better(value, median))
 
 
 def judge(

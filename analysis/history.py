@@ -46,6 +46,7 @@ from matplotlib.lines import Line2D
 
 from benchmark.errors import McnnBenchError
 from benchmark.record import RECORD_NAME
+from benchmark.util.readable import TERMINAL_COLUMNS, cut, significant
 from benchmark.util.times import iso_seconds, utc_iso
 
 from .columns import (
@@ -133,8 +134,6 @@ _SCHEMA = (
     f"CREATE INDEX runs_by_finish ON runs ({FINISHED_AT})",
     f"CREATE INDEX figures_by_name ON figures ({FIGURE})",
 )
-#: Terminal columns :func:`format_rows` fits its table into.
-TABLE_WIDTH = 120
 
 
 class HistoryError(McnnBenchError, ValueError):
@@ -311,7 +310,7 @@ def problems(results_dir: str | Path) -> list[tuple[Path, str]]:
     return [(results_dir / path, reason) for path, reason in rows]
 
 
-def format_rows(rows: pd.DataFrame, width: int = TABLE_WIDTH) -> str:
+def format_rows(rows: pd.DataFrame, width: int = TERMINAL_COLUMNS) -> str:
     """:func:`query`'s rows as a plain-text table at most ``width`` characters wide: finished (UTC, to the minute),
     system (the reference system, else the hosts), shape, sweep/run, figure (its display label), value, unit and
     commit (its first 8 characters, ``-dirty`` kept); a text cell too long for its share of the width ends in
@@ -323,7 +322,7 @@ def format_rows(rows: pd.DataFrame, width: int = TABLE_WIDTH) -> str:
             "shape": rows[SHAPE],
             "sweep/run": rows[SWEEP] + "/" + rows[RUN_ID],
             "figure": rows[FIGURE].map(label),
-            "value": rows[VALUE].map(lambda value: f"{value:.4g}"),
+            "value": rows[VALUE].map(significant),
             "unit": rows[UNIT],
             "commit": rows[GIT_COMMIT].map(_short_commit, na_action="ignore").fillna("-"),
         }
@@ -337,9 +336,9 @@ def format_rows(rows: pd.DataFrame, width: int = TABLE_WIDTH) -> str:
     right = {"value"}
     lines = [
         "  ".join(
-            _fit(cells[name][i], widths[name]).rjust(widths[name])
+            cut(cells[name][i], widths[name]).rjust(widths[name])
             if name in right
-            else _fit(cells[name][i], widths[name]).ljust(widths[name])
+            else cut(cells[name][i], widths[name]).ljust(widths[name])
             for name in table.columns
         ).rstrip()
         for i in range(len(table) + 1)
@@ -622,7 +621,3 @@ def _short_commit(commit: str) -> str:
     """A commit as :func:`benchmark.util.provenance.git_commit` gives it, shortened to 8 characters, ``-dirty``
     (a work tree with changes) kept."""
     return commit[:8] + ("-dirty" if commit.endswith("-dirty") else "")
-
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

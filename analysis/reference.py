@@ -83,6 +83,21 @@ class Figure:
     direction: Literal["higher", "lower"]
 
     @property
+    def speed(self) -> bool:
+        """Whether the figure measures speed (images/s, step time, time to train, scaling efficiency): its sides
+        read faster and slower, the others' better and worse."""
+        return self.column in SPEED_FIGURES
+
+    def side(self, better: bool) -> str:
+        """How a value on the better (``better``) or the worse side of another reads: faster/slower for a speed
+        figure, else better/worse."""
+        return ("faster" if better else "slower") if self.speed else ("better" if better else "worse")
+
+    def better(self, value: float, than: float) -> bool:
+        """Whether ``value`` is better than ``than``, by the figure's direction (equal is not better)."""
+        return value > than if self.direction == "higher" else value < than
+
+    @property
     def unit(self) -> str:
         unit = COLUMNS[self.column].unit
         assert unit is not None, f"figure {self.column}: its column has no unit"
@@ -93,6 +108,8 @@ class Figure:
         return COLUMNS[self.column].description
 
 
+#: The figures whose sides read faster and slower (:attr:`Figure.speed`).
+SPEED_FIGURES = frozenset({IMAGES_PER_SECOND, MEDIAN_STEP_SECONDS, TTT_SECONDS, EFFICIENCY})
 #: Each figure's column and which way is better.
 _DIRECTIONS: tuple[tuple[str, Literal["higher", "lower"]], ...] = (
     (IMAGES_PER_SECOND, "higher"),

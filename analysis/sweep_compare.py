@@ -59,10 +59,8 @@ from .acceptance import SweepRuns, sweep_runs
 from .columns import (
     CHANGE,
     FIGURE,
-    IMAGES_PER_SECOND,
     MEDIAN_A,
     MEDIAN_B,
-    MEDIAN_STEP_SECONDS,
     NOTE,
     OLYMPIC_A,
     OLYMPIC_B,
@@ -82,8 +80,6 @@ OUTPUTS = ("compare.md", "compare.json", "compare.xml")
 #: Bootstrap resamples of the ratio's interval, and the seed of their generator.
 RESAMPLES = 9999
 SEED = 0
-#: The figures whose better direction reads as speed (faster/slower); the others are better/worse.
-SPEED_FIGURES = frozenset({IMAGES_PER_SECOND, MEDIAN_STEP_SECONDS, TTT_SECONDS})
 #: Repeats a side needs for time to train's olympic mean (MLPerf's run count for image classification).
 OLYMPIC_FROM = 5
 NO_CHANGE = "no detectable change"
@@ -197,8 +193,7 @@ def compare_figure(
         if p_value < level:
             b_higher = float(test.statistic) < len(a) * len(b) / 2
             better = b_higher == (figure.direction == "higher")
-            words = ("faster", "slower") if name in SPEED_FIGURES else ("better", "worse")
-            change = words[0] if better else words[1]
+            change = figure.side(better)
             limit = 1 - tolerance if figure.direction == "higher" else 1 + tolerance
             beyond = ratio is None or (ratio < limit if figure.direction == "higher" else ratio > limit)
             worse = not better and beyond

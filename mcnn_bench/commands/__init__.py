@@ -25,6 +25,16 @@ class UsageError(McnnBenchError, ValueError):
     """Flags that argparse accepts but the command cannot run with (e.g. a count below 1); names the flags."""
 
 
+def add_group(subparsers, name: str, subcommands: tuple, metavar: str = "ACTION", **kwargs) -> None:
+    """Add command group ``name`` (``mcnn-bench reference``, ``bench``, ``history``): its parser (``kwargs``:
+    ``help``, ``description``) and under it each module of ``subcommands``, registered in that order (the order
+    its ``--help`` lists them); a subcommand is required, named by ``metavar``."""
+    parser = subparsers.add_parser(name, **kwargs)
+    group = parser.add_subparsers(dest=metavar.lower(), required=True, metavar=metavar)
+    for command in subcommands:
+        command.register(group)
+
+
 def add_command(subparsers, name: str, run: Callable[[argparse.Namespace], int], **kwargs) -> argparse.ArgumentParser:
     """Add the parser of command ``name`` to ``subparsers`` (``kwargs``: ``help``, ``description`` as
     :meth:`argparse._SubParsersAction.add_parser` takes them) and bind it to ``run``: the parsed arguments

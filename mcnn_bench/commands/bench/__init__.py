@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import add_group
 from . import analyze, gpu, overhead
 from . import input as input_pipeline
 
@@ -10,12 +11,12 @@ SUBCOMMANDS = (overhead, analyze, input_pipeline, gpu)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    add_group(
+        subparsers,
         "bench",
+        SUBCOMMANDS,
+        "WHAT",
         help="benchmarks of the suite itself (its input pipeline, its analysis) and a GPU check",
         description="Benchmarks of what the suite adds around the model: each prints "
         "its figures and how it measured them.",
     )
-    group = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
-    for command in SUBCOMMANDS:
-        command.register(group)

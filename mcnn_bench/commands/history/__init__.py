@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import add_group
 from . import listing, rebuild
 
 if TYPE_CHECKING:
@@ -17,15 +18,14 @@ SUBCOMMANDS = (listing, rebuild)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    add_group(
+        subparsers,
         "history",
+        SUBCOMMANDS,
         help="every completed run's figures over time (RESULTS/history.sqlite): list, plot, rebuild",
         description="The results history: every completed run's figures, kept in RESULTS/history.sqlite by "
         "`analyze`, `accept` and `sweep`, listed and plotted over time, or rebuilt from the records.",
     )
-    group = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for command in SUBCOMMANDS:
-        command.register(group)
 
 
 def record_runs(add: Callable[[], Added], prog: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import add_group
 from . import capture
 
 #: The subcommands, in the order ``mcnn-bench reference --help`` lists them.
@@ -9,11 +10,10 @@ SUBCOMMANDS = (capture,)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    add_group(
+        subparsers,
         "reference",
+        SUBCOMMANDS,
         help="reference files for `mcnn-bench accept`",
         description="Reference files for `mcnn-bench accept`.",
     )
-    group = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    for command in SUBCOMMANDS:
-        command.register(group)
