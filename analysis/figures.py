@@ -84,7 +84,7 @@ GRID_DPI = 100
 #: The small multiples' least width (pixels: every figure of the analysis is at least this wide) and one cell's
 #: width and height with its heading, inches.
 GRID_MIN_WIDTH = 800
-GRID_CELL_INCHES = (2.4, 1.5)
+GRID_CELL_INCHES = (2.0, 1.4)
 #: Font sizes of the small multiples' labels and title, points.
 LABEL_POINTS = 8
 TITLE_POINTS = 11
