@@ -4,7 +4,7 @@ reruns, the nodes that cannot take a job skipped with their reason (the sweep dr
 SLURM job of a pinned run (a golden sbatch script), and the fleet rule: the modified z-score with MAD = 0, the
 minimum difference, fewer than 3 nodes and each figure's direction, then a whole report over written records (one
 slow node among passing ones named alone, a JUnit test case per node and figure, the figure). The fleet on the
-development cluster: tests/integration/test_fleet.py."""
+development cluster: tests/integration/test_fleet_devcluster.py."""
 
 from __future__ import annotations
 

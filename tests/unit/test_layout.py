@@ -37,3 +37,10 @@ def test_published_record_schema_is_the_models():
         "docs/run-record.schema.json is stale: regenerate it with "
         "`mcnn-bench record-schema > docs/run-record.schema.json`"
     )
+
+
+def test_test_modules_have_names_unique_across_the_suite():
+    """pytest imports test modules by their base name (rootdir-relative, no packages), so two files called
+    ``test_x.py`` under tests/unit and tests/integration cannot be collected in one run."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
