@@ -16,8 +16,11 @@ from test_analysis import write_record
 from test_analysis_multilabel import chexnet_record
 from test_figures import paper_like_record, write_paper_like_results
 from test_figures import write_record as write_paper_record
+from test_fleet import SPEEDS, write_fleet
+from test_fleet import reference as fleet_reference
 
-from analysis import plots, registry
+from analysis import history, plots, registry
+from analysis.acceptance import report, write_report
 from analysis.plots import MIN_WIDTH_PX, layout_problems
 from analysis.report import analyze
 
@@ -39,7 +42,8 @@ def results_of_every_kind(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory) -> dict[Path, list[str]]:
     """Every figure of an analysis of ``results_of_every_kind`` (with the paper comparison) and of the main job's
-    (with its per-run curves), with the layout problems of each."""
+    (with its per-run curves), a fleet's acceptance figure and the main job's history plot, with the layout problems
+    of each."""
     root = results_of_every_kind(tmp_path_factory.mktemp("every-kind") / "results")
     main_job = shutil.copytree(MAIN_JOB, tmp_path_factory.mktemp("main-job") / "results")
     problems: dict[Path, list[str]] = {}
@@ -57,6 +61,10 @@ def drawn(tmp_path_factory) -> dict[Path, list[str]]:
     try:
         outputs = analyze(root, compare="paper", jobs=1)
         analyze(main_job, per_run_curves=True, jobs=1)
+        history.add_folder(main_job)
+        fleet = write_fleet(tmp_path_factory.mktemp("fleet"), SPEEDS)
+        write_report(report(fleet, fleet_reference()), fleet)  # the fleet's figure per shape
+        history.plot(history.query(main_job), "images_per_second", main_job / "history.png")
     finally:
         patch.undo()
     assert [line.split(":")[0] for line in outputs.skipped] == ["curves/cx.png"]  # multi-label: no top-1
@@ -68,6 +76,10 @@ def test_every_registered_figure_is_drawn_and_checked(drawn):
     for figure in registry.FIGURES:
         stem = figure.files.split("/")[0].replace(".png", "")
         assert any(stem in name for name in names), f"{figure.name} was not drawn"
+
+
+def test_the_fleet_and_history_figures_are_checked_too(drawn):
+    assert any(path.name.startswith("fleet-") for path in drawn) and any(path.name == "history.png" for path in drawn)
 
 
 def test_no_figure_is_narrow_or_clips_a_text(drawn):
