@@ -67,7 +67,8 @@ def test_analyze_writes_sweep_level_outputs_only(many, tmp_path):
     assert sorted(p.relative_to(outputs.out_dir).as_posix() for p in outputs.out_dir.rglob("*.png")) == sorted(
         name for name in names if name.endswith(".png")
     )
-    assert set(outputs.seconds) == {"load", "tables", "plots", "curves"}
+    assert set(outputs.seconds) == {"load", "tables", "plots", "curves", "report"}
+    assert outputs.report.stat().st_size > 0
     summary = format_summary(outputs)
     assert f"... {300 - SUMMARY_ROWS} more rows in table1.md" in summary
     assert len(summary.splitlines()) < SUMMARY_ROWS + 40
@@ -108,7 +109,7 @@ def test_per_run_curves_write_one_png_per_completed_run(tmp_path):
     assert sorted(outputs.per_run_curves) == sorted(
         p for p in outputs.files if p.stem != "sweep-0000" and p.parent.name == "curves"
     )
-    assert f"curves/: {len(completed)} per-run curve(s)" in format_summary(outputs)
+    assert f"{len(completed)} of them per-run curves)" in format_summary(outputs)
     curves = {
         path.relative_to(outputs.out_dir / "curves").as_posix()
         for path in outputs.files

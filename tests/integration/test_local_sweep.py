@@ -85,7 +85,7 @@ def test_analyze_rebuilds_table1_and_plots(sweep):
         assert row["global batch size"] == record["topology"]["global_batch_size"]
     for name in ("throughput.png", "scaling_efficiency.png", "curves/short.png", "table1.md", "engines.png"):
         assert (out / name).stat().st_size > 0
-    assert "table1.md" in done.stdout
+    assert f"report: {out / 'report.html'}" in done.stdout and (out / "report.html").stat().st_size > 0
     # the engines side by side: one row per shape, each engine's images/s and the ratio of the two
     engines = pd.read_csv(out / "engines.csv")
     assert sorted(engines["workers per node"]) == [1, 2]
