@@ -109,7 +109,7 @@ def acceptance_sweep(slurm_cluster, tmp_path_factory) -> Path:
     return results / "acceptance-devcluster"
 
 
-@pytest.mark.horovod
+@pytest.mark.ddp
 @pytest.mark.slurm
 def test_the_devcluster_sweep_passes_its_reference(acceptance_sweep):
     done = cli(
@@ -124,7 +124,7 @@ def test_the_devcluster_sweep_passes_its_reference(acceptance_sweep):
     assert (acceptance_sweep / "acceptance.md").read_text().startswith("# Acceptance of")
 
 
-@pytest.mark.horovod
+@pytest.mark.ddp
 @pytest.mark.slurm
 def test_a_reference_the_system_cannot_meet_fails_naming_the_figure(acceptance_sweep, tmp_path):
     reference = load_reference(ROOT / "analysis" / "references" / "devcluster.toml")
@@ -144,7 +144,7 @@ def test_a_reference_the_system_cannot_meet_fails_naming_the_figure(acceptance_s
     assert failed == ["images_per_second"]
 
 
-@pytest.mark.horovod
+@pytest.mark.ddp
 @pytest.mark.slurm
 def test_a_captured_reference_accepts_its_own_sweep(acceptance_sweep, tmp_path):
     out = tmp_path / "captured.toml"
