@@ -181,7 +181,8 @@ def test_capture_over_both_engines_gives_a_shape_per_engine_that_names_it(two_en
 
 
 @pytest.mark.parametrize(
-    "name, engine", [("devcluster.toml", "ddp"), ("example-2socket-node.toml", "horovod")]  # the latter names none
+    "name, engine",
+    [("devcluster.toml", "ddp"), ("example-2socket-node.toml", "horovod")],  # the latter names none
 )
 def test_the_shipped_references_load_and_hold_one_engines_runs(name, engine):
     assert {s.engine for s in load_reference(ROOT / "analysis" / "references" / name).shape} == {engine}
