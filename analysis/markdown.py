@@ -56,7 +56,7 @@ def markdown_table(
         text = values.astype(object).map(functools.partial(_cell, spec=spec), na_action="ignore")
         blank = missing if isinstance(missing, str) else missing.get(name, "")
         cells.append(text.where(values.notna(), blank).tolist())
-        numeric.append(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+        numeric.append(is_number(values))
     widths = [max([len(name) + HEADER_PADDING, *map(len, column)]) for name, column in zip(headers, cells)]
 
     def line(row) -> str:
@@ -76,6 +76,11 @@ def markdown_table(
         + "|"
     )
     return "\n".join([line(headers), rule, *(line(row) for row in zip(*cells))])
+
+
+def is_number(values: pd.Series) -> bool:
+    """Whether a column holds numbers (numeric, not boolean): what every table for people right-aligns."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def _cell(value, spec: str | Callable[[float], str]) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from benchmark.util.readable import TERMINAL_COLUMNS, cut, significant
 
 from .columns import COLUMNS, header
-from .markdown import markdown_table
+from .markdown import is_number, markdown_table
 
 #: Units whose values are counts: shown whole when they are whole.
 COUNT_UNITS = {"epochs", "images", "runs", "workers", "nodes", "classes", "folds", "px", "threads", "stalls", "steps"}
@@ -88,13 +88,15 @@ class Fitted:
     left_out: list[str]
     width: int
 
+    @property
+    def shared(self) -> str:
+        """What every row shares, as a sentence: ``"every run: header value, ..."``; '' when nothing is."""
+        return "every run: " + ", ".join(f"{name} {value}" for name, value in self.common) if self.common else ""
+
     def text(self) -> str:
-        """The lines a terminal shows: ``"every run: header value, ..."`` (wrapped to the width), the table
-        (:func:`plain_table`) and what was left out."""
-        lines = []
-        if self.common:
-            said = ", ".join(f"{name} {value}" for name, value in self.common)
-            lines += textwrap.wrap(f"every run: {said}", self.width, subsequent_indent="  ")
+        """The lines a terminal shows: :attr:`shared` (wrapped to the width), the table (:func:`plain_table`) and
+        what was left out."""
+        lines = textwrap.wrap(self.shared, self.width, subsequent_indent="  ")
         lines.append(plain_table(self.table))
         if self.left_out:
             lines += textwrap.wrap(f"(not shown here: {', '.join(self.left_out)})", self.width)
@@ -106,9 +108,7 @@ def plain_table(frame: pd.DataFrame) -> str:
     word of its header (:func:`analysis.columns.header`, wrapped onto as many lines as it needs), two spaces
     between columns, numbers right-aligned and to :func:`formatter`'s figures, missing values blank."""
     cells = people_cells(frame)
-    numeric = [
-        pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]) for name in frame
-    ]
+    numeric = [is_number(frame[name]) for name in frame]
     widths = [
         max([len(word) for word in title.split()] + [len(text) for text in cells[title]]) for title in cells.columns
     ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,9 +60,10 @@ from .columns import (
     WORKLOAD,
     read_csv,
 )
+from .markdown import is_number
 from .people import count, fit, people_cells
 from .records import LoadedRecords
-from .tables import TABLE1_HOISTED, TABLE1_SHOWN, table1, workload
+from .tables import SECONDS_PER_MINUTE, TABLE1_HOISTED, TABLE1_SHOWN, table1, workload
 
 REPORT_NAME = "report.html"
 #: Rows a table shows on the page; Table 1 pools its runs per shape beyond this many.
@@ -258,9 +259,7 @@ def _csv_table(path: Path, out_dir: Path) -> Table:
 def _as_table(title: str, frame: pd.DataFrame, cells: pd.DataFrame, note: str = "") -> Table:
     """A :class:`Table` of ``cells`` (:func:`analysis.people.people_cells` of ``frame``): numbers right-aligned,
     text longer than :data:`WRAP_FROM` characters wrapped."""
-    numeric = [
-        pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name]) for name in frame
-    ]
+    numeric = [is_number(frame[name]) for name in frame]
     wrap = [bool(len(cells)) and cells[title].str.len().max() > WRAP_FROM for title in cells.columns]
     return Table(title, list(cells.columns), cells.values.tolist(), numeric, wrap, note)
 
@@ -271,15 +270,14 @@ def _table1(runs: pd.DataFrame) -> Table:
     table = table1(runs)
     if len(table) <= MAX_TABLE_ROWS:
         fitted = fit(table, TABLE1_SHOWN, None, TABLE1_HOISTED)
-        said = ", ".join(f"{name} {value}" for name, value in fitted.common)
-        return _as_table("table1.csv", fitted.table, people_cells(fitted.table), f"every run: {said}" if said else "")
+        return _as_table("table1.csv", fitted.table, people_cells(fitted.table), fitted.shared)
     pooled = (
-        runs.assign(**{WORKLOAD: workload(runs), TTT_MINUTES: runs["ttt_seconds"] / 60})
+        _with_workload(runs)
         .groupby(_SHAPE, dropna=False)
         .agg(
             **{
                 RUNS: ("run_id", "size"),
-                COMPLETED_RUNS: ("status", lambda s: int((s == "completed").sum())),
+                COMPLETED_RUNS: ("status", _count("completed")),
                 IMAGES_PER_SECOND: (IMAGES_PER_SECOND, "median"),
                 TTT_MINUTES: (TTT_MINUTES, "median"),
                 BEST_TOP1: (BEST_TOP1, "max"),
@@ -294,10 +292,20 @@ def _table1(runs: pd.DataFrame) -> Table:
     )
 
 
+def _with_workload(runs: pd.DataFrame) -> pd.DataFrame:
+    """The run table with each run's workload and TTT in minutes, as Table 1 shows them, for pooling."""
+    return runs.assign(**{WORKLOAD: workload(runs), TTT_MINUTES: runs["ttt_seconds"] / SECONDS_PER_MINUTE})
+
+
+def _count(status: str) -> Callable[[pd.Series], int]:
+    """An aggregation: how many runs of a group have ``status``."""
+    return lambda statuses: int((statuses == status).sum())
+
+
 def _summary(runs: pd.DataFrame) -> Table:
     """Per sweep and workload (per workload, counting the sweeps, beyond :data:`MAX_SUMMARY_SWEEPS` sweeps): runs,
     completed, failed, the best images/s and the shortest TTT."""
-    frame = runs.assign(**{WORKLOAD: workload(runs), TTT_MINUTES: runs["ttt_seconds"] / 60})
+    frame = _with_workload(runs)
     by_sweep = frame[SWEEP].nunique() <= MAX_SUMMARY_SWEEPS
     summary = (
         frame.groupby([SWEEP, WORKLOAD] if by_sweep else [WORKLOAD], dropna=False)
@@ -305,8 +313,8 @@ def _summary(runs: pd.DataFrame) -> Table:
             **({} if by_sweep else {SWEEPS: (SWEEP, "nunique")}),
             **{
                 RUNS: ("run_id", "size"),
-                COMPLETED_RUNS: ("status", lambda s: int((s == "completed").sum())),
-                FAILED_RUNS: ("status", lambda s: int((s == "failed").sum())),
+                COMPLETED_RUNS: ("status", _count("completed")),
+                FAILED_RUNS: ("status", _count("failed")),
                 BEST_IMAGES_PER_SECOND: (IMAGES_PER_SECOND, "max"),
                 BEST_TTT_MINUTES: (TTT_MINUTES, "min"),
             },
