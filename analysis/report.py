@@ -148,7 +148,8 @@ def analyze(
     notes = [f"not drawn: {note}" for note in skipped]
     if loaded.problems:
         notes.append(skipped_summary(loaded.problems) + " (analyze prints each with its reason)")
-    report = write_report(loaded, results_dir, out, tables, figures, notes)
+    table = table1(loaded.runs)
+    report = write_report(loaded, table, results_dir, out, tables, figures, notes)
     per_run = [path for figure, paths in drawn if figure.on_request == PER_RUN_CURVES for path in paths]
     seconds = {
         "load": loaded_at - started,
@@ -158,7 +159,7 @@ def analyze(
         "report": time.perf_counter() - done_at,
     }
     return AnalysisOutputs(
-        out, files, table1(loaded.runs), loaded.problems, skipped, report, comparison, seconds, per_run, loaded.runs
+        out, files, table, loaded.problems, skipped, report, comparison, seconds, per_run, loaded.runs
     )
 
 

@@ -63,7 +63,7 @@ from .columns import (
 from .markdown import is_number
 from .people import count, fit, people_cells
 from .records import LoadedRecords
-from .tables import SECONDS_PER_MINUTE, TABLE1_HOISTED, TABLE1_SHOWN, table1, workload
+from .tables import SECONDS_PER_MINUTE, TABLE1_HOISTED, TABLE1_SHOWN, workload
 
 REPORT_NAME = "report.html"
 #: Rows a table shows on the page; Table 1 pools its runs per shape beyond this many.
@@ -181,16 +181,18 @@ class Topic:
 
 def write_report(
     records: LoadedRecords,
+    table: pd.DataFrame,
     results_dir: Path,
     out_dir: Path,
     tables: dict[str, list[Path]],
     figures: dict[str, list[Path]],
     notes: Iterable[str] = (),
 ) -> Path:
-    """Write ``out_dir / report.html`` (atomically) from ``records`` and the files ``analyze`` wrote into
-    ``out_dir``: ``tables`` and ``figures`` map each output's name (:mod:`analysis.registry`) to its files.
-    ``notes``: lines for the summary (figures not drawn, records skipped). Returns the page's path. Raises
-    ``OSError`` if a file cannot be read or the page cannot be written."""
+    """Write ``out_dir / report.html`` (atomically) from ``records``, their Table 1 (``table``,
+    :func:`analysis.tables.table1`) and the files ``analyze`` wrote into ``out_dir``: ``tables`` and ``figures``
+    map each output's name (:mod:`analysis.registry`) to its files. ``notes``: lines for the summary (figures not
+    drawn, records skipped). Returns the page's path. Raises ``OSError`` if a file cannot be read or the page
+    cannot be written."""
     named = {name for section in SECTIONS for name in (*section.tables, *section.figures)}
     topics = [_topic(s.title, s.intro, s.tables, s.figures, tables, figures, out_dir) for s in SECTIONS]
     rest = _topic(
@@ -209,7 +211,7 @@ def write_report(
         summary=_summary(records.runs),
         failed=_failed(records.runs),
         notes=list(notes),
-        table1=_table1(records.runs),
+        table1=_table1(table, records.runs),
         topics=[topic for topic in [*topics, rest] if topic.tables or topic.pictures],
         acceptance=_acceptance(records.runs),
         provenance=_provenance(records.runs),
@@ -264,10 +266,9 @@ def _as_table(title: str, frame: pd.DataFrame, cells: pd.DataFrame, note: str = 
     return Table(title, list(cells.columns), cells.values.tolist(), numeric, wrap, note)
 
 
-def _table1(runs: pd.DataFrame) -> Table:
-    """Table 1, a row per run, or pooled per shape (runs, completed, median images/s and TTT, best top-1) beyond
-    :data:`MAX_TABLE_ROWS` runs."""
-    table = table1(runs)
+def _table1(table: pd.DataFrame, runs: pd.DataFrame) -> Table:
+    """Table 1 (``table``, of the run table ``runs``), a row per run, or pooled per shape (runs, completed, median
+    images/s and TTT, best top-1) beyond :data:`MAX_TABLE_ROWS` runs."""
     if len(table) <= MAX_TABLE_ROWS:
         fitted = fit(table, TABLE1_SHOWN, None, TABLE1_HOISTED)
         return _as_table("table1.csv", fitted.table, people_cells(fitted.table), fitted.shared)
